@@ -1,0 +1,54 @@
+"""Refuses a production configuration that is unsafe, with a message naming what to fix.
+
+Settings are checked at import so that a misconfigured process fails at start, not on the first
+request or the first nightly sweep.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+def production_problems(settings: dict[str, Any]) -> list[str]:
+    """Every reason the given settings module globals are unsafe for production."""
+    problems: list[str] = []
+    secret_key = settings.get("SECRET_KEY") or ""
+    if not secret_key:
+        problems.append("SECRET_KEY (or SECRET_KEY_FILE) must be set.")
+    elif secret_key.startswith("django-insecure") or len(set(secret_key)) < 5 or len(secret_key) < 50:
+        problems.append("SECRET_KEY must be a random value of at least 50 characters.")
+    if settings.get("DEBUG"):
+        problems.append("DEBUG must be off.")
+    if not settings.get("ALLOWED_HOSTS"):
+        problems.append("ALLOWED_HOSTS must list the host names the back office is served on.")
+    engine = settings["DATABASES"]["default"]["ENGINE"]
+    if "postgresql" not in engine:
+        problems.append(
+            f"DATABASE_URL must point at PostgreSQL (got engine {engine}); SQLite is for laptops."
+        )
+    broker = settings.get("CELERY_BROKER_URL", "")
+    if not broker.startswith(("redis://", "rediss://")):
+        problems.append("CELERY_BROKER_URL must be a redis:// or rediss:// URL.")
+    if settings.get("RECORDINGS_STORAGE_BACKEND") != "s3":
+        problems.append("RECORDINGS_STORAGE must be 's3' (with a bucket in an EU/EEA region).")
+    else:
+        options = settings["STORAGES"]["recordings"]["OPTIONS"]
+        if not options.get("bucket_name"):
+            problems.append("AWS_STORAGE_BUCKET_NAME must be set.")
+        region = options.get("region_name") or ""
+        if region not in settings["EU_ADEQUATE_S3_REGIONS"]:
+            problems.append(
+                f"AWS_S3_REGION_NAME={region!r} is outside the EU/EEA and the countries with an "
+                "adequacy decision (GDPR Art. 44-45); call audio may not be stored there."
+            )
+    return problems
+
+
+def validate_production_settings(settings: dict[str, Any]) -> None:
+    problems = production_problems(settings)
+    if problems:
+        raise ImproperlyConfigured(
+            "Custos refuses to start with CUSTOS_ENV=production:\n- " + "\n- ".join(problems)
+        )

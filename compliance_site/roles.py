@@ -1,0 +1,88 @@
+"""The staff roles as Django groups and their model permissions.
+
+Model permissions say what kind of user someone is; which objects they may touch is decided by
+guardian grants and the selectors. Nobody but a superuser holds delete permissions: records are
+closed, withdrawn or shredded through services, never silently deleted.
+"""
+
+from __future__ import annotations
+
+DPO = "DPO"
+PRIVACY_ANALYST = "Privacy analyst"
+QA_LEAD = "QA lead"
+AUDITOR = "Auditor"
+
+_VIEW_RECORDINGS_APP = [
+    "recordings.view_datasubject",
+    "recordings.view_queue",
+    "recordings.view_purpose",
+    "recordings.view_recordingnotice",
+    "recordings.view_legitimateinterestassessment",
+    "recordings.view_recording",
+    "recordings.view_consent",
+]
+_VIEW_RETENTION_APP = [
+    "retention.view_retentionpolicy",
+    "retention.view_legalhold",
+    "retention.view_sweeprun",
+    "retention.view_deletionrecord",
+]
+_VIEW_DSR_APP = [
+    "dsr.view_datasubjectrequest",
+    "dsr.view_requestnote",
+    "dsr.view_deadlinereminder",
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    DPO: [
+        *_VIEW_RECORDINGS_APP,
+        *_VIEW_RETENTION_APP,
+        *_VIEW_DSR_APP,
+        "recordings.view_all_recordings",
+        "recordings.play_recording",
+        "recordings.change_datasubject",
+        "recordings.add_datasubject",
+        "recordings.add_queue",
+        "recordings.change_queue",
+        "recordings.add_purpose",
+        "recordings.change_purpose",
+        "recordings.add_recordingnotice",
+        "recordings.change_recordingnotice",
+        "recordings.add_legitimateinterestassessment",
+        "recordings.change_legitimateinterestassessment",
+        "recordings.change_recording",
+        "recordings.add_consent",
+        "recordings.change_consent",
+        "retention.add_retentionpolicy",
+        "retention.change_retentionpolicy",
+        "retention.add_legalhold",
+        "retention.change_legalhold",
+        "dsr.add_datasubjectrequest",
+        "dsr.change_datasubjectrequest",
+        "dsr.add_requestnote",
+    ],
+    PRIVACY_ANALYST: [
+        *_VIEW_DSR_APP,
+        "recordings.view_datasubject",
+        "recordings.view_consent",
+        "recordings.view_purpose",
+        "recordings.view_recordingnotice",
+        "recordings.view_queue",
+        "dsr.change_datasubjectrequest",
+        "dsr.add_requestnote",
+    ],
+    QA_LEAD: [
+        "recordings.view_recording",
+        "recordings.play_recording",
+        "recordings.view_queue",
+        "recordings.view_purpose",
+    ],
+    AUDITOR: [
+        *_VIEW_RECORDINGS_APP,
+        *_VIEW_RETENTION_APP,
+        *_VIEW_DSR_APP,
+        "recordings.view_all_recordings",
+        "django_celery_beat.view_periodictask",
+        "compliance_site.view_user",
+    ],
+}

@@ -1,0 +1,70 @@
+"""Beat's periodic tasks, as rows of django-celery-beat's DatabaseScheduler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    task: str
+    crontab_setting: str
+    description: str
+
+
+PERIODIC_JOBS = [
+    PeriodicJob(
+        name="Deadline reminders",
+        task="dsr.tasks.send_deadline_reminders",
+        crontab_setting="CUSTOS_REMINDER_CRONTAB",
+        description="Emails assignees before DSR deadlines and escalates overdue requests.",
+    ),
+    PeriodicJob(
+        name="Retention sweep",
+        task="retention.tasks.run_retention_sweep",
+        crontab_setting="CUSTOS_RETENTION_SWEEP_CRONTAB",
+        description="Deletes recordings whose retention ran out and that no legal hold covers.",
+    ),
+]
+
+
+def crontab_fields(expression: str) -> dict[str, str]:
+    """'m h dom mon dow' as CrontabSchedule's field values."""
+    parts = expression.split()
+    if len(parts) != 5:
+        raise ValueError(f"{expression!r} is not a five-field crontab expression.")
+    minute, hour, day_of_month, month_of_year, day_of_week = parts
+    return {
+        "minute": minute,
+        "hour": hour,
+        "day_of_month": day_of_month,
+        "month_of_year": month_of_year,
+        "day_of_week": day_of_week,
+    }
+
+
+def provision_periodic_tasks() -> list[str]:
+    """Create or update beat's periodic tasks; returns the names touched.
+
+    An operator's choice to disable a task is kept: only a new task is created enabled.
+    """
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    touched = []
+    for job in PERIODIC_JOBS:
+        schedule, _ = CrontabSchedule.objects.get_or_create(
+            **crontab_fields(getattr(settings, job.crontab_setting)), timezone=settings.TIME_ZONE
+        )
+        task, created = PeriodicTask.objects.get_or_create(
+            name=job.name,
+            defaults={"task": job.task, "crontab": schedule, "description": job.description},
+        )
+        if not created and (task.task, task.crontab_id, task.interval_id) != (job.task, schedule.pk, None):
+            task.task, task.crontab, task.interval = job.task, schedule, None
+            task.description = job.description
+            task.save()
+        touched.append(job.name)
+    return touched

@@ -1,0 +1,277 @@
+"""Custos settings, read from the environment (django-environ).
+
+Laptop defaults need nothing installed: SQLite and a filesystem Celery broker under ``var/``.
+``CUSTOS_ENV=production`` turns on the production profile, which refuses unsafe values at start
+with a message that names the variable to fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A local .env is convenient on a laptop; production passes real environment variables.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+CUSTOS_ENV = env.str("CUSTOS_ENV", default="development")
+if CUSTOS_ENV not in {"development", "test", "production"}:
+    raise ImproperlyConfigured(
+        f"CUSTOS_ENV={CUSTOS_ENV!r} is not one of development, test, production."
+    )
+PRODUCTION = CUSTOS_ENV == "production"
+
+VAR_DIR = Path(env.str("CUSTOS_VAR_DIR", default=str(BASE_DIR / "var")))
+if not PRODUCTION:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret(name: str, default: str | None = None) -> str | None:
+    """A secret from ``NAME`` or from the file named by ``NAME_FILE`` (Docker/K8s secrets)."""
+    file_path = env.str(f"{name}_FILE", default="")
+    if file_path:
+        try:
+            return Path(file_path).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE={file_path!r} cannot be read: {exc}") from exc
+    return env.str(name, default=default)
+
+
+# --- Core -----------------------------------------------------------------------------------
+
+_INSECURE_DEV_KEY = "django-insecure-custos-development-key-do-not-use-in-production"  # noqa: S105
+SECRET_KEY = _secret("SECRET_KEY", default=None if PRODUCTION else _INSECURE_DEV_KEY)
+DEBUG = env.bool("DEBUG", default=not PRODUCTION)
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]
+)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "compliance_site.apps.CustosAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "guardian",
+    "simple_history",
+    "django_celery_beat",
+    "recordings.apps.RecordingsConfig",
+    "retention.apps.RetentionConfig",
+    "dsr.apps.DsrConfig",
+    # Last, so that its post_migrate provisioning sees every app's permissions.
+    "compliance_site.apps.ComplianceSiteConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Attributes every history row to the user who made the change.
+    "simple_history.middleware.HistoryRequestMiddleware",
+]
+
+ROOT_URLCONF = "compliance_site.urls"
+WSGI_APPLICATION = "compliance_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_USER_MODEL = "compliance_site.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = env.str("TIME_ZONE", default="Europe/Berlin")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Database -------------------------------------------------------------------------------
+
+DATABASES = {
+    "default": env.db_url(
+        "DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'custos.sqlite3'}"
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The demo runs web, worker and beat on one SQLite file: WAL lets readers run beside the
+    # writer, IMMEDIATE transactions take the write lock up front instead of failing mid-way.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+
+# --- Storage --------------------------------------------------------------------------------
+
+# Adequacy decisions and the EU/EEA, as AWS region codes (GDPR Art. 45). Kept here so that the
+# production profile and the system check refuse the same regions.
+EU_ADEQUATE_S3_REGIONS = frozenset(
+    {
+        "eu-central-1", "eu-central-2", "eu-west-1", "eu-west-2", "eu-west-3",
+        "eu-north-1", "eu-south-1", "eu-south-2", "ca-central-1", "ap-northeast-1",
+        "ap-northeast-2", "il-central-1",
+    }
+)
+
+RECORDINGS_STORAGE_BACKEND = env.str(
+    "RECORDINGS_STORAGE", default="local"
+)  # "local" or "s3"
+if RECORDINGS_STORAGE_BACKEND == "s3":
+    _recordings_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("AWS_STORAGE_BUCKET_NAME", default=""),
+            "region_name": env.str("AWS_S3_REGION_NAME", default=""),
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default=None),
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+            "object_parameters": {"ServerSideEncryption": "AES256"},
+        },
+    }
+elif RECORDINGS_STORAGE_BACKEND == "local":
+    _recordings_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": str(VAR_DIR / "recordings"),
+            "base_url": None,
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    }
+else:
+    raise ImproperlyConfigured(
+        f"RECORDINGS_STORAGE={RECORDINGS_STORAGE_BACKEND!r} must be 'local' or 's3'."
+    )
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "recordings": _recordings_storage,
+}
+
+# --- Celery ---------------------------------------------------------------------------------
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # A broker that needs no server, for the demo: queues are folders under var/.
+    _broker_dir = VAR_DIR / "celery-broker"
+    for _sub in ("queue", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True  # a task whose worker died is redelivered, not lost
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+
+# --- Email ----------------------------------------------------------------------------------
+
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
+)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="custos@localhost")
+if PRODUCTION:
+    EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+    EMAIL_PORT = env.int("EMAIL_PORT", default=587)
+    EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+    EMAIL_HOST_PASSWORD = _secret("EMAIL_HOST_PASSWORD", default="")
+    EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=True)
+
+# --- Domain rules ---------------------------------------------------------------------------
+
+# GDPR Art. 12(3): a request is answered within one month; the product default is 30 days.
+DSR_PERIOD_RULE = env.str("DSR_PERIOD_RULE", default="days")
+DSR_PERIOD_DAYS = env.int("DSR_PERIOD_DAYS", default=30)
+if DSR_PERIOD_RULE not in {"days", "calendar_month"}:
+    raise ImproperlyConfigured(
+        f"DSR_PERIOD_RULE={DSR_PERIOD_RULE!r} must be 'days' or 'calendar_month'."
+    )
+if DSR_PERIOD_DAYS < 1:
+    raise ImproperlyConfigured(f"DSR_PERIOD_DAYS={DSR_PERIOD_DAYS} must be at least 1.")
+# Reminders go to the assignee this many days before the deadline, and on the day itself.
+DSR_REMINDER_OFFSETS = sorted(env.list("DSR_REMINDER_OFFSETS", cast=int, default=[7, 3, 1]), reverse=True)
+RETENTION_DEFAULT_DAYS = env.int("RETENTION_DEFAULT_DAYS", default=90)
+RETENTION_SWEEP_BATCH_SIZE = env.int("RETENTION_SWEEP_BATCH_SIZE", default=500)
+CUSTOS_BASE_URL = env.str("CUSTOS_BASE_URL", default="http://127.0.0.1:8000")
+
+# Beat's periodic tasks, provisioned idempotently after every migrate (compliance_site.schedule).
+CUSTOS_REMINDER_CRONTAB = env.str("CUSTOS_REMINDER_CRONTAB", default="0 * * * *")
+CUSTOS_RETENTION_SWEEP_CRONTAB = env.str("CUSTOS_RETENTION_SWEEP_CRONTAB", default="30 2 * * *")
+
+# --- Logging --------------------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}
+
+# --- Production profile ---------------------------------------------------------------------
+
+if PRODUCTION:
+    from compliance_site.production import validate_production_settings
+
+    validate_production_settings(globals())
+
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    SECURE_REFERRER_POLICY = "same-origin"
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SESSION_COOKIE_HTTPONLY = True
+    X_FRAME_OPTIONS = "DENY"

@@ -1,0 +1,8 @@
+"""WSGI entry point for the back office."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "compliance_site.settings")
+application = get_wsgi_application()

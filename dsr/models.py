@@ -1,0 +1,195 @@
+"""Data-subject requests (GDPR Art. 15-21 and 7(3)), their notes and deadline reminders."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from recordings.models import DataSubject
+
+
+class RequestType(models.TextChoices):
+    ACCESS = "access", "Access (Art. 15)"
+    RECTIFICATION = "rectification", "Rectification (Art. 16)"
+    ERASURE = "erasure", "Erasure (Art. 17)"
+    RESTRICTION = "restriction", "Restriction (Art. 18)"
+    PORTABILITY = "portability", "Portability (Art. 20)"
+    OBJECTION = "objection", "Objection (Art. 21)"
+    CONSENT_WITHDRAWAL = "consent_withdrawal", "Consent withdrawal (Art. 7(3))"
+
+
+class RequestStatus(models.TextChoices):
+    NEW = "new", "New"
+    IDENTITY_PENDING = "identity_pending", "Identity pending"
+    IN_PROGRESS = "in_progress", "In progress"
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+    COMPLETED = "completed", "Completed"
+    REFUSED = "refused", "Refused"
+    WITHDRAWN = "withdrawn", "Withdrawn by the subject"
+
+
+class DataSubjectRequest(models.Model):
+    class Channel(models.TextChoices):
+        PHONE = "phone", "Phone call"
+        EMAIL = "email", "Email"
+        LETTER = "letter", "Letter"
+        WEB = "web", "Web form"
+        IN_PERSON = "in_person", "In person"
+        API = "api", "API"
+
+    Status = RequestStatus
+
+    OPEN_STATUSES = (Status.NEW, Status.IDENTITY_PENDING, Status.IN_PROGRESS, Status.AWAITING_APPROVAL)
+
+    class IdentityMethod(models.TextChoices):
+        CALLER_NUMBER = "caller_number", "Caller number matches the one on file"
+        EMAIL_ROUND_TRIP = "email_round_trip", "Email round trip"
+        DOCUMENT = "document", "Identity document seen"
+        ACCOUNT = "account", "Existing customer account"
+
+    class RefusalGround(models.TextChoices):
+        MANIFESTLY_UNFOUNDED = "manifestly_unfounded", "Manifestly unfounded (Art. 12(5))"
+        EXCESSIVE = "excessive", "Excessive, notably repetitive (Art. 12(5))"
+        IDENTITY_NOT_VERIFIED = "identity_not_verified", "Identity not verified (Art. 12(6))"
+        LEGAL_CLAIMS = "legal_claims", "Legal claims (Art. 17(3)(e))"
+        LEGAL_OBLIGATION = "legal_obligation", "Legal obligation (Art. 17(3)(b))"
+        NO_DATA = "no_data", "No data held about the subject"
+
+    reference = models.CharField(max_length=20, unique=True, help_text="e.g. DSR-2026-000123")
+    request_type = models.CharField(max_length=20, choices=RequestType.choices)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    subject = models.ForeignKey(
+        DataSubject,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="requests",
+        help_text="Empty until the requester is matched to a subject.",
+    )
+    received_at = models.DateTimeField()
+    due_at = models.DateTimeField(help_text="Received + the period rule (default 30 days).")
+    extended_until = models.DateTimeField(null=True, blank=True)
+    extension_reason = models.TextField(blank=True)
+    identity_method = models.CharField(max_length=20, choices=IdentityMethod.choices, blank=True)
+    identity_note = models.TextField(blank=True)
+    identity_verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    identity_verified_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEW)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="assigned_requests",
+    )
+    outcome = models.TextField(blank=True)
+    refusal_ground = models.CharField(max_length=30, choices=RefusalGround.choices, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "data-subject request"
+        ordering = ["due_at", "pk"]
+        indexes = [models.Index(fields=["status", "due_at"], name="dsr_status_due_idx")]
+        constraints = [
+            models.CheckConstraint(condition=Q(reference__regex=r"^DSR-[0-9]{4}-[0-9]{6}$"), name="dsr_reference_format"),
+            models.CheckConstraint(condition=Q(request_type__in=RequestType.values), name="dsr_type_valid"),
+            models.CheckConstraint(condition=Q(status__in=RequestStatus.values), name="dsr_status_valid"),
+            models.CheckConstraint(condition=Q(due_at__gt=F("received_at")), name="dsr_due_after_received"),
+            models.CheckConstraint(
+                condition=Q(extended_until__isnull=True)
+                | Q(extended_until__gt=F("due_at")) & ~Q(extension_reason=""),
+                name="dsr_extension_later_with_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(identity_verified_at__isnull=True, identity_verified_by__isnull=True)
+                | Q(identity_verified_at__isnull=False, identity_verified_by__isnull=False)
+                & ~Q(identity_method=""),
+                name="dsr_identity_verification_complete",
+            ),
+            # A refusal always states its ground, and only a refusal has one.
+            models.CheckConstraint(
+                condition=Q(status="refused") & ~Q(refusal_ground="") | ~Q(status="refused") & Q(refusal_ground=""),
+                name="dsr_refusal_has_ground",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["completed", "refused", "withdrawn"], closed_at__isnull=False)
+                | ~Q(status__in=["completed", "refused", "withdrawn"]) & Q(closed_at__isnull=True),
+                name="dsr_closed_at_matches_status",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def effective_due_at(self) -> datetime.datetime:
+        """The deadline in force: the extension if one was granted, else the original due date."""
+        return self.extended_until or self.due_at
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+    def days_left(self, now: datetime.datetime | None = None) -> int:
+        """Whole days until the deadline in the configured time zone; negative when overdue."""
+        now = now or timezone.now()
+        due_day = timezone.localdate(self.effective_due_at)
+        return (due_day - timezone.localdate(now)).days
+
+
+class RequestNote(models.Model):
+    request = models.ForeignKey(DataSubjectRequest, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"Note on {self.request_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class DeadlineReminder(models.Model):
+    """A reminder about one deadline; the unique row is written before the email is sent, so no
+    beat, redelivery or crash can send the same reminder twice."""
+
+    request = models.ForeignKey(DataSubjectRequest, on_delete=models.CASCADE, related_name="reminders")
+    kind = models.CharField(max_length=32, help_text="e.g. 7-days-before, due-day, overdue-3")
+    due_date = models.DateField(help_text="The deadline this reminder is about.")
+    recipients = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "kind", "due_date"], name="reminder_once_per_deadline"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} reminder for {self.request_id} (due {self.due_date})"
+
+
+class ReferenceCounter(models.Model):
+    """Per-year sequence behind DSR references. A work table: no history, row-locked on use."""
+
+    year = models.PositiveSmallIntegerField(primary_key=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last_number}"

@@ -1,0 +1,24 @@
+"""Reads of the DSR desk that carry a rule."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.db.models import QuerySet
+from django.db.models.functions import Coalesce
+
+from dsr.models import DataSubjectRequest
+
+
+def requests_open() -> QuerySet[DataSubjectRequest]:
+    """Requests still waiting for an answer, most urgent first."""
+    return (
+        DataSubjectRequest.objects.filter(status__in=DataSubjectRequest.OPEN_STATUSES)
+        .annotate(deadline=Coalesce("extended_until", "due_at"))
+        .order_by("deadline", "pk")
+    )
+
+
+def requests_due_for_reminder(now: datetime.datetime, horizon_days: int) -> QuerySet[DataSubjectRequest]:
+    """Open requests whose deadline falls within ``horizon_days`` of now, or has passed."""
+    return requests_open().filter(deadline__lt=now + datetime.timedelta(days=horizon_days + 1))

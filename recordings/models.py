@@ -1,0 +1,356 @@
+"""Data subjects, their calls and the consents and purposes that make keeping a call lawful.
+
+Invariants the database can hold are constraints here; rules that need the clock or other rows
+live in selectors and services.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+from simple_history.models import HistoricalRecords
+
+
+def _choices_check(field: str, choices: type[models.TextChoices], name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(condition=Q(**{f"{field}__in": choices.values}), name=name)
+
+
+class LawfulBasis(models.TextChoices):
+    """The six lawful bases of GDPR Art. 6(1)(a)-(f)."""
+
+    CONSENT = "consent", "Consent (Art. 6(1)(a))"
+    CONTRACT = "contract", "Contract (Art. 6(1)(b))"
+    LEGAL_OBLIGATION = "legal_obligation", "Legal obligation (Art. 6(1)(c))"
+    VITAL_INTERESTS = "vital_interests", "Vital interests (Art. 6(1)(d))"
+    PUBLIC_TASK = "public_task", "Public interest / official authority (Art. 6(1)(e))"
+    LEGITIMATE_INTERESTS = "legitimate_interests", "Legitimate interests (Art. 6(1)(f))"
+
+
+class DataSubject(models.Model):
+    """A caller whose voice and data we hold, known to staff by a pseudonymous reference.
+
+    The personal fields are plain text columns for now; the vault swaps them for fields encrypted
+    under the subject key (and adds blind indexes for lookup) without touching callers of the model.
+    Never filter, order or search on them in clear.
+    """
+
+    reference = models.CharField(
+        max_length=32, unique=True, help_text="Pseudonymous reference used in tickets and logs."
+    )
+    full_name = models.CharField(max_length=200, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    email = models.EmailField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reference=""), name="subject_reference_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class Queue(models.Model):
+    """A support team or queue; QA leads are granted review of queues (guardian)."""
+
+    code = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("review_queue", "Can review the recordings of this queue")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Purpose(models.Model):
+    """A stated, specific purpose a recording may serve (quality assurance, training, ...)."""
+
+    QUALITY_ASSURANCE = "quality_assurance"
+
+    code = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    description = models.TextField()
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RecordingNotice(models.Model):
+    """The text that told the caller when, where and how the call is recorded (Art. 13)."""
+
+    version = models.CharField(max_length=20)
+    language = models.CharField(max_length=10, help_text="BCP 47 language tag, e.g. de or en.")
+    text = models.TextField()
+    published_at = models.DateTimeField()
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-published_at", "language"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "language"], name="notice_version_language_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Notice {self.version} ({self.language})"
+
+
+class LegitimateInterestAssessment(models.Model):
+    """The balancing test that must exist before legitimate interests can be a basis (Art. 6(1)(f))."""
+
+    title = models.CharField(max_length=200)
+    purposes = models.ManyToManyField(Purpose, related_name="legitimate_interest_assessments")
+    balancing_summary = models.TextField()
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords(m2m_fields=[purposes])
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True, approved_at__isnull=True)
+                | Q(approved_by__isnull=False, approved_at__isnull=False),
+                name="lia_approval_complete",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_approved(self) -> bool:
+        return self.approved_at is not None
+
+
+class RecordingDirection(models.TextChoices):
+    INBOUND = "inbound", "Inbound"
+    OUTBOUND = "outbound", "Outbound"
+
+
+class RecordingStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    RESTRICTED = "restricted", "Restricted (Art. 18)"
+    ERASED = "erased", "Erased"
+
+
+class Recording(models.Model):
+    """One recorded call and the reference to its stored audio."""
+
+    Direction = RecordingDirection
+    Status = RecordingStatus
+
+    reference = models.CharField(max_length=40, unique=True)
+    subject = models.ForeignKey(DataSubject, on_delete=models.PROTECT, related_name="recordings")
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="handled_recordings",
+    )
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="recordings")
+    direction = models.CharField(max_length=10, choices=Direction.choices)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    lawful_basis = models.CharField(max_length=30, choices=LawfulBasis.choices)
+    legitimate_interest_assessment = models.ForeignKey(
+        LegitimateInterestAssessment,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="recordings",
+        help_text="Required when the lawful basis is legitimate interests.",
+    )
+    purposes = models.ManyToManyField(Purpose, related_name="recordings", blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    storage_ref = models.CharField(
+        max_length=255, blank=True, help_text="Name of the audio blob in the recordings storage."
+    )
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    content_type = models.CharField(max_length=100, default="audio/wav")
+    checksum_sha256 = models.CharField(max_length=64, blank=True)
+    keep_until = models.DateTimeField(
+        null=True, blank=True, help_text="Retention end, computed from the purposes' policies."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords(m2m_fields=[purposes])
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        permissions = [
+            ("view_all_recordings", "Can view every recording (DPO, auditor)"),
+            ("review_recording", "Can review this recording (ad-hoc grant)"),
+            ("play_recording", "Can play recordings"),
+        ]
+        indexes = [
+            # Serves the admin's default ordering without a sort over the whole table.
+            models.Index(fields=["-started_at", "-id"], name="recording_started_idx"),
+            models.Index(fields=["queue", "-started_at"], name="recording_queue_started_idx"),
+            models.Index(fields=["keep_until"], name="recording_keep_until_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(ended_at__gte=F("started_at")), name="recording_ends_after_start"),
+            _choices_check("direction", RecordingDirection, "recording_direction_valid"),
+            _choices_check("status", RecordingStatus, "recording_status_valid"),
+            _choices_check("lawful_basis", LawfulBasis, "recording_lawful_basis_valid"),
+            models.CheckConstraint(
+                condition=~Q(lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS)
+                | Q(legitimate_interest_assessment__isnull=False),
+                name="recording_li_basis_has_assessment",
+            ),
+            # An erased recording has no audio left to point at.
+            models.CheckConstraint(
+                condition=~Q(status="erased") | Q(storage_ref=""), name="recording_erased_has_no_blob"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="erased") | ~Q(storage_ref=""), name="recording_live_has_blob"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    @property
+    def duration(self):
+        return self.ended_at - self.started_at
+
+
+class ConsentDecision(models.TextChoices):
+    GIVEN = "given", "Given"
+    REFUSED = "refused", "Refused"
+
+
+class ConsentMethod(models.TextChoices):
+    VERBAL_AGENT = "verbal_agent", "Agent asked, verbal yes"
+    IVR_KEYPRESS = "ivr_keypress", "IVR key press"
+    WEB_FORM = "web_form", "Web form"
+    WRITTEN = "written", "Written"
+
+
+class Consent(models.Model):
+    """One explicit decision of a subject for one purpose, with its evidence (Art. 7(1)).
+
+    The ledger is append-only: a changed mind is a new record; a withdrawal (Art. 7(3)) fills the
+    withdrawn_* fields and deletes nothing.
+    """
+
+    Decision = ConsentDecision
+    Method = ConsentMethod
+
+    class Channel(models.TextChoices):
+        PHONE = "phone", "Phone"
+        IVR = "ivr", "IVR"
+        WEB = "web", "Web"
+        EMAIL = "email", "Email"
+        LETTER = "letter", "Letter"
+        DSR = "dsr", "Data-subject request"
+
+    subject = models.ForeignKey(DataSubject, on_delete=models.PROTECT, related_name="consents")
+    recording = models.ForeignKey(
+        Recording, null=True, blank=True, on_delete=models.PROTECT, related_name="consents"
+    )
+    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="consents")
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    method = models.CharField(max_length=20, choices=Method.choices)
+    notice = models.ForeignKey(RecordingNotice, on_delete=models.PROTECT, related_name="consents")
+    captured_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="captured_consents",
+        help_text="The agent who asked; empty for IVR and web consents.",
+    )
+    captured_at = models.DateTimeField()
+    evidence_offset = models.DurationField(
+        null=True, blank=True, help_text="Where in the call the answer was given."
+    )
+    jurisdiction = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2 country code.")
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_via = models.CharField(max_length=10, choices=Channel.choices, blank=True)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="recorded_withdrawals",
+        help_text="Staff who recorded the withdrawal on the subject's behalf.",
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-captured_at", "-pk"]
+        indexes = [models.Index(fields=["subject", "purpose"], name="consent_subject_purpose_idx")]
+        constraints = [
+            _choices_check("decision", ConsentDecision, "consent_decision_valid"),
+            _choices_check("method", ConsentMethod, "consent_method_valid"),
+            models.CheckConstraint(
+                condition=Q(withdrawn_at__isnull=True, withdrawn_via="")
+                | Q(withdrawn_at__isnull=False) & ~Q(withdrawn_via=""),
+                name="consent_withdrawal_complete",
+            ),
+            models.CheckConstraint(
+                condition=Q(withdrawn_at__isnull=True) | Q(withdrawn_at__gte=F("captured_at")),
+                name="consent_withdrawn_after_captured",
+            ),
+            models.CheckConstraint(
+                condition=Q(withdrawn_at__isnull=True) | Q(decision="given"),
+                name="consent_only_given_is_withdrawn",
+            ),
+            models.CheckConstraint(
+                condition=Q(jurisdiction__regex=r"^[A-Z]{2}$"), name="consent_jurisdiction_iso"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} for {self.purpose_id} ({self.subject_id})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.decision == self.Decision.GIVEN and self.withdrawn_at is None
+
+
+# guardian's direct foreign-key permission tables: object grants on the hot tables join by
+# integer key instead of the generic (content_type, object_pk text) pair.
+class QueueUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Queue, on_delete=models.CASCADE)
+    history = HistoricalRecords()
+
+
+class QueueGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Queue, on_delete=models.CASCADE)
+    history = HistoricalRecords()
+
+
+class RecordingUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Recording, on_delete=models.CASCADE)
+    history = HistoricalRecords()
+
+
+class RecordingGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Recording, on_delete=models.CASCADE)
+    history = HistoricalRecords()

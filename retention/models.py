@@ -1,0 +1,186 @@
+"""How long recordings are kept, what stops their deletion, and the evidence that they are gone."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
+
+from recordings.models import DataSubject, Purpose, Queue, Recording
+
+
+class RetentionPolicy(models.Model):
+    """Keep recordings that serve this purpose for N days after the call."""
+
+    purpose = models.OneToOneField(Purpose, on_delete=models.PROTECT, related_name="retention_policy")
+    keep_days = models.PositiveIntegerField()
+    disposition_review = models.BooleanField(
+        default=False, help_text="A DPO approves each deletion before it happens."
+    )
+    legal_reference = models.CharField(
+        max_length=200, blank=True, help_text="Why this period (statute, internal policy)."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "retention policies"
+        ordering = ["purpose__name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(keep_days__gte=1), name="retention_keep_days_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose}: {self.keep_days} days"
+
+
+class LegalHold(models.Model):
+    """A hold beats every retention period and every erasure until it is released (Art. 17(3)(e))."""
+
+    class Scope(models.TextChoices):
+        SUBJECT = "subject", "All recordings of a subject"
+        RECORDING = "recording", "One recording"
+        QUEUE = "queue", "All recordings of a queue"
+
+    scope = models.CharField(max_length=10, choices=Scope.choices)
+    subject = models.ForeignKey(
+        DataSubject, null=True, blank=True, on_delete=models.PROTECT, related_name="legal_holds"
+    )
+    recording = models.ForeignKey(
+        Recording, null=True, blank=True, on_delete=models.PROTECT, related_name="legal_holds"
+    )
+    queue = models.ForeignKey(
+        Queue, null=True, blank=True, on_delete=models.PROTECT, related_name="legal_holds"
+    )
+    case_reference = models.CharField(max_length=100)
+    reason = models.TextField()
+    placed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    placed_at = models.DateTimeField()
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    released_at = models.DateTimeField(null=True, blank=True)
+    release_reason = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-placed_at"]
+        indexes = [models.Index(fields=["released_at"], name="legalhold_released_idx")]
+        constraints = [
+            # Exactly the target that the scope names, and no other.
+            models.CheckConstraint(
+                condition=Q(scope="subject", subject__isnull=False, recording__isnull=True, queue__isnull=True)
+                | Q(scope="recording", subject__isnull=True, recording__isnull=False, queue__isnull=True)
+                | Q(scope="queue", subject__isnull=True, recording__isnull=True, queue__isnull=False),
+                name="legalhold_scope_matches_target",
+            ),
+            models.CheckConstraint(
+                condition=Q(released_at__isnull=True, released_by__isnull=True)
+                | Q(released_at__isnull=False, released_by__isnull=False),
+                name="legalhold_release_complete",
+            ),
+            models.CheckConstraint(
+                condition=Q(released_at__isnull=True) | Q(released_at__gte=F("placed_at")),
+                name="legalhold_released_after_placed",
+            ),
+            models.CheckConstraint(condition=~Q(case_reference=""), name="legalhold_case_reference_set"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Hold {self.case_reference} ({self.get_scope_display()})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.released_at is None
+
+
+class SweepRun(models.Model):
+    """One pass of the retention sweep, with its progress visible while it runs."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        FINISHED = "finished", "Finished"
+        FAILED = "failed", "Failed"
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    examined = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    held_back = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(finished_at__isnull=True) | Q(finished_at__gte=F("started_at")),
+                name="sweeprun_finished_after_started",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="running", finished_at__isnull=True)
+                | Q(status__in=["finished", "failed"], finished_at__isnull=False),
+                name="sweeprun_status_matches_finish",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Sweep {self.started_at:%Y-%m-%d %H:%M} ({self.get_status_display()})"
+
+
+class DeletionRecord(models.Model):
+    """A tombstone: what was deleted, when, why, by whom and under which rule — no personal data.
+
+    It outlives the recording, so it refers to it by id and pseudonymous references, not by a
+    foreign key.
+    """
+
+    class Reason(models.TextChoices):
+        RETENTION_EXPIRED = "retention_expired", "Retention period ended"
+        ERASURE_REQUEST = "erasure_request", "Erasure request (Art. 17)"
+        CONSENT_WITHDRAWN = "consent_withdrawn", "Consent withdrawn, no other ground"
+
+    recording_id = models.BigIntegerField(unique=True)
+    recording_reference = models.CharField(max_length=40)
+    subject_reference = models.CharField(max_length=32)
+    queue_code = models.SlugField(max_length=50)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    rule = models.CharField(
+        max_length=200, help_text="The policy or request that required it, e.g. DSR-2026-000123."
+    )
+    executed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty when the retention sweep deleted it.",
+    )
+    sweep_run = models.ForeignKey(
+        SweepRun, null=True, blank=True, on_delete=models.PROTECT, related_name="deletions"
+    )
+    deleted_at = models.DateTimeField()
+    storage_ref = models.CharField(
+        max_length=255, blank=True, help_text="The blob to delete; kept until storage confirms."
+    )
+    blob_deleted_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-deleted_at"]
+        indexes = [models.Index(fields=["blob_deleted_at"], name="deletion_blob_pending_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(reason__in=["retention_expired", "erasure_request", "consent_withdrawn"]),
+                name="deletion_reason_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Deleted {self.recording_reference} ({self.get_reason_display()})"

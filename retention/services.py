@@ -1,0 +1,110 @@
+"""Write use-cases of retention: keep-until computation and the sweep."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from django.conf import settings
+from django.core.files.storage import storages
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from recordings.models import Recording
+from retention.models import DeletionRecord, RetentionPolicy, SweepRun
+from retention.selectors import (
+    deletions_with_blob_pending,
+    recordings_expired,
+    recordings_past_retention,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def keep_until_for(recording: Recording) -> datetime.datetime:
+    """The longest retention among the recording's purposes; the default where none has a policy."""
+    purpose_ids = list(recording.purposes.values_list("pk", flat=True))
+    longest = RetentionPolicy.objects.filter(purpose__in=purpose_ids).aggregate(m=Max("keep_days"))["m"]
+    covered = RetentionPolicy.objects.filter(purpose__in=purpose_ids).count()
+    if longest is None or covered < len(purpose_ids):
+        longest = max(longest or 0, settings.RETENTION_DEFAULT_DAYS)
+    return recording.started_at + datetime.timedelta(days=longest)
+
+
+@transaction.atomic
+def recording_keep_until_recompute(*, recording: Recording) -> Recording:
+    recording.keep_until = keep_until_for(recording)
+    recording.save(update_fields=["keep_until"])
+    return recording
+
+
+def _delete_pending_blobs() -> None:
+    """Delete the blobs of tombstoned recordings; a failure is retried on the next sweep."""
+    storage = storages["recordings"]
+    for record in deletions_with_blob_pending().iterator():
+        try:
+            storage.delete(record.storage_ref)
+        except OSError:
+            logger.exception("Blob of deletion record %s not deleted; will retry", record.pk)
+            continue
+        record.blob_deleted_at = timezone.now()
+        record.save(update_fields=["blob_deleted_at"])
+
+
+def _erase_batch(run: SweepRun, now: datetime.datetime, batch_size: int) -> int:
+    with transaction.atomic():
+        # skip_locked: two sweeps share the work instead of waiting on each other; pk order keeps
+        # the lock order stable. The hold check is part of this locked query.
+        batch = list(
+            recordings_past_retention(now)
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("pk")
+            .select_related("subject", "queue")[:batch_size]
+        )
+        for recording in batch:
+            DeletionRecord.objects.create(
+                recording_id=recording.pk,
+                recording_reference=recording.reference,
+                subject_reference=recording.subject.reference,
+                queue_code=recording.queue.code,
+                reason=DeletionRecord.Reason.RETENTION_EXPIRED,
+                rule=f"Retention ended {recording.keep_until:%Y-%m-%d}",
+                sweep_run=run,
+                deleted_at=now,
+                storage_ref=recording.storage_ref,
+            )
+            recording.status = Recording.Status.ERASED
+            recording.storage_ref = ""
+            recording.save(update_fields=["status", "storage_ref"])
+        run.examined += len(batch)
+        run.deleted += len(batch)
+        run.save(update_fields=["examined", "deleted"])
+    return len(batch)
+
+
+def retention_sweep(*, now: datetime.datetime, batch_size: int | None = None) -> SweepRun:
+    """Mark expired, unheld recordings erased with a tombstone, then delete their blobs.
+
+    Each batch commits on its own, so an interrupted sweep keeps what it finished; the tombstone
+    carries the blob name until the storage confirms the deletion, so a rerun completes it.
+    """
+    batch_size = batch_size or settings.RETENTION_SWEEP_BATCH_SIZE
+    _delete_pending_blobs()
+    run = SweepRun.objects.create(started_at=now)
+    try:
+        held_back = recordings_expired(now).count() - recordings_past_retention(now).count()
+        run.held_back = held_back
+        run.examined = held_back
+        run.save(update_fields=["held_back", "examined"])
+        while _erase_batch(run, now, batch_size):
+            _delete_pending_blobs()
+    except Exception:
+        run.status = SweepRun.Status.FAILED
+        run.finished_at = timezone.now()
+        run.save(update_fields=["status", "finished_at"])
+        raise
+    run.status = SweepRun.Status.FINISHED
+    run.finished_at = max(timezone.now(), run.started_at)
+    run.save(update_fields=["status", "finished_at"])
+    return run
