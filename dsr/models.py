@@ -99,6 +99,7 @@ class DataSubjectRequest(models.Model):
     class Meta:
         verbose_name = "data-subject request"
         ordering = ["due_at", "pk"]
+        permissions = [("view_all_requests", "Can view every request (DPO, auditor)")]
         indexes = [models.Index(fields=["status", "due_at"], name="dsr_status_due_idx")]
         constraints = [
             models.CheckConstraint(condition=Q(reference__regex=r"^DSR-[0-9]{4}-[0-9]{6}$"), name="dsr_reference_format"),

@@ -10,6 +10,15 @@ from django.db.models.functions import Coalesce
 from dsr.models import DataSubjectRequest
 
 
+def requests_visible_to(user) -> QuerySet[DataSubjectRequest]:
+    """Every request for holders of ``view_all_requests``; an analyst sees those assigned to them."""
+    if not user.is_active:
+        return DataSubjectRequest.objects.none()
+    if user.has_perm("dsr.view_all_requests"):
+        return DataSubjectRequest.objects.all()
+    return DataSubjectRequest.objects.filter(assignee=user)
+
+
 def requests_open() -> QuerySet[DataSubjectRequest]:
     """Requests still waiting for an answer, most urgent first."""
     return (

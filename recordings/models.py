@@ -48,6 +48,7 @@ class DataSubject(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        permissions = [("view_all_subjects", "Can view every data subject (DPO, auditor)")]
         constraints = [
             models.CheckConstraint(condition=~Q(reference=""), name="subject_reference_not_empty"),
         ]

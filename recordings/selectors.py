@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
-from recordings.models import Queue, Recording
+from recordings.models import DataSubject, Queue, Recording
 
 
 def queues_reviewable_by(user) -> QuerySet[Queue]:
@@ -30,4 +30,16 @@ def recordings_visible_to(user) -> QuerySet[Recording]:
     return Recording.objects.filter(
         Q(queue__in=queues_reviewable_by(user).values("pk")) | Q(pk__in=single_grants),
         status=Recording.Status.ACTIVE,
+    )
+
+
+def subjects_visible_to(user) -> QuerySet[DataSubject]:
+    """Every subject for holders of ``view_all_subjects``; otherwise the subjects granted to the
+    user object by object (a privacy analyst gets a grant with each request assigned)."""
+    if not user.is_active:
+        return DataSubject.objects.none()
+    if user.has_perm("recordings.view_all_subjects"):
+        return DataSubject.objects.all()
+    return get_objects_for_user(
+        user, "recordings.view_datasubject", klass=DataSubject, accept_global_perms=False
     )

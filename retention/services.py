@@ -6,13 +6,14 @@ import datetime
 import logging
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from recordings.models import Recording
-from retention.models import DeletionRecord, RetentionPolicy, SweepRun
+from retention.models import DeletionRecord, LegalHold, RetentionPolicy, SweepRun
 from retention.selectors import (
     deletions_with_blob_pending,
     recordings_expired,
@@ -108,3 +109,29 @@ def retention_sweep(*, now: datetime.datetime, batch_size: int | None = None) ->
     run.finished_at = max(timezone.now(), run.started_at)
     run.save(update_fields=["status", "finished_at"])
     return run
+
+
+@transaction.atomic
+def hold_place(*, hold: LegalHold, placed_by) -> LegalHold:
+    """Place a legal hold; from this moment no sweep or erasure touches what it covers."""
+    hold.placed_by = placed_by
+    hold.placed_at = timezone.now()
+    hold.released_at = hold.released_by = None
+    hold.full_clean()
+    hold.save()
+    return hold
+
+
+@transaction.atomic
+def hold_release(*, hold: LegalHold, released_by, reason: str) -> LegalHold:
+    """Release a hold with a reason; retention resumes for what it covered."""
+    hold = LegalHold.objects.select_for_update().get(pk=hold.pk)
+    if hold.released_at is not None:
+        raise ValidationError("This hold was already released.")
+    if not reason.strip():
+        raise ValidationError({"release_reason": "Say why the hold is released."})
+    hold.released_by = released_by
+    hold.released_at = timezone.now()
+    hold.release_reason = reason.strip()
+    hold.save(update_fields=["released_by", "released_at", "release_reason"])
+    return hold

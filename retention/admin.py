@@ -1,0 +1,89 @@
+"""Admin for retention policies, legal holds, sweep runs and tombstones."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from simple_history.admin import SimpleHistoryAdmin
+
+from retention.models import DeletionRecord, LegalHold, RetentionPolicy, SweepRun
+from retention.services import hold_place, hold_release
+
+
+class ReadOnlyAdminMixin:
+    """Evidence written by the system: viewable, never added, edited or deleted by hand."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(RetentionPolicy)
+class RetentionPolicyAdmin(SimpleHistoryAdmin):
+    list_display = ("purpose", "keep_days", "disposition_review", "updated_at")
+    list_filter = ("disposition_review",)
+    list_select_related = ("purpose",)
+    search_fields = ("purpose__name", "purpose__code")
+
+
+class LegalHoldForm(forms.ModelForm):
+    class Meta:
+        model = LegalHold
+        fields = ("scope", "subject", "recording", "queue", "case_reference", "reason", "release_reason")
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk is None and cleaned.get("release_reason"):
+            self.add_error("release_reason", "A new hold cannot be released at once.")
+        return cleaned
+
+
+@admin.register(LegalHold)
+class LegalHoldAdmin(SimpleHistoryAdmin):
+    form = LegalHoldForm
+    list_display = ("case_reference", "scope", "placed_by", "placed_at", "released_at")
+    list_filter = ("scope", ("released_at", admin.EmptyFieldListFilter))
+    list_select_related = ("placed_by",)
+    search_fields = ("case_reference",)
+    raw_id_fields = ("subject", "recording", "queue")
+    date_hierarchy = "placed_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = ("placed_by", "placed_at", "released_by", "released_at")
+        if obj is None:
+            return fixed
+        # A placed hold keeps its scope and case; it can only be released, with a reason.
+        target = ("scope", "subject", "recording", "queue", "case_reference", "reason")
+        return fixed + target + (("release_reason",) if obj.released_at else ())
+
+    def save_model(self, request, obj, form, change):
+        try:
+            if not change:
+                hold_place(hold=obj, placed_by=request.user)
+            elif form.cleaned_data.get("release_reason") and obj.released_at is None:
+                hold_release(hold=obj, released_by=request.user, reason=form.cleaned_data["release_reason"])
+                messages.info(request, "Hold released; retention resumes for what it covered.")
+        except ValidationError as exc:
+            messages.error(request, "; ".join(exc.messages))
+
+
+@admin.register(SweepRun)
+class SweepRunAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+    list_display = ("started_at", "status", "examined", "deleted", "held_back", "failed", "finished_at")
+    list_filter = ("status",)
+    date_hierarchy = "started_at"
+
+
+@admin.register(DeletionRecord)
+class DeletionRecordAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+    list_display = ("recording_reference", "subject_reference", "reason", "rule", "deleted_at", "blob_deleted_at")
+    list_filter = ("reason", "queue_code")
+    search_fields = ("=recording_reference", "=subject_reference")
+    date_hierarchy = "deleted_at"
+    show_full_result_count = False
