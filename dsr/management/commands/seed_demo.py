@@ -1,0 +1,309 @@
+"""``manage.py seed_demo``: a believable back office to click through, made idempotently.
+
+Everything is synthetic and generated in code (the audio is a few seconds of tones), with a fixed
+random seed so that every run produces the same data. A second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import array
+import datetime
+import functools
+import hashlib
+import io
+import math
+import random
+import sys
+import uuid
+import wave
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+from guardian.shortcuts import assign_perm
+
+from compliance_site.provisioning import provision
+from compliance_site.roles import AUDITOR, DPO, PRIVACY_ANALYST, QA_LEAD
+from dsr.models import DataSubjectRequest, RequestNote, RequestType
+from dsr.services import request_create
+from recordings.models import (
+    Consent,
+    DataSubject,
+    LawfulBasis,
+    LegitimateInterestAssessment,
+    Purpose,
+    Queue,
+    Recording,
+    RecordingNotice,
+)
+from retention.models import LegalHold, RetentionPolicy
+from retention.services import hold_place, keep_until_for
+
+DEMO_PASSWORD = "custos-demo-2026"  # noqa: S105 - printed for the demo; never used in production
+MARKER_REFERENCE = "REC-DEMO-00001"
+RECORDING_COUNT = 300
+SUBJECT_COUNT = 120
+
+DEMO_USERS = [
+    # username, first name, role, description
+    ("dpo", "Dana", DPO, "data protection officer"),
+    ("dpo2", "Dario", DPO, "second DPO (four-eyes approvals)"),
+    ("analyst", "Ana", PRIVACY_ANALYST, "privacy analyst"),
+    ("qa.billing", "Bea", QA_LEAD, "QA lead, Billing queue"),
+    ("qa.technical", "Tom", QA_LEAD, "QA lead, Technical support queue"),
+    ("auditor", "Aud", AUDITOR, "auditor (read-only)"),
+]
+
+QUEUES = [
+    ("billing", "Billing", "Invoices, payments and refunds."),
+    ("technical-support", "Technical support", "Connectivity and device problems."),
+    ("sales", "Sales", "New contracts and upgrades."),
+]
+
+PURPOSES = [
+    (Purpose.QUALITY_ASSURANCE, "Quality assurance", "Reviewing calls to improve service quality."),
+    ("training", "Agent training", "Using calls to train new support agents."),
+    ("dispute_resolution", "Dispute resolution", "Evidence of what was agreed on a call."),
+    ("sharing_third_parties", "Sharing with third parties", "Giving a recording to a named recipient."),
+    ("legal_compliance", "Legal record-keeping", "Recording required by law (e.g. contract orders)."),
+]
+
+# purpose code -> (keep days, disposition review)
+POLICIES = {
+    Purpose.QUALITY_ASSURANCE: (90, False),
+    "training": (180, True),
+    "dispute_resolution": (365, False),
+    "legal_compliance": (1825, False),
+}
+
+FIRST_NAMES = ["Lena", "Jonas", "Marie", "Luca", "Sofia", "Noah", "Emma", "Elias", "Mia", "Paul",
+               "Clara", "Finn", "Hanna", "Felix", "Ida", "Karl", "Nora", "Oskar", "Greta", "Theo"]
+LAST_NAMES = ["Schmidt", "Dubois", "Rossi", "Novak", "Jansen", "Kowalski", "García", "Nielsen",
+              "Müller", "Lefèvre", "Bianchi", "Horvat", "de Vries", "Svensson", "Costa"]
+
+
+@functools.lru_cache(maxsize=64)
+def _tone(freq: int, samples: int, rate: int) -> bytes:
+    """Little-endian 16-bit PCM of one sine tone (WAV is little-endian)."""
+    wave_samples = array.array("h", (int(8000 * math.sin(2 * math.pi * freq * i / rate)) for i in range(samples)))
+    if sys.byteorder == "big":
+        wave_samples.byteswap()
+    return wave_samples.tobytes()
+
+
+def synthetic_call_audio(rng: random.Random, seconds: float = 2.0, rate: int = 8000) -> bytes:
+    """A short PCM WAV (8 kHz mono, the telephony norm) of four tones."""
+    segment = int(seconds * rate) // 4
+    frames = b"".join(_tone(rng.choice([350, 440, 480, 620, 697, 770, 852, 941]), segment, rate) for _ in range(4))
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(frames)
+    return buffer.getvalue()
+
+
+class Command(BaseCommand):
+    help = "Create the demo users, queues, purposes, recordings, consents, requests and holds (idempotent)."
+
+    def handle(self, *args, **options):
+        provision()
+        users = self._users()
+        if Recording.objects.filter(reference=MARKER_REFERENCE).exists():
+            self.stdout.write("Demo data already present; users are up to date.")
+        else:
+            self._seed(users)
+            self.stdout.write(self.style.SUCCESS(f"Seeded {RECORDING_COUNT} recordings."))
+        self._print_logins()
+
+    # --- users -------------------------------------------------------------------------------
+
+    @transaction.atomic
+    def _users(self) -> dict[str, object]:
+        User = get_user_model()  # noqa: N806
+        users = {}
+        for username, first_name, role, _ in DEMO_USERS:
+            user, created = User.objects.get_or_create(
+                username=username,
+                defaults={"first_name": first_name, "email": f"{username}@custos.example", "is_staff": True},
+            )
+            if created:
+                user.set_password(DEMO_PASSWORD)
+                user.save()
+            user.groups.add(Group.objects.get(name=role))
+            users[username] = user
+        return users
+
+    def _print_logins(self) -> None:
+        self.stdout.write("\nDemo logins (password for all: %s):" % DEMO_PASSWORD)
+        for username, _, _, description in DEMO_USERS:
+            self.stdout.write(f"  {username:<14} {description}")
+
+    # --- data --------------------------------------------------------------------------------
+
+    @transaction.atomic
+    def _seed(self, users: dict) -> None:
+        rng = random.Random(2026)  # noqa: S311 - demo data, not security
+        now = timezone.now()
+        queues = {
+            code: Queue.objects.get_or_create(code=code, defaults={"name": name, "description": d})[0]
+            for code, name, d in QUEUES
+        }
+        assign_perm("recordings.review_queue", users["qa.billing"], queues["billing"])
+        assign_perm("recordings.review_queue", users["qa.technical"], queues["technical-support"])
+        purposes = {
+            code: Purpose.objects.get_or_create(code=code, defaults={"name": name, "description": d})[0]
+            for code, name, d in PURPOSES
+        }
+        for code, (days, review) in POLICIES.items():
+            RetentionPolicy.objects.get_or_create(
+                purpose=purposes[code], defaults={"keep_days": days, "disposition_review": review}
+            )
+        notices = {
+            lang: RecordingNotice.objects.get_or_create(
+                version="2026.1",
+                language=lang,
+                defaults={"text": text, "published_at": now - datetime.timedelta(days=200)},
+            )[0]
+            for lang, text in [
+                ("en", "This call is recorded for quality assurance and training, stored in the EU "
+                       "for up to 90 days. Press 1 to agree; you may withdraw at any time."),
+                ("de", "Dieses Gespräch wird zur Qualitätssicherung und Schulung aufgezeichnet und "
+                       "bis zu 90 Tage in der EU gespeichert. Drücken Sie 1, um zuzustimmen."),
+            ]
+        }
+        lia = LegitimateInterestAssessment.objects.create(
+            title="QA review of support calls",
+            balancing_summary="Reviewing a small sample of calls improves service; callers are told "
+            "at the start of the call, can object at any time, and audio is muted for payment data.",
+            approved_by=users["dpo"],
+            approved_at=now - datetime.timedelta(days=180),
+        )
+        lia.purposes.set([purposes[Purpose.QUALITY_ASSURANCE]])
+
+        subjects = [
+            DataSubject.objects.create(
+                reference=f"DS-{uuid.UUID(int=rng.getrandbits(128)).hex[:10].upper()}",
+                full_name=f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
+                phone=f"+49 30 {rng.randint(1000000, 9999999)}",
+                email=f"caller{n:03d}@example.org",
+            )
+            for n in range(SUBJECT_COUNT)
+        ]
+        storage = storages["recordings"]
+        agents = [users["dpo"]]  # the demo has no agent accounts; consents captured by IVR mostly
+        recordings = []
+        for n in range(1, RECORDING_COUNT + 1):
+            recordings.append(
+                self._recording(n, rng, now, subjects, queues, purposes, notices, lia, storage, agents)
+            )
+        self._requests(rng, now, subjects, users)
+        hold = LegalHold(
+            scope=LegalHold.Scope.SUBJECT,
+            subject=recordings[0].subject,
+            case_reference="CASE-2026-014",
+            reason="Customer dispute over a cancelled contract; keep every call until settled.",
+        )
+        hold_place(hold=hold, placed_by=users["dpo"])
+
+    def _recording(self, n, rng, now, subjects, queues, purposes, notices, lia, storage, agents):
+        started = now - datetime.timedelta(days=rng.uniform(0, 120), seconds=rng.randint(0, 86400))
+        audio = synthetic_call_audio(rng, seconds=rng.choice([1.5, 2.0, 3.0]))
+        name = storage.save(f"demo/{uuid.UUID(int=rng.getrandbits(128))}.wav", ContentFile(audio))
+        basis = rng.choices(
+            [LawfulBasis.CONSENT, LawfulBasis.LEGITIMATE_INTERESTS, LawfulBasis.CONTRACT, LawfulBasis.LEGAL_OBLIGATION],
+            weights=[50, 30, 15, 5],
+        )[0]
+        subject = rng.choice(subjects)
+        recording = Recording.objects.create(
+            reference=MARKER_REFERENCE if n == 1 else f"REC-DEMO-{n:05d}",
+            subject=subject,
+            queue=rng.choice(list(queues.values())),
+            direction=rng.choice(Recording.Direction.values),
+            started_at=started,
+            ended_at=started + datetime.timedelta(seconds=rng.randint(40, 1800)),
+            lawful_basis=basis,
+            legitimate_interest_assessment=lia if basis == LawfulBasis.LEGITIMATE_INTERESTS else None,
+            storage_ref=name,
+            size_bytes=len(audio),
+            content_type="audio/wav",
+            checksum_sha256=hashlib.sha256(audio).hexdigest(),
+        )
+        codes = {
+            LawfulBasis.CONSENT: [Purpose.QUALITY_ASSURANCE, "training"],
+            LawfulBasis.LEGITIMATE_INTERESTS: [Purpose.QUALITY_ASSURANCE],
+            LawfulBasis.CONTRACT: ["dispute_resolution"],
+            LawfulBasis.LEGAL_OBLIGATION: ["legal_compliance"],
+        }[basis]
+        recording.purposes.set([purposes[c] for c in codes])
+        if basis == LawfulBasis.CONSENT:
+            notice = notices[rng.choice(["en", "de"])]
+            for code in codes:
+                refused = code == "training" and rng.random() < 0.3
+                consent = Consent.objects.create(
+                    subject=subject,
+                    recording=recording,
+                    purpose=purposes[code],
+                    decision=Consent.Decision.REFUSED if refused else Consent.Decision.GIVEN,
+                    method=rng.choice([Consent.Method.IVR_KEYPRESS, Consent.Method.VERBAL_AGENT]),
+                    notice=notice,
+                    captured_by=rng.choice(agents) if rng.random() < 0.5 else None,
+                    captured_at=started + datetime.timedelta(seconds=5),
+                    evidence_offset=datetime.timedelta(seconds=rng.randint(3, 25)),
+                    jurisdiction=rng.choice(["DE", "FR", "NL", "AT", "IE"]),
+                )
+                if not refused and rng.random() < 0.1:
+                    consent.withdrawn_at = min(now, started + datetime.timedelta(days=rng.randint(1, 20)))
+                    consent.withdrawn_via = rng.choice([Consent.Channel.PHONE, Consent.Channel.EMAIL])
+                    consent.save(update_fields=["withdrawn_at", "withdrawn_via"])
+        recording.keep_until = keep_until_for(recording)
+        recording.save(update_fields=["keep_until"])
+        return recording
+
+    def _requests(self, rng, now, subjects, users) -> None:
+        """Requests of every type and status, due from overdue to next month."""
+        Status = DataSubjectRequest.Status  # noqa: N806
+        statuses = [Status.NEW, Status.IDENTITY_PENDING, Status.IN_PROGRESS, Status.AWAITING_APPROVAL,
+                    Status.COMPLETED, Status.REFUSED, Status.WITHDRAWN]
+        n = 0
+        for request_type in RequestType.values:
+            for status in statuses:
+                n += 1
+                received = now - datetime.timedelta(days=rng.randint(0, 45), hours=rng.randint(0, 23))
+                subject = rng.choice(subjects)
+                assignee = users["analyst"] if n % 2 else None
+                request = request_create(
+                    request_type=request_type,
+                    channel=rng.choice(DataSubjectRequest.Channel.values),
+                    received_at=received,
+                    subject=subject,
+                    assignee=assignee,
+                )
+                if assignee is not None:
+                    assign_perm("recordings.view_datasubject", assignee, subject)
+                if status != Status.NEW:
+                    request.identity_method = DataSubjectRequest.IdentityMethod.CALLER_NUMBER
+                    request.identity_note = "Caller number matched the number on file."
+                    if status != Status.IDENTITY_PENDING:
+                        request.identity_verified_by = users["dpo"]
+                        request.identity_verified_at = received + datetime.timedelta(hours=2)
+                request.status = status
+                if status in (Status.COMPLETED, Status.REFUSED, Status.WITHDRAWN):
+                    request.closed_at = min(now, received + datetime.timedelta(days=rng.randint(1, 20)))
+                    request.outcome = {
+                        Status.COMPLETED: "Answered in full.",
+                        Status.REFUSED: "Refused; ground stated to the subject.",
+                        Status.WITHDRAWN: "The subject withdrew the request.",
+                    }[status]
+                if status == Status.REFUSED:
+                    request.refusal_ground = DataSubjectRequest.RefusalGround.EXCESSIVE
+                request.save()
+                if n % 3 == 0:
+                    RequestNote.objects.create(
+                        request=request, author=users["dpo"], body="Called back; the subject confirmed the request."
+                    )

@@ -1,0 +1,122 @@
+"""The DPO logs in to the back office and opens the data-subject requests, most urgent first."""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from compliance_site.roles import DPO
+from dsr.models import DataSubjectRequest, RequestType
+from dsr.services import request_create
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+DPO_USERNAME = "dana.dpo"
+DPO_PASSWORD = "correct-horse-battery-staple-42"  # noqa: S105 - a test account
+
+
+@pytest.fixture
+def dpo_group(transactional_db) -> Group:
+    # post_migrate provisioning creates the role groups; a transactional test's flush empties the
+    # tables (and normally re-runs post_migrate), so provision again if the group is gone.
+    if not Group.objects.filter(name=DPO).exists():
+        from compliance_site.provisioning import provision
+
+        provision()
+    return Group.objects.get(name=DPO)
+
+
+@pytest.fixture
+def dpo_user(dpo_group):
+    user = get_user_model().objects.create_user(
+        username=DPO_USERNAME,
+        email="dana.dpo@example.com",
+        password=DPO_PASSWORD,
+        is_staff=True,
+    )
+    user.groups.add(dpo_group)
+    return user
+
+
+@pytest.fixture
+def requests_by_urgency(dpo_user) -> dict[str, DataSubjectRequest]:
+    """Three open requests, created out of deadline order so that the list's order is earned."""
+    now = timezone.now()
+    fresh = request_create(
+        request_type=RequestType.ACCESS,
+        channel=DataSubjectRequest.Channel.EMAIL,
+        received_at=now - datetime.timedelta(minutes=5),
+    )
+    overdue = request_create(
+        request_type=RequestType.ERASURE,
+        channel=DataSubjectRequest.Channel.PHONE,
+        received_at=now - datetime.timedelta(days=40),
+        assignee=dpo_user,
+    )
+    due_soon = request_create(
+        request_type=RequestType.OBJECTION,
+        channel=DataSubjectRequest.Channel.LETTER,
+        # Due in three days under the default 30-day period rule.
+        received_at=now - datetime.timedelta(days=27),
+    )
+    return {"overdue": overdue, "due_soon": due_soon, "fresh": fresh}
+
+
+def test_dpo_logs_in_and_sees_requests_most_urgent_first(
+    live_server, page, console_log, requests_by_urgency
+):
+    overdue = requests_by_urgency["overdue"]
+    expected_order = [
+        requests_by_urgency[key].reference for key in ("overdue", "due_soon", "fresh")
+    ]
+    # Sanity of the fixture itself, so that a failure below is about the app, not the data.
+    assert overdue.days_left() < 0 < requests_by_urgency["due_soon"].days_left()
+
+    # Log in through the admin's own form.
+    page.goto(f"{live_server.url}/admin/")
+    assert "/admin/login/" in page.url, "an anonymous visitor must be sent to the login page"
+    page.fill("#id_username", DPO_USERNAME)
+    page.fill("#id_password", DPO_PASSWORD)
+    page.click("#login-form [type=submit]")
+    page.wait_for_url(re.compile(r"/admin/$"))
+
+    # The index: the DPO's work, data-subject requests, comes first.
+    assert DPO_USERNAME.upper() in page.locator("#user-tools").inner_text().upper()
+    first_module = page.locator("#content-main .module").first
+    assert "app-dsr" in (first_module.get_attribute("class") or "")
+    assert first_module.locator("caption").text_content().strip() == "Data-subject requests"
+    requests_link = first_module.locator("th[scope=row] a").first
+    assert requests_link.text_content().strip() == "Data-subject requests"
+
+    requests_link.click()
+    page.wait_for_url(re.compile(r"/admin/dsr/datasubjectrequest/$"))
+
+    # Every request is listed, most urgent deadline first.
+    rows = page.locator("#result_list tbody tr")
+    references = [ref.strip() for ref in rows.locator("th.field-reference").all_inner_texts()]
+    assert references == expected_order
+
+    # The overdue request says so, with how many days it is late.
+    overdue_row = rows.filter(has=page.locator("th.field-reference", has_text=overdue.reference))
+    days_left_cell = overdue_row.locator("td.field-days_left_display")
+    assert days_left_cell.inner_text().strip() == f"{-overdue.days_left()} overdue"
+    for key in ("due_soon", "fresh"):
+        req = requests_by_urgency[key]
+        cell = rows.filter(
+            has=page.locator("th.field-reference", has_text=req.reference)
+        ).locator("td.field-days_left_display")
+        assert "overdue" not in cell.inner_text()
+
+    # The "Overdue" deadline filter narrows the list to the late request alone.
+    page.locator("#changelist-filter").get_by_role("link", name="Overdue", exact=True).click()
+    page.wait_for_url(re.compile(r"deadline=overdue"))
+    assert [
+        ref.strip() for ref in rows.locator("th.field-reference").all_inner_texts()
+    ] == [overdue.reference]
+
+    assert console_log.errors == [], "the DPO's pages logged errors:\n" + "\n".join(console_log.errors)
