@@ -86,7 +86,8 @@ class DataSubjectRequestAdmin(SimpleHistoryAdmin):
         return requests_visible_to(request.user).annotate(deadline=Coalesce("extended_until", "due_at"))
 
     def get_ordering(self, request):
-        return ("deadline", "pk")
+        # An expression, not the annotation: related-field widgets order by this on a plain queryset.
+        return (Coalesce("extended_until", "due_at").asc(), "pk")
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:

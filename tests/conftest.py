@@ -1,0 +1,77 @@
+"""Shared fixtures: fast password hashing, a private recordings storage, and named personas."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+from guardian.shortcuts import assign_perm
+
+from compliance_site.provisioning import provision
+from compliance_site.roles import AUDITOR, DPO, PRIVACY_ANALYST, QA_LEAD
+from tests.factories import QueueFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_isolated(settings, tmp_path):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "recordings": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "recordings")},
+        },
+    }
+
+
+@pytest.fixture
+def roles(db):
+    """The role groups; a flushed transactional test database lost them with everything else."""
+    if Group.objects.filter(name=DPO).exists() is False:
+        provision()
+    return {name: Group.objects.get(name=name) for name in (DPO, PRIVACY_ANALYST, QA_LEAD, AUDITOR)}
+
+
+@pytest.fixture
+def queue_a(db):
+    return QueueFactory(code="queue-a", name="Queue A")
+
+
+@pytest.fixture
+def queue_b(db):
+    return QueueFactory(code="queue-b", name="Queue B")
+
+
+@pytest.fixture
+def dpo(roles):
+    return UserFactory(username="dana.dpo", groups=[roles[DPO]])
+
+
+@pytest.fixture
+def analyst(roles):
+    return UserFactory(username="ana.analyst", groups=[roles[PRIVACY_ANALYST]])
+
+
+@pytest.fixture
+def qa_lead_a(roles, queue_a):
+    user = UserFactory(username="qa.a", groups=[roles[QA_LEAD]])
+    assign_perm("recordings.review_queue", user, queue_a)
+    return user
+
+
+@pytest.fixture
+def qa_lead_b(roles, queue_b):
+    user = UserFactory(username="qa.b", groups=[roles[QA_LEAD]])
+    assign_perm("recordings.review_queue", user, queue_b)
+    return user
+
+
+@pytest.fixture
+def auditor(roles):
+    return UserFactory(username="aud.auditor", groups=[roles[AUDITOR]])
+
+
+@pytest.fixture
+def stranger(db):
+    """Staff with no role and no grant."""
+    return UserFactory(username="charlie.stranger")
