@@ -20,9 +20,7 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 CUSTOS_ENV = env.str("CUSTOS_ENV", default="development")
 if CUSTOS_ENV not in {"development", "test", "production"}:
-    raise ImproperlyConfigured(
-        f"CUSTOS_ENV={CUSTOS_ENV!r} is not one of development, test, production."
-    )
+    raise ImproperlyConfigured(f"CUSTOS_ENV={CUSTOS_ENV!r} is not one of development, test, production.")
 PRODUCTION = CUSTOS_ENV == "production"
 
 VAR_DIR = Path(env.str("CUSTOS_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -43,7 +41,7 @@ def _secret(name: str, default: str | None = None) -> str | None:
 
 # --- Core -----------------------------------------------------------------------------------
 
-_INSECURE_DEV_KEY = "django-insecure-custos-development-key-do-not-use-in-production"  # noqa: S105
+_INSECURE_DEV_KEY = "django-insecure-custos-development-key-do-not-use-in-production"
 SECRET_KEY = _secret("SECRET_KEY", default=None if PRODUCTION else _INSECURE_DEV_KEY)
 DEBUG = env.bool("DEBUG", default=not PRODUCTION)
 ALLOWED_HOSTS = env.list(
@@ -105,8 +103,7 @@ AUTHENTICATION_BACKENDS = [
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -122,11 +119,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Database -------------------------------------------------------------------------------
 
-DATABASES = {
-    "default": env.db_url(
-        "DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'custos.sqlite3'}"
-    )
-}
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'custos.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo runs web, worker and beat on one SQLite file: WAL lets readers run beside the
     # writer, IMMEDIATE transactions take the write lock up front instead of failing mid-way.
@@ -145,15 +138,22 @@ else:
 # production profile and the system check refuse the same regions.
 EU_ADEQUATE_S3_REGIONS = frozenset(
     {
-        "eu-central-1", "eu-central-2", "eu-west-1", "eu-west-2", "eu-west-3",
-        "eu-north-1", "eu-south-1", "eu-south-2", "ca-central-1", "ap-northeast-1",
-        "ap-northeast-2", "il-central-1",
+        "eu-central-1",
+        "eu-central-2",
+        "eu-west-1",
+        "eu-west-2",
+        "eu-west-3",
+        "eu-north-1",
+        "eu-south-1",
+        "eu-south-2",
+        "ca-central-1",
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "il-central-1",
     }
 )
 
-RECORDINGS_STORAGE_BACKEND = env.str(
-    "RECORDINGS_STORAGE", default="local"
-)  # "local" or "s3"
+RECORDINGS_STORAGE_BACKEND = env.str("RECORDINGS_STORAGE", default="local")  # "local" or "s3"
 if RECORDINGS_STORAGE_BACKEND == "s3":
     _recordings_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
@@ -178,9 +178,7 @@ elif RECORDINGS_STORAGE_BACKEND == "local":
         },
     }
 else:
-    raise ImproperlyConfigured(
-        f"RECORDINGS_STORAGE={RECORDINGS_STORAGE_BACKEND!r} must be 'local' or 's3'."
-    )
+    raise ImproperlyConfigured(f"RECORDINGS_STORAGE={RECORDINGS_STORAGE_BACKEND!r} must be 'local' or 's3'.")
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -233,9 +231,7 @@ if PRODUCTION:
 DSR_PERIOD_RULE = env.str("DSR_PERIOD_RULE", default="days")
 DSR_PERIOD_DAYS = env.int("DSR_PERIOD_DAYS", default=30)
 if DSR_PERIOD_RULE not in {"days", "calendar_month"}:
-    raise ImproperlyConfigured(
-        f"DSR_PERIOD_RULE={DSR_PERIOD_RULE!r} must be 'days' or 'calendar_month'."
-    )
+    raise ImproperlyConfigured(f"DSR_PERIOD_RULE={DSR_PERIOD_RULE!r} must be 'days' or 'calendar_month'.")
 if DSR_PERIOD_DAYS < 1:
     raise ImproperlyConfigured(f"DSR_PERIOD_DAYS={DSR_PERIOD_DAYS} must be at least 1.")
 # Reminders go to the assignee this many days before the deadline, and on the day itself.

@@ -63,7 +63,14 @@ class RequestIntakeForm(forms.ModelForm):
 
 @admin.register(DataSubjectRequest)
 class DataSubjectRequestAdmin(SimpleHistoryAdmin):
-    list_display = ("reference", "request_type", "status", "deadline_display", "days_left_display", "assignee")
+    list_display = (
+        "reference",
+        "request_type",
+        "status",
+        "deadline_display",
+        "days_left_display",
+        "assignee",
+    )
     list_filter = (DeadlineFilter, "status", "request_type", "channel")
     list_select_related = ("assignee",)
     search_fields = ("=reference", "=subject__reference")
@@ -71,13 +78,23 @@ class DataSubjectRequestAdmin(SimpleHistoryAdmin):
     inlines = (RequestNoteInline, DeadlineReminderInline)
     date_hierarchy = "received_at"
     readonly_fields = (
-        "reference", "received_at", "due_at", "extended_until", "extension_reason",
-        "identity_verified_by", "identity_verified_at", "closed_at", "created_at",
+        "reference",
+        "received_at",
+        "due_at",
+        "extended_until",
+        "extension_reason",
+        "identity_verified_by",
+        "identity_verified_at",
+        "closed_at",
+        "created_at",
     )
     fieldsets = (
         (None, {"fields": ("reference", "request_type", "channel", "subject", "status", "assignee")}),
         ("Deadline", {"fields": ("received_at", "due_at", "extended_until", "extension_reason")}),
-        ("Identity", {"fields": ("identity_method", "identity_note", "identity_verified_by", "identity_verified_at")}),
+        (
+            "Identity",
+            {"fields": ("identity_method", "identity_note", "identity_verified_by", "identity_verified_at")},
+        ),
         ("Outcome", {"fields": ("outcome", "refusal_ground", "closed_at", "created_at")}),
     )
 

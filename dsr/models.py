@@ -102,7 +102,9 @@ class DataSubjectRequest(models.Model):
         permissions = [("view_all_requests", "Can view every request (DPO, auditor)")]
         indexes = [models.Index(fields=["status", "due_at"], name="dsr_status_due_idx")]
         constraints = [
-            models.CheckConstraint(condition=Q(reference__regex=r"^DSR-[0-9]{4}-[0-9]{6}$"), name="dsr_reference_format"),
+            models.CheckConstraint(
+                condition=Q(reference__regex=r"^DSR-[0-9]{4}-[0-9]{6}$"), name="dsr_reference_format"
+            ),
             models.CheckConstraint(condition=Q(request_type__in=RequestType.values), name="dsr_type_valid"),
             models.CheckConstraint(condition=Q(status__in=RequestStatus.values), name="dsr_status_valid"),
             models.CheckConstraint(condition=Q(due_at__gt=F("received_at")), name="dsr_due_after_received"),
@@ -119,7 +121,8 @@ class DataSubjectRequest(models.Model):
             ),
             # A refusal always states its ground, and only a refusal has one.
             models.CheckConstraint(
-                condition=Q(status="refused") & ~Q(refusal_ground="") | ~Q(status="refused") & Q(refusal_ground=""),
+                condition=Q(status="refused") & ~Q(refusal_ground="")
+                | ~Q(status="refused") & Q(refusal_ground=""),
                 name="dsr_refusal_has_ground",
             ),
             models.CheckConstraint(
@@ -179,7 +182,9 @@ class DeadlineReminder(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["request", "kind", "due_date"], name="reminder_once_per_deadline"),
+            models.UniqueConstraint(
+                fields=["request", "kind", "due_date"], name="reminder_once_per_deadline"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -20,8 +20,16 @@ from recordings.selectors import recordings_visible_to, subjects_visible_to
 
 # The evidence of a consent is fixed once captured (Art. 7(1)); only its withdrawal is added later.
 CONSENT_EVIDENCE_FIELDS = (
-    "subject", "recording", "purpose", "decision", "method", "notice", "captured_by",
-    "captured_at", "evidence_offset", "jurisdiction",
+    "subject",
+    "recording",
+    "purpose",
+    "decision",
+    "method",
+    "notice",
+    "captured_by",
+    "captured_at",
+    "evidence_offset",
+    "jurisdiction",
 )
 
 
@@ -98,7 +106,13 @@ class RecordingAdmin(GuardedModelAdminMixin, SimpleHistoryAdmin):
     raw_id_fields = ("subject", "agent", "legitimate_interest_assessment")
     filter_horizontal = ("purposes",)
     readonly_fields = (
-        "status", "storage_ref", "size_bytes", "content_type", "checksum_sha256", "keep_until", "created_at",
+        "status",
+        "storage_ref",
+        "size_bytes",
+        "content_type",
+        "checksum_sha256",
+        "keep_until",
+        "created_at",
     )
     inlines = (ConsentInline,)
     # No date_hierarchy: its year/month links need a DISTINCT over the whole table on each page.

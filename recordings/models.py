@@ -213,7 +213,9 @@ class Recording(models.Model):
             models.Index(fields=["keep_until"], name="recording_keep_until_idx"),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(ended_at__gte=F("started_at")), name="recording_ends_after_start"),
+            models.CheckConstraint(
+                condition=Q(ended_at__gte=F("started_at")), name="recording_ends_after_start"
+            ),
             _choices_check("direction", RecordingDirection, "recording_direction_valid"),
             _choices_check("status", RecordingStatus, "recording_status_valid"),
             _choices_check("lawful_basis", LawfulBasis, "recording_lawful_basis_valid"),

@@ -82,7 +82,14 @@ class SweepRunAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
 
 @admin.register(DeletionRecord)
 class DeletionRecordAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
-    list_display = ("recording_reference", "subject_reference", "reason", "rule", "deleted_at", "blob_deleted_at")
+    list_display = (
+        "recording_reference",
+        "subject_reference",
+        "reason",
+        "rule",
+        "deleted_at",
+        "blob_deleted_at",
+    )
     list_filter = ("reason", "queue_code")
     search_fields = ("=recording_reference", "=subject_reference")
     date_hierarchy = "deleted_at"

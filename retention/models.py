@@ -72,7 +72,9 @@ class LegalHold(models.Model):
         constraints = [
             # Exactly the target that the scope names, and no other.
             models.CheckConstraint(
-                condition=Q(scope="subject", subject__isnull=False, recording__isnull=True, queue__isnull=True)
+                condition=Q(
+                    scope="subject", subject__isnull=False, recording__isnull=True, queue__isnull=True
+                )
                 | Q(scope="recording", subject__isnull=True, recording__isnull=False, queue__isnull=True)
                 | Q(scope="queue", subject__isnull=True, recording__isnull=True, queue__isnull=False),
                 name="legalhold_scope_matches_target",

@@ -50,9 +50,21 @@ def worker(transactional_db, tmp_path):
         "EMAIL_FILE_PATH": str(tmp_path / "mail"),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "compliance_site", "worker", "--pool=solo",
-         "--without-mingle", "--without-gossip", "--loglevel=WARNING", f"--hostname=test-{os.getpid()}@%h"],
-        cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "compliance_site",
+            "worker",
+            "--pool=solo",
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel=WARNING",
+            f"--hostname=test-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     try:
         deadline = time.monotonic() + 60

@@ -29,7 +29,10 @@ def test_periodic_tasks_exist_and_point_at_registered_tasks():
     tasks = {t.name: t for t in PeriodicTask.objects.select_related("crontab")}
 
     assert tasks["Deadline reminders"].task == "dsr.tasks.send_deadline_reminders"
-    assert (tasks["Deadline reminders"].crontab.minute, tasks["Deadline reminders"].crontab.hour) == ("0", "*")
+    assert (tasks["Deadline reminders"].crontab.minute, tasks["Deadline reminders"].crontab.hour) == (
+        "0",
+        "*",
+    )
     assert tasks["Retention sweep"].task == "retention.tasks.run_retention_sweep"
     app.loader.import_default_modules()
     for task in tasks.values():

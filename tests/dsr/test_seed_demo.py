@@ -29,7 +29,9 @@ def test_seed_demo_is_complete_and_idempotent():
     assert Consent.objects.filter(withdrawn_at__isnull=False).exists()
     assert LegalHold.objects.filter(released_at__isnull=True).count() == 1
     assert set(DataSubjectRequest.objects.values_list("request_type", flat=True)) == set(RequestType.values)
-    assert set(DataSubjectRequest.objects.values_list("status", flat=True)) == set(DataSubjectRequest.Status.values)
+    assert set(DataSubjectRequest.objects.values_list("status", flat=True)) == set(
+        DataSubjectRequest.Status.values
+    )
     for username in ("dpo", "analyst", "qa.billing", "qa.technical", "auditor"):
         assert username in out.getvalue()
 

@@ -64,9 +64,7 @@ def chromium_browser() -> Iterator:
         pytest.skip(f"playwright is not installed: {exc}")
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:

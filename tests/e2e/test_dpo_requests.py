@@ -17,7 +17,7 @@ from dsr.services import request_create
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 DPO_USERNAME = "dana.dpo"
-DPO_PASSWORD = "correct-horse-battery-staple-42"  # noqa: S105 - a test account
+DPO_PASSWORD = "correct-horse-battery-staple-42"  # a throwaway test account
 
 
 @pytest.fixture
@@ -67,13 +67,9 @@ def requests_by_urgency(dpo_user) -> dict[str, DataSubjectRequest]:
     return {"overdue": overdue, "due_soon": due_soon, "fresh": fresh}
 
 
-def test_dpo_logs_in_and_sees_requests_most_urgent_first(
-    live_server, page, console_log, requests_by_urgency
-):
+def test_dpo_logs_in_and_sees_requests_most_urgent_first(live_server, page, console_log, requests_by_urgency):
     overdue = requests_by_urgency["overdue"]
-    expected_order = [
-        requests_by_urgency[key].reference for key in ("overdue", "due_soon", "fresh")
-    ]
+    expected_order = [requests_by_urgency[key].reference for key in ("overdue", "due_soon", "fresh")]
     # Sanity of the fixture itself, so that a failure below is about the app, not the data.
     assert overdue.days_left() < 0 < requests_by_urgency["due_soon"].days_left()
 
@@ -98,25 +94,25 @@ def test_dpo_logs_in_and_sees_requests_most_urgent_first(
 
     # Every request is listed, most urgent deadline first.
     rows = page.locator("#result_list tbody tr")
-    references = [ref.strip() for ref in rows.locator("th.field-reference").all_inner_texts()]
-    assert references == expected_order
 
-    # The overdue request says so, with how many days it is late.
-    overdue_row = rows.filter(has=page.locator("th.field-reference", has_text=overdue.reference))
-    days_left_cell = overdue_row.locator("td.field-days_left_display")
-    assert days_left_cell.inner_text().strip() == f"{-overdue.days_left()} overdue"
+    def listed_references() -> list[str]:
+        return [ref.strip() for ref in rows.locator("th.field-reference").all_inner_texts()]
+
+    def days_left_text(reference: str) -> str:
+        row = rows.filter(has=page.locator("th.field-reference", has_text=reference))
+        return row.locator("td.field-days_left_display").inner_text().strip()
+
+    assert listed_references() == expected_order
+
+    # The overdue request says so, with how many days it is late; the others do not.
+    assert days_left_text(overdue.reference) == f"{-overdue.days_left()} overdue"
     for key in ("due_soon", "fresh"):
-        req = requests_by_urgency[key]
-        cell = rows.filter(
-            has=page.locator("th.field-reference", has_text=req.reference)
-        ).locator("td.field-days_left_display")
-        assert "overdue" not in cell.inner_text()
+        assert "overdue" not in days_left_text(requests_by_urgency[key].reference)
 
     # The "Overdue" deadline filter narrows the list to the late request alone.
     page.locator("#changelist-filter").get_by_role("link", name="Overdue", exact=True).click()
     page.wait_for_url(re.compile(r"deadline=overdue"))
-    assert [
-        ref.strip() for ref in rows.locator("th.field-reference").all_inner_texts()
-    ] == [overdue.reference]
+    assert listed_references() == [overdue.reference]
 
-    assert console_log.errors == [], "the DPO's pages logged errors:\n" + "\n".join(console_log.errors)
+    errors = "\n".join(console_log.errors)
+    assert not console_log.errors, f"the DPO's pages logged errors:\n{errors}"

@@ -46,15 +46,21 @@ def test_consent_withdrawal_needs_time_and_channel_and_a_given_consent():
     assert_refused(lambda: type(consent).objects.filter(pk=consent.pk).update(withdrawn_at=timezone.now()))
     refused = ConsentFactory(decision="refused")
     assert_refused(
-        lambda: type(refused).objects.filter(pk=refused.pk).update(withdrawn_at=timezone.now(), withdrawn_via="phone")
+        lambda: (
+            type(refused)
+            .objects.filter(pk=refused.pk)
+            .update(withdrawn_at=timezone.now(), withdrawn_via="phone")
+        )
     )
 
 
 def test_consent_cannot_be_withdrawn_before_it_was_given():
     consent = ConsentFactory()
     assert_refused(
-        lambda: type(consent).objects.filter(pk=consent.pk).update(
-            withdrawn_at=consent.captured_at - datetime.timedelta(minutes=1), withdrawn_via="phone"
+        lambda: (
+            type(consent)
+            .objects.filter(pk=consent.pk)
+            .update(withdrawn_at=consent.captured_at - datetime.timedelta(minutes=1), withdrawn_via="phone")
         )
     )
 
@@ -75,15 +81,15 @@ def test_legal_hold_is_released_after_it_was_placed_and_by_someone():
 
 
 def _request() -> DataSubjectRequest:
-    return request_create(
-        request_type=RequestType.ACCESS, channel="email", received_at=timezone.now()
-    )
+    return request_create(request_type=RequestType.ACCESS, channel="email", received_at=timezone.now())
 
 
 def test_refusal_states_a_ground():
     request = _request()
     assert_refused(
-        lambda: DataSubjectRequest.objects.filter(pk=request.pk).update(status="refused", closed_at=timezone.now())
+        lambda: DataSubjectRequest.objects.filter(pk=request.pk).update(
+            status="refused", closed_at=timezone.now()
+        )
     )
 
 
@@ -100,5 +106,7 @@ def test_reminder_is_unique_per_request_kind_and_due_date():
     request = _request()
     DeadlineReminder.objects.create(request=request, kind="due-day", due_date=request.due_at.date())
     assert_refused(
-        lambda: DeadlineReminder.objects.create(request=request, kind="due-day", due_date=request.due_at.date())
+        lambda: DeadlineReminder.objects.create(
+            request=request, kind="due-day", due_date=request.due_at.date()
+        )
     )

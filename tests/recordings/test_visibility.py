@@ -92,7 +92,9 @@ def test_qa_lead_cannot_open_subjects_or_requests(client, qa_lead_a):
 def test_analyst_sees_only_requests_assigned_to_them(client, analyst, dpo):
     from dsr.services import request_create
 
-    mine = request_create(request_type="access", channel="email", received_at=timezone.now(), assignee=analyst)
+    mine = request_create(
+        request_type="access", channel="email", received_at=timezone.now(), assignee=analyst
+    )
     theirs = request_create(
         request_type="erasure", channel="email", received_at=timezone.now() - datetime.timedelta(hours=1)
     )

@@ -80,16 +80,53 @@ POLICIES = {
     "legal_compliance": (1825, False),
 }
 
-FIRST_NAMES = ["Lena", "Jonas", "Marie", "Luca", "Sofia", "Noah", "Emma", "Elias", "Mia", "Paul",
-               "Clara", "Finn", "Hanna", "Felix", "Ida", "Karl", "Nora", "Oskar", "Greta", "Theo"]
-LAST_NAMES = ["Schmidt", "Dubois", "Rossi", "Novak", "Jansen", "Kowalski", "García", "Nielsen",
-              "Müller", "Lefèvre", "Bianchi", "Horvat", "de Vries", "Svensson", "Costa"]
+FIRST_NAMES = [
+    "Lena",
+    "Jonas",
+    "Marie",
+    "Luca",
+    "Sofia",
+    "Noah",
+    "Emma",
+    "Elias",
+    "Mia",
+    "Paul",
+    "Clara",
+    "Finn",
+    "Hanna",
+    "Felix",
+    "Ida",
+    "Karl",
+    "Nora",
+    "Oskar",
+    "Greta",
+    "Theo",
+]
+LAST_NAMES = [
+    "Schmidt",
+    "Dubois",
+    "Rossi",
+    "Novak",
+    "Jansen",
+    "Kowalski",
+    "García",
+    "Nielsen",
+    "Müller",
+    "Lefèvre",
+    "Bianchi",
+    "Horvat",
+    "de Vries",
+    "Svensson",
+    "Costa",
+]
 
 
 @functools.lru_cache(maxsize=64)
 def _tone(freq: int, samples: int, rate: int) -> bytes:
     """Little-endian 16-bit PCM of one sine tone (WAV is little-endian)."""
-    wave_samples = array.array("h", (int(8000 * math.sin(2 * math.pi * freq * i / rate)) for i in range(samples)))
+    wave_samples = array.array(
+        "h", (int(8000 * math.sin(2 * math.pi * freq * i / rate)) for i in range(samples))
+    )
     if sys.byteorder == "big":
         wave_samples.byteswap()
     return wave_samples.tobytes()
@@ -98,7 +135,9 @@ def _tone(freq: int, samples: int, rate: int) -> bytes:
 def synthetic_call_audio(rng: random.Random, seconds: float = 2.0, rate: int = 8000) -> bytes:
     """A short PCM WAV (8 kHz mono, the telephony norm) of four tones."""
     segment = int(seconds * rate) // 4
-    frames = b"".join(_tone(rng.choice([350, 440, 480, 620, 697, 770, 852, 941]), segment, rate) for _ in range(4))
+    frames = b"".join(
+        _tone(rng.choice([350, 440, 480, 620, 697, 770, 852, 941]), segment, rate) for _ in range(4)
+    )
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as wav:
         wav.setnchannels(1)
@@ -125,7 +164,7 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def _users(self) -> dict[str, object]:
-        User = get_user_model()  # noqa: N806
+        User = get_user_model()
         users = {}
         for username, first_name, role, _ in DEMO_USERS:
             user, created = User.objects.get_or_create(
@@ -140,7 +179,7 @@ class Command(BaseCommand):
         return users
 
     def _print_logins(self) -> None:
-        self.stdout.write("\nDemo logins (password for all: %s):" % DEMO_PASSWORD)
+        self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD}):")
         for username, _, _, description in DEMO_USERS:
             self.stdout.write(f"  {username:<14} {description}")
 
@@ -171,10 +210,16 @@ class Command(BaseCommand):
                 defaults={"text": text, "published_at": now - datetime.timedelta(days=200)},
             )[0]
             for lang, text in [
-                ("en", "This call is recorded for quality assurance and training, stored in the EU "
-                       "for up to 90 days. Press 1 to agree; you may withdraw at any time."),
-                ("de", "Dieses Gespräch wird zur Qualitätssicherung und Schulung aufgezeichnet und "
-                       "bis zu 90 Tage in der EU gespeichert. Drücken Sie 1, um zuzustimmen."),
+                (
+                    "en",
+                    "This call is recorded for quality assurance and training, stored in the EU "
+                    "for up to 90 days. Press 1 to agree; you may withdraw at any time.",
+                ),
+                (
+                    "de",
+                    "Dieses Gespräch wird zur Qualitätssicherung und Schulung aufgezeichnet und "
+                    "bis zu 90 Tage in der EU gespeichert. Drücken Sie 1, um zuzustimmen.",
+                ),
             ]
         }
         lia = LegitimateInterestAssessment.objects.create(
@@ -216,7 +261,12 @@ class Command(BaseCommand):
         audio = synthetic_call_audio(rng, seconds=rng.choice([1.5, 2.0, 3.0]))
         name = storage.save(f"demo/{uuid.UUID(int=rng.getrandbits(128))}.wav", ContentFile(audio))
         basis = rng.choices(
-            [LawfulBasis.CONSENT, LawfulBasis.LEGITIMATE_INTERESTS, LawfulBasis.CONTRACT, LawfulBasis.LEGAL_OBLIGATION],
+            [
+                LawfulBasis.CONSENT,
+                LawfulBasis.LEGITIMATE_INTERESTS,
+                LawfulBasis.CONTRACT,
+                LawfulBasis.LEGAL_OBLIGATION,
+            ],
             weights=[50, 30, 15, 5],
         )[0]
         subject = rng.choice(subjects)
@@ -267,9 +317,16 @@ class Command(BaseCommand):
 
     def _requests(self, rng, now, subjects, users) -> None:
         """Requests of every type and status, due from overdue to next month."""
-        Status = DataSubjectRequest.Status  # noqa: N806
-        statuses = [Status.NEW, Status.IDENTITY_PENDING, Status.IN_PROGRESS, Status.AWAITING_APPROVAL,
-                    Status.COMPLETED, Status.REFUSED, Status.WITHDRAWN]
+        Status = DataSubjectRequest.Status
+        statuses = [
+            Status.NEW,
+            Status.IDENTITY_PENDING,
+            Status.IN_PROGRESS,
+            Status.AWAITING_APPROVAL,
+            Status.COMPLETED,
+            Status.REFUSED,
+            Status.WITHDRAWN,
+        ]
         n = 0
         for request_type in RequestType.values:
             for status in statuses:
@@ -305,5 +362,7 @@ class Command(BaseCommand):
                 request.save()
                 if n % 3 == 0:
                     RequestNote.objects.create(
-                        request=request, author=users["dpo"], body="Called back; the subject confirmed the request."
+                        request=request,
+                        author=users["dpo"],
+                        body="Called back; the subject confirmed the request.",
                     )
