@@ -2,11 +2,11 @@
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
-from simple_history.admin import SimpleHistoryAdmin
 
+from compliance_site.admin_history import ScopedHistoryAdmin
 from compliance_site.models import User
 
 
 @admin.register(User)
-class CustosUserAdmin(UserAdmin, SimpleHistoryAdmin):
+class CustosUserAdmin(UserAdmin, ScopedHistoryAdmin):
     list_filter = ("is_staff", "is_superuser", "is_active", "groups")

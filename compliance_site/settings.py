@@ -97,6 +97,8 @@ TEMPLATES = [
 ]
 
 AUTH_USER_MODEL = "compliance_site.User"
+# History is evidence, not an undo button: every write goes through a service.
+SIMPLE_HISTORY_REVERT_DISABLED = True
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",

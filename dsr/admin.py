@@ -9,8 +9,8 @@ from django.contrib import admin
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
+from compliance_site.admin_history import ScopedHistoryAdmin
 from dsr.models import DataSubjectRequest, DeadlineReminder, RequestNote
 from dsr.selectors import requests_visible_to
 from dsr.services import request_create
@@ -62,7 +62,7 @@ class RequestIntakeForm(forms.ModelForm):
 
 
 @admin.register(DataSubjectRequest)
-class DataSubjectRequestAdmin(SimpleHistoryAdmin):
+class DataSubjectRequestAdmin(ScopedHistoryAdmin):
     list_display = (
         "reference",
         "request_type",
@@ -161,12 +161,15 @@ class DataSubjectRequestAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(RequestNote)
-class RequestNoteAdmin(SimpleHistoryAdmin):
+class RequestNoteAdmin(ScopedHistoryAdmin):
     list_display = ("request", "author", "created_at")
     list_select_related = ("request", "author")
     search_fields = ("=request__reference",)
     raw_id_fields = ("request",)
     readonly_fields = ("author", "created_at")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(request__in=requests_visible_to(request.user))
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -175,11 +178,14 @@ class RequestNoteAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(DeadlineReminder)
-class DeadlineReminderAdmin(SimpleHistoryAdmin):
+class DeadlineReminderAdmin(ScopedHistoryAdmin):
     list_display = ("request", "kind", "due_date", "recipients", "sent_at")
     list_filter = ("kind",)
     list_select_related = ("request",)
     search_fields = ("=request__reference",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(request__in=requests_visible_to(request.user))
 
     def has_add_permission(self, request) -> bool:
         return False

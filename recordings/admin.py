@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 from guardian.admin import GuardedModelAdminMixin
-from simple_history.admin import SimpleHistoryAdmin
 
+from compliance_site.admin_history import ScopedHistoryAdmin
 from compliance_site.pagination import EstimatedCountPaginator
 from recordings.models import (
     Consent,
@@ -34,7 +34,7 @@ CONSENT_EVIDENCE_FIELDS = (
 
 
 @admin.register(DataSubject)
-class DataSubjectAdmin(SimpleHistoryAdmin):
+class DataSubjectAdmin(ScopedHistoryAdmin):
     list_display = ("reference", "created_at")
     # Personal fields are never searched, filtered or ordered in clear; the reference is a pseudonym.
     search_fields = ("=reference",)
@@ -47,21 +47,21 @@ class DataSubjectAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Queue)
-class QueueAdmin(GuardedModelAdminMixin, SimpleHistoryAdmin):
+class QueueAdmin(GuardedModelAdminMixin, ScopedHistoryAdmin):
     list_display = ("name", "code", "created_at")
     search_fields = ("name", "code")
     prepopulated_fields = {"code": ("name",)}
 
 
 @admin.register(Purpose)
-class PurposeAdmin(SimpleHistoryAdmin):
+class PurposeAdmin(ScopedHistoryAdmin):
     list_display = ("name", "code")
     search_fields = ("name", "code")
     prepopulated_fields = {"code": ("name",)}
 
 
 @admin.register(RecordingNotice)
-class RecordingNoticeAdmin(SimpleHistoryAdmin):
+class RecordingNoticeAdmin(ScopedHistoryAdmin):
     list_display = ("version", "language", "published_at")
     list_filter = ("language",)
     search_fields = ("version",)
@@ -69,7 +69,7 @@ class RecordingNoticeAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(LegitimateInterestAssessment)
-class LegitimateInterestAssessmentAdmin(SimpleHistoryAdmin):
+class LegitimateInterestAssessmentAdmin(ScopedHistoryAdmin):
     list_display = ("title", "approved_by", "approved_at", "created_at")
     list_filter = ("purposes",)
     list_select_related = ("approved_by",)
@@ -97,7 +97,7 @@ class ConsentInline(admin.TabularInline):
 
 
 @admin.register(Recording)
-class RecordingAdmin(GuardedModelAdminMixin, SimpleHistoryAdmin):
+class RecordingAdmin(GuardedModelAdminMixin, ScopedHistoryAdmin):
     list_display = ("reference", "started_at", "queue", "direction", "lawful_basis", "status", "duration")
     list_filter = ("status", "lawful_basis", "direction", "queue")
     list_select_related = ("queue",)
@@ -128,7 +128,7 @@ class RecordingAdmin(GuardedModelAdminMixin, SimpleHistoryAdmin):
 
 
 @admin.register(Consent)
-class ConsentAdmin(SimpleHistoryAdmin):
+class ConsentAdmin(ScopedHistoryAdmin):
     list_display = ("subject", "purpose", "decision", "method", "captured_at", "withdrawn_at")
     list_filter = ("decision", "method", "purpose", "jurisdiction")
     list_select_related = ("subject", "purpose")
@@ -137,6 +137,9 @@ class ConsentAdmin(SimpleHistoryAdmin):
     date_hierarchy = "captured_at"
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(subject__in=subjects_visible_to(request.user))
 
     def get_readonly_fields(self, request, obj=None):
         return CONSENT_EVIDENCE_FIELDS if obj is not None else ()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from simple_history.admin import SimpleHistoryAdmin
 
+from compliance_site.admin_history import ScopedHistoryAdmin
 from retention.models import DeletionRecord, LegalHold, RetentionPolicy, SweepRun
 from retention.services import hold_place, hold_release
 
@@ -25,7 +25,7 @@ class ReadOnlyAdminMixin:
 
 
 @admin.register(RetentionPolicy)
-class RetentionPolicyAdmin(SimpleHistoryAdmin):
+class RetentionPolicyAdmin(ScopedHistoryAdmin):
     list_display = ("purpose", "keep_days", "disposition_review", "updated_at")
     list_filter = ("disposition_review",)
     list_select_related = ("purpose",)
@@ -45,7 +45,7 @@ class LegalHoldForm(forms.ModelForm):
 
 
 @admin.register(LegalHold)
-class LegalHoldAdmin(SimpleHistoryAdmin):
+class LegalHoldAdmin(ScopedHistoryAdmin):
     form = LegalHoldForm
     list_display = ("case_reference", "scope", "placed_by", "placed_at", "released_at")
     list_filter = ("scope", ("released_at", admin.EmptyFieldListFilter))
@@ -74,14 +74,14 @@ class LegalHoldAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(SweepRun)
-class SweepRunAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+class SweepRunAdmin(ReadOnlyAdminMixin, ScopedHistoryAdmin):
     list_display = ("started_at", "status", "examined", "deleted", "held_back", "failed", "finished_at")
     list_filter = ("status",)
     date_hierarchy = "started_at"
 
 
 @admin.register(DeletionRecord)
-class DeletionRecordAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+class DeletionRecordAdmin(ReadOnlyAdminMixin, ScopedHistoryAdmin):
     list_display = (
         "recording_reference",
         "subject_reference",

@@ -105,3 +105,36 @@ def test_analyst_sees_only_requests_assigned_to_them(client, analyst, dpo):
     assert {r.pk for r in listing.context["cl"].result_list} == {mine.pk}
     other = client.get(reverse("admin:dsr_datasubjectrequest_change", args=[theirs.pk]))
     assert other.status_code == 302
+
+
+def test_history_of_a_recording_outside_the_grant_is_not_found(client, qa_lead_a, recordings):
+    client.force_login(qa_lead_a)
+
+    own = client.get(reverse("admin:recordings_recording_history", args=[recordings["a"].pk]))
+    other = client.get(reverse("admin:recordings_recording_history", args=[recordings["b"].pk]))
+
+    assert own.status_code == 200
+    assert other.status_code == 404
+
+
+def test_analyst_sees_consents_and_notes_only_of_their_own_cases(client, analyst, dpo):
+    from dsr.models import RequestNote
+    from dsr.services import request_create
+    from tests.factories import ConsentFactory
+
+    mine, other = ConsentFactory(), ConsentFactory()
+    assign_perm("recordings.view_datasubject", analyst, mine.subject)
+    own_request = request_create(
+        request_type="access", channel="email", received_at=timezone.now(), assignee=analyst
+    )
+    other_request = request_create(request_type="access", channel="email", received_at=timezone.now())
+    RequestNote.objects.create(request=own_request, author=dpo, body="Called back.")
+    RequestNote.objects.create(request=other_request, author=dpo, body="Someone else's case.")
+    client.force_login(analyst)
+
+    consents = client.get(reverse("admin:recordings_consent_changelist")).context["cl"].result_list
+    notes = client.get(reverse("admin:dsr_requestnote_changelist")).context["cl"].result_list
+
+    assert [c.pk for c in consents] == [mine.pk]
+    assert [n.request_id for n in notes] == [own_request.pk]
+    assert other.pk not in [c.pk for c in consents]
