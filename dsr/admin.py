@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from compliance_site.admin_history import ScopedHistoryAdmin
 from dsr.models import DataSubjectRequest, DeadlineReminder, RequestNote
 from dsr.selectors import requests_visible_to
-from dsr.services import request_create
+from dsr.services import receipt_validate, request_create, request_update
 
 
 class DeadlineFilter(admin.SimpleListFilter):
@@ -59,6 +59,11 @@ class RequestIntakeForm(forms.ModelForm):
     class Meta:
         model = DataSubjectRequest
         fields = ("request_type", "channel", "received_at", "subject", "assignee")
+
+    def clean_received_at(self):
+        received_at = self.cleaned_data["received_at"]
+        receipt_validate(received_at)
+        return received_at
 
 
 @admin.register(DataSubjectRequest)
@@ -125,7 +130,7 @@ class DataSubjectRequestAdmin(ScopedHistoryAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            super().save_model(request, obj, form, change)
+            request_update(request=obj)
             return
         created = request_create(
             request_type=obj.request_type,

@@ -32,6 +32,14 @@ def _next_reference(year: int) -> str:
     return f"DSR-{year}-{counter.last_number:06d}"
 
 
+def receipt_validate(received_at: datetime.datetime) -> None:
+    """A receipt time is aware and not in the future (a small clock skew is tolerated)."""
+    if timezone.is_naive(received_at):
+        raise ValidationError("The receipt time must carry a time zone.")
+    if received_at > timezone.now() + datetime.timedelta(minutes=5):
+        raise ValidationError("A request cannot be received in the future.")
+
+
 @transaction.atomic
 def request_create(
     *,
@@ -42,10 +50,10 @@ def request_create(
     assignee=None,
 ) -> DataSubjectRequest:
     """Register a request on receipt: it gets its reference and its due date at once."""
-    if timezone.is_naive(received_at):
-        raise ValidationError({"received_at": "The receipt time must carry a time zone."})
-    if received_at > timezone.now() + datetime.timedelta(minutes=5):
-        raise ValidationError({"received_at": "A request cannot be received in the future."})
+    try:
+        receipt_validate(received_at)
+    except ValidationError as exc:
+        raise ValidationError({"received_at": exc.messages}) from exc
     request = DataSubjectRequest(
         reference="DSR-0000-000000",
         request_type=request_type,
@@ -57,6 +65,19 @@ def request_create(
     )
     request.full_clean(exclude=["reference"])
     request.reference = _next_reference(timezone.localdate(received_at).year)
+    request.save()
+    return request
+
+
+@transaction.atomic
+def request_update(*, request: DataSubjectRequest) -> DataSubjectRequest:
+    """Save a DPO's edit of a request, keeping its closing time in step with its status."""
+    closed = request.status not in DataSubjectRequest.OPEN_STATUSES
+    if closed and request.closed_at is None:
+        request.closed_at = timezone.now()
+    elif not closed:
+        request.closed_at = None
+    request.full_clean()
     request.save()
     return request
 
