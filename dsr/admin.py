@@ -6,6 +6,7 @@ import datetime
 
 from django import forms
 from django.contrib import admin
+from django.db.models import Case, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.html import format_html
@@ -108,8 +109,10 @@ class DataSubjectRequestAdmin(ScopedHistoryAdmin):
         return requests_visible_to(request.user).annotate(deadline=Coalesce("extended_until", "due_at"))
 
     def get_ordering(self, request):
-        # An expression, not the annotation: related-field widgets order by this on a plain queryset.
-        return (Coalesce("extended_until", "due_at").asc(), "pk")
+        # Open requests first, nearest deadline first. Expressions, not the annotation: related
+        # field widgets order a plain queryset by this too.
+        still_open = Case(When(status__in=DataSubjectRequest.OPEN_STATUSES, then=Value(0)), default=Value(1))
+        return (still_open.asc(), Coalesce("extended_until", "due_at").asc(), "pk")
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:

@@ -16,7 +16,7 @@ from recordings.models import (
     Recording,
     RecordingNotice,
 )
-from recordings.selectors import recordings_visible_to, subjects_visible_to
+from recordings.selectors import queues_visible_to, recordings_visible_to, subjects_visible_to
 
 # The evidence of a consent is fixed once captured (Art. 7(1)); only its withdrawal is added later.
 CONSENT_EVIDENCE_FIELDS = (
@@ -96,10 +96,23 @@ class ConsentInline(admin.TabularInline):
         return super().get_queryset(request).select_related("purpose", "notice", "captured_by")
 
 
+class VisibleQueueFilter(admin.SimpleListFilter):
+    """Offers only the queues the user may review, and reads no recording to find them."""
+
+    title = "queue"
+    parameter_name = "queue"
+
+    def lookups(self, request, model_admin):
+        return [(str(q.pk), q.name) for q in queues_visible_to(request.user)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(queue_id=self.value()) if self.value() else queryset
+
+
 @admin.register(Recording)
 class RecordingAdmin(GuardedModelAdminMixin, ScopedHistoryAdmin):
     list_display = ("reference", "started_at", "queue", "direction", "lawful_basis", "status", "duration")
-    list_filter = ("status", "lawful_basis", "direction", "queue")
+    list_filter = ("status", "lawful_basis", "direction", VisibleQueueFilter)
     list_select_related = ("queue",)
     # Exact match on references only: the subject's personal fields are never searched in clear.
     search_fields = ("=reference", "=subject__reference")

@@ -12,6 +12,13 @@ def queues_reviewable_by(user) -> QuerySet[Queue]:
     return get_objects_for_user(user, "recordings.review_queue", klass=Queue, accept_global_perms=False)
 
 
+def queues_visible_to(user) -> QuerySet[Queue]:
+    """Every queue for holders of ``view_all_recordings``; otherwise the queues granted for review."""
+    if user.has_perm("recordings.view_all_recordings"):
+        return Queue.objects.all()
+    return queues_reviewable_by(user)
+
+
 def recordings_visible_to(user) -> QuerySet[Recording]:
     """Every recording the user may see in the back office.
 

@@ -112,11 +112,16 @@ def test_requests_list_shows_days_left_most_urgent_first(client, dpo):
     overdue = request_create(
         request_type="erasure", channel="email", received_at=now - datetime.timedelta(days=35)
     )
+    closed = request_create(
+        request_type="access", channel="email", received_at=now - datetime.timedelta(days=40)
+    )
+    closed.status, closed.closed_at = "completed", now
+    closed.save()
     client.force_login(dpo)
 
     response = client.get(reverse("admin:dsr_datasubjectrequest_changelist"))
     overdue_only = client.get(reverse("admin:dsr_datasubjectrequest_changelist") + "?deadline=overdue")
 
-    assert [r.pk for r in response.context["cl"].result_list] == [overdue.pk, fresh.pk]
+    assert [r.pk for r in response.context["cl"].result_list] == [overdue.pk, fresh.pk, closed.pk]
     assert "5 overdue" in response.content.decode()
     assert [r.pk for r in overdue_only.context["cl"].result_list] == [overdue.pk]

@@ -138,3 +138,12 @@ def test_analyst_sees_consents_and_notes_only_of_their_own_cases(client, analyst
     assert [c.pk for c in consents] == [mine.pk]
     assert [n.request_id for n in notes] == [own_request.pk]
     assert other.pk not in [c.pk for c in consents]
+
+
+def test_queue_filter_offers_only_the_granted_queues(client, qa_lead_a, queue_b, recordings):
+    client.force_login(qa_lead_a)
+
+    page = client.get(reverse("admin:recordings_recording_changelist")).content.decode()
+
+    assert "Queue A" in page
+    assert "Queue B" not in page
