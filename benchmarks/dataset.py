@@ -89,22 +89,27 @@ SELECT
     %(first_subject)s + floor(g.r_subject * %(subjects)s)::bigint
 FROM (
     SELECT
-        'BR-' || lpad(i::text, 8, '0') AS reference,
-        %(anchor)s - make_interval(days => %(span)s) * (1 - (i - 1)::float8 / %(rows)s)
-            - random() * interval '15 minutes' AS started_at,
-        30 + floor(random() ^ 2 * 1770)::int AS seconds,
+        raw.*,
         CASE
-            WHEN b < 0.45 THEN 'consent'
-            WHEN b < 0.70 THEN 'contract'
-            WHEN b < 0.80 THEN 'legal_obligation'
-            WHEN b < 0.95 THEN 'legitimate_interests'
-            WHEN b < 0.99 THEN 'public_task'
+            WHEN raw.r_basis < 0.45 THEN 'consent'
+            WHEN raw.r_basis < 0.70 THEN 'contract'
+            WHEN raw.r_basis < 0.80 THEN 'legal_obligation'
+            WHEN raw.r_basis < 0.95 THEN 'legitimate_interests'
+            WHEN raw.r_basis < 0.99 THEN 'public_task'
             ELSE 'vital_interests'
-        END AS basis,
-        random() AS r_direction,
-        random() AS r_queue,
-        random() AS r_subject
-    FROM generate_series(1, %(rows)s) AS i, LATERAL (SELECT random() AS b) AS rb
+        END AS basis
+    FROM (
+        SELECT
+            'BR-' || lpad(i::text, 8, '0') AS reference,
+            %(anchor)s - make_interval(days => %(span)s) * (1 - (i - 1)::float8 / %(rows)s)
+                - random() * interval '15 minutes' AS started_at,
+            30 + floor(random() ^ 2 * 1770)::int AS seconds,
+            random() AS r_basis,
+            random() AS r_direction,
+            random() AS r_queue,
+            random() AS r_subject
+        FROM generate_series(1, %(rows)s) AS i
+    ) AS raw
 ) AS g
 """
 
@@ -170,8 +175,7 @@ def migrate(db: BenchDatabase) -> None:
     )
     if result.returncode != 0:
         raise RuntimeError(
-            f"migrate failed on {db.name} (exit {result.returncode}):\n"
-            f"{result.stdout}\n{result.stderr}"
+            f"migrate failed on {db.name} (exit {result.returncode}):\n{result.stdout}\n{result.stderr}"
         )
 
 

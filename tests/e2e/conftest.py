@@ -13,10 +13,6 @@ from pathlib import Path
 
 import pytest
 
-# Playwright's sync API runs an event loop in the test thread; Django's ORM refuses to run in a
-# thread with a running loop unless told that this is deliberate. Set before any test runs.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -45,8 +41,30 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-@pytest.fixture(scope="session")
-def chromium_browser() -> Iterator:
+@pytest.fixture(scope="package", autouse=True)
+def _async_unsafe_allowed() -> Iterator[None]:
+    """Let the ORM run beside Playwright, for these tests only.
+
+    Playwright's sync API keeps an event loop running in the test thread from start to stop, and
+    Django's ORM refuses to run in a thread with a running loop unless DJANGO_ALLOW_ASYNC_UNSAFE
+    says this is deliberate. The variable is set for this package only and removed afterwards: a
+    process-wide setting would leak into the subprocesses of other tests (``check --deploy``
+    reports it as async.E001). The browser (and its loop) is package-scoped for the same reason.
+    """
+    name = "DJANGO_ALLOW_ASYNC_UNSAFE"
+    previous = os.environ.get(name)
+    os.environ[name] = "true"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
+@pytest.fixture(scope="package")
+def chromium_browser(_async_unsafe_allowed) -> Iterator:
     executable = _chromium_path()
     if not (os.path.isfile(executable) and os.access(executable, os.X_OK)):
         reason = (
