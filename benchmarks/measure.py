@@ -19,13 +19,15 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 CHANGELIST_URL = "/admin/recordings/recording/"
 BENCH_USERNAME = "bench-superuser"
 TABLE = '"recordings_recording"'
 
-# Django's admin renders one selection checkbox per row, and the total under the list.
+# The admin renders one action checkbox per row (a superuser has actions), and the total
+# under the list.
 ROW_MARKER = 'name="_selected_action"'
 TOTAL_RE = re.compile(r'<p class="paginator">.*?(\d+)\s+recordings?', re.S)
 SESSION_KEY_RE = re.compile(r"session_key\" = '[^']*'")
@@ -61,7 +63,14 @@ class _SqlTimer:
     def __init__(self) -> None:
         self.total_ms = 0.0
 
-    def __call__(self, execute, sql, params, many, context):
+    def __call__(
+        self,
+        execute: Callable[[str, Any, bool, dict[str, Any]], Any],
+        sql: str,
+        params: Any,
+        many: bool,
+        context: dict[str, Any],
+    ) -> Any:
         started = time.perf_counter()
         try:
             return execute(sql, params, many, context)

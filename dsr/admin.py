@@ -12,8 +12,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from compliance_site.admin_history import ScopedHistoryAdmin
+from compliance_site.admin_search import ReferenceSearchMixin
 from dsr.models import DataSubjectRequest, DeadlineReminder, RequestNote
-from dsr.selectors import requests_visible_to
+from dsr.selectors import notes_visible_to, reminders_visible_to, requests_visible_to
 from dsr.services import receipt_validate, request_create, request_update
 
 
@@ -68,7 +69,7 @@ class RequestIntakeForm(forms.ModelForm):
 
 
 @admin.register(DataSubjectRequest)
-class DataSubjectRequestAdmin(ScopedHistoryAdmin):
+class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
     list_display = (
         "reference",
         "request_type",
@@ -169,7 +170,7 @@ class DataSubjectRequestAdmin(ScopedHistoryAdmin):
 
 
 @admin.register(RequestNote)
-class RequestNoteAdmin(ScopedHistoryAdmin):
+class RequestNoteAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
     list_display = ("request", "author", "created_at")
     list_select_related = ("request", "author")
     search_fields = ("=request__reference",)
@@ -177,7 +178,7 @@ class RequestNoteAdmin(ScopedHistoryAdmin):
     readonly_fields = ("author", "created_at")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(request__in=requests_visible_to(request.user))
+        return notes_visible_to(request.user).select_related("request", "author")
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -186,14 +187,14 @@ class RequestNoteAdmin(ScopedHistoryAdmin):
 
 
 @admin.register(DeadlineReminder)
-class DeadlineReminderAdmin(ScopedHistoryAdmin):
+class DeadlineReminderAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
     list_display = ("request", "kind", "due_date", "recipients", "sent_at")
     list_filter = ("kind",)
     list_select_related = ("request",)
     search_fields = ("=request__reference",)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(request__in=requests_visible_to(request.user))
+        return reminders_visible_to(request.user).select_related("request")
 
     def has_add_permission(self, request) -> bool:
         return False

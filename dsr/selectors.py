@@ -7,7 +7,7 @@ import datetime
 from django.db.models import QuerySet
 from django.db.models.functions import Coalesce
 
-from dsr.models import DataSubjectRequest
+from dsr.models import DataSubjectRequest, DeadlineReminder, RequestNote
 
 
 def requests_visible_to(user) -> QuerySet[DataSubjectRequest]:
@@ -17,6 +17,18 @@ def requests_visible_to(user) -> QuerySet[DataSubjectRequest]:
     if user.has_perm("dsr.view_all_requests"):
         return DataSubjectRequest.objects.all()
     return DataSubjectRequest.objects.filter(assignee=user)
+
+
+def notes_visible_to(user) -> QuerySet[RequestNote]:
+    if user.is_active and user.has_perm("dsr.view_all_requests"):
+        return RequestNote.objects.all()
+    return RequestNote.objects.filter(request__in=requests_visible_to(user).values("pk"))
+
+
+def reminders_visible_to(user) -> QuerySet[DeadlineReminder]:
+    if user.is_active and user.has_perm("dsr.view_all_requests"):
+        return DeadlineReminder.objects.all()
+    return DeadlineReminder.objects.filter(request__in=requests_visible_to(user).values("pk"))
 
 
 def requests_open() -> QuerySet[DataSubjectRequest]:

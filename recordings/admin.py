@@ -6,6 +6,7 @@ from django.contrib import admin
 from guardian.admin import GuardedModelAdminMixin
 
 from compliance_site.admin_history import ScopedHistoryAdmin
+from compliance_site.admin_search import ReferenceSearchMixin
 from compliance_site.pagination import EstimatedCountPaginator
 from recordings.models import (
     Consent,
@@ -16,7 +17,12 @@ from recordings.models import (
     Recording,
     RecordingNotice,
 )
-from recordings.selectors import queues_visible_to, recordings_visible_to, subjects_visible_to
+from recordings.selectors import (
+    consents_visible_to,
+    queues_visible_to,
+    recordings_visible_to,
+    subjects_visible_to,
+)
 
 # The evidence of a consent is fixed once captured (Art. 7(1)); only its withdrawal is added later.
 CONSENT_EVIDENCE_FIELDS = (
@@ -34,7 +40,7 @@ CONSENT_EVIDENCE_FIELDS = (
 
 
 @admin.register(DataSubject)
-class DataSubjectAdmin(ScopedHistoryAdmin):
+class DataSubjectAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
     list_display = ("reference", "created_at")
     # Personal fields are never searched, filtered or ordered in clear; the reference is a pseudonym.
     search_fields = ("=reference",)
@@ -110,7 +116,7 @@ class VisibleQueueFilter(admin.SimpleListFilter):
 
 
 @admin.register(Recording)
-class RecordingAdmin(GuardedModelAdminMixin, ScopedHistoryAdmin):
+class RecordingAdmin(ReferenceSearchMixin, GuardedModelAdminMixin, ScopedHistoryAdmin):
     list_display = ("reference", "started_at", "queue", "direction", "lawful_basis", "status", "duration")
     list_filter = ("status", "lawful_basis", "direction", VisibleQueueFilter)
     list_select_related = ("queue",)
@@ -141,18 +147,17 @@ class RecordingAdmin(GuardedModelAdminMixin, ScopedHistoryAdmin):
 
 
 @admin.register(Consent)
-class ConsentAdmin(ScopedHistoryAdmin):
+class ConsentAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
     list_display = ("subject", "purpose", "decision", "method", "captured_at", "withdrawn_at")
     list_filter = ("decision", "method", "purpose", "jurisdiction")
     list_select_related = ("subject", "purpose")
     search_fields = ("=subject__reference", "=recording__reference")
     raw_id_fields = ("subject", "recording", "captured_by", "withdrawn_by")
-    date_hierarchy = "captured_at"
     show_full_result_count = False
     paginator = EstimatedCountPaginator
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(subject__in=subjects_visible_to(request.user))
+        return consents_visible_to(request.user)
 
     def get_readonly_fields(self, request, obj=None):
         return CONSENT_EVIDENCE_FIELDS if obj is not None else ()

@@ -48,6 +48,7 @@ class DataSubject(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["-created_at", "-id"], name="subject_created_idx")]
         permissions = [("view_all_subjects", "Can view every data subject (DPO, auditor)")]
         constraints = [
             models.CheckConstraint(condition=~Q(reference=""), name="subject_reference_not_empty"),
@@ -307,7 +308,10 @@ class Consent(models.Model):
 
     class Meta:
         ordering = ["-captured_at", "-pk"]
-        indexes = [models.Index(fields=["subject", "purpose"], name="consent_subject_purpose_idx")]
+        indexes = [
+            models.Index(fields=["subject", "purpose"], name="consent_subject_purpose_idx"),
+            models.Index(fields=["-captured_at", "-id"], name="consent_captured_idx"),
+        ]
         constraints = [
             _choices_check("decision", ConsentDecision, "consent_decision_valid"),
             _choices_check("method", ConsentMethod, "consent_method_valid"),
@@ -339,6 +343,16 @@ class Consent(models.Model):
 
 # guardian's direct foreign-key permission tables: object grants on the hot tables join by
 # integer key instead of the generic (content_type, object_pk text) pair.
+class DataSubjectUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(DataSubject, on_delete=models.CASCADE)
+    history = HistoricalRecords()
+
+
+class DataSubjectGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(DataSubject, on_delete=models.CASCADE)
+    history = HistoricalRecords()
+
+
 class QueueUserObjectPermission(UserObjectPermissionBase):
     content_object = models.ForeignKey(Queue, on_delete=models.CASCADE)
     history = HistoricalRecords()

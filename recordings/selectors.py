@@ -3,13 +3,38 @@
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
-from guardian.shortcuts import get_objects_for_user
 
-from recordings.models import DataSubject, Queue, Recording
+from recordings.models import (
+    Consent,
+    DataSubject,
+    DataSubjectGroupObjectPermission,
+    DataSubjectUserObjectPermission,
+    Queue,
+    QueueGroupObjectPermission,
+    QueueUserObjectPermission,
+    Recording,
+    RecordingGroupObjectPermission,
+    RecordingUserObjectPermission,
+)
+
+
+def _granted(user, codename: str, user_grants, group_grants, field: str = "pk") -> Q:
+    """Objects granted to the user, directly or through a group, by guardian's direct tables.
+
+    The grant tables are asked directly (not through ``get_objects_for_user``): their small id
+    subqueries let PostgreSQL hash them and walk the big table by its ordering index.
+    """
+    direct = user_grants.objects.filter(user=user, permission__codename=codename)
+    via_group = group_grants.objects.filter(group__user=user, permission__codename=codename)
+    return Q(**{f"{field}__in": direct.values("content_object_id")}) | Q(
+        **{f"{field}__in": via_group.values("content_object_id")}
+    )
 
 
 def queues_reviewable_by(user) -> QuerySet[Queue]:
-    return get_objects_for_user(user, "recordings.review_queue", klass=Queue, accept_global_perms=False)
+    return Queue.objects.filter(
+        _granted(user, "review_queue", QueueUserObjectPermission, QueueGroupObjectPermission)
+    )
 
 
 def queues_visible_to(user) -> QuerySet[Queue]:
@@ -31,13 +56,13 @@ def recordings_visible_to(user) -> QuerySet[Recording]:
         return Recording.objects.none()
     if user.has_perm("recordings.view_all_recordings"):
         return Recording.objects.all()
-    single_grants = get_objects_for_user(
-        user, "recordings.review_recording", klass=Recording, accept_global_perms=False
-    ).values("pk")
-    return Recording.objects.filter(
-        Q(queue__in=queues_reviewable_by(user).values("pk")) | Q(pk__in=single_grants),
-        status=Recording.Status.ACTIVE,
+    queue_grant = _granted(
+        user, "review_queue", QueueUserObjectPermission, QueueGroupObjectPermission, field="queue_id"
     )
+    single_grant = _granted(
+        user, "review_recording", RecordingUserObjectPermission, RecordingGroupObjectPermission
+    )
+    return Recording.objects.filter(queue_grant | single_grant, status=Recording.Status.ACTIVE)
 
 
 def subjects_visible_to(user) -> QuerySet[DataSubject]:
@@ -47,6 +72,15 @@ def subjects_visible_to(user) -> QuerySet[DataSubject]:
         return DataSubject.objects.none()
     if user.has_perm("recordings.view_all_subjects"):
         return DataSubject.objects.all()
-    return get_objects_for_user(
-        user, "recordings.view_datasubject", klass=DataSubject, accept_global_perms=False
+    return DataSubject.objects.filter(
+        _granted(user, "view_datasubject", DataSubjectUserObjectPermission, DataSubjectGroupObjectPermission)
     )
+
+
+def consents_visible_to(user) -> QuerySet[Consent]:
+    """The consents of the subjects the user may see."""
+    if not user.is_active:
+        return Consent.objects.none()
+    if user.has_perm("recordings.view_all_subjects"):
+        return Consent.objects.all()
+    return Consent.objects.filter(subject__in=subjects_visible_to(user).values("pk"))
