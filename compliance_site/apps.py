@@ -16,6 +16,7 @@ class ComplianceSiteConfig(AppConfig):
     verbose_name = "Accounts and settings"
 
     def ready(self) -> None:
+        from compliance_site import checks  # noqa: F401 - registers the system checks
         from compliance_site.provisioning import provision_after_migrate
 
         # This app is last in INSTALLED_APPS, so its post_migrate comes after every app's

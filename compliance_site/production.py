@@ -43,6 +43,9 @@ def production_problems(settings: dict[str, Any]) -> list[str]:
                 f"AWS_S3_REGION_NAME={region!r} is outside the EU/EEA and the countries with an "
                 "adequacy decision (GDPR Art. 44-45); call audio may not be stored there."
             )
+    from compliance_site.keys import production_key_problems
+
+    problems.extend(production_key_problems(settings))
     return problems
 
 

@@ -196,6 +196,26 @@ STORAGES = {
     "recordings": _recordings_storage,
 }
 
+# --- Keys -----------------------------------------------------------------------------------
+
+# Envelope encryption (compliance_site.keys): a master key wraps one key per data subject.
+# "local" keeps the master key versions in a 0600 file under var/, for laptops and the demo;
+# "aws-kms" keeps them in KMS, and is the only provider the production profile accepts.
+KEY_PROVIDER = env.str("KEY_PROVIDER", default="local")
+if KEY_PROVIDER not in {"local", "aws-kms"}:
+    raise ImproperlyConfigured(f"KEY_PROVIDER={KEY_PROVIDER!r} must be 'local' or 'aws-kms'.")
+LOCAL_KEYRING_PATH = Path(env.str("CUSTOS_KEYRING_PATH", default=str(VAR_DIR / "keyring.json")))
+# An alias (alias/...) rather than a key id, so that rotation can move it to a new key.
+AWS_KMS_KEY_ID = env.str("AWS_KMS_KEY_ID", default="")
+AWS_KMS_REGION_NAME = env.str("AWS_KMS_REGION_NAME", default=env.str("AWS_S3_REGION_NAME", default=""))
+AWS_KMS_ENDPOINT_URL = env.str("AWS_KMS_ENDPOINT_URL", default=None)  # moto or LocalStack
+# HMAC key of the phone/email blind indexes: base64 of 32 random bytes. With the local provider
+# it lives in the keyring file; KMS cannot hand out a stable key, so it comes from here.
+BLIND_INDEX_KEY = _secret("BLIND_INDEX_KEY", default="")
+if KEY_PROVIDER == "aws-kms" and not BLIND_INDEX_KEY and not PRODUCTION:
+    # The production profile reports this with every other problem instead.
+    raise ImproperlyConfigured("KEY_PROVIDER='aws-kms' needs BLIND_INDEX_KEY (or BLIND_INDEX_KEY_FILE).")
+
 # --- Celery ---------------------------------------------------------------------------------
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -246,6 +266,10 @@ if DSR_PERIOD_DAYS < 1:
     raise ImproperlyConfigured(f"DSR_PERIOD_DAYS={DSR_PERIOD_DAYS} must be at least 1.")
 # Reminders go to the assignee this many days before the deadline, and on the day itself.
 DSR_REMINDER_OFFSETS = sorted(env.list("DSR_REMINDER_OFFSETS", cast=int, default=[7, 3, 1]), reverse=True)
+# Phone numbers written without a country code are read as numbers of this region.
+PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="DE")
+# Largest audio file accepted by ingest, in bytes (default 500 MiB).
+RECORDING_MAX_BYTES = env.int("RECORDING_MAX_BYTES", default=500 * 1024 * 1024)
 RETENTION_DEFAULT_DAYS = env.int("RETENTION_DEFAULT_DAYS", default=90)
 RETENTION_SWEEP_BATCH_SIZE = env.int("RETENTION_SWEEP_BATCH_SIZE", default=500)
 CUSTOS_BASE_URL = env.str("CUSTOS_BASE_URL", default="http://127.0.0.1:8000")

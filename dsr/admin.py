@@ -12,10 +12,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from compliance_site.admin_history import ScopedHistoryAdmin
-from compliance_site.admin_search import ReferenceSearchMixin
 from dsr.models import DataSubjectRequest, DeadlineReminder, RequestNote
 from dsr.selectors import notes_visible_to, reminders_visible_to, requests_visible_to
 from dsr.services import receipt_validate, request_create, request_update
+from recordings.admin_search import ReferenceSearchMixin
 
 
 class DeadlineFilter(admin.SimpleListFilter):
@@ -70,6 +70,7 @@ class RequestIntakeForm(forms.ModelForm):
 
 @admin.register(DataSubjectRequest)
 class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
+    subject_search_path = "subject"
     list_display = (
         "reference",
         "request_type",

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.urls import reverse
 from guardian.admin import GuardedModelAdminMixin
 
 from compliance_site.admin_history import ScopedHistoryAdmin
-from compliance_site.admin_search import ReferenceSearchMixin
 from compliance_site.pagination import EstimatedCountPaginator
+from recordings.access_log import access_event_record
+from recordings.admin_search import ReferenceSearchMixin
 from recordings.models import (
+    AccessAction,
     Consent,
     DataSubject,
     LegitimateInterestAssessment,
@@ -16,13 +21,17 @@ from recordings.models import (
     Queue,
     Recording,
     RecordingNotice,
+    SubjectKey,
 )
 from recordings.selectors import (
     consents_visible_to,
     queues_visible_to,
+    recordings_playable_by,
     recordings_visible_to,
     subjects_visible_to,
 )
+from recordings.services import subject_create
+from recordings.vault import KeyDestroyedError, PersonalData, personal_data_read
 
 # The evidence of a consent is fixed once captured (Art. 7(1)); only its withdrawal is added later.
 CONSENT_EVIDENCE_FIELDS = (
@@ -39,17 +48,113 @@ CONSENT_EVIDENCE_FIELDS = (
 )
 
 
+class DataSubjectCreateForm(forms.ModelForm):
+    """A new subject: personal fields in clear here, sealed under a new subject key on save."""
+
+    full_name = forms.CharField(max_length=200, required=False)
+    phone = forms.CharField(
+        max_length=40, required=False, help_text="With country code, e.g. +49 30 1234567."
+    )
+    email = forms.EmailField(required=False)
+
+    class Meta:
+        model = DataSubject
+        fields = ("reference",)
+
+    def clean(self):
+        cleaned = super().clean()
+        personal = PersonalData(
+            full_name=cleaned.get("full_name", ""),
+            phone=cleaned.get("phone", ""),
+            email=cleaned.get("email", ""),
+        )
+        try:
+            cleaned["personal"] = personal.normalised()
+        except ValidationError as exc:
+            self.add_error("phone" if exc.code == "invalid_phone" else "email", exc)
+        return cleaned
+
+
 @admin.register(DataSubject)
 class DataSubjectAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
     list_display = ("reference", "created_at")
-    # Personal fields are never searched, filtered or ordered in clear; the reference is a pseudonym.
+    # Search by reference, or by phone/email through the blind index: never in clear.
     search_fields = ("=reference",)
-    readonly_fields = ("created_at",)
+    subject_search_path = ""
+    readonly_fields = ("reference", "full_name", "phone", "email", "key_state", "created_at")
     show_full_result_count = False
     paginator = EstimatedCountPaginator
 
     def get_queryset(self, request):
         return subjects_visible_to(request.user)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = DataSubjectCreateForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("reference", "full_name", "phone", "email")
+        return self.readonly_fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is not None else ()
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # personal fields change through rectification (a DSR), not this form
+        created, _ = subject_create(personal=form.cleaned_data["personal"], reference=obj.reference)
+        obj.pk, obj.reference, obj.created_at = created.pk, created.reference, created.created_at
+        obj._state.adding = False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "GET":
+            subject = self.get_queryset(request).filter(pk=object_id).first()
+            if subject is not None:
+                # Showing the change page decrypts the subject's personal fields.
+                access_event_record(
+                    action=AccessAction.DECRYPT,
+                    object_type="subject",
+                    object_id=subject.pk,
+                    object_reference=subject.reference,
+                    actor=request.user,
+                    client_ip=request.META.get("REMOTE_ADDR"),
+                )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _personal(self, obj: DataSubject) -> PersonalData | None:
+        cache = getattr(obj, "_personal_cache", None)
+        if cache is None:
+            try:
+                cache = personal_data_read(obj)
+            except KeyDestroyedError:
+                cache = PersonalData(full_name="(erased)", phone="(erased)", email="(erased)")
+            obj._personal_cache = cache
+        return cache
+
+    @admin.display(description="full name")
+    def full_name(self, obj):
+        return self._personal(obj).full_name
+
+    @admin.display(description="phone (E.164)")
+    def phone(self, obj):
+        return self._personal(obj).phone
+
+    @admin.display(description="email")
+    def email(self, obj):
+        return self._personal(obj).email
+
+    @admin.display(description="subject key")
+    def key_state(self, obj):
+        key = SubjectKey.objects.filter(subject=obj).first()
+        if key is None:
+            return "none"
+        return (
+            f"destroyed {key.destroyed_at:%Y-%m-%d}"
+            if key.destroyed_at
+            else f"live (master {key.master_version})"
+        )
 
 
 @admin.register(Queue)
@@ -120,10 +225,12 @@ class RecordingAdmin(ReferenceSearchMixin, GuardedModelAdminMixin, ScopedHistory
     list_display = ("reference", "started_at", "queue", "direction", "lawful_basis", "status", "duration")
     list_filter = ("status", "lawful_basis", "direction", VisibleQueueFilter)
     list_select_related = ("queue",)
-    # Exact match on references only: the subject's personal fields are never searched in clear.
+    # References, or the subject's phone/email through the blind index; never personal data in clear.
     search_fields = ("=reference", "=subject__reference")
+    subject_search_path = "subject"
     raw_id_fields = ("subject", "agent", "legitimate_interest_assessment")
     filter_horizontal = ("purposes",)
+    change_form_template = "admin/recordings/recording/change_form.html"
     readonly_fields = (
         "status",
         "storage_ref",
@@ -145,9 +252,16 @@ class RecordingAdmin(ReferenceSearchMixin, GuardedModelAdminMixin, ScopedHistory
         # Recordings arrive with their audio and consent evidence through ingest, never empty.
         return False
 
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # The page's player asks the same selector as the audio endpoint.
+        if obj is not None and recordings_playable_by(request.user).filter(pk=obj.pk).exists():
+            context["audio_url"] = reverse("recording-audio", args=[obj.pk])
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
 
 @admin.register(Consent)
 class ConsentAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
+    subject_search_path = "subject"
     list_display = ("subject", "purpose", "decision", "method", "captured_at", "withdrawn_at")
     list_filter = ("decision", "method", "purpose", "jurisdiction")
     list_select_related = ("subject", "purpose")

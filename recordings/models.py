@@ -31,17 +31,20 @@ class LawfulBasis(models.TextChoices):
 class DataSubject(models.Model):
     """A caller whose voice and data we hold, known to staff by a pseudonymous reference.
 
-    The personal fields are plain text columns for now; the vault swaps them for fields encrypted
-    under the subject key (and adds blind indexes for lookup) without touching callers of the model.
-    Never filter, order or search on them in clear.
+    Name, phone and email exist only as ciphertext under the subject key (``recordings.vault``
+    reads and writes them), so history rows and backups hold ciphertext too, and destroying the
+    subject key shreds every copy. Phone and email are found through blind indexes (HMAC under a
+    separate index key), never by their clear value.
     """
 
     reference = models.CharField(
         max_length=32, unique=True, help_text="Pseudonymous reference used in tickets and logs."
     )
-    full_name = models.CharField(max_length=200, blank=True)
-    phone = models.CharField(max_length=40, blank=True)
-    email = models.EmailField(blank=True)
+    full_name_encrypted = models.BinaryField(default=b"", blank=True, editable=False)
+    phone_encrypted = models.BinaryField(default=b"", blank=True, editable=False)
+    email_encrypted = models.BinaryField(default=b"", blank=True, editable=False)
+    phone_index = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    email_index = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     history = HistoricalRecords()
@@ -206,6 +209,7 @@ class Recording(models.Model):
             ("view_all_recordings", "Can view every recording (DPO, auditor)"),
             ("review_recording", "Can review this recording (ad-hoc grant)"),
             ("play_recording", "Can play recordings"),
+            ("ingest_recording", "Can push new recordings (telephony integration)"),
         ]
         indexes = [
             # Serves the admin's default ordering without a sort over the whole table.
@@ -339,6 +343,112 @@ class Consent(models.Model):
     @property
     def is_active(self) -> bool:
         return self.decision == self.Decision.GIVEN and self.withdrawn_at is None
+
+
+class SubjectKey(models.Model):
+    """A subject's data key, wrapped by a master-key version. No history: a copy of a wrapped key
+    in a history row would survive its destruction. Destroying it leaves this row as a tombstone.
+    """
+
+    subject = models.OneToOneField(DataSubject, on_delete=models.PROTECT, related_name="key")
+    master_version = models.CharField(max_length=255, blank=True)
+    wrapped_key = models.BinaryField(default=b"", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    rewrapped_at = models.DateTimeField(null=True, blank=True)
+    destroyed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["master_version"], name="subjectkey_version_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(destroyed_at__isnull=True) & ~Q(master_version="")
+                | Q(destroyed_at__isnull=False, master_version=""),
+                name="subjectkey_live_or_tombstone",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Key of {self.subject_id}" + (" (destroyed)" if self.destroyed_at else "")
+
+
+class RecordingKey(models.Model):
+    """A recording's data key, wrapped by its subject's key with the recording id as associated
+    data. No history, for the same reason as SubjectKey."""
+
+    recording = models.OneToOneField(Recording, on_delete=models.PROTECT, related_name="key")
+    wrapped_key = models.BinaryField(default=b"", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    destroyed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(destroyed_at__isnull=True) | Q(destroyed_at__isnull=False, wrapped_key=b""),
+                name="recordingkey_destroyed_is_empty",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Key of recording {self.recording_id}" + (" (destroyed)" if self.destroyed_at else "")
+
+
+class AccessAction(models.TextChoices):
+    LIST = "list", "Listed"
+    VIEW = "view", "Viewed"
+    PLAY = "play", "Played"
+    DOWNLOAD = "download", "Downloaded"
+    EXPORT = "export", "Exported"
+    SHARE = "share", "Shared"
+    DECRYPT = "decrypt", "Decrypted personal data"
+    INGEST = "ingest", "Ingested"
+    KEY_DESTROYED = "key_destroyed", "Key destroyed"
+    ERASURE = "erasure", "Erasure executed"
+    HOLD_PLACED = "hold_placed", "Legal hold placed"
+    RETENTION_DELETION = "retention_deletion", "Deleted by retention"
+
+
+class AccessEvent(models.Model):
+    """One access to personal data or one legally significant act, in a hash chain.
+
+    Append-only: each event carries the hash of the one before it, so an edit, insertion or
+    deletion breaks the chain where ``manage.py verify_audit_log`` finds it. Ids and pseudonyms
+    only, never personal data in clear. No simple-history: the chain is its own history.
+    """
+
+    sequence = models.PositiveBigIntegerField(unique=True)
+    occurred_at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150, help_text="Username, integration or 'system'.")
+    action = models.CharField(max_length=20, choices=AccessAction.choices)
+    object_type = models.CharField(max_length=30)
+    object_id = models.BigIntegerField(null=True, blank=True)
+    object_reference = models.CharField(max_length=40, blank=True)
+    purpose = models.CharField(max_length=50, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-sequence"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="accessevent_object_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.actor_label} {self.action} {self.object_type} {self.object_id}"
+
+
+class AuditChainHead(models.Model):
+    """The chain's last link, one row, locked by every append so appends are serial. A work
+    table: it has no history and is rebuilt by nothing."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    sequence = models.PositiveBigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"Audit chain at #{self.sequence}"
 
 
 # guardian's direct foreign-key permission tables: object grants on the hot tables join by

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
+from recordings.blind_index import email_index, phone_index
 from recordings.models import (
     Consent,
     DataSubject,
@@ -65,6 +66,14 @@ def recordings_visible_to(user) -> QuerySet[Recording]:
     return Recording.objects.filter(queue_grant | single_grant, status=Recording.Status.ACTIVE)
 
 
+def recordings_playable_by(user) -> QuerySet[Recording]:
+    """Recordings whose audio the user may play: visible, active (never restricted or erased),
+    and the user holds ``play_recording``."""
+    if not user.is_active or not user.has_perm("recordings.play_recording"):
+        return Recording.objects.none()
+    return recordings_visible_to(user).filter(status=Recording.Status.ACTIVE)
+
+
 def subjects_visible_to(user) -> QuerySet[DataSubject]:
     """Every subject for holders of ``view_all_subjects``; otherwise the subjects granted to the
     user object by object (a privacy analyst gets a grant with each request assigned)."""
@@ -84,3 +93,15 @@ def consents_visible_to(user) -> QuerySet[Consent]:
     if user.has_perm("recordings.view_all_subjects"):
         return Consent.objects.all()
     return Consent.objects.filter(subject__in=subjects_visible_to(user).values("pk"))
+
+
+def subject_matching(*, reference: str = "", phone: str = "", email: str = "") -> QuerySet[DataSubject]:
+    """Subjects with this reference, or whose phone or email has the same blind index."""
+    match = Q(pk__in=[])
+    if reference:
+        match |= Q(reference=reference)
+    if phone:
+        match |= Q(phone_index=phone_index(phone))
+    if email:
+        match |= Q(email_index=email_index(email))
+    return DataSubject.objects.filter(match).order_by("pk")

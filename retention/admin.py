@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from compliance_site.admin_history import ScopedHistoryAdmin
-from compliance_site.admin_search import ReferenceSearchMixin
+from recordings.admin_search import ReferenceSearchMixin
 from retention.models import DeletionRecord, LegalHold, RetentionPolicy, SweepRun
 from retention.services import hold_place, hold_release
 

@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class RetentionConfig(AppConfig):
     name = "retention"
     verbose_name = "Retention"
+
+    def ready(self) -> None:
+        from recordings.services import recording_ingested
+        from retention.receivers import keep_until_on_ingest
+
+        recording_ingested.connect(keep_until_on_ingest, dispatch_uid="retention-keep-until-on-ingest")

@@ -13,6 +13,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from recordings.models import Recording
+from recordings.services import recording_key_destroy
 from retention.models import DeletionRecord, LegalHold, RetentionPolicy, SweepRun
 from retention.selectors import (
     deletions_with_blob_pending,
@@ -64,6 +65,11 @@ def _erase_batch(run: SweepRun, now: datetime.datetime, batch_size: int) -> int:
             .select_related("subject", "queue")[:batch_size]
         )
         for recording in batch:
+            # The key goes first, in the same transaction as the tombstone: from the commit on,
+            # the blob is unreadable wherever a copy of it survives.
+            recording_key_destroy(
+                recording=recording, reason=f"retention ended {recording.keep_until:%Y-%m-%d}"
+            )
             DeletionRecord.objects.create(
                 recording_id=recording.pk,
                 recording_reference=recording.reference,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import io
+import wave
 
 import factory
 from django.contrib.auth import get_user_model
-from django.core.files.base import ContentFile
-from django.core.files.storage import storages
 from django.utils import timezone
 
+from recordings.audio_storage import audio_blob_name, audio_store
 from recordings.models import (
     Consent,
     DataSubject,
@@ -20,9 +21,22 @@ from recordings.models import (
     Recording,
     RecordingNotice,
 )
+from recordings.services import subject_create
+from recordings.vault import PersonalData, recording_key_new, subject_key
 from retention.models import LegalHold, RetentionPolicy
 
-AUDIO = b"RIFF$\x00\x00\x00WAVEfmt " + bytes(28)
+
+def _wav(seconds: float = 0.5, rate: int = 8000) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(b"\x10\x00" * int(seconds * rate))
+    return buffer.getvalue()
+
+
+AUDIO = _wav()
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -43,13 +57,22 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 class DataSubjectFactory(factory.django.DjangoModelFactory):
+    """A subject made by the service: its own key, personal fields sealed under it."""
+
     class Meta:
         model = DataSubject
 
     reference = factory.Sequence(lambda n: f"DS-T{n:06d}")
     full_name = "Erika Mustermann"
-    phone = "+49 30 1234567"
+    phone = factory.Sequence(lambda n: f"+49 30 {1000000 + n}")
     email = factory.Sequence(lambda n: f"erika{n}@example.org")
+
+    @classmethod
+    def _create(cls, model_class, *, reference, full_name, phone, email, **kwargs):
+        subject, _ = subject_create(
+            personal=PersonalData(full_name=full_name, phone=phone, email=email), reference=reference
+        )
+        return subject
 
 
 class QueueFactory(factory.django.DjangoModelFactory):
@@ -82,14 +105,26 @@ class RecordingNoticeFactory(factory.django.DjangoModelFactory):
     published_at = factory.LazyFunction(lambda: timezone.now() - datetime.timedelta(days=30))
 
 
-def _stored_audio(name: str) -> str:
-    return storages["recordings"].save(f"test/{name}.wav", ContentFile(AUDIO))
-
-
 class RecordingFactory(factory.django.DjangoModelFactory):
+    """A recording with its key and its audio encrypted in the recordings storage."""
+
     class Meta:
         model = Recording
         skip_postgeneration_save = True
+
+    @classmethod
+    def _create(cls, model_class, *args, audio: bytes = AUDIO, **kwargs):
+        if kwargs.get("status") == Recording.Status.ERASED:
+            kwargs["storage_ref"] = ""
+            return super()._create(model_class, *args, **kwargs)
+        kwargs["storage_ref"] = name = audio_blob_name("wav")
+        kwargs["size_bytes"] = len(audio)
+        kwargs["checksum_sha256"] = hashlib.sha256(audio).hexdigest()
+        recording = super()._create(model_class, *args, **kwargs)
+        key, key_row = recording_key_new(recording, subject_key(recording.subject))
+        key_row.save()
+        audio_store(plaintext=io.BytesIO(audio), key=key, recording_id=recording.pk, name=name)
+        return recording
 
     reference = factory.Sequence(lambda n: f"REC-T{n:06d}")
     subject = factory.SubFactory(DataSubjectFactory)
@@ -98,9 +133,6 @@ class RecordingFactory(factory.django.DjangoModelFactory):
     started_at = factory.LazyFunction(lambda: timezone.now() - datetime.timedelta(days=1))
     ended_at = factory.LazyAttribute(lambda r: r.started_at + datetime.timedelta(minutes=4))
     lawful_basis = LawfulBasis.CONSENT
-    storage_ref = factory.LazyAttribute(lambda r: _stored_audio(r.reference))
-    size_bytes = len(AUDIO)
-    checksum_sha256 = hashlib.sha256(AUDIO).hexdigest()
 
     @factory.post_generation
     def purposes(self, create, extracted, **kwargs):

@@ -20,6 +20,10 @@ SAFE_PRODUCTION_ENV = {
     "RECORDINGS_STORAGE": "s3",
     "AWS_STORAGE_BUCKET_NAME": "custos-recordings",
     "AWS_S3_REGION_NAME": "eu-central-1",
+    "KEY_PROVIDER": "aws-kms",
+    "AWS_KMS_KEY_ID": "alias/custos-master",
+    "AWS_KMS_REGION_NAME": "eu-central-1",
+    "BLIND_INDEX_KEY": "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=",
 }
 
 
@@ -50,6 +54,8 @@ def test_safe_production_configuration_passes_check_deploy():
         ({"CELERY_BROKER_URL": "filesystem://"}, "CELERY_BROKER_URL"),
         ({"RECORDINGS_STORAGE": "local"}, "RECORDINGS_STORAGE"),
         ({"AWS_S3_REGION_NAME": "us-east-1"}, "'us-east-1' is outside the EU/EEA"),
+        ({"KEY_PROVIDER": "local"}, "KEY_PROVIDER must be 'aws-kms'"),
+        ({"BLIND_INDEX_KEY": ""}, "BLIND_INDEX_KEY"),
     ],
 )
 def test_unsafe_production_value_stops_the_start_with_a_clear_message(override, message):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import array
 import datetime
 import functools
-import hashlib
 import io
 import math
 import random
@@ -19,8 +18,6 @@ import wave
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.files.base import ContentFile
-from django.core.files.storage import storages
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -32,7 +29,6 @@ from dsr.models import DataSubjectRequest, RequestNote, RequestType
 from dsr.services import request_create
 from recordings.models import (
     Consent,
-    DataSubject,
     LawfulBasis,
     LegitimateInterestAssessment,
     Purpose,
@@ -40,8 +36,10 @@ from recordings.models import (
     Recording,
     RecordingNotice,
 )
+from recordings.services import recording_ingest, subject_create
+from recordings.vault import PersonalData
 from retention.models import LegalHold, RetentionPolicy
-from retention.services import hold_place, keep_until_for
+from retention.services import hold_place
 
 DEMO_PASSWORD = "custos-demo-2026"  # noqa: S105 - printed for the demo; never used in production
 MARKER_REFERENCE = "REC-DEMO-00001"
@@ -232,21 +230,20 @@ class Command(BaseCommand):
         lia.purposes.set([purposes[Purpose.QUALITY_ASSURANCE]])
 
         subjects = [
-            DataSubject.objects.create(
+            subject_create(
+                personal=PersonalData(
+                    full_name=f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
+                    phone=f"+49 30 {rng.randint(2000000, 9999999)}",
+                    email=f"caller{n:03d}@example.org",
+                ),
                 reference=f"DS-{uuid.UUID(int=rng.getrandbits(128)).hex[:10].upper()}",
-                full_name=f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
-                phone=f"+49 30 {rng.randint(1000000, 9999999)}",
-                email=f"caller{n:03d}@example.org",
-            )
+            )[0]
             for n in range(SUBJECT_COUNT)
         ]
-        storage = storages["recordings"]
         agents = [users["dpo"]]  # the demo has no agent accounts; consents captured by IVR mostly
         recordings = []
         for n in range(1, RECORDING_COUNT + 1):
-            recordings.append(
-                self._recording(n, rng, now, subjects, queues, purposes, notices, lia, storage, agents)
-            )
+            recordings.append(self._recording(n, rng, now, subjects, queues, purposes, notices, lia, agents))
         self._requests(rng, now, subjects, users)
         hold = LegalHold(
             scope=LegalHold.Scope.SUBJECT,
@@ -256,10 +253,9 @@ class Command(BaseCommand):
         )
         hold_place(hold=hold, placed_by=users["dpo"])
 
-    def _recording(self, n, rng, now, subjects, queues, purposes, notices, lia, storage, agents):
+    def _recording(self, n, rng, now, subjects, queues, purposes, notices, lia, agents):
+        """One call, stored the way the telephony integration stores it (recording_ingest)."""
         started = now - datetime.timedelta(days=rng.uniform(0, 120), seconds=rng.randint(0, 86400))
-        audio = synthetic_call_audio(rng, seconds=rng.choice([1.5, 2.0, 3.0]))
-        name = storage.save(f"demo/{uuid.UUID(int=rng.getrandbits(128))}.wav", ContentFile(audio))
         basis = rng.choices(
             [
                 LawfulBasis.CONSENT,
@@ -269,50 +265,53 @@ class Command(BaseCommand):
             ],
             weights=[50, 30, 15, 5],
         )[0]
-        subject = rng.choice(subjects)
-        recording = Recording.objects.create(
-            reference=MARKER_REFERENCE if n == 1 else f"REC-DEMO-{n:05d}",
-            subject=subject,
-            queue=rng.choice(list(queues.values())),
-            direction=rng.choice(Recording.Direction.values),
-            started_at=started,
-            ended_at=started + datetime.timedelta(seconds=rng.randint(40, 1800)),
-            lawful_basis=basis,
-            legitimate_interest_assessment=lia if basis == LawfulBasis.LEGITIMATE_INTERESTS else None,
-            storage_ref=name,
-            size_bytes=len(audio),
-            content_type="audio/wav",
-            checksum_sha256=hashlib.sha256(audio).hexdigest(),
-        )
         codes = {
             LawfulBasis.CONSENT: [Purpose.QUALITY_ASSURANCE, "training"],
             LawfulBasis.LEGITIMATE_INTERESTS: [Purpose.QUALITY_ASSURANCE],
             LawfulBasis.CONTRACT: ["dispute_resolution"],
             LawfulBasis.LEGAL_OBLIGATION: ["legal_compliance"],
         }[basis]
-        recording.purposes.set([purposes[c] for c in codes])
+        consents, stated = [], list(codes)
         if basis == LawfulBasis.CONSENT:
             notice = notices[rng.choice(["en", "de"])]
             for code in codes:
                 refused = code == "training" and rng.random() < 0.3
-                consent = Consent.objects.create(
-                    subject=subject,
-                    recording=recording,
-                    purpose=purposes[code],
-                    decision=Consent.Decision.REFUSED if refused else Consent.Decision.GIVEN,
-                    method=rng.choice([Consent.Method.IVR_KEYPRESS, Consent.Method.VERBAL_AGENT]),
-                    notice=notice,
-                    captured_by=rng.choice(agents) if rng.random() < 0.5 else None,
-                    captured_at=started + datetime.timedelta(seconds=5),
-                    evidence_offset=datetime.timedelta(seconds=rng.randint(3, 25)),
-                    jurisdiction=rng.choice(["DE", "FR", "NL", "AT", "IE"]),
+                if refused:
+                    stated.remove(code)  # a refused purpose is recorded, never served
+                consents.append(
+                    {
+                        "purpose": purposes[code],
+                        "decision": Consent.Decision.REFUSED if refused else Consent.Decision.GIVEN,
+                        "method": rng.choice([Consent.Method.IVR_KEYPRESS, Consent.Method.VERBAL_AGENT]),
+                        "notice": notice,
+                        "captured_by": rng.choice(agents) if rng.random() < 0.5 else None,
+                        "captured_at": started + datetime.timedelta(seconds=5),
+                        "evidence_offset": datetime.timedelta(seconds=rng.randint(3, 25)),
+                        "jurisdiction": rng.choice(["DE", "FR", "NL", "AT", "IE"]),
+                    }
                 )
-                if not refused and rng.random() < 0.1:
-                    consent.withdrawn_at = min(now, started + datetime.timedelta(days=rng.randint(1, 20)))
-                    consent.withdrawn_via = rng.choice([Consent.Channel.PHONE, Consent.Channel.EMAIL])
-                    consent.save(update_fields=["withdrawn_at", "withdrawn_via"])
-        recording.keep_until = keep_until_for(recording)
-        recording.save(update_fields=["keep_until"])
+        subject = rng.choice(subjects)
+        recording = recording_ingest(
+            audio=io.BytesIO(synthetic_call_audio(rng, seconds=rng.choice([1.5, 2.0, 3.0]))),
+            metadata={
+                "reference": MARKER_REFERENCE if n == 1 else f"REC-DEMO-{n:05d}",
+                "subject": {"reference": subject.reference, "personal": PersonalData()},
+                "queue": rng.choice(list(queues.values())),
+                "direction": rng.choice(Recording.Direction.values),
+                "started_at": started,
+                "ended_at": started + datetime.timedelta(seconds=rng.randint(40, 1800)),
+                "lawful_basis": basis,
+                "legitimate_interest_assessment": lia if basis == LawfulBasis.LEGITIMATE_INTERESTS else None,
+                "purposes": [purposes[c] for c in stated],
+                "consents": consents,
+            },
+            actor_label="seed_demo",
+        )
+        for consent in recording.consents.filter(decision=Consent.Decision.GIVEN):
+            if rng.random() < 0.1:
+                consent.withdrawn_at = min(now, started + datetime.timedelta(days=rng.randint(1, 20)))
+                consent.withdrawn_via = rng.choice([Consent.Channel.PHONE, Consent.Channel.EMAIL])
+                consent.save(update_fields=["withdrawn_at", "withdrawn_via"])
         return recording
 
     def _requests(self, rng, now, subjects, users) -> None:

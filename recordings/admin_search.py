@@ -1,0 +1,53 @@
+"""Admin search by exact reference, or by phone or email through the blind index.
+
+Django's ``=field`` search becomes ``UPPER(field) = UPPER(term)``, which no index serves, and a
+search across a relation ORs over a join; on a million recordings either reads the whole table.
+References are pseudonyms typed or pasted by staff, so an exact match (or its upper-case form)
+is what they mean. Personal fields are never searched in clear: a term that reads as a phone
+number or an email is turned into its blind index and matched against the subjects' indexes.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+
+from recordings.selectors import subject_matching
+
+
+class ReferenceSearchMixin:
+    """``search_fields`` lists reference paths (``reference``, ``subject__reference``);
+    ``subject_search_path`` names the path to the data subject ("" for the subject itself, None
+    when the model has none) for phone and email search."""
+
+    subject_search_path: str | None = None
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        terms = {term, term.upper()}
+        match = Q()
+        for path in self.search_fields:
+            path = path.lstrip("=")
+            if "__" in path:
+                relation, field = path.rsplit("__", 1)
+                related = self.model._meta.get_field(relation).related_model
+                ids = related._default_manager.filter(**{f"{field}__in": terms}).values("pk")
+                match |= Q(**{f"{relation}__in": ids})
+            else:
+                match |= Q(**{f"{path}__in": terms})
+        if self.subject_search_path is not None:
+            match |= self._personal_match(term)
+        return queryset.filter(match), False
+
+    def _personal_match(self, term: str) -> Q:
+        try:
+            subjects = subject_matching(
+                email=term if "@" in term else "", phone="" if "@" in term else term
+            ).values("pk")
+        except ValidationError:
+            return Q(pk__in=[])  # neither a phone number nor an email: references only
+        if self.subject_search_path == "":
+            return Q(pk__in=subjects)
+        return Q(**{f"{self.subject_search_path}__in": subjects})

@@ -1,0 +1,211 @@
+"""Write use-cases of recordings: subjects, ingest, crypto-shredding."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from typing import Any, BinaryIO
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.dispatch import Signal
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
+
+from compliance_site.keys import get_provider
+from recordings.access_log import access_event_record
+from recordings.audio_format import detect_audio
+from recordings.audio_storage import audio_blob_name, audio_delete, audio_store
+from recordings.models import AccessAction, Consent, DataSubject, Recording, RecordingKey, SubjectKey
+from recordings.selectors import subject_matching
+from recordings.vault import (
+    PersonalData,
+    personal_data_seal,
+    recording_key_new,
+    subject_key,
+    subject_key_aad,
+    subject_key_new,
+    subject_key_unwrap,
+)
+
+logger = logging.getLogger(__name__)
+
+# Sent inside the ingest transaction; retention answers it with the recording's keep-until.
+recording_ingested = Signal()
+
+
+def _new_subject_reference() -> str:
+    return f"DS-{secrets.token_hex(5).upper()}"
+
+
+def _new_recording_reference() -> str:
+    return f"REC-{timezone.now():%Y%m%d}-{secrets.token_hex(4).upper()}"
+
+
+@transaction.atomic
+def subject_create(*, personal: PersonalData, reference: str = "") -> tuple[DataSubject, bytes]:
+    """A new subject with its own key and its personal fields sealed under it."""
+    personal = personal.normalised()
+    subject = DataSubject(reference=reference or _new_subject_reference())
+    key, key_row = subject_key_new(subject)
+    personal_data_seal(subject, personal, key)
+    subject.full_clean(exclude=["full_name_encrypted", "phone_encrypted", "email_encrypted"])
+    subject.save()
+    key_row.subject = subject
+    key_row.save()
+    return subject, key
+
+
+def _subject_for_call(identifiers: dict[str, Any]) -> tuple[DataSubject, bytes]:
+    """The caller's subject, found by reference or blind index, else created."""
+    personal: PersonalData = identifiers["personal"]
+    existing = subject_matching(
+        reference=identifiers.get("reference", ""), phone=personal.phone, email=personal.email
+    ).first()
+    if existing is not None:
+        return existing, subject_key(existing)
+    return subject_create(personal=personal, reference=identifiers.get("reference", ""))
+
+
+def _sha256(file: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    file.seek(0)
+    for block in iter(lambda: file.read(1024 * 1024), b""):
+        digest.update(block)
+    file.seek(0)
+    return digest.hexdigest()
+
+
+def recording_ingest(
+    *, audio: BinaryIO, metadata: dict[str, Any], actor=None, actor_label: str = ""
+) -> Recording:
+    """Store one call: the audio encrypted under a new recording key, the row, its purposes and
+    its consent evidence, all or nothing.
+
+    ``metadata`` is ``RecordingMetadataSerializer.validated_data``. The audio is checked before
+    anything is written; if any later step fails, the transaction rolls back and the blob (if it
+    was written) is deleted, so a failed ingest leaves no row and no blob behind.
+    """
+    info = detect_audio(audio, max_bytes=settings.RECORDING_MAX_BYTES)
+    checksum = _sha256(audio)
+    name = audio_blob_name(info.extension)
+    try:
+        with transaction.atomic():
+            subject, subject_key_bytes = _subject_for_call(metadata["subject"])
+            recording = Recording.objects.create(
+                reference=metadata.get("reference") or _new_recording_reference(),
+                subject=subject,
+                agent=metadata.get("agent"),
+                queue=metadata["queue"],
+                direction=metadata["direction"],
+                started_at=metadata["started_at"],
+                ended_at=metadata["ended_at"],
+                lawful_basis=metadata["lawful_basis"],
+                legitimate_interest_assessment=metadata.get("legitimate_interest_assessment"),
+                storage_ref=name,
+                size_bytes=info.size_bytes,
+                content_type=info.content_type,
+                checksum_sha256=checksum,
+            )
+            recording.purposes.set(metadata["purposes"])
+            bulk_create_with_history(
+                [
+                    Consent(subject=subject, recording=recording, **evidence)
+                    for evidence in metadata.get("consents", [])
+                ],
+                Consent,
+                default_user=actor if actor is not None and actor.is_authenticated else None,
+            )
+            key, key_row = recording_key_new(recording, subject_key_bytes)
+            key_row.save()
+            stored = audio_store(plaintext=audio, key=key, recording_id=recording.pk, name=name)
+            if stored.name != name or stored.sha256 != checksum:
+                raise ValidationError("The audio changed while it was being stored; try again.")
+            recording_ingested.send(sender=Recording, recording=recording)
+            access_event_record(
+                action=AccessAction.INGEST,
+                object_type="recording",
+                object_id=recording.pk,
+                object_reference=recording.reference,
+                actor=actor,
+                actor_label=actor_label,
+                detail={"subject": subject.reference, "bytes": info.size_bytes, "format": info.extension},
+            )
+    except BaseException:
+        audio_delete(name)
+        raise
+    logger.info("Ingested recording %s (%d bytes)", recording.reference, info.size_bytes)
+    return recording
+
+
+@transaction.atomic
+def recording_key_destroy(*, recording: Recording, actor=None, reason: str) -> RecordingKey | None:
+    """Crypto-shred one recording: its key is gone, so its audio is unreadable everywhere."""
+    row = RecordingKey.objects.select_for_update().filter(recording=recording).first()
+    if row is not None and row.destroyed_at is None:
+        row.wrapped_key, row.destroyed_at = b"", timezone.now()
+        row.save(update_fields=["wrapped_key", "destroyed_at"])
+        access_event_record(
+            action=AccessAction.KEY_DESTROYED,
+            object_type="recording",
+            object_id=recording.pk,
+            object_reference=recording.reference,
+            actor=actor,
+            detail={"reason": reason},
+        )
+    return row
+
+
+@transaction.atomic
+def subject_key_destroy(*, subject: DataSubject, actor=None, reason: str) -> SubjectKey:
+    """Crypto-shred a subject: personal fields (history rows included) and every recording of
+    theirs become unreadable, because every one of those keys hangs off this one."""
+    row = SubjectKey.objects.select_for_update().get(subject=subject)
+    if row.destroyed_at is None:
+        row.wrapped_key, row.master_version, row.destroyed_at = b"", "", timezone.now()
+        row.save(update_fields=["wrapped_key", "master_version", "destroyed_at"])
+        access_event_record(
+            action=AccessAction.KEY_DESTROYED,
+            object_type="subject",
+            object_id=subject.pk,
+            object_reference=subject.reference,
+            actor=actor,
+            detail={"reason": reason},
+        )
+    return row
+
+
+def subject_keys_rewrap_batch(*, batch_size: int = 500) -> int:
+    """Re-wrap up to ``batch_size`` subject keys not yet under the current master-key version.
+
+    One transaction per batch, rows locked with skip_locked so two runs share the work; the
+    audio and the recording keys are untouched (they hang off the subject key, which does not
+    change). Returns how many keys were re-wrapped; 0 means the rotation is complete.
+    """
+    provider = get_provider()
+    current = provider.current_version()
+    with transaction.atomic():
+        rows = list(
+            SubjectKey.objects.filter(destroyed_at__isnull=True)
+            .exclude(master_version=current)
+            .select_related("subject")
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("pk")[:batch_size]
+        )
+        now = timezone.now()
+        for row in rows:
+            key = subject_key_unwrap(row, row.subject)
+            row.master_version, row.wrapped_key = provider.wrap(
+                key, associated_data=subject_key_aad(row.subject)
+            )
+            row.rewrapped_at = now
+        SubjectKey.objects.bulk_update(rows, ["master_version", "wrapped_key", "rewrapped_at"])
+    return len(rows)
+
+
+def subject_keys_stale_count() -> int:
+    """Live subject keys still wrapped by an older master-key version."""
+    current = get_provider().current_version()
+    return SubjectKey.objects.filter(destroyed_at__isnull=True).exclude(master_version=current).count()

@@ -1,0 +1,429 @@
+"""Tink-compatible AES-GCM-HKDF streaming AEAD for call audio at rest, built on ``cryptography``.
+
+The wire format is Tink's ``AesGcmHkdfStreaming`` with fixed parameters (HKDF-SHA256, a 32-byte
+derived AES-256-GCM key, 65536-byte ciphertext segments, 16-byte tags, no first-segment offset),
+so a blob written here decrypts with Tink and vice versa::
+
+    header     = 0x28 (the header length, 40) || salt (32 random bytes) || nonce prefix (7 bytes)
+    key_i      = HKDF-SHA256(ikm=key, salt=salt, info=associated_data, length=32)
+    nonce_i    = nonce prefix || i as 4 bytes big-endian || 0x01 for the last segment else 0x00
+    segment_i  = AES-256-GCM(key_i, nonce_i, plaintext_i, associated data = none) (ct || tag)
+    ciphertext = header || segment_0 || segment_1 || ... || segment_n
+
+The header shares the first 65536-byte ciphertext segment, so segment 0 carries 65480 plaintext
+bytes and every other segment 65520. The associated data (the recording id) enters only through
+the HKDF info, exactly as Tink does: a wrong key, a wrong recording id and a modified salt or nonce
+prefix all look the same, every segment fails to authenticate. The last-segment flag in the nonce
+makes a stream cut at a segment boundary fail to authenticate, and the segment number makes a
+dropped or reordered segment fail.
+
+``EncryptingReader`` turns a plaintext file into a ciphertext file object with bounded memory (for
+``storage.save`` / ``upload_fileobj``); ``DecryptingReader`` decrypts any byte range of a seekable
+ciphertext by reading only the segments that cover it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+__all__ = [
+    "HEADER_SIZE",
+    "KEY_SIZE",
+    "SEGMENT_SIZE",
+    "TAG_SIZE",
+    "DecryptingReader",
+    "EncryptingReader",
+    "HeaderError",
+    "SegmentAuthenticationError",
+    "StreamingAeadError",
+    "TruncatedCiphertextError",
+    "TruncatedHeaderError",
+    "ciphertext_size",
+    "decrypt_bytes",
+    "encrypt_bytes",
+    "plaintext_size",
+]
+
+SEGMENT_SIZE = 65536
+KEY_SIZE = 32
+TAG_SIZE = 16
+_NONCE_PREFIX_SIZE = 7
+HEADER_SIZE = 1 + KEY_SIZE + _NONCE_PREFIX_SIZE  # the salt is as long as the derived key
+_FIRST_PLAINTEXT_SIZE = SEGMENT_SIZE - HEADER_SIZE - TAG_SIZE  # 65480
+_PLAINTEXT_SEGMENT_SIZE = SEGMENT_SIZE - TAG_SIZE  # 65520
+_MAX_SEGMENTS = 2**32  # the segment number is a 32-bit field of the nonce
+
+# How far from a failed segment's position to look for the segment its bytes really are; this
+# runs only after a failure, to tell a dropped or reordered segment from a tampered one.
+_DIAGNOSIS_WINDOW = 2
+
+
+class StreamingAeadError(ValueError):
+    """The ciphertext cannot be decrypted; the message names the problem."""
+
+
+class HeaderError(StreamingAeadError):
+    """The stream header is malformed (bad length byte) or incomplete."""
+
+
+class TruncatedCiphertextError(StreamingAeadError):
+    """The ciphertext is shorter than a complete stream."""
+
+
+class TruncatedHeaderError(HeaderError, TruncatedCiphertextError):
+    """The ciphertext ends inside the header: both a header problem and a truncation."""
+
+
+class SegmentAuthenticationError(StreamingAeadError):
+    """A segment failed authentication; ``segment_index`` is its position in the stream."""
+
+    def __init__(self, message: str, *, segment_index: int) -> None:
+        super().__init__(message)
+        self.segment_index = segment_index
+
+
+def _check_key(key: bytes, associated_data: bytes) -> None:
+    # Programming errors, not ciphertext problems: plain ValueError/TypeError.
+    if not isinstance(key, bytes | bytearray | memoryview) or len(key) != KEY_SIZE:
+        raise ValueError(f"the streaming AEAD key must be {KEY_SIZE} bytes")
+    if not isinstance(associated_data, bytes | bytearray | memoryview):
+        raise TypeError("associated_data must be bytes")
+
+
+def _segment_aead(key: bytes, salt: bytes, associated_data: bytes) -> AESGCM:
+    derived = HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE, salt=salt, info=bytes(associated_data))
+    return AESGCM(derived.derive(bytes(key)))
+
+
+def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
+    return prefix + index.to_bytes(4, "big") + (b"\x01" if last else b"\x00")
+
+
+def _segment_count(plaintext_size: int) -> int:
+    if plaintext_size <= _FIRST_PLAINTEXT_SIZE:
+        return 1
+    return 1 + -(-(plaintext_size - _FIRST_PLAINTEXT_SIZE) // _PLAINTEXT_SEGMENT_SIZE)
+
+
+def ciphertext_size(plaintext_size: int) -> int:
+    """The exact ciphertext length for ``plaintext_size`` bytes (the same as Tink's)."""
+    if plaintext_size < 0:
+        raise ValueError("plaintext_size must be non-negative")
+    return HEADER_SIZE + plaintext_size + _segment_count(plaintext_size) * TAG_SIZE
+
+
+def _layout(ciphertext_size: int) -> tuple[int, int]:
+    """(number of segments, ciphertext length of the last segment) of a complete stream."""
+    if ciphertext_size < HEADER_SIZE:
+        raise TruncatedHeaderError(
+            f"ciphertext of {ciphertext_size} bytes is truncated inside the {HEADER_SIZE}-byte header"
+        )
+    segments = max(1, -(-ciphertext_size // SEGMENT_SIZE))
+    last_size = ciphertext_size - (segments - 1) * SEGMENT_SIZE
+    if segments == 1:
+        last_size -= HEADER_SIZE
+    if last_size < TAG_SIZE:
+        raise TruncatedCiphertextError(
+            f"ciphertext of {ciphertext_size} bytes is truncated: its last segment {segments - 1} "
+            f"would be {last_size} bytes, shorter than its {TAG_SIZE}-byte tag"
+        )
+    if segments > _MAX_SEGMENTS:
+        raise StreamingAeadError(f"ciphertext of {ciphertext_size} bytes has too many segments")
+    return segments, last_size
+
+
+def plaintext_size(ciphertext_size: int) -> int:
+    """The plaintext length of a complete stream of ``ciphertext_size`` bytes.
+
+    Raises TruncatedCiphertextError when no complete stream has that length.
+    """
+    segments, _ = _layout(ciphertext_size)
+    return ciphertext_size - HEADER_SIZE - segments * TAG_SIZE
+
+
+class EncryptingReader(io.RawIOBase):
+    """Wraps a plaintext binary file object; read(n) returns ciphertext bytes, streaming.
+
+    Holds at most one plaintext segment (plus one byte of look-ahead, to know whether a segment is
+    the last) and one ciphertext segment, so ``storage.save()`` / ``upload_fileobj`` can consume
+    it whatever the file size. ``read(n)`` returns exactly ``n`` bytes until the end of the stream
+    (consumers that stop at a short read are safe). ``plaintext_bytes_read`` and ``sha256`` (a
+    hashlib object) describe the plaintext consumed so far; after EOF they describe the whole
+    file. Closing this reader does not close ``plaintext``.
+    """
+
+    def __init__(self, plaintext: BinaryIO, *, key: bytes, associated_data: bytes) -> None:
+        super().__init__()
+        _check_key(key, associated_data)
+        self._plaintext = plaintext
+        salt = os.urandom(KEY_SIZE)
+        self._nonce_prefix = os.urandom(_NONCE_PREFIX_SIZE)
+        self._aead = _segment_aead(key, salt, associated_data)
+        header = bytes([HEADER_SIZE]) + salt + self._nonce_prefix
+        self._pending = memoryview(header)  # ciphertext produced but not yet returned
+        self._buffer = bytearray()  # plaintext read but not yet encrypted
+        self._segment_index = 0
+        self._source_done = False
+        self._last_emitted = False
+        self._position = 0
+        self.plaintext_bytes_read = 0
+        self.sha256 = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def _pull(self, wanted: int) -> None:
+        """Read plaintext until the buffer holds ``wanted`` bytes or the source ends."""
+        while not self._source_done and len(self._buffer) < wanted:
+            chunk = self._plaintext.read(wanted - len(self._buffer))
+            if chunk is None:
+                raise BlockingIOError("the plaintext source is non-blocking and has no data ready")
+            if not chunk:
+                self._source_done = True
+                break
+            self._buffer += chunk
+            self.plaintext_bytes_read += len(chunk)
+            self.sha256.update(chunk)
+
+    def _next_segment(self) -> None:
+        capacity = _FIRST_PLAINTEXT_SIZE if self._segment_index == 0 else _PLAINTEXT_SEGMENT_SIZE
+        # One byte beyond the segment tells whether this segment is the last one: a plaintext
+        # that exactly fills a segment ends there, as in Tink (no empty trailing segment).
+        self._pull(capacity + 1)
+        last = len(self._buffer) <= capacity
+        if not last and self._segment_index == _MAX_SEGMENTS - 1:
+            raise StreamingAeadError("plaintext is too large for the streaming AEAD format")
+        segment = self._buffer[:capacity]
+        del self._buffer[:capacity]
+        ciphertext = self._aead.encrypt(_nonce(self._nonce_prefix, self._segment_index, last), segment, None)
+        self._pending = memoryview(ciphertext)
+        self._segment_index += 1
+        self._last_emitted = last
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        if self.closed:
+            raise ValueError("read from a closed EncryptingReader")
+        out = memoryview(buffer).cast("B")
+        written = 0
+        while written < len(out):
+            if not self._pending:
+                if self._last_emitted:
+                    break
+                self._next_segment()
+            count = min(len(out) - written, len(self._pending))
+            out[written : written + count] = self._pending[:count]
+            self._pending = self._pending[count:]
+            written += count
+        self._position += written
+        return written
+
+    def readall(self) -> bytes:
+        parts = []
+        while chunk := self.read(SEGMENT_SIZE):
+            parts.append(chunk)
+        return b"".join(parts)
+
+
+def encrypt_bytes(plaintext: bytes, *, key: bytes, associated_data: bytes) -> bytes:
+    """Encrypt a whole in-memory plaintext (convenience for small payloads and tests)."""
+    return EncryptingReader(io.BytesIO(plaintext), key=key, associated_data=associated_data).readall()
+
+
+class DecryptingReader:
+    """Random-access decryption of a seekable ciphertext file object.
+
+    On construction it reads the header and authenticates the last segment once (kept in
+    memory), so a stream cut at a segment boundary, a wrong key or recording id, or a modified
+    header fail here, before any plaintext is served. ``iter_range`` then reads and authenticates
+    only the segments that cover a range. It seeks the shared file object: not thread-safe.
+    """
+
+    def __init__(
+        self, ciphertext: BinaryIO, *, key: bytes, associated_data: bytes, ciphertext_size: int
+    ) -> None:
+        _check_key(key, associated_data)
+        self._file = ciphertext
+        self._ciphertext_size = ciphertext_size
+        self._segments, self._last_size = _layout(ciphertext_size)
+        self._plaintext_size = ciphertext_size - HEADER_SIZE - self._segments * TAG_SIZE
+        self._last_index = self._segments - 1
+
+        header = self._read_at(0, HEADER_SIZE)
+        if len(header) < HEADER_SIZE:
+            raise TruncatedHeaderError(
+                f"ciphertext ends after {len(header)} bytes, inside the {HEADER_SIZE}-byte header "
+                f"(expected {ciphertext_size} bytes)"
+            )
+        if header[0] != HEADER_SIZE:
+            raise HeaderError(
+                f"bad header length byte {header[0]} (expected {HEADER_SIZE}): not an AES-GCM-HKDF "
+                "streaming ciphertext with 32-byte keys, or the header was modified"
+            )
+        self._nonce_prefix = bytes(header[1 + KEY_SIZE :])
+        self._aead = _segment_aead(key, bytes(header[1 : 1 + KEY_SIZE]), associated_data)
+
+        # Read one byte past the declared end: trailing bytes mean the size on record is wrong.
+        offset, length = self._segment_span(self._last_index)
+        data = self._read_at(offset, length + 1)
+        if len(data) > length:
+            raise StreamingAeadError(
+                f"ciphertext is longer than the declared ciphertext_size of {ciphertext_size} bytes"
+            )
+        self._check_complete(offset, length, data)
+        self._last_plaintext = self._decrypt(self._last_index, data)
+
+    @property
+    def plaintext_size(self) -> int:
+        return self._plaintext_size
+
+    def _segment_span(self, index: int) -> tuple[int, int]:
+        """(file offset, length) of segment ``index``'s ciphertext (the header is not part of it)."""
+        offset = HEADER_SIZE if index == 0 else index * SEGMENT_SIZE
+        if index == self._last_index:
+            return offset, self._last_size
+        return offset, SEGMENT_SIZE - (HEADER_SIZE if index == 0 else 0)
+
+    @staticmethod
+    def _plaintext_offset(index: int) -> int:
+        return 0 if index == 0 else _FIRST_PLAINTEXT_SIZE + (index - 1) * _PLAINTEXT_SEGMENT_SIZE
+
+    @staticmethod
+    def _segment_of(position: int) -> int:
+        if position < _FIRST_PLAINTEXT_SIZE:
+            return 0
+        return 1 + (position - _FIRST_PLAINTEXT_SIZE) // _PLAINTEXT_SEGMENT_SIZE
+
+    def _read_at(self, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes at ``offset``; short only at the end of the file."""
+        self._file.seek(offset)
+        parts = []
+        remaining = length
+        while remaining > 0:
+            chunk = self._file.read(remaining)
+            if not chunk:
+                break
+            parts.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(parts)
+
+    def _check_complete(self, offset: int, length: int, data: bytes) -> None:
+        if len(data) < length:
+            raise TruncatedCiphertextError(
+                f"ciphertext is truncated: it ends at byte {offset + len(data)}, but the declared "
+                f"ciphertext_size is {self._ciphertext_size} bytes"
+            )
+
+    def _decrypt(self, index: int, ciphertext: bytes) -> bytes:
+        last = index == self._last_index
+        try:
+            return self._aead.decrypt(_nonce(self._nonce_prefix, index, last), ciphertext, None)
+        except InvalidTag:
+            raise self._diagnose(index, ciphertext) from None
+
+    def _diagnose(self, index: int, ciphertext: bytes) -> StreamingAeadError:
+        """The most precise error for segment ``index`` failing: try nearby (number, flag) pairs.
+
+        Only a failed decryption gets here, and the probes are a handful of AES-GCM tag checks.
+        """
+        is_last = index == self._last_index
+        candidates = [(index, not is_last)]
+        for distance in range(1, _DIAGNOSIS_WINDOW + 1):
+            for other in (index + distance, index - distance):
+                if 0 <= other < _MAX_SEGMENTS:
+                    candidates += [(other, False), (other, True)]
+        for number, flag in candidates:
+            try:
+                self._aead.decrypt(_nonce(self._nonce_prefix, number, flag), ciphertext, None)
+            except InvalidTag:
+                continue
+            if number == index and is_last:
+                return TruncatedCiphertextError(
+                    f"ciphertext is truncated at a segment boundary: segment {index} is the last one "
+                    "present but was written as a non-final segment, so the segments after it are missing"
+                )
+            if number == index:
+                return SegmentAuthenticationError(
+                    f"segment {index} was written as the final segment but more data follows it: "
+                    "segments were appended or reordered",
+                    segment_index=index,
+                )
+            return SegmentAuthenticationError(
+                f"segment {index} failed authentication: its bytes are segment {number} of this stream, "
+                "so segments were dropped, duplicated or reordered",
+                segment_index=index,
+            )
+        cut = ", truncated" if is_last else ""
+        return SegmentAuthenticationError(
+            f"segment {index} (counting from 0, of {self._segments}) failed authentication: wrong key "
+            f"or associated data (recording id), or tampered segment {index} (its bytes or the stream "
+            f"header were modified{cut} or reordered)",
+            segment_index=index,
+        )
+
+    def iter_range(self, start: int = 0, end: int | None = None, chunk_segments: int = 1) -> Iterator[bytes]:
+        """Yield the plaintext bytes ``start`` to ``end`` inclusive (``end`` None: to the end).
+
+        An ``end`` past the last byte is clamped to it, as an HTTP range would be. Each yielded chunk
+        covers up to ``chunk_segments`` segments, all read in one call and all authenticated
+        before any of their bytes is yielded; a failing segment raises before its chunk is yielded.
+        """
+        if chunk_segments < 1:
+            raise ValueError("chunk_segments must be at least 1")
+        if start < 0:
+            raise ValueError(f"range start {start} is negative")
+        last_byte = self._plaintext_size - 1
+        stop = last_byte if end is None else min(end, last_byte)
+        if end is not None and end < start:
+            raise ValueError(f"range end {end} is before its start {start}")
+        if start > stop:
+            if start == 0 and self._plaintext_size == 0:
+                return iter(())  # the empty stream: authenticated already, nothing to yield
+            raise ValueError(f"range start {start} is past the last plaintext byte {last_byte}")
+        return self._iter_segments(start, stop, chunk_segments)
+
+    def _iter_segments(self, start: int, stop: int, chunk_segments: int) -> Iterator[bytes]:
+        first, final = self._segment_of(start), self._segment_of(stop)
+        for group_start in range(first, final + 1, chunk_segments):
+            group = range(group_start, min(group_start + chunk_segments, final + 1))
+            # The last segment was authenticated and kept at construction: never read it again.
+            to_read = [index for index in group if index != self._last_index]
+            plaintexts: dict[int, bytes] = {}
+            if to_read:
+                offset = self._segment_span(to_read[0])[0]
+                end_offset = sum(self._segment_span(to_read[-1]))
+                data = self._read_at(offset, end_offset - offset)
+                self._check_complete(offset, end_offset - offset, data)
+                view = memoryview(data)
+                for index in to_read:
+                    segment_offset, length = self._segment_span(index)
+                    relative = segment_offset - offset
+                    plaintexts[index] = self._decrypt(index, view[relative : relative + length])
+            if self._last_index in group:
+                plaintexts[self._last_index] = self._last_plaintext
+            pieces = []
+            for index in group:
+                base = self._plaintext_offset(index)
+                low = max(start - base, 0)
+                high = min(stop - base + 1, len(plaintexts[index]))
+                pieces.append(plaintexts[index][low:high])
+            yield b"".join(pieces)
+
+
+def decrypt_bytes(ciphertext: bytes, *, key: bytes, associated_data: bytes) -> bytes:
+    """Decrypt and authenticate a whole in-memory ciphertext."""
+    reader = DecryptingReader(
+        io.BytesIO(ciphertext), key=key, associated_data=associated_data, ciphertext_size=len(ciphertext)
+    )
+    return b"".join(reader.iter_range(chunk_segments=16))
