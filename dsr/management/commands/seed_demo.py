@@ -10,6 +10,7 @@ import array
 import datetime
 import functools
 import io
+import logging
 import math
 import random
 import sys
@@ -149,6 +150,8 @@ class Command(BaseCommand):
     help = "Create the demo users, queues, purposes, recordings, consents, requests and holds (idempotent)."
 
     def handle(self, *args, **options):
+        # One log line per stored call is right for the API, noise for three hundred demo calls.
+        logging.getLogger("recordings.services").setLevel(logging.WARNING)
         provision()
         users = self._users()
         if Recording.objects.filter(reference=MARKER_REFERENCE).exists():
