@@ -15,6 +15,8 @@ from tests.moto_server import moto_server  # noqa: F401 - session fixture: a rea
 @pytest.fixture(autouse=True)
 def _fast_and_isolated(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Each test has its own keyring: rotations in tests never touch the demo's.
+    settings.LOCAL_KEYRING_PATH = tmp_path / "keyring.json"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.STORAGES = {
         **settings.STORAGES,
