@@ -41,25 +41,110 @@ def _label(size: int) -> str:
     return f"{size:,}"
 
 
+def _shown(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
+def _rows(value: int | None) -> str:
+    return "none" if value is None else f"{value:,}"
+
+
+def _first_table(results: list[SizeResult]) -> list[str]:
+    """The superuser's first page, in the columns this section has always had."""
+    base = results[0]
+    out = [
+        "| Recordings | Median ms | p90 ms | vs smallest | SQL ms | Queries | "
+        "Full-table COUNT(*) | Total shown | Round medians (ms) |",
+        "|---:|---:|---:|---:|---:|---:|:---:|---:|---|",
+    ]
+    for res in results:
+        medians = ", ".join(f"{m:.1f}" for m in res.round_medians)
+        out.append(
+            f"| {res.size:,} | {res.median_ms:.1f} | {res.p90_ms:.1f} | "
+            f"{res.median_ms / base.median_ms:.2f}x | {res.sql_ms:.2f} | {res.query_count} | "
+            f"{'yes' if res.full_count else 'no'} | {_shown(res.last['total_shown'])} | {medians} |"
+        )
+    return out
+
+
+def _page_table(results: list[SizeResult]) -> list[str]:
+    """A page's figures with what its queries read and the total it shows against the real one."""
+    base = results[0]
+    out = [
+        "| Recordings | Median ms | p90 ms | vs smallest | SQL ms | Queries | "
+        "Full-table COUNT(*) | Rows read by COUNT | Rows read by page query | Total shown | "
+        "Actual total | Round medians (ms) |",
+        "|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|---:|---|",
+    ]
+    for res in results:
+        medians = ", ".join(f"{m:.1f}" for m in res.round_medians)
+        out.append(
+            f"| {res.size:,} | {res.median_ms:.1f} | {res.p90_ms:.1f} | "
+            f"{res.median_ms / base.median_ms:.2f}x | {res.sql_ms:.2f} | {res.query_count} | "
+            f"{'yes' if res.full_count else 'no'} | {_rows(res.count_rows_read)} | "
+            f"{_rows(res.page_rows_read)} | {_shown(res.last['total_shown'])} | "
+            f"{res.last['expected_total']:,} | {medians} |"
+        )
+    return out
+
+
+def _sql_time_note(results: list[SizeResult], env: dict[str, str]) -> str:
+    base, largest = results[0], results[-1]
+    sql_times = [r.sql_ms for r in results]
+    if max(sql_times) - min(sql_times) < 1.0:
+        return (
+            f"The database time per request is {min(sql_times):.2f} to {max(sql_times):.2f} ms "
+            "at every size; the rest of each request is Python (middleware, admin, rendering of "
+            "the page's rows), the same work at every size. Differences between the sizes' "
+            f"medians beyond that are noise of a shared {env['cores']}-core machine: compare the "
+            "round medians."
+        )
+    return (
+        f"The database time per request grows from {sql_times[0]:.2f} ms at "
+        f"{_label(base.size)} to {sql_times[-1]:.2f} ms at {_label(largest.size)} recordings."
+    )
+
+
+def _queries_and_plan(res: SizeResult, plan: str) -> list[str]:
+    out: list[str] = []
+    for number, query in enumerate(res.last["queries"], start=1):
+        out.append(f"{number}. `{shorten(query)}`")
+    out.append("")
+    page_sql = res.last["page_sql"] or ""
+    out.append("The page query:")
+    out.append("")
+    out.append("```sql")
+    out.append(sqlparse.format(page_sql, reindent=True, indent_width=4).strip())
+    out.append("```")
+    out.append("")
+    out.append(f"`EXPLAIN (ANALYZE, BUFFERS)` on `{res.db.name}` ({res.size:,} recordings, warm cache):")
+    out.append("")
+    out.append("```text")
+    out.append(plan)
+    out.append("```")
+    out.append("")
+    return out
+
+
 def render(
     *,
-    results: list[SizeResult],
-    verdict: Verdict,
+    results: dict[str, list[SizeResult]],
+    verdicts: dict[str, Verdict],
     env: dict[str, str],
     rounds: int,
     requests: int,
     warmup: int,
-    page_sql: str,
-    plan: str,
+    plans: dict[str, str],
     count_ms: float,
     target_ratio: float,
     exact_count_limit: int,
+    list_per_page: int,
 ) -> str:
     """The Markdown section, markers included."""
-    base = results[0]
-    largest = results[-1]
-    big = [r for r in results if r.size > exact_count_limit]
-    labels = " / ".join(_label(r.size) for r in results)
+    any_results = next(iter(results.values()))
+    base_db, largest_db = any_results[0].db, any_results[-1].db
+    big = [r for r in any_results if r.size > exact_count_limit]
+    labels = " / ".join(_label(r.size) for r in any_results)
     out: list[str] = [BEGIN, ""]
     out.append(f"## Admin: recordings changelist at {labels} recordings")
     out.append("")
@@ -72,102 +157,172 @@ def render(
     out.append("What is measured:")
     out.append("")
     out.append(
-        "- The first page of `/admin/recordings/recording/` with default ordering, as a "
-        "superuser (sees every recording), through Django's test client: the whole request, "
-        "middleware, session and template rendering included, no network or browser."
+        "- Pages of `/admin/recordings/recording/` through Django's test client: the whole "
+        "request, middleware, session and template rendering included, no network or browser."
     )
+    for key in results:
+        page = verdicts[key].page
+        out.append(f"  - *{page.title}*: {page.description}")
     out.append(
         "- One PostgreSQL database per size (`custos_bench_1k`, `custos_bench_100k`, "
         "`custos_bench_1m`), migrated and filled in SQL by `benchmarks/dataset.py`: 6 queues, one "
         "subject per 5 recordings, calls spread over two years, a realistic mix of lawful bases "
-        "and directions; then `VACUUM (ANALYZE)`."
+        "and directions, every recording active; then `VACUUM (ANALYZE)`."
     )
     out.append(
-        f"- {rounds} rounds; each round runs every size in a fresh process ({warmup} warm-up "
-        f"requests, then {requests} timed), sizes interleaved so that machine noise hits all "
-        "alike. *Median* is the median of the rounds' medians, *p90* is over all timed "
-        "requests; *SQL ms* is the database time inside one request; queries are counted on "
-        "separate requests with the SQL captured (`CaptureQueriesContext`). `DEBUG` is off."
+        f"- {rounds} rounds; each round runs every page on every size in a fresh process "
+        f"({warmup} warm-up requests, then {requests} timed), sizes interleaved so that machine "
+        "noise hits all alike. *Median* is the median of the rounds' medians, *p90* is over all "
+        "timed requests; *SQL ms* is the database time inside one request; queries are counted "
+        "on separate requests with the SQL captured (`CaptureQueriesContext`). `DEBUG` is off."
     )
-    out.append("")
     out.append(
-        "| Recordings | Median ms | p90 ms | vs smallest | SQL ms | Queries | "
-        "Full-table COUNT(*) | Total shown | Round medians (ms) |"
+        "- Each page is checked against the same list computed without the admin: its rows must "
+        f"be the list's first {list_per_page}, and its total exact where the list has at most "
+        f"{exact_count_limit:,} rows. *Rows read* is how many rows of `recordings_recording` a "
+        "query visits in its `EXPLAIN (ANALYZE)` (rows returned plus rows its filter removed)."
     )
-    out.append("|---:|---:|---:|---:|---:|---:|:---:|---:|---|")
-    for res in results:
-        medians = ", ".join(f"{m:.1f}" for m in res.round_medians)
-        shown = res.last["total_shown"]
-        out.append(
-            f"| {res.size:,} | {res.median_ms:.1f} | {res.p90_ms:.1f} | "
-            f"{res.median_ms / base.median_ms:.2f}x | {res.sql_ms:.2f} | {res.query_count} | "
-            f"{'yes' if res.full_count else 'no'} | "
-            f"{f'{shown:,}' if shown is not None else '?'} | {medians} |"
-        )
     out.append("")
-    sql_times = [r.sql_ms for r in results]
-    if max(sql_times) - min(sql_times) < 1.0:
-        out.append(
-            f"The database time per request is {min(sql_times):.2f} to {max(sql_times):.2f} ms "
-            "at every size; the rest of each request is Python (middleware, admin, rendering of "
-            "the page's rows), the same work at every size. Differences between the sizes' "
-            f"medians beyond that are noise of a shared {env['cores']}-core machine: compare the "
-            "round medians."
-        )
-    else:
-        out.append(
-            f"The database time per request grows from {sql_times[0]:.2f} ms at "
-            f"{_label(base.size)} to {sql_times[-1]:.2f} ms at {_label(largest.size)} recordings."
-        )
-    out.append("")
+
+    for key, page_results in results.items():
+        page = verdicts[key].page
+        out.append(f"### {page.title}")
+        out.append("")
+        paths = {r.last["path"] for r in page_results}
+        if len(paths) == 1:
+            out.append(f"`{paths.pop()}`")
+        else:
+            out.append(", ".join(f"{_label(r.size)}: `{r.last['path']}`" for r in page_results))
+        out.append("")
+        out.extend(_first_table(page_results) if key == "superuser" else _page_table(page_results))
+        out.append("")
+        out.append(_sql_time_note(page_results, env))
+        largest = page_results[-1]
+        if largest.page_rows_read is not None and largest.page_rows_read >= 0.5 * largest.size:
+            out.append(
+                f"At {_label(largest.size)} the page query visits {largest.page_rows_read:,} rows "
+                f"of the table to show {largest.last['rows_on_page']}: it scans the whole table "
+                "(plan below)."
+            )
+        out.append("")
 
     out.append("### Verdict")
     out.append("")
-    ratios = ", ".join(
-        f"{_label(r.size)}/{_label(base.size)} = {r.median_ms / base.median_ms:.2f}x" for r in results[1:]
-    )
     out.append(
-        f"- Time: {ratios or 'one size only'} (target: {_label(largest.size)} within "
-        f"{target_ratio:g}x of {_label(base.size)}) — **{'met' if verdict.time_ok else 'missed'}**."
+        f"Targets for every page: {_label(largest_db.size)} within {target_ratio:g}x of "
+        f"{_label(base_db.size)}; a query count independent of the row count, with no "
+        f"full-table `COUNT(*)` above {exact_count_limit:,} rows. Below `EXACT_COUNT_LIMIT` "
+        f"({exact_count_limit:,} rows) the paginator counts exactly, which is cheap there, so a "
+        f"{_label(base_db.size)} page may differ from the big ones by the paginator's own query; "
+        "above it the count must stay flat."
     )
-    counts = ", ".join(f"{_label(r.size)}: {r.query_count}" for r in results)
-    big_note = ""
-    if big and base.size <= exact_count_limit:
-        big_note = (
-            f" The {_label(base.size)} page has one query more than the big ones: below "
-            f"`EXACT_COUNT_LIMIT` ({exact_count_limit:,} rows) the paginator adds an exact "
-            "`COUNT(*)`, which is cheap there. Above it the count stays flat."
-        )
-    out.append(
-        f"- Queries per page: {counts}; no full-table `COUNT(*)` above {exact_count_limit:,} "
-        f"rows (target: query count independent of the row count) — "
-        f"**{'met' if verdict.queries_ok else 'missed'}**.{big_note}"
-    )
-    if not verdict.page_ok:
-        out.append("- The page did not show the expected rows — **check the run**.")
-    for note in verdict.notes:
-        out.append(f"  - {note}")
     out.append("")
+    out.append(
+        "| Page | Time vs smallest | Queries | Full-table COUNT(*) above the limit | "
+        "Rows and total | Verdict |"
+    )
+    out.append("|---|---|---|:---:|:---:|:---:|")
+    for key, page_results in results.items():
+        verdict = verdicts[key]
+        ratios = ", ".join(
+            f"{_label(r.size)}: {r.median_ms / page_results[0].median_ms:.2f}x" for r in page_results[1:]
+        )
+        counts = ", ".join(f"{_label(r.size)}: {r.query_count}" for r in page_results)
+        full = any(r.full_count for r in page_results if r.size > exact_count_limit)
+        out.append(
+            f"| {verdict.page.title} | {ratios or 'one size only'} "
+            f"({'met' if verdict.time_ok else '**missed**'}) | {counts} "
+            f"({'met' if verdict.queries_ok else '**missed**'}) | {'yes' if full else 'no'} | "
+            f"{'right' if verdict.page_ok else '**wrong**'} | "
+            f"{'**met**' if verdict.ok else '**missed**'} |"
+        )
+    out.append("")
+    failed = [v for v in verdicts.values() if not v.ok]
+    if failed:
+        out.append("What is missed:")
+        out.append("")
+        for verdict in failed:
+            for note in verdict.notes:
+                out.append(f"- {verdict.page.title}: {note}")
+        out.append("")
 
-    out.append("### Why the page does not grow with the table")
+    off = []
+    for key, page_results in results.items():
+        res = page_results[-1]
+        shown, actual = res.last["total_shown"], res.last["expected_total"]
+        if res.size > exact_count_limit and shown is not None and actual and actual > exact_count_limit:
+            off.append((verdicts[key].page.title, shown, actual))
+    if off:
+        out.append(
+            f"Totals under the list at {_label(largest_db.size)} (above {exact_count_limit:,} rows "
+            "they are estimates; the rows of the page are always exact): "
+            + "; ".join(f"{title}: {shown:,} shown for {actual:,}" for title, shown, actual in off)
+            + "."
+        )
+        if any(not 0.67 <= shown / actual <= 1.5 for _, shown, actual in off):
+            out.append(
+                "Where the filter is an OR over id subqueries (the access selectors' grants, the "
+                "search's related references), the planner cannot see into them and estimates a "
+                "fixed share of the table, not the size of the list."
+            )
+        out.append("")
+
+    all_ok = all(v.ok for v in verdicts.values())
+    out.append(
+        "### Why the pages do not grow with the table"
+        if all_ok
+        else "### What keeps the pages flat, and what does not"
+    )
     out.append("")
     out.append(
         "- `Recording.Meta.indexes` has `recording_started_idx` on `(-started_at, -id)`, exactly "
         "the admin's default ordering (`Meta.ordering = ['-started_at', '-pk']`): the page is an "
-        "index scan that stops after 100 rows instead of a sort of the whole table (plan below)."
+        "index scan that stops after the page's rows instead of a sort of the whole table."
     )
     out.append(
         "- `RecordingAdmin.paginator = EstimatedCountPaginator` "
         "(`compliance_site/pagination.py`): for an unfiltered queryset it reads the planner's "
         f"estimate `pg_class.reltuples` (one catalogue row) instead of `COUNT(*)` when the table "
-        f"has more than {exact_count_limit:,} rows. The total under the list is therefore an "
-        "estimate, as fresh as the last (auto)ANALYZE; the page's rows are always exact."
+        f"has more than {exact_count_limit:,} rows; for a filtered list of such a table it reads "
+        "the row estimate of the list's `EXPLAIN` and counts exactly only when that estimate is "
+        f"at most {exact_count_limit:,}. The total under the list is therefore an estimate, as "
+        "fresh as the last (auto)ANALYZE; the page's rows are always exact."
     )
     if big:
         out.append(
-            f"  An exact `COUNT(*)` of the {largest.size:,}-row table takes {count_ms:.0f} ms on "
+            f"  An exact `COUNT(*)` of the {largest_db.size:,}-row table takes {count_ms:.0f} ms on "
             "this machine (warm cache) and grows linearly with the table."
         )
+    if "qa-lead" in results:
+        qa = results["qa-lead"][-1]
+        read = f" (it visits {qa.page_rows_read:,} rows for a page of {qa.last['rows_on_page']})"
+        out.append(
+            "- `recordings_visible_to` (`recordings/selectors.py`) asks guardian's direct grant "
+            "tables in small id subqueries, which PostgreSQL runs once each as hashed SubPlans "
+            "while it walks `recording_started_idx`: with half of the queues granted, the QA "
+            f"lead's first page stops after about twice its rows{read if qa.page_rows_read else ''}."
+        )
+    searches = [key for key in ("search-recording", "search-subject") if key in results]
+    if searches:
+        out.append(
+            "- Searches go through `ReferenceSearchMixin` (`compliance_site/admin_search.py`): an "
+            "exact match on the reference or its upper-case form, no `UPPER(...)` and no `LIKE`; "
+            "a related reference (`subject__reference`) becomes an id subquery."
+        )
+        scanning = [
+            results[key][-1]
+            for key in searches
+            if (results[key][-1].page_rows_read or 0) >= 0.5 * results[key][-1].size
+        ]
+        if scanning:
+            out.append(
+                "  That subquery sits in an OR with the recording's own reference: PostgreSQL "
+                "cannot serve `reference IN (...) OR subject_id IN (SELECT ...)` from the indexes "
+                "(the subquery becomes a hashed SubPlan in a filter), so it walks "
+                "`recording_started_idx` through the whole table looking for the page's rows, and "
+                "the planner's default estimate for the SubPlan (half the table) hides the small "
+                "result from the paginator (plans below)."
+            )
     out.append(
         "- `show_full_result_count = False`: no second, unfiltered `COUNT(*)` for the "
         '"N results (M total)" line when a filter or search is applied.'
@@ -183,29 +338,17 @@ def render(
     )
     out.append("")
 
-    out.append(f"### Queries of the page at {largest.size:,} recordings")
-    out.append("")
-    for number, query in enumerate(largest.last["queries"], start=1):
-        out.append(f"{number}. `{shorten(query)}`")
-    out.append("")
-    out.append("The page query:")
-    out.append("")
-    out.append("```sql")
-    out.append(sqlparse.format(page_sql, reindent=True, indent_width=4).strip())
-    out.append("```")
-    out.append("")
+    for key, plan in plans.items():
+        res = results[key][-1]
+        out.append(f"### {verdicts[key].page.title}: queries and plan at {res.size:,} recordings")
+        out.append("")
+        out.extend(_queries_and_plan(res, plan))
+
     out.append(
-        f"`EXPLAIN (ANALYZE, BUFFERS)` on `{largest.db.name}` ({largest.size:,} recordings, warm cache):"
-    )
-    out.append("")
-    out.append("```text")
-    out.append(plan)
-    out.append("```")
-    out.append("")
-    out.append(
-        "Rerun with `make bench` (the databases are reused when they already hold the data; "
-        "`--regenerate` refills them). A quick check without touching this file: "
-        "`.venv/bin/python benchmarks/run.py --sizes 1000,100000 --rounds 1`."
+        "Rerun with `make bench` (the databases are reused when they already hold the data, and "
+        "migrated either way; `--regenerate` refills them). A quick check without touching this "
+        "file: `.venv/bin/python benchmarks/run.py --sizes 1000,100000 --rounds 1`, or "
+        "`--pages qa-lead,search-subject` for some of the pages."
     )
     out.append("")
     out.append(END)
@@ -225,14 +368,23 @@ def update_doc(path: Path, section: str) -> None:
     path.write_text(text)
 
 
-def summary(results: list[SizeResult]) -> dict[str, Any]:
+def summary(results: dict[str, list[SizeResult]]) -> dict[str, Any]:
     """The figures as plain data (for a JSON dump)."""
     return {
-        str(r.size): {
-            "median_ms": round(r.median_ms, 2),
-            "p90_ms": round(r.p90_ms, 2),
-            "queries": r.query_count,
-            "full_count": r.full_count,
+        key: {
+            str(r.size): {
+                "path": r.last["path"],
+                "median_ms": round(r.median_ms, 2),
+                "p90_ms": round(r.p90_ms, 2),
+                "sql_ms": round(r.sql_ms, 2),
+                "queries": r.query_count,
+                "full_count": r.full_count,
+                "count_rows_read": r.count_rows_read,
+                "page_rows_read": r.page_rows_read,
+                "total_shown": r.last["total_shown"],
+                "actual_total": r.last["expected_total"],
+            }
+            for r in page_results
         }
-        for r in results
+        for key, page_results in results.items()
     }

@@ -21,6 +21,7 @@ from recordings.audio_storage import audio_blob_name, audio_delete, audio_store
 from recordings.models import AccessAction, Consent, DataSubject, Recording, RecordingKey, SubjectKey
 from recordings.selectors import subject_matching
 from recordings.vault import (
+    KeyDestroyedError,
     PersonalData,
     personal_data_seal,
     recording_key_new,
@@ -65,7 +66,12 @@ def _subject_for_call(identifiers: dict[str, Any]) -> tuple[DataSubject, bytes]:
         reference=identifiers.get("reference", ""), phone=personal.phone, email=personal.email
     ).first()
     if existing is not None:
-        return existing, subject_key(existing)
+        try:
+            return existing, subject_key(existing)
+        except KeyDestroyedError as exc:
+            raise ValidationError(
+                {"subject": f"Subject {existing.reference} was erased; a new call needs a new subject."}
+            ) from exc
     return subject_create(personal=personal, reference=identifiers.get("reference", ""))
 
 
