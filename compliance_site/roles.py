@@ -11,6 +11,8 @@ DPO = "DPO"
 PRIVACY_ANALYST = "Privacy analyst"
 QA_LEAD = "QA lead"
 AUDITOR = "Auditor"
+# A machine account per telephony system: pushes recordings, reads nothing back.
+TELEPHONY_INTEGRATION = "Telephony integration"
 
 _VIEW_RECORDINGS_APP = [
     "recordings.view_datasubject",
@@ -52,6 +54,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "recordings.change_recordingnotice",
         "recordings.add_legitimateinterestassessment",
         "recordings.change_legitimateinterestassessment",
+        "recordings.add_recording",
         "recordings.change_recording",
         "recordings.add_consent",
         "recordings.change_consent",
@@ -89,4 +92,5 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "django_celery_beat.view_periodictask",
         "compliance_site.view_user",
     ],
+    TELEPHONY_INTEGRATION: ["recordings.ingest_recording"],
 }

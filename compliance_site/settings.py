@@ -288,6 +288,57 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 
+# --- API ------------------------------------------------------------------------------------
+
+# The telephony integration's ingest API (recordings.api): Django REST framework with one token
+# per integration, described by drf-spectacular. Inserted before compliance_site, which stays
+# last so that its post_migrate provisioning sees every app's permissions.
+INSTALLED_APPS = [
+    *INSTALLED_APPS[:-1],
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    INSTALLED_APPS[-1],
+]
+
+# Non-file form fields held in memory per request: one call's metadata is a few kB. Uploaded
+# files do not count here; above FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) they stream to a
+# temporary file, so memory stays flat whatever RECORDING_MAX_BYTES allows.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
+# Pushes per integration account; a busy contact centre ends a few calls a second at peak.
+API_INGEST_THROTTLE_RATE = env.str("API_INGEST_THROTTLE_RATE", default="600/minute")
+_throttle_count, _, _throttle_period = API_INGEST_THROTTLE_RATE.partition("/")
+if not (_throttle_count.isdigit() and _throttle_period[:1] in {"s", "m", "h", "d"}):  # DRF's parse_rate
+    raise ImproperlyConfigured(
+        f"API_INGEST_THROTTLE_RATE={API_INGEST_THROTTLE_RATE!r} must look like 600/minute (s, m, h or d)."
+    )
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
+    # Closed by default to integrations (never staff): a view that forgets to say who it serves
+    # cannot become a way for the telephony system to read something back.
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.MultiPartParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],  # no browsable API
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {"recording-ingest": API_INGEST_THROTTLE_RATE},
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Custos ingest API",
+    "DESCRIPTION": (
+        "How a telephony integration pushes call recordings with their consent evidence. "
+        "Integrations write only: there is no endpoint to read a recording back."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Staff read the description from their admin session; integrations get it from their docs.
+    "SERVE_AUTHENTICATION": ["rest_framework.authentication.SessionAuthentication"],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+}
+
 # --- Production profile ---------------------------------------------------------------------
 
 if PRODUCTION:

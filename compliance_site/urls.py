@@ -1,7 +1,7 @@
 """URL routes: the admin is the back office; the root sends people there."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from recordings.views import recording_audio
@@ -10,4 +10,6 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
     path("recordings/<int:pk>/audio", recording_audio, name="recording-audio"),
+    # The telephony integration's ingest API and its OpenAPI description.
+    path("api/v1/", include("recordings.api_urls")),
 ]

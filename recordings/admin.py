@@ -12,6 +12,7 @@ from compliance_site.admin_history import ScopedHistoryAdmin
 from compliance_site.pagination import EstimatedCountPaginator
 from recordings.access_log import access_event_record
 from recordings.admin_search import ReferenceSearchMixin
+from recordings.admin_upload import RecordingUploadAdminMixin
 from recordings.models import (
     AccessAction,
     Consent,
@@ -221,7 +222,9 @@ class VisibleQueueFilter(admin.SimpleListFilter):
 
 
 @admin.register(Recording)
-class RecordingAdmin(ReferenceSearchMixin, GuardedModelAdminMixin, ScopedHistoryAdmin):
+class RecordingAdmin(
+    RecordingUploadAdminMixin, ReferenceSearchMixin, GuardedModelAdminMixin, ScopedHistoryAdmin
+):
     list_display = ("reference", "started_at", "queue", "direction", "lawful_basis", "status", "duration")
     list_filter = ("status", "lawful_basis", "direction", VisibleQueueFilter)
     list_select_related = ("queue",)
@@ -248,9 +251,8 @@ class RecordingAdmin(ReferenceSearchMixin, GuardedModelAdminMixin, ScopedHistory
     def get_queryset(self, request):
         return recordings_visible_to(request.user)
 
-    def has_add_permission(self, request) -> bool:
-        # Recordings arrive with their audio and consent evidence through ingest, never empty.
-        return False
+    # Adding is uploading (RecordingUploadAdminMixin): a recording arrives with its audio and
+    # consent evidence through ingest, never empty.
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         # The page's player asks the same selector as the audio endpoint.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import datetime
 import json
-import multiprocessing
 import os
 import stat
 import subprocess
@@ -155,39 +154,54 @@ def test_local_rotation_by_another_process_is_seen(keyring_path):
         web.unwrap(web_version, web_wrapped, associated_data=AAD)
 
 
-def _start_together(path: str, barrier, results, number: int) -> None:
-    barrier.wait()
-    provider = LocalKeyringProvider(path)
-    version, wrapped = provider.wrap(SUBJECT_KEY, associated_data=b"process-%d" % number)
-    results.put((number, provider.index_key(), version, wrapped))
+# Each process is a fresh interpreter: forking inside a pytest-xdist worker (which runs
+# threads) can leave a child stuck on a lock inherited mid-acquire.
+_START_TOGETHER = """
+import base64, json, os, sys, time
+from compliance_site.keys import LocalKeyringProvider
+path, go, number = sys.argv[1], sys.argv[2], int(sys.argv[3])
+deadline = time.monotonic() + 30
+while not os.path.exists(go):
+    if time.monotonic() > deadline:
+        sys.exit("never told to start")
+    time.sleep(0.001)
+provider = LocalKeyringProvider(path)
+version, wrapped = provider.wrap(bytes.fromhex(sys.argv[4]), associated_data=b"process-%d" % number)
+print(json.dumps([number, provider.index_key().hex(), version, base64.b64encode(wrapped).decode()]))
+"""
 
 
-def test_processes_starting_together_end_with_one_keyring(keyring_path):
+def test_processes_starting_together_end_with_one_keyring(keyring_path, tmp_path):
     # given: web, worker, beat (and more) starting at the same moment on a fresh install
-    context = multiprocessing.get_context("fork")
-    count = 8
-    barrier, results = context.Barrier(count), context.Queue()
+    go = tmp_path / "go"
     processes = [
-        context.Process(target=_start_together, args=(str(keyring_path), barrier, results, n))
-        for n in range(count)
+        subprocess.Popen(
+            [sys.executable, "-c", _START_TOGETHER, str(keyring_path), str(go), str(n), SUBJECT_KEY.hex()],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(8)
     ]
-
-    # when
-    for process in processes:
-        process.start()
-    seen = [results.get(timeout=10) for _ in processes]
-    for process in processes:
-        process.join(timeout=10)
+    try:
+        # when
+        go.touch()
+        outputs = [process.communicate(timeout=60) for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
 
     # then: one index key, one v1 key, which unwraps what every process wrapped
-    assert all(process.exitcode == 0 for process in processes)
+    assert [process.returncode for process in processes] == [0] * 8, [err for _, err in outputs]
+    seen = [json.loads(out) for out, _ in outputs]
     assert len({index_key for _, index_key, _, _ in seen}) == 1
     keyring = LocalKeyringProvider(keyring_path)
-    assert keyring.index_key() == seen[0][1]
+    assert keyring.index_key().hex() == seen[0][1]
     assert [v.version for v in keyring.versions()] == ["v1"]
     for number, _, version, wrapped in seen:
         assert version == "v1"
-        assert keyring.unwrap(version, wrapped, associated_data=b"process-%d" % number) == SUBJECT_KEY
+        unwrapped = keyring.unwrap(version, base64.b64decode(wrapped), associated_data=b"process-%d" % number)
+        assert unwrapped == SUBJECT_KEY
 
 
 def test_get_provider_follows_the_settings(settings, tmp_path):

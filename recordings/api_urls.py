@@ -1,0 +1,14 @@
+"""Routes of the ingest API, mounted under ``/api/v1/``. Write-only for integrations."""
+
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+
+from recordings.api import RecordingIngestView
+
+urlpatterns = [
+    path("recordings/", RecordingIngestView.as_view(), name="api-recording-ingest"),
+    # Served to signed-in staff only (SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"]).
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+]
