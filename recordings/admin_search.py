@@ -3,7 +3,9 @@
 Django's ``=field`` search becomes ``UPPER(field) = UPPER(term)``, which no index serves, and a
 search across a relation ORs over a join; on a million recordings either reads the whole table.
 References are pseudonyms typed or pasted by staff, so an exact match (or its upper-case form)
-is what they mean. Personal fields are never searched in clear: a term that reads as a phone
+is what they mean. Related matches are fetched first and passed as a short id list, so the
+final filter is an OR of index lookups (a bitmap OR in PostgreSQL) rather than an OR across
+subqueries, which the planner can only answer by scanning. Personal fields are never searched in clear: a term that reads as a phone
 number or an email is turned into its blind index and matched against the subjects' indexes.
 """
 
@@ -27,13 +29,15 @@ class ReferenceSearchMixin:
         if not term:
             return queryset, False
         terms = {term, term.upper()}
-        match = Q()
+        match = Q(pk__in=[])
         for path in self.search_fields:
             path = path.lstrip("=")
             if "__" in path:
                 relation, field = path.rsplit("__", 1)
                 related = self.model._meta.get_field(relation).related_model
-                ids = related._default_manager.filter(**{f"{field}__in": terms}).values("pk")
+                ids = list(
+                    related._default_manager.filter(**{f"{field}__in": terms}).values_list("pk", flat=True)
+                )
                 match |= Q(**{f"{relation}__in": ids})
             else:
                 match |= Q(**{f"{path}__in": terms})
@@ -43,9 +47,11 @@ class ReferenceSearchMixin:
 
     def _personal_match(self, term: str) -> Q:
         try:
-            subjects = subject_matching(
-                email=term if "@" in term else "", phone="" if "@" in term else term
-            ).values("pk")
+            subjects = list(
+                subject_matching(
+                    email=term if "@" in term else "", phone="" if "@" in term else term
+                ).values_list("pk", flat=True)
+            )
         except ValidationError:
             return Q(pk__in=[])  # neither a phone number nor an email: references only
         if self.subject_search_path == "":

@@ -54,7 +54,10 @@ class ConsentEvidenceSerializer(serializers.Serializer):
     notice_language = serializers.CharField(max_length=10)
     captured_at = serializers.DateTimeField()
     captured_by = serializers.SlugRelatedField(
-        slug_field="username", queryset=get_user_model().objects.all(), required=False, allow_null=True
+        slug_field="username",
+        queryset=get_user_model().objects.filter(is_active=True),
+        required=False,
+        allow_null=True,
     )
     evidence_offset_seconds = serializers.FloatField(required=False, allow_null=True, min_value=0)
     jurisdiction = serializers.RegexField(r"^[A-Z]{2}$", error_messages={"invalid": "Use an ISO 3166 code."})
@@ -77,7 +80,10 @@ class RecordingMetadataSerializer(serializers.Serializer):
     reference = serializers.CharField(required=False, max_length=40)
     subject = SubjectIdentifiersSerializer()
     agent = serializers.SlugRelatedField(
-        slug_field="username", queryset=get_user_model().objects.all(), required=False, allow_null=True
+        slug_field="username",
+        queryset=get_user_model().objects.filter(is_active=True),
+        required=False,
+        allow_null=True,
     )
     queue = serializers.SlugRelatedField(slug_field="code", queryset=Queue.objects.all())
     direction = serializers.ChoiceField(choices=Recording.Direction.choices)

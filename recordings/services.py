@@ -97,10 +97,11 @@ def recording_ingest(
     info = detect_audio(audio, max_bytes=settings.RECORDING_MAX_BYTES)
     checksum = _sha256(audio)
     name = audio_blob_name(info.extension)
+    written = [name]  # what to remove if the ingest fails (the storage may pick another name)
     try:
         with transaction.atomic():
             subject, subject_key_bytes = _subject_for_call(metadata["subject"])
-            recording = Recording.objects.create(
+            recording = Recording(
                 reference=metadata.get("reference") or _new_recording_reference(),
                 subject=subject,
                 agent=metadata.get("agent"),
@@ -115,6 +116,9 @@ def recording_ingest(
                 content_type=info.content_type,
                 checksum_sha256=checksum,
             )
+            if actor is not None and actor.is_authenticated:
+                recording._history_user = actor  # the admin middleware is not there for the API
+            recording.save()
             recording.purposes.set(metadata["purposes"])
             bulk_create_with_history(
                 [
@@ -127,6 +131,8 @@ def recording_ingest(
             key, key_row = recording_key_new(recording, subject_key_bytes)
             key_row.save()
             stored = audio_store(plaintext=audio, key=key, recording_id=recording.pk, name=name)
+            if stored.name != name:
+                written.append(stored.name)
             if stored.name != name or stored.sha256 != checksum:
                 raise ValidationError("The audio changed while it was being stored; try again.")
             recording_ingested.send(sender=Recording, recording=recording)
@@ -140,7 +146,8 @@ def recording_ingest(
                 detail={"subject": subject.reference, "bytes": info.size_bytes, "format": info.extension},
             )
     except BaseException:
-        audio_delete(name)
+        for blob in written:
+            audio_delete(blob)
         raise
     logger.info("Ingested recording %s (%d bytes)", recording.reference, info.size_bytes)
     return recording

@@ -62,3 +62,30 @@ def test_recordings_search_matches_references_exactly_in_either_case(admin_clien
     assert list(by_reference.result_list) == [recording]
     assert list(by_subject.result_list) == list(recording.subject.recordings.all())
     assert list(partial.result_list) == []
+
+
+def test_search_that_matches_nothing_shows_an_empty_list_on_a_big_table(
+    admin_client, monkeypatch, thirty_recordings
+):
+    # given: a table big enough to be estimated, and a term that is no reference, phone or email
+    monkeypatch.setattr(pagination, "EXACT_COUNT_LIMIT", 5)
+
+    # when
+    response = admin_client.get("/admin/recordings/recording/", {"q": "no-such-reference"})
+
+    # then
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == []
+    assert response.context["cl"].result_count == 0
+
+
+def test_search_reads_the_table_by_index_not_by_scan(admin_client, thirty_recordings):
+    recording = Recording.objects.first()
+
+    with CaptureQueriesContext(connection) as queries:
+        admin_client.get("/admin/recordings/recording/", {"q": recording.subject.reference})
+
+    # The subject is looked up first; the recordings query then holds its id, not a subquery.
+    page_queries = [q["sql"] for q in queries if 'FROM "recordings_recording"' in q["sql"]]
+    assert page_queries
+    assert not any("IN (SELECT" in sql.upper() for sql in page_queries)

@@ -440,3 +440,21 @@ def test_an_account_outside_the_integration_role_is_refused_too(db):
     with pytest.raises(CommandError, match="not an integration account"):
         create_integration("pbx-old")
     assert not Group.objects.get(name=TELEPHONY_INTEGRATION).user_set.exists()
+
+
+def test_an_agent_whose_account_is_deactivated_is_refused(api, ingest_rows):
+    UserFactory(username="left.company", is_active=False)
+
+    response = push(api, metadata=call_metadata(agent="left.company"))
+
+    assert response.status_code == 400
+    assert "does not exist" in " ".join(response.json()["metadata"]["agent"])
+    assert_nothing_written()
+
+
+def test_integration_tokens_are_not_listed_in_the_admin(admin_client, token):
+    response = admin_client.get("/admin/")
+
+    assert response.status_code == 200
+    assert b"authtoken" not in response.content
+    assert admin_client.get("/admin/authtoken/tokenproxy/").status_code == 404
