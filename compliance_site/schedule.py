@@ -28,6 +28,12 @@ PERIODIC_JOBS = [
         crontab_setting="CUSTOS_RETENTION_SWEEP_CRONTAB",
         description="Deletes recordings whose retention ran out and that no legal hold covers.",
     ),
+    PeriodicJob(
+        name="Playback access events",
+        task="recordings.tasks.seal_idle_playbacks",
+        crontab_setting="CUSTOS_PLAYBACK_SEAL_CRONTAB",
+        description="Writes one access event per finished playback, with the byte ranges played.",
+    ),
 ]
 
 

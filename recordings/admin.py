@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils.http import urlencode
 from guardian.admin import GuardedModelAdminMixin
 
 from compliance_site.admin_history import ScopedHistoryAdmin
@@ -24,6 +25,7 @@ from recordings.models import (
     RecordingNotice,
     SubjectKey,
 )
+from recordings.playback_log import playback_token
 from recordings.selectors import (
     consents_visible_to,
     queues_visible_to,
@@ -257,7 +259,10 @@ class RecordingAdmin(
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         # The page's player asks the same selector as the audio endpoint.
         if obj is not None and recordings_playable_by(request.user).filter(pk=obj.pk).exists():
-            context["audio_url"] = reverse("recording-audio", args=[obj.pk])
+            token = playback_token(user=request.user, recording=obj)
+            context["audio_url"] = (
+                f"{reverse('recording-audio', args=[obj.pk])}?{urlencode({'playback': token})}"
+            )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 

@@ -5,8 +5,9 @@ search across a relation ORs over a join; on a million recordings either reads t
 References are pseudonyms typed or pasted by staff, so an exact match (or its upper-case form)
 is what they mean. Related matches are fetched first and passed as a short id list, so the
 final filter is an OR of index lookups (a bitmap OR in PostgreSQL) rather than an OR across
-subqueries, which the planner can only answer by scanning. Personal fields are never searched in clear: a term that reads as a phone
-number or an email is turned into its blind index and matched against the subjects' indexes.
+subqueries, which the planner can only answer by scanning. Personal fields are never searched
+in clear: a term that reads as a phone number or an email is turned into its blind index and
+matched against the subjects' indexes.
 """
 
 from __future__ import annotations

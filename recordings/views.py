@@ -9,10 +9,10 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
-from recordings.access_log import access_event_record
 from recordings.audio_storage import audio_open, recordings_storage
 from recordings.http_range import UnsatisfiableRange, parse_range
-from recordings.models import AccessAction, Purpose, Recording
+from recordings.models import Purpose, Recording
+from recordings.playback_log import playback_request_record
 from recordings.selectors import recordings_playable_by
 from recordings.streaming_aead import plaintext_size
 from recordings.vault import KeyDestroyedError, recording_key
@@ -41,16 +41,12 @@ def recording_audio(request: HttpRequest, pk: int) -> HttpResponse:
         response["Content-Range"] = f"bytes */{size}"
         return response
     start, end = byte_range if byte_range else (0, size - 1)
-    access_event_record(
-        action=AccessAction.PLAY,
-        object_type="recording",
-        object_id=recording.pk,
-        object_reference=recording.reference,
-        actor=request.user,
-        purpose=Purpose.QUALITY_ASSURANCE
-        if not request.user.has_perm("recordings.view_all_recordings")
-        else "",
-        detail={"range": [start, end] if size else [], "partial": byte_range is not None},
+    playback_request_record(
+        token=request.GET.get("playback", ""),
+        user=request.user,
+        recording=recording,
+        byte_range=(start, end) if size else None,
+        purpose="" if request.user.has_perm("recordings.view_all_recordings") else Purpose.QUALITY_ASSURANCE,
         client_ip=request.META.get("REMOTE_ADDR"),
     )
     if size == 0:

@@ -20,6 +20,7 @@ from django.db import connection
 from django.utils import timezone
 
 from compliance_site.celery import app
+from compliance_site.schedule import PERIODIC_JOBS
 from dsr.models import DataSubjectRequest, DeadlineReminder, RequestType
 from dsr.services import request_create
 from dsr.tasks import send_deadline_reminders
@@ -81,7 +82,7 @@ def test_worker_registers_beats_tasks(worker):
     registered = app.control.inspect(timeout=5).registered()
 
     names = {name for tasks in registered.values() for name in tasks}
-    assert {"dsr.tasks.send_deadline_reminders", "retention.tasks.run_retention_sweep"} <= names
+    assert {job.task for job in PERIODIC_JOBS} <= names
 
 
 def test_reminder_task_sends_the_due_reminder_once_on_a_real_worker(worker, analyst):
