@@ -312,6 +312,7 @@ class Consent(models.Model):
 
     class Meta:
         ordering = ["-captured_at", "-pk"]
+        permissions = [("withdraw_consent", "Can record a consent withdrawal")]
         indexes = [
             models.Index(fields=["subject", "purpose"], name="consent_subject_purpose_idx"),
             models.Index(fields=["-captured_at", "-id"], name="consent_captured_idx"),
@@ -343,6 +344,48 @@ class Consent(models.Model):
     @property
     def is_active(self) -> bool:
         return self.decision == self.Decision.GIVEN and self.withdrawn_at is None
+
+
+class ObjectionDecision(models.TextChoices):
+    PENDING = "pending", "Pending"
+    UPHELD = "upheld", "Upheld: processing for this purpose stops"
+    OVERRULED = "overruled", "Overruled: compelling legitimate grounds (Art. 21(1))"
+
+
+class Objection(models.Model):
+    """A subject's objection (Art. 21) to processing for one purpose on legitimate interests.
+
+    Once upheld, recordings held on legitimate interests no longer serve that purpose.
+    """
+
+    Decision = ObjectionDecision
+
+    subject = models.ForeignKey(DataSubject, on_delete=models.PROTECT, related_name="objections")
+    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="objections")
+    received_at = models.DateTimeField()
+    decision = models.CharField(max_length=10, choices=Decision.choices, default=Decision.PENDING)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.TextField(blank=True, help_text="The grounds of the decision.")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["subject", "purpose", "decision"], name="objection_subject_idx")]
+        constraints = [
+            _choices_check("decision", ObjectionDecision, "objection_decision_valid"),
+            models.CheckConstraint(
+                condition=Q(decision="pending", decided_at__isnull=True)
+                | ~Q(decision="pending") & Q(decided_at__isnull=False),
+                name="objection_decision_dated",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Objection to {self.purpose_id} ({self.subject_id}): {self.decision}"
 
 
 class SubjectKey(models.Model):
@@ -513,11 +556,38 @@ class QueueGroupObjectPermission(GroupObjectPermissionBase):
     history = HistoricalRecords()
 
 
-class RecordingUserObjectPermission(UserObjectPermissionBase):
+class AdHocGrantFields(models.Model):
+    """A grant on one recording is an exception to the queue grants: it says why, and it ends.
+
+    The expiry is checked by the access selectors at query time, so an expired grant stops
+    working at once, without a job having to remove it.
+    """
+
+    reason = models.CharField(max_length=255, blank=True, help_text="Why this recording is granted.")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: until revoked.")
+
+    class Meta:
+        abstract = True
+
+
+class RecordingUserObjectPermission(AdHocGrantFields, UserObjectPermissionBase):
     content_object = models.ForeignKey(Recording, on_delete=models.CASCADE)
     history = HistoricalRecords()
 
+    class Meta(UserObjectPermissionBase.Meta):
+        verbose_name = "recording grant"
+        indexes = [models.Index(fields=["user", "permission", "expires_at"], name="recording_user_grant_idx")]
 
-class RecordingGroupObjectPermission(GroupObjectPermissionBase):
+    def __str__(self) -> str:
+        return f"{self.user} may review {self.content_object}"
+
+
+class RecordingGroupObjectPermission(AdHocGrantFields, GroupObjectPermissionBase):
     content_object = models.ForeignKey(Recording, on_delete=models.CASCADE)
     history = HistoricalRecords()
+
+    class Meta(GroupObjectPermissionBase.Meta):
+        verbose_name = "recording group grant"
+
+    def __str__(self) -> str:
+        return f"{self.group} may review {self.content_object}"

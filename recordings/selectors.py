@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+import datetime
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from recordings.blind_index import email_index, phone_index
 from recordings.models import (
@@ -10,6 +13,10 @@ from recordings.models import (
     DataSubject,
     DataSubjectGroupObjectPermission,
     DataSubjectUserObjectPermission,
+    LawfulBasis,
+    LegitimateInterestAssessment,
+    Objection,
+    Purpose,
     Queue,
     QueueGroupObjectPermission,
     QueueUserObjectPermission,
@@ -19,17 +26,82 @@ from recordings.models import (
 )
 
 
-def _granted(user, codename: str, user_grants, group_grants, field: str = "pk") -> Q:
+def _granted(user, codename: str, user_grants, group_grants, field: str = "pk", now=None) -> Q:
     """Objects granted to the user, directly or through a group, by guardian's direct tables.
 
     The grant tables are asked directly (not through ``get_objects_for_user``): their small id
-    subqueries let PostgreSQL hash them and walk the big table by its ordering index.
+    subqueries let PostgreSQL hash them and walk the big table by its ordering index. Grants
+    that can expire (``expires_at``) count only until then.
     """
     direct = user_grants.objects.filter(user=user, permission__codename=codename)
     via_group = group_grants.objects.filter(group__user=user, permission__codename=codename)
+    if now is not None:
+        unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        direct, via_group = direct.filter(unexpired), via_group.filter(unexpired)
     return Q(**{f"{field}__in": direct.values("content_object_id")}) | Q(
         **{f"{field}__in": via_group.values("content_object_id")}
     )
+
+
+def lawful_for_purpose(purpose: Purpose) -> Q:
+    """A filter on Recording: the recording may serve ``purpose`` now.
+
+    The purpose must have been stated for the recording, and its lawful basis must still carry it:
+    - consent: an active consent of the subject for the purpose (given for this call or for all
+      of the subject's calls), withdrawn by nothing and overtaken by no later refusal;
+    - legitimate interests: the recording's approved assessment lists the purpose, and the
+      subject has no upheld objection to it;
+    - contract, legal obligation, vital interests, public task: the stated purpose is enough.
+    Evaluated at query time, so a withdrawal or an upheld objection counts at once.
+    """
+    stated = Exists(
+        Recording.purposes.through.objects.filter(recording_id=OuterRef("pk"), purpose_id=purpose.pk)
+    )
+    later_refusal = Consent.objects.filter(
+        subject_id=OuterRef("subject_id"),
+        purpose_id=purpose.pk,
+        decision=Consent.Decision.REFUSED,
+        captured_at__gt=OuterRef("captured_at"),
+    )
+    consented = Exists(
+        Consent.objects.filter(
+            Q(recording_id=OuterRef("pk")) | Q(recording__isnull=True),
+            subject_id=OuterRef("subject_id"),
+            purpose_id=purpose.pk,
+            decision=Consent.Decision.GIVEN,
+            withdrawn_at__isnull=True,
+        ).filter(~Exists(later_refusal))
+    )
+    assessed = Exists(
+        LegitimateInterestAssessment.purposes.through.objects.filter(
+            legitimateinterestassessment_id=OuterRef("legitimate_interest_assessment_id"),
+            legitimateinterestassessment__approved_at__isnull=False,
+            purpose_id=purpose.pk,
+        )
+    )
+    objected = Exists(
+        Objection.objects.filter(
+            subject_id=OuterRef("subject_id"), purpose_id=purpose.pk, decision=Objection.Decision.UPHELD
+        )
+    )
+    return stated & (
+        Q(lawful_basis=LawfulBasis.CONSENT) & consented
+        | Q(lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS) & assessed & ~objected
+        | ~Q(lawful_basis__in=[LawfulBasis.CONSENT, LawfulBasis.LEGITIMATE_INTERESTS])
+    )
+
+
+def recording_usable_for(recording: Recording | int, purpose: Purpose | str) -> bool:
+    """May this recording be used for this purpose now? One or two queries."""
+    if isinstance(purpose, str):
+        purpose = Purpose.objects.get(code=purpose)
+    pk = recording.pk if isinstance(recording, Recording) else recording
+    return Recording.objects.filter(lawful_for_purpose(purpose), pk=pk).exists()
+
+
+def purposes_lawful_for(recording: Recording) -> list[Purpose]:
+    """The stated purposes this recording may still serve, in one query per stated purpose."""
+    return [p for p in recording.purposes.all() if recording_usable_for(recording, p)]
 
 
 def queues_reviewable_by(user) -> QuerySet[Queue]:
@@ -45,25 +117,38 @@ def queues_visible_to(user) -> QuerySet[Queue]:
     return queues_reviewable_by(user)
 
 
-def recordings_visible_to(user) -> QuerySet[Recording]:
+def _quality_assurance() -> Purpose | None:
+    return Purpose.objects.filter(code=Purpose.QUALITY_ASSURANCE).first()
+
+
+def recordings_visible_to(user, *, now: datetime.datetime | None = None) -> QuerySet[Recording]:
     """Every recording the user may see in the back office.
 
-    Holders of ``view_all_recordings`` (DPO, auditor) see all. Anyone else sees the active
-    recordings of the queues they were granted, plus those granted to them one by one. The
-    purpose rule (quality assurance must be a lawful purpose today) joins this selector with the
-    consent ledger.
+    Holders of ``view_all_recordings`` (DPO, auditor) see all. Anyone else (a QA lead) sees a
+    recording only when all of these hold: it is in a queue granted to them, or granted to them
+    one by one and that grant has not expired; it is active (not restricted, not erased) and not
+    past its retention; and it may serve quality assurance now (``lawful_for_purpose``).
     """
     if not user.is_active:
         return Recording.objects.none()
     if user.has_perm("recordings.view_all_recordings"):
         return Recording.objects.all()
+    now = now or timezone.now()
+    quality_assurance = _quality_assurance()
+    if quality_assurance is None:
+        return Recording.objects.none()
     queue_grant = _granted(
         user, "review_queue", QueueUserObjectPermission, QueueGroupObjectPermission, field="queue_id"
     )
     single_grant = _granted(
-        user, "review_recording", RecordingUserObjectPermission, RecordingGroupObjectPermission
+        user, "review_recording", RecordingUserObjectPermission, RecordingGroupObjectPermission, now=now
     )
-    return Recording.objects.filter(queue_grant | single_grant, status=Recording.Status.ACTIVE)
+    return Recording.objects.filter(
+        queue_grant | single_grant,
+        Q(keep_until__isnull=True) | Q(keep_until__gt=now),
+        lawful_for_purpose(quality_assurance),
+        status=Recording.Status.ACTIVE,
+    )
 
 
 def recordings_playable_by(user) -> QuerySet[Recording]:

@@ -18,7 +18,16 @@ from compliance_site.keys import get_provider
 from recordings.access_log import access_event_record
 from recordings.audio_format import detect_audio
 from recordings.audio_storage import audio_blob_name, audio_delete, audio_store
-from recordings.models import AccessAction, Consent, DataSubject, Recording, RecordingKey, SubjectKey
+from recordings.models import (
+    AccessAction,
+    Consent,
+    DataSubject,
+    Objection,
+    Purpose,
+    Recording,
+    RecordingKey,
+    SubjectKey,
+)
 from recordings.selectors import subject_matching
 from recordings.vault import (
     KeyDestroyedError,
@@ -35,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 # Sent inside the ingest transaction; retention answers it with the recording's keep-until.
 recording_ingested = Signal()
+# Sent with ``recordings``: the purposes these recordings may serve changed (a consent withdrawn,
+# an objection upheld), so their retention must be computed again.
+recording_grounds_changed = Signal()
 
 
 def _new_subject_reference() -> str:
@@ -222,3 +234,62 @@ def subject_keys_stale_count() -> int:
     """Live subject keys still wrapped by an older master-key version."""
     current = get_provider().current_version()
     return SubjectKey.objects.filter(destroyed_at__isnull=True).exclude(master_version=current).count()
+
+
+def _grounds_changed(subject_id: int, purpose_id: int) -> None:
+    recordings = list(Recording.objects.filter(subject_id=subject_id, purposes=purpose_id))
+    if recordings:
+        recording_grounds_changed.send(sender=Recording, recordings=recordings)
+
+
+@transaction.atomic
+def consent_withdraw(*, consent: Consent, via: str, actor=None, at=None) -> Consent:
+    """Record a withdrawal (Art. 7(3)): the consent stays, with when, through which channel and
+    who recorded it. Recordings for which it was the only ground leave every QA lead's list and
+    player at once (the access selectors read the ledger), and their retention is recomputed."""
+    consent = Consent.objects.select_for_update().get(pk=consent.pk)
+    if consent.decision != Consent.Decision.GIVEN:
+        raise ValidationError("A refusal cannot be withdrawn; record a new consent instead.")
+    if consent.withdrawn_at is not None:
+        raise ValidationError(f"This consent was already withdrawn on {consent.withdrawn_at:%Y-%m-%d %H:%M}.")
+    if via not in Consent.Channel.values:
+        raise ValidationError({"via": f"Unknown channel {via!r}."})
+    at = at or timezone.now()
+    if at < consent.captured_at:
+        raise ValidationError({"withdrawn_at": "A consent cannot be withdrawn before it was given."})
+    consent.withdrawn_at, consent.withdrawn_via = at, via
+    consent.withdrawn_by = actor if actor is not None and actor.is_authenticated else None
+    if consent.withdrawn_by is not None:
+        consent._history_user = actor
+    consent.save(update_fields=["withdrawn_at", "withdrawn_via", "withdrawn_by"])
+    _grounds_changed(consent.subject_id, consent.purpose_id)
+    logger.info("Consent %s withdrawn via %s", consent.pk, via)
+    return consent
+
+
+def consents_withdraw_for(*, subject: DataSubject, purpose: Purpose, via: str, actor=None) -> list[Consent]:
+    """Withdraw every active consent of the subject for the purpose (the caller said "stop")."""
+    with transaction.atomic():
+        active = Consent.objects.filter(
+            subject=subject, purpose=purpose, decision=Consent.Decision.GIVEN, withdrawn_at__isnull=True
+        ).order_by("pk")
+        return [consent_withdraw(consent=consent, via=via, actor=actor) for consent in active]
+
+
+@transaction.atomic
+def objection_decide(*, objection: Objection, decision: str, actor, reason: str) -> Objection:
+    """Uphold or overrule an objection (Art. 21(1)); an upheld one stops the purpose at once."""
+    objection = Objection.objects.select_for_update().get(pk=objection.pk)
+    if objection.decision != Objection.Decision.PENDING:
+        raise ValidationError(f"This objection was already decided: {objection.get_decision_display()}.")
+    if decision not in (Objection.Decision.UPHELD, Objection.Decision.OVERRULED):
+        raise ValidationError({"decision": "Uphold or overrule."})
+    if decision == Objection.Decision.OVERRULED and not reason.strip():
+        raise ValidationError({"reason": "Overruling needs the compelling legitimate grounds."})
+    objection.decision, objection.reason = decision, reason
+    objection.decided_at, objection.decided_by = timezone.now(), actor
+    objection._history_user = actor
+    objection.save()
+    if decision == Objection.Decision.UPHELD:
+        _grounds_changed(objection.subject_id, objection.purpose_id)
+    return objection

@@ -66,6 +66,10 @@ _MAX_SEGMENTS = 2**32  # the segment number is a 32-bit field of the nonce
 # runs only after a failure, to tell a dropped or reordered segment from a tampered one.
 _DIAGNOSIS_WINDOW = 2
 
+# A range over several segments is read this many segments (512 KiB) at a time, never past the
+# range: one read per segment would cost as much as decrypting it (see docs/PERFORMANCE.md).
+_READ_AHEAD_SEGMENTS = 8
+
 
 class StreamingAeadError(ValueError):
     """The ciphertext cannot be decrypted; the message names the problem."""
@@ -376,8 +380,9 @@ class DecryptingReader:
         """Yield the plaintext bytes ``start`` to ``end`` inclusive (``end`` None: to the end).
 
         An ``end`` past the last byte is clamped to it, as an HTTP range would be. Each yielded chunk
-        covers up to ``chunk_segments`` segments, all read in one call and all authenticated
-        before any of their bytes is yielded; a failing segment raises before its chunk is yielded.
+        covers up to ``chunk_segments`` segments, all authenticated before any of their bytes is
+        yielded; a failing segment raises before its chunk is yielded. The segments are read a few
+        whole chunks at a time (about 512 KiB), never past the range.
         """
         if chunk_segments < 1:
             raise ValueError("chunk_segments must be at least 1")
@@ -395,29 +400,31 @@ class DecryptingReader:
 
     def _iter_segments(self, start: int, stop: int, chunk_segments: int) -> Iterator[bytes]:
         first, final = self._segment_of(start), self._segment_of(stop)
+        # The last segment was authenticated and kept at construction: never read it again.
+        read_final = final - 1 if final == self._last_index else final
+        # Whole chunks per read, so that a chunk's segments always come from one read.
+        block_segments = chunk_segments * -(-_READ_AHEAD_SEGMENTS // chunk_segments)
+        block, block_offset, block_end = memoryview(b""), 0, first  # block_end: first index not read
         for group_start in range(first, final + 1, chunk_segments):
-            group = range(group_start, min(group_start + chunk_segments, final + 1))
-            # The last segment was authenticated and kept at construction: never read it again.
-            to_read = [index for index in group if index != self._last_index]
-            plaintexts: dict[int, bytes] = {}
-            if to_read:
-                offset = self._segment_span(to_read[0])[0]
-                end_offset = sum(self._segment_span(to_read[-1]))
-                data = self._read_at(offset, end_offset - offset)
-                self._check_complete(offset, end_offset - offset, data)
-                view = memoryview(data)
-                for index in to_read:
-                    segment_offset, length = self._segment_span(index)
-                    relative = segment_offset - offset
-                    plaintexts[index] = self._decrypt(index, view[relative : relative + length])
-            if self._last_index in group:
-                plaintexts[self._last_index] = self._last_plaintext
             pieces = []
-            for index in group:
+            for index in range(group_start, min(group_start + chunk_segments, final + 1)):
+                if index == self._last_index:
+                    plaintext = self._last_plaintext
+                else:
+                    if index >= block_end:
+                        block_end = min(index + block_segments, read_final + 1)
+                        block_offset = self._segment_span(index)[0]
+                        block = memoryview(
+                            self._read_at(block_offset, sum(self._segment_span(block_end - 1)) - block_offset)
+                        )
+                    offset, length = self._segment_span(index)
+                    relative = offset - block_offset
+                    self._check_complete(block_offset, relative + length, block)
+                    plaintext = self._decrypt(index, block[relative : relative + length])
                 base = self._plaintext_offset(index)
                 low = max(start - base, 0)
-                high = min(stop - base + 1, len(plaintexts[index]))
-                pieces.append(plaintexts[index][low:high])
+                high = min(stop - base + 1, len(plaintext))
+                pieces.append(plaintext[low:high])
             yield b"".join(pieces)
 
 

@@ -6,7 +6,10 @@ class RetentionConfig(AppConfig):
     verbose_name = "Retention"
 
     def ready(self) -> None:
-        from recordings.services import recording_ingested
-        from retention.receivers import keep_until_on_ingest
+        from recordings.services import recording_grounds_changed, recording_ingested
+        from retention.receivers import keep_until_on_grounds_changed, keep_until_on_ingest
 
         recording_ingested.connect(keep_until_on_ingest, dispatch_uid="retention-keep-until-on-ingest")
+        recording_grounds_changed.connect(
+            keep_until_on_grounds_changed, dispatch_uid="retention-keep-until-on-grounds-changed"
+        )

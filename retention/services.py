@@ -13,6 +13,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from recordings.models import Recording
+from recordings.selectors import purposes_lawful_for
 from recordings.services import recording_key_destroy
 from retention.models import DeletionRecord, LegalHold, RetentionPolicy, SweepRun
 from retention.selectors import (
@@ -25,8 +26,12 @@ logger = logging.getLogger(__name__)
 
 
 def keep_until_for(recording: Recording) -> datetime.datetime:
-    """The longest retention among the recording's purposes; the default where none has a policy."""
-    purpose_ids = list(recording.purposes.values_list("pk", flat=True))
+    """The longest retention among the purposes the recording may still serve (the default for
+    one without a policy); when it may serve none (its only consent withdrawn), now: the next
+    sweep deletes it unless a legal hold keeps it."""
+    purpose_ids = [p.pk for p in purposes_lawful_for(recording)]
+    if not purpose_ids:
+        return min(timezone.now(), recording.keep_until or timezone.now())
     longest = RetentionPolicy.objects.filter(purpose__in=purpose_ids).aggregate(m=Max("keep_days"))["m"]
     covered = RetentionPolicy.objects.filter(purpose__in=purpose_ids).count()
     if longest is None or covered < len(purpose_ids):

@@ -136,15 +136,24 @@ class RecordingFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def purposes(self, create, extracted, **kwargs):
-        if create and extracted:
-            self.purposes.set(extracted)
+        """Quality assurance unless purposes are given."""
+        if create:
+            self.purposes.set(extracted if extracted is not None else [PurposeFactory()])
+
+    @factory.post_generation
+    def consented(self, create, extracted, **kwargs):
+        """On the consent basis, the caller's given consent for each purpose, as ingest records
+        it; ``consented=False`` makes a recording held without one."""
+        if create and extracted is not False and self.lawful_basis == LawfulBasis.CONSENT:
+            for purpose in self.purposes.all():
+                ConsentFactory(recording=self, subject=self.subject, purpose=purpose)
 
 
 class ConsentFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Consent
 
-    recording = factory.SubFactory(RecordingFactory)
+    recording = factory.SubFactory(RecordingFactory, consented=False)
     subject = factory.SelfAttribute("recording.subject")
     purpose = factory.SubFactory(PurposeFactory)
     decision = Consent.Decision.GIVEN
@@ -168,7 +177,7 @@ class LegalHoldFactory(factory.django.DjangoModelFactory):
         model = LegalHold
 
     scope = LegalHold.Scope.RECORDING
-    recording = factory.SubFactory(RecordingFactory)
+    recording = factory.SubFactory(RecordingFactory, consented=False)
     case_reference = factory.Sequence(lambda n: f"CASE-{n:04d}")
     reason = "Litigation."
     placed_by = factory.SubFactory(UserFactory)
