@@ -16,6 +16,7 @@ TELEPHONY_INTEGRATION = "Telephony integration"
 
 _VIEW_RECORDINGS_APP = [
     "recordings.view_datasubject",
+    "recordings.view_objection",
     "recordings.view_queue",
     "recordings.view_purpose",
     "recordings.view_recordingnotice",
@@ -58,6 +59,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "recordings.change_recording",
         "recordings.add_consent",
         "recordings.change_consent",
+        "recordings.withdraw_consent",
+        "recordings.add_objection",
+        "recordings.change_objection",
+        "recordings.view_recordinguserobjectpermission",
+        "recordings.add_recordinguserobjectpermission",
+        "recordings.change_recordinguserobjectpermission",
         "retention.add_retentionpolicy",
         "retention.change_retentionpolicy",
         "retention.add_legalhold",
@@ -88,9 +95,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_VIEW_DSR_APP,
         "recordings.view_all_recordings",
         "recordings.view_all_subjects",
+        "recordings.view_recordinguserobjectpermission",
         "dsr.view_all_requests",
         "django_celery_beat.view_periodictask",
         "compliance_site.view_user",
     ],
-    TELEPHONY_INTEGRATION: ["recordings.ingest_recording"],
+    TELEPHONY_INTEGRATION: ["recordings.ingest_recording", "recordings.withdraw_consent"],
 }

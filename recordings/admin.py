@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from guardian.admin import GuardedModelAdminMixin
 
 from compliance_site.admin_history import ScopedHistoryAdmin
+from compliance_site.models import User
 from compliance_site.pagination import EstimatedCountPaginator
+from compliance_site.roles import QA_LEAD
 from recordings.access_log import access_event_record
 from recordings.admin_search import ReferenceSearchMixin
 from recordings.admin_upload import RecordingUploadAdminMixin
@@ -19,10 +25,12 @@ from recordings.models import (
     Consent,
     DataSubject,
     LegitimateInterestAssessment,
+    Objection,
     Purpose,
     Queue,
     Recording,
     RecordingNotice,
+    RecordingUserObjectPermission,
     SubjectKey,
 )
 from recordings.playback_log import playback_token
@@ -33,10 +41,11 @@ from recordings.selectors import (
     recordings_visible_to,
     subjects_visible_to,
 )
-from recordings.services import subject_create
+from recordings.services import consent_withdraw, objection_decide, subject_create
 from recordings.vault import KeyDestroyedError, PersonalData, personal_data_read
 
 # The evidence of a consent is fixed once captured (Art. 7(1)); only its withdrawal is added later.
+CONSENT_WITHDRAWAL_FIELDS = ("withdrawn_at", "withdrawn_via", "withdrawn_by")
 CONSENT_EVIDENCE_FIELDS = (
     "subject",
     "recording",
@@ -192,11 +201,17 @@ class LegitimateInterestAssessmentAdmin(ScopedHistoryAdmin):
     raw_id_fields = ("approved_by",)
 
 
+class ConsentWithdrawalActionForm(ActionForm):
+    via = forms.ChoiceField(
+        choices=[("", "Withdrawn through…"), *Consent.Channel.choices], required=False, label="Channel"
+    )
+
+
 class ConsentInline(admin.TabularInline):
     """The recording's consent story, oldest first; read-only evidence."""
 
     model = Consent
-    fields = (*CONSENT_EVIDENCE_FIELDS[2:], "withdrawn_at", "withdrawn_via")
+    fields = (*CONSENT_EVIDENCE_FIELDS[2:], *CONSENT_WITHDRAWAL_FIELDS)
     readonly_fields = fields
     ordering = ("captured_at", "pk")
     extra = 0
@@ -280,5 +295,147 @@ class ConsentAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
     def get_queryset(self, request):
         return consents_visible_to(request.user)
 
+    action_form = ConsentWithdrawalActionForm
+    actions = ("withdraw_consents",)
+
     def get_readonly_fields(self, request, obj=None):
-        return CONSENT_EVIDENCE_FIELDS if obj is not None else ()
+        # Evidence is append-only: a changed mind is a new consent, a withdrawal is the action.
+        return (*CONSENT_EVIDENCE_FIELDS, *CONSENT_WITHDRAWAL_FIELDS) if obj is not None else ()
+
+    def get_exclude(self, request, obj=None):
+        return CONSENT_WITHDRAWAL_FIELDS if obj is None else ()
+
+    @admin.action(
+        description="Withdraw the selected consents (on the subject's behalf)", permissions=["withdraw"]
+    )
+    def withdraw_consents(self, request, queryset):
+        via = request.POST.get("via", "")
+        if via not in Consent.Channel.values:
+            self.message_user(request, "Choose the channel the subject withdrew through.", messages.ERROR)
+            return
+        done, refused = 0, []
+        for consent in queryset.select_related("subject"):
+            try:
+                consent_withdraw(consent=consent, via=via, actor=request.user)
+                done += 1
+            except ValidationError as exc:
+                refused.append(
+                    f"{consent.subject.reference} / {consent.purpose_id}: {' '.join(exc.messages)}"
+                )
+        if done:
+            self.message_user(
+                request, f"{done} consent(s) withdrawn; their recordings' access and retention follow."
+            )
+        for line in refused:
+            self.message_user(request, line, messages.WARNING)
+
+    def has_withdraw_permission(self, request) -> bool:
+        return request.user.has_perm("recordings.withdraw_consent")
+
+
+class RecordingGrantForm(forms.ModelForm):
+    class Meta:
+        model = RecordingUserObjectPermission
+        fields = ("user", "content_object", "reason", "expires_at")
+        labels = {"content_object": "Recording"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].required = True
+        self.fields["user"].queryset = User.objects.filter(is_active=True, groups__name=QA_LEAD).order_by(
+            "username"
+        )
+
+    def clean_expires_at(self):
+        expires_at = self.cleaned_data["expires_at"]
+        if expires_at is not None and expires_at <= timezone.now() and not self.instance.pk:
+            raise ValidationError("A new grant must expire in the future.")
+        return expires_at
+
+    def save(self, commit=True):
+        self.instance.permission = Permission.objects.get(
+            content_type__app_label="recordings", codename="review_recording"
+        )
+        return super().save(commit)
+
+
+@admin.register(RecordingUserObjectPermission)
+class RecordingGrantAdmin(ScopedHistoryAdmin):
+    """Ad-hoc grants of one recording to one QA lead: with a reason and an expiry, revoked by
+    ending them now (the row and its history stay)."""
+
+    form = RecordingGrantForm
+    list_display = ("content_object", "user", "reason", "expires_at", "is_current")
+    list_select_related = ("content_object", "user")
+    list_filter = (("expires_at", admin.EmptyFieldListFilter),)
+    search_fields = ("=content_object__reference", "=user__username")
+    raw_id_fields = ("content_object",)
+    actions = ("revoke",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(permission__codename="review_recording")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("user", "content_object") if obj is not None else ()
+
+    @admin.display(boolean=True, description="current")
+    def is_current(self, grant) -> bool:
+        return grant.expires_at is None or grant.expires_at > timezone.now()
+
+    @admin.action(description="Revoke the selected grants now", permissions=["change"])
+    def revoke(self, request, queryset):
+        now = timezone.now()
+        revoked = 0
+        for grant in queryset.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)):
+            grant.expires_at = now
+            grant.save(update_fields=["expires_at"])  # through the model: the revocation is in history
+            revoked += 1
+        self.message_user(request, f"{revoked} grant(s) revoked.")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ObjectionDecisionActionForm(ActionForm):
+    reason = forms.CharField(required=False, label="Grounds", widget=forms.TextInput(attrs={"size": 60}))
+
+
+@admin.register(Objection)
+class ObjectionAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
+    subject_search_path = "subject"
+    list_display = ("subject", "purpose", "received_at", "decision", "decided_at", "decided_by")
+    list_filter = ("decision", "purpose")
+    list_select_related = ("subject", "purpose", "decided_by")
+    search_fields = ("=subject__reference",)
+    raw_id_fields = ("subject",)
+    fields = ("subject", "purpose", "received_at", "decision", "decided_at", "decided_by", "reason")
+    action_form = ObjectionDecisionActionForm
+    actions = ("uphold", "overrule")
+
+    def get_queryset(self, request):
+        return (
+            super().get_queryset(request).filter(subject__in=subjects_visible_to(request.user).values("pk"))
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        decided = ("decision", "decided_at", "decided_by", "reason")
+        return (*self.fields[:3], *decided) if obj is not None else decided
+
+    def _decide(self, request, queryset, decision: str) -> None:
+        reason = request.POST.get("reason", "")
+        for objection in queryset.select_related("subject"):
+            try:
+                objection_decide(objection=objection, decision=decision, actor=request.user, reason=reason)
+                self.message_user(request, f"{objection.subject.reference}: {decision}.")
+            except ValidationError as exc:
+                self.message_user(
+                    request, f"{objection.subject.reference}: {' '.join(exc.messages)}", messages.ERROR
+                )
+
+    @admin.action(description="Uphold: stop the purpose for the subject", permissions=["change"])
+    def uphold(self, request, queryset):
+        self._decide(request, queryset, Objection.Decision.UPHELD)
+
+    @admin.action(description="Overrule: compelling legitimate grounds (give them)", permissions=["change"])
+    def overrule(self, request, queryset):
+        self._decide(request, queryset, Objection.Decision.OVERRULED)

@@ -19,15 +19,17 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiRequest, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import TokenAuthentication
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from recordings.serializers import RecordingMetadataSerializer
-from recordings.services import recording_ingest
+from recordings.models import Consent, Purpose
+from recordings.selectors import subject_matching
+from recordings.serializers import RecordingMetadataSerializer, SubjectIdentifiersSerializer
+from recordings.services import consents_withdraw_for, recording_ingest
 
 logger = logging.getLogger(__name__)
 
@@ -248,4 +250,72 @@ class RecordingIngestView(APIView):
             self.request.user.get_username(),
             reason,
             f" ({', '.join(fields)})" if fields else "",
+        )
+
+
+class CanWithdrawConsents(BasePermission):
+    message = "This account may not record consent withdrawals."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.has_perm("recordings.withdraw_consent"))
+
+
+class ConsentWithdrawalSerializer(serializers.Serializer):
+    subject = SubjectIdentifiersSerializer(help_text="Who withdrew: reference, phone or email.")
+    purpose = serializers.SlugRelatedField(slug_field="code", queryset=Purpose.objects.all())
+    channel = serializers.ChoiceField(
+        choices=Consent.Channel.choices, help_text="Where the subject said it (the consent's channel)."
+    )
+
+
+class ConsentWithdrawnSerializer(serializers.Serializer):
+    subject_reference = serializers.CharField()
+    withdrawn = serializers.IntegerField(help_text="How many active consents were withdrawn.")
+
+
+class ConsentWithdrawalView(APIView):
+    """``POST /api/v1/consents/withdrawals/``: the caller withdrew consent for a purpose (e.g. by
+    an IVR key press); every active consent of theirs for it ends now."""
+
+    authentication_classes = [TokenAuthentication]
+    permission_classes = [CanWithdrawConsents]
+    parser_classes = [JSONParser]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "recording-ingest"
+
+    @extend_schema(
+        operation_id="consents_withdraw",
+        summary="Record a consent withdrawal (Art. 7(3))",
+        request=ConsentWithdrawalSerializer,
+        responses={
+            200: ConsentWithdrawnSerializer,
+            400: _error("The body is invalid; each field and why."),
+            401: _error("No token, or an unknown or revoked one."),
+            403: _error("The account may not record withdrawals."),
+            404: _error("No subject matches the identifiers."),
+        },
+        tags=["consents"],
+    )
+    def post(self, request):
+        body = ConsentWithdrawalSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        identifiers = body.validated_data["subject"]
+        subject = subject_matching(
+            reference=identifiers["reference"],
+            phone=identifiers["personal"].phone,
+            email=identifiers["personal"].email,
+        ).first()
+        if subject is None:
+            raise exceptions.NotFound({"subject": ["No subject matches these identifiers."]})
+        withdrawn = consents_withdraw_for(
+            subject=subject,
+            purpose=body.validated_data["purpose"],
+            via=body.validated_data["channel"],
+            actor=request.user,
+        )
+        return Response(
+            ConsentWithdrawnSerializer(
+                {"subject_reference": subject.reference, "withdrawn": len(withdrawn)}
+            ).data
         )

@@ -381,8 +381,8 @@ class DecryptingReader:
 
         An ``end`` past the last byte is clamped to it, as an HTTP range would be. Each yielded chunk
         covers up to ``chunk_segments`` segments, all authenticated before any of their bytes is
-        yielded; a failing segment raises before its chunk is yielded. The segments are read a few
-        whole chunks at a time (about 512 KiB), never past the range.
+        yielded; a failing segment raises before its chunk is yielded. After the first chunk, the
+        segments are read a few whole chunks at a time (about 512 KiB), never past the range.
         """
         if chunk_segments < 1:
             raise ValueError("chunk_segments must be at least 1")
@@ -402,7 +402,8 @@ class DecryptingReader:
         first, final = self._segment_of(start), self._segment_of(stop)
         # The last segment was authenticated and kept at construction: never read it again.
         read_final = final - 1 if final == self._last_index else final
-        # Whole chunks per read, so that a chunk's segments always come from one read.
+        # Whole chunks per read, so that a chunk's segments always come from one read; the first
+        # chunk is read alone, so that the read-ahead never holds back the first byte of a range.
         block_segments = chunk_segments * -(-_READ_AHEAD_SEGMENTS // chunk_segments)
         block, block_offset, block_end = memoryview(b""), 0, first  # block_end: first index not read
         for group_start in range(first, final + 1, chunk_segments):
@@ -412,7 +413,8 @@ class DecryptingReader:
                     plaintext = self._last_plaintext
                 else:
                     if index >= block_end:
-                        block_end = min(index + block_segments, read_final + 1)
+                        ahead = chunk_segments if index == first else block_segments
+                        block_end = min(index + ahead, read_final + 1)
                         block_offset = self._segment_span(index)[0]
                         block = memoryview(
                             self._read_at(block_offset, sum(self._segment_span(block_end - 1)) - block_offset)
