@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from guardian.admin import GuardedModelAdminMixin
 
@@ -36,6 +37,7 @@ from recordings.models import (
 from recordings.playback_log import playback_token
 from recordings.selectors import (
     consents_visible_to,
+    purposes_lawful_for,
     queues_visible_to,
     recordings_playable_by,
     recordings_visible_to,
@@ -261,6 +263,49 @@ class RecordingAdmin(
         "created_at",
     )
     inlines = (ConsentInline,)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if obj is not None and request.user.has_perm("recordings.view_consent"):
+            return (*fields, "consent_story")
+        return fields
+
+    @admin.display(description="Consent story")
+    def consent_story(self, recording):
+        """Every consent decision and withdrawal that bears on this call, oldest first (the
+        subject's own, for this call or for all their calls), and what it may serve today."""
+        consents = (
+            Consent.objects.filter(
+                Q(recording=recording) | Q(recording__isnull=True), subject=recording.subject_id
+            )
+            .select_related("purpose", "notice", "captured_by", "withdrawn_by")
+            .order_by("captured_at", "pk")
+        )
+        events = []
+        for consent in consents:
+            scope = "this call" if consent.recording_id else "all calls"
+            offset = f", at {consent.evidence_offset} in the call" if consent.evidence_offset else ""
+            by = f", asked by {consent.captured_by}" if consent.captured_by else ""
+            events.append(
+                (
+                    consent.captured_at,
+                    f"{consent.get_decision_display()} for {consent.purpose} ({scope}): "
+                    f"{consent.get_method_display()}{by}, notice {consent.notice.version} "
+                    f"({consent.notice.language}){offset}, {consent.jurisdiction}",
+                )
+            )
+            if consent.withdrawn_at:
+                via = consent.get_withdrawn_via_display()
+                recorded = f", recorded by {consent.withdrawn_by}" if consent.withdrawn_by else ""
+                events.append((consent.withdrawn_at, f"Withdrawn for {consent.purpose} via {via}{recorded}"))
+        events.sort(key=lambda event: event[0])
+        lawful = ", ".join(str(p) for p in purposes_lawful_for(recording)) or "nothing (retention ends)"
+        return format_html(
+            "<ol class='consent-story'>{}</ol><p>May serve now: {}</p>",
+            format_html_join("", "<li>{}: {}</li>", ((f"{at:%Y-%m-%d %H:%M}", text) for at, text in events)),
+            lawful,
+        )
+
     # No date_hierarchy: its year/month links need a DISTINCT over the whole table on each page.
     show_full_result_count = False
     paginator = EstimatedCountPaginator
