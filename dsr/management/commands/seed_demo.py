@@ -37,7 +37,7 @@ from recordings.models import (
     Recording,
     RecordingNotice,
 )
-from recordings.services import recording_ingest, subject_create
+from recordings.services import consent_withdraw, recording_ingest, subject_create
 from recordings.vault import PersonalData
 from retention.models import LegalHold, RetentionPolicy
 from retention.services import hold_place
@@ -248,6 +248,7 @@ class Command(BaseCommand):
         for n in range(1, RECORDING_COUNT + 1):
             recordings.append(self._recording(n, rng, now, subjects, queues, purposes, notices, lia, agents))
         self._requests(rng, now, subjects, users)
+        self._withdrawal(recordings, users)
         hold = LegalHold(
             scope=LegalHold.Scope.SUBJECT,
             subject=recordings[0].subject,
@@ -316,6 +317,20 @@ class Command(BaseCommand):
                 consent.withdrawn_via = rng.choice([Consent.Channel.PHONE, Consent.Channel.EMAIL])
                 consent.save(update_fields=["withdrawn_at", "withdrawn_via"])
         return recording
+
+    def _withdrawal(self, recordings, users) -> None:
+        """One caller withdrew their consent by email: the DPO recorded it, so the call left the
+        QA lead's list and its retention ends at the next sweep (its story is on its page)."""
+        consent = (
+            Consent.objects.filter(
+                recording__in=[r for r in recordings if r.lawful_basis == LawfulBasis.CONSENT],
+                decision=Consent.Decision.GIVEN,
+            )
+            .order_by("pk")
+            .first()
+        )
+        if consent is not None:
+            consent_withdraw(consent=consent, via=Consent.Channel.EMAIL, actor=users["dpo"])
 
     def _requests(self, rng, now, subjects, users) -> None:
         """Requests of every type and status, due from overdue to next month."""
