@@ -355,12 +355,13 @@ def render(
     return "\n".join(out) + "\n"
 
 
-def update_doc(path: Path, section: str) -> None:
-    """Replaces the benchmark's section in the document, or appends it (creating the file)."""
+def update_doc(path: Path, section: str, *, begin: str = BEGIN, end: str = END) -> None:
+    """Replaces a benchmark's section (between ``begin`` and ``end``, by default this one's) in
+    the document, or appends it (creating the file)."""
     text = path.read_text() if path.exists() else DOC_HEADER
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
         text = head + section.rstrip("\n") + tail
     else:
         text = text.rstrip("\n") + "\n\n" + section
