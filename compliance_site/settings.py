@@ -264,8 +264,18 @@ if DSR_PERIOD_RULE not in {"days", "calendar_month"}:
     raise ImproperlyConfigured(f"DSR_PERIOD_RULE={DSR_PERIOD_RULE!r} must be 'days' or 'calendar_month'.")
 if DSR_PERIOD_DAYS < 1:
     raise ImproperlyConfigured(f"DSR_PERIOD_DAYS={DSR_PERIOD_DAYS} must be at least 1.")
+# Whether the response period runs from receipt (default) or from identity verification.
+DSR_CLOCK_START = env.str("DSR_CLOCK_START", default="receipt")
+if DSR_CLOCK_START not in {"receipt", "verification"}:
+    raise ImproperlyConfigured(f"DSR_CLOCK_START={DSR_CLOCK_START!r} must be 'receipt' or 'verification'.")
+# An erasure waits for a second DPO's approval before it runs.
+DSR_ERASURE_FOUR_EYES = env.bool("DSR_ERASURE_FOUR_EYES", default=True)
 # Reminders go to the assignee this many days before the deadline, and on the day itself.
 DSR_REMINDER_OFFSETS = sorted(env.list("DSR_REMINDER_OFFSETS", cast=int, default=[7, 3, 1]), reverse=True)
+# An access or portability package can be downloaded for this many days after it is built.
+DSR_PACKAGE_TTL_DAYS = env.int("DSR_PACKAGE_TTL_DAYS", default=30)
+if DSR_PACKAGE_TTL_DAYS < 1:
+    raise ImproperlyConfigured(f"DSR_PACKAGE_TTL_DAYS={DSR_PACKAGE_TTL_DAYS} must be at least 1.")
 # Phone numbers written without a country code are read as numbers of this region.
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="DE")
 # Largest audio file accepted by ingest, in bytes (default 500 MiB).

@@ -10,6 +10,7 @@ import calendar
 import datetime
 
 from django.conf import settings
+from django.utils import timezone
 
 
 def add_months(moment: datetime.datetime, months: int) -> datetime.datetime:
@@ -20,7 +21,19 @@ def add_months(moment: datetime.datetime, months: int) -> datetime.datetime:
 
 
 def due_at_for(received_at: datetime.datetime) -> datetime.datetime:
-    """The original due moment of a request received at ``received_at`` (an aware datetime)."""
+    """The original due moment of a request received at ``received_at`` (an aware datetime).
+
+    Counted on the wall clock of the configured time zone, so a daylight-saving change inside
+    the period moves neither the due date nor its hour.
+    """
+    local = timezone.localtime(received_at)
     if settings.DSR_PERIOD_RULE == "calendar_month":
-        return add_months(received_at, 1)
-    return received_at + datetime.timedelta(days=settings.DSR_PERIOD_DAYS)
+        due = add_months(local, 1)
+    else:
+        due = local + datetime.timedelta(days=settings.DSR_PERIOD_DAYS)
+    return due
+
+
+def extension_limit(due_at: datetime.datetime) -> datetime.datetime:
+    """The latest a deadline may be extended to: two further months (Art. 12(3))."""
+    return add_months(timezone.localtime(due_at), 2)

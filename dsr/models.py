@@ -71,6 +71,12 @@ class DataSubjectRequest(models.Model):
         related_name="requests",
         help_text="Empty until the requester is matched to a subject.",
     )
+    language = models.CharField(
+        max_length=2,
+        choices=[("en", "English"), ("de", "Deutsch")],
+        default="en",
+        help_text="The language the subject's letters are written in.",
+    )
     received_at = models.DateTimeField()
     due_at = models.DateTimeField(help_text="Received + the period rule (default 30 days).")
     extended_until = models.DateTimeField(null=True, blank=True)
@@ -91,6 +97,31 @@ class DataSubjectRequest(models.Model):
     )
     outcome = models.TextField(blank=True)
     refusal_ground = models.CharField(max_length=30, choices=RefusalGround.choices, blank=True)
+    exemption = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="An Art. 17(3) ground that turned (part of) an erasure into a restriction.",
+    )
+    prepared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Who asked for the second approval of an erasure.",
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The second DPO who approved the erasure (four eyes).",
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    executed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the right's effect on the data was carried out."
+    )
     closed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -124,6 +155,11 @@ class DataSubjectRequest(models.Model):
                 condition=Q(status="refused") & ~Q(refusal_ground="")
                 | ~Q(status="refused") & Q(refusal_ground=""),
                 name="dsr_refusal_has_ground",
+            ),
+            # Four eyes: the approver is a second person.
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True) | ~Q(approved_by=F("prepared_by")),
+                name="dsr_approver_is_a_second_person",
             ),
             models.CheckConstraint(
                 condition=Q(status__in=["completed", "refused", "withdrawn"], closed_at__isnull=False)
@@ -199,3 +235,88 @@ class ReferenceCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.year}: {self.last_number}"
+
+
+class ResponseLetter(models.Model):
+    """A letter to the subject (acknowledgement, extension notice, outcome), rendered from the
+    templates under ``templates/dsr/letters/`` in the subject's language and kept with the request."""
+
+    class Kind(models.TextChoices):
+        EXTENSION = "extension", "Extension notice (Art. 12(3))"
+        OUTCOME = "outcome", "Response"
+
+    class Language(models.TextChoices):
+        EN = "en", "English"
+        DE = "de", "Deutsch"
+
+    request = models.ForeignKey(DataSubjectRequest, on_delete=models.CASCADE, related_name="letters")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    language = models.CharField(max_length=2, choices=Language.choices)
+    subject_line = models.CharField(max_length=200)
+    body = models.TextField()
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.language}) for {self.request_id}"
+
+
+class DataPackage(models.Model):
+    """The subject's data for an access (Art. 15) or portability (Art. 20) request: a ZIP archive
+    encrypted in the recordings storage, built by ``dsr.packages.package_build``.
+
+    Its key is random and wrapped under the subject key, so erasing the subject (destroying that
+    key) makes every package of theirs unreadable too. Like every wrapped key, it is kept out of
+    history: clearing it must leave no copy behind.
+    """
+
+    class Kind(models.TextChoices):
+        ACCESS = "access", "Access (Art. 15)"
+        PORTABILITY = "portability", "Portability (Art. 20)"
+
+    request = models.ForeignKey(DataSubjectRequest, on_delete=models.PROTECT, related_name="packages")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    storage_ref = models.CharField(
+        max_length=255, unique=True, help_text="Name of the encrypted blob in the recordings storage."
+    )
+    size_bytes = models.PositiveBigIntegerField(help_text="Size of the ZIP archive (plaintext).")
+    sha256 = models.CharField(max_length=64, help_text="SHA-256 of the ZIP archive (plaintext).")
+    recordings = models.PositiveIntegerField(help_text="Recordings whose audio the archive holds.")
+    wrapped_key = models.BinaryField(editable=False)
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    expires_at = models.DateTimeField(help_text="No download after this (DSR_PACKAGE_TTL_DAYS).")
+    downloaded_count = models.PositiveIntegerField(default=0)
+
+    history = HistoricalRecords(excluded_fields=["wrapped_key"])
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["access", "portability"]), name="datapackage_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")), name="datapackage_expires_after_created"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        """The archive's file name: the request's reference, never anything about the subject."""
+        return f"{self.request.reference}-{self.kind}.zip"
+
+    def is_expired(self, now: datetime.datetime | None = None) -> bool:
+        return (now or timezone.now()) >= self.expires_at

@@ -32,6 +32,7 @@ from recordings.selectors import subject_matching
 from recordings.vault import (
     KeyDestroyedError,
     PersonalData,
+    personal_data_read,
     personal_data_seal,
     recording_key_new,
     subject_key,
@@ -293,3 +294,29 @@ def objection_decide(*, objection: Objection, decision: str, actor, reason: str)
     if decision == Objection.Decision.UPHELD:
         _grounds_changed(objection.subject_id, objection.purpose_id)
     return objection
+
+
+@transaction.atomic
+def subject_personal_data_rectify(*, subject: DataSubject, personal: PersonalData, actor=None) -> list[str]:
+    """Correct the subject's personal fields (Art. 16); returns the names of those changed.
+
+    Empty fields of ``personal`` keep the value on file. The new values are sealed under the
+    subject key like the old ones, so history keeps only ciphertext of both.
+    """
+    subject = DataSubject.objects.select_for_update().get(pk=subject.pk)
+    current = personal_data_read(subject)
+    corrected = personal.normalised()
+    merged = PersonalData(
+        full_name=corrected.full_name or current.full_name,
+        phone=corrected.phone or current.phone,
+        email=corrected.email or current.email,
+    )
+    changed = [
+        name for name in ("full_name", "phone", "email") if getattr(merged, name) != getattr(current, name)
+    ]
+    if changed:
+        personal_data_seal(subject, merged, subject_key(subject))
+        if actor is not None:
+            subject._history_user = actor
+        subject.save()
+    return changed

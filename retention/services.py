@@ -59,6 +59,45 @@ def _delete_pending_blobs() -> None:
         record.save(update_fields=["blob_deleted_at"])
 
 
+def recording_erase(
+    *,
+    recording: Recording,
+    reason: str,
+    rule: str,
+    now: datetime.datetime,
+    actor=None,
+    sweep_run: SweepRun | None = None,
+) -> DeletionRecord:
+    """Erase one recording inside the caller's transaction: shred its key, write its tombstone,
+    mark it erased. The blob is deleted after the commit (``_delete_pending_blobs``), retried
+    until the storage confirms, because the tombstone keeps its name until then."""
+    # The key goes first, in the same transaction as the tombstone: from the commit on, the
+    # blob is unreadable wherever a copy of it survives.
+    recording_key_destroy(recording=recording, actor=actor, reason=rule)
+    record = DeletionRecord.objects.create(
+        recording_id=recording.pk,
+        recording_reference=recording.reference,
+        subject_reference=recording.subject.reference,
+        queue_code=recording.queue.code,
+        reason=reason,
+        rule=rule,
+        executed_by=actor,
+        sweep_run=sweep_run,
+        deleted_at=now,
+        storage_ref=recording.storage_ref,
+    )
+    recording.status = Recording.Status.ERASED
+    recording.storage_ref = ""
+    if actor is not None:
+        recording._history_user = actor
+    recording.save(update_fields=["status", "storage_ref"])
+    return record
+
+
+def blobs_delete_pending_after_commit() -> None:
+    transaction.on_commit(_delete_pending_blobs)
+
+
 def _erase_batch(run: SweepRun, now: datetime.datetime, batch_size: int) -> int:
     with transaction.atomic():
         # skip_locked: two sweeps share the work instead of waiting on each other; pk order keeps
@@ -70,25 +109,13 @@ def _erase_batch(run: SweepRun, now: datetime.datetime, batch_size: int) -> int:
             .select_related("subject", "queue")[:batch_size]
         )
         for recording in batch:
-            # The key goes first, in the same transaction as the tombstone: from the commit on,
-            # the blob is unreadable wherever a copy of it survives.
-            recording_key_destroy(
-                recording=recording, reason=f"retention ended {recording.keep_until:%Y-%m-%d}"
-            )
-            DeletionRecord.objects.create(
-                recording_id=recording.pk,
-                recording_reference=recording.reference,
-                subject_reference=recording.subject.reference,
-                queue_code=recording.queue.code,
+            recording_erase(
+                recording=recording,
                 reason=DeletionRecord.Reason.RETENTION_EXPIRED,
                 rule=f"Retention ended {recording.keep_until:%Y-%m-%d}",
+                now=now,
                 sweep_run=run,
-                deleted_at=now,
-                storage_ref=recording.storage_ref,
             )
-            recording.status = Recording.Status.ERASED
-            recording.storage_ref = ""
-            recording.save(update_fields=["status", "storage_ref"])
         run.examined += len(batch)
         run.deleted += len(batch)
         run.save(update_fields=["examined", "deleted"])

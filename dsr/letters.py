@@ -1,0 +1,79 @@
+"""Letters to the subject, rendered from ``templates/dsr/letters/<language>/`` and kept with the
+request: the extension notice (Art. 12(3)) and the response (completed or refused)."""
+
+from __future__ import annotations
+
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+
+from dsr.models import DataSubjectRequest, RequestType, ResponseLetter
+
+# The request's words in each letter language (the model's labels are the staff's English).
+TYPE_NAMES = {
+    "en": {
+        RequestType.ACCESS: "request for access to your data (Art. 15 GDPR)",
+        RequestType.RECTIFICATION: "request for rectification (Art. 16 GDPR)",
+        RequestType.ERASURE: "request for erasure (Art. 17 GDPR)",
+        RequestType.RESTRICTION: "request for restriction of processing (Art. 18 GDPR)",
+        RequestType.PORTABILITY: "request for data portability (Art. 20 GDPR)",
+        RequestType.OBJECTION: "objection (Art. 21 GDPR)",
+        RequestType.CONSENT_WITHDRAWAL: "withdrawal of consent (Art. 7(3) GDPR)",
+    },
+    "de": {
+        RequestType.ACCESS: "Auskunft (Art. 15 DSGVO)",
+        RequestType.RECTIFICATION: "Berichtigung (Art. 16 DSGVO)",
+        RequestType.ERASURE: "Löschung (Art. 17 DSGVO)",
+        RequestType.RESTRICTION: "Einschränkung der Verarbeitung (Art. 18 DSGVO)",
+        RequestType.PORTABILITY: "Datenübertragbarkeit (Art. 20 DSGVO)",
+        RequestType.OBJECTION: "Widerspruch (Art. 21 DSGVO)",
+        RequestType.CONSENT_WITHDRAWAL: "Widerruf der Einwilligung (Art. 7 Abs. 3 DSGVO)",
+    },
+}
+REFUSAL_GROUNDS = {
+    "en": {value: label for value, label in DataSubjectRequest.RefusalGround.choices},
+    "de": {
+        "manifestly_unfounded": "offenkundig unbegründet (Art. 12 Abs. 5 DSGVO)",
+        "excessive": "exzessiv, insbesondere häufig wiederholt (Art. 12 Abs. 5 DSGVO)",
+        "identity_not_verified": "Identität nicht nachgewiesen (Art. 12 Abs. 6 DSGVO)",
+        "legal_claims": (
+            "Geltendmachung, Ausübung oder Verteidigung von Rechtsansprüchen (Art. 17 Abs. 3 lit. e DSGVO)"
+        ),
+        "legal_obligation": "rechtliche Verpflichtung (Art. 17 Abs. 3 lit. b DSGVO)",
+        "no_data": "es liegen keine Daten über Sie vor",
+    },
+}
+
+
+def _template(request: DataSubjectRequest, kind: str) -> str:
+    if kind == ResponseLetter.Kind.EXTENSION:
+        name = "extension"
+    else:
+        name = "refused" if request.status == DataSubjectRequest.Status.REFUSED else "completed"
+    return f"dsr/letters/{request.language}/{name}.txt"
+
+
+def letter_write(*, request: DataSubjectRequest, kind: str, actor=None) -> ResponseLetter:
+    """Render the letter in the request's language and attach it to the request."""
+    language = request.language if request.language in TYPE_NAMES else "en"
+    context = {
+        "request": request,
+        "request_type": TYPE_NAMES[language][request.request_type],
+        "refusal_ground": REFUSAL_GROUNDS[language].get(request.refusal_ground, ""),
+        "received": timezone.localtime(request.received_at),
+        "extended_until": timezone.localtime(request.extended_until) if request.extended_until else None,
+    }
+    with translation.override(language):
+        text = render_to_string(_template(request, kind), context)
+    subject_line, _, body = text.partition("\n")
+    letter = ResponseLetter(
+        request=request,
+        kind=kind,
+        language=language,
+        subject_line=subject_line.strip(),
+        body=body.strip() + "\n",
+        created_at=timezone.now(),
+        created_by=actor if actor is not None and actor.is_authenticated else None,
+    )
+    letter._history_user = letter.created_by
+    letter.save()
+    return letter

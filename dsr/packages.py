@@ -1,0 +1,724 @@
+"""Access (Art. 15) and portability (Art. 20) packages: the subject's data as one ZIP archive,
+encrypted at rest, downloaded by the DPO through an expiring link.
+
+Memory does not grow with the recordings: the archive is a stream (zipstream-ng) whose audio
+entries pull the decrypted audio segment by segment (``audio_open``), and that stream goes through
+the streaming AEAD (``EncryptingReader``) straight into the recordings storage. A download
+decrypts the blob the same way. Only the manifest, a few hundred bytes per recording, is built
+whole.
+
+The package key is random and wrapped under the subject key, as recording keys are: erasing the
+subject (``subject_key_destroy``) makes every package of theirs unreadable.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import logging
+import os
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.files.base import File
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+from zipstream import ZIP_DEFLATED, ZIP_STORED, ZipStream
+
+from dsr.models import DataPackage, DataSubjectRequest, RequestType
+from recordings.access_log import access_event_record
+from recordings.audio_storage import audio_open, recordings_storage
+from recordings.models import AccessAction, Consent, DataSubject, Objection, Purpose, Recording
+from recordings.selectors import purposes_lawful_for
+from recordings.streaming_aead import DecryptingReader, EncryptingReader, plaintext_size
+from recordings.vault import (
+    KEY_BYTES,
+    KeyDestroyedError,
+    PersonalData,
+    open_sealed,
+    personal_data_read,
+    recording_key,
+    seal,
+    subject_key,
+)
+from retention.models import RetentionPolicy
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+LINK_MAX_AGE = datetime.timedelta(minutes=15)
+_LINK_SALT = "dsr.package-download"
+# Audio is read (and written into the archive) 8 segments, about 512 KiB, at a time.
+_CHUNK_SEGMENTS = 8
+SOURCE = "telephony recording"
+
+_KINDS = {RequestType.ACCESS: DataPackage.Kind.ACCESS, RequestType.PORTABILITY: DataPackage.Kind.PORTABILITY}
+_EXTENSIONS = {
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/mpeg": "mp3",
+    "audio/flac": "flac",
+    "audio/ogg": "ogg",
+    "audio/ogg; codecs=opus": "opus",
+    "audio/mp4": "m4a",
+}
+
+
+class PackageUnavailable(Exception):
+    """The package can no longer be read: expired, or its subject was erased (HTTP 410)."""
+
+
+# --- Keys and names -----------------------------------------------------------------------------
+
+
+def package_blob_name() -> str:
+    """A random name that says nothing about the subject: packages/year/month/uuid.zip.tink."""
+    return f"packages/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.zip.tink"
+
+
+def _blob_aad(storage_ref: str) -> bytes:
+    # The blob is bound to its name, which is random and unique per package: a blob copied onto
+    # another package's row does not decrypt.
+    return f"custos/package/{storage_ref}".encode()
+
+
+def _key_aad(storage_ref: str) -> bytes:
+    return f"custos/package-key/{storage_ref}".encode()
+
+
+def package_key(package: DataPackage) -> bytes:
+    """The package's key, unwrapped under its subject's key; PackageUnavailable once erased."""
+    try:
+        wrapping = subject_key(package.request.subject)
+    except KeyDestroyedError as exc:
+        raise PackageUnavailable(
+            "The subject was erased: this package was shredded with their key and cannot be opened."
+        ) from exc
+    return open_sealed(wrapping, bytes(package.wrapped_key), _key_aad(package.storage_ref))
+
+
+# --- What the package holds ---------------------------------------------------------------------
+
+
+@dataclass
+class _Audio:
+    """One recording's entry: its audio file in the archive, or why there is none."""
+
+    recording: Recording
+    key: bytes | None
+    arcname: str | None
+    size: int
+    note: str = ""
+
+
+def _extension(recording: Recording) -> str:
+    # Blob names end in .<format>.tink (recordings.audio_storage.audio_blob_name).
+    parts = PurePosixPath(recording.storage_ref).name.split(".")
+    if len(parts) >= 3 and parts[-1] == "tink" and re.fullmatch(r"[a-z0-9]{2,5}", parts[-2]):
+        return parts[-2]
+    return _EXTENSIONS.get(recording.content_type, "bin")
+
+
+def _safe(reference: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", reference)
+
+
+def _audio_entries(recordings: list[Recording]) -> list[_Audio]:
+    storage = recordings_storage()
+    entries = []
+    for recording in recordings:
+        if recording.status == Recording.Status.ERASED or not recording.storage_ref:
+            entries.append(_Audio(recording, None, None, 0, "erased"))
+            continue
+        try:
+            key = recording_key(recording)
+        except KeyDestroyedError:
+            # Retention shredded it and the sweep has not yet marked it: its audio is gone.
+            entries.append(_Audio(recording, None, None, 0, "deleted at the end of its retention"))
+            continue
+        size = plaintext_size(storage.size(recording.storage_ref))
+        arcname = f"recordings/{_safe(recording.reference)}.{_extension(recording)}"
+        entries.append(_Audio(recording, key, arcname, size))
+    return entries
+
+
+def _audio_chunks(entry: _Audio) -> Iterator[bytes]:
+    # Opened only when the archive reaches this entry, closed when it moves on.
+    with audio_open(name=entry.recording.storage_ref, key=entry.key, recording_id=entry.recording.pk) as reader:
+        if reader.plaintext_size:
+            yield from reader.iter_range(0, None, chunk_segments=_CHUNK_SEGMENTS)
+
+
+def _iso(moment: datetime.datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _retention_days(policies: dict[int, RetentionPolicy], purpose: Purpose) -> int:
+    policy = policies.get(purpose.pk)
+    return policy.keep_days if policy else settings.RETENTION_DEFAULT_DAYS
+
+
+def _recording_data(entry: _Audio, policies: dict[int, RetentionPolicy], notes: dict[str, str]) -> dict:
+    recording = entry.recording
+    stated = list(recording.purposes.all())
+    served = (
+        {p.pk for p in purposes_lawful_for(recording)}
+        if recording.status != Recording.Status.ERASED
+        else set()
+    )
+    assessment = recording.legitimate_interest_assessment
+    return {
+        "reference": recording.reference,
+        "started_at": _iso(recording.started_at),
+        "ended_at": _iso(recording.ended_at),
+        "duration_seconds": round(recording.duration.total_seconds()),
+        "queue": recording.queue.name,
+        "direction": recording.direction,
+        "lawful_basis": {"code": recording.lawful_basis, "label": recording.get_lawful_basis_display()},
+        "legitimate_interest_assessment": assessment.title if assessment else None,
+        "purposes": [
+            {
+                "code": p.code,
+                "name": p.name,
+                "still_served": p.pk in served,
+                "retention_days": _retention_days(policies, p),
+            }
+            for p in stated
+        ],
+        "status": recording.status,
+        "keep_until": _iso(recording.keep_until),
+        "retention_days": max((_retention_days(policies, p) for p in stated), default=None),
+        "source": SOURCE,
+        "recipients": [],
+        "recipients_note": notes["recipients_none"],
+        "audio": (
+            {
+                "file": entry.arcname,
+                "content_type": recording.content_type,
+                "size_bytes": entry.size,
+                "sha256": recording.checksum_sha256 or None,
+            }
+            if entry.arcname
+            else None
+        ),
+        "audio_note": entry.note or None,
+    }
+
+
+def _consent_data(consent: Consent) -> dict:
+    return {
+        "purpose": {"code": consent.purpose.code, "name": consent.purpose.name},
+        "recording": consent.recording.reference if consent.recording_id else None,
+        "decision": consent.decision,
+        "method": {"code": consent.method, "label": consent.get_method_display()},
+        "notice": {"version": consent.notice.version, "language": consent.notice.language},
+        "captured_at": _iso(consent.captured_at),
+        # Staff are named by their staff number only: their names are not the subject's data.
+        "captured_by": (
+            {"role": "support agent", "staff_id": consent.captured_by_id} if consent.captured_by_id else None
+        ),
+        "evidence_offset_seconds": (
+            consent.evidence_offset.total_seconds() if consent.evidence_offset is not None else None
+        ),
+        "jurisdiction": consent.jurisdiction,
+        "withdrawn_at": _iso(consent.withdrawn_at),
+        "withdrawn_via": consent.withdrawn_via or None,
+    }
+
+
+def _objection_data(objection: Objection) -> dict:
+    return {
+        "purpose": {"code": objection.purpose.code, "name": objection.purpose.name},
+        "received_at": _iso(objection.received_at),
+        "decision": objection.decision,
+        "decided_at": _iso(objection.decided_at),
+    }
+
+
+# The texts of Art. 15(1)(a)-(h) and 15(2), in the request's language; the manifest and the
+# summary say the same thing.
+_TEXT: dict[str, dict[str, Any]] = {
+    "en": {
+        "categories": [
+            "identification and contact data: name, phone number, email address",
+            "voice recordings of your calls with our customer support",
+            "call metadata: time, duration, support queue, direction",
+            "your consent decisions and the evidence of each (when, how, under which notice)",
+            "your objections and their outcome",
+        ],
+        "recipients_none": "No recipient outside our organisation has received this data.",
+        "retention_rule": (
+            "Kept until keep_until: the longest retention period among the purposes the recording "
+            "still serves; a legal hold can keep it longer."
+        ),
+        "retention_default": "Purposes without a policy of their own are kept {days} days.",
+        "rights": {
+            "rectification": "Art. 16: have inaccurate data about you corrected.",
+            "erasure": "Art. 17: have your data erased, unless an exemption of Art. 17(3) applies.",
+            "restriction": "Art. 18: have the use of your data restricted.",
+            "objection": "Art. 21: object to processing based on legitimate interests.",
+            "portability": "Art. 20: receive the data you provided in a machine-readable format.",
+            "withdraw_consent": "Art. 7(3): withdraw a consent at any time, as easily as you gave it.",
+            "complaint": "Art. 77: lodge a complaint with a supervisory authority.",
+        },
+        "source": (
+            "Telephony recording: the recordings were made during your calls with our customer "
+            "support; your contact data comes from you or from those calls."
+        ),
+        "automated_decision_making": "None: no decision about you is based solely on automated processing.",
+        "transfers": "None: the data is stored in the EU/EEA and not transferred to a third country.",
+    },
+    "de": {
+        "categories": [
+            "Identifikations- und Kontaktdaten: Name, Telefonnummer, E-Mail-Adresse",
+            "Sprachaufzeichnungen Ihrer Gespräche mit unserem Kundenservice",
+            "Gesprächsdaten: Zeitpunkt, Dauer, Service-Warteschlange, Richtung",
+            "Ihre Einwilligungsentscheidungen und deren Nachweis (wann, wie, mit welchem Hinweis)",
+            "Ihre Widersprüche und deren Ergebnis",
+        ],
+        "recipients_none": "Kein Empfänger außerhalb unserer Organisation hat diese Daten erhalten.",
+        "retention_rule": (
+            "Gespeichert bis keep_until: die längste Speicherdauer unter den Zwecken, denen die "
+            "Aufzeichnung noch dient; eine rechtliche Aufbewahrungspflicht kann sie verlängern."
+        ),
+        "retention_default": "Zwecke ohne eigene Regel werden {days} Tage gespeichert.",
+        "rights": {
+            "rectification": "Art. 16: Berichtigung unrichtiger Daten.",
+            "erasure": "Art. 17: Löschung Ihrer Daten, sofern keine Ausnahme nach Art. 17(3) greift.",
+            "restriction": "Art. 18: Einschränkung der Verarbeitung.",
+            "objection": "Art. 21: Widerspruch gegen eine Verarbeitung aus berechtigtem Interesse.",
+            "portability": "Art. 20: Herausgabe Ihrer bereitgestellten Daten in maschinenlesbarer Form.",
+            "withdraw_consent": "Art. 7(3): Widerruf einer Einwilligung jederzeit, so einfach wie ihre Erteilung.",
+            "complaint": "Art. 77: Beschwerde bei einer Aufsichtsbehörde.",
+        },
+        "source": (
+            "Telefonaufzeichnung: die Aufzeichnungen entstanden während Ihrer Gespräche mit unserem "
+            "Kundenservice; Ihre Kontaktdaten stammen von Ihnen oder aus diesen Gesprächen."
+        ),
+        "automated_decision_making": (
+            "Keine: keine Entscheidung über Sie beruht ausschließlich auf automatisierter Verarbeitung."
+        ),
+        "transfers": "Keine: die Daten liegen in der EU/im EWR und werden in kein Drittland übermittelt.",
+    },
+}
+
+
+def _texts(language: str) -> dict[str, Any]:
+    return _TEXT.get(language, _TEXT["en"])
+
+
+def _information(texts: dict[str, Any], recordings: list[Recording], policies: dict) -> dict:
+    """Art. 15(1)(a)-(h) and 15(2), for this subject's recordings."""
+    purposes: dict[int, dict] = {}
+    for recording in recordings:
+        for purpose in recording.purposes.all():
+            entry = purposes.setdefault(
+                purpose.pk,
+                {"code": purpose.code, "name": purpose.name, "description": purpose.description, "bases": set()},
+            )
+            entry["bases"].add(recording.get_lawful_basis_display())
+    ordered = sorted(purposes.values(), key=lambda p: p["name"])
+    return {
+        "purposes": [{**p, "lawful_bases": sorted(p.pop("bases"))} for p in ordered],  # (a)
+        "categories_of_data": texts["categories"],  # (b)
+        "recipients": [],  # (c)
+        "recipients_note": texts["recipients_none"],
+        "retention": {  # (d)
+            "periods": [
+                {
+                    "purpose": p["name"],
+                    "days": policies[pk].keep_days if pk in policies else settings.RETENTION_DEFAULT_DAYS,
+                    "legal_reference": policies[pk].legal_reference if pk in policies else "",
+                }
+                for pk, p in sorted(purposes.items(), key=lambda item: item[1]["name"])
+            ],
+            "rule": texts["retention_rule"],
+            "default": texts["retention_default"].format(days=settings.RETENTION_DEFAULT_DAYS),
+        },
+        "rights": texts["rights"],  # (e), (f)
+        "source": texts["source"],  # (g)
+        "automated_decision_making": texts["automated_decision_making"],  # (h)
+        "third_country_transfers": texts["transfers"],  # 15(2)
+    }
+
+
+def _json(data: dict) -> bytes:
+    return json.dumps(data, ensure_ascii=False, indent=2).encode()
+
+
+@dataclass
+class _Contents:
+    """Everything the archive says, read before a byte of it is written."""
+
+    data: dict  # the manifest
+    entries: list[_Audio]
+    consents: list[Consent]
+    objections: list[Objection]
+
+
+def _contents(request: DataSubjectRequest, subject: DataSubject, personal: PersonalData) -> _Contents:
+    recordings = list(
+        Recording.objects.filter(subject=subject)
+        .select_related("queue", "legitimate_interest_assessment")
+        .prefetch_related("purposes")
+        .order_by("started_at", "pk")
+    )
+    entries = _audio_entries(recordings)
+    purpose_ids = {p.pk for r in recordings for p in r.purposes.all()}
+    policies = {p.purpose_id: p for p in RetentionPolicy.objects.filter(purpose__in=purpose_ids)}
+    texts = _texts(request.language)
+    consents = list(
+        Consent.objects.filter(subject=subject)
+        .select_related("purpose", "notice", "recording")
+        .order_by("captured_at", "pk")
+    )
+    objections = list(
+        Objection.objects.filter(subject=subject).select_related("purpose").order_by("received_at", "pk")
+    )
+    data = {
+        "format": f"custos-{_KINDS[request.request_type]}-package",
+        "version": FORMAT_VERSION,
+        "generated_at": timezone.now().isoformat(),
+        "request": {
+            "reference": request.reference,
+            "type": request.request_type,
+            "received_at": _iso(request.received_at),
+            "language": request.language,
+        },
+        "data_subject": {
+            "reference": subject.reference,
+            "name": personal.full_name,
+            "phone": personal.phone,
+            "email": personal.email,
+        },
+        "recordings": [_recording_data(entry, policies, texts) for entry in entries],
+        "consents": [_consent_data(c) for c in consents],
+        "objections": [_objection_data(o) for o in objections],
+        "information": _information(texts, recordings, policies),
+    }
+    return _Contents(data, entries, consents, objections)
+
+
+def _portability_data(data: dict) -> dict:
+    """Art. 20 covers what the subject provided: their contact data, their calls, their consents."""
+    return {
+        "format": "custos-portability-package",
+        "version": FORMAT_VERSION,
+        "generated_at": data["generated_at"],
+        "request": data["request"],
+        "data_subject": data["data_subject"],
+        "recordings": [
+            {
+                key: recording[key]
+                for key in ("reference", "started_at", "ended_at", "duration_seconds", "direction", "audio")
+            }
+            for recording in data["recordings"]
+        ],
+        "consents": data["consents"],
+    }
+
+
+# The summary speaks the subject's language; the manifest keeps the codes and the model's labels.
+_LABELS_DE = {
+    **{
+        "consent": "Einwilligung (Art. 6(1)(a))",
+        "contract": "Vertrag (Art. 6(1)(b))",
+        "legal_obligation": "Rechtliche Verpflichtung (Art. 6(1)(c))",
+        "vital_interests": "Lebenswichtige Interessen (Art. 6(1)(d))",
+        "public_task": "Öffentliches Interesse / öffentliche Gewalt (Art. 6(1)(e))",
+        "legitimate_interests": "Berechtigte Interessen (Art. 6(1)(f))",
+    },
+    "active": "aktiv",
+    "restricted": "eingeschränkt (Art. 18)",
+    "erased": "gelöscht",
+    "inbound": "eingehend",
+    "outbound": "ausgehend",
+    "given": "erteilt",
+    "refused": "verweigert",
+    "verbal_agent": "mündlich, auf Frage des Mitarbeiters",
+    "ivr_keypress": "Tastendruck im Sprachmenü",
+    "web_form": "Webformular",
+    "written": "schriftlich",
+    "pending": "offen",
+    "upheld": "stattgegeben",
+    "overruled": "zurückgewiesen (zwingende Gründe, Art. 21(1))",
+}
+
+
+def _label(language: str, code: str, english: str) -> str:
+    return _LABELS_DE.get(code, english) if language == "de" else english
+
+
+def _summary(request: DataSubjectRequest, contents: _Contents) -> str:
+    language = request.language
+    recordings = [
+        {
+            "entry": entry,
+            "item": item,
+            "basis": _label(language, entry.recording.lawful_basis, entry.recording.get_lawful_basis_display()),
+            "status": _label(language, entry.recording.status, entry.recording.get_status_display()),
+            "direction": _label(language, entry.recording.direction, entry.recording.get_direction_display()),
+        }
+        for entry, item in zip(contents.entries, contents.data["recordings"], strict=True)
+    ]
+    consents = [
+        {
+            "consent": consent,
+            "decision": _label(language, consent.decision, consent.get_decision_display()),
+            "method": _label(language, consent.method, consent.get_method_display()),
+        }
+        for consent in contents.consents
+    ]
+    objections = [
+        {"objection": o, "decision": _label(language, o.decision, o.get_decision_display())}
+        for o in contents.objections
+    ]
+    return render_to_string(
+        "dsr/package/summary.html",
+        {
+            "de": language == "de",
+            "language": language,
+            "request": request,
+            "data": contents.data,
+            "recordings": recordings,
+            "consents": consents,
+            "objections": objections,
+            "information": contents.data["information"],
+        },
+    )
+
+
+def _archive(request: DataSubjectRequest, contents: _Contents) -> ZipStream:
+    archive = ZipStream(compress_type=ZIP_DEFLATED)
+    with translation.override(request.language):
+        if request.request_type == RequestType.PORTABILITY:
+            archive.add(_json(_portability_data(contents.data)), "data.json")
+            archive.add(
+                render_to_string(
+                    "dsr/package/README.txt",
+                    {"de": request.language == "de", "request": request, "data": contents.data},
+                ),
+                "README.txt",
+            )
+        else:
+            archive.add(_json(contents.data), "manifest.json")
+            archive.add(_summary(request, contents), "summary.html")
+    for entry in contents.entries:
+        if entry.arcname:
+            # Stored, not deflated: call audio is compressed already or gains too little.
+            archive.add(_audio_chunks(entry), entry.arcname, size=entry.size, compress_type=ZIP_STORED)
+    return archive
+
+
+# --- Building -----------------------------------------------------------------------------------
+
+
+class ChunksReader(io.RawIOBase):
+    """A read-only binary file over an iterable of byte chunks (the ZIP stream), so that
+    ``EncryptingReader`` can pull from a generator. Holds at most one chunk."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        super().__init__()
+        self._chunks = iter(chunks)
+        self._chunk = b""
+        self._offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self) -> bool:
+        while self._offset >= len(self._chunk):
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return False
+            self._chunk, self._offset = bytes(chunk), 0
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(1 << 20), b""))
+        if size == 0 or not self._fill():
+            return b""
+        if self._offset == 0 and size >= len(self._chunk):
+            taken = self._chunk  # a whole chunk is handed over as it is, without a copy
+        else:
+            taken = self._chunk[self._offset : self._offset + size]
+        self._offset += len(taken)
+        return taken
+
+    def readinto(self, buffer) -> int:
+        taken = self.read(len(memoryview(buffer).cast("B")))
+        memoryview(buffer).cast("B")[: len(taken)] = taken
+        return len(taken)
+
+
+@dataclass(frozen=True)
+class _Stored:
+    name: str
+    size: int
+    sha256: str
+
+
+def _store(archive: ZipStream, *, key: bytes, name: str) -> _Stored:
+    chunks = iter(archive)
+    try:
+        reader = EncryptingReader(ChunksReader(chunks), key=key, associated_data=_blob_aad(name))
+        stored_name = recordings_storage().save(name, File(reader, name=name))
+    finally:
+        chunks.close()  # an abandoned archive closes the audio it had open
+    return _Stored(stored_name, reader.plaintext_bytes_read, reader.sha256.hexdigest())
+
+
+def _discard(name: str) -> None:
+    """Delete a blob whose build failed. Its key was never committed, so a blob that cannot be
+    deleted now is unreadable anyway; the failure is logged, and the build's error stands."""
+    try:
+        recordings_storage().delete(name)
+    except Exception:
+        logger.exception("Blob %s of a failed package build was not deleted", name)
+
+
+def package_build(*, request: DataSubjectRequest, actor) -> DataPackage:
+    """Build the access or portability package of the request's subject, store it encrypted and
+    record the export. All or nothing: a failure leaves no row and no blob.
+
+    Runs inside the completing transaction (``dsr.rights.right_execute``) or alone.
+    """
+    kind = _KINDS.get(request.request_type)
+    if kind is None:
+        raise ValidationError("Only an access or a portability request has a package.")
+    if request.subject_id is None:
+        raise ValidationError({"subject": "Match the request to a subject first."})
+    subject = request.subject
+    try:
+        wrapping = subject_key(subject)
+        personal = personal_data_read(subject)
+    except KeyDestroyedError as exc:
+        raise ValidationError("The subject was erased: no personal data is left to export.") from exc
+    contents = _contents(request, subject, personal)
+    archive = _archive(request, contents)
+    key = os.urandom(KEY_BYTES)
+    name = package_blob_name()
+    now = timezone.now()
+    try:
+        stored = _store(archive, key=key, name=name)
+        if stored.name != name:
+            recordings_storage().delete(stored.name)
+            raise ValidationError("The storage renamed the package; try again.")
+        audio_count = sum(1 for entry in contents.entries if entry.arcname)
+        with transaction.atomic():
+            package = DataPackage(
+                request=request,
+                kind=kind,
+                storage_ref=name,
+                size_bytes=stored.size,
+                sha256=stored.sha256,
+                recordings=audio_count,
+                wrapped_key=seal(wrapping, key, _key_aad(name)),
+                created_at=now,
+                created_by=actor if actor is not None and actor.is_authenticated else None,
+                expires_at=now + datetime.timedelta(days=settings.DSR_PACKAGE_TTL_DAYS),
+            )
+            if package.created_by is not None:
+                package._history_user = actor
+            package.save()
+            access_event_record(
+                action=AccessAction.EXPORT,
+                object_type="package",
+                object_id=package.pk,
+                object_reference=request.reference,
+                actor=actor,
+                detail={
+                    "subject": subject.reference,
+                    "kind": kind,
+                    "recordings": audio_count,
+                    "bytes": stored.size,
+                },
+            )
+    except BaseException:
+        _discard(name)
+        raise
+    logger.info(
+        "Built %s package %s for %s (%d recordings, %d bytes)",
+        kind,
+        package.pk,
+        request.reference,
+        audio_count,
+        stored.size,
+    )
+    return package
+
+
+# --- Download -----------------------------------------------------------------------------------
+
+
+def package_link_token(*, package: DataPackage, user) -> str:
+    """A signed token for ``user`` to download ``package``, valid for LINK_MAX_AGE."""
+    return signing.dumps({"package": package.pk, "user": user.pk}, salt=_LINK_SALT, compress=True)
+
+
+def package_link(*, package: DataPackage, user) -> str:
+    url = reverse("dsr-package-download", args=[package.pk])
+    return f"{url}?token={package_link_token(package=package, user=user)}"
+
+
+def package_link_check(*, token: str, package: DataPackage, user) -> None:
+    """Raises signing.SignatureExpired for an old link, signing.BadSignature for any other bad
+    one (forged, for another package or another user)."""
+    payload = signing.loads(token, salt=_LINK_SALT, max_age=LINK_MAX_AGE)
+    if payload != {"package": package.pk, "user": user.pk}:
+        raise signing.BadSignature("The link is for another package or another user.")
+
+
+def package_open(*, package: DataPackage, now: datetime.datetime | None = None) -> Iterator[bytes]:
+    """Check that the package can be read now, then return its decrypted ZIP as a stream of
+    chunks (the blob opens when the stream starts and closes when it ends).
+
+    Raises PackageUnavailable when it expired or its subject was erased.
+    """
+    if package.is_expired(now):
+        raise PackageUnavailable(
+            f"This package expired on {timezone.localtime(package.expires_at):%Y-%m-%d %H:%M}; "
+            "build a new one from the request."
+        )
+    key = package_key(package)
+    return _decrypted(package, key)
+
+
+def _decrypted(package: DataPackage, key: bytes) -> Iterator[bytes]:
+    storage = recordings_storage()
+    size = storage.size(package.storage_ref)
+    with storage.open(package.storage_ref, "rb") as ciphertext:
+        reader = DecryptingReader(
+            ciphertext, key=key, associated_data=_blob_aad(package.storage_ref), ciphertext_size=size
+        )
+        yield from reader.iter_range(0, None, chunk_segments=_CHUNK_SEGMENTS)
+
+
+@transaction.atomic
+def package_download_record(*, package: DataPackage, actor, client_ip: str | None = None) -> DataPackage:
+    """Count one download and write its access event (ids only)."""
+    package = DataPackage.objects.select_for_update().select_related("request__subject").get(pk=package.pk)
+    package.downloaded_count += 1
+    package._history_user = actor
+    package.save(update_fields=["downloaded_count"])
+    access_event_record(
+        action=AccessAction.DOWNLOAD,
+        object_type="package",
+        object_id=package.pk,
+        object_reference=package.request.reference,
+        actor=actor,
+        detail={"kind": package.kind, "bytes": package.size_bytes, "download": package.downloaded_count},
+        client_ip=client_ip,
+    )
+    return package

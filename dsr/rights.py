@@ -1,0 +1,311 @@
+"""What each data-subject right does to the data, with a preview before anything destructive.
+
+``right_preview`` says what completing a request would do; ``right_execute`` does it inside the
+completing transaction (``dsr.workflow.request_complete``), so a failure changes nothing.
+Access and portability build their package in ``dsr.packages``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from dsr.models import DataSubjectRequest, RequestType
+from recordings.models import Consent, DataSubject, LawfulBasis, Objection, Purpose, Recording
+from recordings.services import (
+    consent_withdraw,
+    objection_decide,
+    subject_key_destroy,
+    subject_personal_data_rectify,
+)
+from recordings.vault import PersonalData
+from retention.models import DeletionRecord, LegalHold
+from retention.selectors import holds_active
+from retention.services import blobs_delete_pending_after_commit, recording_erase
+
+
+@dataclass
+class RightResult:
+    outcome: str
+    exemption: str = ""
+
+
+@dataclass
+class Preview:
+    """What completing the request would do, for the DPO to read before confirming."""
+
+    lines: list[str] = field(default_factory=list)
+    destructive: bool = False
+
+
+def _live_recordings(subject: DataSubject):
+    return Recording.objects.filter(subject=subject).exclude(status=Recording.Status.ERASED).order_by("pk")
+
+
+def _holds_on(subject: DataSubject) -> dict[int, list[LegalHold]]:
+    """Active holds covering each of the subject's live recordings, by recording id."""
+    recordings = list(_live_recordings(subject).values_list("pk", "queue_id"))
+    holds = list(
+        holds_active().filter(
+            Q(subject_id=subject.pk)
+            | Q(recording_id__in=[pk for pk, _ in recordings])
+            | Q(queue_id__in={queue_id for _, queue_id in recordings})
+        )
+    )
+    covering: dict[int, list[LegalHold]] = {}
+    for pk, queue_id in recordings:
+        for hold in holds:
+            if hold.subject_id == subject.pk or hold.recording_id == pk or hold.queue_id == queue_id:
+                covering.setdefault(pk, []).append(hold)
+    return covering
+
+
+def _hold_ground(holds: list[LegalHold]) -> str:
+    cases = ", ".join(sorted({hold.case_reference for hold in holds}))
+    return f"legal hold {cases} (Art. 17(3)(e): establishment, exercise or defence of legal claims)"
+
+
+# --- erasure (Art. 17) -------------------------------------------------------------------------
+
+
+def erasure_preview(subject: DataSubject) -> Preview:
+    recordings = list(_live_recordings(subject))
+    held = _holds_on(subject)
+    lines = [
+        f"{len(recordings) - len(held)} recording(s) erased: key shredded, audio deleted, tombstone kept."
+    ]
+    if held:
+        lines.append(
+            f"{len(held)} recording(s) restricted instead, kept for "
+            + _hold_ground([h for hs in held.values() for h in hs])
+            + "."
+        )
+        lines.append("The subject's name, phone and email are kept (restricted) while a hold covers them.")
+    else:
+        lines.append(
+            "The subject key is shredded: name, phone and email become unreadable, history included."
+        )
+    consents = Consent.objects.filter(subject=subject).count()
+    lines.append(f"{consents} consent record(s) stay as evidence, pseudonymous.")
+    return Preview(lines=lines, destructive=True)
+
+
+def _erase(request: DataSubjectRequest, actor) -> RightResult:
+    subject = DataSubject.objects.select_for_update().get(pk=request.subject_id)
+    # Holds are read inside this transaction, after the subject row is locked: a hold committed
+    # before this point is honoured.
+    held = _holds_on(subject)
+    now = timezone.now()
+    erased = restricted = 0
+    for recording in _live_recordings(subject).select_for_update().select_related("subject", "queue"):
+        if recording.pk in held:
+            if recording.status != Recording.Status.RESTRICTED:
+                recording.status = Recording.Status.RESTRICTED
+                recording._history_user = actor
+                recording.save(update_fields=["status"])
+            restricted += 1
+            continue
+        recording_erase(
+            recording=recording,
+            reason=DeletionRecord.Reason.ERASURE_REQUEST,
+            rule=request.reference,
+            now=now,
+            actor=actor,
+        )
+        erased += 1
+    blobs_delete_pending_after_commit()
+    if held:
+        ground = _hold_ground([h for hs in held.values() for h in hs])
+        return RightResult(
+            outcome=(
+                f"{erased} recording(s) erased. {restricted} recording(s) and the subject's personal "
+                f"data are restricted instead of erased, because of a {ground}."
+            ),
+            exemption=ground[:200],
+        )
+    subject_key_destroy(subject=subject, actor=actor, reason=f"erasure {request.reference}")
+    _redact_personal_fields(subject, actor)
+    return RightResult(
+        outcome=f"{erased} recording(s) erased; the subject's name, phone and email are destroyed."
+    )
+
+
+def _redact_personal_fields(subject: DataSubject, actor) -> None:
+    """After the key is gone the ciphertext is unreadable; drop it and the blind indexes too, in
+    the row and in its history rows, so no copy of the pseudonymous lookup values remains."""
+    blank = {
+        "full_name_encrypted": b"",
+        "phone_encrypted": b"",
+        "email_encrypted": b"",
+        "phone_index": "",
+        "email_index": "",
+    }
+    for name, value in blank.items():
+        setattr(subject, name, value)
+    subject._history_user = actor
+    subject.save(update_fields=list(blank))
+    # History rows are records of the past, not historied models: a bulk update is right here.
+    subject.history.update(**blank)
+
+
+# --- restriction (Art. 18) ---------------------------------------------------------------------
+
+
+def restriction_preview(subject: DataSubject) -> Preview:
+    active = _live_recordings(subject).filter(status=Recording.Status.ACTIVE).count()
+    return Preview(
+        lines=[
+            f"{active} recording(s) marked restricted: gone from QA review, exports and sharing, "
+            "kept in storage, flagged in the admin."
+        ]
+    )
+
+
+def _restrict(request: DataSubjectRequest, actor) -> RightResult:
+    count = 0
+    for recording in (
+        _live_recordings(request.subject).filter(status=Recording.Status.ACTIVE).select_for_update()
+    ):
+        recording.status = Recording.Status.RESTRICTED
+        recording._history_user = actor
+        recording.save(update_fields=["status"])
+        count += 1
+    return RightResult(outcome=f"{count} recording(s) restricted (Art. 18): stored, not used.")
+
+
+# --- objection (Art. 21) -----------------------------------------------------------------------
+
+
+def _objected_purposes(subject: DataSubject) -> list[Purpose]:
+    """The purposes the subject's legitimate-interest recordings serve."""
+    return list(
+        Purpose.objects.filter(
+            recordings__subject=subject,
+            recordings__lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
+        )
+        .exclude(recordings__status=Recording.Status.ERASED)
+        .distinct()
+        .order_by("code")
+    )
+
+
+def objection_preview(subject: DataSubject) -> Preview:
+    purposes = _objected_purposes(subject)
+    if not purposes:
+        return Preview(lines=["No recording of the subject rests on legitimate interests."])
+    names = ", ".join(str(p) for p in purposes)
+    return Preview(
+        lines=[
+            f"Stops {names} for the subject's legitimate-interest recordings, "
+            "unless you record compelling legitimate grounds."
+        ]
+    )
+
+
+def _object(request: DataSubjectRequest, actor, compelling_grounds: str = "") -> RightResult:
+    decided = []
+    for purpose in _objected_purposes(request.subject):
+        objection = Objection.objects.create(
+            subject=request.subject, purpose=purpose, received_at=request.received_at
+        )
+        decision = Objection.Decision.OVERRULED if compelling_grounds.strip() else Objection.Decision.UPHELD
+        objection = objection_decide(
+            objection=objection, decision=decision, actor=actor, reason=compelling_grounds
+        )
+        decided.append(f"{purpose}: {objection.get_decision_display().split(':')[0].lower()}")
+    if not decided:
+        return RightResult(outcome="No processing of the subject's recordings rests on legitimate interests.")
+    return RightResult(outcome="Objection decided — " + "; ".join(decided) + ".")
+
+
+# --- consent withdrawal (Art. 7(3)) ------------------------------------------------------------
+
+_REQUEST_CHANNEL_TO_CONSENT = {
+    "phone": Consent.Channel.PHONE,
+    "email": Consent.Channel.EMAIL,
+    "letter": Consent.Channel.LETTER,
+    "web": Consent.Channel.WEB,
+}
+
+
+def withdrawal_preview(subject: DataSubject) -> Preview:
+    active = Consent.objects.filter(
+        subject=subject, decision=Consent.Decision.GIVEN, withdrawn_at__isnull=True
+    )
+    return Preview(lines=[f"{active.count()} active consent(s) can be withdrawn; the chosen ones end now."])
+
+
+def _withdraw(request: DataSubjectRequest, actor, consent_ids: list[int] | None = None) -> RightResult:
+    active = Consent.objects.filter(
+        subject=request.subject, decision=Consent.Decision.GIVEN, withdrawn_at__isnull=True
+    )
+    if consent_ids is not None:
+        active = active.filter(pk__in=consent_ids)
+    via = _REQUEST_CHANNEL_TO_CONSENT.get(request.channel, Consent.Channel.DSR)
+    withdrawn = [consent_withdraw(consent=c, via=via, actor=actor) for c in active.order_by("pk")]
+    if not withdrawn:
+        raise ValidationError("No active consent was chosen to withdraw.")
+    purposes = ", ".join(sorted({str(c.purpose) for c in withdrawn}))
+    return RightResult(outcome=f"{len(withdrawn)} consent(s) withdrawn ({purposes}).")
+
+
+# --- rectification (Art. 16) -------------------------------------------------------------------
+
+
+def _rectify(request: DataSubjectRequest, actor, personal: PersonalData | None = None) -> RightResult:
+    if personal is None:
+        raise ValidationError("Give the corrected name, phone or email.")
+    changed = subject_personal_data_rectify(subject=request.subject, personal=personal, actor=actor)
+    if not changed:
+        raise ValidationError("Nothing differs from what is on file.")
+    return RightResult(outcome=f"Corrected: {', '.join(changed)}.")
+
+
+# --- dispatch ----------------------------------------------------------------------------------
+
+
+def right_preview(request: DataSubjectRequest) -> Preview:
+    subject = request.subject
+    if subject is None:
+        return Preview(lines=["Match the request to a subject first."])
+    previews = {
+        RequestType.ERASURE: erasure_preview,
+        RequestType.RESTRICTION: restriction_preview,
+        RequestType.OBJECTION: objection_preview,
+        RequestType.CONSENT_WITHDRAWAL: withdrawal_preview,
+    }
+    if request.request_type in previews:
+        return previews[request.request_type](subject)
+    if request.request_type == RequestType.RECTIFICATION:
+        return Preview(lines=["The corrected fields are re-encrypted; the change stays in history."])
+    return Preview(lines=["A package of the subject's data is built for you to download and send."])
+
+
+def right_execute(*, request: DataSubjectRequest, actor, **options) -> RightResult:
+    """Carry out the request's right; must run inside the completing transaction."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("right_execute runs inside request_complete's transaction.")
+    kind = request.request_type
+    if kind == RequestType.ERASURE:
+        return _erase(request, actor)
+    if kind == RequestType.RESTRICTION:
+        return _restrict(request, actor)
+    if kind == RequestType.OBJECTION:
+        return _object(request, actor, **options)
+    if kind == RequestType.CONSENT_WITHDRAWAL:
+        return _withdraw(request, actor, **options)
+    if kind == RequestType.RECTIFICATION:
+        return _rectify(request, actor, **options)
+    if kind in (RequestType.ACCESS, RequestType.PORTABILITY):
+        from dsr.packages import package_build
+
+        package = package_build(request=request, actor=actor)
+        return RightResult(
+            outcome=f"Package {package.name} built ({package.recordings} recording(s)); "
+            "download it from the request and send it to the subject."
+        )
+    raise ValidationError(f"Unknown request type {kind!r}.")

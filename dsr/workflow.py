@@ -1,0 +1,203 @@
+"""A request's life: identity, assignment, extension, status transitions and four-eyes approval.
+
+Every change goes through one of these services (each saves through the model, so it lands in
+history with its author); the admin's buttons call them and nothing else writes a status.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from guardian.shortcuts import assign_perm
+
+from compliance_site.roles import DPO, PRIVACY_ANALYST
+from dsr.deadlines import due_at_for, extension_limit
+from dsr.models import DataSubjectRequest, RequestType, ResponseLetter
+
+logger = logging.getLogger(__name__)
+
+Status = DataSubjectRequest.Status
+
+# Where each status may go next. Completion runs the right (dsr.rights) first.
+TRANSITIONS: dict[str, set[str]] = {
+    Status.NEW: {Status.IDENTITY_PENDING, Status.IN_PROGRESS, Status.REFUSED, Status.WITHDRAWN},
+    Status.IDENTITY_PENDING: {Status.IN_PROGRESS, Status.REFUSED, Status.WITHDRAWN},
+    Status.IN_PROGRESS: {Status.AWAITING_APPROVAL, Status.COMPLETED, Status.REFUSED, Status.WITHDRAWN},
+    Status.AWAITING_APPROVAL: {Status.IN_PROGRESS, Status.COMPLETED, Status.REFUSED, Status.WITHDRAWN},
+    Status.COMPLETED: set(),
+    Status.REFUSED: set(),
+    Status.WITHDRAWN: set(),
+}
+
+
+def _locked(request: DataSubjectRequest) -> DataSubjectRequest:
+    return DataSubjectRequest.objects.select_for_update().get(pk=request.pk)
+
+
+def _save(request: DataSubjectRequest, actor) -> DataSubjectRequest:
+    request._history_user = actor
+    request.full_clean()
+    request.save()
+    return request
+
+
+def _is_dpo(user) -> bool:
+    return user.is_superuser or user.groups.filter(name=DPO).exists()
+
+
+def needs_approval(request: DataSubjectRequest) -> bool:
+    return request.request_type == RequestType.ERASURE and settings.DSR_ERASURE_FOUR_EYES
+
+
+@transaction.atomic
+def request_identity_verify(
+    *, request: DataSubjectRequest, method: str, note: str, actor
+) -> DataSubjectRequest:
+    """Record how the requester's identity was verified (Art. 12(6)); where the clock starts at
+    verification (``DSR_CLOCK_START``), the period runs from now."""
+    request = _locked(request)
+    if not request.is_open:
+        raise ValidationError("The request is closed.")
+    if method not in DataSubjectRequest.IdentityMethod.values:
+        raise ValidationError({"identity_method": "Choose how the identity was verified."})
+    if not note.strip():
+        raise ValidationError({"identity_note": "Note the evidence (what matched, which document)."})
+    now = timezone.now()
+    request.identity_method, request.identity_note = method, note.strip()
+    request.identity_verified_by, request.identity_verified_at = actor, now
+    if settings.DSR_CLOCK_START == "verification" and request.extended_until is None:
+        request.due_at = due_at_for(now)
+    if request.status in (Status.NEW, Status.IDENTITY_PENDING):
+        request.status = Status.IN_PROGRESS
+    return _save(request, actor)
+
+
+@transaction.atomic
+def request_assign(*, request: DataSubjectRequest, assignee, actor) -> DataSubjectRequest:
+    """Give the request to a privacy analyst (or a DPO). An analyst gets guardian grants on this
+    request and on its subject, and sees nothing else."""
+    request = _locked(request)
+    if not assignee.is_active or not assignee.groups.filter(name__in=[DPO, PRIVACY_ANALYST]).exists():
+        raise ValidationError({"assignee": "Requests go to an active privacy analyst or DPO."})
+    request.assignee = assignee
+    _save(request, actor)
+    assign_perm("dsr.view_datasubjectrequest", assignee, request)
+    if request.subject_id:
+        assign_perm("recordings.view_datasubject", assignee, request.subject)
+    return request
+
+
+@transaction.atomic
+def request_extend(
+    *, request: DataSubjectRequest, until: datetime.datetime, reason: str, actor
+) -> DataSubjectRequest:
+    """Extend the deadline by up to two further months (Art. 12(3)): with a reason, only before
+    the original due date has passed, and with the notice letter to the subject."""
+    from dsr.letters import letter_write
+
+    request = _locked(request)
+    now = timezone.now()
+    if not request.is_open:
+        raise ValidationError("The request is closed.")
+    if now > request.due_at:
+        raise ValidationError(
+            f"The original deadline ({timezone.localtime(request.due_at):%Y-%m-%d %H:%M}) has passed; "
+            "an extension must be notified before it."
+        )
+    if not reason.strip():
+        raise ValidationError({"extension_reason": "Give the reason (complexity, number of requests)."})
+    limit = extension_limit(request.due_at)
+    if until <= request.effective_due_at:
+        raise ValidationError({"extended_until": "An extension moves the deadline later."})
+    if until > limit:
+        latest = f"{timezone.localtime(limit):%Y-%m-%d}"
+        raise ValidationError({"extended_until": f"At most two further months: no later than {latest}."})
+    request.extended_until, request.extension_reason = until, reason.strip()
+    _save(request, actor)
+    letter_write(request=request, kind=ResponseLetter.Kind.EXTENSION, actor=actor)
+    return request
+
+
+@transaction.atomic
+def request_transition(
+    *, request: DataSubjectRequest, to: str, actor, outcome: str = "", refusal_ground: str = ""
+) -> DataSubjectRequest:
+    """Move a request along its workflow (not to completed: ``request_complete`` does that)."""
+    request = _locked(request)
+    if to == Status.COMPLETED:
+        raise ValidationError("Complete a request with request_complete, which carries out the right.")
+    if to not in TRANSITIONS[request.status]:
+        raise ValidationError(
+            f"A request that is {request.get_status_display().lower()} cannot become "
+            f"{Status(to).label.lower()}."
+        )
+    if to == Status.IN_PROGRESS and request.identity_verified_at is None:
+        raise ValidationError("Verify the requester's identity first.")
+    if to == Status.AWAITING_APPROVAL:
+        if not needs_approval(request):
+            raise ValidationError("Only an erasure waits for a second approval.")
+        request.prepared_by, request.approved_by, request.approved_at = actor, None, None
+    if to == Status.REFUSED:
+        if refusal_ground not in DataSubjectRequest.RefusalGround.values:
+            raise ValidationError({"refusal_ground": "A refusal states its ground."})
+        request.refusal_ground = refusal_ground
+    if outcome:
+        request.outcome = outcome
+    request.status = to
+    request.closed_at = None if to in DataSubjectRequest.OPEN_STATUSES else timezone.now()
+    _save(request, actor)
+    if to == Status.REFUSED:
+        from dsr.letters import letter_write
+
+        letter_write(request=request, kind=ResponseLetter.Kind.OUTCOME, actor=actor)
+    return request
+
+
+@transaction.atomic
+def request_approve(*, request: DataSubjectRequest, actor) -> DataSubjectRequest:
+    """The second DPO's approval of an erasure; the erasure then runs and the request completes."""
+    request = _locked(request)
+    if request.status != Status.AWAITING_APPROVAL:
+        raise ValidationError("Only a request awaiting approval can be approved.")
+    if not _is_dpo(actor):
+        raise ValidationError("Only a DPO approves an erasure.")
+    if request.prepared_by_id == actor.pk:
+        raise ValidationError("Four eyes: a second DPO must approve what you prepared.")
+    request.approved_by, request.approved_at = actor, timezone.now()
+    _save(request, actor)
+    return request_complete(request=request, actor=actor)
+
+
+@transaction.atomic
+def request_complete(*, request: DataSubjectRequest, actor, **options) -> DataSubjectRequest:
+    """Carry out the right on the data (``dsr.rights``), then close the request with its outcome
+    and the response letter. All or nothing: a failure leaves data and request as they were."""
+    from dsr.letters import letter_write
+    from dsr.rights import right_execute
+
+    request = _locked(request)
+    if Status.COMPLETED not in TRANSITIONS[request.status]:
+        raise ValidationError(
+            f"A request that is {request.get_status_display().lower()} cannot be completed."
+        )
+    if request.identity_verified_at is None:
+        raise ValidationError("Verify the requester's identity first.")
+    if needs_approval(request) and request.approved_at is None:
+        raise ValidationError("An erasure needs a second DPO's approval first.")
+    if request.subject_id is None:
+        raise ValidationError({"subject": "Match the request to a subject first."})
+    result = right_execute(request=request, actor=actor, **options)
+    request.outcome = result.outcome
+    request.exemption = result.exemption
+    request.executed_at = timezone.now()
+    request.status = Status.COMPLETED
+    request.closed_at = request.executed_at
+    _save(request, actor)
+    letter_write(request=request, kind=ResponseLetter.Kind.OUTCOME, actor=actor)
+    logger.info("Request %s completed (%s)", request.reference, request.request_type)
+    return request
