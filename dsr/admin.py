@@ -2,37 +2,41 @@
 
 from __future__ import annotations
 
-import datetime
-
 from django import forms
 from django.contrib import admin
 from django.db.models import Case, Value, When
 from django.db.models.functions import Coalesce
+from django.template.loader import render_to_string
+from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from compliance_site.admin_history import ScopedHistoryAdmin
+from dsr.admin_actions import step_view, steps_available
+from dsr.dashboard import DEADLINE_FILTER_RANGES
 from dsr.models import DataSubjectRequest, DeadlineReminder, RequestNote
-from dsr.selectors import notes_visible_to, reminders_visible_to, requests_visible_to
-from dsr.services import receipt_validate, request_create, request_update
+from dsr.packages import package_link_rows
+from dsr.selectors import notes_visible_to, reminders_visible_to, requests_visible_to, subject_overview
+from dsr.services import receipt_validate, request_create
 from recordings.admin_search import ReferenceSearchMixin
 
 
 class DeadlineFilter(admin.SimpleListFilter):
+    """Open requests by days left, counted in dates as ``days_left`` and the index dashboard count
+    them: "overdue" is a deadline date before today, so a request due today is never overdue."""
+
     title = "deadline"
     parameter_name = "deadline"
+    ranges = {days_left_range.key: days_left_range for days_left_range in DEADLINE_FILTER_RANGES}
 
     def lookups(self, request, model_admin):
-        return (("overdue", "Overdue"), ("this_week", "Due within 7 days"))
+        return [(key, days_left_range.label) for key, days_left_range in self.ranges.items()]
 
     def queryset(self, request, queryset):
-        now = timezone.now()
-        open_requests = queryset.filter(status__in=DataSubjectRequest.OPEN_STATUSES)
-        if self.value() == "overdue":
-            return open_requests.filter(deadline__lt=now)
-        if self.value() == "this_week":
-            return open_requests.filter(deadline__gte=now, deadline__lt=now + datetime.timedelta(days=7))
-        return queryset
+        days_left_range = self.ranges.get(self.value())
+        if days_left_range is None:
+            return queryset
+        return queryset.filter(days_left_range.q(timezone.now()))
 
 
 class RequestNoteInline(admin.StackedInline):
@@ -60,7 +64,7 @@ class DeadlineReminderInline(admin.TabularInline):
 class RequestIntakeForm(forms.ModelForm):
     class Meta:
         model = DataSubjectRequest
-        fields = ("request_type", "channel", "received_at", "subject", "assignee")
+        fields = ("request_type", "channel", "language", "received_at", "subject", "assignee")
 
     def clean_received_at(self):
         received_at = self.cleaned_data["received_at"]
@@ -85,26 +89,115 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
     raw_id_fields = ("subject", "assignee")
     inlines = (RequestNoteInline, DeadlineReminderInline)
     date_hierarchy = "received_at"
+    # Everything that carries the law (status, deadline, identity, outcome) changes only through
+    # the workflow steps (dsr.admin_actions → dsr.workflow); the form keeps the bookkeeping.
     readonly_fields = (
+        "workflow_steps",
         "reference",
+        "request_type",
+        "status",
+        "subject",
+        "assignee",
         "received_at",
         "due_at",
         "extended_until",
         "extension_reason",
+        "identity_method",
+        "identity_note",
         "identity_verified_by",
         "identity_verified_at",
+        "outcome",
+        "refusal_ground",
+        "exemption",
+        "prepared_by",
+        "approved_by",
+        "approved_at",
+        "executed_at",
         "closed_at",
         "created_at",
+        "subject_overview",
+        "letters_display",
+        "package_links",
     )
     fieldsets = (
-        (None, {"fields": ("reference", "request_type", "channel", "subject", "status", "assignee")}),
+        (None, {"fields": ("workflow_steps", "reference", "request_type", "channel", "language", "status")}),
+        ("Subject", {"fields": ("subject", "subject_overview")}),
+        ("Assignment", {"fields": ("assignee",)}),
         ("Deadline", {"fields": ("received_at", "due_at", "extended_until", "extension_reason")}),
         (
             "Identity",
             {"fields": ("identity_method", "identity_note", "identity_verified_by", "identity_verified_at")},
         ),
-        ("Outcome", {"fields": ("outcome", "refusal_ground", "closed_at", "created_at")}),
+        (
+            "Outcome",
+            {
+                "fields": (
+                    "outcome",
+                    "refusal_ground",
+                    "exemption",
+                    "prepared_by",
+                    "approved_by",
+                    "approved_at",
+                    "executed_at",
+                    "closed_at",
+                    "created_at",
+                )
+            },
+        ),
+        ("Letters to the subject", {"fields": ("letters_display",)}),
+        ("Packages (Art. 15, 20)", {"fields": ("package_links",)}),
     )
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<path:object_id>/step/<slug:step_name>/",
+                self.admin_site.admin_view(self.step_view),
+                name="dsr_datasubjectrequest_step",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def step_view(self, request, object_id, step_name):
+        return step_view(self, request, object_id, step_name)
+
+    @admin.display(description="Next steps")
+    def workflow_steps(self, obj: DataSubjectRequest):
+        viewer = getattr(obj, "_viewer", None)
+        steps = steps_available(obj, viewer) if viewer is not None else []
+        if not steps:
+            return "—" if obj.is_open else "Closed."
+        links = (
+            (reverse("admin:dsr_datasubjectrequest_step", args=[obj.pk, s.name]), s.title) for s in steps
+        )
+        return format_html_join(" ", '<a class="button" href="{}">{}</a>', links)
+
+    @admin.display(description="What we hold")
+    def subject_overview(self, obj: DataSubjectRequest):
+        if obj.subject_id is None:
+            return "Not matched yet: use “Match the requester to a subject”."
+        overview = subject_overview(obj.subject, exclude_request=obj)
+        return render_to_string("admin/dsr/datasubjectrequest/subject_overview.html", {"o": overview})
+
+    @admin.display(description="Letters")
+    def letters_display(self, obj: DataSubjectRequest):
+        rows = [
+            (
+                f"{timezone.localtime(letter.created_at):%Y-%m-%d %H:%M}",
+                letter.get_kind_display(),
+                letter.language,
+                letter.subject_line,
+                letter.body,
+            )
+            for letter in obj.letters.all()
+        ]
+        if not rows:
+            return "—"
+        return format_html_join(
+            "",
+            "<details><summary>{} · {} · {}</summary><pre class='dsr-letter'>{}\n\n{}</pre></details>",
+            rows,
+        )
 
     def get_queryset(self, request):
         # Most urgent first: the deadline in force, whether original or extended.
@@ -135,7 +228,8 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            request_update(request=obj)
+            obj._history_user = request.user
+            obj.save(update_fields=["channel", "language"])
             return
         created = request_create(
             request_type=obj.request_type,
@@ -155,6 +249,37 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
                 note.author = request.user
             note.save()
         formset.save_m2m()
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            obj._viewer = request.user  # package links are signed for the user who sees the page
+        return obj
+
+    @admin.display(description="packages")
+    def package_links(self, obj: DataSubjectRequest):
+        viewer = getattr(obj, "_viewer", None)
+        rows = package_link_rows(request=obj, user=viewer) if viewer is not None else []
+        if not rows:
+            return "—"
+        items = []
+        for package, url, state in rows:
+            if url is None:
+                items.append(format_html("<li>{} ({})</li>", package.name, state))
+                continue
+            items.append(
+                format_html(
+                    '<li><a href="{}">{}</a>: {} recording(s), {} bytes, expires {}, downloaded {} '
+                    "time(s). The link works for you for 15 minutes.</li>",
+                    url,
+                    package.name,
+                    package.recordings,
+                    f"{package.size_bytes:,}",
+                    f"{timezone.localtime(package.expires_at):%Y-%m-%d}",
+                    package.downloaded_count,
+                )
+            )
+        return format_html("<ul>{}</ul>", format_html_join("", "{}", ((item,) for item in items)))
 
     @admin.display(description="deadline", ordering="deadline")
     def deadline_display(self, obj: DataSubjectRequest):

@@ -66,6 +66,10 @@ def request_create(
     request.full_clean(exclude=["reference"])
     request.reference = _next_reference(timezone.localdate(received_at).year)
     request.save()
+    if assignee is not None:
+        from dsr.workflow import assignment_grant
+
+        assignment_grant(request=request)
     return request
 
 

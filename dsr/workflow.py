@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from guardian.shortcuts import assign_perm
+from guardian.shortcuts import assign_perm, remove_perm
 
 from compliance_site.roles import DPO, PRIVACY_ANALYST
 from dsr.deadlines import due_at_for, extension_limit
@@ -84,11 +84,44 @@ def request_assign(*, request: DataSubjectRequest, assignee, actor) -> DataSubje
     request = _locked(request)
     if not assignee.is_active or not assignee.groups.filter(name__in=[DPO, PRIVACY_ANALYST]).exists():
         raise ValidationError({"assignee": "Requests go to an active privacy analyst or DPO."})
+    previous = request.assignee
     request.assignee = assignee
     _save(request, actor)
-    assign_perm("dsr.view_datasubjectrequest", assignee, request)
+    if previous is not None and previous != assignee:
+        assignment_revoke(request=request, user=previous)
+    assignment_grant(request=request)
+    return request
+
+
+def assignment_grant(*, request: DataSubjectRequest) -> None:
+    """The assignee's object grants: this request and its subject (guardian keeps them in history)."""
+    if request.assignee_id is None:
+        return
+    assign_perm("dsr.view_datasubjectrequest", request.assignee, request)
+    assign_perm("dsr.change_datasubjectrequest", request.assignee, request)
     if request.subject_id:
-        assign_perm("recordings.view_datasubject", assignee, request.subject)
+        assign_perm("recordings.view_datasubject", request.assignee, request.subject)
+
+
+def assignment_revoke(*, request: DataSubjectRequest, user) -> None:
+    remove_perm("dsr.view_datasubjectrequest", user, request)
+    remove_perm("dsr.change_datasubjectrequest", user, request)
+    still_needed = DataSubjectRequest.objects.filter(
+        assignee=user, subject_id=request.subject_id, status__in=DataSubjectRequest.OPEN_STATUSES
+    ).exclude(pk=request.pk)
+    if request.subject_id and not still_needed.exists():
+        remove_perm("recordings.view_datasubject", user, request.subject)
+
+
+@transaction.atomic
+def request_match(*, request: DataSubjectRequest, subject, actor) -> DataSubjectRequest:
+    """Tie the request to the subject found by reference, phone or email."""
+    request = _locked(request)
+    if not request.is_open:
+        raise ValidationError("The request is closed.")
+    request.subject = subject
+    _save(request, actor)
+    assignment_grant(request=request)
     return request
 
 

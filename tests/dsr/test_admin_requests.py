@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from dsr.models import DataSubjectRequest
 from dsr.services import request_create
+from tests.factories import DataSubjectFactory, RecordingFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -25,6 +26,7 @@ def test_dpo_registers_a_request_and_gets_reference_and_due_date(client, dpo):
         {
             "request_type": "erasure",
             "channel": "letter",
+            "language": "de",
             "received_at_0": received.strftime("%Y-%m-%d"),
             "received_at_1": received.strftime("%H:%M:%S"),
         },
@@ -47,6 +49,7 @@ def test_request_in_the_future_is_refused_with_a_message(client, dpo):
         {
             "request_type": "access",
             "channel": "email",
+            "language": "en",
             "received_at_0": later.strftime("%Y-%m-%d"),
             "received_at_1": later.strftime("%H:%M:%S"),
         },
@@ -57,39 +60,41 @@ def test_request_in_the_future_is_refused_with_a_message(client, dpo):
     assert DataSubjectRequest.objects.count() == 0
 
 
-def _change_form_data(request: DataSubjectRequest, **changes) -> dict:
-    data = {
-        "request_type": request.request_type,
-        "channel": request.channel,
-        "subject": "",
-        "status": request.status,
-        "assignee": "",
-        "identity_method": "",
-        "identity_note": "",
-        "outcome": "",
-        "refusal_ground": "",
-        "notes-TOTAL_FORMS": "0",
-        "notes-INITIAL_FORMS": "0",
-        "reminders-TOTAL_FORMS": "0",
-        "reminders-INITIAL_FORMS": "0",
-    }
-    data.update(changes)
-    return data
+def step_url(request: DataSubjectRequest, step: str) -> str:
+    return reverse("admin:dsr_datasubjectrequest_step", args=[request.pk, step])
 
 
-def test_completing_a_request_records_when_it_was_closed(client, dpo):
+def test_the_request_page_offers_the_next_steps_and_no_status_field(client, dpo):
     request = request_create(request_type="access", channel="email", received_at=timezone.now())
     client.force_login(dpo)
 
-    response = client.post(
-        reverse("admin:dsr_datasubjectrequest_change", args=[request.pk]),
-        _change_form_data(request, status="completed", outcome="Package sent."),
-    )
+    page = client.get(reverse("admin:dsr_datasubjectrequest_change", args=[request.pk])).content.decode()
 
-    assert response.status_code == 302
+    assert step_url(request, "verify") in page and step_url(request, "match") in page
+    assert 'name="status"' not in page  # the status moves only through the steps
+
+
+def test_a_request_is_worked_through_its_steps(client, dpo):
+    # given: a letter from a caller whose phone is on file
+    subject = DataSubjectFactory(phone="+49 30 1234567")
+    RecordingFactory(subject=subject)
+    request = request_create(request_type="restriction", channel="letter", received_at=timezone.now())
+    client.force_login(dpo)
+
+    # when: the DPO matches by phone, verifies, previews and completes
+    matched = client.post(step_url(request, "match"), {"reference": "", "phone": "030 1234567", "email": ""})
+    verified = client.post(step_url(request, "verify"), {"method": "document", "note": "ID card seen."})
+    preview = client.get(step_url(request, "complete")).content.decode()
+    completed = client.post(step_url(request, "complete"), {})
+
+    # then
+    assert (matched.status_code, verified.status_code, completed.status_code) == (302, 302, 302)
+    assert "1 recording(s) marked restricted" in preview
     request.refresh_from_db()
-    assert request.status == "completed"
-    assert request.closed_at is not None
+    assert (request.subject, request.status) == (subject, "completed")
+    assert request.letters.count() == 1
+    page = client.get(reverse("admin:dsr_datasubjectrequest_change", args=[request.pk])).content.decode()
+    assert subject.reference in page and "Restricted (Art. 18)" in page
 
 
 def test_refusal_without_a_ground_is_an_error_on_the_form(client, dpo):
@@ -97,13 +102,21 @@ def test_refusal_without_a_ground_is_an_error_on_the_form(client, dpo):
     client.force_login(dpo)
 
     response = client.post(
-        reverse("admin:dsr_datasubjectrequest_change", args=[request.pk]),
-        _change_form_data(request, status="refused"),
+        step_url(request, "transition"), {"to": "refused", "refusal_ground": "", "outcome": ""}
     )
 
     assert response.status_code == 200
+    assert "A refusal states its ground" in response.content.decode()
     request.refresh_from_db()
     assert request.status == "new"
+
+
+def test_an_analyst_cannot_open_the_steps_of_a_request_not_assigned_to_them(client, analyst):
+    request = request_create(request_type="access", channel="email", received_at=timezone.now())
+    client.force_login(analyst)
+
+    assert client.get(step_url(request, "verify")).status_code == 404
+    assert client.get(step_url(request, "approve")).status_code == 404
 
 
 def test_requests_list_shows_days_left_most_urgent_first(client, dpo):

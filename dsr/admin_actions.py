@@ -1,0 +1,246 @@
+"""The request page's workflow buttons: one small form per step, each calling one service.
+
+Every step shows what it will do before it does it (the right's preview before completion and
+approval), and a refused step keeps the form with the service's message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from compliance_site.models import User
+from compliance_site.roles import DPO, PRIVACY_ANALYST
+from dsr.models import DataSubjectRequest, RequestType
+from dsr.rights import right_preview
+from dsr.selectors import requests_visible_to
+from dsr.workflow import (
+    TRANSITIONS,
+    needs_approval,
+    request_approve,
+    request_assign,
+    request_complete,
+    request_extend,
+    request_identity_verify,
+    request_match,
+    request_transition,
+)
+from recordings.models import Consent
+from recordings.selectors import subject_matching
+from recordings.vault import PersonalData
+
+Status = DataSubjectRequest.Status
+
+
+class MatchForm(forms.Form):
+    reference = forms.CharField(required=False, label="Subject reference")
+    phone = forms.CharField(required=False)
+    email = forms.CharField(required=False)
+
+    def clean(self):
+        data = super().clean()
+        if not any(data.get(name) for name in ("reference", "phone", "email")):
+            raise ValidationError("Give a reference, a phone number or an email.")
+        try:
+            subjects = list(
+                subject_matching(reference=data["reference"], phone=data["phone"], email=data["email"])[:2]
+            )
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from exc
+        if not subjects:
+            raise ValidationError("No subject matches.")
+        if len(subjects) > 1:
+            raise ValidationError("Several subjects match; narrow it down (the reference is unique).")
+        data["subject"] = subjects[0]
+        return data
+
+
+class VerifyForm(forms.Form):
+    method = forms.ChoiceField(choices=DataSubjectRequest.IdentityMethod.choices)
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Evidence")
+
+
+class AssignForm(forms.Form):
+    assignee = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True, groups__name__in=[DPO, PRIVACY_ANALYST])
+        .distinct()
+        .order_by("username")
+    )
+
+
+class ExtendForm(forms.Form):
+    until = forms.SplitDateTimeField(label="New deadline", widget=forms.SplitDateTimeWidget)
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class TransitionForm(forms.Form):
+    to = forms.ChoiceField(label="New status")
+    refusal_ground = forms.ChoiceField(
+        choices=[("", "—"), *DataSubjectRequest.RefusalGround.choices], required=False
+    )
+    outcome = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Note for the record"
+    )
+
+    def __init__(self, *args, request_obj: DataSubjectRequest, **kwargs):
+        super().__init__(*args, **kwargs)
+        allowed = [s for s in TRANSITIONS[request_obj.status] if s != Status.COMPLETED]
+        if not needs_approval(request_obj):
+            allowed = [s for s in allowed if s != Status.AWAITING_APPROVAL]
+        self.fields["to"].choices = [(s, Status(s).label) for s in allowed]
+
+
+class CompleteForm(forms.Form):
+    """Extra input some rights need; empty for the others."""
+
+    def __init__(self, *args, request_obj: DataSubjectRequest, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request_obj = request_obj
+        kind = request_obj.request_type
+        if kind == RequestType.CONSENT_WITHDRAWAL and request_obj.subject_id:
+            self.fields["consents"] = forms.ModelMultipleChoiceField(
+                queryset=Consent.objects.filter(
+                    subject=request_obj.subject_id, decision=Consent.Decision.GIVEN, withdrawn_at__isnull=True
+                ).select_related("purpose"),
+                widget=forms.CheckboxSelectMultiple,
+                label="Consents to withdraw",
+            )
+        if kind == RequestType.OBJECTION:
+            self.fields["compelling_grounds"] = forms.CharField(
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 3}),
+                help_text="Leave empty to uphold the objection; fill in to overrule it (Art. 21(1)).",
+            )
+        if kind == RequestType.RECTIFICATION:
+            self.fields["full_name"] = forms.CharField(required=False)
+            self.fields["phone"] = forms.CharField(required=False)
+            self.fields["email"] = forms.CharField(required=False)
+
+    def service_options(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        kind = self.request_obj.request_type
+        if kind == RequestType.CONSENT_WITHDRAWAL:
+            return {"consent_ids": [c.pk for c in data["consents"]]}
+        if kind == RequestType.OBJECTION:
+            return {"compelling_grounds": data.get("compelling_grounds", "")}
+        if kind == RequestType.RECTIFICATION:
+            return {
+                "personal": PersonalData(
+                    full_name=data.get("full_name", ""),
+                    phone=data.get("phone", ""),
+                    email=data.get("email", ""),
+                )
+            }
+        return {}
+
+
+class ApproveForm(forms.Form):
+    confirm = forms.BooleanField(label="I have checked the preview and approve this erasure.")
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    title: str
+    form: type[forms.Form]
+    permission: str  # a model permission the user needs besides seeing the request
+    destructive: bool = False
+
+    def run(self, request_obj: DataSubjectRequest, form: forms.Form, actor) -> None:
+        data = form.cleaned_data
+        if self.name == "match":
+            request_match(request=request_obj, subject=data["subject"], actor=actor)
+        elif self.name == "verify":
+            request_identity_verify(
+                request=request_obj, method=data["method"], note=data["note"], actor=actor
+            )
+        elif self.name == "assign":
+            request_assign(request=request_obj, assignee=data["assignee"], actor=actor)
+        elif self.name == "extend":
+            request_extend(request=request_obj, until=data["until"], reason=data["reason"], actor=actor)
+        elif self.name == "transition":
+            request_transition(
+                request=request_obj,
+                to=data["to"],
+                actor=actor,
+                outcome=data["outcome"],
+                refusal_ground=data["refusal_ground"],
+            )
+        elif self.name == "complete":
+            request_complete(request=request_obj, actor=actor, **form.service_options())
+        elif self.name == "approve":
+            request_approve(request=request_obj, actor=actor)
+
+
+STEPS = {
+    step.name: step
+    for step in (
+        Step("match", "Match the requester to a subject", MatchForm, "dsr.change_datasubjectrequest"),
+        Step("verify", "Record the identity verification", VerifyForm, "dsr.change_datasubjectrequest"),
+        Step("assign", "Assign the request", AssignForm, "dsr.add_datasubjectrequest"),
+        Step("extend", "Extend the deadline (Art. 12(3))", ExtendForm, "dsr.change_datasubjectrequest"),
+        Step("transition", "Change the status", TransitionForm, "dsr.change_datasubjectrequest"),
+        Step("complete", "Carry out the request", CompleteForm, "dsr.change_datasubjectrequest", True),
+        Step("approve", "Approve the erasure (second DPO)", ApproveForm, "dsr.add_datasubjectrequest", True),
+    )
+}
+
+
+def steps_available(request_obj: DataSubjectRequest, user) -> list[Step]:
+    """The buttons to show on the request's page, in working order."""
+    if not request_obj.is_open:
+        return []
+    names = ["match", "verify"] if request_obj.identity_verified_at is None else ["match"]
+    names += ["assign", "extend", "transition"]
+    if request_obj.status == Status.AWAITING_APPROVAL:
+        names.append("approve")
+    elif Status.COMPLETED in TRANSITIONS[request_obj.status] and not (
+        needs_approval(request_obj) and request_obj.approved_at is None
+    ):
+        names.append("complete")
+    return [STEPS[name] for name in names if user.has_perm(STEPS[name].permission)]
+
+
+def step_view(model_admin, http_request, object_id: str, step_name: str):
+    """GET: the step's form (with the right's preview where it acts on data). POST: run it."""
+    step = STEPS.get(step_name)
+    if step is None:
+        raise Http404("No such step.")
+    # Existence is not revealed: a request the user may not see is a 404 whatever the step.
+    request_obj = get_object_or_404(requests_visible_to(http_request.user), pk=object_id)
+    if not http_request.user.has_perm(step.permission):
+        raise PermissionDenied
+    kwargs: dict[str, Any] = {}
+    if step.form in (TransitionForm, CompleteForm):
+        kwargs["request_obj"] = request_obj
+    form = step.form(http_request.POST if http_request.method == "POST" else None, **kwargs)
+    if http_request.method == "POST" and form.is_valid():
+        try:
+            step.run(request_obj, form, http_request.user)
+        except ValidationError as exc:
+            for message in exc.messages:
+                form.add_error(None, message)
+        else:
+            model_admin.message_user(http_request, f"{request_obj.reference}: {step.title.lower()} — done.")
+            return HttpResponseRedirect(reverse("admin:dsr_datasubjectrequest_change", args=[request_obj.pk]))
+    preview = right_preview(request_obj) if step.name in ("complete", "approve") else None
+    context = {
+        **model_admin.admin_site.each_context(http_request),
+        "opts": model_admin.model._meta,
+        "original": request_obj,
+        "title": f"{step.title}: {request_obj.reference}",
+        "step": step,
+        "form": form,
+        "preview": preview,
+    }
+    if preview and preview.destructive:
+        messages.warning(http_request, "This cannot be undone. Read the preview before you confirm.")
+    return TemplateResponse(http_request, "admin/dsr/datasubjectrequest/step.html", context)
