@@ -4,12 +4,14 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from dsr.views import package_download
 from recordings.views import recording_audio
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
     path("recordings/<int:pk>/audio", recording_audio, name="recording-audio"),
+    path("dsr/packages/<int:pk>/download", package_download, name="dsr-package-download"),
     # The telephony integration's ingest API and its OpenAPI description.
     path("api/v1/", include("recordings.api_urls")),
 ]

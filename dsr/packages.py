@@ -36,9 +36,18 @@ from django.utils import timezone, translation
 from zipstream import ZIP_DEFLATED, ZIP_STORED, ZipStream
 
 from dsr.models import DataPackage, DataSubjectRequest, RequestType
+from dsr.selectors import packages_downloadable_by
 from recordings.access_log import access_event_record
 from recordings.audio_storage import audio_open, recordings_storage
-from recordings.models import AccessAction, Consent, DataSubject, Objection, Purpose, Recording
+from recordings.models import (
+    AccessAction,
+    Consent,
+    DataSubject,
+    Objection,
+    Purpose,
+    Recording,
+    SubjectKey,
+)
 from recordings.selectors import purposes_lawful_for
 from recordings.streaming_aead import DecryptingReader, EncryptingReader, plaintext_size
 from recordings.vault import (
@@ -154,7 +163,9 @@ def _audio_entries(recordings: list[Recording]) -> list[_Audio]:
 
 def _audio_chunks(entry: _Audio) -> Iterator[bytes]:
     # Opened only when the archive reaches this entry, closed when it moves on.
-    with audio_open(name=entry.recording.storage_ref, key=entry.key, recording_id=entry.recording.pk) as reader:
+    with audio_open(
+        name=entry.recording.storage_ref, key=entry.key, recording_id=entry.recording.pk
+    ) as reader:
         if reader.plaintext_size:
             yield from reader.iter_range(0, None, chunk_segments=_CHUNK_SEGMENTS)
 
@@ -298,7 +309,9 @@ _TEXT: dict[str, dict[str, Any]] = {
             "restriction": "Art. 18: Einschränkung der Verarbeitung.",
             "objection": "Art. 21: Widerspruch gegen eine Verarbeitung aus berechtigtem Interesse.",
             "portability": "Art. 20: Herausgabe Ihrer bereitgestellten Daten in maschinenlesbarer Form.",
-            "withdraw_consent": "Art. 7(3): Widerruf einer Einwilligung jederzeit, so einfach wie ihre Erteilung.",
+            "withdraw_consent": (
+                "Art. 7(3): Widerruf einer Einwilligung jederzeit, so einfach wie ihre Erteilung."
+            ),
             "complaint": "Art. 77: Beschwerde bei einer Aufsichtsbehörde.",
         },
         "source": (
@@ -319,28 +332,34 @@ def _texts(language: str) -> dict[str, Any]:
 
 def _information(texts: dict[str, Any], recordings: list[Recording], policies: dict) -> dict:
     """Art. 15(1)(a)-(h) and 15(2), for this subject's recordings."""
-    purposes: dict[int, dict] = {}
+    purposes: dict[int, Purpose] = {}
+    bases: dict[int, set[str]] = {}
     for recording in recordings:
         for purpose in recording.purposes.all():
-            entry = purposes.setdefault(
-                purpose.pk,
-                {"code": purpose.code, "name": purpose.name, "description": purpose.description, "bases": set()},
-            )
-            entry["bases"].add(recording.get_lawful_basis_display())
-    ordered = sorted(purposes.values(), key=lambda p: p["name"])
+            purposes[purpose.pk] = purpose
+            bases.setdefault(purpose.pk, set()).add(recording.get_lawful_basis_display())
+    ordered = sorted(purposes.values(), key=lambda p: (p.name, p.pk))
     return {
-        "purposes": [{**p, "lawful_bases": sorted(p.pop("bases"))} for p in ordered],  # (a)
+        "purposes": [  # (a)
+            {
+                "code": p.code,
+                "name": p.name,
+                "description": p.description,
+                "lawful_bases": sorted(bases[p.pk]),
+            }
+            for p in ordered
+        ],
         "categories_of_data": texts["categories"],  # (b)
         "recipients": [],  # (c)
         "recipients_note": texts["recipients_none"],
         "retention": {  # (d)
             "periods": [
                 {
-                    "purpose": p["name"],
-                    "days": policies[pk].keep_days if pk in policies else settings.RETENTION_DEFAULT_DAYS,
-                    "legal_reference": policies[pk].legal_reference if pk in policies else "",
+                    "purpose": p.name,
+                    "days": _retention_days(policies, p),
+                    "legal_reference": policies[p.pk].legal_reference if p.pk in policies else "",
                 }
-                for pk, p in sorted(purposes.items(), key=lambda item: item[1]["name"])
+                for p in ordered
             ],
             "rule": texts["retention_rule"],
             "default": texts["retention_default"].format(days=settings.RETENTION_DEFAULT_DAYS),
@@ -465,7 +484,9 @@ def _summary(request: DataSubjectRequest, contents: _Contents) -> str:
         {
             "entry": entry,
             "item": item,
-            "basis": _label(language, entry.recording.lawful_basis, entry.recording.get_lawful_basis_display()),
+            "basis": _label(
+                language, entry.recording.lawful_basis, entry.recording.get_lawful_basis_display()
+            ),
             "status": _label(language, entry.recording.status, entry.recording.get_status_display()),
             "direction": _label(language, entry.recording.direction, entry.recording.get_direction_display()),
         }
@@ -506,7 +527,11 @@ def _archive(request: DataSubjectRequest, contents: _Contents) -> ZipStream:
             archive.add(
                 render_to_string(
                     "dsr/package/README.txt",
-                    {"de": request.language == "de", "request": request, "data": contents.data},
+                    {
+                        "de": request.language == "de",
+                        "request": request,
+                        "files": sum(1 for entry in contents.entries if entry.arcname),
+                    },
                 ),
                 "README.txt",
             )
@@ -592,7 +617,9 @@ def package_build(*, request: DataSubjectRequest, actor) -> DataPackage:
     """Build the access or portability package of the request's subject, store it encrypted and
     record the export. All or nothing: a failure leaves no row and no blob.
 
-    Runs inside the completing transaction (``dsr.rights.right_execute``) or alone.
+    Runs inside the completing transaction (``dsr.rights.right_execute``) or alone. Should that
+    transaction roll back after this returns, the blob stays behind unreadable: its key was only
+    ever in the rolled-back row.
     """
     kind = _KINDS.get(request.request_type)
     if kind is None:
@@ -722,3 +749,22 @@ def package_download_record(*, package: DataPackage, actor, client_ip: str | Non
         client_ip=client_ip,
     )
     return package
+
+
+def package_link_rows(*, request: DataSubjectRequest, user) -> list[tuple[DataPackage, str | None, str]]:
+    """The request's packages that ``user`` may download, each with a freshly signed link (None
+    when it cannot be downloaded any more) and a short state, newest first."""
+    now = timezone.now()
+    erased = (
+        request.subject_id is None
+        or not SubjectKey.objects.filter(subject_id=request.subject_id, destroyed_at__isnull=True).exists()
+    )
+    rows = []
+    for package in packages_downloadable_by(user).filter(request=request).select_related("request"):
+        if package.is_expired(now):
+            rows.append((package, None, "expired"))
+        elif erased:
+            rows.append((package, None, "shredded with the subject's key"))
+        else:
+            rows.append((package, package_link(package=package, user=user), "ready"))
+    return rows
