@@ -17,6 +17,7 @@ TELEPHONY_INTEGRATION = "Telephony integration"
 _VIEW_RECORDINGS_APP = [
     "recordings.view_datasubject",
     "recordings.view_objection",
+    "recordings.view_recipient",
     "recordings.view_queue",
     "recordings.view_purpose",
     "recordings.view_recordingnotice",
@@ -32,6 +33,7 @@ _VIEW_RETENTION_APP = [
 ]
 _VIEW_DSR_APP = [
     "dsr.view_datasubjectrequest",
+    "dsr.view_recipientnotification",
     "dsr.view_requestnote",
     "dsr.view_deadlinereminder",
 ]
@@ -72,6 +74,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "dsr.add_datasubjectrequest",
         "dsr.change_datasubjectrequest",
         "dsr.add_requestnote",
+        "dsr.change_recipientnotification",
+        "recordings.add_recipient",
+        "recordings.change_recipient",
     ],
     PRIVACY_ANALYST: [
         *_VIEW_DSR_APP,

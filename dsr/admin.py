@@ -14,10 +14,11 @@ from django.utils.html import format_html, format_html_join
 from compliance_site.admin_history import ScopedHistoryAdmin
 from dsr.admin_actions import step_view, steps_available
 from dsr.dashboard import DEADLINE_FILTER_RANGES
-from dsr.models import DataSubjectRequest, DeadlineReminder, RequestNote
+from dsr.models import DataSubjectRequest, DeadlineReminder, RecipientNotification, RequestNote
 from dsr.packages import package_link_rows
 from dsr.selectors import notes_visible_to, reminders_visible_to, requests_visible_to, subject_overview
 from dsr.services import receipt_validate, request_create
+from dsr.workflow import notification_record_sent
 from recordings.admin_search import ReferenceSearchMixin
 
 
@@ -61,6 +62,21 @@ class DeadlineReminderInline(admin.TabularInline):
         return False
 
 
+class RecipientNotificationInline(admin.TabularInline):
+    """Art. 19 notices owed after a rectification, erasure or restriction; marked sent with the
+    action on the notifications list."""
+
+    model = RecipientNotification
+    fields = ("recipient", "notified_at", "notified_by", "note")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class RequestIntakeForm(forms.ModelForm):
     class Meta:
         model = DataSubjectRequest
@@ -87,7 +103,7 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
     list_select_related = ("assignee",)
     search_fields = ("=reference", "=subject__reference")
     raw_id_fields = ("subject", "assignee")
-    inlines = (RequestNoteInline, DeadlineReminderInline)
+    inlines = (RequestNoteInline, RecipientNotificationInline, DeadlineReminderInline)
     date_hierarchy = "received_at"
     # Everything that carries the law (status, deadline, identity, outcome) changes only through
     # the workflow steps (dsr.admin_actions → dsr.workflow); the form keeps the bookkeeping.
@@ -327,3 +343,30 @@ class DeadlineReminderAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(RecipientNotification)
+class RecipientNotificationAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
+    list_display = ("request", "recipient", "notified_at", "notified_by", "note")
+    list_filter = (("notified_at", admin.EmptyFieldListFilter), "recipient")
+    list_select_related = ("request", "recipient", "notified_by")
+    search_fields = ("=request__reference",)
+    readonly_fields = ("request", "recipient", "notified_at", "notified_by")
+    fields = ("request", "recipient", "notified_at", "notified_by", "note")
+    actions = ("mark_notified",)
+
+    def get_queryset(self, request):
+        return (
+            super().get_queryset(request).filter(request__in=requests_visible_to(request.user).values("pk"))
+        )
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Mark the selected notices as sent (Art. 19)", permissions=["change"])
+    def mark_notified(self, request, queryset):
+        sent = 0
+        for notification in queryset.filter(notified_at__isnull=True):
+            notification_record_sent(notification=notification, actor=request.user)
+            sent += 1
+        self.message_user(request, f"{sent} notice(s) recorded as sent.")

@@ -320,3 +320,32 @@ class DataPackage(models.Model):
 
     def is_expired(self, now: datetime.datetime | None = None) -> bool:
         return (now or timezone.now()) >= self.expires_at
+
+
+class RecipientNotification(models.Model):
+    """An Art. 19 notice owed to a recipient after a rectification, erasure or restriction."""
+
+    request = models.ForeignKey(DataSubjectRequest, on_delete=models.CASCADE, related_name="notifications")
+    recipient = models.ForeignKey("recordings.Recipient", on_delete=models.PROTECT, related_name="+")
+    notified_at = models.DateTimeField(null=True, blank=True)
+    notified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.CharField(max_length=255, blank=True, help_text="How and to whom it was sent.")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["recipient__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "recipient"], name="notification_once_per_recipient"),
+            models.CheckConstraint(
+                condition=Q(notified_at__isnull=True, notified_by__isnull=True)
+                | Q(notified_at__isnull=False, notified_by__isnull=False),
+                name="notification_sent_by_someone",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "notified" if self.notified_at else "to notify"
+        return f"{self.recipient} ({state})"

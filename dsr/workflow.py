@@ -17,7 +17,8 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from compliance_site.roles import DPO, PRIVACY_ANALYST
 from dsr.deadlines import due_at_for, extension_limit
-from dsr.models import DataSubjectRequest, RequestType, ResponseLetter
+from dsr.models import DataSubjectRequest, RecipientNotification, RequestType, ResponseLetter
+from recordings.models import Recipient
 
 logger = logging.getLogger(__name__)
 
@@ -225,6 +226,7 @@ def request_complete(*, request: DataSubjectRequest, actor, **options) -> DataSu
     if request.subject_id is None:
         raise ValidationError({"subject": "Match the request to a subject first."})
     result = right_execute(request=request, actor=actor, **options)
+    notifications_owed_create(request=request)
     request.outcome = result.outcome
     request.exemption = result.exemption
     request.executed_at = timezone.now()
@@ -234,3 +236,32 @@ def request_complete(*, request: DataSubjectRequest, actor, **options) -> DataSu
     letter_write(request=request, kind=ResponseLetter.Kind.OUTCOME, actor=actor)
     logger.info("Request %s completed (%s)", request.reference, request.request_type)
     return request
+
+
+# Art. 19: the rights whose effect must be passed on to everyone who received the data.
+NOTIFIED_RIGHTS = {RequestType.RECTIFICATION, RequestType.ERASURE, RequestType.RESTRICTION}
+
+
+def notifications_owed_create(*, request: DataSubjectRequest) -> list[RecipientNotification]:
+    """One notice to send per recipient of the purposes the subject's recordings served."""
+    if request.request_type not in NOTIFIED_RIGHTS or request.subject_id is None:
+        return []
+    recipients = Recipient.objects.filter(purposes__recordings__subject=request.subject_id).distinct()
+    return [
+        RecipientNotification.objects.get_or_create(request=request, recipient=recipient)[0]
+        for recipient in recipients
+    ]
+
+
+@transaction.atomic
+def notification_record_sent(
+    *, notification: RecipientNotification, actor, note: str = ""
+) -> RecipientNotification:
+    notification = RecipientNotification.objects.select_for_update().get(pk=notification.pk)
+    if notification.notified_at is not None:
+        raise ValidationError(f"{notification.recipient} was already notified.")
+    notification.notified_at, notification.notified_by = timezone.now(), actor
+    notification.note = note or notification.note
+    notification._history_user = actor
+    notification.save()
+    return notification

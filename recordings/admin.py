@@ -29,6 +29,7 @@ from recordings.models import (
     Objection,
     Purpose,
     Queue,
+    Recipient,
     Recording,
     RecordingNotice,
     RecordingUserObjectPermission,
@@ -183,6 +184,14 @@ class PurposeAdmin(ScopedHistoryAdmin):
     list_display = ("name", "code")
     search_fields = ("name", "code")
     prepopulated_fields = {"code": ("name",)}
+
+
+@admin.register(Recipient)
+class RecipientAdmin(ScopedHistoryAdmin):
+    list_display = ("name", "role", "country", "safeguard")
+    list_filter = ("role", "country", "purposes")
+    search_fields = ("name",)
+    filter_horizontal = ("purposes",)
 
 
 @admin.register(RecordingNotice)

@@ -97,6 +97,33 @@ class Purpose(models.Model):
         return self.name
 
 
+class Recipient(models.Model):
+    """Someone outside the controller who receives recordings for a purpose (a processor such as
+    an outsourced QA vendor, or a third party): listed in access answers (Art. 15(1)(c)) and told
+    of rectifications, erasures and restrictions (Art. 19)."""
+
+    class Role(models.TextChoices):
+        PROCESSOR = "processor", "Processor (Art. 28)"
+        THIRD_PARTY = "third_party", "Third party"
+
+    name = models.CharField(max_length=200)
+    role = models.CharField(max_length=12, choices=Role.choices)
+    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2 country of processing.")
+    safeguard = models.CharField(
+        max_length=200, blank=True, help_text="Transfer basis outside the EU/EEA (adequacy, SCCs), if any."
+    )
+    contact = models.CharField(max_length=200, blank=True, help_text="Where Art. 19 notices go.")
+    purposes = models.ManyToManyField(Purpose, related_name="recipients")
+
+    history = HistoricalRecords(m2m_fields=[purposes])
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class RecordingNotice(models.Model):
     """The text that told the caller when, where and how the call is recorded (Art. 13)."""
 

@@ -323,3 +323,29 @@ def test_a_request_for_an_erased_subject_cannot_be_rectified(dpo):
     with pytest.raises(KeyDestroyedError):
         request_complete(request=request, actor=dpo, personal=PersonalData(full_name="X"))
     assert DataSubjectRequest.objects.get(pk=request.pk).status == Status.IN_PROGRESS
+
+
+def test_erasure_lists_the_recipients_to_notify_and_tracks_the_notice(dpo, second_dpo, queue_a):
+    from dsr.workflow import notification_record_sent
+    from recordings.models import Purpose, Recipient
+
+    # given: an outsourced QA vendor receives quality-assurance calls, a translator nothing
+    vendor = Recipient.objects.create(name="QA Vendor GmbH", role="processor", country="DE")
+    vendor.purposes.set([Purpose.objects.get_or_create(code="quality_assurance", defaults={"name": "QA"})[0]])
+    Recipient.objects.create(name="Unrelated Ltd", role="third_party", country="IE")
+    subject = DataSubjectFactory()
+    RecordingFactory(subject=subject, queue=queue_a)
+    request = request_transition(
+        request=verified(open_request(subject, "erasure"), dpo), to=Status.AWAITING_APPROVAL, actor=dpo
+    )
+
+    # when
+    request = request_approve(request=request, actor=second_dpo)
+
+    # then: one notice owed, to the vendor; recording it sent lands in history
+    [notice] = request.notifications.all()
+    assert notice.recipient == vendor and notice.notified_at is None
+    notice = notification_record_sent(notification=notice, actor=dpo, note="Emailed privacy@vendor")
+    assert notice.notified_by == dpo and notice.history.first().history_user == dpo
+    with pytest.raises(ValidationError, match="already notified"):
+        notification_record_sent(notification=notice, actor=dpo)
