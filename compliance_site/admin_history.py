@@ -3,6 +3,9 @@
 django-simple-history's history view falls back to the last history row when an object is not
 in the admin's queryset, which would show a QA lead the history of a recording outside their
 grant. Here the history of an object is shown only where the object itself is.
+
+An object outside the user's queryset is not found (404) on every page of it, exactly like one
+that never existed, as the audio endpoint answers too.
 """
 
 from __future__ import annotations
@@ -20,6 +23,12 @@ class ScopedHistoryAdmin(SimpleHistoryAdmin):
         # The history of an object deleted outright is a superuser's matter only.
         if request.user.is_superuser and not self.model._default_manager.filter(pk=pk).exists():
             return
+        raise Http404
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Django's answer (a redirect to the index: "... doesn't exist. Perhaps it was deleted?")
+        # becomes a plain 404 for change and delete pages, the same whether the object is
+        # missing or merely outside the user's grant.
         raise Http404
 
     def history_view(self, request, object_id, extra_context=None):
