@@ -23,7 +23,10 @@ def test_the_dpo_reads_the_consent_story_oldest_first(client, dpo, queue_a):
         method="web_form",
     )
     consent_withdraw(
-        consent=recording.consents.get(), via="email", actor=dpo, at=later.captured_at + datetime.timedelta(hours=1)
+        consent=recording.consents.get(),
+        via="email",
+        actor=dpo,
+        at=later.captured_at + datetime.timedelta(hours=1),
     )
     client.force_login(dpo)
 
