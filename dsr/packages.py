@@ -45,10 +45,12 @@ from recordings.models import (
     DataSubject,
     Objection,
     Purpose,
+    Recipient,
     Recording,
+    RecordingKey,
     SubjectKey,
 )
-from recordings.selectors import purposes_lawful_for
+from recordings.selectors import lawful_for_purpose
 from recordings.streaming_aead import DecryptingReader, EncryptingReader, plaintext_size
 from recordings.vault import (
     KEY_BYTES,
@@ -56,7 +58,7 @@ from recordings.vault import (
     PersonalData,
     open_sealed,
     personal_data_read,
-    recording_key,
+    recording_key_unwrap,
     seal,
     subject_key,
 )
@@ -142,15 +144,16 @@ def _safe(reference: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", reference)
 
 
-def _audio_entries(recordings: list[Recording]) -> list[_Audio]:
+def _audio_entries(recordings: list[Recording], subject_key_bytes: bytes) -> list[_Audio]:
     storage = recordings_storage()
+    key_rows = {row.recording_id: row for row in RecordingKey.objects.filter(recording__in=recordings)}
     entries = []
     for recording in recordings:
         if recording.status == Recording.Status.ERASED or not recording.storage_ref:
             entries.append(_Audio(recording, None, None, 0, "erased"))
             continue
         try:
-            key = recording_key(recording)
+            key = recording_key_unwrap(key_rows.get(recording.pk), recording, subject_key_bytes)
         except KeyDestroyedError:
             # Retention shredded it and the sweep has not yet marked it: its audio is gone.
             entries.append(_Audio(recording, None, None, 0, "deleted at the end of its retention"))
@@ -179,14 +182,24 @@ def _retention_days(policies: dict[int, RetentionPolicy], purpose: Purpose) -> i
     return policy.keep_days if policy else settings.RETENTION_DEFAULT_DAYS
 
 
-def _recording_data(entry: _Audio, policies: dict[int, RetentionPolicy], notes: dict[str, str]) -> dict:
+def _served(subject: DataSubject, recordings: list[Recording]) -> set[tuple[int, int]]:
+    """(recording id, purpose id) for each stated purpose a recording may still serve: one query
+    per purpose, whatever the number of recordings (``lawful_for_purpose`` is the rule)."""
+    purposes = {p.pk: p for r in recordings for p in r.purposes.all()}
+    served = set()
+    for purpose in purposes.values():
+        lawful = Recording.objects.filter(lawful_for_purpose(purpose), subject=subject).exclude(
+            status=Recording.Status.ERASED
+        )
+        served |= {(pk, purpose.pk) for pk in lawful.values_list("pk", flat=True)}
+    return served
+
+
+def _recording_data(
+    entry: _Audio, policies: dict[int, RetentionPolicy], served: set[tuple[int, int]], notes: dict[str, str]
+) -> dict:
     recording = entry.recording
     stated = list(recording.purposes.all())
-    served = (
-        {p.pk for p in purposes_lawful_for(recording)}
-        if recording.status != Recording.Status.ERASED
-        else set()
-    )
     assessment = recording.legitimate_interest_assessment
     return {
         "reference": recording.reference,
@@ -201,7 +214,7 @@ def _recording_data(entry: _Audio, policies: dict[int, RetentionPolicy], notes: 
             {
                 "code": p.code,
                 "name": p.name,
-                "still_served": p.pk in served,
+                "still_served": (recording.pk, p.pk) in served,
                 "retention_days": _retention_days(policies, p),
             }
             for p in stated
@@ -210,8 +223,7 @@ def _recording_data(entry: _Audio, policies: dict[int, RetentionPolicy], notes: 
         "keep_until": _iso(recording.keep_until),
         "retention_days": max((_retention_days(policies, p) for p in stated), default=None),
         "source": SOURCE,
-        "recipients": [],
-        "recipients_note": notes["recipients_none"],
+        "recipients": [r["name"] for r in _recipients(stated)],
         "audio": (
             {
                 "file": entry.arcname,
@@ -330,6 +342,27 @@ def _texts(language: str) -> dict[str, Any]:
     return _TEXT.get(language, _TEXT["en"])
 
 
+def _recipients(purposes: list[Purpose]) -> list[dict[str, Any]]:
+    """The recipients (processors, third parties) of these purposes, from the registry."""
+    found = (
+        Recipient.objects.filter(purposes__in=[p.pk for p in purposes])
+        .prefetch_related("purposes")
+        .distinct()
+        .order_by("name")
+    )
+    codes = {p.pk for p in purposes}
+    return [
+        {
+            "name": r.name,
+            "role": r.get_role_display(),
+            "country": r.country,
+            "safeguard": r.safeguard or None,
+            "purposes": sorted(p.code for p in r.purposes.all() if p.pk in codes),
+        }
+        for r in found
+    ]
+
+
 def _information(texts: dict[str, Any], recordings: list[Recording], policies: dict) -> dict:
     """Art. 15(1)(a)-(h) and 15(2), for this subject's recordings."""
     purposes: dict[int, Purpose] = {}
@@ -350,8 +383,8 @@ def _information(texts: dict[str, Any], recordings: list[Recording], policies: d
             for p in ordered
         ],
         "categories_of_data": texts["categories"],  # (b)
-        "recipients": [],  # (c)
-        "recipients_note": texts["recipients_none"],
+        "recipients": _recipients(ordered),  # (c)
+        "recipients_note": "" if _recipients(ordered) else texts["recipients_none"],
         "retention": {  # (d)
             "periods": [
                 {
@@ -385,15 +418,18 @@ class _Contents:
     objections: list[Objection]
 
 
-def _contents(request: DataSubjectRequest, subject: DataSubject, personal: PersonalData) -> _Contents:
+def _contents(
+    request: DataSubjectRequest, subject: DataSubject, subject_key_bytes: bytes, personal: PersonalData
+) -> _Contents:
     recordings = list(
         Recording.objects.filter(subject=subject)
         .select_related("queue", "legitimate_interest_assessment")
         .prefetch_related("purposes")
         .order_by("started_at", "pk")
     )
-    entries = _audio_entries(recordings)
+    entries = _audio_entries(recordings, subject_key_bytes)
     purpose_ids = {p.pk for r in recordings for p in r.purposes.all()}
+    served = _served(subject, recordings)
     policies = {p.purpose_id: p for p in RetentionPolicy.objects.filter(purpose__in=purpose_ids)}
     texts = _texts(request.language)
     consents = list(
@@ -420,7 +456,7 @@ def _contents(request: DataSubjectRequest, subject: DataSubject, personal: Perso
             "phone": personal.phone,
             "email": personal.email,
         },
-        "recordings": [_recording_data(entry, policies, texts) for entry in entries],
+        "recordings": [_recording_data(entry, policies, served, texts) for entry in entries],
         "consents": [_consent_data(c) for c in consents],
         "objections": [_objection_data(o) for o in objections],
         "information": _information(texts, recordings, policies),
@@ -632,7 +668,7 @@ def package_build(*, request: DataSubjectRequest, actor) -> DataPackage:
         personal = personal_data_read(subject)
     except KeyDestroyedError as exc:
         raise ValidationError("The subject was erased: no personal data is left to export.") from exc
-    contents = _contents(request, subject, personal)
+    contents = _contents(request, subject, wrapping, personal)
     archive = _archive(request, contents)
     key = os.urandom(KEY_BYTES)
     name = package_blob_name()

@@ -130,7 +130,7 @@ def test_an_access_package_holds_the_subjects_data_and_their_audio_byte_for_byte
     ]
     assert first["status"] == "active"
     assert first["source"] == "telephony recording"
-    assert first["recipients"] == [] and first["recipients_note"]
+    assert first["recipients"] == []  # no recipient registered for its purposes
     assert first["audio"] == {
         "file": f"recordings/{recording.reference}.wav",
         "content_type": "audio/wav",
