@@ -105,5 +105,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "django_celery_beat.view_periodictask",
         "compliance_site.view_user",
     ],
-    TELEPHONY_INTEGRATION: ["recordings.ingest_recording", "recordings.withdraw_consent"],
+    TELEPHONY_INTEGRATION: [
+        "recordings.ingest_recording",
+        "recordings.withdraw_consent",
+        "dsr.add_datasubjectrequest",
+    ],
 }

@@ -48,6 +48,7 @@ def request_create(
     received_at: datetime.datetime,
     subject: DataSubject | None = None,
     assignee=None,
+    language: str = "en",
 ) -> DataSubjectRequest:
     """Register a request on receipt: it gets its reference and its due date at once."""
     try:
@@ -62,6 +63,7 @@ def request_create(
         received_at=received_at,
         due_at=due_at_for(received_at),
         assignee=assignee,
+        language=language,
     )
     request.full_clean(exclude=["reference"])
     request.reference = _next_reference(timezone.localdate(received_at).year)

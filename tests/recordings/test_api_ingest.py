@@ -406,7 +406,11 @@ def test_create_integration_makes_a_token_only_machine_account(token):
     )
     assert not user.has_usable_password()
     assert list(user.groups.values_list("name", flat=True)) == [TELEPHONY_INTEGRATION]
-    assert user.get_all_permissions() == {"recordings.ingest_recording", "recordings.withdraw_consent"}
+    assert user.get_all_permissions() == {
+        "recordings.ingest_recording",
+        "recordings.withdraw_consent",
+        "dsr.add_datasubjectrequest",
+    }
 
 
 def test_running_it_again_rotates_the_token(api, token, ingest_rows):
