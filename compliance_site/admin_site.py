@@ -1,4 +1,5 @@
-"""The Custos admin site: the DPO's work (requests) comes first on the index."""
+"""The Custos admin site: the DPO's work (requests) comes first on the index, under a dashboard
+of the requests the user may see."""
 
 from __future__ import annotations
 
@@ -21,3 +22,8 @@ class CustosAdminSite(admin.AdminSite):
             return (APP_ORDER.index(label) if label in APP_ORDER else len(APP_ORDER), label)
 
         return sorted(apps, key=position)
+
+    def index(self, request, extra_context=None):
+        from dsr.admin_dashboard import index_context  # the DSR app is loaded after this site
+
+        return super().index(request, {**index_context(request), **(extra_context or {})})
