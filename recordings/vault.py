@@ -95,11 +95,15 @@ def recording_key_new(recording: Recording, subject_key_bytes: bytes) -> tuple[b
 
 def recording_key(recording: Recording) -> bytes:
     row = RecordingKey.objects.filter(recording=recording).first()
+    return recording_key_unwrap(row, recording, subject_key(recording.subject))
+
+
+def recording_key_unwrap(row: RecordingKey | None, recording: Recording, subject_key_bytes: bytes) -> bytes:
+    """The recording's key from its row, under its subject's key already unwrapped (for reading
+    many recordings of one subject with one unwrap)."""
     if row is None or row.destroyed_at is not None:
         raise KeyDestroyedError(f"The key of recording {recording.reference} was destroyed.")
-    return open_sealed(
-        subject_key(recording.subject), bytes(row.wrapped_key), _aad("recording-key", recording.pk)
-    )
+    return open_sealed(subject_key_bytes, bytes(row.wrapped_key), _aad("recording-key", recording.pk))
 
 
 # --- Personal fields ------------------------------------------------------------------------
