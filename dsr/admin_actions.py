@@ -201,7 +201,8 @@ def steps_available(request_obj: DataSubjectRequest, user) -> list[Step]:
     names = ["match", "verify"] if request_obj.identity_verified_at is None else ["match"]
     names += ["assign", "extend", "transition"]
     if request_obj.status == Status.AWAITING_APPROVAL:
-        names.append("approve")
+        if request_obj.prepared_by_id != user.pk:  # four eyes: offered to the second DPO only
+            names.append("approve")
     elif Status.COMPLETED in TRANSITIONS[request_obj.status] and not (
         needs_approval(request_obj) and request_obj.approved_at is None
     ):

@@ -250,9 +250,9 @@ class VisibleQueueFilter(admin.SimpleListFilter):
 
 
 @admin.register(Recording)
-class RecordingAdmin(
-    RecordingUploadAdminMixin, ReferenceSearchMixin, GuardedModelAdminMixin, ScopedHistoryAdmin
-):
+class RecordingAdmin(RecordingUploadAdminMixin, ReferenceSearchMixin, ScopedHistoryAdmin):
+    # No guardian object-permissions page here: it would grant review without a reason or an
+    # expiry. Ad-hoc grants are made in RecordingGrantAdmin; queues keep guardian's page.
     list_display = ("reference", "started_at", "queue", "direction", "lawful_basis", "status", "duration")
     list_filter = ("status", "lawful_basis", "direction", VisibleQueueFilter)
     list_select_related = ("queue",)

@@ -50,7 +50,7 @@ def lawful_for_purpose(purpose: Purpose) -> Q:
     - consent: an active consent of the subject for the purpose (given for this call or for all
       of the subject's calls), withdrawn by nothing and overtaken by no later refusal;
     - legitimate interests: the recording's approved assessment lists the purpose, and the
-      subject has no upheld objection to it;
+      subject has no objection to it that the DPO has not overruled;
     - contract, legal obligation, vital interests, public task: the stated purpose is enough.
     Evaluated at query time, so a withdrawal or an upheld objection counts at once.
     """
@@ -79,9 +79,11 @@ def lawful_for_purpose(purpose: Purpose) -> Q:
             purpose_id=purpose.pk,
         )
     )
+    # Art. 21(1): processing stops once the subject objects, unless and until the DPO records
+    # compelling legitimate grounds (overruled); a pending objection stops it too.
     objected = Exists(
-        Objection.objects.filter(
-            subject_id=OuterRef("subject_id"), purpose_id=purpose.pk, decision=Objection.Decision.UPHELD
+        Objection.objects.filter(subject_id=OuterRef("subject_id"), purpose_id=purpose.pk).exclude(
+            decision=Objection.Decision.OVERRULED
         )
     )
     return stated & (

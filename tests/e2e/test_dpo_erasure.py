@@ -135,8 +135,10 @@ def test_dpo_works_an_erasure_from_intake_to_completed_with_the_second_approval(
     assert readonly(page, "status").inner_text().strip() == "Awaiting approval"
     assert readonly(page, "prepared_by").inner_text().strip() == dpo.username
 
-    # then: approving what they prepared themselves is refused, on the step's page, and nothing ran
-    click_step(page, "Approve the erasure (second DPO)", pk, "approve")
+    # then: approving what they prepared themselves is not offered, and typing its address is
+    # refused on the step's page; nothing ran
+    assert page.get_by_role("link", name="Approve the erasure (second DPO)").count() == 0
+    page.goto(f"{live_server.url}/admin/dsr/datasubjectrequest/{pk}/step/approve/")
     page.check("#id_confirm")
     page.locator(".dsr-step [name=_run]").click()
     page.locator(".dsr-step .errornote").filter(has_text=FOUR_EYES).wait_for()

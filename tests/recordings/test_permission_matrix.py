@@ -62,7 +62,7 @@ class RecordingPages(NamedTuple):
     change: int | str
     history: int | str
     delete: int | str
-    permissions: int | str  # guardian's <id>/permissions/
+    permissions: int | str  # <id>/permissions/: no guardian page on recordings (grants have their own admin)
     audio: int | str  # the whole file: playback from the start, or a download
     audio_range: int | str  # a player's Range request
 
@@ -114,59 +114,59 @@ NO_CALLERS = (SubjectPages(403, 404, 403), ConsentPages(403, 404, 403))
 
 # Nobody but a superuser may delete: every delete page is 403, for the DPO too.
 # The DPO and the auditor see every recording, but only active ones are playable, and only by
-# holders of play_recording (the auditor holds none). Guardian's permissions page is the DPO's
-# alone (change_recording); it sends anyone else to the admin index.
+# holders of play_recording (the auditor holds none). Recordings have no guardian permissions
+# page: an ad-hoc grant is made in the grants admin, with a reason and an expiry.
 # fmt: off
 MATRIX: dict[tuple[str, str], Row] = {
     #                                          change history delete perms  audio range
-    ("dpo", "in_a"):          Row(RecordingPages(200,   200,    403,  200,   200,  206), *SEES_CALLER),
-    ("dpo", "in_b"):          Row(RecordingPages(200,   200,    403,  200,   200,  206), *SEES_CALLER),
-    ("dpo", "outside"):       Row(RecordingPages(200,   200,    403,  200,   200,  206), *SEES_CALLER),
-    ("dpo", "restricted_a"):  Row(RecordingPages(200,   200,    403,  200,   404,  404), *SEES_CALLER),
-    ("dpo", "withdrawn_a"):   Row(RecordingPages(200,   200,    403,  200,   200,  206), *SEES_CALLER),
-    ("dpo", "grant_expired"): Row(RecordingPages(200,   200,    403,  200,   200,  206), *SEES_CALLER),
-    ("dpo", "grant_valid"):   Row(RecordingPages(200,   200,    403,  200,   200,  206), *SEES_CALLER),
-    ("dpo", "erased_a"):      Row(RecordingPages(200,   200,    403,  200,   404,  404), *SEES_CALLER),
+    ("dpo", "in_a"):          Row(RecordingPages(200, 200, 403, 404, 200, 206), *SEES_CALLER),
+    ("dpo", "in_b"):          Row(RecordingPages(200, 200, 403, 404, 200, 206), *SEES_CALLER),
+    ("dpo", "outside"):       Row(RecordingPages(200, 200, 403, 404, 200, 206), *SEES_CALLER),
+    ("dpo", "restricted_a"):  Row(RecordingPages(200, 200, 403, 404, 404, 404), *SEES_CALLER),
+    ("dpo", "withdrawn_a"):   Row(RecordingPages(200, 200, 403, 404, 200, 206), *SEES_CALLER),
+    ("dpo", "grant_expired"): Row(RecordingPages(200, 200, 403, 404, 200, 206), *SEES_CALLER),
+    ("dpo", "grant_valid"):   Row(RecordingPages(200, 200, 403, 404, 200, 206), *SEES_CALLER),
+    ("dpo", "erased_a"):      Row(RecordingPages(200, 200, 403, 404, 404, 404), *SEES_CALLER),
 
     # The analyst holds no recording permission (history: 404, see NO_CALLERS); sees only the
     # caller of their case.
-    ("analyst", "in_a"):          Row(RecordingPages(403, 404, 403, INDEX, 404, 404), *NOT_THEIR_CASE),
-    ("analyst", "in_b"):          Row(RecordingPages(403, 404, 403, INDEX, 404, 404), *SEES_CALLER),
-    ("analyst", "outside"):       Row(RecordingPages(403, 404, 403, INDEX, 404, 404), *NOT_THEIR_CASE),
-    ("analyst", "restricted_a"):  Row(RecordingPages(403, 404, 403, INDEX, 404, 404), *NOT_THEIR_CASE),
-    ("analyst", "withdrawn_a"):   Row(RecordingPages(403, 404, 403, INDEX, 404, 404), *NOT_THEIR_CASE),
-    ("analyst", "grant_expired"): Row(RecordingPages(403, 404, 403, INDEX, 404, 404), *NOT_THEIR_CASE),
-    ("analyst", "grant_valid"):   Row(RecordingPages(403, 404, 403, INDEX, 404, 404), *NOT_THEIR_CASE),
-    ("analyst", "erased_a"):      Row(RecordingPages(403, 404, 403, INDEX, 404, 404), *NOT_THEIR_CASE),
+    ("analyst", "in_a"):          Row(RecordingPages(403, 404, 403, 403, 404, 404), *NOT_THEIR_CASE),
+    ("analyst", "in_b"):          Row(RecordingPages(403, 404, 403, 403, 404, 404), *SEES_CALLER),
+    ("analyst", "outside"):       Row(RecordingPages(403, 404, 403, 403, 404, 404), *NOT_THEIR_CASE),
+    ("analyst", "restricted_a"):  Row(RecordingPages(403, 404, 403, 403, 404, 404), *NOT_THEIR_CASE),
+    ("analyst", "withdrawn_a"):   Row(RecordingPages(403, 404, 403, 403, 404, 404), *NOT_THEIR_CASE),
+    ("analyst", "grant_expired"): Row(RecordingPages(403, 404, 403, 403, 404, 404), *NOT_THEIR_CASE),
+    ("analyst", "grant_valid"):   Row(RecordingPages(403, 404, 403, 403, 404, 404), *NOT_THEIR_CASE),
+    ("analyst", "erased_a"):      Row(RecordingPages(403, 404, 403, 403, 404, 404), *NOT_THEIR_CASE),
 
     # A QA lead: their queue's lawful, active calls, plus unexpired ad-hoc grants; nothing else.
-    ("qa_lead_a", "in_a"):          Row(RecordingPages(200, 200, 403, INDEX, 200, 206), *NO_CALLERS),
-    ("qa_lead_a", "in_b"):          Row(RecordingPages(404, 404, 403, INDEX, 404, 404), *NO_CALLERS),
-    ("qa_lead_a", "outside"):       Row(RecordingPages(404, 404, 403, INDEX, 404, 404), *NO_CALLERS),
-    ("qa_lead_a", "restricted_a"):  Row(RecordingPages(404, 404, 403, INDEX, 404, 404), *NO_CALLERS),
-    ("qa_lead_a", "withdrawn_a"):   Row(RecordingPages(404, 404, 403, INDEX, 404, 404), *NO_CALLERS),
-    ("qa_lead_a", "grant_expired"): Row(RecordingPages(404, 404, 403, INDEX, 404, 404), *NO_CALLERS),
-    ("qa_lead_a", "grant_valid"):   Row(RecordingPages(404, 404, 403, INDEX, 404, 404), *NO_CALLERS),
-    ("qa_lead_a", "erased_a"):      Row(RecordingPages(404, 404, 403, INDEX, 404, 404), *NO_CALLERS),
+    ("qa_lead_a", "in_a"):          Row(RecordingPages(200, 200, 403, 404, 200, 206), *NO_CALLERS),
+    ("qa_lead_a", "in_b"):          Row(RecordingPages(404, 404, 403, 404, 404, 404), *NO_CALLERS),
+    ("qa_lead_a", "outside"):       Row(RecordingPages(404, 404, 403, 404, 404, 404), *NO_CALLERS),
+    ("qa_lead_a", "restricted_a"):  Row(RecordingPages(404, 404, 403, 404, 404, 404), *NO_CALLERS),
+    ("qa_lead_a", "withdrawn_a"):   Row(RecordingPages(404, 404, 403, 404, 404, 404), *NO_CALLERS),
+    ("qa_lead_a", "grant_expired"): Row(RecordingPages(404, 404, 403, 404, 404, 404), *NO_CALLERS),
+    ("qa_lead_a", "grant_valid"):   Row(RecordingPages(404, 404, 403, 404, 404, 404), *NO_CALLERS),
+    ("qa_lead_a", "erased_a"):      Row(RecordingPages(404, 404, 403, 404, 404, 404), *NO_CALLERS),
 
-    ("qa_lead_b", "in_a"):          Row(RecordingPages(404, 404, 403, INDEX, 404, 404), *NO_CALLERS),
-    ("qa_lead_b", "in_b"):          Row(RecordingPages(200, 200, 403, INDEX, 200, 206), *NO_CALLERS),
-    ("qa_lead_b", "outside"):       Row(RecordingPages(404, 404, 403, INDEX, 404, 404), *NO_CALLERS),
-    ("qa_lead_b", "restricted_a"):  Row(RecordingPages(404, 404, 403, INDEX, 404, 404), *NO_CALLERS),
-    ("qa_lead_b", "withdrawn_a"):   Row(RecordingPages(404, 404, 403, INDEX, 404, 404), *NO_CALLERS),
-    ("qa_lead_b", "grant_expired"): Row(RecordingPages(404, 404, 403, INDEX, 404, 404), *NO_CALLERS),
-    ("qa_lead_b", "grant_valid"):   Row(RecordingPages(200, 200, 403, INDEX, 200, 206), *NO_CALLERS),
-    ("qa_lead_b", "erased_a"):      Row(RecordingPages(404, 404, 403, INDEX, 404, 404), *NO_CALLERS),
+    ("qa_lead_b", "in_a"):          Row(RecordingPages(404, 404, 403, 404, 404, 404), *NO_CALLERS),
+    ("qa_lead_b", "in_b"):          Row(RecordingPages(200, 200, 403, 404, 200, 206), *NO_CALLERS),
+    ("qa_lead_b", "outside"):       Row(RecordingPages(404, 404, 403, 404, 404, 404), *NO_CALLERS),
+    ("qa_lead_b", "restricted_a"):  Row(RecordingPages(404, 404, 403, 404, 404, 404), *NO_CALLERS),
+    ("qa_lead_b", "withdrawn_a"):   Row(RecordingPages(404, 404, 403, 404, 404, 404), *NO_CALLERS),
+    ("qa_lead_b", "grant_expired"): Row(RecordingPages(404, 404, 403, 404, 404, 404), *NO_CALLERS),
+    ("qa_lead_b", "grant_valid"):   Row(RecordingPages(200, 200, 403, 404, 200, 206), *NO_CALLERS),
+    ("qa_lead_b", "erased_a"):      Row(RecordingPages(404, 404, 403, 404, 404, 404), *NO_CALLERS),
 
     # The auditor reads everything and plays nothing.
-    ("auditor", "in_a"):          Row(RecordingPages(200, 200, 403, INDEX, 404, 404), *SEES_CALLER),
-    ("auditor", "in_b"):          Row(RecordingPages(200, 200, 403, INDEX, 404, 404), *SEES_CALLER),
-    ("auditor", "outside"):       Row(RecordingPages(200, 200, 403, INDEX, 404, 404), *SEES_CALLER),
-    ("auditor", "restricted_a"):  Row(RecordingPages(200, 200, 403, INDEX, 404, 404), *SEES_CALLER),
-    ("auditor", "withdrawn_a"):   Row(RecordingPages(200, 200, 403, INDEX, 404, 404), *SEES_CALLER),
-    ("auditor", "grant_expired"): Row(RecordingPages(200, 200, 403, INDEX, 404, 404), *SEES_CALLER),
-    ("auditor", "grant_valid"):   Row(RecordingPages(200, 200, 403, INDEX, 404, 404), *SEES_CALLER),
-    ("auditor", "erased_a"):      Row(RecordingPages(200, 200, 403, INDEX, 404, 404), *SEES_CALLER),
+    ("auditor", "in_a"):          Row(RecordingPages(200, 200, 403, 404, 404, 404), *SEES_CALLER),
+    ("auditor", "in_b"):          Row(RecordingPages(200, 200, 403, 404, 404, 404), *SEES_CALLER),
+    ("auditor", "outside"):       Row(RecordingPages(200, 200, 403, 404, 404, 404), *SEES_CALLER),
+    ("auditor", "restricted_a"):  Row(RecordingPages(200, 200, 403, 404, 404, 404), *SEES_CALLER),
+    ("auditor", "withdrawn_a"):   Row(RecordingPages(200, 200, 403, 404, 404, 404), *SEES_CALLER),
+    ("auditor", "grant_expired"): Row(RecordingPages(200, 200, 403, 404, 404, 404), *SEES_CALLER),
+    ("auditor", "grant_valid"):   Row(RecordingPages(200, 200, 403, 404, 404, 404), *SEES_CALLER),
+    ("auditor", "erased_a"):      Row(RecordingPages(200, 200, 403, 404, 404, 404), *SEES_CALLER),
 
     **{
         ("anonymous", name): Row(
@@ -309,7 +309,9 @@ def recording_pages(client, recording: Recording) -> RecordingPages:
         change=get(client, reverse("admin:recordings_recording_change", args=[recording.pk])),
         history=get(client, reverse("admin:recordings_recording_history", args=[recording.pk])),
         delete=get(client, reverse("admin:recordings_recording_delete", args=[recording.pk])),
-        permissions=get(client, reverse("admin:recordings_recording_permissions", args=[recording.pk])),
+        permissions=get(
+            client, reverse("admin:recordings_recording_changelist") + f"{recording.pk}/permissions/change/"
+        ),
         audio=get(client, audio),
         audio_range=get(client, audio, range="bytes=0-99"),
     )
@@ -358,7 +360,7 @@ def test_an_id_that_never_existed_answers_like_a_recording_outside_the_grant(cli
 
     # then: the answers cannot tell them apart
     for pk in (hidden, missing):
-        assert recording_pages(client, Recording(pk=pk)) == RecordingPages(404, 404, 403, INDEX, 404, 404)
+        assert recording_pages(client, Recording(pk=pk)) == RecordingPages(404, 404, 403, 404, 404, 404)
     pages = []
     for pk in (hidden, missing):
         url = reverse("admin:recordings_recording_change", args=[pk])
@@ -530,14 +532,16 @@ def held_on_legitimate_interests(dpo, queue_a) -> Recording:
 def test_an_objection_decided_in_the_admin_removes_the_call_only_if_upheld(
     client, dpo, qa_lead_a, held_on_legitimate_interests, action, grounds, decision, reach, retention_ends
 ):
-    # given: the caller objects to quality assurance (Art. 21); pending, the call stays in reach
+    # given: the caller objects to quality assurance (Art. 21); while it is pending, processing
+    # stops (Art. 21(1): unless compelling grounds are demonstrated)
     recording = held_on_legitimate_interests
+    assert qa_reach(client, qa_lead_a, recording) == IN_REACH
     objection = Objection.objects.create(
         subject=recording.subject,
         purpose=Purpose.objects.get(code=Purpose.QUALITY_ASSURANCE),
         received_at=timezone.now(),
     )
-    assert qa_reach(client, qa_lead_a, recording) == IN_REACH
+    assert qa_reach(client, qa_lead_a, recording) != IN_REACH
 
     # when: the DPO decides it with the changelist action
     client.force_login(dpo)
