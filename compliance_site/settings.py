@@ -235,7 +235,8 @@ CELERY_TASK_ACKS_LATE = True  # a task whose worker died is redelivered, not los
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# DatabaseScheduler behind the deployment's beat lock: a second beat stands by (compliance_site.beat).
+CELERY_BEAT_SCHEDULER = "compliance_site.beat:SingleBeatScheduler"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # --- Email ----------------------------------------------------------------------------------
