@@ -18,7 +18,9 @@ import io
 import json
 import logging
 import os
+import queue
 import re
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -71,6 +73,8 @@ LINK_MAX_AGE = datetime.timedelta(minutes=15)
 _LINK_SALT = "dsr.package-download"
 # Audio is read (and written into the archive) 8 segments, about 512 KiB, at a time.
 _CHUNK_SEGMENTS = 8
+# How many such chunks the archive's producer thread may run ahead of its encrypting consumer.
+_PREFETCH_CHUNKS = 2
 SOURCE = "telephony recording"
 
 _KINDS = {RequestType.ACCESS: DataPackage.Kind.ACCESS, RequestType.PORTABILITY: DataPackage.Kind.PORTABILITY}
@@ -196,7 +200,10 @@ def _served(subject: DataSubject, recordings: list[Recording]) -> set[tuple[int,
 
 
 def _recording_data(
-    entry: _Audio, policies: dict[int, RetentionPolicy], served: set[tuple[int, int]], notes: dict[str, str]
+    entry: _Audio,
+    policies: dict[int, RetentionPolicy],
+    served: set[tuple[int, int]],
+    recipients: dict[int, set[str]],
 ) -> dict:
     recording = entry.recording
     stated = list(recording.purposes.all())
@@ -223,7 +230,7 @@ def _recording_data(
         "keep_until": _iso(recording.keep_until),
         "retention_days": max((_retention_days(policies, p) for p in stated), default=None),
         "source": SOURCE,
-        "recipients": [r["name"] for r in _recipients(stated)],
+        "recipients": sorted({name for p in stated for name in recipients.get(p.pk, ())}),
         "audio": (
             {
                 "file": entry.arcname,
@@ -431,6 +438,12 @@ def _contents(
     purpose_ids = {p.pk for r in recordings for p in r.purposes.all()}
     served = _served(subject, recordings)
     policies = {p.purpose_id: p for p in RetentionPolicy.objects.filter(purpose__in=purpose_ids)}
+    recipients: dict[int, set[str]] = {}  # purpose id -> names of its recipients, in one query
+    for recipient in (
+        Recipient.objects.filter(purposes__in=purpose_ids).prefetch_related("purposes").distinct()
+    ):
+        for purpose in recipient.purposes.all():
+            recipients.setdefault(purpose.pk, set()).add(recipient.name)
     texts = _texts(request.language)
     consents = list(
         Consent.objects.filter(subject=subject)
@@ -456,7 +469,7 @@ def _contents(
             "phone": personal.phone,
             "email": personal.email,
         },
-        "recordings": [_recording_data(entry, policies, served, texts) for entry in entries],
+        "recordings": [_recording_data(entry, policies, served, recipients) for entry in entries],
         "consents": [_consent_data(c) for c in consents],
         "objections": [_objection_data(o) for o in objections],
         "information": _information(texts, recordings, policies),
@@ -630,8 +643,65 @@ class _Stored:
     sha256: str
 
 
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_DONE = object()
+
+
+def prefetched(chunks: Iterable[bytes], *, depth: int = _PREFETCH_CHUNKS) -> Iterator[bytes]:
+    """Iterate ``chunks`` in a worker thread, at most ``depth`` chunks ahead of the consumer.
+
+    The archive's producer (reading, decrypting and CRC-ing the audio) and its consumer
+    (encrypting, hashing and writing the archive) then share two cores: CRC-32, SHA-256 and file
+    I/O release the GIL. An exception of the worker is raised here, in the consumer; closing this
+    generator stops the worker, which closes ``chunks`` (and so the audio it had open).
+    """
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        iterator = iter(chunks)
+        try:
+            for chunk in iterator:
+                if not put(chunk):
+                    return
+            put(_DONE)
+        except BaseException as error:  # handed to the consumer, which raises it
+            put(_Failure(error))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=work, name="package-archive", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
 def _store(archive: ZipStream, *, key: bytes, name: str) -> _Stored:
-    chunks = iter(archive)
+    chunks = prefetched(archive)
     try:
         reader = EncryptingReader(ChunksReader(chunks), key=key, associated_data=_blob_aad(name))
         stored_name = recordings_storage().save(name, File(reader, name=name))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime
 import hashlib
 import io
+import itertools
 import json
 import os
+import threading
 import time
 import tracemalloc
 import zipfile
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 from django.core import signing
 from django.core.exceptions import ValidationError
+from django.core.files.base import File
 from django.core.files.storage import storages
 from django.urls import reverse
 from django.utils import timezone
@@ -24,7 +27,7 @@ from dsr.models import DataPackage
 from dsr.packages import package_build, package_link, package_open
 from dsr.services import request_create
 from dsr.workflow import request_assign, request_complete, request_identity_verify
-from recordings.models import AccessAction, AccessEvent, Recording
+from recordings.models import AccessAction, AccessEvent, Recipient, Recording
 from recordings.services import consent_withdraw, subject_key_destroy
 from recordings.streaming_aead import DecryptingReader
 from tests.factories import (
@@ -354,6 +357,46 @@ def test_a_failure_in_the_middle_of_building_leaves_no_row_no_blob_and_no_event(
     assert AccessEvent.objects.count() == events
 
 
+def test_a_storage_failure_while_writing_leaves_no_row_no_blob_and_no_thread(
+    subject, calls, dpo, monkeypatch
+):
+    # given: the storage fails after writing part of the package
+    from django.core.files.storage import FileSystemStorage
+
+    real_save = FileSystemStorage._save
+
+    def failing_save(self, name, content):
+        def chunks(chunk_size=None):
+            yield from itertools.islice(File.chunks(content, chunk_size), 3)
+            raise OSError("disk full")
+
+        content.chunks = chunks
+        return real_save(self, name, content)
+
+    monkeypatch.setattr(FileSystemStorage, "_save", failing_save)
+    threads = threading.active_count()
+
+    # when
+    with pytest.raises(OSError, match="disk full"):
+        package_build(request=_request(subject), actor=dpo)
+
+    # then
+    assert DataPackage.objects.count() == 0
+    assert _files_under("packages") == []
+    assert threading.active_count() == threads  # the archive's worker thread stopped
+
+
+def test_each_recording_lists_the_recipients_of_its_purposes(subject, calls, dpo):
+    purpose = Recording.objects.filter(subject=subject).first().purposes.get()
+    vendor = Recipient.objects.create(name="QA Vendor GmbH", role="processor", country="DE")
+    vendor.purposes.add(purpose)
+    Recipient.objects.create(name="Unrelated Ltd", role="third_party", country="IE")
+
+    manifest = json.loads(_zip(package_build(request=_request(subject), actor=dpo)).read("manifest.json"))
+
+    assert {tuple(r["recipients"]) for r in manifest["recordings"]} == {("QA Vendor GmbH",)}
+
+
 def test_a_subject_erased_before_the_build_has_nothing_to_export(subject, calls, dpo):
     subject_key_destroy(subject=subject, actor=dpo, reason="erasure DSR-2026-000001")
 
@@ -380,14 +423,16 @@ def test_memory_does_not_grow_with_the_size_of_the_package(dpo):
     for _ in range(2):
         RecordingFactory(subject=small, audio=os.urandom(1_000_000))
     for _ in range(3):
-        RecordingFactory(subject=large, audio=os.urandom(4_000_000))  # 12 MB in all
+        RecordingFactory(subject=large, audio=os.urandom(5_000_000))  # 15 MB in all
 
     small_peak = _peak_of_build(small, dpo)
     large_peak = _peak_of_build(large, dpo)
 
-    assert DataPackage.objects.get(request__subject=large).size_bytes > 12_000_000
-    assert large_peak < small_peak + 1024 * 1024
-    assert large_peak < 3 * 1024 * 1024  # a quarter of the package: it was never held whole
+    size = DataPackage.objects.get(request__subject=large).size_bytes
+    assert size > 15_000_000
+    # The producer thread may run a couple of 512 KiB chunks ahead: the peak varies by that much.
+    assert large_peak < small_peak + 2 * 1024 * 1024, (small_peak, large_peak)
+    assert large_peak < size / 4, (small_peak, large_peak)  # it was never held whole
 
 
 # --- Download ------------------------------------------------------------------------------------
