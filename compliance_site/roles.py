@@ -26,6 +26,8 @@ _VIEW_RECORDINGS_APP = [
     "recordings.view_consent",
 ]
 _VIEW_RETENTION_APP = [
+    "retention.view_dispositionapproval",
+    "retention.view_pendingdisposition",
     "retention.view_retentionpolicy",
     "retention.view_legalhold",
     "retention.view_sweeprun",
@@ -71,6 +73,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "retention.change_retentionpolicy",
         "retention.add_legalhold",
         "retention.change_legalhold",
+        "retention.add_dispositionapproval",
         "dsr.add_datasubjectrequest",
         "dsr.change_datasubjectrequest",
         "dsr.add_requestnote",

@@ -275,9 +275,17 @@ class RecordingAdmin(RecordingUploadAdminMixin, ReferenceSearchMixin, ScopedHist
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)
+        if obj is not None and request.user.has_perm("recordings.view_all_recordings"):
+            fields = (*fields, "retention")
         if obj is not None and request.user.has_perm("recordings.view_consent"):
-            return (*fields, "consent_story")
+            fields = (*fields, "consent_story")
         return fields
+
+    @admin.display(description="Retention")
+    def retention(self, recording):
+        from retention.explain import retention_verdict  # retention builds on recordings
+
+        return retention_verdict(recording, timezone.now()).reason
 
     @admin.display(description="Consent story")
     def consent_story(self, recording):

@@ -5,11 +5,13 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from compliance_site.admin_history import ScopedHistoryAdmin
 from recordings.admin_search import ReferenceSearchMixin
-from retention.models import DeletionRecord, LegalHold, RetentionPolicy, SweepRun
-from retention.services import hold_place, hold_release
+from retention.models import DeletionRecord, LegalHold, PendingDisposition, RetentionPolicy, SweepRun
+from retention.selectors import recordings_awaiting_disposition
+from retention.services import disposition_approve, hold_place, hold_release
 
 
 class ReadOnlyAdminMixin:
@@ -95,3 +97,42 @@ class DeletionRecordAdmin(ReferenceSearchMixin, ReadOnlyAdminMixin, ScopedHistor
     search_fields = ("=recording_reference", "=subject_reference")
     date_hierarchy = "deleted_at"
     show_full_result_count = False
+
+
+@admin.register(PendingDisposition)
+class PendingDispositionAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
+    """Recordings past retention that wait for the DPO's approval before the sweep deletes them."""
+
+    list_display = ("reference", "started_at", "queue", "keep_until", "lawful_basis")
+    list_select_related = ("queue",)
+    search_fields = ("=reference", "=subject__reference")
+    actions = ("approve_deletion",)
+
+    def get_queryset(self, request):
+        if not request.user.has_perm("recordings.view_all_recordings"):
+            return PendingDisposition.objects.none()
+        ids = recordings_awaiting_disposition(timezone.now()).values("pk")
+        return PendingDisposition.objects.filter(pk__in=ids)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_approve_permission(self, request) -> bool:
+        return request.user.has_perm("retention.add_dispositionapproval")
+
+    @admin.action(description="Approve deletion of the selected recordings", permissions=["approve"])
+    def approve_deletion(self, request, queryset):
+        approved = 0
+        for recording in queryset:
+            try:
+                disposition_approve(recording=recording, actor=request.user)
+                approved += 1
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.WARNING)
+        self.message_user(request, f"{approved} deletion(s) approved; the next sweep carries them out.")

@@ -99,6 +99,33 @@ class LegalHold(models.Model):
         return self.released_at is None
 
 
+class DispositionApproval(models.Model):
+    """A DPO's approval to delete one recording whose purpose's policy asks for a disposition
+    review; the sweep deletes such a recording only once it is approved."""
+
+    recording = models.OneToOneField(Recording, on_delete=models.PROTECT, related_name="disposition_approval")
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    approved_at = models.DateTimeField()
+    note = models.CharField(max_length=255, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-approved_at"]
+
+    def __str__(self) -> str:
+        return f"Deletion of {self.recording_id} approved"
+
+
+class PendingDisposition(Recording):
+    """Recordings past retention that wait for the DPO's disposition review (an admin list)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "recording awaiting disposition review"
+        verbose_name_plural = "recordings awaiting disposition review"
+
+
 class SweepRun(models.Model):
     """One pass of the retention sweep, with its progress visible while it runs."""
 

@@ -7,7 +7,7 @@ import datetime
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from recordings.models import Recording
-from retention.models import DeletionRecord, LegalHold
+from retention.models import DeletionRecord, DispositionApproval, LegalHold
 
 
 def holds_active() -> QuerySet[LegalHold]:
@@ -32,13 +32,33 @@ def recordings_expired(now: datetime.datetime) -> QuerySet[Recording]:
     return Recording.objects.exclude(status=Recording.Status.ERASED).filter(keep_until__lt=now)
 
 
+def _needs_review() -> Exists:
+    """True for a recording one of whose purposes' policies asks for a disposition review."""
+    return Exists(
+        Recording.purposes.through.objects.filter(
+            recording_id=OuterRef("pk"), purpose__retention_policy__disposition_review=True
+        )
+    )
+
+
+def _review_approved() -> Exists:
+    return Exists(DispositionApproval.objects.filter(recording=OuterRef("pk")))
+
+
 def recordings_past_retention(now: datetime.datetime) -> QuerySet[Recording]:
     """Expired recordings that the sweep may delete now: no active legal hold covers them, and
-    none of their purposes asks for a DPO's disposition review first."""
-    return (
-        recordings_expired(now)
-        .exclude(_held_recording())
-        .exclude(purposes__retention_policy__disposition_review=True)
+    none of their purposes asks for a DPO's disposition review, or the DPO approved it."""
+    return recordings_expired(now).exclude(_held_recording()).exclude(_needs_review() & ~_review_approved())
+
+
+def recordings_awaiting_disposition(now: datetime.datetime) -> QuerySet[Recording]:
+    """Expired, unheld recordings that wait for the DPO's disposition review."""
+    return recordings_expired(now).exclude(_held_recording()).filter(_needs_review() & ~_review_approved())
+
+
+def holds_covering(recording: Recording) -> QuerySet[LegalHold]:
+    return holds_active().filter(
+        Q(recording=recording) | Q(subject_id=recording.subject_id) | Q(queue_id=recording.queue_id)
     )
 
 

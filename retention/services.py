@@ -15,7 +15,7 @@ from django.utils import timezone
 from recordings.models import Recording
 from recordings.selectors import purposes_lawful_for
 from recordings.services import recording_key_destroy
-from retention.models import DeletionRecord, LegalHold, RetentionPolicy, SweepRun
+from retention.models import DeletionRecord, DispositionApproval, LegalHold, RetentionPolicy, SweepRun
 from retention.selectors import (
     deletions_with_blob_pending,
     recordings_expired,
@@ -173,3 +173,15 @@ def hold_release(*, hold: LegalHold, released_by, reason: str) -> LegalHold:
     hold.release_reason = reason.strip()
     hold.save(update_fields=["released_by", "released_at", "release_reason"])
     return hold
+
+
+@transaction.atomic
+def disposition_approve(*, recording: Recording, actor, note: str = "") -> DispositionApproval:
+    """The DPO's approval to delete a recording whose policy asks for review; the next sweep
+    deletes it (unless a hold has come meanwhile)."""
+    approval, created = DispositionApproval.objects.get_or_create(
+        recording=recording, defaults={"approved_by": actor, "approved_at": timezone.now(), "note": note}
+    )
+    if not created:
+        raise ValidationError(f"Deletion of {recording.reference} was already approved.")
+    return approval

@@ -1,0 +1,60 @@
+"""Why a recording is kept or deleted: the same sentence for the DPO's admin and for
+``manage.py retention_preview``. References and dates only, never personal data."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from recordings.models import Recording
+from recordings.selectors import purposes_lawful_for
+from retention.models import DispositionApproval, RetentionPolicy
+from retention.selectors import holds_covering
+
+
+@dataclass(frozen=True)
+class RetentionVerdict:
+    deleted_by_sweep: bool  # the sweep at that moment deletes it
+    reason: str
+
+
+def _day(moment: datetime.datetime) -> str:
+    return f"{timezone.localtime(moment):%Y-%m-%d}"
+
+
+def retention_verdict(recording: Recording, at: datetime.datetime) -> RetentionVerdict:
+    """What the sweep would do to ``recording`` at ``at``, and why."""
+    if recording.status == Recording.Status.ERASED:
+        return RetentionVerdict(False, "Already erased.")
+    holds = list(holds_covering(recording).order_by("placed_at"))
+    if holds:
+        cases = ", ".join(hold.case_reference for hold in holds)
+        return RetentionVerdict(
+            False, f"Held by case {cases}: no retention or erasure applies while it is held."
+        )
+    if recording.keep_until is None:
+        return RetentionVerdict(False, "No retention computed yet.")
+    if recording.keep_until > at:
+        lawful = purposes_lawful_for(recording)
+        policies = {
+            p.purpose_id: p for p in RetentionPolicy.objects.filter(purpose__in=[x.pk for x in lawful])
+        }
+        grounds = ", ".join(
+            f"{purpose.name.lower()} ({recording.get_lawful_basis_display().split(' (')[0].lower()}, "
+            + (f"{policies[purpose.pk].keep_days}-day policy" if purpose.pk in policies else "default period")
+            + ")"
+            for purpose in lawful
+        )
+        return RetentionVerdict(
+            False, f"Kept until {_day(recording.keep_until)} for {grounds or 'the default period'}."
+        )
+    needs_review = RetentionPolicy.objects.filter(
+        purpose__in=recording.purposes.all(), disposition_review=True
+    ).exists()
+    if needs_review and not DispositionApproval.objects.filter(recording=recording).exists():
+        return RetentionVerdict(
+            False, f"Retention ended {_day(recording.keep_until)}; waiting for the DPO's disposition review."
+        )
+    return RetentionVerdict(True, f"Retention ended {_day(recording.keep_until)}: deleted by the sweep.")
