@@ -100,8 +100,9 @@ class DeletionRecordAdmin(ReferenceSearchMixin, ReadOnlyAdminMixin, ScopedHistor
 
 
 @admin.register(PendingDisposition)
-class PendingDispositionAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
-    """Recordings past retention that wait for the DPO's approval before the sweep deletes them."""
+class PendingDispositionAdmin(ReferenceSearchMixin, admin.ModelAdmin):
+    """Recordings past retention that wait for the DPO's approval before the sweep deletes them.
+    A plain ModelAdmin: the recordings' history is on their own admin page."""
 
     list_display = ("reference", "started_at", "queue", "keep_until", "lawful_basis")
     list_select_related = ("queue",)
