@@ -83,6 +83,7 @@ class Purpose(models.Model):
     """A stated, specific purpose a recording may serve (quality assurance, training, ...)."""
 
     QUALITY_ASSURANCE = "quality_assurance"
+    SHARING = "sharing_with_third_parties"
 
     code = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=100)
@@ -106,13 +107,28 @@ class Recipient(models.Model):
         PROCESSOR = "processor", "Processor (Art. 28)"
         THIRD_PARTY = "third_party", "Third party"
 
+    class TransferGround(models.TextChoices):
+        NONE = "", "None (inside the EU/EEA)"
+        ADEQUACY = "adequacy", "Adequacy decision (Art. 45)"
+        SCC = "scc", "Standard contractual clauses (Art. 46(2)(c))"
+        BCR = "bcr", "Binding corporate rules (Art. 47)"
+
     name = models.CharField(max_length=200)
     role = models.CharField(max_length=12, choices=Role.choices)
     country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2 country of processing.")
-    safeguard = models.CharField(
-        max_length=200, blank=True, help_text="Transfer basis outside the EU/EEA (adequacy, SCCs), if any."
+    dpa_signed = models.BooleanField(
+        "data processing agreement signed", default=False, help_text="Art. 28(3) contract in place."
     )
-    contact = models.CharField(max_length=200, blank=True, help_text="Where Art. 19 notices go.")
+    transfer_ground = models.CharField(
+        max_length=10,
+        choices=TransferGround.choices,
+        blank=True,
+        help_text="Required outside the EU/EEA; without it the recipient receives nothing.",
+    )
+    safeguard = models.CharField(
+        max_length=200, blank=True, help_text="Details of the transfer ground (decision, SCC module, date)."
+    )
+    contact = models.CharField(max_length=200, blank=True, help_text="Where shares and Art. 19 notices go.")
     purposes = models.ManyToManyField(Purpose, related_name="recipients")
 
     history = HistoricalRecords(m2m_fields=[purposes])
@@ -237,6 +253,9 @@ class Recording(models.Model):
             ("review_recording", "Can review this recording (ad-hoc grant)"),
             ("play_recording", "Can play recordings"),
             ("ingest_recording", "Can push new recordings (telephony integration)"),
+            ("play_unredacted", "Can hear muted segments and read unredacted transcripts (with a reason)"),
+            ("share_recording", "Can share a recording with a recipient"),
+            ("mark_sensitive", "Can mark sensitive segments"),
         ]
         indexes = [
             # Serves the admin's default ordering without a sort over the whole table.
@@ -271,6 +290,121 @@ class Recording(models.Model):
     @property
     def duration(self):
         return self.ended_at - self.started_at
+
+
+class SensitiveKind(models.TextChoices):
+    PAYMENT_CARD = "payment_card", "Payment card"
+    BANK_DETAILS = "bank_details", "Bank details"
+    ADDRESS = "address", "Address"
+    HEALTH = "health", "Health"
+    OTHER = "other", "Other"
+
+
+class SensitiveSegment(models.Model):
+    """A time range of a call that reviewers and recipients must not hear (muted on the server)."""
+
+    Kind = SensitiveKind
+
+    class Source(models.TextChoices):
+        TELEPHONY = "telephony", "Telephony (pause or secure-IVR marker)"
+        STAFF = "staff", "Marked by staff"
+        TRANSCRIPT = "transcript", "Found in the transcript"
+
+    recording = models.ForeignKey(Recording, on_delete=models.CASCADE, related_name="sensitive_segments")
+    start_seconds = models.DecimalField(max_digits=9, decimal_places=3)
+    end_seconds = models.DecimalField(max_digits=9, decimal_places=3)
+    kind = models.CharField(max_length=15, choices=Kind.choices)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.STAFF)
+    marked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["recording", "start_seconds"]
+        constraints = [
+            models.CheckConstraint(condition=Q(start_seconds__gte=0), name="segment_starts_at_or_after_zero"),
+            models.CheckConstraint(
+                condition=Q(end_seconds__gt=F("start_seconds")), name="segment_ends_after_start"
+            ),
+            _choices_check("kind", SensitiveKind, "segment_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.start_seconds}-{self.end_seconds}s"
+
+
+class Transcript(models.Model):
+    """A call's transcript, sealed under the subject key like the other personal fields; shown
+    redacted to reviewers."""
+
+    recording = models.OneToOneField(Recording, on_delete=models.CASCADE, related_name="transcript")
+    text_encrypted = models.BinaryField(default=b"", blank=True, editable=False)
+    language = models.CharField(max_length=10, blank=True)
+    source = models.CharField(max_length=100, blank=True, help_text="Telephony or speech-to-text vendor.")
+    payment_data_flagged_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A card number was found outside every sensitive segment: payment data may be in the audio.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return f"Transcript of {self.recording_id}"
+
+
+class ShareGround(models.TextChoices):
+    CONSENT = "consent", "The subject's consent to sharing with third parties"
+    LEGAL_CLAIM = (
+        "legal_claim",
+        "Establishment, exercise or defence of a legal claim (Art. 9(2)(f), 17(3)(e))",
+    )
+    LEGAL_OBLIGATION = "legal_obligation", "Legal obligation (Art. 6(1)(c))"
+
+
+class Share(models.Model):
+    """A recording made available to one recipient through an expiring, revocable link."""
+
+    Ground = ShareGround
+
+    recording = models.ForeignKey(Recording, on_delete=models.PROTECT, related_name="shares")
+    recipient = models.ForeignKey(Recipient, on_delete=models.PROTECT, related_name="shares")
+    ground = models.CharField(max_length=20, choices=Ground.choices)
+    ground_note = models.TextField(blank=True, help_text="The claim or obligation, stated on the share.")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=200, blank=True)
+    fetch_count = models.PositiveIntegerField(default=0)
+
+    history = HistoricalRecords(excluded_fields=["token_hash"])
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")), name="share_expires_after_created"
+            ),
+            models.CheckConstraint(
+                condition=Q(ground="consent") | ~Q(ground_note=""), name="share_other_ground_stated"
+            ),
+            models.CheckConstraint(
+                condition=Q(revoked_at__isnull=True) | ~Q(revoked_reason=""),
+                name="share_revocation_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Share of {self.recording_id} with {self.recipient}"
+
+    def is_open(self, now) -> bool:
+        return self.revoked_at is None and self.expires_at > now
 
 
 class ConsentDecision(models.TextChoices):
@@ -469,6 +603,9 @@ class AccessAction(models.TextChoices):
     DOWNLOAD = "download", "Downloaded"
     EXPORT = "export", "Exported"
     SHARE = "share", "Shared"
+    SHARE_FETCH = "share_fetch", "Fetched by a recipient"
+    SHARE_REVOKED = "share_revoked", "Share revoked"
+    UNREDACTED = "unredacted", "Unredacted audio or transcript"
     DECRYPT = "decrypt", "Decrypted personal data"
     INGEST = "ingest", "Ingested"
     KEY_DESTROYED = "key_destroyed", "Key destroyed"
