@@ -347,7 +347,7 @@ class Transcript(models.Model):
     payment_data_flagged_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="A card number was found outside every sensitive segment: payment data may be in the audio.",
+        help_text="A card number outside every sensitive segment: payment data may be in the audio.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
