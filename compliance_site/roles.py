@@ -18,6 +18,7 @@ _VIEW_RECORDINGS_APP = [
     "recordings.view_datasubject",
     "recordings.view_objection",
     "recordings.view_recipient",
+    "recordings.view_share",
     "recordings.view_queue",
     "recordings.view_purpose",
     "recordings.view_recordingnotice",
@@ -80,6 +81,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "dsr.change_recipientnotification",
         "recordings.add_recipient",
         "recordings.change_recipient",
+        "recordings.share_recording",
+        "recordings.add_share",
+        "recordings.change_share",
     ],
     PRIVACY_ANALYST: [
         *_VIEW_DSR_APP,

@@ -291,6 +291,8 @@ CUSTOS_RETENTION_SWEEP_CRONTAB = env.str("CUSTOS_RETENTION_SWEEP_CRONTAB", defau
 CUSTOS_PLAYBACK_SEAL_CRONTAB = env.str("CUSTOS_PLAYBACK_SEAL_CRONTAB", default="* * * * *")
 # A playback whose player has sent no request for this long is over; its access event is written.
 PLAYBACK_IDLE_SECONDS = env.int("CUSTOS_PLAYBACK_IDLE_SECONDS", default=120)
+# The longest a share link to a recipient may stay open.
+SHARE_MAX_DAYS = env.int("CUSTOS_SHARE_MAX_DAYS", default=30)
 
 # --- Logging --------------------------------------------------------------------------------
 

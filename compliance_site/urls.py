@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from dsr.views import package_download
+from recordings.share_views import shared_audio
 from recordings.views import recording_audio
 
 urlpatterns = [
@@ -12,6 +13,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("recordings/<int:pk>/audio", recording_audio, name="recording-audio"),
     path("dsr/packages/<int:pk>/download", package_download, name="dsr-package-download"),
+    # A recipient's link: the token is the credential, for that share alone.
+    path("shares/<str:token>/audio", shared_audio, name="share-audio"),
     # The telephony integration's ingest API and its OpenAPI description.
     path("api/v1/", include("recordings.api_urls")),
 ]

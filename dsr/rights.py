@@ -22,6 +22,7 @@ from recordings.services import (
     subject_key_destroy,
     subject_personal_data_rectify,
 )
+from recordings.sharing import shares_revoke_for
 from recordings.vault import PersonalData
 from retention.models import DeletionRecord, LegalHold
 from retention.selectors import holds_active
@@ -107,6 +108,9 @@ def _erase(request: DataSubjectRequest, actor) -> RightResult:
                 recording.status = Recording.Status.RESTRICTED
                 recording._history_user = actor
                 recording.save(update_fields=["status"])
+            shares_revoke_for(
+                recordings=[recording], reason=f"restricted under {request.reference}", actor=actor
+            )
             restricted += 1
             continue
         recording_erase(
@@ -174,6 +178,11 @@ def _restrict(request: DataSubjectRequest, actor) -> RightResult:
         recording._history_user = actor
         recording.save(update_fields=["status"])
         count += 1
+    shares_revoke_for(
+        recordings=list(_live_recordings(request.subject)),
+        reason=f"restricted under {request.reference}",
+        actor=actor,
+    )
     return RightResult(outcome=f"{count} recording(s) restricted (Art. 18): stored, not used.")
 
 

@@ -12,6 +12,7 @@ import logging
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
@@ -246,7 +247,11 @@ def notifications_owed_create(*, request: DataSubjectRequest) -> list[RecipientN
     """One notice to send per recipient of the purposes the subject's recordings served."""
     if request.request_type not in NOTIFIED_RIGHTS or request.subject_id is None:
         return []
-    recipients = Recipient.objects.filter(purposes__recordings__subject=request.subject_id).distinct()
+    # Those the registry says receive the purposes of the subject's calls, and those who were
+    # actually sent one of them.
+    recipients = Recipient.objects.filter(
+        Q(purposes__recordings__subject=request.subject_id) | Q(shares__recording__subject=request.subject_id)
+    ).distinct()
     return [
         RecipientNotification.objects.get_or_create(request=request, recipient=recipient)[0]
         for recipient in recipients

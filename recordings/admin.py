@@ -20,6 +20,7 @@ from compliance_site.pagination import EstimatedCountPaginator
 from compliance_site.roles import QA_LEAD
 from recordings.access_log import access_event_record
 from recordings.admin_search import ReferenceSearchMixin
+from recordings.admin_sharing import recipient_may_receive, subject_shares_html
 from recordings.admin_upload import RecordingUploadAdminMixin
 from recordings.models import (
     AccessAction,
@@ -96,7 +97,7 @@ class DataSubjectAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
     # Search by reference, or by phone/email through the blind index: never in clear.
     search_fields = ("=reference",)
     subject_search_path = ""
-    readonly_fields = ("reference", "full_name", "phone", "email", "key_state", "created_at")
+    readonly_fields = ("reference", "full_name", "phone", "email", "key_state", "created_at", "shares")
     show_full_result_count = False
     paginator = EstimatedCountPaginator
 
@@ -115,6 +116,10 @@ class DataSubjectAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_fields if obj is not None else ()
+
+    @admin.display(description="Shares with recipients")
+    def shares(self, subject):
+        return subject_shares_html(subject)
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -188,10 +193,14 @@ class PurposeAdmin(ScopedHistoryAdmin):
 
 @admin.register(Recipient)
 class RecipientAdmin(ScopedHistoryAdmin):
-    list_display = ("name", "role", "country", "safeguard")
-    list_filter = ("role", "country", "purposes")
+    list_display = ("name", "role", "country", "dpa_signed", "transfer_ground", "may_receive")
+    list_filter = ("role", "country", "dpa_signed", "transfer_ground", "purposes")
     search_fields = ("name",)
     filter_horizontal = ("purposes",)
+
+    @admin.display(description="may receive")
+    def may_receive(self, recipient) -> str:
+        return recipient_may_receive(recipient)
 
 
 @admin.register(RecordingNotice)

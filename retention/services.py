@@ -15,6 +15,7 @@ from django.utils import timezone
 from recordings.models import Recording
 from recordings.selectors import purposes_lawful_for
 from recordings.services import recording_key_destroy
+from recordings.sharing import shares_revoke_for
 from retention.models import DeletionRecord, DispositionApproval, LegalHold, RetentionPolicy, SweepRun
 from retention.selectors import (
     deletions_with_blob_pending,
@@ -72,8 +73,9 @@ def recording_erase(
     mark it erased. The blob is deleted after the commit (``_delete_pending_blobs``), retried
     until the storage confirms, because the tombstone keeps its name until then."""
     # The key goes first, in the same transaction as the tombstone: from the commit on, the
-    # blob is unreadable wherever a copy of it survives.
+    # blob is unreadable wherever a copy of it survives; no share of it stays open.
     recording_key_destroy(recording=recording, actor=actor, reason=rule)
+    shares_revoke_for(recordings=[recording], reason="erased", actor=actor)
     record = DeletionRecord.objects.create(
         recording_id=recording.pk,
         recording_reference=recording.reference,
