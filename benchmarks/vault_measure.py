@@ -66,7 +66,12 @@ from recordings.models import (
     SubjectKey,
 )
 from recordings.serializers import RecordingMetadataSerializer
-from recordings.services import recording_ingest, subject_create, subject_keys_stale_count
+from recordings.services import (
+    recording_ingest,
+    subject_create,
+    subject_keys_rewrap_batch,
+    subject_keys_stale_count,
+)
 from recordings.streaming_aead import SEGMENT_SIZE, TAG_SIZE
 from recordings.vault import (
     KEY_BYTES,
@@ -250,30 +255,32 @@ def create_subject_keys(count: int) -> int:
 # --- 1. Decrypting reader against raw AES-GCM ---------------------------------------------------
 
 
-def reader_pass(recording_id: int) -> tuple[int, float]:
+def reader_pass(recording_id: int) -> tuple[int, float, float]:
     """Decrypt the whole stored recording as playback does (``audio_open`` then ``iter_range``
-    over every byte, chunk by chunk); (plaintext bytes, seconds). The key is fetched untimed."""
+    over every byte, chunk by chunk); (plaintext bytes, wall-clock seconds, CPU seconds of this
+    thread, system time of its reads included). The key is fetched untimed."""
     recording = Recording.objects.select_related("subject").get(pk=recording_id)
     key = recording_key(recording)
     total = 0
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.thread_time()
     with audio_open(name=recording.storage_ref, key=key, recording_id=recording.pk) as reader:
         for chunk in reader.iter_range(0, reader.plaintext_size - 1):
             total += len(chunk)
-    return total, time.perf_counter() - started
+    return total, time.perf_counter() - started, time.thread_time() - cpu_started
 
 
-def raw_pass(plaintext_bytes: int) -> tuple[int, float]:
+def raw_pass(plaintext_bytes: int) -> tuple[int, float, float]:
     """``cryptography``'s AESGCM (AES-256) decrypting 64 KiB segments (65,520 plaintext bytes +
-    tag, the reader's segment size) in a loop until as many bytes as the reader's; no I/O."""
+    tag, the reader's segment size) in a loop until as many bytes as the reader's; no I/O.
+    (bytes, wall-clock seconds, CPU seconds of this thread)."""
     aead = AESGCM(AESGCM.generate_key(bit_length=256))
     nonce = os.urandom(12)
     segment = aead.encrypt(nonce, os.urandom(PLAINTEXT_SEGMENT), None)
     segments = -(-plaintext_bytes // PLAINTEXT_SEGMENT)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.thread_time()
     for _ in range(segments):
         aead.decrypt(nonce, segment, None)
-    return segments * PLAINTEXT_SEGMENT, time.perf_counter() - started
+    return segments * PLAINTEXT_SEGMENT, time.perf_counter() - started, time.thread_time() - cpu_started
 
 
 # --- 4. Store step ------------------------------------------------------------------------------
@@ -399,6 +406,18 @@ def _short_path(filename: str) -> str:
 
 # --- 7. Master-key rotation ---------------------------------------------------------------------
 
+# Parts of one re-wrap batch, by cumulative time (they overlap: the SQL is inside the other two).
+ROTATION_PARTS = {
+    "`bulk_update` of the batch (building and running its UPDATE)": (
+        "django/db/models/query.py",
+        "bulk_update",
+    ),
+    "`SELECT ... FOR UPDATE` of the batch, rows to objects": ("django/db/models/query.py", "_fetch_all"),
+    "unwrapping under the old version (keyring)": ("compliance_site/keys.py", "unwrap"),
+    "wrapping under the new version (keyring)": ("compliance_site/keys.py", "wrap"),
+    "SQL sent and answered, every statement": ("django/db/backends/utils.py", "_execute"),
+}
+
 
 def rotation() -> dict[str, Any]:
     """``manage.py rotate_master_key`` (its command, in this process): a new master-key version,
@@ -416,6 +435,28 @@ def rotation() -> dict[str, Any]:
     if after == before or stale or rewrapped != live:
         raise RuntimeError(f"rotation left {stale} keys behind ({rewrapped}/{live} under {after})")
     return {"keys": rewrapped, "seconds": elapsed, "from": before, "to": after}
+
+
+def profile_rotation_batch() -> dict[str, Any]:
+    """Where a rotation's time goes: a new master-key version and cProfile of its first batch of
+    ``subject_keys_rewrap_batch`` (what ``rotate_master_key`` loops over). The rest of that
+    rotation is left undone (it is resumable; the benchmark's database is dropped anyway)."""
+    get_provider().create_version()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    keys = subject_keys_rewrap_batch()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    total = stats.total_tt
+    parts = []
+    for label, (path, function) in ROTATION_PARTS.items():
+        cumulative = sum(
+            entry[3]
+            for (filename, _, name), entry in stats.stats.items()
+            if name == function and filename.endswith(path)
+        )
+        parts.append({"part": label, "ms": cumulative * 1000, "share": cumulative / total})
+    return {"keys": keys, "total_ms": total * 1000, "parts": parts}
 
 
 # --- 2. Peak memory, in a fresh process ---------------------------------------------------------
