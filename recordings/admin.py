@@ -21,6 +21,7 @@ from compliance_site.roles import QA_LEAD
 from recordings.access_log import access_event_record
 from recordings.admin_search import ReferenceSearchMixin
 from recordings.admin_sharing import recipient_may_receive, subject_shares_html
+from recordings.admin_transcript import TranscriptAdminMixin
 from recordings.admin_upload import RecordingUploadAdminMixin
 from recordings.models import (
     AccessAction,
@@ -259,7 +260,9 @@ class VisibleQueueFilter(admin.SimpleListFilter):
 
 
 @admin.register(Recording)
-class RecordingAdmin(RecordingUploadAdminMixin, ReferenceSearchMixin, ScopedHistoryAdmin):
+class RecordingAdmin(
+    TranscriptAdminMixin, RecordingUploadAdminMixin, ReferenceSearchMixin, ScopedHistoryAdmin
+):
     # No guardian object-permissions page here: it would grant review without a reason or an
     # expiry. Ad-hoc grants are made in RecordingGrantAdmin; queues keep guardian's page.
     list_display = ("reference", "started_at", "queue", "direction", "lawful_basis", "status", "duration")

@@ -181,7 +181,9 @@ class RecordingIngestView(APIView):
             "A multipart/form-data body with two parts: `audio`, the call audio (WAV, MP3, "
             "OGG/Opus, FLAC or M4A, recognised by its content, not its name, up to the "
             "deployment's RECORDING_MAX_BYTES), and `metadata`, a JSON text: who called, agent, "
-            "queue, times, lawful basis, purposes and the consents with their evidence. The call is "
+            "queue, times, lawful basis, purposes and the consents with their evidence, and optionally "
+            "the call's `transcript` (stored sealed; reviewers see it with card numbers, IBANs, "
+            "emails and phone numbers redacted). The call is "
             "stored all or nothing: a refused request leaves nothing behind. Authenticate with "
             "`Authorization: Token <key>`; the key comes from `manage.py create_integration`."
         ),

@@ -337,8 +337,9 @@ class SensitiveSegment(models.Model):
 
 
 class Transcript(models.Model):
-    """A call's transcript, sealed under the subject key like the other personal fields; shown
-    redacted to reviewers."""
+    """A call's transcript, sealed under the recording's key (which the subject key wraps), so
+    erasing the recording or its subject shreds it; shown redacted to reviewers
+    (``recordings.transcripts``)."""
 
     recording = models.OneToOneField(Recording, on_delete=models.CASCADE, related_name="transcript")
     text_encrypted = models.BinaryField(default=b"", blank=True, editable=False)

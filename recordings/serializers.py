@@ -18,6 +18,14 @@ from recordings.models import (
     Recording,
     RecordingNotice,
 )
+from recordings.transcripts import (
+    LANGUAGE_MAX_LENGTH,
+    LANGUAGE_TAG,
+    SOURCE_MAX_LENGTH,
+    control_character_problem,
+    normalise_newlines,
+    transcript_text_problem,
+)
 from recordings.vault import PersonalData
 
 
@@ -76,6 +84,43 @@ class ConsentEvidenceSerializer(serializers.Serializer):
         return attrs
 
 
+class TranscriptSerializer(serializers.Serializer):
+    """The call's transcript, if the telephony system or its speech-to-text vendor has one: stored
+    sealed, shown to reviewers redacted."""
+
+    text = serializers.CharField(
+        trim_whitespace=False,
+        help_text="UTF-8 text up to 1 MB; newlines and tabs are the only control characters allowed.",
+    )
+    language = serializers.RegexField(
+        LANGUAGE_TAG,
+        required=False,
+        allow_blank=True,
+        max_length=LANGUAGE_MAX_LENGTH,
+        help_text="BCP 47 language tag, e.g. de or en-GB.",
+        error_messages={"invalid": "Use a BCP 47 language tag, e.g. de or en-GB."},
+    )
+    source = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=SOURCE_MAX_LENGTH,
+        help_text="The telephony system or speech-to-text vendor that made it.",
+    )
+
+    def validate_text(self, value):
+        value = normalise_newlines(value)
+        problem = transcript_text_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
+
+    def validate_source(self, value):
+        problem = control_character_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
+
+
 class RecordingMetadataSerializer(serializers.Serializer):
     reference = serializers.CharField(required=False, max_length=40)
     subject = SubjectIdentifiersSerializer()
@@ -99,6 +144,7 @@ class RecordingMetadataSerializer(serializers.Serializer):
         slug_field="code", queryset=Purpose.objects.all(), many=True, allow_empty=False
     )
     consents = ConsentEvidenceSerializer(many=True, required=False)
+    transcript = TranscriptSerializer(required=False)
 
     def validate_reference(self, value):
         if Recording.objects.filter(reference=value).exists():

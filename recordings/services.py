@@ -29,6 +29,7 @@ from recordings.models import (
     SubjectKey,
 )
 from recordings.selectors import subject_matching
+from recordings.transcripts import transcript_store
 from recordings.vault import (
     KeyDestroyedError,
     PersonalData,
@@ -100,8 +101,8 @@ def _sha256(file: BinaryIO) -> str:
 def recording_ingest(
     *, audio: BinaryIO, metadata: dict[str, Any], actor=None, actor_label: str = ""
 ) -> Recording:
-    """Store one call: the audio encrypted under a new recording key, the row, its purposes and
-    its consent evidence, all or nothing.
+    """Store one call: the audio encrypted under a new recording key, the row, its purposes, its
+    consent evidence and its transcript (sealed, if the metadata has one), all or nothing.
 
     ``metadata`` is ``RecordingMetadataSerializer.validated_data``. The audio is checked before
     anything is written; if any later step fails, the transaction rolls back and the blob (if it
@@ -149,6 +150,17 @@ def recording_ingest(
             if stored.name != name or stored.sha256 != checksum:
                 raise ValidationError("The audio changed while it was being stored; try again.")
             recording_ingested.send(sender=Recording, recording=recording)
+            # After anything that marks sensitive segments: the payment flag looks at them.
+            transcript = metadata.get("transcript")
+            if transcript:
+                transcript_store(
+                    recording,
+                    transcript["text"],
+                    language=transcript.get("language", ""),
+                    source=transcript.get("source", ""),
+                    actor=actor,
+                    key=key,
+                )
             access_event_record(
                 action=AccessAction.INGEST,
                 object_type="recording",
@@ -156,7 +168,12 @@ def recording_ingest(
                 object_reference=recording.reference,
                 actor=actor,
                 actor_label=actor_label,
-                detail={"subject": subject.reference, "bytes": info.size_bytes, "format": info.extension},
+                detail={
+                    "subject": subject.reference,
+                    "bytes": info.size_bytes,
+                    "format": info.extension,
+                    "transcript": bool(transcript),
+                },
             )
     except BaseException:
         for blob in written:

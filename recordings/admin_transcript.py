@@ -1,0 +1,209 @@
+"""The transcript on the recording's admin page: redacted for reviewers, unredacted with a reason.
+
+Who may read it follows the audio: those who may play the recording (``recordings_playable_by``)
+see the transcript redacted (card numbers, IBANs, emails and phone numbers replaced by their
+kind), and each showing is a ``decrypt`` access event. The clear text needs ``play_unredacted``
+and a reason given each time, on its own page (``<id>/transcript/unredacted/``): the reason is
+asked for (GET), the text is shown once in answer to the POST, after the ``unredacted`` access
+event with the reason (never the text) was written.
+
+The payment-data flag shows on the page, and the changelist has a filter for the DPO's list of
+recordings flagged: payment data may be in the audio.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseNotAllowed
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from recordings.access_log import access_event_record
+from recordings.models import AccessAction, Recording, Transcript
+from recordings.redaction import CARD_NUMBER, EMAIL, IBAN, PHONE_NUMBER
+from recordings.selectors import recordings_playable_by
+from recordings.transcripts import (
+    REASON_MAX_LENGTH,
+    REASON_MIN_LENGTH,
+    transcript_redacted,
+    transcript_unredacted_read,
+)
+from recordings.vault import CiphertextError, KeyDestroyedError
+
+FLAGGED = "flagged"
+FLAGGED_TITLE = "Recordings flagged: payment data may be in the audio"
+
+_KIND_LABELS = (
+    (CARD_NUMBER, "card number(s)"),
+    (IBAN, "IBAN(s)"),
+    (EMAIL, "email address(es)"),
+    (PHONE_NUMBER, "phone number(s)"),
+)
+
+
+class PaymentDataFlagFilter(admin.SimpleListFilter):
+    """The DPO's list: recordings whose transcript has a card number and no payment-card segment
+    is marked, so the card number is most likely audible. Mark the segment (it is then muted and
+    the flag clears) or have the recording deleted."""
+
+    title = "payment data in the audio"
+    parameter_name = "payment_data"
+
+    def lookups(self, request, model_admin):
+        return [(FLAGGED, "Flagged: payment data may be in the audio")]
+
+    def queryset(self, request, queryset):
+        if self.value() == FLAGGED:
+            return queryset.filter(transcript__payment_data_flagged_at__isnull=False)
+        return queryset
+
+
+class UnredactedReasonForm(forms.Form):
+    reason = forms.CharField(
+        min_length=REASON_MIN_LENGTH,
+        max_length=REASON_MAX_LENGTH,
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+        help_text="Why you need the unredacted text (e.g. the ticket or claim). It is written to the "
+        "access log with your name; the text is shown once.",
+    )
+
+
+class TranscriptAdminMixin:
+    """For ``RecordingAdmin``: the transcript fields, the payment-data filter and the unredacted
+    transcript page."""
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/transcript/unredacted/",
+                self.admin_site.admin_view(self.transcript_unredacted_view),
+                name="{}_{}_transcript_unredacted".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def get_list_filter(self, request):
+        return (*super().get_list_filter(request), PaymentDataFlagFilter)
+
+    def changelist_view(self, request, extra_context=None):
+        if request.GET.get(PaymentDataFlagFilter.parameter_name) == FLAGGED:
+            extra_context = {**(extra_context or {}), "title": FLAGGED_TITLE}
+        return super().changelist_view(request, extra_context)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if obj is not None and Transcript.objects.filter(recording=obj).exists():
+            fields = (*fields, "payment_data_flag")
+            if recordings_playable_by(request.user).filter(pk=obj.pk).exists():
+                fields = (*fields, "transcript_redacted")
+        return fields
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and "transcript_redacted" in self.get_readonly_fields(request, obj):
+            obj._transcript_shown = self._transcript_for_page(request, obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _transcript_for_page(self, request, recording: Recording) -> str:
+        """The redacted transcript's HTML; decrypting it for a person is an access event."""
+        transcript = Transcript.objects.select_related("recording__subject").get(recording=recording)
+        try:
+            redaction = transcript_redacted(transcript)
+        except KeyDestroyedError:
+            return format_html("<p>Destroyed with the recording's or the subject's key (erased).</p>")
+        except CiphertextError:
+            return format_html("<p>Unreadable: the stored transcript does not authenticate.</p>")
+        access_event_record(
+            action=AccessAction.DECRYPT,
+            object_type="recording",
+            object_id=recording.pk,
+            object_reference=recording.reference,
+            actor=request.user,
+            detail={"what": "transcript", "redacted": True},
+            client_ip=request.META.get("REMOTE_ADDR"),
+        )
+        counts = [f"{redaction.count(kind)} {label}" for kind, label in _KIND_LABELS if redaction.count(kind)]
+        about = ", ".join(filter(None, [transcript.language, transcript.source]))
+        link = ""
+        if request.user.has_perm("recordings.play_unredacted"):
+            url = reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_transcript_unredacted",
+                args=[recording.pk],
+            )
+            link = format_html(' <a href="{}">Read unredacted (reason required, logged)</a>', url)
+        return format_html(
+            '<div class="transcript"><p class="help">{}{}{}</p>'
+            '<pre class="transcript-text" style="white-space: pre-wrap; max-height: 30em; overflow: auto">'
+            "{}</pre></div>",
+            f"{about}. " if about else "",
+            f"Redacted: {', '.join(counts)}." if counts else "Nothing to redact was found.",
+            link,
+            redaction.text,
+        )
+
+    # Not named "transcript": the admin would show the reverse one-to-one relation instead.
+    @admin.display(description="Transcript")
+    def transcript_redacted(self, recording):
+        # Rendered in render_change_form, which logs it; a page that did not go through it (the
+        # history of the recording) does not decrypt.
+        return getattr(recording, "_transcript_shown", None) or "Shown on the recording's page."
+
+    @admin.display(description="Payment data")
+    def payment_data_flag(self, recording):
+        flagged_at = (
+            Transcript.objects.filter(recording=recording)
+            .values_list("payment_data_flagged_at", flat=True)
+            .first()
+        )
+        if flagged_at is None:
+            return "Not flagged."
+        return (
+            f"Flagged {flagged_at:%Y-%m-%d %H:%M}: the transcript has a card number and no payment-card "
+            "segment is marked, so payment data may be in the audio. Mark the segment (it is then muted "
+            "and the flag clears) or have the recording deleted."
+        )
+
+    def transcript_unredacted_view(self, request, object_id):
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        # Not found for anyone who may not play the recording, exactly like the audio.
+        recording = (
+            recordings_playable_by(request.user).select_related("subject").filter(pk=object_id).first()
+            if str(object_id).isdigit()
+            else None
+        )
+        transcript = Transcript.objects.filter(recording=recording).first() if recording else None
+        if transcript is None:
+            raise Http404
+        if not request.user.has_perm("recordings.play_unredacted"):
+            raise PermissionDenied
+        transcript.recording = recording
+        form = UnredactedReasonForm(request.POST if request.method == "POST" else None)
+        text = None
+        if form.is_bound and form.is_valid():
+            try:
+                text = transcript_unredacted_read(
+                    transcript=transcript,
+                    user=request.user,
+                    reason=form.cleaned_data["reason"],
+                    client_ip=request.META.get("REMOTE_ADDR"),
+                )
+            except ValidationError as exc:
+                form.add_error("reason" if hasattr(exc, "error_dict") else None, exc.messages)
+            except KeyDestroyedError as exc:
+                raise Http404("This transcript was destroyed.") from exc
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": recording,
+            "title": f"Unredacted transcript of {recording.reference}",
+            "form": form,
+            "text": text,
+        }
+        response = TemplateResponse(request, "admin/recordings/recording/transcript_unredacted.html", context)
+        response["Cache-Control"] = "no-store, private"
+        return response
