@@ -3,7 +3,7 @@
 Who may read it follows the audio: those who may play the recording (``recordings_playable_by``)
 see the transcript redacted (card numbers, IBANs, emails and phone numbers replaced by their
 kind), and each showing is a ``decrypt`` access event. The clear text needs ``play_unredacted``
-and a reason given each time, on its own page (``<id>/transcript/unredacted/``): the reason is
+and a reason given each time, on its own page (``<id>/unredacted-transcript/``): the reason is
 asked for (GET), the text is shown once in answer to the POST, after the ``unredacted`` access
 event with the reason (never the text) was written.
 
@@ -78,9 +78,11 @@ class TranscriptAdminMixin:
 
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
+        # Not ".../transcript/unredacted/": a "<path:object_id>/unredacted/" route (the audio's)
+        # would take it, with "<id>/transcript" as the object id.
         return [
             path(
-                "<path:object_id>/transcript/unredacted/",
+                "<path:object_id>/unredacted-transcript/",
                 self.admin_site.admin_view(self.transcript_unredacted_view),
                 name="{}_{}_transcript_unredacted".format(*info),
             ),
