@@ -84,6 +84,7 @@ class Results:
     build: list[dict[str, Any]] = field(default_factory=list)  # one per round: custos and baseline
     memory: list[dict[str, Any]] = field(default_factory=list)
     check: dict[str, Any] = field(default_factory=dict)
+    profile: dict[str, Any] = field(default_factory=dict)
     setup_seconds: float = 0.0
     seconds: float = 0.0
 
@@ -317,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 flush=True,
             )
+        results.profile = pm.profile_build(fx)
         results.check = pm.verify(fx, kept, workdir)
         print(f"  checked: {results.check['entries']} entries, every one equal to its original", flush=True)
         results.seconds = time.perf_counter() - started

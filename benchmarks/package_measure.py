@@ -232,6 +232,52 @@ def baseline_once(fx: Fixture, out: Path) -> dict[str, Any]:
     return {"seconds": elapsed, "cpu_seconds": cpu, "bytes": size}
 
 
+# Where a build's time goes: the C functions that do the per-byte work, by their cProfile names.
+_PROFILE_PARTS = (
+    ("SHA-256 of the archive (hashlib)", "<method 'update' of '_hashlib.HASH' objects>"),
+    ("AES-GCM decryption of the recordings", "decrypt' of 'cryptography"),
+    ("AES-GCM encryption of the archive", "encrypt' of 'cryptography"),
+    ("CRC-32 of the ZIP entries (zlib)", "<built-in method zlib.crc32>"),
+    ("File reads (ciphertext of the recordings)", "<method 'read' of '_io.BufferedReader' objects>"),
+    ("File writes (ciphertext of the archive)", "<method 'write' of '_io.BufferedWriter' objects>"),
+)
+
+
+def profile_build(fx: Fixture) -> dict[str, Any]:
+    """cProfile of one whole build, its archive produced inline (cProfile sees one thread only),
+    grouped into the per-byte work of ``_PROFILE_PARTS`` and the rest (Python: the readers, the
+    ZIP stream, copies between them; the queries and the manifest). The package is deleted."""
+    import cProfile
+    import pstats
+
+    from dsr import packages
+
+    threaded = packages.prefetched
+    packages.prefetched = lambda chunks, depth=0: iter(chunks)
+    profiler = cProfile.Profile()
+    try:
+        profiler.enable()
+        package, _, _ = _build(fx.request_id, fx.actor_id)
+        profiler.disable()
+    finally:
+        packages.prefetched = threaded
+    size = package.size_bytes
+    _discard(package)
+    stats = pstats.Stats(profiler)
+    total = stats.total_tt
+    seconds = dict.fromkeys((label for label, _ in _PROFILE_PARTS), 0.0)
+    for (_, _, function), (_, _, own, _, _) in stats.stats.items():
+        for label, needle in _PROFILE_PARTS:
+            if needle in function:
+                seconds[label] += own
+    parts = [{"part": label, "seconds": own, "share": own / total} for label, own in seconds.items()]
+    rest = total - sum(seconds.values())
+    parts.append(
+        {"part": "Everything else (Python, queries, manifest)", "seconds": rest, "share": rest / total}
+    )
+    return {"bytes": size, "total_seconds": total, "parts": parts}
+
+
 def verify(fx: Fixture, package_id: int, workdir: Path) -> dict[str, Any]:
     """Decrypt a built package to a temporary file (``package_open``, as the download does) and
     check it: a ZIP whose every CRC holds, with the manifest, the summary and every recording,
