@@ -50,6 +50,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "recordings.view_all_subjects",
         "dsr.view_all_requests",
         "recordings.play_recording",
+        "recordings.play_unredacted",
+        "recordings.mark_sensitive",
         "recordings.change_datasubject",
         "recordings.add_datasubject",
         "recordings.add_queue",
@@ -98,6 +100,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     QA_LEAD: [
         "recordings.view_recording",
         "recordings.play_recording",
+        "recordings.mark_sensitive",
         "recordings.view_queue",
         "recordings.view_purpose",
     ],

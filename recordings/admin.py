@@ -20,6 +20,7 @@ from compliance_site.pagination import EstimatedCountPaginator
 from compliance_site.roles import QA_LEAD
 from recordings.access_log import access_event_record
 from recordings.admin_search import ReferenceSearchMixin
+from recordings.admin_sensitive import SensitiveSegmentsAdminMixin
 from recordings.admin_sharing import recipient_may_receive, subject_shares_html
 from recordings.admin_transcript import TranscriptAdminMixin
 from recordings.admin_upload import RecordingUploadAdminMixin
@@ -261,7 +262,11 @@ class VisibleQueueFilter(admin.SimpleListFilter):
 
 @admin.register(Recording)
 class RecordingAdmin(
-    TranscriptAdminMixin, RecordingUploadAdminMixin, ReferenceSearchMixin, ScopedHistoryAdmin
+    SensitiveSegmentsAdminMixin,
+    TranscriptAdminMixin,
+    RecordingUploadAdminMixin,
+    ReferenceSearchMixin,
+    ScopedHistoryAdmin,
 ):
     # No guardian object-permissions page here: it would grant review without a reason or an
     # expiry. Ad-hoc grants are made in RecordingGrantAdmin; queues keep guardian's page.

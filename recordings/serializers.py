@@ -17,7 +17,9 @@ from recordings.models import (
     Queue,
     Recording,
     RecordingNotice,
+    SensitiveKind,
 )
+from recordings.segments import MAX_SECONDS, call_seconds, segment_bounds, segment_errors
 from recordings.transcripts import (
     LANGUAGE_MAX_LENGTH,
     LANGUAGE_TAG,
@@ -121,6 +123,25 @@ class TranscriptSerializer(serializers.Serializer):
         return value
 
 
+class SensitiveSegmentSerializer(serializers.Serializer):
+    """A time range of the call to mute for reviewers (a pause or secure-IVR marker), in seconds
+    from the call's start; kept to the millisecond, rounded outward."""
+
+    start_seconds = serializers.DecimalField(
+        max_digits=None, decimal_places=None, min_value=0, max_value=MAX_SECONDS
+    )
+    end_seconds = serializers.DecimalField(
+        max_digits=None, decimal_places=None, min_value=0, max_value=MAX_SECONDS
+    )
+    kind = serializers.ChoiceField(choices=SensitiveKind.choices)
+
+    def validate(self, attrs):
+        start, end = segment_bounds(attrs["start_seconds"], attrs["end_seconds"])
+        if end <= start:
+            raise serializers.ValidationError({"end_seconds": "A segment must end after it starts."})
+        return {**attrs, "start_seconds": start, "end_seconds": end}
+
+
 class RecordingMetadataSerializer(serializers.Serializer):
     reference = serializers.CharField(required=False, max_length=40)
     subject = SubjectIdentifiersSerializer()
@@ -144,6 +165,7 @@ class RecordingMetadataSerializer(serializers.Serializer):
         slug_field="code", queryset=Purpose.objects.all(), many=True, allow_empty=False
     )
     consents = ConsentEvidenceSerializer(many=True, required=False)
+    sensitive_segments = SensitiveSegmentSerializer(many=True, required=False)
     transcript = TranscriptSerializer(required=False)
 
     def validate_reference(self, value):
@@ -154,6 +176,20 @@ class RecordingMetadataSerializer(serializers.Serializer):
     def validate(self, attrs):
         if attrs["ended_at"] < attrs["started_at"]:
             raise serializers.ValidationError({"ended_at": "The call cannot end before it started."})
+        segments = attrs.get("sensitive_segments", [])
+        if segments:
+            duration = call_seconds(attrs["started_at"], attrs["ended_at"])
+            errors = {
+                index: problems
+                for index, segment in enumerate(segments)
+                if (
+                    problems := segment_errors(
+                        segment["start_seconds"], segment["end_seconds"], duration=duration
+                    )
+                )
+            }
+            if errors:  # by item index, as DRF reports the items' own errors
+                raise serializers.ValidationError({"sensitive_segments": errors})
         basis, consents = attrs["lawful_basis"], attrs.get("consents", [])
         purposes = set(attrs["purposes"])
         if basis == LawfulBasis.CONSENT:

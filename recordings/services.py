@@ -26,6 +26,7 @@ from recordings.models import (
     Purpose,
     Recording,
     RecordingKey,
+    SensitiveSegment,
     SubjectKey,
 )
 from recordings.selectors import subject_matching
@@ -140,6 +141,16 @@ def recording_ingest(
                     for evidence in metadata.get("consents", [])
                 ],
                 Consent,
+                default_user=actor if actor is not None and actor.is_authenticated else None,
+            )
+            # The telephony system's sensitive segments (pauses, secure-IVR markers): muted for
+            # reviewers from the first playback on.
+            bulk_create_with_history(
+                [
+                    SensitiveSegment(recording=recording, source=SensitiveSegment.Source.TELEPHONY, **segment)
+                    for segment in metadata.get("sensitive_segments", [])
+                ],
+                SensitiveSegment,
                 default_user=actor if actor is not None and actor.is_authenticated else None,
             )
             key, key_row = recording_key_new(recording, subject_key_bytes)

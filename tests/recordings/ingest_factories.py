@@ -16,6 +16,9 @@ from tests.factories import PurposeFactory, QueueFactory, RecordingNoticeFactory
 WAV = _wav(seconds=0.5)
 NOT_AUDIO = b"Dear team,\nthis is a text file with a .wav name.\n" * 20
 TRUNCATED_WAV = WAV[: len(WAV) // 2]  # the RIFF header still announces the whole file
+# About a second of MPEG-1 Layer III (128 kbit/s, 44.1 kHz, mono): 40 frames of silence, which
+# mutagen reads as MP3. Unlike PCM WAV, it cannot be muted on the server.
+MP3 = (bytes([0xFF, 0xFB, 0x90, 0xC4]) + bytes(413)) * 40
 
 CALL_START = timezone.now().replace(microsecond=0) - datetime.timedelta(hours=2)
 

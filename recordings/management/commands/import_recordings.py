@@ -57,8 +57,19 @@ CONSENT_COLUMNS = {
     "consent_evidence_offset_seconds": "evidence_offset_seconds",
     "consent_jurisdiction": "jurisdiction",
 }
+# Sensitive segments in one cell: "start-end:kind" in seconds, separated by ";",
+# e.g. "62.5-80:payment_card;130-141.2:address".
+SEGMENTS_COLUMN = "sensitive_segments"
 CSV_COLUMNS = frozenset(
-    {"file", "purposes", "consent_purposes", *SUBJECT_COLUMNS, *CALL_COLUMNS, *CONSENT_COLUMNS}
+    {
+        "file",
+        "purposes",
+        "consent_purposes",
+        SEGMENTS_COLUMN,
+        *SUBJECT_COLUMNS,
+        *CALL_COLUMNS,
+        *CONSENT_COLUMNS,
+    }
 )
 
 
@@ -78,6 +89,18 @@ def _codes(cell: str) -> list[str]:
     return [code.strip() for code in cell.split(";") if code.strip()]
 
 
+def _segments(cell: str) -> list[dict[str, str]]:
+    """``start-end:kind;...`` as the API's segments; a malformed item keeps what it has, so the
+    validator names the part that is missing."""
+    segments = []
+    for item in _codes(cell):
+        times, _, kind = item.partition(":")
+        start, _, end = times.partition("-")
+        segment = {"start_seconds": start.strip(), "end_seconds": end.strip(), "kind": kind.strip()}
+        segments.append({name: value for name, value in segment.items() if value})
+    return segments
+
+
 def csv_metadata(row: dict[str, str]) -> dict[str, Any]:
     """A CSV row as the API's metadata; empty cells are left out, so the validator says
     "required" for a missing value rather than something about an empty one."""
@@ -88,6 +111,8 @@ def csv_metadata(row: dict[str, str]) -> dict[str, Any]:
     }
     if cell.get("purposes"):
         metadata["purposes"] = _codes(cell["purposes"])
+    if cell.get(SEGMENTS_COLUMN):
+        metadata["sensitive_segments"] = _segments(cell[SEGMENTS_COLUMN])
     evidence = {name: cell[column] for column, name in CONSENT_COLUMNS.items() if cell.get(column)}
     consent_purposes = _codes(cell.get("consent_purposes", ""))
     if consent_purposes:

@@ -1,0 +1,185 @@
+"""Sensitive segments on the recording's admin page: listed under the player, marked on a small
+page of their own, and the unredacted player behind a reason.
+
+- ``<id>/sensitive-segments/``: a DPO or QA lead holding ``mark_sensitive`` marks a time range
+  of a recording they can see (kind, start, end); ``marked_by`` and the history's user are them.
+  The page lists the recording's segments and their history.
+- ``<id>/unredacted/``: a holder of ``play_unredacted`` who may play the recording gives a reason
+  and gets a player whose address carries a token bound to them, the recording and the reason
+  (``recordings.unredacted``); every request it makes is an ``unredacted`` access event.
+- The change page's player plays the audio redacted (segments muted on the server); where the
+  segments cannot be muted (not PCM WAV), the page says so instead of showing a player.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.http import urlencode
+
+from recordings.models import Recording, SensitiveSegment
+from recordings.playback import unmutable_reason
+from recordings.playback_log import playback_token
+from recordings.segments import MAX_SECONDS, sensitive_segment_mark
+from recordings.segments import PERMISSION as MARK_PERMISSION
+from recordings.selectors import recordings_playable_by
+from recordings.unredacted import PERMISSION as UNREDACTED_PERMISSION
+from recordings.unredacted import REASON_MAX_LENGTH, REASON_MIN_LENGTH, TOKEN_MAX_AGE, unredacted_token
+from recordings.vault import KeyDestroyedError, recording_key
+
+
+class SensitiveSegmentForm(forms.Form):
+    kind = forms.ChoiceField(choices=[("", "---------"), *SensitiveSegment.Kind.choices])
+    start_seconds = forms.DecimalField(
+        label="From second", min_value=0, max_value=MAX_SECONDS, help_text="Seconds from the call's start."
+    )
+    end_seconds = forms.DecimalField(
+        label="To second",
+        min_value=0,
+        max_value=MAX_SECONDS,
+        help_text="Kept to the millisecond, rounded outward: the muted range never falls short.",
+    )
+
+
+class UnredactedPlaybackForm(forms.Form):
+    reason = forms.CharField(
+        min_length=REASON_MIN_LENGTH,
+        max_length=REASON_MAX_LENGTH,
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+        help_text="Why you need to hear the muted segments: a ticket, claim or case reference, never "
+        "personal data. It is written to the access log with each request of the player.",
+    )
+
+
+def _no_store(response: TemplateResponse) -> TemplateResponse:
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+class SensitiveSegmentsAdminMixin:
+    """For ``RecordingAdmin``: the segments under the player, their marking page and the
+    unredacted player."""
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        # <int:...>, not the admin's <path:...>: these must not take another page's address that
+        # merely ends the same way (".../<id>/transcript/unredacted/").
+        return [
+            path(
+                "<int:object_id>/sensitive-segments/",
+                self.admin_site.admin_view(self.sensitive_segments_view),
+                name="{}_{}_sensitive_segments".format(*info),
+            ),
+            path(
+                "<int:object_id>/unredacted/",
+                self.admin_site.admin_view(self.unredacted_playback_view),
+                name="{}_{}_unredacted".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def _url(self, name: str, recording: Recording) -> str:
+        return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_{name}", args=[recording.pk])
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            self._sensitive_context(request, obj, context)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _sensitive_context(self, request, recording: Recording, context) -> None:
+        segments = list(recording.sensitive_segments.select_related("marked_by"))
+        context["sensitive_segments"] = segments
+        if request.user.has_perm(MARK_PERMISSION):
+            context["mark_sensitive_url"] = self._url("sensitive_segments", recording)
+        playable = bool(context.get("audio_url"))  # set by RecordingAdmin for those who may play
+        if not (segments and playable):
+            return
+        if request.user.has_perm(UNREDACTED_PERMISSION):
+            context["unredacted_url"] = self._url("unredacted", recording)
+        try:
+            refusal = unmutable_reason(recording, recording_key(recording))
+        except KeyDestroyedError:
+            return  # the audio endpoint answers 404; nothing to refuse here
+        if refusal:
+            # Fail closed: no player at all, rather than one that plays the segments.
+            del context["audio_url"]
+            context["audio_refusal"] = refusal
+
+    def _visible_recording(self, request, object_id: int, queryset) -> Recording:
+        recording = queryset.filter(pk=object_id).first()
+        if recording is None:
+            raise Http404
+        return recording
+
+    def sensitive_segments_view(self, request, object_id):
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        # Not found for whoever may not see the recording, exactly like its change page.
+        recording = self._visible_recording(request, object_id, self.get_queryset(request))
+        if not request.user.has_perm(MARK_PERMISSION):
+            raise PermissionDenied
+        form = SensitiveSegmentForm(request.POST if request.method == "POST" else None)
+        if form.is_bound and form.is_valid():
+            try:
+                segment = sensitive_segment_mark(
+                    recording=recording,
+                    start_seconds=form.cleaned_data["start_seconds"],
+                    end_seconds=form.cleaned_data["end_seconds"],
+                    kind=form.cleaned_data["kind"],
+                    actor=request.user,
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                self.message_user(
+                    request, f"Marked {segment}: muted for everyone without unredacted playback."
+                )
+                return HttpResponseRedirect(self._url("sensitive_segments", recording))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": recording,
+            "title": f"Sensitive segments of {recording.reference}",
+            "form": form,
+            "segments": recording.sensitive_segments.select_related("marked_by"),
+            "history": SensitiveSegment.history.filter(recording_id=recording.pk)
+            .select_related("history_user")
+            .order_by("-history_date", "-history_id"),
+        }
+        return _no_store(
+            TemplateResponse(request, "admin/recordings/recording/sensitive_segments.html", context)
+        )
+
+    def unredacted_playback_view(self, request, object_id):
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        # Not found for whoever may not play the recording, exactly like its audio.
+        recording = self._visible_recording(request, object_id, recordings_playable_by(request.user))
+        if not request.user.has_perm(UNREDACTED_PERMISSION):
+            raise PermissionDenied
+        form = UnredactedPlaybackForm(request.POST if request.method == "POST" else None)
+        audio_url = None
+        if form.is_bound and form.is_valid():
+            query = {
+                "playback": playback_token(user=request.user, recording=recording),
+                "unredacted": unredacted_token(
+                    user=request.user, recording=recording, reason=form.cleaned_data["reason"]
+                ),
+            }
+            audio_url = f"{reverse('recording-audio', args=[recording.pk])}?{urlencode(query)}"
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": recording,
+            "title": f"Unredacted playback of {recording.reference}",
+            "form": form,
+            "audio_url": audio_url,
+            "valid_minutes": int(TOKEN_MAX_AGE.total_seconds() // 60),
+            "segments": recording.sensitive_segments.all(),
+        }
+        return _no_store(TemplateResponse(request, "admin/recordings/recording/unredacted.html", context))
