@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
 from dsr.models import DataPackage, DataSubjectRequest, DeadlineReminder, RequestNote
@@ -49,8 +50,12 @@ def requests_open() -> QuerySet[DataSubjectRequest]:
 
 
 def requests_due_for_reminder(now: datetime.datetime, horizon_days: int) -> QuerySet[DataSubjectRequest]:
-    """Open requests whose deadline falls within ``horizon_days`` of now, or has passed."""
-    return requests_open().filter(deadline__lt=now + datetime.timedelta(days=horizon_days + 1))
+    """Open requests whose deadline falls on a local day at most ``horizon_days`` after today's,
+    or has passed. Counted in local days, not in 24-hour periods: the week after the autumn
+    daylight-saving change is an hour longer."""
+    day_after_horizon = timezone.localdate(now) + datetime.timedelta(days=horizon_days + 1)
+    end = timezone.make_aware(datetime.datetime.combine(day_after_horizon, datetime.time.min))
+    return requests_open().filter(deadline__lt=end)
 
 
 def packages_downloadable_by(user) -> QuerySet[DataPackage]:

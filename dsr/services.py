@@ -95,6 +95,10 @@ def _reminder_kind(days_left: int) -> str | None:
         return "due-day"
     if days_left < 0:
         return f"overdue-{-days_left}"
+    if days_left + 1 in settings.DSR_REMINDER_OFFSETS:
+        # Yesterday's reminder, in case no tick sent it (beat, broker or workers down all day);
+        # its unique row makes this a no-op when it went out.
+        return f"{days_left + 1}-days-before"
     return None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 from celery import shared_task
 from django.utils import timezone
 
@@ -9,6 +11,11 @@ from dsr.services import reminders_send_due
 
 
 @shared_task(name="dsr.tasks.send_deadline_reminders")
-def send_deadline_reminders() -> int:
-    """Hourly: send every reminder that is due now; returns how many were sent."""
-    return reminders_send_due(now=timezone.now())
+def send_deadline_reminders(now: str | None = None) -> int:
+    """Hourly: send every reminder that is due now; returns how many were sent.
+
+    ``now`` (ISO 8601 with its UTC offset) stands in for the clock, for tests that drive time."""
+    moment = datetime.datetime.fromisoformat(now) if now else timezone.now()
+    if timezone.is_naive(moment):
+        raise ValueError(f"now={now!r} must carry its UTC offset.")
+    return reminders_send_due(now=moment)

@@ -124,6 +124,23 @@ def _erase_batch(run: SweepRun, now: datetime.datetime, batch_size: int) -> int:
     return len(batch)
 
 
+# A run still "running" this long after it started was abandoned: the next sweep marks it failed.
+# (A live sweep that long is marked too, and marks itself finished or failed when it ends.)
+SWEEP_RUN_ABANDONED_AFTER = datetime.timedelta(hours=12)
+
+
+def _sweep_runs_abandoned_fail(now: datetime.datetime) -> None:
+    """Mark failed the runs still "running" long after they started: their sweep died with its
+    worker (kill -9, a lost machine) and will never say so itself."""
+    for run in SweepRun.objects.filter(
+        status=SweepRun.Status.RUNNING, started_at__lt=now - SWEEP_RUN_ABANDONED_AFTER
+    ):
+        logger.warning("Sweep run %s, running since %s, was abandoned; marked failed", run.pk, run.started_at)
+        run.status = SweepRun.Status.FAILED
+        run.finished_at = now
+        run.save(update_fields=["status", "finished_at"])
+
+
 def retention_sweep(*, now: datetime.datetime, batch_size: int | None = None) -> SweepRun:
     """Mark expired, unheld recordings erased with a tombstone, then delete their blobs.
 
@@ -131,6 +148,7 @@ def retention_sweep(*, now: datetime.datetime, batch_size: int | None = None) ->
     carries the blob name until the storage confirms the deletion, so a rerun completes it.
     """
     batch_size = batch_size or settings.RETENTION_SWEEP_BATCH_SIZE
+    _sweep_runs_abandoned_fail(now)
     _delete_pending_blobs()
     run = SweepRun.objects.create(started_at=now)
     try:

@@ -8,6 +8,7 @@ from guardian.shortcuts import assign_perm
 
 from compliance_site.provisioning import provision
 from compliance_site.roles import AUDITOR, DPO, PRIVACY_ANALYST, QA_LEAD
+from tests.celery_processes import celery_processes  # noqa: F401 - real worker and beat processes
 from tests.factories import QueueFactory, UserFactory
 from tests.moto_server import moto_server  # noqa: F401 - session fixture: a real moto server process
 
