@@ -208,3 +208,17 @@ def test_the_admin_form_says_why_a_share_is_refused(client, dpo, queue_a, vendor
     assert response.status_code == 200
     assert "no active consent for sharing" in response.content.decode()
     assert not Share.objects.exists()
+
+
+def test_erasure_by_retention_revokes_the_share(consented_call, vendor, dpo):
+    from retention.services import retention_sweep
+
+    created, token = share(consented_call, vendor, dpo)
+    consented_call.keep_until = timezone.now() - datetime.timedelta(days=1)
+    consented_call.save(update_fields=["keep_until"])
+
+    retention_sweep(now=timezone.now())
+
+    created.refresh_from_db()
+    assert created.revoked_at is not None and created.revoked_reason == "erased"
+    assert share_for_token(token) is None
