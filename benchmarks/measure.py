@@ -3,14 +3,20 @@
 Usage (DATABASE_URL names the database to measure)::
 
     DATABASE_URL=postgres://... python -m benchmarks.measure --page qa-lead --requests 30 --warmup 5
+    DATABASE_URL=postgres://... python -m benchmarks.measure --usable --calls 200
 
-Logs the page's user in with Django's test client (a superuser, or a QA lead whose object grants
-are set up here, idempotently, with guardian's ``assign_perm``), warms the page up, then times GETs
-of the recordings changelist page without recording SQL. Afterwards it loads the page a few more
-times with the queries captured, to count them and find the page query, runs
+Logs the page's user in with Django's test client (a superuser, or one of the QA leads that
+``benchmarks/dataset.py`` generated with their queue and ad-hoc grants), warms the page up, then
+times GETs of the recordings changelist page without recording SQL. Afterwards it loads the page a
+few more times with the queries captured, to count them and find the page query, runs
 ``EXPLAIN (ANALYZE)`` on each captured query that reads the recordings table to see how many of
 its rows they visit, and checks the page's rows and total against the same list computed
-independently of the admin. Prints one JSON object on stdout.
+independently of the admin (for a QA lead: the access rules written out again in plain SQL, not
+the selectors). Prints one JSON object on stdout.
+
+``--usable`` instead times ``recordings.selectors.recording_usable_for`` for quality assurance on
+one recording of each lawful basis (and on the ones consent withdrawals, later refusals and upheld
+objections took out), counts its queries and checks its answer against the same SQL rules.
 """
 
 from __future__ import annotations
@@ -27,11 +33,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from benchmarks.dataset import FEW_GRANTS_QA_LEAD, MANY_GRANTS_QA_LEAD, TYPICAL_QA_LEAD
+
 CHANGELIST_URL = "/admin/recordings/recording/"
 BENCH_USERNAME = "bench-superuser"
-QA_LEAD_USERNAME = "bench-qa-lead"
 TABLE = '"recordings_recording"'
 LIST_PER_PAGE = 100
+# The smaller page the QA lead's page is compared with: the query count must not follow it.
+SMALL_LIST_PER_PAGE = 20
 
 
 @dataclass(frozen=True)
@@ -40,9 +49,21 @@ class Page:
 
     key: str
     title: str
-    user: str  # "superuser" or "qa-lead"
+    user: str  # "superuser", or the username of a generated QA lead
     description: str
+    list_per_page: int = LIST_PER_PAGE
 
+    @property
+    def qa_lead(self) -> bool:
+        return self.user != "superuser"
+
+
+_QA_LEAD_RULE = (
+    "`recordings_visible_to` shows a recording only when it is in a granted queue or granted "
+    "by an unexpired ad-hoc grant, active, within retention, and lawful for quality assurance "
+    "now (stated purpose; consent given and not withdrawn nor overtaken by a later refusal, or "
+    "an approved assessment and no objection the DPO has not overruled)."
+)
 
 PAGES: dict[str, Page] = {
     page.key: page
@@ -57,12 +78,32 @@ PAGES: dict[str, Page] = {
         Page(
             "qa-lead",
             "QA lead, first page",
-            "qa-lead",
-            "The first page as a staff user in the *QA lead* group holding the object permission "
-            "`recordings.review_queue` on half of the queues (3 of 6) and "
-            "`recordings.review_recording` on one recording of another queue (the newest one), "
-            "both granted with guardian's `assign_perm`: `recordings_visible_to` limits the list "
-            "to the active recordings of the granted queues plus the granted recording.",
+            TYPICAL_QA_LEAD,
+            f"The first page as `{TYPICAL_QA_LEAD}`, a typical generated QA lead: "
+            "`review_queue` on 2 of the 50 queues (of 10 at 1k) and about 250 ad-hoc "
+            f"`review_recording` grants at 1M (a quarter of them expired). {_QA_LEAD_RULE}",
+        ),
+        Page(
+            "qa-lead-20",
+            f"QA lead, first page, {SMALL_LIST_PER_PAGE} per page",
+            TYPICAL_QA_LEAD,
+            f"The same page of the same lead with `list_per_page = {SMALL_LIST_PER_PAGE}` (set on "
+            "the registered `RecordingAdmin` in the measuring process) instead of "
+            f"{LIST_PER_PAGE}: the query count must not follow the page size.",
+            list_per_page=SMALL_LIST_PER_PAGE,
+        ),
+        Page(
+            "qa-lead-few-grants",
+            "QA lead with few ad-hoc grants, first page",
+            FEW_GRANTS_QA_LEAD,
+            f"The first page as `{FEW_GRANTS_QA_LEAD}`: 2 queues and the fewest ad-hoc grants (10 at 1M).",
+        ),
+        Page(
+            "qa-lead-many-grants",
+            "QA lead with many ad-hoc grants, first page",
+            MANY_GRANTS_QA_LEAD,
+            f"The first page as `{MANY_GRANTS_QA_LEAD}`: 2 queues and the most ad-hoc grants "
+            "(1,000 at 1M): the query count must not follow the grant count.",
         ),
         Page(
             "filter",
@@ -87,6 +128,72 @@ PAGES: dict[str, Page] = {
         ),
     )
 }
+
+# The access rules of recordings/selectors.py written out again in plain SQL, without the ORM and
+# without the selectors, as the reference the QA leads' pages and recording_usable_for are
+# checked against. ``r`` is the recording; %(qa)s the quality assurance purpose.
+LAWFUL_FOR_QA_SQL = """
+EXISTS (
+    SELECT 1 FROM recordings_recording_purposes rp
+    WHERE rp.recording_id = r.id AND rp.purpose_id = %(qa)s
+)
+AND CASE r.lawful_basis
+    WHEN 'consent' THEN EXISTS (
+        SELECT 1 FROM recordings_consent c
+        WHERE c.subject_id = r.subject_id AND c.purpose_id = %(qa)s
+          AND (c.recording_id = r.id OR c.recording_id IS NULL)
+          AND c.decision = 'given' AND c.withdrawn_at IS NULL
+          AND NOT EXISTS (
+              SELECT 1 FROM recordings_consent later
+              WHERE later.subject_id = c.subject_id AND later.purpose_id = %(qa)s
+                AND later.decision = 'refused' AND later.captured_at > c.captured_at
+          )
+    )
+    WHEN 'legitimate_interests' THEN EXISTS (
+        SELECT 1
+        FROM recordings_legitimateinterestassessment a
+        JOIN recordings_legitimateinterestassessment_purposes ap
+          ON ap.legitimateinterestassessment_id = a.id
+        WHERE a.id = r.legitimate_interest_assessment_id AND a.approved_at IS NOT NULL
+          AND ap.purpose_id = %(qa)s
+    ) AND NOT EXISTS (
+        SELECT 1 FROM recordings_objection o
+        WHERE o.subject_id = r.subject_id AND o.purpose_id = %(qa)s AND o.decision <> 'overruled'
+    )
+    ELSE true
+END
+"""
+
+# A filter on ``r``, the recordings a QA lead may see: a granted queue (directly or through a
+# group) or an unexpired ad-hoc grant, active, within retention, lawful for quality assurance.
+VISIBLE_TO_LEAD_SQL = f"""
+(
+    r.queue_id IN (
+        SELECT g.content_object_id FROM recordings_queueuserobjectpermission g
+        JOIN auth_permission p ON p.id = g.permission_id
+        WHERE g.user_id = %(user)s AND p.codename = 'review_queue'
+        UNION
+        SELECT g.content_object_id FROM recordings_queuegroupobjectpermission g
+        JOIN auth_permission p ON p.id = g.permission_id
+        JOIN custos_user_groups ug ON ug.group_id = g.group_id
+        WHERE ug.user_id = %(user)s AND p.codename = 'review_queue'
+    )
+    OR r.id IN (
+        SELECT g.content_object_id FROM recordings_recordinguserobjectpermission g
+        JOIN auth_permission p ON p.id = g.permission_id
+        WHERE g.user_id = %(user)s AND p.codename = 'review_recording'
+          AND (g.expires_at IS NULL OR g.expires_at > %(now)s)
+        UNION
+        SELECT g.content_object_id FROM recordings_recordinggroupobjectpermission g
+        JOIN auth_permission p ON p.id = g.permission_id
+        JOIN custos_user_groups ug ON ug.group_id = g.group_id
+        WHERE ug.user_id = %(user)s AND p.codename = 'review_recording'
+          AND (g.expires_at IS NULL OR g.expires_at > %(now)s)
+    )
+)
+AND r.status = 'active' AND (r.keep_until IS NULL OR r.keep_until > %(now)s)
+AND {LAWFUL_FOR_QA_SQL}
+"""
 
 # Each row's first column links to the recording; the link text is its reference.
 ROW_RE = re.compile(r'<th class="field-reference"><a href="[^"]*">([^<]+)</a></th>')
@@ -188,48 +295,82 @@ def _superuser():
     return user
 
 
-def _qa_lead() -> tuple[Any, dict[str, Any]]:
-    """The QA lead and their grants, made idempotently: review of the first half of the queues
-    and of the newest active recording of another queue, and no other direct grant."""
+def _qa_lead(username: str) -> tuple[Any, dict[str, Any]]:
+    """A QA lead generated by benchmarks/dataset.py, and what they were granted."""
     from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-    from guardian.shortcuts import assign_perm
+    from django.db.models import Q
+    from django.utils import timezone
 
     from compliance_site.roles import QA_LEAD
-    from recordings.models import Queue, QueueUserObjectPermission, Recording, RecordingUserObjectPermission
+    from recordings.models import QueueUserObjectPermission, RecordingUserObjectPermission
 
-    user, _ = get_user_model().objects.get_or_create(username=QA_LEAD_USERNAME)
-    if user.is_superuser or not (user.is_staff and user.is_active):
-        user.is_superuser = False
-        user.is_staff = user.is_active = True
-        user.set_unusable_password()
-        user.save()
-    user.groups.set([Group.objects.get(name=QA_LEAD)])
-
-    queues = list(Queue.objects.order_by("pk"))
-    granted = queues[: len(queues) // 2]
-    single = (
-        Recording.objects.filter(status=Recording.Status.ACTIVE)
-        .exclude(queue__in=granted)
-        .order_by("-started_at", "-pk")
-        .first()
-    )
-    for queue in granted:
-        assign_perm("recordings.review_queue", user, queue)
-    if single is not None:
-        assign_perm("recordings.review_recording", user, single)
-    # A previous dataset (or an older version of this benchmark) may have left other grants.
-    QueueUserObjectPermission.objects.filter(user=user).exclude(content_object__in=granted).delete()
-    stale = RecordingUserObjectPermission.objects.filter(user=user)
-    if single is not None:
-        stale = stale.exclude(content_object=single)
-    stale.delete()
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None or not user.groups.filter(name=QA_LEAD).exists():
+        raise RuntimeError(f"{username} is not a QA lead here: was the database filled by dataset.py?")
+    now = timezone.now()
+    grants = RecordingUserObjectPermission.objects.filter(user=user, permission__codename="review_recording")
     return user, {
-        "granted_queue_ids": [q.pk for q in granted],
-        "single_grant": single.reference if single is not None else None,
-        "single_grant_pk": single.pk if single is not None else None,
-        "queues": len(queues),
+        "username": username,
+        "queues": QueueUserObjectPermission.objects.filter(
+            user=user, permission__codename="review_queue"
+        ).count(),
+        "ad_hoc_grants": grants.count(),
+        "ad_hoc_grants_unexpired": grants.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).count(),
     }
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The list a page should show, computed without the admin: its length and first references."""
+
+    count: Callable[[], int]
+    first: Callable[[int], list[str]]
+
+
+def _expected_from_queryset(queryset) -> Expected:
+    return Expected(
+        count=queryset.count,
+        first=lambda n: list(queryset.order_by("-started_at", "-pk").values_list("reference", flat=True)[:n]),
+    )
+
+
+def _quality_assurance_id() -> int | None:
+    from recordings.models import Purpose
+
+    return Purpose.objects.filter(code=Purpose.QUALITY_ASSURANCE).values_list("pk", flat=True).first()
+
+
+def _expected_for_lead(user) -> Expected:
+    """What the QA lead may see, by the access rules in plain SQL (VISIBLE_TO_LEAD_SQL)."""
+    from django.db import connection
+    from django.utils import timezone
+
+    params = {"user": user.pk, "now": timezone.now(), "qa": _quality_assurance_id()}
+
+    def count() -> int:
+        with connection.cursor() as cursor:
+            # The planner prices the per-row EXISTS probes high enough to JIT-compile this count,
+            # which takes longer than running it; off for this query only (the pages keep the
+            # server's setting).
+            cursor.execute("SET jit = off")
+            try:
+                cursor.execute(
+                    f"SELECT count(*) FROM recordings_recording r WHERE {VISIBLE_TO_LEAD_SQL}", params
+                )
+                return cursor.fetchone()[0]
+            finally:
+                cursor.execute("RESET jit")
+
+    def first(n: int) -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT r.reference FROM recordings_recording r WHERE {VISIBLE_TO_LEAD_SQL} "
+                "ORDER BY r.started_at DESC, r.id DESC LIMIT %(limit)s",
+                {**params, "limit": n},
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+    return Expected(count=count, first=first)
 
 
 def _middle_recording():
@@ -245,7 +386,7 @@ def _middle_recording():
     return Recording.objects.filter(pk__gte=middle).select_related("subject").order_by("pk").first()
 
 
-def page_setup(page: Page) -> tuple[Any, str, Any, dict[str, Any]]:
+def page_setup(page: Page) -> tuple[Any, str, Expected, dict[str, Any]]:
     """The page's user, its path, and the list it should show, computed without the admin (nor
     the selectors) as the reference to check the page against."""
     from django.db.models import Q
@@ -253,20 +394,16 @@ def page_setup(page: Page) -> tuple[Any, str, Any, dict[str, Any]]:
     from recordings.models import Recording
 
     info: dict[str, Any] = {}
-    if page.key == "qa-lead":
-        user, info = _qa_lead()
-        expected = Recording.objects.filter(
-            Q(queue_id__in=info["granted_queue_ids"]) | Q(pk=info["single_grant_pk"]),
-            status=Recording.Status.ACTIVE,
-        )
-        return user, CHANGELIST_URL, expected, info
+    if page.qa_lead:
+        user, info = _qa_lead(page.user)
+        return user, CHANGELIST_URL, _expected_for_lead(user), info
     user = _superuser()
     if page.key == "superuser":
-        return user, CHANGELIST_URL, Recording.objects.all(), info
+        return user, CHANGELIST_URL, _expected_from_queryset(Recording.objects.all()), info
     if page.key == "filter":
         status = Recording.Status.ACTIVE
         path = f"{CHANGELIST_URL}?{urlencode({'status__exact': status})}"
-        return user, path, Recording.objects.filter(status=status), info
+        return user, path, _expected_from_queryset(Recording.objects.filter(status=status)), info
     middle = _middle_recording()
     if page.key == "search-recording":
         term = middle.reference
@@ -277,7 +414,7 @@ def page_setup(page: Page) -> tuple[Any, str, Any, dict[str, Any]]:
     else:
         raise ValueError(f"unknown page {page.key!r}")
     info["term"] = term
-    return user, f"{CHANGELIST_URL}?{urlencode({'q': term})}", expected, info
+    return user, f"{CHANGELIST_URL}?{urlencode({'q': term})}", _expected_from_queryset(expected), info
 
 
 def measure(page: Page, requests: int, warmup: int, captured: int) -> dict[str, Any]:
@@ -285,15 +422,19 @@ def measure(page: Page, requests: int, warmup: int, captured: int) -> dict[str, 
 
     django.setup()
 
+    from django.contrib import admin
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from recordings.models import Recording
+
+    # The admin's page size, as the page wants it (RecordingAdmin.list_per_page by default).
+    admin.site._registry[Recording].list_per_page = page.list_per_page
+
     user, path, expected, info = page_setup(page)
     expected_total = expected.count()
-    expected_refs = list(
-        expected.order_by("-started_at", "-pk").values_list("reference", flat=True)[:LIST_PER_PAGE]
-    )
+    expected_refs = expected.first(page.list_per_page)
 
     client = Client()
     client.force_login(user)
@@ -349,6 +490,7 @@ def measure(page: Page, requests: int, warmup: int, captured: int) -> dict[str, 
         "database": connection.settings_dict["NAME"],
         "page": page.key,
         "path": path,
+        "list_per_page": page.list_per_page,
         "info": info,
         "requests": requests,
         "median_ms": statistics.median(timings_ms),
@@ -371,9 +513,97 @@ def measure(page: Page, requests: int, warmup: int, captured: int) -> dict[str, 
     }
 
 
+# recording_usable_for is timed on the newest recording of each case: (lawful basis, what its
+# ledger says, a filter on ``r`` picking such a recording; {lawful} is LAWFUL_FOR_QA_SQL).
+USABLE_CASES: tuple[tuple[str, str, str], ...] = (
+    ("consent", "consent given", "r.lawful_basis = 'consent' AND {lawful}"),
+    (
+        "consent",
+        "consent withdrawn",
+        "r.lawful_basis = 'consent' AND EXISTS (SELECT 1 FROM recordings_consent c WHERE "
+        "c.recording_id = r.id AND c.purpose_id = %(qa)s AND c.withdrawn_at IS NOT NULL)",
+    ),
+    (
+        "consent",
+        "refused later, for all calls",
+        "r.lawful_basis = 'consent' AND EXISTS (SELECT 1 FROM recordings_consent c "
+        "JOIN recordings_consent later ON later.subject_id = c.subject_id "
+        "AND later.purpose_id = c.purpose_id AND later.recording_id IS NULL "
+        "AND later.decision = 'refused' AND later.captured_at > c.captured_at "
+        "WHERE c.recording_id = r.id AND c.purpose_id = %(qa)s AND c.decision = 'given')",
+    ),
+    ("legitimate_interests", "assessment approved", "r.lawful_basis = 'legitimate_interests' AND {lawful}"),
+    (
+        "legitimate_interests",
+        "objection upheld",
+        "r.lawful_basis = 'legitimate_interests' AND EXISTS (SELECT 1 FROM recordings_objection o "
+        "WHERE o.subject_id = r.subject_id AND o.purpose_id = %(qa)s AND o.decision = 'upheld')",
+    ),
+    ("contract", "stated purpose", "r.lawful_basis = 'contract'"),
+    ("legal_obligation", "stated purpose", "r.lawful_basis = 'legal_obligation'"),
+    ("vital_interests", "stated purpose", "r.lawful_basis = 'vital_interests'"),
+    ("public_task", "stated purpose", "r.lawful_basis = 'public_task'"),
+)
+
+
+def measure_usable(calls: int, warmup: int) -> dict[str, Any]:
+    """Queries and time of ``recording_usable_for(recording, quality assurance)`` per case, with
+    the purpose given by its code (as the API and services pass it) and as a Purpose object (as
+    the admin's consent story passes it)."""
+    import django
+
+    django.setup()
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from recordings.models import Purpose, Recording
+    from recordings.selectors import recording_usable_for
+
+    qa_id = _quality_assurance_id()
+    if qa_id is None:
+        raise RuntimeError("no quality assurance purpose: was the database filled by dataset.py?")
+    purpose = Purpose.objects.get(pk=qa_id)
+    cases: list[dict[str, Any]] = []
+    for basis, case, where in USABLE_CASES:
+        condition = where.format(lawful=LAWFUL_FOR_QA_SQL)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT r.id, r.reference, ({LAWFUL_FOR_QA_SQL}) FROM recordings_recording r "
+                f"WHERE {condition} ORDER BY r.started_at DESC, r.id DESC LIMIT 1",
+                {"qa": qa_id},
+            )
+            row = cursor.fetchone()
+        if row is None:
+            continue  # a small dataset may hold no recording of this case
+        pk, reference, expected = row
+        recording = Recording.objects.get(pk=pk)
+        outcome: dict[str, Any] = {"basis": basis, "case": case, "reference": reference, "expected": expected}
+        for label, argument in (("code", Purpose.QUALITY_ASSURANCE), ("object", purpose)):
+            for _ in range(warmup):
+                recording_usable_for(recording, argument)
+            timings_ms: list[float] = []
+            for _ in range(calls):
+                started = time.perf_counter()
+                recording_usable_for(recording, argument)
+                timings_ms.append((time.perf_counter() - started) * 1000)
+            with CaptureQueriesContext(connection) as ctx:
+                answer = recording_usable_for(recording, argument)
+            outcome[f"usable_by_{label}"] = answer
+            outcome[f"queries_by_{label}"] = len(ctx.captured_queries)
+            outcome[f"median_ms_by_{label}"] = statistics.median(timings_ms)
+            outcome[f"sql_by_{label}"] = [q["sql"] for q in ctx.captured_queries]
+        cases.append(outcome)
+    return {"database": connection.settings_dict["NAME"], "calls": calls, "cases": cases}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--page", choices=sorted(PAGES), default="superuser", help="page to measure")
+    parser.add_argument(
+        "--usable", action="store_true", help="measure recording_usable_for instead of a page"
+    )
+    parser.add_argument("--calls", type=int, default=200, help="timed calls per case with --usable (200)")
     parser.add_argument("--requests", type=int, default=30, help="timed GETs (default 30)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed GETs first (default 5)")
     parser.add_argument(
@@ -383,7 +613,10 @@ def main(argv: list[str] | None = None) -> int:
     if "DATABASE_URL" not in os.environ:
         parser.error("DATABASE_URL must name the database to measure")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "compliance_site.settings")
-    result = measure(PAGES[args.page], args.requests, args.warmup, max(1, args.captured))
+    if args.usable:
+        result = measure_usable(max(1, args.calls), args.warmup)
+    else:
+        result = measure(PAGES[args.page], args.requests, args.warmup, max(1, args.captured))
     sys.stdout.write(json.dumps(result) + "\n")
     return 0
 

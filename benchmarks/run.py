@@ -1,21 +1,28 @@
 """Benchmark of the recordings changelist at 1k, 100k and 1M recordings (`make bench`).
 
 For each size a PostgreSQL database ``custos_bench_<size>`` is created, migrated and filled in
-SQL (reused when it already holds the dataset; ``migrate`` runs either way). Five kinds of page
-are measured: the superuser's first page, a QA lead's first page (object grants on half of the
-queues and on one recording), the superuser's list filtered by status, and the superuser's search
-by a recording's reference and by a subject's reference. Each round measures every page on every
+SQL (reused when it already holds the dataset; ``migrate`` runs either way): 50 queues, 200 QA
+leads with queue grants and ad-hoc recording grants (50,000 at 1M), purposes, the consent ledger,
+an approved assessment and objections (see benchmarks/dataset.py). These pages are measured: the
+superuser's first page; a typical QA lead's first page (2 queues, about 250 ad-hoc grants), the
+same with 20 rows per page instead of 100, and the first page of the leads with the fewest and
+the most ad-hoc grants; the superuser's list filtered by status, and the superuser's search by a
+recording's reference and by a subject's reference. Each round measures every page on every
 database in a fresh process, the sizes interleaved (1k, 100k, 1M, 1k, ...) so that the machine's
-noise hits every size alike.
+noise hits every size alike, and then ``recording_usable_for`` on one recording per lawful basis
+on every database.
 
-Targets, from the issue, for every page: the 1M page within 2x of the 1k page, and a query count
+Targets, from the issues, for every page: the 1M page within 2x of the 1k page, and a query count
 that does not grow with the row count (no exact COUNT(*) over the table on every page). The page
-must also show the right rows, and an exact total where the result is small. Prints one table
-per page, writes the figures to docs/PERFORMANCE.md, and exits 1 when a target is missed.
+must also show the right rows, and an exact total where the result is small. For the QA lead: at
+1M their first page within 1.5x of the superuser's in the same rounds, and a query count that
+follows neither the page size nor the grant count; ``recording_usable_for`` at most 3 queries.
+Prints one table per page and the comparisons, writes the figures to docs/PERFORMANCE.md, and
+exits 1 when a target is missed.
 
     .venv/bin/python benchmarks/run.py                          # full run, updates the doc
     .venv/bin/python benchmarks/run.py --sizes 1000 --rounds 1  # quick check, doc left alone
-    .venv/bin/python benchmarks/run.py --pages qa-lead,search-subject --rounds 1
+    .venv/bin/python benchmarks/run.py --pages superuser,qa-lead --rounds 1
 """
 
 from __future__ import annotations
@@ -40,17 +47,24 @@ if str(ROOT) not in sys.path:
 import psycopg  # noqa: E402
 
 from benchmarks import dataset, report  # noqa: E402
-from benchmarks.measure import LIST_PER_PAGE, PAGES, Page, percentile  # noqa: E402
+from benchmarks.measure import LIST_PER_PAGE, PAGES, SMALL_LIST_PER_PAGE, Page, percentile  # noqa: E402
 from compliance_site.pagination import EXACT_COUNT_LIMIT  # noqa: E402
 
 DEFAULT_SIZES = (1_000, 100_000, 1_000_000)
 DEFAULT_PAGES = tuple(PAGES)
 DEFAULT_SERVER_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 TARGET_RATIO = 2.0
+# The QA lead's first page against the superuser's, at the largest size, in the same rounds.
+TARGET_QA_LEAD_RATIO = 1.5
+# "May R be used for P now?" for one recording.
+USABLE_MAX_QUERIES = 3
+# The pages whose query counts must be equal: one lead at two page sizes, three leads' grants.
+PAGE_SIZE_PAGES = ("qa-lead", "qa-lead-20")
+GRANT_COUNT_PAGES = ("qa-lead-few-grants", "qa-lead", "qa-lead-many-grants")
 # A COUNT that visits this share of the table's rows is a count of the whole table.
 FULL_SCAN_SHARE = 0.9
-# The pages whose plan on the largest database always goes into the doc; a page that misses a
-# target gets its plan there too.
+# The pages whose plan on the largest database always goes into the doc; a page that misses its
+# time or query target gets its plan there too (a wrong total is the paginator's, not the plan's).
 PLANNED_PAGES = ("superuser", "qa-lead")
 DOC_PATH = ROOT / "docs" / "PERFORMANCE.md"
 
@@ -146,6 +160,56 @@ class Verdict:
         return self.time_ok and self.queries_ok and self.page_ok
 
 
+@dataclass
+class Comparison:
+    """A target that compares pages (or measures something besides a page) rather than sizes."""
+
+    key: str
+    title: str
+    ok: bool
+    notes: list[str]
+
+
+@dataclass
+class UsableResult:
+    """Every round of recording_usable_for on one database."""
+
+    db: dataset.BenchDatabase
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return self.db.size
+
+    def cases(self) -> list[dict[str, Any]]:
+        """Per case: the queries (most over the rounds), the median of the rounds' medians, and
+        whether every answer matched the SQL reference."""
+        by_case: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for outcome in self.rounds:
+            for case in outcome["cases"]:
+                by_case.setdefault((case["basis"], case["case"]), []).append(case)
+        out = []
+        for (basis, case), runs in by_case.items():
+            out.append(
+                {
+                    "basis": basis,
+                    "case": case,
+                    "reference": runs[-1]["reference"],
+                    "expected": runs[-1]["expected"],
+                    "right": all(
+                        r["usable_by_code"] == r["expected"] and r["usable_by_object"] == r["expected"]
+                        for r in runs
+                    ),
+                    "queries_by_code": max(r["queries_by_code"] for r in runs),
+                    "queries_by_object": max(r["queries_by_object"] for r in runs),
+                    "median_ms_by_code": statistics.median(r["median_ms_by_code"] for r in runs),
+                    "median_ms_by_object": statistics.median(r["median_ms_by_object"] for r in runs),
+                    "sql_by_code": runs[-1]["sql_by_code"],
+                }
+            )
+        return out
+
+
 def parse_sizes(text: str) -> list[int]:
     try:
         sizes = sorted({int(part.replace("_", "")) for part in text.split(",") if part.strip()})
@@ -196,6 +260,97 @@ def measure_once(db: dataset.BenchDatabase, page: Page, requests: int, warmup: i
             f"measuring {page.key} on {db.name} failed (exit {result.returncode}):\n{result.stderr}"
         )
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def measure_usable_once(db: dataset.BenchDatabase, calls: int, warmup: int) -> dict[str, Any]:
+    """One round of recording_usable_for on one database, in a fresh Python process."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": db.url,
+        "DJANGO_SETTINGS_MODULE": "compliance_site.settings",
+        "DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.measure", "--usable", f"--calls={calls}", f"--warmup={warmup}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"measuring recording_usable_for on {db.name} failed (exit {result.returncode}):\n{result.stderr}"
+        )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def qa_lead_ratios(results: dict[str, list[SizeResult]]) -> list[dict[str, Any]]:
+    """Per size: the QA lead's first page against the superuser's, from the same rounds."""
+    if "superuser" not in results or "qa-lead" not in results:
+        return []
+    out = []
+    for su, qa in zip(results["superuser"], results["qa-lead"], strict=True):
+        per_round = [q["median_ms"] / s["median_ms"] for s, q in zip(su.rounds, qa.rounds, strict=True)]
+        out.append(
+            {
+                "size": su.size,
+                "superuser_ms": su.median_ms,
+                "qa_lead_ms": qa.median_ms,
+                "ratio": qa.median_ms / su.median_ms,
+                "round_ratios": per_round,
+                "superuser_sql_ms": su.sql_ms,
+                "qa_lead_sql_ms": qa.sql_ms,
+            }
+        )
+    return out
+
+
+def compare(results: dict[str, list[SizeResult]], usable: list[UsableResult]) -> list[Comparison]:
+    """The QA lead's targets that compare pages, and recording_usable_for's."""
+    comparisons: list[Comparison] = []
+    ratios = qa_lead_ratios(results)
+    if ratios:
+        largest = ratios[-1]
+        ok = largest["ratio"] <= TARGET_QA_LEAD_RATIO
+        notes = (
+            []
+            if ok
+            else [
+                f"{largest['size']:,} rows: the QA lead's page takes {largest['ratio']:.2f}x the "
+                f"superuser's (target <= {TARGET_QA_LEAD_RATIO:g}x)"
+            ]
+        )
+        comparisons.append(Comparison("qa-vs-superuser", "QA lead vs superuser, same rounds", ok, notes))
+    for key, title, pages in (
+        ("page-size", "QA lead's queries by page size", PAGE_SIZE_PAGES),
+        ("grant-count", "QA lead's queries by grant count", GRANT_COUNT_PAGES),
+    ):
+        if not all(page in results for page in pages):
+            continue
+        notes = []
+        for i, res in enumerate(results[pages[0]]):
+            counts = {page: results[page][i].query_count for page in pages}
+            if len(set(counts.values())) > 1 or not all(results[p][i].query_count_stable for p in pages):
+                notes.append(
+                    f"{res.size:,} rows: "
+                    + ", ".join(f"{PAGES[p].title}: {n}" for p, n in counts.items())
+                    + " queries"
+                )
+        comparisons.append(Comparison(key, title, not notes, notes))
+    if usable:
+        notes = []
+        for res in usable:
+            for case in res.cases():
+                label = f"{res.size:,} rows, {case['basis']} ({case['case']})"
+                most = max(case["queries_by_code"], case["queries_by_object"])
+                if most > USABLE_MAX_QUERIES:
+                    notes.append(f"{label}: {most} queries (target <= {USABLE_MAX_QUERIES})")
+                if not case["right"]:
+                    notes.append(f"{label}: answered otherwise than the access rules in SQL")
+        comparisons.append(Comparison("usable", "recording_usable_for", not notes, notes))
+    return comparisons
 
 
 def judge(page: Page, results: list[SizeResult]) -> Verdict:
@@ -342,6 +497,36 @@ def print_table(page: Page, results: list[SizeResult], rounds: int, requests: in
         )
 
 
+def print_comparisons(results: dict[str, list[SizeResult]], usable: list[UsableResult]) -> None:
+    ratios = qa_lead_ratios(results)
+    if ratios:
+        print()
+        print("QA lead vs superuser, first page, same rounds")
+        print(f"{'recordings':>11} {'superuser ms':>13} {'QA lead ms':>11} {'ratio':>6}  round ratios")
+        for row in ratios:
+            per_round = ", ".join(f"{r:.2f}" for r in row["round_ratios"])
+            print(
+                f"{row['size']:>11,} {row['superuser_ms']:>13.1f} {row['qa_lead_ms']:>11.1f} "
+                f"{row['ratio']:>5.2f}x  {per_round}"
+            )
+    for title, keys in (("by page size", PAGE_SIZE_PAGES), ("by grant count", GRANT_COUNT_PAGES)):
+        if all(key in results for key in keys):
+            print()
+            print(f"QA lead's query count {title}")
+            print(f"{'recordings':>11} " + " ".join(f"{key:>20}" for key in keys))
+            for i, res in enumerate(results[keys[0]]):
+                print(f"{res.size:>11,} " + " ".join(f"{results[key][i].query_count:>20}" for key in keys))
+    for res in usable:
+        print()
+        print(f"recording_usable_for(recording, quality assurance) on {res.db.name}")
+        print(f"{'basis':<21} {'case':<30} {'answer':>7} {'queries':>8} {'median ms':>10}")
+        for case in res.cases():
+            queries = f"{case['queries_by_code']}/{case['queries_by_object']}"
+            median = f"{case['median_ms_by_code']:.2f}/{case['median_ms_by_object']:.2f}"
+            answer = ("yes" if case["expected"] else "no") + ("" if case["right"] else "!")
+            print(f"{case['basis']:<21} {case['case']:<30} {answer:>7} {queries:>8} {median:>10}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -370,6 +555,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--regenerate", action="store_true", help="refill the databases even if they hold the data"
     )
+    parser.add_argument(
+        "--usable-calls",
+        type=int,
+        default=200,
+        help="timed recording_usable_for calls per case and round (200; 0 skips that measurement)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures as JSON to this file")
     parser.add_argument(
         "--doc",
@@ -378,12 +569,12 @@ def main(argv: list[str] | None = None) -> int:
         help="write the figures to docs/PERFORMANCE.md (default: only with the default sizes and pages)",
     )
     args = parser.parse_args(argv)
-    if args.rounds < 1 or args.requests < 1 or args.warmup < 0:
-        parser.error("--rounds and --requests must be at least 1, --warmup at least 0")
+    if args.rounds < 1 or args.requests < 1 or args.warmup < 0 or args.usable_calls < 0:
+        parser.error("--rounds and --requests must be at least 1, --warmup and --usable-calls at least 0")
     write_doc = (
         args.doc
         if args.doc is not None
-        else args.sizes == list(DEFAULT_SIZES) and args.pages == list(DEFAULT_PAGES)
+        else args.sizes == list(DEFAULT_SIZES) and args.pages == list(DEFAULT_PAGES) and args.usable_calls > 0
     )
     pages = [PAGES[key] for key in args.pages]
 
@@ -396,6 +587,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[SizeResult]] = {
         page.key: [SizeResult(db=db, prepared=note, page=page) for db, note in databases] for page in pages
     }
+    usable = [UsableResult(db=db) for db, _ in databases] if args.usable_calls else []
 
     for round_no in range(1, args.rounds + 1):
         for page in pages:
@@ -408,16 +600,30 @@ def main(argv: list[str] | None = None) -> int:
                     f"{outcome['query_count']} queries",
                     flush=True,
                 )
+        for res in usable:
+            outcome = measure_usable_once(res.db, args.usable_calls, args.warmup)
+            res.rounds.append(outcome)
+            worst = max(
+                (max(c["queries_by_code"], c["queries_by_object"]) for c in outcome["cases"]), default=0
+            )
+            print(
+                f"round {round_no}/{args.rounds} {'usable-for':<16} {res.size:>11,} rows: "
+                f"{len(outcome['cases'])} recordings, at most {worst} queries",
+                flush=True,
+            )
 
     verdicts = {page.key: judge(page, results[page.key]) for page in pages}
+    comparisons = compare(results, usable)
     for page in pages:
         print_table(page, results[page.key], args.rounds, args.requests)
+    print_comparisons(results, usable)
 
     largest_db = databases[-1][0]
     plans: dict[str, str] = {}
     for page in pages:
         page_sql = results[page.key][-1].last["page_sql"]
-        if page.key in PLANNED_PAGES or not verdicts[page.key].ok:
+        verdict = verdicts[page.key]
+        if page.key in PLANNED_PAGES or not (verdict.time_ok and verdict.queries_ok):
             plans[page.key] = explain(largest_db, page_sql) if page_sql else "(page query not found)"
     count_ms = count_table_ms(largest_db)
     for key, plan in plans.items():
@@ -428,16 +634,20 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     failed = [v for v in verdicts.values() if not v.ok]
-    if not failed:
+    failed_comparisons = [c for c in comparisons if not c.ok]
+    if not failed and not failed_comparisons:
         print("PASS: every target met on every page.")
     else:
         print("FAIL:")
         for verdict in failed:
             for note in verdict.notes:
                 print(f"  - {verdict.page.title}: {note}")
+        for comparison in failed_comparisons:
+            for note in comparison.notes:
+                print(f"  - {comparison.title}: {note}")
 
     if args.json:
-        args.json.write_text(json.dumps(report.summary(results), indent=2) + "\n")
+        args.json.write_text(json.dumps(report.summary(results, usable), indent=2) + "\n")
     if write_doc:
         section = report.render(
             results=results,
@@ -451,10 +661,16 @@ def main(argv: list[str] | None = None) -> int:
             target_ratio=TARGET_RATIO,
             exact_count_limit=EXACT_COUNT_LIMIT,
             list_per_page=LIST_PER_PAGE,
+            comparisons=comparisons,
+            qa_lead_ratios=qa_lead_ratios(results),
+            usable=usable,
+            target_qa_lead_ratio=TARGET_QA_LEAD_RATIO,
+            usable_max_queries=USABLE_MAX_QUERIES,
+            small_list_per_page=SMALL_LIST_PER_PAGE,
         )
         report.update_doc(DOC_PATH, section)
         print(f"\nFigures written to {DOC_PATH.relative_to(ROOT)}.")
-    return 0 if not failed else 1
+    return 0 if not failed and not failed_comparisons else 1
 
 
 if __name__ == "__main__":
