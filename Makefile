@@ -42,6 +42,7 @@ bench: install-dev
 	echo "$(PY) benchmarks/run.py"; $(PY) benchmarks/run.py || status=1; \
 	echo "$(PY) benchmarks/vault.py"; $(PY) benchmarks/vault.py || status=1; \
 	echo "$(PY) benchmarks/package.py"; $(PY) benchmarks/package.py || status=1; \
+	echo "$(PY) benchmarks/retention.py"; $(PY) benchmarks/retention.py || status=1; \
 	exit $$status
 
 lint: install-dev

@@ -26,7 +26,7 @@ from recordings.sharing import shares_revoke_for
 from recordings.vault import PersonalData
 from retention.models import DeletionRecord, LegalHold
 from retention.selectors import holds_active
-from retention.services import blobs_delete_pending_after_commit, recording_erase
+from retention.services import blobs_delete_pending_after_commit, recordings_erase
 
 
 @dataclass
@@ -101,7 +101,8 @@ def _erase(request: DataSubjectRequest, actor) -> RightResult:
     # before this point is honoured.
     held = _holds_on(subject)
     now = timezone.now()
-    erased = restricted = 0
+    restricted = 0
+    to_erase = []
     for recording in _live_recordings(subject).select_for_update().select_related("subject", "queue"):
         if recording.pk in held:
             if recording.status != Recording.Status.RESTRICTED:
@@ -113,14 +114,15 @@ def _erase(request: DataSubjectRequest, actor) -> RightResult:
             )
             restricted += 1
             continue
-        recording_erase(
-            recording=recording,
-            reason=DeletionRecord.Reason.ERASURE_REQUEST,
-            rule=request.reference,
-            now=now,
-            actor=actor,
-        )
-        erased += 1
+        to_erase.append(recording)
+    recordings_erase(
+        recordings=to_erase,
+        reason=DeletionRecord.Reason.ERASURE_REQUEST,
+        rules={recording.pk: request.reference for recording in to_erase},
+        now=now,
+        actor=actor,
+    )
+    erased = len(to_erase)
     blobs_delete_pending_after_commit()
     if held:
         ground = _hold_ground([h for hs in held.values() for h in hs])

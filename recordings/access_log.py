@@ -47,30 +47,63 @@ def access_event_record(
     client_ip: str | None = None,
 ) -> AccessEvent:
     """Append one event to the chain, in the caller's transaction."""
+    return access_events_record(
+        [
+            {
+                "action": action,
+                "object_type": object_type,
+                "object_id": object_id,
+                "object_reference": object_reference,
+                "actor": actor,
+                "actor_label": actor_label,
+                "purpose": purpose,
+                "detail": detail,
+                "client_ip": client_ip,
+            }
+        ]
+    )[0]
+
+
+def access_events_record(events: list[dict[str, Any]]) -> list[AccessEvent]:
+    """Append events to the chain in the given order, in the caller's transaction.
+
+    Each dict takes the keyword arguments of ``access_event_record``. A batch locks the chain's
+    head once and inserts in bulk, so erasing 500 recordings costs three statements, not 1,500.
+    """
+    if not events:
+        return []
     with transaction.atomic():
         # The head row is the chain's lock: appends are serial, so each links to the one before.
         head, _ = AuditChainHead.objects.select_for_update().get_or_create(
             id=1, defaults={"last_hash": GENESIS_HASH}
         )
-        event = AccessEvent(
-            sequence=head.sequence + 1,
-            occurred_at=timezone.now(),
-            actor=actor if actor is not None and actor.is_authenticated else None,
-            actor_label=actor_label or (actor.get_username() if actor is not None else SYSTEM),
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            object_reference=object_reference,
-            purpose=purpose,
-            detail=detail or {},
-            client_ip=client_ip,
-            prev_hash=head.last_hash,
-        )
-        event.hash = event_hash(event.prev_hash, _fields(event))
-        event.save()
-        head.sequence, head.last_hash = event.sequence, event.hash
+        now = timezone.now()
+        sequence, last_hash = head.sequence, head.last_hash
+        built = []
+        for spec in events:
+            actor = spec.get("actor")
+            sequence += 1
+            event = AccessEvent(
+                sequence=sequence,
+                occurred_at=now,
+                actor=actor if actor is not None and actor.is_authenticated else None,
+                actor_label=spec.get("actor_label")
+                or (actor.get_username() if actor is not None else SYSTEM),
+                action=spec["action"],
+                object_type=spec["object_type"],
+                object_id=spec.get("object_id"),
+                object_reference=spec.get("object_reference", ""),
+                purpose=spec.get("purpose", ""),
+                detail=spec.get("detail") or {},
+                client_ip=spec.get("client_ip"),
+                prev_hash=last_hash,
+            )
+            event.hash = last_hash = event_hash(event.prev_hash, _fields(event))
+            built.append(event)
+        AccessEvent.objects.bulk_create(built)
+        head.sequence, head.last_hash = sequence, last_hash
         head.save(update_fields=["sequence", "last_hash"])
-    return event
+    return built
 
 
 def access_log_first_break() -> ChainBreak | None:

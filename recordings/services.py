@@ -15,7 +15,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from compliance_site.keys import get_provider
-from recordings.access_log import access_event_record
+from recordings.access_log import access_event_record, access_events_record
 from recordings.audio_format import detect_audio
 from recordings.audio_storage import audio_blob_name, audio_delete, audio_store
 from recordings.models import (
@@ -197,19 +197,41 @@ def recording_ingest(
 @transaction.atomic
 def recording_key_destroy(*, recording: Recording, actor=None, reason: str) -> RecordingKey | None:
     """Crypto-shred one recording: its key is gone, so its audio is unreadable everywhere."""
-    row = RecordingKey.objects.select_for_update().filter(recording=recording).first()
-    if row is not None and row.destroyed_at is None:
-        row.wrapped_key, row.destroyed_at = b"", timezone.now()
-        row.save(update_fields=["wrapped_key", "destroyed_at"])
-        access_event_record(
-            action=AccessAction.KEY_DESTROYED,
-            object_type="recording",
-            object_id=recording.pk,
-            object_reference=recording.reference,
-            actor=actor,
-            detail={"reason": reason},
-        )
-    return row
+    recording_keys_destroy(recordings=[recording], actor=actor, reasons={recording.pk: reason})
+    return RecordingKey.objects.filter(recording=recording).first()
+
+
+@transaction.atomic
+def recording_keys_destroy(*, recordings: list[Recording], actor=None, reasons: dict[int, str]) -> int:
+    """Crypto-shred recordings in one go (the retention sweep's batches): lock their live keys,
+    empty them in one UPDATE and chain one ``key_destroyed`` event per key, each with its reason
+    (``reasons`` maps a recording's id to it). Returns how many keys were destroyed."""
+    by_id = {recording.pk: recording for recording in recordings}
+    live = list(
+        RecordingKey.objects.select_for_update()
+        .filter(recording_id__in=by_id, destroyed_at__isnull=True)
+        .order_by("recording_id")
+        .values_list("pk", "recording_id")
+    )
+    if not live:
+        return 0
+    RecordingKey.objects.filter(pk__in=[pk for pk, _ in live]).update(
+        wrapped_key=b"", destroyed_at=timezone.now()
+    )
+    access_events_record(
+        [
+            {
+                "action": AccessAction.KEY_DESTROYED,
+                "object_type": "recording",
+                "object_id": recording_id,
+                "object_reference": by_id[recording_id].reference,
+                "actor": actor,
+                "detail": {"reason": reasons[recording_id]},
+            }
+            for _, recording_id in live
+        ]
+    )
+    return len(live)
 
 
 @transaction.atomic
