@@ -5,12 +5,14 @@ in the admin's queryset, which would show a QA lead the history of a recording o
 grant. Here the history of an object is shown only where the object itself is.
 
 An object outside the user's queryset is not found (404) on every page of it, exactly like one
-that never existed, as the audio endpoint answers too.
+that never existed, as the audio endpoint answers too. A past version is shown, never saved back:
+its page refuses POST (403) to everyone.
 """
 
 from __future__ import annotations
 
 from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -36,5 +38,10 @@ class ScopedHistoryAdmin(SimpleHistoryAdmin):
         return super().history_view(request, object_id, extra_context)
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
+        # History is evidence, not an undo button: simple-history saves a POSTed version form
+        # (a revert) for anyone who may merely view the object, whatever
+        # SIMPLE_HISTORY_REVERT_DISABLED hides, so an auditor could change data through it.
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied
         self._require_visible(request, object_id)
         return super().history_form_view(request, object_id, version_id, extra_context)

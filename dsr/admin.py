@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.db.models import Case, Value, When
 from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -19,7 +20,9 @@ from dsr.packages import package_link_rows
 from dsr.selectors import notes_visible_to, reminders_visible_to, requests_visible_to, subject_overview
 from dsr.services import receipt_validate, request_create
 from dsr.workflow import notification_record_sent
+from recordings.admin_access import admin_access_record
 from recordings.admin_search import ReferenceSearchMixin
+from recordings.models import AccessAction
 
 
 class DeadlineFilter(admin.SimpleListFilter):
@@ -266,6 +269,21 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
             note.save()
         formset.save_m2m()
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        shown = response.context_data.get("original") if isinstance(response, TemplateResponse) else None
+        if shown is not None and shown.subject_id is not None:
+            # "What we hold" lists the subject's recordings, consents, grants, holds and requests.
+            admin_access_record(
+                request,
+                action=AccessAction.VIEW,
+                object_type="subject",
+                obj=shown.subject,
+                page="dsr_request",
+                detail={"request": shown.reference},
+            )
+        return response
+
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
         if obj is not None:
@@ -306,9 +324,10 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
         if not obj.is_open:
             return "—"
         days = obj.days_left()
-        colour = "#ba2121" if days < 0 else "#c77c00" if days <= 7 else "#2e7d32"
+        # Colours in custos/admin.css: the content security policy allows no style attribute.
+        urgency = "overdue" if days < 0 else "soon" if days <= 7 else "ok"
         label = f"{-days} overdue" if days < 0 else "due today" if days == 0 else str(days)
-        return format_html('<strong style="color: {}">{}</strong>', colour, label)
+        return format_html('<strong class="days-left-{}">{}</strong>', urgency, label)
 
 
 @admin.register(RequestNote)

@@ -18,7 +18,7 @@ from compliance_site.admin_history import ScopedHistoryAdmin
 from compliance_site.models import User
 from compliance_site.pagination import EstimatedCountPaginator
 from compliance_site.roles import QA_LEAD
-from recordings.access_log import access_event_record
+from recordings.admin_access import AccessLoggedAdminMixin
 from recordings.admin_search import ReferenceSearchMixin
 from recordings.admin_sensitive import SensitiveSegmentsAdminMixin
 from recordings.admin_sharing import recipient_may_receive, subject_shares_html
@@ -94,7 +94,11 @@ class DataSubjectCreateForm(forms.ModelForm):
 
 
 @admin.register(DataSubject)
-class DataSubjectAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
+class DataSubjectAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistoryAdmin):
+    # Its page, each history version and the list are access events; the page and the versions
+    # decrypt the subject's personal fields (recordings.admin_access).
+    access_object_type = "subject"
+    access_change_action = AccessAction.DECRYPT
     list_display = ("reference", "created_at")
     # Search by reference, or by phone/email through the blind index: never in clear.
     search_fields = ("=reference",)
@@ -129,21 +133,6 @@ class DataSubjectAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
         created, _ = subject_create(personal=form.cleaned_data["personal"], reference=obj.reference)
         obj.pk, obj.reference, obj.created_at = created.pk, created.reference, created.created_at
         obj._state.adding = False
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        if request.method == "GET":
-            subject = self.get_queryset(request).filter(pk=object_id).first()
-            if subject is not None:
-                # Showing the change page decrypts the subject's personal fields.
-                access_event_record(
-                    action=AccessAction.DECRYPT,
-                    object_type="subject",
-                    object_id=subject.pk,
-                    object_reference=subject.reference,
-                    actor=request.user,
-                    client_ip=request.META.get("REMOTE_ADDR"),
-                )
-        return super().change_view(request, object_id, form_url, extra_context)
 
     def _personal(self, obj: DataSubject) -> PersonalData | None:
         cache = getattr(obj, "_personal_cache", None)
@@ -262,6 +251,7 @@ class VisibleQueueFilter(admin.SimpleListFilter):
 
 @admin.register(Recording)
 class RecordingAdmin(
+    AccessLoggedAdminMixin,
     SensitiveSegmentsAdminMixin,
     TranscriptAdminMixin,
     RecordingUploadAdminMixin,
@@ -289,6 +279,13 @@ class RecordingAdmin(
         "created_at",
     )
     inlines = (ConsentInline,)
+    access_object_type = "recording"
+
+    def access_change_event(self, request, recording):
+        # One event for the page: a decryption when it showed the transcript (redacted).
+        if getattr(recording, "_transcript_decrypted", False):
+            return AccessAction.DECRYPT, {"what": "transcript", "redacted": True}
+        return AccessAction.VIEW, {}
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)

@@ -2,10 +2,10 @@
 
 Who may read it follows the audio: those who may play the recording (``recordings_playable_by``)
 see the transcript redacted (card numbers, IBANs, emails and phone numbers replaced by their
-kind), and each showing is a ``decrypt`` access event. The clear text needs ``play_unredacted``
-and a reason given each time, on its own page (``<id>/unredacted-transcript/``): the reason is
-asked for (GET), the text is shown once in answer to the POST, after the ``unredacted`` access
-event with the reason (never the text) was written.
+kind), and the page that shows it is a ``decrypt`` access event. The clear text needs
+``play_unredacted`` and a reason given each time, on its own page (``<id>/unredacted-transcript/``):
+the reason is asked for (GET), the text is shown once in answer to the POST, after the
+``unredacted`` access event with the reason (never the text) was written.
 
 The payment-data flag shows on the page, and the changelist has a filter for the DPO's list of
 recordings flagged: payment data may be in the audio.
@@ -21,8 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from recordings.access_log import access_event_record
-from recordings.models import AccessAction, Recording, Transcript
+from recordings.models import Recording, Transcript
 from recordings.redaction import CARD_NUMBER, EMAIL, IBAN, PHONE_NUMBER
 from recordings.selectors import recordings_playable_by
 from recordings.transcripts import (
@@ -119,15 +118,8 @@ class TranscriptAdminMixin:
             return format_html("<p>Destroyed with the recording's or the subject's key (erased).</p>")
         except CiphertextError:
             return format_html("<p>Unreadable: the stored transcript does not authenticate.</p>")
-        access_event_record(
-            action=AccessAction.DECRYPT,
-            object_type="recording",
-            object_id=recording.pk,
-            object_reference=recording.reference,
-            actor=request.user,
-            detail={"what": "transcript", "redacted": True},
-            client_ip=request.META.get("REMOTE_ADDR"),
-        )
+        # The page's one access event (RecordingAdmin.access_change_event) says so.
+        recording._transcript_decrypted = True
         counts = [f"{redaction.count(kind)} {label}" for kind, label in _KIND_LABELS if redaction.count(kind)]
         about = ", ".join(filter(None, [transcript.language, transcript.source]))
         link = ""

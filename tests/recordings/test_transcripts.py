@@ -349,7 +349,7 @@ def test_a_qa_lead_sees_the_transcript_redacted_and_the_reading_is_logged(client
     assert (event.object_id, event.actor, event.detail) == (
         recording_a.pk,
         qa_lead_a,
-        {"what": "transcript", "redacted": True},
+        {"page": "change", "what": "transcript", "redacted": True},
     )
 
 
