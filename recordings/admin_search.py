@@ -7,7 +7,8 @@ is what they mean. Related matches are fetched first and passed as a short id li
 final filter is an OR of index lookups (a bitmap OR in PostgreSQL) rather than an OR across
 subqueries, which the planner can only answer by scanning. Personal fields are never searched
 in clear: a term that reads as a phone number or an email is turned into its blind index and
-matched against the subjects' indexes.
+matched against the subjects' indexes, and only there. It is not also tried as a reference, so
+it never reaches the database, its statement log or a slow-query log in clear.
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ class ReferenceSearchMixin:
         term = search_term.strip()
         if not term:
             return queryset, False
+        subjects = self._subjects_by_personal_data(term)
+        if subjects is not None:
+            if self.subject_search_path is None:
+                return queryset.none(), False
+            if self.subject_search_path == "":
+                return queryset.filter(pk__in=subjects), False
+            return queryset.filter(**{f"{self.subject_search_path}__in": subjects}), False
         terms = {term, term.upper()}
         match = Q(pk__in=[])
         for path in self.search_fields:
@@ -42,19 +50,14 @@ class ReferenceSearchMixin:
                 match |= Q(**{f"{relation}__in": ids})
             else:
                 match |= Q(**{f"{path}__in": terms})
-        if self.subject_search_path is not None:
-            match |= self._personal_match(term)
         return queryset.filter(match), False
 
-    def _personal_match(self, term: str) -> Q:
+    @staticmethod
+    def _subjects_by_personal_data(term: str) -> list[int] | None:
+        """Ids of the subjects whose phone or email has the term's blind index; None when the
+        term is neither a phone number nor an email (then it is a reference)."""
         try:
-            subjects = list(
-                subject_matching(
-                    email=term if "@" in term else "", phone="" if "@" in term else term
-                ).values_list("pk", flat=True)
-            )
+            matching = subject_matching(email=term if "@" in term else "", phone="" if "@" in term else term)
+            return list(matching.values_list("pk", flat=True))
         except ValidationError:
-            return Q(pk__in=[])  # neither a phone number nor an email: references only
-        if self.subject_search_path == "":
-            return Q(pk__in=subjects)
-        return Q(**{f"{self.subject_search_path}__in": subjects})
+            return None
