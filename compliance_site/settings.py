@@ -300,9 +300,24 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # The admin's search puts a phone number or email into the URL: the development server's
+    # request log leaves query strings out (compliance_site.error_reports).
+    "filters": {"no_query_strings": {"()": "compliance_site.error_reports.QueryStringRedactingFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "django.server": {
+            "handlers": ["console"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": ["no_query_strings"],
+        },
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+# Error reports (the 500 email to ADMINS) keep the traceback and hide every value of the request
+# and of the frames' variables: in this product they are a caller's name, phone or email.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "compliance_site.error_reports.PersonalDataExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "compliance_site.error_reports.PersonalDataExceptionReporter"
 
 # --- API ------------------------------------------------------------------------------------
 

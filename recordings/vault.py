@@ -117,6 +117,11 @@ class PersonalData:
     phone: str = ""
     email: str = ""
 
+    def __repr__(self) -> str:
+        # Never the values: a repr lands in tracebacks, log records and error reports.
+        shown = ", ".join(f"{name}={'***' if getattr(self, name) else repr('')}" for name in PERSONAL_FIELDS)
+        return f"PersonalData({shown})"
+
     def normalised(self) -> PersonalData:
         """Phone in E.164 and email lower-cased; raises ValidationError naming a bad value."""
         return PersonalData(
