@@ -1,7 +1,11 @@
 """Admin for staff users, with their change history."""
 
+from axes import admin as axes_admin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authtoken import admin as authtoken_admin
 from rest_framework.authtoken.models import TokenProxy
 
@@ -14,7 +18,55 @@ if admin.site.is_registered(TokenProxy):
     admin.site.unregister(TokenProxy)
 del authtoken_admin
 
+# Second-factor devices hold their secrets (TOTP keys, recovery codes) in the table; they are
+# enrolled on the second-factor pages and removed by `manage.py reset_second_factor`, which
+# leaves the reset in the user's history. django-otp's admin pages would bypass both.
+for _model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+
+
+for _model in (AccessAttempt, AccessFailureLog, AccessLog):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+
+
+class _ReadOnlyLoginRecordAdmin:
+    """django-axes' pages as a record: the DPO reads who failed to log in from where, and when a
+    pair was locked out. Nothing here is a data subject's; the usernames are staff accounts.
+    Unlocking early is `manage.py axes_reset_username`, not a delete button."""
+
+    actions = None
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(_ReadOnlyLoginRecordAdmin, axes_admin.AccessAttemptAdmin):
+    pass
+
+
+@admin.register(AccessFailureLog)
+class AccessFailureLogAdmin(_ReadOnlyLoginRecordAdmin, axes_admin.AccessFailureLogAdmin):
+    pass
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(_ReadOnlyLoginRecordAdmin, axes_admin.AccessLogAdmin):
+    pass
+
 
 @admin.register(User)
 class CustosUserAdmin(UserAdmin, ScopedHistoryAdmin):
     list_filter = ("is_staff", "is_superuser", "is_active", "groups")
+    list_display = (*UserAdmin.list_display, "second_factor_enrolled_at")
+    readonly_fields = ("second_factor_enrolled_at",)
+    fieldsets = (*UserAdmin.fieldsets, ("Second factor", {"fields": ("second_factor_enrolled_at",)}))
+

@@ -1,18 +1,56 @@
 """The Custos admin site: the DPO's work (requests) comes first on the index, under a dashboard
-of the requests the user may see."""
+of the requests the user may see. With CUSTOS_REQUIRE_2FA, a staff user is a user of this site
+only once their session has passed a second factor (as in django-otp's OTPAdminSite)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpResponseRedirect
+from django.urls import path
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+
+from compliance_site.two_factor import second_factor_pending, second_factor_url
 
 # The order a DPO works in: requests, then the recordings they concern, then retention.
-APP_ORDER = ["dsr", "recordings", "retention", "compliance_site", "auth", "django_celery_beat"]
+APP_ORDER = ["dsr", "recordings", "retention", "compliance_site", "axes", "auth", "django_celery_beat"]
 
 
 class CustosAdminSite(admin.AdminSite):
     site_header = "Custos — call recording compliance"
     site_title = "Custos"
     index_title = "Back office"
+
+    def has_permission(self, request) -> bool:
+        # django-otp's OTPAdminSite.has_permission, with the second factor asked only where
+        # CUSTOS_REQUIRE_2FA says so: an unverified session is treated as not staff.
+        return super().has_permission(request) and not second_factor_pending(request)
+
+    @method_decorator(never_cache)
+    def login(self, request, extra_context=None):
+        # The password comes first, through the admin's own form (django-axes counts the failures);
+        # a session that then owes its second factor goes to the second-factor page.
+        if request.method == "GET" and second_factor_pending(request):
+            return HttpResponseRedirect(second_factor_url(request, request.GET.get("next", "")))
+        response = super().login(request, extra_context)
+        if request.method == "POST" and response.status_code == 302 and second_factor_pending(request):
+            return HttpResponseRedirect(second_factor_url(request, request.POST.get("next", "")))
+        return response
+
+    def get_urls(self):
+        from compliance_site.two_factor_views import enrol_view, second_factor_view
+
+        urls = super().get_urls()
+        # Logging out needs no permission; the stock route would send a session that owes its
+        # second factor back to the index (admin_view checks has_permission), so it could not
+        # leave. It is replaced by the same view without that check.
+        urls = [url for url in urls if getattr(url, "name", None) != "logout"]
+        return [
+            path("logout/", self.logout, name="logout"),
+            path("second-factor/", second_factor_view, {"admin_site": self}, name="second_factor"),
+            path("second-factor/enrol/", enrol_view, {"admin_site": self}, name="second_factor_enrol"),
+            *urls,
+        ]
 
     def get_app_list(self, request, app_label=None):
         apps = super().get_app_list(request, app_label)

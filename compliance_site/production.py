@@ -43,6 +43,11 @@ def production_problems(settings: dict[str, Any]) -> list[str]:
                 f"AWS_S3_REGION_NAME={region!r} is outside the EU/EEA and the countries with an "
                 "adequacy decision (GDPR Art. 44-45); call audio may not be stored there."
             )
+    if not settings.get("CUSTOS_REQUIRE_2FA"):
+        problems.append(
+            "CUSTOS_REQUIRE_2FA must be on: every staff user sees personal data and logs in with a "
+            "second factor."
+        )
     from compliance_site.keys import production_key_problems
 
     problems.extend(production_key_problems(settings))

@@ -87,6 +87,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "recordings.share_recording",
         "recordings.add_share",
         "recordings.change_share",
+        # Login attempts and lockouts (django-axes): staff accounts only, no data subject's data.
+        "axes.view_accessattempt",
+        "axes.view_accessfailurelog",
+        "axes.view_accesslog",
     ],
     PRIVACY_ANALYST: [
         *_VIEW_DSR_APP,

@@ -7,6 +7,7 @@ with a message that names the variable to fix.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -62,22 +63,37 @@ INSTALLED_APPS = [
     "recordings.apps.RecordingsConfig",
     "retention.apps.RetentionConfig",
     "dsr.apps.DsrConfig",
+    # Staff login: a second factor (TOTP, recovery codes), lockout after failed passwords, and a
+    # content security policy (compliance_site.two_factor, the "Staff login" section below).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
+    "csp",
     # Last, so that its post_migrate provisioning sees every app's permissions.
     "compliance_site.apps.ComplianceSiteConfig",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Serves the admin's static files in production without a separate web server config.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed a second factor.
+    "django_otp.middleware.OTPMiddleware",
+    # With CUSTOS_REQUIRE_2FA, a staff session without its second factor reaches only the login,
+    # logout and second-factor pages.
+    "compliance_site.two_factor.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Attributes every history row to the user who made the change.
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "compliance_site.urls"
@@ -102,6 +118,8 @@ AUTH_USER_MODEL = "compliance_site.User"
 # History is evidence, not an undo button: every write goes through a service.
 SIMPLE_HISTORY_REVERT_DISABLED = True
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username and address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -289,10 +307,77 @@ CUSTOS_BASE_URL = env.str("CUSTOS_BASE_URL", default="http://127.0.0.1:8000")
 CUSTOS_REMINDER_CRONTAB = env.str("CUSTOS_REMINDER_CRONTAB", default="0 * * * *")
 CUSTOS_RETENTION_SWEEP_CRONTAB = env.str("CUSTOS_RETENTION_SWEEP_CRONTAB", default="30 2 * * *")
 CUSTOS_PLAYBACK_SEAL_CRONTAB = env.str("CUSTOS_PLAYBACK_SEAL_CRONTAB", default="* * * * *")
+# After the sweep, which writes events: the whole access-log chain is verified nightly.
 # A playback whose player has sent no request for this long is over; its access event is written.
 PLAYBACK_IDLE_SECONDS = env.int("CUSTOS_PLAYBACK_IDLE_SECONDS", default=120)
 # The longest a share link to a recipient may stay open.
 SHARE_MAX_DAYS = env.int("CUSTOS_SHARE_MAX_DAYS", default=30)
+
+# --- Staff login and HTTP hardening ---------------------------------------------------------
+
+# Every staff user of the admin sees personal data, so every one of them passes a second factor
+# (TOTP, or a single-use recovery code) when this is on. The production profile refuses it off;
+# the demo and the tests leave it off unless asked (README, "Two-factor login").
+CUSTOS_REQUIRE_2FA = env.bool("CUSTOS_REQUIRE_2FA", default=PRODUCTION)
+OTP_TOTP_ISSUER = env.str("CUSTOS_OTP_ISSUER", default="Custos")
+# Recovery codes handed out at enrolment, each good for one login.
+CUSTOS_RECOVERY_CODE_COUNT = 10
+# Devices are enrolled on the second-factor pages and reset by `manage.py reset_second_factor`
+# (with history); django-otp's admin pages would show secrets, so they are not registered.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# django-axes: the 5th wrong password for a username from one address locks that pair out for the
+# cool-off period; during it even the right password is refused. Keyed on both, so that a guesser
+# cannot lock a colleague out from elsewhere, nor try one password on every username.
+AXES_FAILURE_LIMIT = env.int("CUSTOS_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("CUSTOS_LOGIN_COOLOFF_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_TEMPLATE = "admin/login_locked.html"
+AXES_VERBOSE = False  # axes would log every attempt with the username; its tables say the same
+# The client address is REMOTE_ADDR, as in the access log; a proxy in front must set it.
+AXES_CLIENT_IP_CALLABLE = "compliance_site.two_factor.client_ip"
+if AXES_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured(f"CUSTOS_LOGIN_FAILURE_LIMIT={AXES_FAILURE_LIMIT} must be at least 1.")
+
+# Idle timeout: each request moves the session's expiry forward, so a staff session ends after
+# this many minutes without a request (and when the browser closes).
+SESSION_IDLE_MINUTES = env.int("CUSTOS_SESSION_IDLE_MINUTES", default=30)
+if SESSION_IDLE_MINUTES < 1:
+    raise ImproperlyConfigured(f"CUSTOS_SESSION_IDLE_MINUTES={SESSION_IDLE_MINUTES} must be at least 1.")
+SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+# Lax, not Strict: a link in a reminder email must open the request for a logged-in DPO.
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# Share links carry their token in the path: no other origin may learn a URL of this site.
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Content security policy (django-csp 4): same-origin scripts, styles, audio and images only; no
+# inline script or style anywhere (admin overrides use classes from custos/admin.css), no plugin,
+# no framing, forms post only here.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "media-src": ["'self'"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
 
 # --- Logging --------------------------------------------------------------------------------
 
@@ -379,12 +464,18 @@ if PRODUCTION:
 
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # HSTS for a year, for subdomains too, and eligible for the browsers' preload list: the back
+    # office serves staff only, over TLS only, so there is no plain-HTTP visitor to keep. Preload
+    # takes effect only once the registrable domain is submitted (and binds all of its
+    # subdomains), which is the operator's decision; SECURE_HSTS_PRELOAD=false withholds the
+    # eligibility (and check --deploy then warns, security.W021).
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    SECURE_REFERRER_POLICY = "same-origin"
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SESSION_COOKIE_HTTPONLY = True
-    X_FRAME_OPTIONS = "DENY"
+    # __Host- cookies are sent only over TLS, to this exact host, for the whole path: a sibling
+    # subdomain cannot plant or overwrite them.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["upgrade-insecure-requests"] = True

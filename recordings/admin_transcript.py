@@ -130,9 +130,7 @@ class TranscriptAdminMixin:
             )
             link = format_html(' <a href="{}">Read unredacted (reason required, logged)</a>', url)
         return format_html(
-            '<div class="transcript"><p class="help">{}{}{}</p>'
-            '<pre class="transcript-text" style="white-space: pre-wrap; max-height: 30em; overflow: auto">'
-            "{}</pre></div>",
+            '<div class="transcript"><p class="help">{}{}{}</p><pre class="transcript-text">{}</pre></div>',
             f"{about}. " if about else "",
             f"Redacted: {', '.join(counts)}." if counts else "Nothing to redact was found.",
             link,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -40,7 +41,71 @@ def test_safe_production_configuration_passes_check_deploy():
     result = run_manage("check", "--deploy", "--fail-level", "WARNING")
 
     assert result.returncode == 0, result.stderr
-    assert "no issues" in result.stdout
+    # Nothing at all: no warning, no error, nothing silenced.
+    assert result.stdout.strip() == "System check identified no issues (0 silenced)."
+    assert result.stderr.strip() == ""
+
+
+def test_production_turns_on_the_staff_login_and_http_hardening():
+    # given: the safe production environment
+    script = (
+        "import json; from django.conf import settings as s; "
+        "print(json.dumps({name: getattr(s, name) for name in ["
+        "'CUSTOS_REQUIRE_2FA', 'SESSION_COOKIE_SECURE', 'SESSION_COOKIE_HTTPONLY', "
+        "'SESSION_COOKIE_SAMESITE', "
+        "'SESSION_COOKIE_NAME', 'CSRF_COOKIE_SECURE', 'CSRF_COOKIE_NAME', 'SESSION_COOKIE_AGE', "
+        "'SESSION_SAVE_EVERY_REQUEST', 'SESSION_EXPIRE_AT_BROWSER_CLOSE', 'SECURE_HSTS_SECONDS', "
+        "'SECURE_HSTS_INCLUDE_SUBDOMAINS', 'SECURE_HSTS_PRELOAD', 'SECURE_SSL_REDIRECT', 'X_FRAME_OPTIONS', "
+        "'SECURE_REFERRER_POLICY', 'SECURE_CROSS_ORIGIN_OPENER_POLICY', 'AXES_FAILURE_LIMIT', "
+        "'AXES_LOCKOUT_PARAMETERS']} | {'CSP': s.CONTENT_SECURITY_POLICY['DIRECTIVES'], "
+        "'AXES_COOLOFF_MINUTES': s.AXES_COOLOFF_TIME.total_seconds() / 60}))"
+    )
+
+    # when
+    result = run_manage("shell", "--no-imports", "-c", script)
+
+    # then
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)
+    assert values | {"CSP": None} == {
+        "CUSTOS_REQUIRE_2FA": True,
+        "SESSION_COOKIE_SECURE": True,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_NAME": "__Host-sessionid",
+        "CSRF_COOKIE_SECURE": True,
+        "CSRF_COOKIE_NAME": "__Host-csrftoken",
+        "SESSION_COOKIE_AGE": 30 * 60,
+        "SESSION_SAVE_EVERY_REQUEST": True,
+        "SESSION_EXPIRE_AT_BROWSER_CLOSE": True,
+        "SECURE_HSTS_SECONDS": 31_536_000,
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": True,
+        "SECURE_HSTS_PRELOAD": True,
+        "SECURE_SSL_REDIRECT": True,
+        "X_FRAME_OPTIONS": "DENY",
+        "SECURE_REFERRER_POLICY": "same-origin",
+        "SECURE_CROSS_ORIGIN_OPENER_POLICY": "same-origin",
+        "AXES_FAILURE_LIMIT": 5,
+        "AXES_LOCKOUT_PARAMETERS": [["username", "ip_address"]],
+        "AXES_COOLOFF_MINUTES": 30.0,
+        "CSP": None,
+    }
+    assert values["CSP"]["upgrade-insecure-requests"] is True
+    assert values["CSP"]["script-src"] == ["'self'"]
+    assert values["CSP"]["frame-ancestors"] == ["'none'"]
+
+
+def test_the_idle_timeout_is_a_setting():
+    result = run_manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; print(settings.SESSION_COOKIE_AGE)",
+        CUSTOS_SESSION_IDLE_MINUTES="15",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "900"
 
 
 @pytest.mark.parametrize(
@@ -56,6 +121,7 @@ def test_safe_production_configuration_passes_check_deploy():
         ({"AWS_S3_REGION_NAME": "us-east-1"}, "'us-east-1' is outside the EU/EEA"),
         ({"KEY_PROVIDER": "local"}, "KEY_PROVIDER must be 'aws-kms'"),
         ({"BLIND_INDEX_KEY": ""}, "BLIND_INDEX_KEY"),
+        ({"CUSTOS_REQUIRE_2FA": "false"}, "CUSTOS_REQUIRE_2FA must be on"),
     ],
 )
 def test_unsafe_production_value_stops_the_start_with_a_clear_message(override, message):

@@ -1,0 +1,72 @@
+"""Who must pass a second factor, and the middleware that holds a session back until they have.
+
+The admin site asks ``second_factor_pending`` in ``has_permission`` (django-otp's OTPAdminSite
+does the same with ``is_verified``); the middleware applies the same rule to every other view of
+the site (playback, package downloads, the API description), so no path skips it.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
+
+# The views a staff session that still owes its second factor may reach.
+OPEN_BEFORE_SECOND_FACTOR = frozenset(
+    {"admin:login", "admin:logout", "admin:second_factor", "admin:second_factor_enrol"}
+)
+
+
+def second_factor_required(user) -> bool:
+    """Every staff user sees personal data; with CUSTOS_REQUIRE_2FA each passes a second factor."""
+    return bool(
+        settings.CUSTOS_REQUIRE_2FA and user.is_authenticated and (user.is_staff or user.is_superuser)
+    )
+
+
+def second_factor_pending(request: HttpRequest) -> bool:
+    """The session's user must pass a second factor and has not yet.
+
+    ``is_verified`` is installed by django-otp's middleware; a user object without it (one that
+    ``auth.login`` has just put on the request) has not been verified.
+    """
+    user = request.user
+    if not second_factor_required(user):
+        return False
+    is_verified = getattr(user, "is_verified", None)
+    return not (is_verified is not None and is_verified())
+
+
+def second_factor_url(request: HttpRequest, next_url: str = "") -> str:
+    url = reverse("admin:second_factor")
+    return f"{url}?{urlencode({'next': next_url})}" if next_url else url
+
+
+class SecondFactorMiddleware:
+    """Sends a staff session that owes its second factor to the second-factor page.
+
+    Placed after django-otp's OTPMiddleware. With CUSTOS_REQUIRE_2FA off it costs nothing: no
+    query, no redirect.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):
+        if not settings.CUSTOS_REQUIRE_2FA or not second_factor_pending(request):
+            return None
+        match = request.resolver_match
+        if match is not None and match.view_name in OPEN_BEFORE_SECOND_FACTOR:
+            return None
+        next_url = request.get_full_path() if request.method == "GET" else ""
+        return HttpResponseRedirect(second_factor_url(request, next_url))
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The address django-axes keys lockouts on: REMOTE_ADDR, as the access log records it."""
+    return request.META.get("REMOTE_ADDR")
