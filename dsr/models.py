@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from simple_history.models import HistoricalRecords
 
 from recordings.models import DataSubject
@@ -287,7 +288,6 @@ class DataPackage(models.Model):
         max_length=255, unique=True, help_text="Name of the encrypted blob in the recordings storage."
     )
     size_bytes = models.PositiveBigIntegerField(help_text="Size of the ZIP archive (plaintext).")
-    sha256 = models.CharField(max_length=64, help_text="SHA-256 of the ZIP archive (plaintext).")
     recordings = models.PositiveIntegerField(help_text="Recordings whose audio the archive holds.")
     wrapped_key = models.BinaryField(editable=False)
     created_at = models.DateTimeField()
@@ -349,3 +349,24 @@ class RecipientNotification(models.Model):
     def __str__(self) -> str:
         state = "notified" if self.notified_at else "to notify"
         return f"{self.recipient} ({state})"
+
+
+# guardian's direct foreign-key permission tables for requests (an analyst's grant on the requests
+# assigned to them). Not guardian's generic tables: their object_pk is text without a foreign key,
+# so a deleted request's grants would stay behind and pass to a new request that reuses its id.
+# Here the foreign key removes them with the request (CASCADE), and the database refuses any
+# other delete that would leave one behind.
+class DataSubjectRequestUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(DataSubjectRequest, on_delete=models.CASCADE)
+    history = HistoricalRecords()
+
+    class Meta(UserObjectPermissionBase.Meta):
+        verbose_name = "request grant"
+
+
+class DataSubjectRequestGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(DataSubjectRequest, on_delete=models.CASCADE)
+    history = HistoricalRecords()
+
+    class Meta(GroupObjectPermissionBase.Meta):
+        verbose_name = "request group grant"

@@ -18,9 +18,7 @@ import io
 import json
 import logging
 import os
-import queue
 import re
-import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -30,7 +28,6 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.core.files.base import File
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -40,7 +37,7 @@ from zipstream import ZIP_DEFLATED, ZIP_STORED, ZipStream
 from dsr.models import DataPackage, DataSubjectRequest, RequestType
 from dsr.selectors import packages_downloadable_by
 from recordings.access_log import access_event_record
-from recordings.audio_storage import audio_open, recordings_storage
+from recordings.audio_storage import audio_open, ciphertext_save, recordings_storage
 from recordings.models import (
     AccessAction,
     Consent,
@@ -52,6 +49,7 @@ from recordings.models import (
     RecordingKey,
     SubjectKey,
 )
+from recordings.prefetch import prefetched
 from recordings.selectors import lawful_for_purpose
 from recordings.streaming_aead import DecryptingReader, EncryptingReader, plaintext_size
 from recordings.vault import (
@@ -640,74 +638,22 @@ class ChunksReader(io.RawIOBase):
 class _Stored:
     name: str
     size: int
-    sha256: str
-
-
-class _Failure:
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-_DONE = object()
-
-
-def prefetched(chunks: Iterable[bytes], *, depth: int = _PREFETCH_CHUNKS) -> Iterator[bytes]:
-    """Iterate ``chunks`` in a worker thread, at most ``depth`` chunks ahead of the consumer.
-
-    The archive's producer (reading, decrypting and CRC-ing the audio) and its consumer
-    (encrypting, hashing and writing the archive) then share two cores: CRC-32, SHA-256 and file
-    I/O release the GIL. An exception of the worker is raised here, in the consumer; closing this
-    generator stops the worker, which closes ``chunks`` (and so the audio it had open).
-    """
-    buffer: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                buffer.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        iterator = iter(chunks)
-        try:
-            for chunk in iterator:
-                if not put(chunk):
-                    return
-            put(_DONE)
-        except BaseException as error:  # handed to the consumer, which raises it
-            put(_Failure(error))
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
-
-    worker = threading.Thread(target=work, name="package-archive", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = buffer.get()
-            if item is _DONE:
-                return
-            if isinstance(item, _Failure):
-                raise item.error
-            yield item
-    finally:
-        stop.set()
-        worker.join()
 
 
 def _store(archive: ZipStream, *, key: bytes, name: str) -> _Stored:
-    chunks = prefetched(archive)
+    """Encrypt the archive into the storage on three threads: one builds the ZIP (reading,
+    decrypting and CRC-ing the audio), one encrypts it (``ciphertext_save``), this one writes.
+    No hash of the whole package: each 64 KiB segment's GCM tag already proves it unaltered, and
+    SHA-256 would cost more than all the rest of the encryption."""
+    chunks = prefetched(archive, name="package-archive", depth=_PREFETCH_CHUNKS)
     try:
-        reader = EncryptingReader(ChunksReader(chunks), key=key, associated_data=_blob_aad(name))
-        stored_name = recordings_storage().save(name, File(reader, name=name))
+        reader = EncryptingReader(
+            ChunksReader(chunks), key=key, associated_data=_blob_aad(name), digest=False
+        )
+        stored_name = ciphertext_save(name, reader)
     finally:
         chunks.close()  # an abandoned archive closes the audio it had open
-    return _Stored(stored_name, reader.plaintext_bytes_read, reader.sha256.hexdigest())
+    return _Stored(stored_name, reader.plaintext_bytes_read)
 
 
 def _discard(name: str) -> None:
@@ -755,7 +701,6 @@ def package_build(*, request: DataSubjectRequest, actor) -> DataPackage:
                 kind=kind,
                 storage_ref=name,
                 size_bytes=stored.size,
-                sha256=stored.sha256,
                 recordings=audio_count,
                 wrapped_key=seal(wrapping, key, _key_aad(name)),
                 created_at=now,

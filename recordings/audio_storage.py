@@ -16,6 +16,7 @@ from django.core.files.base import File
 from django.core.files.storage import storages
 from django.utils import timezone
 
+from recordings.prefetch import batched_bytes, prefetched
 from recordings.streaming_aead import DecryptingReader, EncryptingReader
 from recordings.vault import recording_aad
 
@@ -24,7 +25,20 @@ from recordings.vault import recording_aad
 class StoredAudio:
     name: str
     plaintext_bytes: int
-    sha256: str
+
+
+# Ciphertext is handed from the encrypting thread to the writing one this many bytes at a time.
+_HANDOVER_BYTES = 512 * 1024
+
+
+class _CiphertextFile(File):
+    """Hands the storage the ciphertext as the reader produces it: ``FileSystemStorage`` writes
+    what ``chunks()`` yields, so no segment is copied into a read buffer, and the encryption runs
+    in a worker thread while this one writes (writing releases the GIL). S3 reads ``read(n)``."""
+
+    def chunks(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        pieces = batched_bytes(self.file.ciphertext_chunks(), size=_HANDOVER_BYTES)
+        yield from prefetched(pieces, name="encrypt")
 
 
 def recordings_storage():
@@ -37,12 +51,19 @@ def audio_blob_name(extension: str) -> str:
     return f"audio/{now:%Y/%m}/{uuid.uuid4().hex}.{extension}.tink"
 
 
+def ciphertext_save(name: str, reader: EncryptingReader) -> str:
+    """Write an encrypting reader's ciphertext to the recordings storage; the name it got."""
+    return recordings_storage().save(name, _CiphertextFile(reader, name=name))
+
+
 def audio_store(*, plaintext: BinaryIO, key: bytes, recording_id: int, name: str) -> StoredAudio:
-    """Encrypt ``plaintext`` under ``key`` (associated data: the recording id) into ``name``."""
+    """Encrypt ``plaintext`` under ``key`` (associated data: the recording id) into ``name``.
+
+    The caller hashed the audio already (``checksum_sha256``); hashing it again here would cost
+    more than encrypting it."""
     plaintext.seek(0)
-    reader = EncryptingReader(plaintext, key=key, associated_data=recording_aad(recording_id))
-    stored_name = recordings_storage().save(name, File(reader, name=name))
-    return StoredAudio(stored_name, reader.plaintext_bytes_read, reader.sha256.hexdigest())
+    reader = EncryptingReader(plaintext, key=key, associated_data=recording_aad(recording_id), digest=False)
+    return StoredAudio(ciphertext_save(name, reader), reader.plaintext_bytes_read)
 
 
 def audio_delete(name: str) -> None:

@@ -157,30 +157,29 @@ def plaintext_size(ciphertext_size: int) -> int:
 class EncryptingReader(io.RawIOBase):
     """Wraps a plaintext binary file object; read(n) returns ciphertext bytes, streaming.
 
-    Holds at most one plaintext segment (plus one byte of look-ahead, to know whether a segment is
-    the last) and one ciphertext segment, so ``storage.save()`` / ``upload_fileobj`` can consume
-    it whatever the file size. ``read(n)`` returns exactly ``n`` bytes until the end of the stream
-    (consumers that stop at a short read are safe). ``plaintext_bytes_read`` and ``sha256`` (a
-    hashlib object) describe the plaintext consumed so far; after EOF they describe the whole
-    file. Closing this reader does not close ``plaintext``.
+    Holds at most two plaintext segments (the one being encrypted and the next, read ahead to
+    know whether this one is the last) and one ciphertext segment, so ``storage.save()`` /
+    ``upload_fileobj`` can consume it whatever the file size. ``read(n)`` returns exactly ``n``
+    bytes until the end of the stream (consumers that stop at a short read are safe);
+    ``ciphertext_chunks()`` yields the same bytes a segment at a time without copying them.
+    ``plaintext_bytes_read`` and, with ``digest=True``, ``sha256`` (a hashlib object) describe the
+    plaintext consumed so far; after EOF they describe the whole file. A caller that already
+    knows the plaintext's hash passes ``digest=False``: SHA-256 costs more than the encryption.
+    Closing this reader does not close ``plaintext``.
     """
 
-    def __init__(self, plaintext: BinaryIO, *, key: bytes, associated_data: bytes) -> None:
+    def __init__(
+        self, plaintext: BinaryIO, *, key: bytes, associated_data: bytes, digest: bool = True
+    ) -> None:
         super().__init__()
         _check_key(key, associated_data)
         self._plaintext = plaintext
-        salt = os.urandom(KEY_SIZE)
-        self._nonce_prefix = os.urandom(_NONCE_PREFIX_SIZE)
-        self._aead = _segment_aead(key, salt, associated_data)
-        header = bytes([HEADER_SIZE]) + salt + self._nonce_prefix
-        self._pending = memoryview(header)  # ciphertext produced but not yet returned
-        self._buffer = bytearray()  # plaintext read but not yet encrypted
-        self._segment_index = 0
-        self._source_done = False
-        self._last_emitted = False
+        self._key, self._associated_data = key, associated_data
+        self._pending = memoryview(b"")  # ciphertext produced but not yet returned
+        self._segments = self._ciphertext_segments()
         self._position = 0
         self.plaintext_bytes_read = 0
-        self.sha256 = hashlib.sha256()
+        self.sha256 = hashlib.sha256() if digest else None
 
     def readable(self) -> bool:
         return True
@@ -188,33 +187,54 @@ class EncryptingReader(io.RawIOBase):
     def tell(self) -> int:
         return self._position
 
-    def _pull(self, wanted: int) -> None:
-        """Read plaintext until the buffer holds ``wanted`` bytes or the source ends."""
-        while not self._source_done and len(self._buffer) < wanted:
-            chunk = self._plaintext.read(wanted - len(self._buffer))
-            if chunk is None:
+    def _read_plaintext(self, size: int) -> bytes:
+        """Up to ``size`` bytes, fewer only at the end of the source (a pipe's short reads are
+        joined)."""
+        data = self._plaintext.read(size)
+        if data is None:
+            raise BlockingIOError("the plaintext source is non-blocking and has no data ready")
+        if data and len(data) < size:
+            parts = [data]
+            missing = size - len(data)
+            while missing and (more := self._plaintext.read(missing)):
+                parts.append(more)
+                missing -= len(more)
+            if more is None:
                 raise BlockingIOError("the plaintext source is non-blocking and has no data ready")
-            if not chunk:
-                self._source_done = True
-                break
-            self._buffer += chunk
-            self.plaintext_bytes_read += len(chunk)
-            self.sha256.update(chunk)
+            data = b"".join(parts)
+        self.plaintext_bytes_read += len(data)
+        if self.sha256 is not None:
+            self.sha256.update(data)
+        return data
 
-    def _next_segment(self) -> None:
-        capacity = _FIRST_PLAINTEXT_SIZE if self._segment_index == 0 else _PLAINTEXT_SEGMENT_SIZE
-        # One byte beyond the segment tells whether this segment is the last one: a plaintext
-        # that exactly fills a segment ends there, as in Tink (no empty trailing segment).
-        self._pull(capacity + 1)
-        last = len(self._buffer) <= capacity
-        if not last and self._segment_index == _MAX_SEGMENTS - 1:
-            raise StreamingAeadError("plaintext is too large for the streaming AEAD format")
-        segment = self._buffer[:capacity]
-        del self._buffer[:capacity]
-        ciphertext = self._aead.encrypt(_nonce(self._nonce_prefix, self._segment_index, last), segment, None)
-        self._pending = memoryview(ciphertext)
-        self._segment_index += 1
-        self._last_emitted = last
+    def _ciphertext_segments(self) -> Iterator[bytes]:
+        salt = os.urandom(KEY_SIZE)
+        nonce_prefix = os.urandom(_NONCE_PREFIX_SIZE)
+        aead = _segment_aead(self._key, salt, self._associated_data)
+        yield bytes([HEADER_SIZE]) + salt + nonce_prefix
+        segment = self._read_plaintext(_FIRST_PLAINTEXT_SIZE)
+        index = 0
+        while True:
+            # The next segment, read ahead, tells whether this one is the last: a plaintext that
+            # exactly fills a segment ends there, as in Tink (no empty trailing segment).
+            following = self._read_plaintext(_PLAINTEXT_SEGMENT_SIZE) if len(segment) else b""
+            last = not following
+            if not last and index == _MAX_SEGMENTS - 1:
+                raise StreamingAeadError("plaintext is too large for the streaming AEAD format")
+            yield aead.encrypt(_nonce(nonce_prefix, index, last), segment, None)
+            if last:
+                return
+            segment, index = following, index + 1
+
+    def ciphertext_chunks(self) -> Iterator[bytes]:
+        """The rest of the ciphertext, a segment (or what is left of one) at a time."""
+        if self._pending:
+            chunk, self._pending = bytes(self._pending), memoryview(b"")
+            self._position += len(chunk)
+            yield chunk
+        for chunk in self._segments:
+            self._position += len(chunk)
+            yield chunk
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
         if self.closed:
@@ -223,9 +243,10 @@ class EncryptingReader(io.RawIOBase):
         written = 0
         while written < len(out):
             if not self._pending:
-                if self._last_emitted:
+                chunk = next(self._segments, None)
+                if chunk is None:
                     break
-                self._next_segment()
+                self._pending = memoryview(chunk)
             count = min(len(out) - written, len(self._pending))
             out[written : written + count] = self._pending[:count]
             self._pending = self._pending[count:]
@@ -234,10 +255,7 @@ class EncryptingReader(io.RawIOBase):
         return written
 
     def readall(self) -> bytes:
-        parts = []
-        while chunk := self.read(SEGMENT_SIZE):
-            parts.append(chunk)
-        return b"".join(parts)
+        return b"".join(self.ciphertext_chunks())
 
 
 def encrypt_bytes(plaintext: bytes, *, key: bytes, associated_data: bytes) -> bytes:

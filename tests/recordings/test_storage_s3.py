@@ -50,7 +50,7 @@ def test_audio_roundtrips_encrypted_through_s3(s3_storage):
     assert AUDIO[44:120] not in body
     with audio_open(name=stored.name, key=key, recording_id=7) as reader:
         assert b"".join(reader.iter_range(100, 2000)) == AUDIO[100:2001]
-    assert stored.sha256 and stored.plaintext_bytes == len(AUDIO)
+    assert stored.plaintext_bytes == len(AUDIO)
 
 
 def test_storage_region_outside_the_eu_fails_the_system_check(settings):

@@ -507,3 +507,16 @@ def test_encrypting_reader_memory_stays_bounded():
     assert total == ciphertext_size(STREAM_SIZE)
     assert reader.sha256.hexdigest() == source.sha256.hexdigest()
     assert peak < 2 * 2**20, f"peak {peak} bytes while encrypting a {STREAM_SIZE}-byte stream"
+
+
+def test_ciphertext_chunks_continue_where_reads_stopped_and_hand_over_whole_segments(stream_plaintext):
+    reader = EncryptingReader(io.BytesIO(stream_plaintext), key=KEY, associated_data=AAD, digest=False)
+    head = reader.read(100)  # part of the header and first segment
+
+    chunks = list(reader.ciphertext_chunks())
+
+    ciphertext = head + b"".join(chunks)
+    assert len(ciphertext) == ciphertext_size(STREAM_SIZE) == reader.tell()
+    assert all(len(chunk) == SEGMENT_SIZE for chunk in chunks[1:-1])
+    assert reader.sha256 is None and reader.plaintext_bytes_read == STREAM_SIZE
+    assert decrypt_bytes(ciphertext, key=KEY, associated_data=AAD) == stream_plaintext
