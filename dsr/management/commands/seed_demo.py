@@ -17,6 +17,7 @@ import sys
 import uuid
 import wave
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
@@ -183,6 +184,17 @@ class Command(BaseCommand):
         self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD}):")
         for username, _, _, description in DEMO_USERS:
             self.stdout.write(f"  {username:<14} {description}")
+        if settings.CUSTOS_REQUIRE_2FA:
+            self.stdout.write(
+                "\nTwo-factor login is on: at their first login each user scans a QR code with an "
+                "authenticator app,\nconfirms one code and keeps ten recovery codes. Lost phone: "
+                "manage.py reset_second_factor USER --by ADMIN --reason '...'"
+            )
+        else:
+            self.stdout.write(
+                "\nTwo-factor login is off in the demo (it is always on in production). "
+                "To try it: CUSTOS_REQUIRE_2FA=1 make demo"
+            )
 
     # --- data --------------------------------------------------------------------------------
 
