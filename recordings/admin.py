@@ -418,9 +418,10 @@ class RecordingGrantForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["reason"].required = True
-        self.fields["user"].queryset = User.objects.filter(is_active=True, groups__name=QA_LEAD).order_by(
-            "username"
-        )
+        if "user" in self.fields:  # read-only (absent) once the grant exists: its page and versions
+            self.fields["user"].queryset = User.objects.filter(is_active=True, groups__name=QA_LEAD).order_by(
+                "username"
+            )
 
     def clean_expires_at(self):
         expires_at = self.cleaned_data["expires_at"]
