@@ -1,4 +1,5 @@
-"""System checks: call audio and its keys stay in the EU/EEA or an adequacy country."""
+"""System checks: call audio and its keys stay in the EU/EEA or an adequacy country; object grants
+have a foreign key to their object."""
 
 from __future__ import annotations
 
@@ -35,3 +36,27 @@ def storage_region_is_adequate(app_configs=None, **kwargs) -> list[Error]:
                 )
             )
     return errors
+
+
+@register(Tags.security)
+def object_grants_use_direct_tables(app_configs=None, **kwargs) -> list[Error]:
+    """guardian's object-permission pages (GuardedModelAdmin) only on models whose grants have a
+    foreign key to them, so that a deleted object's grants cannot pass to a new one reusing its id
+    (compliance_site.object_permissions)."""
+    from django.contrib import admin
+    from guardian.admin import GuardedModelAdminMixin
+
+    from compliance_site.object_permissions import models_with_direct_grants
+
+    direct = models_with_direct_grants()
+    return [
+        Error(
+            f"{model._meta.label} has guardian's object-permission admin but no direct foreign-key "
+            "permission tables: its grants would outlive a deleted object.",
+            hint="Add UserObjectPermissionBase and GroupObjectPermissionBase subclasses for it.",
+            obj=model_admin,
+            id="custos.E010",
+        )
+        for model, model_admin in admin.site._registry.items()
+        if isinstance(model_admin, GuardedModelAdminMixin) and model not in direct
+    ]

@@ -34,6 +34,18 @@ PERIODIC_JOBS = [
         crontab_setting="CUSTOS_PLAYBACK_SEAL_CRONTAB",
         description="Writes one access event per finished playback, with the byte ranges played.",
     ),
+    PeriodicJob(
+        name="Access log verification",
+        task="recordings.tasks.verify_access_log",
+        crontab_setting="CUSTOS_AUDIT_VERIFY_CRONTAB",
+        description="Verifies the access log's hash chain and alerts the DPO group when it is broken.",
+    ),
+    PeriodicJob(
+        name="Orphan object permissions",
+        task="compliance_site.tasks.clean_orphan_object_permissions",
+        crontab_setting="CUSTOS_ORPHAN_PERMISSIONS_CRONTAB",
+        description="Removes guardian object permissions whose object was deleted.",
+    ),
 ]
 
 

@@ -308,6 +308,8 @@ CUSTOS_REMINDER_CRONTAB = env.str("CUSTOS_REMINDER_CRONTAB", default="0 * * * *"
 CUSTOS_RETENTION_SWEEP_CRONTAB = env.str("CUSTOS_RETENTION_SWEEP_CRONTAB", default="30 2 * * *")
 CUSTOS_PLAYBACK_SEAL_CRONTAB = env.str("CUSTOS_PLAYBACK_SEAL_CRONTAB", default="* * * * *")
 # After the sweep, which writes events: the whole access-log chain is verified nightly.
+CUSTOS_AUDIT_VERIFY_CRONTAB = env.str("CUSTOS_AUDIT_VERIFY_CRONTAB", default="15 4 * * *")
+CUSTOS_ORPHAN_PERMISSIONS_CRONTAB = env.str("CUSTOS_ORPHAN_PERMISSIONS_CRONTAB", default="45 3 * * *")
 # A playback whose player has sent no request for this long is over; its access event is written.
 PLAYBACK_IDLE_SECONDS = env.int("CUSTOS_PLAYBACK_IDLE_SECONDS", default=120)
 # The longest a share link to a recipient may stay open.

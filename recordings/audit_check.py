@@ -1,0 +1,54 @@
+"""The nightly check of the access log: walk the hash chain and, when it is broken, alert the DPO
+group (and log an error). The alert names the first broken link by sequence and id, and says what
+is wrong with it; it holds no personal data, as the log itself holds none.
+
+Every night the chain stays broken the alert is sent again: a broken chain is not something to
+be told about once and forgotten. A whole chain sends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from compliance_site.audit_chain import ChainBreak
+from compliance_site.roles import DPO
+from recordings.access_log import access_log_first_break
+from recordings.models import AuditChainHead
+
+logger = logging.getLogger(__name__)
+
+
+def _dpo_emails() -> list[str]:
+    users = get_user_model().objects.filter(is_active=True, groups__name=DPO).exclude(email="")
+    return sorted(set(users.values_list("email", flat=True)))
+
+
+def access_log_verify() -> ChainBreak | None:
+    """Verify the whole chain; on a break, alert the DPO group. Returns the first break or None."""
+    broken = access_log_first_break()
+    if broken is None:
+        head = AuditChainHead.objects.filter(id=1).values_list("sequence", flat=True).first() or 0
+        logger.info("The access log is intact: %d events verified.", head)
+        return None
+    logger.error("The access log's hash chain is broken at %s", broken)
+    recipients = _dpo_emails()
+    if not recipients:
+        logger.error("No active DPO with an email address to alert about the broken access log.")
+        return broken
+    context = {
+        "broken": broken,
+        "url": settings.CUSTOS_BASE_URL.rstrip("/") + reverse("admin:recordings_accessevent_changelist"),
+    }
+    send_mail(
+        subject=render_to_string("recordings/email/audit_broken_subject.txt", context).strip(),
+        message=render_to_string("recordings/email/audit_broken_body.txt", context),
+        from_email=None,
+        recipient_list=recipients,
+    )
+    return broken
