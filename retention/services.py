@@ -11,7 +11,7 @@ from django.core.files.storage import storages
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+from simple_history.utils import bulk_create_with_history
 
 from recordings.models import Recording
 from recordings.selectors import purposes_lawful_for
@@ -65,13 +65,22 @@ def _delete_pending_blobs() -> None:
         except OSError:
             logger.exception("Blob of deletion record %s not deleted; will retry", record.pk)
             continue
-        record.blob_deleted_at = timezone.now()
         deleted.append(record)
         if len(deleted) >= BLOB_CONFIRM_CHUNK:
-            bulk_update_with_history(deleted, DeletionRecord, ["blob_deleted_at"])
+            _blob_deletions_confirm(deleted)
             deleted = []
     if deleted:
-        bulk_update_with_history(deleted, DeletionRecord, ["blob_deleted_at"])
+        _blob_deletions_confirm(deleted)
+
+
+@transaction.atomic
+def _blob_deletions_confirm(records: list[DeletionRecord]) -> None:
+    """Record that these tombstones' blobs are gone: one UPDATE and their history rows."""
+    now = timezone.now()
+    DeletionRecord.objects.filter(pk__in=[record.pk for record in records]).update(blob_deleted_at=now)
+    for record in records:
+        record.blob_deleted_at = now
+    DeletionRecord.history.bulk_history_create(records, update=True, default_date=now)
 
 
 def recording_erase(

@@ -120,7 +120,7 @@ def test_blobs_deleted_but_not_yet_confirmed_are_confirmed_by_the_next_sweep(mon
     def crash(*args, **kwargs):
         raise RuntimeError("worker killed")
 
-    monkeypatch.setattr("retention.services.bulk_update_with_history", crash)
+    monkeypatch.setattr("retention.services._blob_deletions_confirm", crash)
     with pytest.raises(RuntimeError):
         retention_sweep(now=timezone.now())
     assert not any(storages["recordings"].exists(blob) for blob in blobs)
