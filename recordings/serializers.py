@@ -4,6 +4,7 @@ the admin upload, so a rule about what makes a recording lawful lives in one pla
 from __future__ import annotations
 
 import datetime
+import unicodedata
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -30,11 +31,33 @@ from recordings.transcripts import (
 )
 from recordings.vault import PersonalData
 
+# Control characters (line breaks, escapes, NUL), format characters (direction overrides,
+# zero-width) and line or paragraph separators: a reference goes into tickets, log lines, the
+# access log and terminal output, where these could forge a line or hide part of one.
+_UNSAFE_IN_A_REFERENCE = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def reference_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a reference, naming the character's code point and position."""
+    for position, character in enumerate(value):
+        if unicodedata.category(character) in _UNSAFE_IN_A_REFERENCE:
+            return (
+                f"Character U+{ord(character):04X} at position {position} is not allowed in a "
+                "reference (a control, format or line-separator character)."
+            )
+    return None
+
+
+def validate_reference(value: str) -> None:
+    problem = reference_problem(value)
+    if problem:
+        raise serializers.ValidationError(problem)
+
 
 class SubjectIdentifiersSerializer(serializers.Serializer):
     """Who called: matched to an existing subject by reference, phone or email, else created."""
 
-    reference = serializers.CharField(required=False, max_length=32)
+    reference = serializers.CharField(required=False, max_length=32, validators=[validate_reference])
     full_name = serializers.CharField(required=False, allow_blank=True, max_length=200)
     phone = serializers.CharField(required=False, allow_blank=True, max_length=40)
     email = serializers.CharField(required=False, allow_blank=True, max_length=254)
@@ -143,7 +166,7 @@ class SensitiveSegmentSerializer(serializers.Serializer):
 
 
 class RecordingMetadataSerializer(serializers.Serializer):
-    reference = serializers.CharField(required=False, max_length=40)
+    reference = serializers.CharField(required=False, max_length=40, validators=[validate_reference])
     subject = SubjectIdentifiersSerializer()
     agent = serializers.SlugRelatedField(
         slug_field="username",

@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.contrib.auth.models import Group
 from guardian.shortcuts import assign_perm
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from compliance_site.provisioning import provision
 from compliance_site.roles import AUDITOR, DPO, PRIVACY_ANALYST, QA_LEAD
 from tests.celery_processes import celery_processes  # noqa: F401 - real worker and beat processes
 from tests.factories import QueueFactory, UserFactory
 from tests.moto_server import moto_server  # noqa: F401 - session fixture: a real moto server process
+
+# Hypothesis (the hostile-input fuzzing): the same examples on every run and every machine, none
+# remembered between runs, no per-example deadline on a loaded CI box; the tests use function-
+# scoped fixtures (database, clients) on purpose, as state shared by all examples of one test.
+# HYPOTHESIS_PROFILE=explore draws fresh random examples, many more, for a hunting session.
+hypothesis_settings.register_profile(
+    "custos",
+    max_examples=50,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+hypothesis_settings.register_profile(
+    "explore",
+    parent=hypothesis_settings.get_profile("custos"),
+    derandomize=False,
+    max_examples=1000,
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "custos"))
 
 
 @pytest.fixture(autouse=True)
