@@ -23,6 +23,12 @@ PERIODIC_JOBS = [
         description="Emails assignees before DSR deadlines and escalates overdue requests.",
     ),
     PeriodicJob(
+        name="Expired access packages",
+        task="dsr.tasks.purge_expired_packages",
+        crontab_setting="CUSTOS_PACKAGE_PURGE_CRONTAB",
+        description="Deletes access and portability packages whose download window has closed.",
+    ),
+    PeriodicJob(
         name="Retention sweep",
         task="retention.tasks.run_retention_sweep",
         crontab_setting="CUSTOS_RETENTION_SWEEP_CRONTAB",

@@ -306,6 +306,7 @@ CUSTOS_BASE_URL = env.str("CUSTOS_BASE_URL", default="http://127.0.0.1:8000")
 # Beat's periodic tasks, provisioned idempotently after every migrate (compliance_site.schedule).
 CUSTOS_REMINDER_CRONTAB = env.str("CUSTOS_REMINDER_CRONTAB", default="0 * * * *")
 CUSTOS_RETENTION_SWEEP_CRONTAB = env.str("CUSTOS_RETENTION_SWEEP_CRONTAB", default="30 2 * * *")
+CUSTOS_PACKAGE_PURGE_CRONTAB = env.str("CUSTOS_PACKAGE_PURGE_CRONTAB", default="0 3 * * *")
 CUSTOS_PLAYBACK_SEAL_CRONTAB = env.str("CUSTOS_PLAYBACK_SEAL_CRONTAB", default="* * * * *")
 # After the sweep, which writes events: the whole access-log chain is verified nightly.
 CUSTOS_AUDIT_VERIFY_CRONTAB = env.str("CUSTOS_AUDIT_VERIFY_CRONTAB", default="15 4 * * *")

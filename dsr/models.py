@@ -296,6 +296,9 @@ class DataPackage(models.Model):
     )
     expires_at = models.DateTimeField(help_text="No download after this (DSR_PACKAGE_TTL_DAYS).")
     downloaded_count = models.PositiveIntegerField(default=0)
+    purged_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the expired archive was deleted and its key destroyed."
+    )
 
     history = HistoricalRecords(excluded_fields=["wrapped_key"])
 

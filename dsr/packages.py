@@ -36,7 +36,7 @@ from zipstream import ZIP_DEFLATED, ZIP_STORED, ZipStream
 
 from dsr.models import DataPackage, DataSubjectRequest, RequestType
 from dsr.selectors import packages_downloadable_by
-from recordings.access_log import access_event_record
+from recordings.access_log import access_event_record, access_events_record
 from recordings.audio_storage import audio_open, ciphertext_save, recordings_storage
 from recordings.models import (
     AccessAction,
@@ -804,6 +804,54 @@ def package_download_record(*, package: DataPackage, actor, client_ip: str | Non
     return package
 
 
+def packages_expired_purge(*, now: datetime.datetime | None = None, batch_size: int = 100) -> int:
+    """Delete the archives of expired packages and destroy their keys; returns how many.
+
+    A package is a full copy of a subject's calls: once its download window has closed, keeping
+    it would only keep personal data longer than its purpose needs (Art. 5(1)(e)). The row stays,
+    with its history, as the record of what was sent. The blob goes first: if the process dies
+    before the row is marked, the next run finds the package again and deleting a blob that is
+    already gone counts as done. A blob the storage fails to delete is retried on the next run.
+    """
+    now = now or timezone.now()
+    storage = recordings_storage()
+    purged = 0
+    while True:
+        with transaction.atomic():
+            # skip_locked: two purges share the work; pk order keeps the lock order stable.
+            batch = list(
+                DataPackage.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("request")
+                .filter(expires_at__lte=now, purged_at__isnull=True)
+                .order_by("pk")[:batch_size]
+            )
+            done = []
+            for package in batch:
+                try:
+                    storage.delete(package.storage_ref)
+                except OSError:
+                    logger.exception("Archive of package %s not deleted; will retry", package.pk)
+                    continue
+                package.wrapped_key, package.purged_at = b"", now
+                package.save(update_fields=["wrapped_key", "purged_at"])
+                done.append(package)
+            access_events_record(
+                [
+                    {
+                        "action": AccessAction.KEY_DESTROYED,
+                        "object_type": "package",
+                        "object_id": package.pk,
+                        "object_reference": package.request.reference,
+                        "detail": {"reason": "package expired", "kind": package.kind},
+                    }
+                    for package in done
+                ]
+            )
+        purged += len(done)
+        if len(batch) < batch_size or not done:
+            return purged
+
+
 def package_link_rows(*, request: DataSubjectRequest, user) -> list[tuple[DataPackage, str | None, str]]:
     """The request's packages that ``user`` may download, each with a freshly signed link (None
     when it cannot be downloaded any more) and a short state, newest first."""
@@ -814,7 +862,9 @@ def package_link_rows(*, request: DataSubjectRequest, user) -> list[tuple[DataPa
     )
     rows = []
     for package in packages_downloadable_by(user).filter(request=request).select_related("request"):
-        if package.is_expired(now):
+        if package.purged_at is not None:
+            rows.append((package, None, "expired, deleted"))
+        elif package.is_expired(now):
             rows.append((package, None, "expired"))
         elif erased:
             rows.append((package, None, "shredded with the subject's key"))

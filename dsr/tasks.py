@@ -7,6 +7,7 @@ import datetime
 from celery import shared_task
 from django.utils import timezone
 
+from dsr.packages import packages_expired_purge
 from dsr.services import reminders_send_due
 
 
@@ -19,3 +20,9 @@ def send_deadline_reminders(now: str | None = None) -> int:
     if timezone.is_naive(moment):
         raise ValueError(f"now={now!r} must carry its UTC offset.")
     return reminders_send_due(now=moment)
+
+
+@shared_task(name="dsr.tasks.purge_expired_packages")
+def purge_expired_packages() -> int:
+    """Nightly: delete the archives of access and portability packages past their expiry."""
+    return packages_expired_purge()

@@ -24,9 +24,11 @@ from django.utils import timezone
 
 from dsr import packages
 from dsr.models import DataPackage
-from dsr.packages import package_build, package_link, package_open
+from dsr.packages import package_build, package_link, package_open, packages_expired_purge
 from dsr.services import request_create
 from dsr.workflow import request_assign, request_complete, request_identity_verify
+from recordings.access_log import access_log_first_break
+from recordings.audio_storage import recordings_storage
 from recordings.models import AccessAction, AccessEvent, Recipient, Recording
 from recordings.services import consent_withdraw, subject_key_destroy
 from recordings.streaming_aead import DecryptingReader
@@ -601,3 +603,51 @@ def test_the_request_page_offers_no_link_once_the_subject_is_erased(client, subj
 
     assert "shredded with the subject" in html
     assert "?token=" not in html
+
+
+# --- Purge of expired packages -------------------------------------------------------------------
+
+
+def test_an_expired_package_is_deleted_and_its_key_destroyed(package):
+    # given
+    blob = package.storage_ref
+    later = package.expires_at + datetime.timedelta(minutes=1)
+
+    # when
+    purged = packages_expired_purge(now=later)
+
+    # then
+    package.refresh_from_db()
+    assert purged == 1
+    assert not recordings_storage().exists(blob)
+    assert bytes(package.wrapped_key) == b"" and package.purged_at == later
+    event = AccessEvent.objects.get(action=AccessAction.KEY_DESTROYED, object_type="package")
+    assert event.object_id == package.pk and event.detail["reason"] == "package expired"
+    assert access_log_first_break() is None
+    assert package.history.first().purged_at == later
+    assert packages_expired_purge(now=later) == 0  # a second run finds nothing
+
+
+def test_a_package_still_in_its_window_is_kept(package):
+    assert packages_expired_purge(now=package.expires_at - datetime.timedelta(seconds=1)) == 0
+
+    package.refresh_from_db()
+    assert package.purged_at is None
+    assert b"".join(package_open(package=package))
+
+
+def test_an_archive_the_storage_fails_to_delete_is_retried_on_the_next_run(package, monkeypatch):
+    later = package.expires_at + datetime.timedelta(minutes=1)
+    storage = recordings_storage()
+
+    def fail(self, name):
+        raise OSError("storage unavailable")
+
+    monkeypatch.setattr(type(storage), "delete", fail)
+    assert packages_expired_purge(now=later) == 0
+    package.refresh_from_db()
+    assert package.purged_at is None and bytes(package.wrapped_key)
+
+    monkeypatch.undo()
+    assert packages_expired_purge(now=later) == 1
+    assert not storage.exists(package.storage_ref)
