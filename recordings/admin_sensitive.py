@@ -20,7 +20,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.http import urlencode
 
-from recordings.models import Recording, SensitiveSegment
+from recordings.admin_access import admin_access_record
+from recordings.models import AccessAction, Recording, SensitiveSegment
 from recordings.playback import unmutable_reason
 from recordings.playback_log import playback_token
 from recordings.segments import MAX_SECONDS, sensitive_segment_mark
@@ -151,6 +152,13 @@ class SensitiveSegmentsAdminMixin:
             .select_related("history_user")
             .order_by("-history_date", "-history_id"),
         }
+        admin_access_record(
+            request,
+            action=AccessAction.VIEW,
+            object_type="recording",
+            obj=recording,
+            page="sensitive_segments",
+        )
         return _no_store(
             TemplateResponse(request, "admin/recordings/recording/sensitive_segments.html", context)
         )
@@ -182,4 +190,12 @@ class SensitiveSegmentsAdminMixin:
             "valid_minutes": int(TOKEN_MAX_AGE.total_seconds() // 60),
             "segments": recording.sensitive_segments.all(),
         }
+        # The page lists the segments; the audio it then plays is logged request by request.
+        admin_access_record(
+            request,
+            action=AccessAction.VIEW,
+            object_type="recording",
+            obj=recording,
+            page="unredacted_player",
+        )
         return _no_store(TemplateResponse(request, "admin/recordings/recording/unredacted.html", context))

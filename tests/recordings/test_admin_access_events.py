@@ -210,3 +210,20 @@ def test_the_auditor_reading_a_subject_is_logged_like_anyone(client, auditor, su
 
     assert NAME in page
     assert [(e.action, e.actor, e.object_id) for e in events] == [("decrypt", auditor, subject.pk)]
+
+
+def test_the_sensitive_segments_and_unredacted_player_pages_each_write_one_event(client, dpo, recording):
+    client.force_login(dpo)
+    every_event = []
+
+    for page_name, url in (
+        ("sensitive_segments", reverse("admin:recordings_recording_sensitive_segments", args=[recording.pk])),
+        ("unredacted_player", reverse("admin:recordings_recording_unredacted", args=[recording.pk])),
+    ):
+        _, events = _open(client, url)
+
+        assert [(e.action, e.object_type, e.object_id, e.detail["page"]) for e in events] == [
+            ("view", "recording", recording.pk, page_name)
+        ]
+        every_event += events
+    _assert_chain_whole_and_clean(every_event)
