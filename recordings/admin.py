@@ -47,6 +47,7 @@ from recordings.selectors import (
     recordings_visible_to,
     subjects_visible_to,
 )
+from recordings.serializers import reference_problem
 from recordings.services import consent_withdraw, objection_decide, subject_create
 from recordings.vault import KeyDestroyedError, PersonalData, personal_data_read
 
@@ -78,6 +79,13 @@ class DataSubjectCreateForm(forms.ModelForm):
     class Meta:
         model = DataSubject
         fields = ("reference",)
+
+    def clean_reference(self):
+        reference = self.cleaned_data["reference"]
+        problem = reference_problem(reference)
+        if problem:
+            raise ValidationError(problem)
+        return reference
 
     def clean(self):
         cleaned = super().clean()
