@@ -6,6 +6,7 @@ leaves no row and no blob behind."""
 from __future__ import annotations
 
 import copy
+import io
 import json
 import re
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from hypothesis import event, given
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
@@ -381,3 +383,85 @@ def test_a_reference_with_a_control_or_format_character_is_refused(api, where, r
     assert "is not allowed in a reference" in errors[0]
     assert reference not in json.dumps(response.json(), ensure_ascii=False)  # the position, not the text
     assert_answered(response, before, fuzzed=False)
+
+
+# --- the import command's summary ------------------------------------------------------------------
+
+UNPRINTABLE = re.compile(
+    r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+@given(
+    lines=st.lists(
+        st.tuples(st.one_of(st.just("call.wav"), st.sampled_from(ATTACKS), st.text(max_size=30)), TEXT),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_the_import_summary_prints_no_control_characters_from_the_manifest(tmp_path_factory, lines):
+    # given: a folder with one good call and a manifest whose file names and queues are hostile
+    reference_rows()
+    folder = tmp_path_factory.mktemp("calls")
+    (folder / "call.wav").write_bytes(WAV)
+    manifest = folder / "manifest.json"
+    manifest.write_text(
+        json.dumps([{"file": name, **call_metadata(queue=queue)} for name, queue in lines]), encoding="utf-8"
+    )
+    out = io.StringIO()
+
+    # when
+    try:
+        call_command("import_recordings", folder, manifest=manifest, stdout=out, stderr=io.StringIO())
+    except CommandError as exc:
+        assert "rejected" in str(exc)
+
+    # then: what was refused is named with its escapes, never with the raw characters
+    summary = out.getvalue()
+    assert not UNPRINTABLE.search(summary), repr(summary)
+    summary.encode("utf-8")  # printable to any UTF-8 terminal
+
+
+def test_the_import_summary_shows_an_escape_sequence_as_its_escape(tmp_path):
+    reference_rows()
+    (tmp_path / "call.wav").write_bytes(WAV)
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(
+        json.dumps(
+            [
+                {"file": "\x1b[2Jcall.wav", **call_metadata()},
+                {"file": "call.wav", **call_metadata(queue="\x1b]0;owned\x07")},
+            ]
+        )
+    )
+    out = io.StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("import_recordings", tmp_path, manifest=manifest, stdout=out, stderr=io.StringIO())
+
+    assert "\\x1b[2Jcall.wav" in out.getvalue() and "\\x1b]0;owned\\x07" in out.getvalue()
+    assert "\x1b" not in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [("A" * 300 + ".wav", "file name cannot be used"), ("call\x00.wav", "NUL character")],
+    ids=["too-long-for-the-file-system", "nul-byte"],
+)
+def test_a_manifest_file_name_the_file_system_refuses_rejects_its_line_not_the_import(tmp_path, name, says):
+    # given: a good call and a line naming a file no file system can hold
+    reference_rows()
+    (tmp_path / "call.wav").write_bytes(WAV)
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(
+        json.dumps([{"file": name, **call_metadata()}, {"file": "call.wav", **call_metadata()}])
+    )
+    out = io.StringIO()
+
+    # when
+    with pytest.raises(CommandError, match="1 of 2 lines rejected"):
+        call_command("import_recordings", tmp_path, manifest=manifest, stdout=out, stderr=io.StringIO())
+
+    # then: that line is rejected with its reason, the good one imported
+    assert says in out.getvalue()
+    assert Recording.objects.count() == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,18 +174,35 @@ def _read_json(path: Path) -> list[Line]:
     return lines
 
 
+def printable(text: str) -> str:
+    """``text`` safe to print to a terminal: a control, format or line-separator character (an
+    escape sequence, a carriage return, a direction override) or a lone surrogate shows as its
+    escape, ``\\x1b``, so a manifest cannot rewrite the screen or hide part of the summary."""
+    return "".join(
+        character.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(character) in {"Cc", "Cf", "Cs", "Zl", "Zp"}
+        else character
+        for character in text
+    )
+
+
 def audio_path(folder: Path, name: str) -> Path:
     """The file ``name`` inside ``folder`` (already resolved); never one outside it."""
     if not name:
         raise Rejected("no file named")
+    if "\x00" in name:
+        raise Rejected("file name contains a NUL character")
     relative = Path(name)
     if relative.is_absolute() or ".." in relative.parts:
         raise Rejected("path escapes the folder (absolute or '..')")
-    path = (folder / relative).resolve()
-    if not path.is_relative_to(folder):
-        raise Rejected("path escapes the folder (through a link)")
-    if not path.is_file():
-        raise Rejected("file missing")
+    try:
+        path = (folder / relative).resolve()
+        if not path.is_relative_to(folder):
+            raise Rejected("path escapes the folder (through a link)")
+        if not path.is_file():
+            raise Rejected("file missing")
+    except OSError as exc:  # a name too long for the file system, a loop of links
+        raise Rejected(f"file name cannot be used: {exc.strerror or exc}") from exc
     return path
 
 
@@ -293,7 +311,10 @@ class Command(BaseCommand):
             return
         rows = [
             ("line", "file", "reason"),
-            *((str(line.number), line.file or "-", reason) for line, reason in rejected),
+            *(
+                (str(line.number), printable(line.file) or "-", printable(reason))
+                for line, reason in rejected
+            ),
         ]
         widths = [max(len(row[i]) for row in rows) for i in range(2)]
         for number, name, reason in rows:
