@@ -47,6 +47,12 @@ PERIODIC_JOBS = [
         description="Verifies the access log's hash chain and alerts the DPO group when it is broken.",
     ),
     PeriodicJob(
+        name="Login log pruning",
+        task="compliance_site.tasks.prune_login_logs",
+        crontab_setting="CUSTOS_LOGIN_LOG_PRUNE_CRONTAB",
+        description="Deletes login and login-failure logs older than CUSTOS_LOGIN_LOG_DAYS.",
+    ),
+    PeriodicJob(
         name="Orphan object permissions",
         task="compliance_site.tasks.clean_orphan_object_permissions",
         crontab_setting="CUSTOS_ORPHAN_PERMISSIONS_CRONTAB",

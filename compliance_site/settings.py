@@ -307,6 +307,7 @@ CUSTOS_BASE_URL = env.str("CUSTOS_BASE_URL", default="http://127.0.0.1:8000")
 CUSTOS_REMINDER_CRONTAB = env.str("CUSTOS_REMINDER_CRONTAB", default="0 * * * *")
 CUSTOS_RETENTION_SWEEP_CRONTAB = env.str("CUSTOS_RETENTION_SWEEP_CRONTAB", default="30 2 * * *")
 CUSTOS_PACKAGE_PURGE_CRONTAB = env.str("CUSTOS_PACKAGE_PURGE_CRONTAB", default="0 3 * * *")
+CUSTOS_LOGIN_LOG_PRUNE_CRONTAB = env.str("CUSTOS_LOGIN_LOG_PRUNE_CRONTAB", default="10 3 * * *")
 CUSTOS_PLAYBACK_SEAL_CRONTAB = env.str("CUSTOS_PLAYBACK_SEAL_CRONTAB", default="* * * * *")
 # After the sweep, which writes events: the whole access-log chain is verified nightly.
 CUSTOS_AUDIT_VERIFY_CRONTAB = env.str("CUSTOS_AUDIT_VERIFY_CRONTAB", default="15 4 * * *")
@@ -341,6 +342,10 @@ AXES_LOCKOUT_TEMPLATE = "admin/login_locked.html"
 AXES_VERBOSE = False  # axes would log every attempt with the username; its tables say the same
 # The client address is REMOTE_ADDR, as in the access log; a proxy in front must set it.
 AXES_CLIENT_IP_CALLABLE = "compliance_site.two_factor.client_ip"
+# Staff usernames and addresses in axes' login logs are kept this long, then pruned under beat.
+CUSTOS_LOGIN_LOG_DAYS = env.int("CUSTOS_LOGIN_LOG_DAYS", default=90)
+if CUSTOS_LOGIN_LOG_DAYS < 1:
+    raise ImproperlyConfigured(f"CUSTOS_LOGIN_LOG_DAYS={CUSTOS_LOGIN_LOG_DAYS} must be at least 1.")
 if AXES_FAILURE_LIMIT < 1:
     raise ImproperlyConfigured(f"CUSTOS_LOGIN_FAILURE_LIMIT={AXES_FAILURE_LIMIT} must be at least 1.")
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from axes.handlers.proxy import AxesProxyHandler
 from celery import shared_task
+from django.conf import settings
 
 from compliance_site.object_permissions import object_permissions_clean_orphans
 
@@ -11,3 +13,11 @@ from compliance_site.object_permissions import object_permissions_clean_orphans
 def clean_orphan_object_permissions() -> int:
     """Nightly: remove object permissions left behind by deleted objects; returns how many."""
     return object_permissions_clean_orphans()
+
+
+@shared_task(name="compliance_site.tasks.prune_login_logs")
+def prune_login_logs() -> int:
+    """Nightly: delete axes' login and login-failure logs older than ``CUSTOS_LOGIN_LOG_DAYS``
+    (they hold staff usernames and addresses); returns how many. Lockouts expire on their own."""
+    days = settings.CUSTOS_LOGIN_LOG_DAYS
+    return AxesProxyHandler.reset_logs(age_days=days) + AxesProxyHandler.reset_failure_logs(age_days=days)

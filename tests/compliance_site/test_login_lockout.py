@@ -4,10 +4,15 @@ a QA lead cannot."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from axes.models import AccessAttempt, AccessFailureLog
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
+
+from compliance_site.tasks import prune_login_logs
 
 PASSWORD = "correct horse battery staple"  # UserFactory's
 
@@ -115,3 +120,20 @@ def test_other_staff_cannot_see_the_attempts(client, request, persona, locked_ou
         client.get(reverse("admin:axes_accessattempt_change", args=[locked_out_attempts.pk])).status_code
         == 403
     )
+
+
+def test_login_logs_older_than_the_keep_period_are_pruned(client, qa_lead_a, settings):
+    # given: two failures, one of them dated past the keep period
+    settings.CUSTOS_LOGIN_LOG_DAYS = 90
+    attempt(client, qa_lead_a.username, "wrong password 1")
+    attempt(client, qa_lead_a.username, "wrong password 2")
+    old = AccessFailureLog.objects.order_by("pk").first()
+    AccessFailureLog.objects.filter(pk=old.pk).update(attempt_time=timezone.now() - timedelta(days=91))
+
+    # when
+    pruned = prune_login_logs()
+
+    # then
+    assert pruned == 1
+    assert list(AccessFailureLog.objects.values_list("pk", flat=True)) != [old.pk]
+    assert AccessFailureLog.objects.count() == 1
