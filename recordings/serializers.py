@@ -92,7 +92,10 @@ class ConsentEvidenceSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
     )
-    evidence_offset_seconds = serializers.FloatField(required=False, allow_null=True, min_value=0)
+    # Bounded like a segment's times: a float past timedelta's range would overflow, not refuse.
+    evidence_offset_seconds = serializers.FloatField(
+        required=False, allow_null=True, min_value=0, max_value=MAX_SECONDS
+    )
     jurisdiction = serializers.RegexField(r"^[A-Z]{2}$", error_messages={"invalid": "Use an ISO 3166 code."})
 
     def validate(self, attrs):

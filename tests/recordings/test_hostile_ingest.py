@@ -66,6 +66,8 @@ TEXT = st.one_of(
 )
 SCALARS = st.one_of(
     st.none(),
+    # the edges of numbers: past a timedelta, a 64-bit integer, a float's range
+    st.sampled_from([1e300, -1e300, 1e-300, 2**63, -(2**63) - 1, 10**20, 0.5, -0.0]),
     st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(),  # NaN and infinities too: Python's json writes and reads them
@@ -465,3 +467,69 @@ def test_a_manifest_file_name_the_file_system_refuses_rejects_its_line_not_the_i
     # then: that line is rejected with its reason, the good one imported
     assert says in out.getvalue()
     assert Recording.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "offset", [1e300, 10**20, 1_000_000], ids=["huge-float", "huge-int", "past-the-limit"]
+)
+def test_an_evidence_offset_past_any_call_is_refused_not_overflowed(api, offset):
+    # found by fuzzing: timedelta(seconds=1e300) raised OverflowError, a 500
+    before = state()
+    metadata = mutated([(("consents", 0, "evidence_offset_seconds"), offset)])
+
+    response = post_raw(
+        api, multipart([("audio", "call.wav", WAV), ("metadata", None, metadata_bytes(metadata))])
+    )
+
+    assert response.status_code == 400
+    assert (
+        "less than or equal to" in response.json()["metadata"]["consents"]["0"]["evidence_offset_seconds"][0]
+    )
+    assert_answered(response, before, fuzzed=False)
+
+
+# --- the JSON endpoints: data-subject requests and consent withdrawals -------------------------------
+
+JSON_ENDPOINTS = {
+    "/api/v1/requests/": {"request_type": "access", "language": "en", "subject": {"phone": "+49 30 1234567"}},
+    "/api/v1/consents/withdrawals/": {
+        "subject": {"phone": "+49 30 1234567"},
+        "purpose": "quality_assurance",
+        "channel": "ivr",
+    },
+}
+
+
+@given(
+    url=st.sampled_from(sorted(JSON_ENDPOINTS)),
+    body=st.one_of(
+        JSON,
+        st.dictionaries(
+            st.sampled_from(["request_type", "language", "received_at", "subject", "purpose", "channel"]),
+            JSON,
+            max_size=4,
+        ),
+        st.builds(
+            lambda fields: {"subject": fields},
+            st.dictionaries(st.sampled_from(["reference", "full_name", "phone", "email"]), JSON, max_size=3),
+        ),
+    ),
+    raw=st.one_of(st.none(), st.binary(max_size=300)),
+)
+def test_the_json_endpoints_answer_hostile_bodies_with_a_4xx(api, url, body, raw):
+    from dsr.models import DataSubjectRequest
+
+    cache.clear()
+    before = (DataSubjectRequest.objects.count(), Consent.objects.filter(withdrawn_at__isnull=False).count())
+    payload = raw if raw is not None else json.dumps(body).encode("utf-8", "surrogatepass")
+
+    response = api.generic("POST", url, payload, "application/json")
+
+    assert response.status_code < 500, response.content[:300]
+    event(f"{url} HTTP {response.status_code}")
+    if response.status_code >= 400:
+        assert response.json()
+        assert (
+            DataSubjectRequest.objects.count(),
+            Consent.objects.filter(withdrawn_at__isnull=False).count(),
+        ) == before
