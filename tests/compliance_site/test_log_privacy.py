@@ -132,12 +132,14 @@ def every_log_record() -> Iterator[_EverythingHandler]:
     handler = _EverythingHandler()
     manager = logging.root.manager
     loggers = [logging.root, *(lg for lg in manager.loggerDict.values() if isinstance(lg, logging.Logger))]
-    saved = {lg: (lg.level, lg.disabled, list(lg.handlers)) for lg in loggers}
+    saved = {lg: (lg.level, lg.disabled) for lg in loggers}
+    # The console would print every SQL statement: its handlers stay in place, silenced.
+    silenced = {other: other.level for lg in loggers for other in lg.handlers}
     for lg in loggers:
         lg.setLevel(logging.DEBUG)
         lg.disabled = False
-        for other in list(lg.handlers):  # the console would print every SQL statement
-            lg.removeHandler(other)
+    for other in silenced:
+        other.setLevel(logging.CRITICAL + 1)
     logging.root.addHandler(handler)
     # Loggers that do not propagate (django.server, some of celery's) get the handler too.
     isolated = [lg for lg in loggers if lg is not logging.root and not lg.propagate]
@@ -157,11 +159,11 @@ def every_log_record() -> Iterator[_EverythingHandler]:
         for lg in isolated:
             lg.removeHandler(handler)
         logging.root.removeHandler(handler)
-        for lg, (level, disabled, handlers) in saved.items():
+        for lg, (level, disabled) in saved.items():
             lg.setLevel(level)
             lg.disabled = disabled
-            for other in handlers:
-                lg.addHandler(other)
+        for other, level in silenced.items():
+            other.setLevel(level)
 
 
 def leaks(handler: _EverythingHandler) -> list[str]:
