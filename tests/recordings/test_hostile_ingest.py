@@ -15,7 +15,9 @@ import pytest
 from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 from hypothesis import event, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
@@ -533,3 +535,50 @@ def test_the_json_endpoints_answer_hostile_bodies_with_a_4xx(api, url, body, raw
             DataSubjectRequest.objects.count(),
             Consent.objects.filter(withdrawn_at__isnull=False).count(),
         ) == before
+
+
+# --- what an integration sent, shown to the DPO ------------------------------------------------------
+
+ACTIVE_MARKUP = ("<script>alert(", "<img src=x onerror", "<svg onload")
+PRINTABLE = st.characters(blacklist_categories=("Cc", "Cs"))
+MARKUP = st.sampled_from(
+    ['<script>alert("n")</script>', '"><img src=x onerror=alert(1)>', "'><svg onload=alert(1)>"]
+)
+
+
+@hypothesis_settings(max_examples=max(10, hypothesis_settings.default.max_examples // 5))
+@given(
+    full_name=st.builds(lambda a, b: a + b, st.text(PRINTABLE, max_size=10), MARKUP),
+    transcript=st.builds(
+        lambda a, b: a + " 4111 1111 1111 1111 " + b, MARKUP, st.text(PRINTABLE, max_size=20)
+    ),
+    source=MARKUP,
+)
+def test_what_an_integration_sent_is_shown_escaped_in_the_admin(
+    api, client, dpo, full_name, transcript, source
+):
+    # given: a call whose caller's name, transcript and its source carry markup
+    client.force_login(dpo)
+    metadata = call_metadata(
+        subject={"full_name": full_name, "phone": "+49 30 1234567"},
+        transcript={"text": transcript, "language": "en", "source": source},
+    )
+
+    # when
+    response = post_raw(
+        api, multipart([("audio", "call.wav", WAV), ("metadata", None, metadata_bytes(metadata))])
+    )
+
+    # then: stored, and every page that shows it escapes it
+    assert response.status_code == 201, response.content[:300]
+    recording = Recording.objects.get(pk=response.json()["id"])
+    pages = [
+        reverse("admin:recordings_datasubject_change", args=[recording.subject_id]),
+        reverse("admin:recordings_recording_change", args=[recording.pk]),
+        reverse("admin:recordings_recording_changelist"),
+    ]
+    for url in pages:
+        page = client.get(url)
+        assert page.status_code == 200, url
+        for markup in ACTIVE_MARKUP:
+            assert markup not in page.content.decode(), (url, markup)
