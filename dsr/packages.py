@@ -852,6 +852,49 @@ def packages_expired_purge(*, now: datetime.datetime | None = None, batch_size: 
             return purged
 
 
+def packages_purge_for_subject(*, subject: DataSubject, actor, reason: str) -> int:
+    """On the subject's erasure, inside its transaction: destroy the keys of their packages now
+    (each with a chained event) and delete the archives once the erasure has committed, so a
+    failed erasure leaves the packages as they were. An archive the storage fails to delete then
+    is already unreadable (its key is gone); the failure is logged."""
+    packages = list(
+        DataPackage.objects.select_for_update(of=("self",))
+        .select_related("request")
+        .filter(request__subject=subject, purged_at__isnull=True)
+        .order_by("pk")
+    )
+    now = timezone.now()
+    for package in packages:
+        package.wrapped_key, package.purged_at = b"", now
+        package._history_user = actor
+        package.save(update_fields=["wrapped_key", "purged_at"])
+    access_events_record(
+        [
+            {
+                "action": AccessAction.KEY_DESTROYED,
+                "object_type": "package",
+                "object_id": package.pk,
+                "object_reference": package.request.reference,
+                "actor": actor,
+                "detail": {"reason": reason, "kind": package.kind},
+            }
+            for package in packages
+        ]
+    )
+    names = [package.storage_ref for package in packages]
+    transaction.on_commit(lambda: _archives_delete(names))
+    return len(packages)
+
+
+def _archives_delete(names: list[str]) -> None:
+    storage = recordings_storage()
+    for name in names:
+        try:
+            storage.delete(name)
+        except OSError:
+            logger.exception("Archive %s of an erased subject not deleted (its key is destroyed)", name)
+
+
 def package_link_rows(*, request: DataSubjectRequest, user) -> list[tuple[DataPackage, str | None, str]]:
     """The request's packages that ``user`` may download, each with a freshly signed link (None
     when it cannot be downloaded any more) and a short state, newest first."""

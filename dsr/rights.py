@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dsr.models import DataSubjectRequest, RequestType
+from dsr.packages import packages_purge_for_subject
 from recordings.models import Consent, DataSubject, LawfulBasis, Objection, Purpose, Recording
 from recordings.services import (
     consent_withdraw,
@@ -134,6 +135,7 @@ def _erase(request: DataSubjectRequest, actor) -> RightResult:
             exemption=ground[:200],
         )
     subject_key_destroy(subject=subject, actor=actor, reason=f"erasure {request.reference}")
+    packages_purge_for_subject(subject=subject, actor=actor, reason=f"erasure {request.reference}")
     _redact_personal_fields(subject, actor)
     return RightResult(
         outcome=f"{erased} recording(s) erased; the subject's name, phone and email are destroyed."

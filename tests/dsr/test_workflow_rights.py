@@ -6,9 +6,11 @@ import datetime
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.files.storage import storages
 from django.utils import timezone
 
 from dsr.models import DataSubjectRequest, ResponseLetter
+from dsr.packages import package_build
 from dsr.rights import right_preview
 from dsr.services import request_create
 from dsr.workflow import (
@@ -349,3 +351,27 @@ def test_erasure_lists_the_recipients_to_notify_and_tracks_the_notice(dpo, secon
     assert notice.notified_by == dpo and notice.history.first().history_user == dpo
     with pytest.raises(ValidationError, match="already notified"):
         notification_record_sent(notification=notice, actor=dpo)
+
+
+def test_erasure_destroys_the_subjects_packages_and_deletes_their_archives(
+    dpo, second_dpo, queue_a, settings, django_capture_on_commit_callbacks
+):
+    # given: an access package built for the subject earlier, still in its download window
+    subject = DataSubjectFactory()
+    RecordingFactory(subject=subject, queue=queue_a)
+    package = package_build(request=verified(open_request(subject, "access"), dpo), actor=dpo)
+    erasure = request_transition(
+        request=verified(open_request(subject, "erasure"), dpo), to=Status.AWAITING_APPROVAL, actor=dpo
+    )
+
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        request_approve(request=erasure, actor=second_dpo)
+
+    # then: its key destroyed with an event, its archive gone with the audio
+    package.refresh_from_db()
+    assert package.purged_at is not None and bytes(package.wrapped_key) == b""
+    events = AccessEvent.objects.filter(action="key_destroyed", object_type="package")
+    assert list(events.values_list("object_id", flat=True)) == [package.pk]
+    assert not storages["recordings"].exists(package.storage_ref)
+    assert stored_blobs(settings) == []
