@@ -262,6 +262,9 @@ class Recording(models.Model):
             models.Index(fields=["-started_at", "-id"], name="recording_started_idx"),
             models.Index(fields=["queue", "-started_at"], name="recording_queue_started_idx"),
             models.Index(fields=["keep_until"], name="recording_keep_until_idx"),
+            # The retention sweep's batches walk the recordings not yet erased in pk order; erased
+            # rows stay as tombstoned rows, and without this a batch reads past every one of them.
+            models.Index(fields=["id"], condition=~Q(status="erased"), name="recording_not_erased_idx"),
         ]
         constraints = [
             models.CheckConstraint(
