@@ -341,7 +341,7 @@ AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_LOCKOUT_TEMPLATE = "admin/login_locked.html"
 AXES_VERBOSE = False  # axes would log every attempt with the username; its tables say the same
 # The client address is REMOTE_ADDR, as in the access log; a proxy in front must set it.
-AXES_CLIENT_IP_CALLABLE = "compliance_site.two_factor.client_ip"
+AXES_CLIENT_IP_CALLABLE = "compliance_site.client_address.client_ip"
 # Staff usernames and addresses in axes' login logs are kept this long, then pruned under beat.
 CUSTOS_LOGIN_LOG_DAYS = env.int("CUSTOS_LOGIN_LOG_DAYS", default=90)
 if CUSTOS_LOGIN_LOG_DAYS < 1:

@@ -65,8 +65,3 @@ class SecondFactorMiddleware:
             return None
         next_url = request.get_full_path() if request.method == "GET" else ""
         return HttpResponseRedirect(second_factor_url(request, next_url))
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The address django-axes keys lockouts on: REMOTE_ADDR, as the access log records it."""
-    return request.META.get("REMOTE_ADDR")

@@ -832,21 +832,8 @@ def packages_expired_purge(*, now: datetime.datetime | None = None, batch_size: 
                 except OSError:
                     logger.exception("Archive of package %s not deleted; will retry", package.pk)
                     continue
-                package.wrapped_key, package.purged_at = b"", now
-                package.save(update_fields=["wrapped_key", "purged_at"])
                 done.append(package)
-            access_events_record(
-                [
-                    {
-                        "action": AccessAction.KEY_DESTROYED,
-                        "object_type": "package",
-                        "object_id": package.pk,
-                        "object_reference": package.request.reference,
-                        "detail": {"reason": "package expired", "kind": package.kind},
-                    }
-                    for package in done
-                ]
-            )
+            _package_keys_destroy(done, now=now, actor=None, reason="package expired")
         purged += len(done)
         if len(batch) < batch_size or not done:
             return purged
@@ -863,10 +850,18 @@ def packages_purge_for_subject(*, subject: DataSubject, actor, reason: str) -> i
         .filter(request__subject=subject, purged_at__isnull=True)
         .order_by("pk")
     )
-    now = timezone.now()
+    _package_keys_destroy(packages, now=timezone.now(), actor=actor, reason=reason)
+    names = [package.storage_ref for package in packages]
+    transaction.on_commit(lambda: _archives_delete(names))
+    return len(packages)
+
+
+def _package_keys_destroy(packages: list[DataPackage], *, now: datetime.datetime, actor, reason: str) -> None:
+    """Mark these packages purged with their keys emptied, each with a chained event."""
     for package in packages:
         package.wrapped_key, package.purged_at = b"", now
-        package._history_user = actor
+        if actor is not None:
+            package._history_user = actor
         package.save(update_fields=["wrapped_key", "purged_at"])
     access_events_record(
         [
@@ -881,9 +876,6 @@ def packages_purge_for_subject(*, subject: DataSubject, actor, reason: str) -> i
             for package in packages
         ]
     )
-    names = [package.storage_ref for package in packages]
-    transaction.on_commit(lambda: _archives_delete(names))
-    return len(packages)
 
 
 def _archives_delete(names: list[str]) -> None:

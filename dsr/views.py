@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseGone, St
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
+from compliance_site.client_address import client_ip
 from dsr.packages import PackageUnavailable, package_download_record, package_link_check, package_open
 from dsr.selectors import packages_downloadable_by
 
@@ -36,7 +37,7 @@ def package_download(request: HttpRequest, pk: int) -> HttpResponse:
         body = package_open(package=package)
     except PackageUnavailable as exc:
         return HttpResponseGone(str(exc), content_type="text/plain")
-    package_download_record(package=package, actor=request.user, client_ip=request.META.get("REMOTE_ADDR"))
+    package_download_record(package=package, actor=request.user, client_ip=client_ip(request))
     response = StreamingHttpResponse(body, content_type="application/zip")
     response["Content-Length"] = str(package.size_bytes)
     response["Content-Disposition"] = f'attachment; filename="{package.name}"'

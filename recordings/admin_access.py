@@ -16,6 +16,7 @@ from typing import Any
 from django.contrib import admin
 from django.template.response import TemplateResponse
 
+from compliance_site.client_address import client_ip
 from compliance_site.pagination import EstimatedCountPaginator
 from recordings.access_log import access_event_record
 from recordings.models import AccessAction, AccessEvent
@@ -41,7 +42,7 @@ def admin_access_record(
         object_reference=getattr(obj, "reference", "") if obj is not None else "",
         actor=request.user,
         detail={"page": page, **(detail or {})},
-        client_ip=request.META.get("REMOTE_ADDR"),
+        client_ip=client_ip(request),
     )
 
 

@@ -21,6 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from compliance_site.client_address import client_ip
 from recordings.models import Recording, Transcript
 from recordings.redaction import CARD_NUMBER, EMAIL, IBAN, PHONE_NUMBER
 from recordings.selectors import recordings_playable_by
@@ -182,7 +183,7 @@ class TranscriptAdminMixin:
                     transcript=transcript,
                     user=request.user,
                     reason=form.cleaned_data["reason"],
-                    client_ip=request.META.get("REMOTE_ADDR"),
+                    client_ip=client_ip(request),
                 )
             except ValidationError as exc:
                 form.add_error("reason" if hasattr(exc, "error_dict") else None, exc.messages)

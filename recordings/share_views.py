@@ -6,6 +6,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from compliance_site.client_address import client_ip
 from recordings.access_log import access_event_record
 from recordings.models import AccessAction, Share
 from recordings.sharing import share_for_token, token_hash
@@ -44,7 +45,7 @@ def shared_audio(request: HttpRequest, token: str) -> HttpResponse:
                 "recipient": share.recipient_id,
                 "range": response.get("Content-Range", "") or "all",
             },
-            client_ip=request.META.get("REMOTE_ADDR"),
+            client_ip=client_ip(request),
         )
         share.fetch_count += 1
         share.save(update_fields=["fetch_count"])

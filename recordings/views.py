@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidde
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
+from compliance_site.client_address import client_ip
 from recordings.models import Purpose
 from recordings.playback import audio_response, served_range
 from recordings.playback_log import playback_request_record
@@ -40,7 +41,7 @@ def recording_audio(request: HttpRequest, pk: int) -> HttpResponse:
     if response.status_code not in (200, 206):
         return response  # a refusal or an unsatisfiable range: no audio served
     byte_range = served_range(response)
-    client_ip = request.META.get("REMOTE_ADDR")
+    address = client_ip(request)
     sees_all = request.user.has_perm("recordings.view_all_recordings")
     try:
         playback_request_record(
@@ -49,7 +50,7 @@ def recording_audio(request: HttpRequest, pk: int) -> HttpResponse:
             recording=recording,
             byte_range=byte_range,
             purpose="" if sees_all else Purpose.QUALITY_ASSURANCE,
-            client_ip=client_ip,
+            client_ip=address,
         )
         if grant is not None:
             unredacted_playback_record(
@@ -57,7 +58,7 @@ def recording_audio(request: HttpRequest, pk: int) -> HttpResponse:
                 user=request.user,
                 recording=recording,
                 byte_range=byte_range,
-                client_ip=client_ip,
+                client_ip=address,
             )
     except BaseException:
         response.close()  # nothing is served that was not logged; the blob closes

@@ -83,26 +83,6 @@ def _blob_deletions_confirm(records: list[DeletionRecord]) -> None:
     DeletionRecord.history.bulk_history_create(records, update=True, default_date=now)
 
 
-def recording_erase(
-    *,
-    recording: Recording,
-    reason: str,
-    rule: str,
-    now: datetime.datetime,
-    actor=None,
-    sweep_run: SweepRun | None = None,
-) -> DeletionRecord:
-    """Erase one recording inside the caller's transaction (see ``recordings_erase``)."""
-    return recordings_erase(
-        recordings=[recording],
-        reason=reason,
-        rules={recording.pk: rule},
-        now=now,
-        actor=actor,
-        sweep_run=sweep_run,
-    )[0]
-
-
 def recordings_erase(
     *,
     recordings: list[Recording],
