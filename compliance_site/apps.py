@@ -16,7 +16,10 @@ class ComplianceSiteConfig(AppConfig):
     verbose_name = "Accounts and settings"
 
     def ready(self) -> None:
-        from compliance_site import checks  # noqa: F401 - registers the system checks
+        from compliance_site import (
+            checks,  # noqa: F401 - registers the system checks
+            lookups,  # noqa: F401 - registers field__any_of
+        )
         from compliance_site.provisioning import provision_after_migrate
 
         # This app is last in INSTALLED_APPS, so its post_migrate comes after every app's

@@ -26,7 +26,7 @@ from recordings.services import (
 from recordings.sharing import shares_revoke_for
 from recordings.vault import PersonalData
 from retention.models import DeletionRecord, LegalHold
-from retention.selectors import holds_active
+from retention.selectors import ErasureTarget, holds_active
 from retention.services import blobs_delete_pending_after_commit, recordings_erase
 
 
@@ -117,7 +117,7 @@ def _erase(request: DataSubjectRequest, actor) -> RightResult:
             continue
         to_erase.append(recording)
     recordings_erase(
-        recordings=to_erase,
+        targets=[ErasureTarget.of(recording) for recording in to_erase],
         reason=DeletionRecord.Reason.ERASURE_REQUEST,
         rules={recording.pk: request.reference for recording in to_erase},
         now=now,

@@ -244,7 +244,12 @@ class Recording(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
-    history = HistoricalRecords(m2m_fields=[purposes])
+    # History rows are looked up by recording (id) and date; the indexes simple-history would copy
+    # from these fields serve no query and cost every history row written (the sweep writes one
+    # per recording it erases).
+    history = HistoricalRecords(
+        m2m_fields=[purposes], no_db_index=["reference", "agent", "queue", "legitimate_interest_assessment"]
+    )
 
     class Meta:
         ordering = ["-started_at", "-pk"]
@@ -640,7 +645,8 @@ class AccessEvent(models.Model):
     detail = models.JSONField(default=dict, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    # Not unique, not indexed: the chain is walked by sequence, and no query looks a hash up.
+    hash = models.CharField(max_length=64)
 
     class Meta:
         ordering = ["-sequence"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from typing import Any, BinaryIO
+from collections.abc import Sequence
+from typing import Any, BinaryIO, Protocol
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -201,21 +202,30 @@ def recording_key_destroy(*, recording: Recording, actor=None, reason: str) -> R
     return RecordingKey.objects.filter(recording=recording).first()
 
 
+class RecordingIdentity(Protocol):
+    """A recording as its key's destruction names it: a Recording, or the sweep's lighter rows."""
+
+    pk: int
+    reference: str
+
+
 @transaction.atomic
-def recording_keys_destroy(*, recordings: list[Recording], actor=None, reasons: dict[int, str]) -> int:
+def recording_keys_destroy(
+    *, recordings: Sequence[RecordingIdentity], actor=None, reasons: dict[int, str]
+) -> int:
     """Crypto-shred recordings in one go (the retention sweep's batches): lock their live keys,
     empty them in one UPDATE and chain one ``key_destroyed`` event per key, each with its reason
     (``reasons`` maps a recording's id to it). Returns how many keys were destroyed."""
     by_id = {recording.pk: recording for recording in recordings}
     live = list(
         RecordingKey.objects.select_for_update()
-        .filter(recording_id__in=by_id, destroyed_at__isnull=True)
+        .filter(recording_id__any_of=list(by_id), destroyed_at__isnull=True)
         .order_by("recording_id")
         .values_list("pk", "recording_id")
     )
     if not live:
         return 0
-    RecordingKey.objects.filter(pk__in=[pk for pk, _ in live]).update(
+    RecordingKey.objects.filter(pk__any_of=[pk for pk, _ in live]).update(
         wrapped_key=b"", destroyed_at=timezone.now()
     )
     access_events_record(

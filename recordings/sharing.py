@@ -134,10 +134,12 @@ def share_revoke(*, share: Share, reason: str, actor=None) -> Share:
 
 
 def shares_revoke_for(
-    *, recordings: list[Recording], reason: str, only_consent: bool = False, actor=None
+    *, recordings: list[Recording] | list[int], reason: str, only_consent: bool = False, actor=None
 ) -> int:
-    """Revoke the open shares of these recordings (all, or only those resting on consent)."""
-    shares = Share.objects.filter(recording__in=recordings, revoked_at__isnull=True)
+    """Revoke the open shares of these recordings, or recordings by id (all their shares, or only
+    those resting on consent)."""
+    recording_ids = [getattr(recording, "pk", recording) for recording in recordings]
+    shares = Share.objects.filter(recording_id__any_of=recording_ids, revoked_at__isnull=True)
     if only_consent:
         shares = shares.filter(ground=Share.Ground.CONSENT)
     revoked = 0

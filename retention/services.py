@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import datetime
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history
 
+from compliance_site.bulk_rows import rows_insert
+from compliance_site.history_bulk import HISTORY_CHANGED, HISTORY_CREATED, history_copy
 from recordings.models import Recording
 from recordings.selectors import purposes_lawful_for
 from recordings.services import recording_keys_destroy
 from recordings.sharing import shares_revoke_for
 from retention.models import DeletionRecord, DispositionApproval, LegalHold, RetentionPolicy, SweepRun
 from retention.selectors import (
+    ERASURE_TARGET_COLUMNS,
+    ErasureTarget,
     deletions_with_blob_pending,
     recordings_expired,
     recordings_past_retention,
@@ -58,14 +62,15 @@ def _delete_pending_blobs() -> None:
     save each: if the process dies between a blob's deletion and its confirmation, the next sweep
     deletes it again, which the storage treats as done (the blob is already gone)."""
     storage = storages["recordings"]
-    deleted: list[DeletionRecord] = []
-    for record in deletions_with_blob_pending().iterator(chunk_size=BLOB_CONFIRM_CHUNK):
+    deleted: list[int] = []
+    pending = deletions_with_blob_pending().values_list("pk", "storage_ref")
+    for record_id, storage_ref in pending.iterator(chunk_size=BLOB_CONFIRM_CHUNK):
         try:
-            storage.delete(record.storage_ref)
+            storage.delete(storage_ref)
         except OSError:
-            logger.exception("Blob of deletion record %s not deleted; will retry", record.pk)
+            logger.exception("Blob of deletion record %s not deleted; will retry", record_id)
             continue
-        deleted.append(record)
+        deleted.append(record_id)
         if len(deleted) >= BLOB_CONFIRM_CHUNK:
             _blob_deletions_confirm(deleted)
             deleted = []
@@ -73,82 +78,120 @@ def _delete_pending_blobs() -> None:
         _blob_deletions_confirm(deleted)
 
 
+def _close_this_threads_connection() -> None:
+    connection.close()  # the proxy resolves to the calling thread's connection
+
+
+class _BlobDeletionBehind:
+    """Deletes the blobs of the batches already committed in a worker thread, while the sweep
+    erases the next batch: unlinking is I/O and the confirmations go through the worker's own
+    connection, so on two cores they overlap with the batch instead of following it (they were a
+    third of the sweep's time; docs/PERFORMANCE.md). One deletion runs at a time and takes every
+    blob pending when it starts, so a blob is never deleted by two at once; ``start`` first waits
+    for the one before and raises its error, as does leaving the block.
+
+    Inline on SQLite (one writer at a time) and inside an outer transaction, whose tombstones
+    another connection could not see yet."""
+
+    def __init__(self) -> None:
+        self._executor: ThreadPoolExecutor | None = None
+        self._running: Future | None = None
+
+    def __enter__(self) -> _BlobDeletionBehind:
+        if connection.vendor != "sqlite" and not connection.in_atomic_block:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweep-blobs")
+        return self
+
+    def start(self) -> None:
+        if self._executor is None:
+            _delete_pending_blobs()
+            return
+        self._wait()
+        self._running = self._executor.submit(_delete_pending_blobs)
+
+    def _wait(self) -> None:
+        if self._running is not None:
+            running, self._running = self._running, None
+            running.result()
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        if self._executor is None:
+            return
+        try:
+            self._wait()
+        except Exception:
+            if error is None:
+                raise
+            # The sweep's own error is the one to raise; the worker's is left for the log.
+            logger.exception("Deleting swept blobs failed too; the next sweep retries them")
+        finally:
+            # The worker's connection is its thread's; it closes there, before the thread ends.
+            self._executor.submit(_close_this_threads_connection).result()
+            self._executor.shutdown()
+
+
 @transaction.atomic
-def _blob_deletions_confirm(records: list[DeletionRecord]) -> None:
+def _blob_deletions_confirm(record_ids: list[int]) -> None:
     """Record that these tombstones' blobs are gone: one UPDATE and their history rows."""
     now = timezone.now()
-    DeletionRecord.objects.filter(pk__in=[record.pk for record in records]).update(blob_deleted_at=now)
-    for record in records:
-        record.blob_deleted_at = now
-    DeletionRecord.history.bulk_history_create(records, update=True, default_date=now)
+    confirmed = DeletionRecord.objects.filter(pk__any_of=record_ids)
+    confirmed.update(blob_deleted_at=now)
+    history_copy(confirmed, history_type=HISTORY_CHANGED, date=now)
 
 
 def recordings_erase(
     *,
-    recordings: list[Recording],
+    targets: list[ErasureTarget],
     reason: str,
     rules: dict[int, str],
     now: datetime.datetime,
     actor=None,
     sweep_run: SweepRun | None = None,
-) -> list[DeletionRecord]:
+) -> None:
     """Erase recordings inside the caller's transaction: shred their keys, write their
     tombstones, mark them erased (``rules`` maps each recording's id to the rule that required
     it). The blobs are deleted after the commit (``_delete_pending_blobs``), retried until the
     storage confirms, because each tombstone keeps its blob's name until then.
 
     Set-based, so a batch costs a fixed number of statements whatever its size: the sweep's
-    batches of 500 would otherwise send 16 statements per recording."""
-    if not recordings:
-        return []
+    batches of 500 would otherwise send 16 statements per recording. The tombstones go in with
+    one COPY (``rows_insert``) and the history rows are copied by the database (``history_copy``),
+    not built in Python."""
+    if not targets:
+        return
+    recording_ids = [target.pk for target in targets]
     with transaction.atomic(savepoint=False):
         # The keys go first, in the same transaction as the tombstones: from the commit on, the
         # blobs are unreadable wherever a copy survives; no share of them stays open.
-        recording_keys_destroy(recordings=recordings, actor=actor, reasons=rules)
-        shares_revoke_for(recordings=recordings, reason="erased", actor=actor)
-        records = bulk_create_with_history(
+        recording_keys_destroy(recordings=targets, actor=actor, reasons=rules)
+        shares_revoke_for(recordings=recording_ids, reason="erased", actor=actor)
+        rows_insert(
             [
                 DeletionRecord(
-                    recording_id=recording.pk,
-                    recording_reference=recording.reference,
-                    subject_reference=recording.subject.reference,
-                    queue_code=recording.queue.code,
+                    recording_id=target.pk,
+                    recording_reference=target.reference,
+                    subject_reference=target.subject_reference,
+                    queue_code=target.queue_code,
                     reason=reason,
-                    rule=rules[recording.pk],
+                    rule=rules[target.pk],
                     executed_by=actor,
                     sweep_run=sweep_run,
                     deleted_at=now,
-                    storage_ref=recording.storage_ref,
+                    storage_ref=target.storage_ref,
                 )
-                for recording in recordings
-            ],
-            DeletionRecord,
-            default_user=actor,
+                for target in targets
+            ]
         )
-        Recording.objects.filter(pk__in=[r.pk for r in recordings]).update(
-            status=Recording.Status.ERASED, storage_ref=""
+        written_at = timezone.now()
+        history_copy(
+            DeletionRecord.objects.filter(recording_id__any_of=recording_ids),
+            history_type=HISTORY_CREATED,
+            date=written_at,
+            user=actor,
         )
-        for recording in recordings:
-            recording.status, recording.storage_ref = Recording.Status.ERASED, ""
-        _recordings_history_write(recordings, actor)
-    return records
-
-
-def _recordings_history_write(recordings: list[Recording], actor) -> None:
-    """The history rows a save of each recording would write, its purposes' rows included."""
-    history_rows = Recording.history.bulk_history_create(recordings, update=True, default_user=actor)
-    links = Recording.purposes.through.objects.filter(recording__in=recordings).values_list(
-        "id", "recording_id", "purpose_id"
-    )
-    purposes_by_recording: dict[int, list[tuple[int, int]]] = {}
-    for link_id, recording_id, purpose_id in links:
-        purposes_by_recording.setdefault(recording_id, []).append((link_id, purpose_id))
-    m2m_history = Recording.history.model._meta.get_field("historicalrecording_purposes").related_model
-    m2m_history.objects.bulk_create(
-        m2m_history(id=link_id, recording_id=row.id, purpose_id=purpose_id, history=row)
-        for row in history_rows
-        for link_id, purpose_id in purposes_by_recording.get(row.id, [])
-    )
+        erased = Recording.objects.filter(pk__any_of=recording_ids)
+        erased.update(status=Recording.Status.ERASED, storage_ref="")
+        history_copy(erased, history_type=HISTORY_CHANGED, date=written_at, user=actor)
 
 
 def blobs_delete_pending_after_commit() -> None:
@@ -159,16 +202,20 @@ def _erase_batch(run: SweepRun, now: datetime.datetime, batch_size: int) -> int:
     with transaction.atomic():
         # skip_locked: two sweeps share the work instead of waiting on each other; pk order keeps
         # the lock order stable. The hold check is part of this locked query.
-        batch = list(
+        rows = (
             recordings_past_retention(now)
             .select_for_update(skip_locked=True, of=("self",))
             .order_by("pk")
-            .select_related("subject", "queue")[:batch_size]
+            .values_list(*ERASURE_TARGET_COLUMNS, "keep_until")[:batch_size]
         )
+        batch, rules = [], {}
+        for *target, keep_until in rows:
+            batch.append(ErasureTarget(*target))
+            rules[batch[-1].pk] = f"Retention ended {keep_until:%Y-%m-%d}"
         recordings_erase(
-            recordings=batch,
+            targets=batch,
             reason=DeletionRecord.Reason.RETENTION_EXPIRED,
-            rules={recording.pk: f"Retention ended {recording.keep_until:%Y-%m-%d}" for recording in batch},
+            rules=rules,
             now=now,
             sweep_run=run,
         )
@@ -210,8 +257,9 @@ def retention_sweep(*, now: datetime.datetime, batch_size: int | None = None) ->
         run.held_back = held_back
         run.examined = held_back
         run.save(update_fields=["held_back", "examined"])
-        while _erase_batch(run, now, batch_size):
-            _delete_pending_blobs()
+        with _BlobDeletionBehind() as blob_deletion:
+            while _erase_batch(run, now, batch_size):
+                blob_deletion.start()
     except Exception:
         run.status = SweepRun.Status.FAILED
         run.finished_at = timezone.now()
