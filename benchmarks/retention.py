@@ -537,7 +537,6 @@ def main(argv: list[str] | None = None) -> int:
                 scale=scale,
                 command=command,
                 now=now,
-                target_ratio=TARGET_SWEEP_RATIO,
             )
             report.update_doc(DOC_PATH, section, begin=retention_report.BEGIN, end=retention_report.END)
             print(f"\nFigures written to {DOC_PATH.relative_to(ROOT)}.")

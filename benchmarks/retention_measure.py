@@ -470,17 +470,16 @@ SWEEP_PARTS = {
         "access_events_record",
     ),
     "`shares_revoke_for` (open shares of the batch)": ("recordings/sharing.py", "shares_revoke_for"),
-    "the tombstones (`bulk_create`)": ("django/db/models/query.py", "bulk_create"),
+    "`COPY` of the tombstones and the events (`pgbulk.copy`)": ("pgbulk/core.py", "copy"),
     "the history rows, copied in SQL (`history_copy`)": ("compliance_site/history_bulk.py", "history_copy"),
-    "the recordings' batch query (`SELECT ... FOR UPDATE SKIP LOCKED`, model instances)": (
-        "django/db/models/query.py",
-        "__len__",
+    "waiting for the blob worker (`_BlobDeletionBehind`: unlinks and confirmations in a thread)": (
+        "retention/services.py",
+        "_wait",
     ),
-    "`_delete_pending_blobs` (every unlink, the confirmations)": (
+    "`_delete_pending_blobs` in this thread (the sweep's start: blobs left by earlier sweeps)": (
         "retention/services.py",
         "_delete_pending_blobs",
     ),
-    "`FileSystemStorage.delete` (the unlinks)": ("django/core/files/storage/filesystem.py", "delete"),
 }
 
 
