@@ -287,11 +287,15 @@ def raw_pass(plaintext_bytes: int) -> tuple[int, float, float]:
 
 
 def _recording_row(fx: Fixture, storage_ref: str) -> Recording:
-    """The same Recording row for every variant (saved with its history row, as the model does)."""
+    """The same Recording row for every variant (saved with its history row, as the model does).
+
+    Its subject is the one ``recording_ingest`` has in hand when it stores the audio (found or
+    created before, untimed here for both variants): without it, reading ``recording.subject``
+    for the subject key would cost Custos a query the plain variant never makes."""
     now = timezone.now()
     return Recording(
         reference=f"REC-BENCH-{uuid.uuid4().hex[:12].upper()}",
-        subject_id=fx.subject_id,
+        subject=DataSubject.objects.get(pk=fx.subject_id),
         queue_id=fx.queue_id,
         direction=Recording.Direction.INBOUND,
         started_at=now - datetime.timedelta(minutes=10),
@@ -309,10 +313,10 @@ def store_custos(fx: Fixture) -> float:
     unwrapped, a new recording key wrapped under it and its RecordingKey row, the audio encrypted
     into the recordings storage (``audio_store``), in one transaction. Seconds."""
     name = audio_blob_name("wav")
+    recording = _recording_row(fx, name)
     with fx.store_input.open("rb") as plaintext:
         started = time.perf_counter()
         with transaction.atomic():
-            recording = _recording_row(fx, name)
             recording.save()
             subject_key_bytes = subject_key(recording.subject)
             key, key_row = recording_key_new(recording, subject_key_bytes)
@@ -353,6 +357,7 @@ def store_plain(fx: Fixture, *, checksum: bool = False) -> float:
     SHA-256 a plain server would compute for ``checksum_sha256`` too. Seconds."""
     storage = _plain_storage(fx)
     name = f"audio/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.wav"
+    recording = _recording_row(fx, name)
     with fx.store_input.open("rb") as plaintext:
         started = time.perf_counter()
         with transaction.atomic():
@@ -361,7 +366,6 @@ def store_plain(fx: Fixture, *, checksum: bool = False) -> float:
                 while block := plaintext.read(MIB):
                     digest.update(block)
                 plaintext.seek(0)
-            recording = _recording_row(fx, name)
             recording.save()
             stored_name = storage.save(name, File(plaintext, name=name))
         elapsed = time.perf_counter() - started

@@ -231,7 +231,9 @@ def render(
         "`Recording` row (with its history row, as the model saves it), the subject key unwrapped, "
         "a new recording key wrapped under it (`recording_key_new`) and its `RecordingKey` row, and "
         "`audio_store`: the streaming AEAD encrypting in a worker thread, a segment at a time, while "
-        "the calling thread writes the ciphertext into the recordings storage."
+        "the calling thread writes the ciphertext into the recordings storage. The recording's "
+        "subject is already loaded, as `recording_ingest` has it from the subject's look-up (untimed, "
+        "in (c) too); the subject key's row is read and unwrapped inside the timed step."
     )
     out.append(
         "- (b) The whole `recording_ingest` (metadata validated before the clock starts): the format "

@@ -597,7 +597,9 @@ def _archive(request: DataSubjectRequest, contents: _Contents) -> ZipStream:
 
 class ChunksReader(io.RawIOBase):
     """A read-only binary file over an iterable of byte chunks (the ZIP stream), so that
-    ``EncryptingReader`` can pull from a generator. Holds at most one chunk."""
+    ``EncryptingReader`` can pull from a generator. Holds at most one chunk. ``read`` returns a
+    view into it rather than a copy (the encryption takes any buffer): a package is every byte of
+    a subject's audio, and each copy of it costs."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         super().__init__()
@@ -622,9 +624,9 @@ class ChunksReader(io.RawIOBase):
         if size == 0 or not self._fill():
             return b""
         if self._offset == 0 and size >= len(self._chunk):
-            taken = self._chunk  # a whole chunk is handed over as it is, without a copy
+            taken = self._chunk  # a whole chunk is handed over as it is
         else:
-            taken = self._chunk[self._offset : self._offset + size]
+            taken = memoryview(self._chunk)[self._offset : self._offset + size]
         self._offset += len(taken)
         return taken
 
@@ -641,8 +643,9 @@ class _Stored:
 
 
 def _store(archive: ZipStream, *, key: bytes, name: str) -> _Stored:
-    """Encrypt the archive into the storage on three threads: one builds the ZIP (reading,
-    decrypting and CRC-ing the audio), one encrypts it (``ciphertext_save``), this one writes.
+    """Encrypt the archive into the storage on two threads: one builds the ZIP (reading,
+    decrypting and CRC-ing the audio), this one encrypts and writes it. A third thread for the
+    encryption was slower: AES-GCM holds the GIL, so the threads only took turns.
     No hash of the whole package: each 64 KiB segment's GCM tag already proves it unaltered, and
     SHA-256 would cost more than all the rest of the encryption."""
     chunks = prefetched(archive, name="package-archive", depth=_PREFETCH_CHUNKS)
@@ -650,7 +653,7 @@ def _store(archive: ZipStream, *, key: bytes, name: str) -> _Stored:
         reader = EncryptingReader(
             ChunksReader(chunks), key=key, associated_data=_blob_aad(name), digest=False
         )
-        stored_name = ciphertext_save(name, reader)
+        stored_name = ciphertext_save(name, reader, overlap=False)
     finally:
         chunks.close()  # an abandoned archive closes the audio it had open
     return _Stored(stored_name, reader.plaintext_bytes_read)

@@ -33,10 +33,19 @@ _HANDOVER_BYTES = 512 * 1024
 
 class _CiphertextFile(File):
     """Hands the storage the ciphertext as the reader produces it: ``FileSystemStorage`` writes
-    what ``chunks()`` yields, so no segment is copied into a read buffer, and the encryption runs
-    in a worker thread while this one writes (writing releases the GIL). S3 reads ``read(n)``."""
+    what ``chunks()`` yields, so no segment is copied into a read buffer. With ``overlap`` the
+    encryption runs in a worker thread while this one writes (writing releases the GIL); without
+    it, in this thread, for a plaintext that another thread already produces (an access package's
+    ZIP): a third thread would only contend for the GIL. S3 reads ``read(n)``."""
+
+    def __init__(self, reader: EncryptingReader, *, name: str, overlap: bool) -> None:
+        super().__init__(reader, name=name)
+        self.overlap = overlap
 
     def chunks(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        if not self.overlap:
+            yield from self.file.ciphertext_chunks()
+            return
         pieces = batched_bytes(self.file.ciphertext_chunks(), size=_HANDOVER_BYTES)
         yield from prefetched(pieces, name="encrypt")
 
@@ -51,9 +60,10 @@ def audio_blob_name(extension: str) -> str:
     return f"audio/{now:%Y/%m}/{uuid.uuid4().hex}.{extension}.tink"
 
 
-def ciphertext_save(name: str, reader: EncryptingReader) -> str:
-    """Write an encrypting reader's ciphertext to the recordings storage; the name it got."""
-    return recordings_storage().save(name, _CiphertextFile(reader, name=name))
+def ciphertext_save(name: str, reader: EncryptingReader, *, overlap: bool = True) -> str:
+    """Write an encrypting reader's ciphertext to the recordings storage; the name it got.
+    ``overlap``: encrypt in a worker thread while this one writes (see ``_CiphertextFile``)."""
+    return recordings_storage().save(name, _CiphertextFile(reader, name=name, overlap=overlap))
 
 
 def audio_store(*, plaintext: BinaryIO, key: bytes, recording_id: int, name: str) -> StoredAudio:
