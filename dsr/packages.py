@@ -783,7 +783,10 @@ def _decrypted(package: DataPackage, key: bytes) -> Iterator[bytes]:
         reader = DecryptingReader(
             ciphertext, key=key, associated_data=_blob_aad(package.storage_ref), ciphertext_size=size
         )
-        yield from reader.iter_range(0, None, chunk_segments=_CHUNK_SEGMENTS)
+        try:
+            yield from reader.iter_range(0, None, chunk_segments=_CHUNK_SEGMENTS)
+        finally:
+            reader.close()
 
 
 @transaction.atomic

@@ -87,6 +87,10 @@ def audio_open(*, name: str, key: bytes, recording_id: int) -> Iterator[Decrypti
     storage = recordings_storage()
     size = storage.size(name)
     with storage.open(name, "rb") as ciphertext:
-        yield DecryptingReader(
+        reader = DecryptingReader(
             ciphertext, key=key, associated_data=recording_aad(recording_id), ciphertext_size=size
         )
+        try:
+            yield reader
+        finally:
+            reader.close()

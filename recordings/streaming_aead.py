@@ -24,8 +24,10 @@ ciphertext by reading only the segments that cover it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import mmap
 import os
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -277,6 +279,7 @@ class DecryptingReader:
     ) -> None:
         _check_key(key, associated_data)
         self._file = ciphertext
+        self._map = _mapped(ciphertext, ciphertext_size)
         self._ciphertext_size = ciphertext_size
         self._segments, self._last_size = _layout(ciphertext_size)
         self._plaintext_size = ciphertext_size - HEADER_SIZE - self._segments * TAG_SIZE
@@ -339,6 +342,21 @@ class DecryptingReader:
             parts.append(chunk)
             remaining -= len(chunk)
         return b"".join(parts)
+
+    def _read_block(self, offset: int, length: int) -> memoryview:
+        """Up to ``length`` bytes at ``offset``, as ``_read_at``; from a local file, a view of its
+        memory map with no copy (reading a copy cost as much as decrypting it, docs/PERFORMANCE.md)."""
+        if self._map is None:
+            return memoryview(self._read_at(offset, length))
+        return memoryview(self._map)[offset : offset + length]
+
+    def close(self) -> None:
+        """Unmap the file (the caller closes the file itself). A view still held elsewhere keeps
+        the map until it goes; nothing here needs it after the last chunk was read."""
+        if self._map is not None:
+            with contextlib.suppress(BufferError):
+                self._map.close()
+            self._map = None
 
     def _check_complete(self, offset: int, length: int, data: bytes) -> None:
         if len(data) < length:
@@ -424,6 +442,7 @@ class DecryptingReader:
         # chunk is read alone, so that the read-ahead never holds back the first byte of a range.
         block_segments = chunk_segments * -(-_READ_AHEAD_SEGMENTS // chunk_segments)
         block, block_offset, block_end = memoryview(b""), 0, first  # block_end: first index not read
+        decrypt, prefix = self._aead.decrypt, self._nonce_prefix  # segments read here are never the last
         for group_start in range(first, final + 1, chunk_segments):
             pieces = []
             for index in range(group_start, min(group_start + chunk_segments, final + 1)):
@@ -434,18 +453,37 @@ class DecryptingReader:
                         ahead = chunk_segments if index == first else block_segments
                         block_end = min(index + ahead, read_final + 1)
                         block_offset = self._segment_span(index)[0]
-                        block = memoryview(
-                            self._read_at(block_offset, sum(self._segment_span(block_end - 1)) - block_offset)
+                        block = self._read_block(
+                            block_offset, sum(self._segment_span(block_end - 1)) - block_offset
                         )
                     offset, length = self._segment_span(index)
                     relative = offset - block_offset
-                    self._check_complete(block_offset, relative + length, block)
-                    plaintext = self._decrypt(index, block[relative : relative + length])
+                    if relative + length > len(block):
+                        self._check_complete(block_offset, relative + length, block)
+                    ciphertext = block[relative : relative + length]
+                    try:  # _decrypt inlined: this loop runs once per 64 KiB of every playback
+                        plaintext = decrypt(prefix + index.to_bytes(4, "big") + b"\x00", ciphertext, None)
+                    except InvalidTag:
+                        raise self._diagnose(index, ciphertext) from None
                 base = self._plaintext_offset(index)
-                low = max(start - base, 0)
-                high = min(stop - base + 1, len(plaintext))
-                pieces.append(plaintext[low:high])
-            yield b"".join(pieces)
+                if start <= base and stop - base + 1 >= len(plaintext):
+                    pieces.append(plaintext)  # the whole segment is in the range: no slice
+                else:
+                    pieces.append(plaintext[max(start - base, 0) : stop - base + 1])
+            yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+def _mapped(ciphertext: BinaryIO, size: int) -> mmap.mmap | None:
+    """A read-only memory map of a local ciphertext file of exactly ``size`` bytes, or None (not a
+    file on disk, or a size that does not match: the reads then report what is wrong). Blobs are
+    written once and never truncated, which a mapping needs: a file cut under it would fault."""
+    try:
+        descriptor = ciphertext.fileno()
+        if size <= 0 or os.fstat(descriptor).st_size != size:
+            return None
+        return mmap.mmap(descriptor, size, access=mmap.ACCESS_READ)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
 
 
 def decrypt_bytes(ciphertext: bytes, *, key: bytes, associated_data: bytes) -> bytes:

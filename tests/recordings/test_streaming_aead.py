@@ -520,3 +520,46 @@ def test_ciphertext_chunks_continue_where_reads_stopped_and_hand_over_whole_segm
     assert all(len(chunk) == SEGMENT_SIZE for chunk in chunks[1:-1])
     assert reader.sha256 is None and reader.plaintext_bytes_read == STREAM_SIZE
     assert decrypt_bytes(ciphertext, key=KEY, associated_data=AAD) == stream_plaintext
+
+
+# --- Local files are read through a memory map ---------------------------------------------------
+
+
+def _on_disk(tmp_path, ciphertext: bytes):
+    path = tmp_path / "blob.tink"
+    path.write_bytes(ciphertext)
+    return path
+
+
+def test_a_local_file_is_mapped_and_reads_as_a_stream_does(tmp_path):
+    plaintext = _plaintext(SEGMENT_SIZE * 5 + 123, seed=7)
+    ciphertext = encrypt_bytes(plaintext, key=KEY, associated_data=AAD)
+    with _on_disk(tmp_path, ciphertext).open("rb") as file:
+        reader = DecryptingReader(file, key=KEY, associated_data=AAD, ciphertext_size=len(ciphertext))
+        assert reader._map is not None
+        for start, end in [(0, None), (1, 70_000), (SEGMENT_SIZE * 2, SEGMENT_SIZE * 4 + 5)]:
+            whole = b"".join(reader.iter_range(start, end))
+            assert whole == plaintext[start : None if end is None else end + 1]
+        reader.close()
+        assert reader._map is None
+        reader.close()  # twice is harmless
+
+
+def test_a_local_file_cut_short_is_not_mapped_and_says_so(tmp_path):
+    ciphertext = encrypt_bytes(_plaintext(SEGMENT_SIZE * 3, seed=8), key=KEY, associated_data=AAD)
+    cut = ciphertext[: SEGMENT_SIZE + 100]
+    with _on_disk(tmp_path, cut).open("rb") as file, pytest.raises(TruncatedCiphertextError):
+        DecryptingReader(file, key=KEY, associated_data=AAD, ciphertext_size=len(ciphertext))
+
+
+def test_a_tampered_segment_of_a_mapped_file_fails_before_its_bytes_are_yielded(tmp_path):
+    plaintext = _plaintext(SEGMENT_SIZE * 4, seed=9)
+    ciphertext = _flip(encrypt_bytes(plaintext, key=KEY, associated_data=AAD), _segment_offset(2) + 10)
+    with _on_disk(tmp_path, ciphertext).open("rb") as file:
+        reader = DecryptingReader(file, key=KEY, associated_data=AAD, ciphertext_size=len(ciphertext))
+        assert reader._map is not None
+        served = []
+        with pytest.raises(SegmentAuthenticationError, match="segment 2"):
+            for chunk in reader.iter_range(0, None):
+                served.append(chunk)
+        assert b"".join(served) == plaintext[: _plaintext_offset(2)]
