@@ -72,6 +72,9 @@ _DIAGNOSIS_WINDOW = 2
 # range: one read per segment would cost as much as decrypting it (see docs/PERFORMANCE.md).
 _READ_AHEAD_SEGMENTS = 8
 
+# A memory-mapped blob's pages already read are handed back to the kernel every this many bytes.
+_RELEASE_MAPPED_BYTES = 8 * 1024 * 1024
+
 
 class StreamingAeadError(ValueError):
     """The ciphertext cannot be decrypted; the message names the problem."""
@@ -280,6 +283,7 @@ class DecryptingReader:
         _check_key(key, associated_data)
         self._file = ciphertext
         self._map = _mapped(ciphertext, ciphertext_size)
+        self._released_to = 0  # the map's pages before this offset were handed back
         self._ciphertext_size = ciphertext_size
         self._segments, self._last_size = _layout(ciphertext_size)
         self._plaintext_size = ciphertext_size - HEADER_SIZE - self._segments * TAG_SIZE
@@ -348,7 +352,19 @@ class DecryptingReader:
         memory map with no copy (reading a copy cost as much as decrypting it, docs/PERFORMANCE.md)."""
         if self._map is None:
             return memoryview(self._read_at(offset, length))
+        self._release_mapped_before(offset)
         return memoryview(self._map)[offset : offset + length]
+
+    def _release_mapped_before(self, offset: int) -> None:
+        """Take the pages already read out of this process every few MiB (they stay in the page
+        cache): the resident set then holds a few MiB of the map, not all that was read. One call
+        per block cost a tenth of the throughput."""
+        end = offset - offset % mmap.PAGESIZE
+        if end < self._released_to:  # a range further back: count from there
+            self._released_to = end
+        elif end - self._released_to >= _RELEASE_MAPPED_BYTES:
+            self._map.madvise(mmap.MADV_DONTNEED, self._released_to, end - self._released_to)
+            self._released_to = end
 
     def close(self) -> None:
         """Unmap the file (the caller closes the file itself). A view still held elsewhere keeps
