@@ -243,27 +243,27 @@ _PROFILE_PARTS = (
 
 
 def profile_build(fx: Fixture) -> dict[str, Any]:
-    """cProfile of one whole build, the archive and its encryption run inline (cProfile sees one
-    thread only), grouped into the per-byte work of ``_PROFILE_PARTS`` and the rest (Python: the readers, the
-    ZIP stream, copies between them; the queries and the manifest). The package is deleted."""
+    """cProfile of one whole build, the archive run inline (cProfile sees one thread only; the
+    encryption runs in the caller's already), grouped into the per-byte work of ``_PROFILE_PARTS``
+    and the rest (Python: the readers, the ZIP stream, copies between them; the queries and the
+    manifest). The package is deleted."""
     import cProfile
     import pstats
 
     from dsr import packages
-    from recordings import audio_storage
 
     def inline(chunks, **options):
         return iter(chunks)
 
-    threaded = packages.prefetched, audio_storage.prefetched
-    packages.prefetched = audio_storage.prefetched = inline
+    threaded = packages.prefetched
+    packages.prefetched = inline
     profiler = cProfile.Profile()
     try:
         profiler.enable()
         package, _, _ = _build(fx.request_id, fx.actor_id)
         profiler.disable()
     finally:
-        packages.prefetched, audio_storage.prefetched = threaded
+        packages.prefetched = threaded
     size = package.size_bytes
     _discard(package)
     stats = pstats.Stats(profiler)

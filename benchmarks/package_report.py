@@ -127,7 +127,7 @@ def render(
         f"whatever else runs: Custos {custos_cpu:.2f} s per GB, zipfile {zipfile_cpu:.2f} s, so on "
         f"one core Custos would reach {zipfile_cpu / custos_cpu:.0%} of zipfile. It gets further "
         "only by using the second core: `package_build` produces the archive (reading, decrypting "
-        "and CRC-ing the audio) in one worker thread, encrypts it in another and writes it in the "
+        "and CRC-ing the audio) in one worker thread, and encrypts and writes it in the "
         "calling thread. CRC-32 and file I/O release the GIL; `cryptography`'s AES-GCM does not, so "
         "the decryption and the encryption take turns on one core whatever the number of threads. "
         "Using the second core at all needs it free: the load average (1 minute) stood at "
@@ -193,8 +193,8 @@ def render(
         f"Target: under 64 MiB. {by_key['memory'].measured}: {_verdict(by_key['memory'].ok)}. The "
         f"peak ({statistics.median(peaks) / MIB:.1f} MiB median) does not depend on the audio's size: "
         "the build holds a few blocks of 512 KiB (audio being decrypted, at most two queued between "
-        "the archive's thread and the encrypting one, two more between the encrypting thread and the "
-        "writing one, the one being written), and the manifest, the summary and "
+        "the archive's thread and the calling one, which encrypts and writes a segment at a time), "
+        "and the manifest, the summary and "
         "the rows behind them, which grow with the number of recordings, not with their length."
     )
     out.append("")

@@ -252,30 +252,24 @@ class QueryCounter:
         self.seconds: Counter[str] = Counter()
 
     def __call__(self, execute: Callable, sql: str, params: Any, many: bool, context: Any) -> Any:
-        self.count += 1
-        if not self.by_kind:
-            return execute(sql, params, many, context)
-        kind = _statement_kind(sql)
-        self.kinds[kind] += 1
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.seconds[kind] += time.perf_counter() - started
+        return self._counted(lambda: _statement_kind(sql), execute, sql, params, many, context)
 
     def copy(self, copy: Callable, model: Any, *args: Any, **kwargs: Any) -> Any:
         """A ``COPY ... FROM STDIN`` (``compliance_site.bulk_rows``), which execute wrappers do not
         see: counted as the one statement it is."""
+        return self._counted(lambda: f"COPY {model._meta.db_table}", copy, model, *args, **kwargs)
+
+    def _counted(self, kind: Callable[[], str], run: Callable, *args: Any, **kwargs: Any) -> Any:
         self.count += 1
         if not self.by_kind:
-            return copy(model, *args, **kwargs)
-        kind = f"COPY {model._meta.db_table}"
-        self.kinds[kind] += 1
+            return run(*args, **kwargs)
+        label = kind()
+        self.kinds[label] += 1
         started = time.perf_counter()
         try:
-            return copy(model, *args, **kwargs)
+            return run(*args, **kwargs)
         finally:
-            self.seconds[kind] += time.perf_counter() - started
+            self.seconds[label] += time.perf_counter() - started
 
 
 @contextmanager

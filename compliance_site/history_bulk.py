@@ -84,10 +84,10 @@ def _m2m_history_copy(history_model, field, history_ids: list[int]) -> None:
     object_id_column = history_meta.get_field(history_model.instance_type._meta.pk.name).column
     # The m2m history table has the through table's columns plus its link to the history row.
     history_link_column = m2m_history_model._meta.get_field("history").column
-    if connection.vendor == "postgresql":  # one array parameter, however many rows (compliance_site.lookups)
-        where, params = "= ANY(%s)", [history_ids]
-    else:
-        where, params = f"IN ({', '.join(['%s'] * len(history_ids))})", history_ids
+    # The new history rows, by id: the same ``__any_of`` as the callers' batches.
+    new_rows_sql, new_rows_params = (
+        history_model.objects.filter(pk__any_of=history_ids).values("pk").query.sql_with_params()
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {quote(m2m_history_model._meta.db_table)} "  # noqa: S608 (as above)
@@ -97,6 +97,6 @@ def _m2m_history_copy(history_model, field, history_ids: list[int]) -> None:
             f"FROM {quote(through_meta.db_table)} link "
             f"JOIN {quote(history_meta.db_table)} version "
             f"ON version.{quote(object_id_column)} = link.{quote(owner_column)} "
-            f"WHERE version.{quote(history_meta.pk.column)} {where}",
-            params,
+            f"WHERE version.{quote(history_meta.pk.column)} IN ({new_rows_sql})",
+            new_rows_params,
         )

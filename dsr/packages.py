@@ -34,10 +34,11 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from zipstream import ZIP_DEFLATED, ZIP_STORED, ZipStream
 
+from compliance_site.history_bulk import HISTORY_CHANGED, history_copy
 from dsr.models import DataPackage, DataSubjectRequest, RequestType
 from dsr.selectors import packages_downloadable_by
 from recordings.access_log import access_event_record, access_events_record
-from recordings.audio_storage import audio_open, ciphertext_save, recordings_storage
+from recordings.audio_storage import audio_open, ciphertext_open, ciphertext_save, recordings_storage
 from recordings.models import (
     AccessAction,
     Consent,
@@ -51,7 +52,7 @@ from recordings.models import (
 )
 from recordings.prefetch import prefetched
 from recordings.selectors import lawful_for_purpose
-from recordings.streaming_aead import DecryptingReader, EncryptingReader, plaintext_size
+from recordings.streaming_aead import EncryptingReader, plaintext_size
 from recordings.vault import (
     KEY_BYTES,
     KeyDestroyedError,
@@ -777,16 +778,10 @@ def package_open(*, package: DataPackage, now: datetime.datetime | None = None) 
 
 
 def _decrypted(package: DataPackage, key: bytes) -> Iterator[bytes]:
-    storage = recordings_storage()
-    size = storage.size(package.storage_ref)
-    with storage.open(package.storage_ref, "rb") as ciphertext:
-        reader = DecryptingReader(
-            ciphertext, key=key, associated_data=_blob_aad(package.storage_ref), ciphertext_size=size
-        )
-        try:
-            yield from reader.iter_range(0, None, chunk_segments=_CHUNK_SEGMENTS)
-        finally:
-            reader.close()
+    with ciphertext_open(
+        name=package.storage_ref, key=key, associated_data=_blob_aad(package.storage_ref)
+    ) as reader:
+        yield from reader.iter_range(0, None, chunk_segments=_CHUNK_SEGMENTS)
 
 
 @transaction.atomic
@@ -863,12 +858,13 @@ def packages_purge_for_subject(*, subject: DataSubject, actor, reason: str) -> i
 
 
 def _package_keys_destroy(packages: list[DataPackage], *, now: datetime.datetime, actor, reason: str) -> None:
-    """Mark these packages purged with their keys emptied, each with a chained event."""
+    """Mark these packages purged with their keys emptied (one UPDATE and their history rows),
+    each with a chained event."""
+    purged = DataPackage.objects.filter(pk__any_of=[package.pk for package in packages])
+    purged.update(wrapped_key=b"", purged_at=now)
+    history_copy(purged, history_type=HISTORY_CHANGED, date=timezone.now(), user=actor)
     for package in packages:
         package.wrapped_key, package.purged_at = b"", now
-        if actor is not None:
-            package._history_user = actor
-        package.save(update_fields=["wrapped_key", "purged_at"])
     access_events_record(
         [
             {

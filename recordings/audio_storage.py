@@ -82,15 +82,21 @@ def audio_delete(name: str) -> None:
 
 
 @contextlib.contextmanager
-def audio_open(*, name: str, key: bytes, recording_id: int) -> Iterator[DecryptingReader]:
-    """A random-access plaintext view of a stored blob; the file closes on exit."""
+def ciphertext_open(*, name: str, key: bytes, associated_data: bytes) -> Iterator[DecryptingReader]:
+    """A random-access plaintext view of any blob of the recordings storage (audio, packages);
+    the reader and the file close on exit."""
     storage = recordings_storage()
     size = storage.size(name)
     with storage.open(name, "rb") as ciphertext:
-        reader = DecryptingReader(
-            ciphertext, key=key, associated_data=recording_aad(recording_id), ciphertext_size=size
-        )
+        reader = DecryptingReader(ciphertext, key=key, associated_data=associated_data, ciphertext_size=size)
         try:
             yield reader
         finally:
             reader.close()
+
+
+def audio_open(
+    *, name: str, key: bytes, recording_id: int
+) -> contextlib.AbstractContextManager[DecryptingReader]:
+    """A random-access plaintext view of a stored recording's audio; closes on exit."""
+    return ciphertext_open(name=name, key=key, associated_data=recording_aad(recording_id))

@@ -138,8 +138,7 @@ def shares_revoke_for(
 ) -> int:
     """Revoke the open shares of these recordings, or recordings by id (all their shares, or only
     those resting on consent)."""
-    recording_ids = [getattr(recording, "pk", recording) for recording in recordings]
-    shares = Share.objects.filter(recording_id__any_of=recording_ids, revoked_at__isnull=True)
+    shares = Share.objects.filter(recording__any_of=recordings, revoked_at__isnull=True)
     if only_consent:
         shares = shares.filter(ground=Share.Ground.CONSENT)
     revoked = 0
