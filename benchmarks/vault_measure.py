@@ -78,8 +78,8 @@ from recordings.vault import (
     PersonalData,
     recording_key,
     recording_key_new,
-    subject_key,
     subject_key_aad,
+    subject_key_unwrap,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -286,16 +286,12 @@ def raw_pass(plaintext_bytes: int) -> tuple[int, float, float]:
 # --- 4. Store step ------------------------------------------------------------------------------
 
 
-def _recording_row(fx: Fixture, storage_ref: str) -> Recording:
-    """The same Recording row for every variant (saved with its history row, as the model does).
-
-    Its subject is the one ``recording_ingest`` has in hand when it stores the audio (found or
-    created before, untimed here for both variants): without it, reading ``recording.subject``
-    for the subject key would cost Custos a query the plain variant never makes."""
+def _recording_row(fx: Fixture, storage_ref: str, subject: DataSubject) -> Recording:
+    """The same Recording row for every variant (saved with its history row, as the model does)."""
     now = timezone.now()
     return Recording(
         reference=f"REC-BENCH-{uuid.uuid4().hex[:12].upper()}",
-        subject=DataSubject.objects.get(pk=fx.subject_id),
+        subject=subject,
         queue_id=fx.queue_id,
         direction=Recording.Direction.INBOUND,
         started_at=now - datetime.timedelta(minutes=10),
@@ -308,17 +304,26 @@ def _recording_row(fx: Fixture, storage_ref: str) -> Recording:
     )
 
 
+def _subject_as_ingest_finds_it(fx: Fixture) -> DataSubject:
+    """The caller's subject, as ``recording_ingest`` has it in hand before the store step: found
+    with its key row in one query (``_subject_for_call``). Untimed for every variant: finding the
+    caller is not storing the call (its extra cost is measured apart, ``subject_lookup``)."""
+    return DataSubject.objects.select_related("key").get(pk=fx.subject_id)
+
+
 def store_custos(fx: Fixture) -> float:
-    """(a) Custos's store step, as inside ``recording_ingest``: the Recording row, the subject key
-    unwrapped, a new recording key wrapped under it and its RecordingKey row, the audio encrypted
-    into the recordings storage (``audio_store``), in one transaction. Seconds."""
+    """(a) Custos's store step, as inside ``recording_ingest``: the subject key unwrapped from its
+    row, the Recording row, a new recording key wrapped under the subject key and its RecordingKey
+    row, the audio encrypted into the recordings storage (``audio_store``), in one transaction.
+    Seconds."""
     name = audio_blob_name("wav")
-    recording = _recording_row(fx, name)
+    subject = _subject_as_ingest_finds_it(fx)
+    recording = _recording_row(fx, name, subject)
     with fx.store_input.open("rb") as plaintext:
         started = time.perf_counter()
         with transaction.atomic():
+            subject_key_bytes = subject_key_unwrap(subject.key, subject)
             recording.save()
-            subject_key_bytes = subject_key(recording.subject)
             key, key_row = recording_key_new(recording, subject_key_bytes)
             key_row.save()
             stored = audio_store(plaintext=plaintext, key=key, recording_id=recording.pk, name=name)
@@ -357,7 +362,7 @@ def store_plain(fx: Fixture, *, checksum: bool = False) -> float:
     SHA-256 a plain server would compute for ``checksum_sha256`` too. Seconds."""
     storage = _plain_storage(fx)
     name = f"audio/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.wav"
-    recording = _recording_row(fx, name)
+    recording = _recording_row(fx, name, DataSubject.objects.get(pk=fx.subject_id))
     with fx.store_input.open("rb") as plaintext:
         started = time.perf_counter()
         with transaction.atomic():
@@ -373,11 +378,27 @@ def store_plain(fx: Fixture, *, checksum: bool = False) -> float:
     return elapsed
 
 
+def lookup_custos(fx: Fixture) -> float:
+    """(e) The subject's look-up as ingest does it, its key row joined (untimed in (a)). Seconds."""
+    started = time.perf_counter()
+    _subject_as_ingest_finds_it(fx)
+    return time.perf_counter() - started
+
+
+def lookup_plain(fx: Fixture) -> float:
+    """(f) The same look-up without the key row, as the plain variant finds its subject. Seconds."""
+    started = time.perf_counter()
+    DataSubject.objects.get(pk=fx.subject_id)
+    return time.perf_counter() - started
+
+
 STORE_VARIANTS = {
     "custos": store_custos,
     "ingest": store_ingest,
     "plain": store_plain,
     "plain_sha256": lambda fx: store_plain(fx, checksum=True),
+    "lookup_custos": lookup_custos,
+    "lookup_plain": lookup_plain,
 }
 
 

@@ -654,7 +654,7 @@ def _store(archive: ZipStream, *, key: bytes, name: str) -> _Stored:
         reader = EncryptingReader(
             ChunksReader(chunks), key=key, associated_data=_blob_aad(name), digest=False
         )
-        stored_name = ciphertext_save(name, reader, overlap=False)
+        stored_name = ciphertext_save(name, reader)
     finally:
         chunks.close()  # an abandoned archive closes the audio it had open
     return _Stored(stored_name, reader.plaintext_bytes_read)

@@ -1,9 +1,10 @@
 """Run a chunk producer in a worker thread, a few chunks ahead of its consumer.
 
-Encrypting, decrypting, CRC-32, SHA-256 and file I/O each spend most of their time in C; the
-I/O, CRC-32 and hashing release the GIL, so a producer and a consumer on two threads share two
-cores. Used by the store step (encrypt in the worker, write in the caller) and the access package
-(build the ZIP in one worker, encrypt in another, write in the caller).
+Decrypting, CRC-32, SHA-256 and file I/O each spend most of their time in C; the I/O, CRC-32
+and hashing release the GIL, so a producer and a consumer on two threads share two cores. Used by
+the access package: the ZIP is built (audio read, decrypted and CRC-ed) in the worker while the
+caller encrypts and writes it. AES-GCM holds the GIL, so encryption gains nothing from a thread
+of its own: the store step encrypts and writes in one (``recordings.audio_storage``).
 """
 
 from __future__ import annotations
@@ -69,18 +70,3 @@ def prefetched(chunks: Iterable[bytes], *, name: str, depth: int = DEFAULT_DEPTH
     finally:
         stop.set()
         worker.join()
-
-
-def batched_bytes(chunks: Iterable[bytes], *, size: int) -> Iterator[bytes]:
-    """Join small chunks into pieces of at least ``size`` bytes (the last may be shorter): one
-    hand-over between threads per piece rather than per 64 KiB segment."""
-    pending: list[bytes] = []
-    pending_size = 0
-    for chunk in chunks:
-        pending.append(chunk)
-        pending_size += len(chunk)
-        if pending_size >= size:
-            yield pending[0] if len(pending) == 1 else b"".join(pending)
-            pending, pending_size = [], 0
-    if pending:
-        yield b"".join(pending)

@@ -78,12 +78,13 @@ def subject_create(*, personal: PersonalData, reference: str = "") -> tuple[Data
 def _subject_for_call(identifiers: dict[str, Any]) -> tuple[DataSubject, bytes]:
     """The caller's subject, found by reference or blind index, else created."""
     personal: PersonalData = identifiers["personal"]
-    existing = subject_matching(
+    matching = subject_matching(
         reference=identifiers.get("reference", ""), phone=personal.phone, email=personal.email
-    ).first()
+    )
+    existing = matching.select_related("key").first()
     if existing is not None:
         try:
-            return existing, subject_key(existing)
+            return existing, subject_key_unwrap(getattr(existing, "key", None), existing)
         except KeyDestroyedError as exc:
             raise ValidationError(
                 {"subject": f"Subject {existing.reference} was erased; a new call needs a new subject."}

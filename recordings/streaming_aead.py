@@ -24,7 +24,6 @@ ciphertext by reading only the segments that cover it.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import mmap
@@ -36,6 +35,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from recordings.mapped_files import SequentialMap, map_close, map_read_only
 
 __all__ = [
     "HEADER_SIZE",
@@ -74,6 +75,12 @@ _READ_AHEAD_SEGMENTS = 8
 
 # A memory-mapped blob's pages already read are handed back to the kernel every this many bytes.
 _RELEASE_MAPPED_BYTES = 8 * 1024 * 1024
+
+# A plaintext file is mapped (not read into buffers) from this size on: below it, setting up
+# the map costs more than the copies it saves.
+_MAP_PLAINTEXT_AT_LEAST = 1024 * 1024
+# Segments taken from a mapped plaintext per read: about a window of the map (8 MiB).
+_SEGMENTS_PER_MAPPED_READ = 128
 
 
 class StreamingAeadError(ValueError):
@@ -166,11 +173,12 @@ class EncryptingReader(io.RawIOBase):
     know whether this one is the last) and one ciphertext segment, so ``storage.save()`` /
     ``upload_fileobj`` can consume it whatever the file size. ``read(n)`` returns exactly ``n``
     bytes until the end of the stream (consumers that stop at a short read are safe);
-    ``ciphertext_chunks()`` yields the same bytes a segment at a time without copying them.
+    ``ciphertext_views()`` yields the same bytes a segment at a time without copying them.
     ``plaintext_bytes_read`` and, with ``digest=True``, ``sha256`` (a hashlib object) describe the
     plaintext consumed so far; after EOF they describe the whole file. A caller that already
     knows the plaintext's hash passes ``digest=False``: SHA-256 costs more than the encryption.
-    Closing this reader does not close ``plaintext``.
+    A local plaintext file of a MiB or more is read through a memory map (``SequentialMap``)
+    rather than copied into read buffers. Closing this reader does not close ``plaintext``.
     """
 
     def __init__(
@@ -181,6 +189,7 @@ class EncryptingReader(io.RawIOBase):
         self._plaintext = plaintext
         self._key, self._associated_data = key, associated_data
         self._pending = memoryview(b"")  # ciphertext produced but not yet returned
+        self._mapped: SequentialMap | None = None  # the plaintext's map, while it is read
         self._segments = self._ciphertext_segments()
         self._position = 0
         self.plaintext_bytes_read = 0
@@ -195,6 +204,12 @@ class EncryptingReader(io.RawIOBase):
     def _read_plaintext(self, size: int) -> bytes:
         """Up to ``size`` bytes, fewer only at the end of the source (a pipe's short reads are
         joined)."""
+        if self._mapped is not None:
+            data = self._mapped.read(size)
+            self.plaintext_bytes_read += len(data)
+            if self.sha256 is not None:
+                self.sha256.update(data)
+            return data
         data = self._plaintext.read(size)
         if data is None:
             raise BlockingIOError("the plaintext source is non-blocking and has no data ready")
@@ -212,29 +227,60 @@ class EncryptingReader(io.RawIOBase):
             self.sha256.update(data)
         return data
 
-    def _ciphertext_segments(self) -> Iterator[bytes]:
+    def _plaintext_segments(self) -> Iterator[bytes | memoryview]:
+        """The plaintext in segments, the first shorter (the header shares its segment), none
+        empty. A mapped file is read a window of segments at a time and cut into views: one read
+        per window, not per segment."""
+        per_read = _SEGMENTS_PER_MAPPED_READ if self._mapped is not None else 1
+        block = self._read_plaintext(_FIRST_PLAINTEXT_SIZE)
+        while block:
+            if len(block) <= _PLAINTEXT_SEGMENT_SIZE:
+                yield block
+            else:
+                for start in range(0, len(block), _PLAINTEXT_SEGMENT_SIZE):
+                    yield block[start : start + _PLAINTEXT_SEGMENT_SIZE]
+            block = self._read_plaintext(per_read * _PLAINTEXT_SEGMENT_SIZE)
+
+    def _ciphertext_segments(self) -> Iterator[bytes | memoryview]:
+        """The header (bytes), then each segment as a view of one reused buffer, valid until the
+        next is asked for: encrypting into place saves an allocation per segment, and the buffer
+        stays in the CPU cache for whoever copies it out (a file write)."""
         salt = os.urandom(KEY_SIZE)
         nonce_prefix = os.urandom(_NONCE_PREFIX_SIZE)
         aead = _segment_aead(self._key, salt, self._associated_data)
+        out = memoryview(bytearray(SEGMENT_SIZE))
         yield bytes([HEADER_SIZE]) + salt + nonce_prefix
-        segment = self._read_plaintext(_FIRST_PLAINTEXT_SIZE)
-        index = 0
-        while True:
-            # The next segment, read ahead, tells whether this one is the last: a plaintext that
-            # exactly fills a segment ends there, as in Tink (no empty trailing segment).
-            following = self._read_plaintext(_PLAINTEXT_SEGMENT_SIZE) if len(segment) else b""
-            last = not following
-            if not last and index == _MAX_SEGMENTS - 1:
-                raise StreamingAeadError("plaintext is too large for the streaming AEAD format")
-            yield aead.encrypt(_nonce(nonce_prefix, index, last), segment, None)
-            if last:
-                return
-            segment, index = following, index + 1
+        self._mapped = SequentialMap.open(self._plaintext, at_least=_MAP_PLAINTEXT_AT_LEAST)
+        segments = self._plaintext_segments()
+        try:
+            segment = next(segments, b"")
+            index = 0
+            # A segment is encrypted once the next one is known to exist: a plaintext that exactly
+            # fills its segments ends there, as in Tink (no empty trailing segment).
+            for following in segments:
+                if index == _MAX_SEGMENTS - 1:
+                    raise StreamingAeadError("plaintext is too large for the streaming AEAD format")
+                encrypted = out if len(segment) == _PLAINTEXT_SEGMENT_SIZE else out[: len(segment) + TAG_SIZE]
+                # _nonce(nonce_prefix, index, False), inlined: this loop runs once per 64 KiB.
+                aead.encrypt_into(nonce_prefix + index.to_bytes(4, "big") + b"\x00", segment, None, encrypted)
+                yield encrypted
+                segment, index = following, index + 1
+            encrypted = out[: len(segment) + TAG_SIZE]
+            aead.encrypt_into(_nonce(nonce_prefix, index, True), segment, None, encrypted)
+            yield encrypted
+        finally:
+            segment = following = None  # views of the map: let it close
+            segments.close()
+            if self._mapped is not None:
+                self._mapped.close()
+                self._mapped = None
 
-    def ciphertext_chunks(self) -> Iterator[bytes]:
-        """The rest of the ciphertext, a segment (or what is left of one) at a time."""
+    def ciphertext_views(self) -> Iterator[bytes | memoryview]:
+        """The rest of the ciphertext, a segment (or what is left of one) at a time. Each chunk
+        but the header is a view of a reused buffer: use it (write it out) before asking for the
+        next one, and never keep it."""
         if self._pending:
-            chunk, self._pending = bytes(self._pending), memoryview(b"")
+            chunk, self._pending = self._pending, memoryview(b"")
             self._position += len(chunk)
             yield chunk
         for chunk in self._segments:
@@ -259,8 +305,16 @@ class EncryptingReader(io.RawIOBase):
         self._position += written
         return written
 
+    def close(self) -> None:
+        """Stop encrypting: the plaintext's map, if any, is closed (the plaintext file is not)."""
+        self._segments.close()
+        super().close()
+
     def readall(self) -> bytes:
-        return b"".join(self.ciphertext_chunks())
+        ciphertext = bytearray()
+        for chunk in self.ciphertext_views():
+            ciphertext += chunk
+        return bytes(ciphertext)
 
 
 def encrypt_bytes(plaintext: bytes, *, key: bytes, associated_data: bytes) -> bytes:
@@ -282,7 +336,7 @@ class DecryptingReader:
     ) -> None:
         _check_key(key, associated_data)
         self._file = ciphertext
-        self._map = _mapped(ciphertext, ciphertext_size)
+        self._map = map_read_only(ciphertext, ciphertext_size)
         self._released_to = 0  # the map's pages before this offset were handed back
         self._ciphertext_size = ciphertext_size
         self._segments, self._last_size = _layout(ciphertext_size)
@@ -370,8 +424,7 @@ class DecryptingReader:
         """Unmap the file (the caller closes the file itself). A view still held elsewhere keeps
         the map until it goes; nothing here needs it after the last chunk was read."""
         if self._map is not None:
-            with contextlib.suppress(BufferError):
-                self._map.close()
+            map_close(self._map)
             self._map = None
 
     def _check_complete(self, offset: int, length: int, data: bytes) -> None:
@@ -487,19 +540,6 @@ class DecryptingReader:
                 else:
                     pieces.append(plaintext[max(start - base, 0) : stop - base + 1])
             yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
-
-
-def _mapped(ciphertext: BinaryIO, size: int) -> mmap.mmap | None:
-    """A read-only memory map of a local ciphertext file of exactly ``size`` bytes, or None (not a
-    file on disk, or a size that does not match: the reads then report what is wrong). Blobs are
-    written once and never truncated, which a mapping needs: a file cut under it would fault."""
-    try:
-        descriptor = ciphertext.fileno()
-        if size <= 0 or os.fstat(descriptor).st_size != size:
-            return None
-        return mmap.mmap(descriptor, size, access=mmap.ACCESS_READ)
-    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-        return None
 
 
 def decrypt_bytes(ciphertext: bytes, *, key: bytes, associated_data: bytes) -> bytes:

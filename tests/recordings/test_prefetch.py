@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from recordings.prefetch import batched_bytes, prefetched
+from recordings.prefetch import prefetched
 
 
 def test_chunks_arrive_in_order_and_the_worker_ends():
@@ -46,12 +46,3 @@ def test_closing_the_consumer_stops_the_worker_and_closes_the_producer():
 
     assert closed.is_set()
     assert not [t for t in threading.enumerate() if t.name == "prefetch-test"]
-
-
-def test_batched_bytes_joins_small_chunks_without_losing_or_reordering_any():
-    chunks = [bytes([n]) * 300 for n in range(10)]
-
-    pieces = list(batched_bytes(chunks, size=1000))
-
-    assert b"".join(pieces) == b"".join(chunks)
-    assert [len(p) for p in pieces] == [1200, 1200, 600]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import mmap
+import os
 import random
 import tracemalloc
 
@@ -19,6 +21,8 @@ from tink import cleartext_keyset_handle
 from tink import streaming_aead as tink_streaming_aead
 from tink.proto import aes_gcm_hkdf_streaming_pb2, common_pb2, tink_pb2
 
+from recordings import mapped_files
+from recordings.mapped_files import SequentialMap
 from recordings.streaming_aead import (
     HEADER_SIZE,
     KEY_SIZE,
@@ -509,17 +513,29 @@ def test_encrypting_reader_memory_stays_bounded():
     assert peak < 2 * 2**20, f"peak {peak} bytes while encrypting a {STREAM_SIZE}-byte stream"
 
 
-def test_ciphertext_chunks_continue_where_reads_stopped_and_hand_over_whole_segments(stream_plaintext):
+def test_ciphertext_views_continue_where_reads_stopped_and_hand_over_whole_segments(stream_plaintext):
     reader = EncryptingReader(io.BytesIO(stream_plaintext), key=KEY, associated_data=AAD, digest=False)
     head = reader.read(100)  # part of the header and first segment
 
-    chunks = list(reader.ciphertext_chunks())
+    chunks = [bytes(chunk) for chunk in reader.ciphertext_views()]  # each used before the next
 
     ciphertext = head + b"".join(chunks)
     assert len(ciphertext) == ciphertext_size(STREAM_SIZE) == reader.tell()
     assert all(len(chunk) == SEGMENT_SIZE for chunk in chunks[1:-1])
     assert reader.sha256 is None and reader.plaintext_bytes_read == STREAM_SIZE
     assert decrypt_bytes(ciphertext, key=KEY, associated_data=AAD) == stream_plaintext
+
+
+def test_ciphertext_views_reuse_one_buffer_so_a_kept_view_is_overwritten(stream_plaintext):
+    """The contract of ``ciphertext_views``: a view is valid until the next one is asked for."""
+    reader = EncryptingReader(io.BytesIO(stream_plaintext), key=KEY, associated_data=AAD, digest=False)
+    views = reader.ciphertext_views()
+    assert isinstance(next(views), bytes)  # the header: bytes, for FileSystemStorage's binary mode
+    first = next(views)
+    first_bytes = bytes(first)
+    next(views)
+    assert bytes(first) != first_bytes  # the second segment was encrypted into the same buffer
+    reader.close()
 
 
 # --- Local files are read through a memory map ---------------------------------------------------
@@ -563,3 +579,85 @@ def test_a_tampered_segment_of_a_mapped_file_fails_before_its_bytes_are_yielded(
             for chunk in reader.iter_range(0, None):
                 served.append(chunk)
         assert b"".join(served) == plaintext[: _plaintext_offset(2)]
+
+
+# --- A local plaintext file is encrypted from its memory map --------------------------------------
+
+
+@pytest.mark.parametrize("size", [2**20, 2**20 + 1, FIRST + 20 * PER_SEGMENT, 20 * 2**20 + 17])
+def test_a_mapped_plaintext_file_encrypts_as_its_bytes_do_and_tink_agrees(tmp_path, tink_primitive, size):
+    plaintext = _plaintext(size, seed=size % 97)
+    path = tmp_path / "call.wav"
+    path.write_bytes(plaintext)
+    with path.open("rb") as file:
+        reader = EncryptingReader(file, key=KEY, associated_data=AAD)
+        views = reader.ciphertext_views()
+        ciphertext = bytearray(next(views))
+        ciphertext += next(views)
+        assert reader._mapped is not None  # read through the map, not into buffers
+        for chunk in views:
+            ciphertext += chunk
+        assert reader._mapped is None  # unmapped at the end
+        assert file.tell() == size  # the file is left after what was read
+    assert reader.plaintext_bytes_read == size
+    assert reader.sha256.hexdigest() == hashlib.sha256(plaintext).hexdigest()
+    assert _tink_decrypt(tink_primitive, bytes(ciphertext)) == plaintext
+
+
+def test_a_mapped_plaintext_file_is_read_from_its_current_position(tmp_path):
+    plaintext = _plaintext(3 * 2**20, seed=11)
+    path = tmp_path / "call.wav"
+    path.write_bytes(plaintext)
+    with path.open("rb") as file:
+        file.seek(12345)
+        ciphertext = EncryptingReader(file, key=KEY, associated_data=AAD).readall()
+    assert decrypt_bytes(ciphertext, key=KEY, associated_data=AAD) == plaintext[12345:]
+
+
+def test_a_small_plaintext_file_is_read_not_mapped(tmp_path):
+    path = tmp_path / "call.wav"
+    path.write_bytes(_plaintext(2**20 - 1, seed=12))
+    with path.open("rb") as file:
+        reader = EncryptingReader(file, key=KEY, associated_data=AAD)
+        views = reader.ciphertext_views()
+        next(views), next(views)
+        assert reader._mapped is None
+
+
+def test_closing_an_encrypting_reader_midway_unmaps_its_plaintext(tmp_path):
+    path = tmp_path / "call.wav"
+    path.write_bytes(_plaintext(4 * 2**20, seed=13))
+    with path.open("rb") as file:
+        reader = EncryptingReader(file, key=KEY, associated_data=AAD)
+        views = reader.ciphertext_views()
+        next(views), next(views)
+        mapped = reader._mapped
+        assert mapped is not None
+        reader.close()
+        assert reader._mapped is None and mapped._map is None
+
+
+def test_a_sequential_map_keeps_about_two_windows_resident(tmp_path, monkeypatch):
+    """The pages behind the reads are handed back: this process's resident set grows by about two
+    windows (4 MiB ones here) while a 32 MiB file is read through its map, not by the file."""
+    window, size = 4 * 2**20, 32 * 2**20
+    monkeypatch.setattr(mapped_files, "WINDOW_BYTES", window)
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(size))
+    with path.open("rb") as file:
+        mapped = SequentialMap.open(file, at_least=1)
+        before = growth = _resident_bytes()
+        read = 0
+        while chunk := mapped.read(PER_SEGMENT):
+            read += len(chunk)
+            hashlib.sha256(chunk)  # touch every page
+            growth = max(growth, _resident_bytes())
+        del chunk
+        mapped.close()
+    assert read == size
+    assert growth - before <= 3 * window, f"the resident set grew by {growth - before} bytes"
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * mmap.PAGESIZE
