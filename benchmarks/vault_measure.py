@@ -340,28 +340,30 @@ def _recording_row(fx: Fixture, storage_ref: str, subject: DataSubject) -> Recor
     )
 
 
-def _subject_as_ingest_finds_it(fx: Fixture) -> DataSubject:
-    """The caller's subject, as ``recording_ingest`` has it in hand before the store step: found
-    with its key row in one query (``_subject_for_call``). Untimed for every variant: finding the
-    caller is not storing the call (its extra cost is measured apart, ``subject_lookup``)."""
-    return DataSubject.objects.select_related("key").get(pk=fx.subject_id)
+def _subject_as_ingest_finds_it(fx: Fixture) -> tuple[DataSubject, SubjectKey]:
+    """The caller's subject as ``recording_ingest`` has it before the store step: locked for the
+    rest of the transaction, and its key row read after the lock (``_subject_for_call``). Inside
+    the caller's transaction; untimed in (a): finding the caller is not storing the call (what it
+    costs over a plain look-up is measured apart, (e) and (f))."""
+    subject = DataSubject.objects.select_for_update(no_key=True).get(pk=fx.subject_id)
+    return subject, SubjectKey.objects.get(subject=subject)
 
 
 def store_custos(fx: Fixture) -> float:
     """(a) Custos's store step, as inside ``recording_ingest``: the subject key unwrapped from its
     row, the Recording row, a new recording key wrapped under the subject key and its RecordingKey
-    row, the audio encrypted into the recordings storage (``audio_store``), in one transaction.
+    row, the audio encrypted into the recordings storage (``audio_store``), and the commit.
     Seconds."""
     name = audio_blob_name("wav")
-    subject = _subject_as_ingest_finds_it(fx)
-    recording = _recording_row(fx, name, subject)
     with fx.store_input.open("rb") as plaintext:
-        started = time.perf_counter()
         with transaction.atomic():
-            subject_key_bytes = subject_key_unwrap(subject.key, subject)
+            subject, key_row = _subject_as_ingest_finds_it(fx)
+            recording = _recording_row(fx, name, subject)
+            started = time.perf_counter()
+            subject_key_bytes = subject_key_unwrap(key_row, subject)
             recording.save()
-            key, key_row = recording_key_new(recording, subject_key_bytes)
-            key_row.save()
+            key, recording_key_row = recording_key_new(recording, subject_key_bytes)
+            recording_key_row.save()
             stored = audio_store(plaintext=plaintext, key=key, recording_id=recording.pk, name=name)
         elapsed = time.perf_counter() - started
     audio_delete(stored.name)
@@ -394,14 +396,15 @@ def _plain_storage(fx: Fixture) -> FileSystemStorage:
 
 def store_plain(fx: Fixture, *, checksum: bool = False) -> float:
     """(c) What storing costs without the vault: the same Recording row and
-    ``FileSystemStorage.save`` of the same bytes, in one transaction; with ``checksum``, (d): the
-    SHA-256 a plain server would compute for ``checksum_sha256`` too. Seconds."""
+    ``FileSystemStorage.save`` of the same bytes, and the commit; with ``checksum``, (d): the
+    SHA-256 a plain server would compute for ``checksum_sha256`` too. The subject is looked up
+    (untimed) without a lock or a key. Seconds."""
     storage = _plain_storage(fx)
     name = f"audio/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.wav"
-    recording = _recording_row(fx, name, DataSubject.objects.get(pk=fx.subject_id))
     with fx.store_input.open("rb") as plaintext:
-        started = time.perf_counter()
         with transaction.atomic():
+            recording = _recording_row(fx, name, DataSubject.objects.get(pk=fx.subject_id))
+            started = time.perf_counter()
             if checksum:
                 digest = hashlib.sha256()
                 while block := plaintext.read(MIB):
@@ -415,15 +418,18 @@ def store_plain(fx: Fixture, *, checksum: bool = False) -> float:
 
 
 def subject_lookups(fx: Fixture, repeats: int) -> dict[str, float]:
-    """(e) and (f), informational: the subject's look-up as ingest does it (its key row joined,
-    untimed in (a)) and without the join (as (c) finds its subject), alternating ``repeats``
-    times each, back to back so that both meet the same caches. Median milliseconds of each."""
+    """(e) and (f), informational: the subject's look-up as ingest does it (locked, then its key
+    row read; untimed in (a)) and a plain look-up by id (as (c) finds its subject), each in a
+    transaction of its own, alternating ``repeats`` times, back to back so that both meet the same
+    caches. Median milliseconds of each."""
     times: dict[str, list[float]] = {"lookup_custos": [], "lookup_plain": []}
     for _ in range(repeats):
         started = time.perf_counter()
-        _subject_as_ingest_finds_it(fx)
+        with transaction.atomic():
+            _subject_as_ingest_finds_it(fx)
         middle = time.perf_counter()
-        DataSubject.objects.get(pk=fx.subject_id)
+        with transaction.atomic():
+            DataSubject.objects.get(pk=fx.subject_id)
         times["lookup_custos"].append(middle - started)
         times["lookup_plain"].append(time.perf_counter() - middle)
     return {variant: statistics.median(values) * 1000 for variant, values in times.items()}

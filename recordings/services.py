@@ -76,15 +76,20 @@ def subject_create(*, personal: PersonalData, reference: str = "") -> tuple[Data
 
 
 def _subject_for_call(identifiers: dict[str, Any]) -> tuple[DataSubject, bytes]:
-    """The caller's subject, found by reference or blind index, else created."""
+    """The caller's subject, found by reference or blind index, else created.
+
+    A subject found is locked for the rest of the ingest, and its key read after the lock: an
+    erasure locks the subject first too, so it either waits for this call (and then erases its
+    recording with the others) or this call waits for it (and then finds the key destroyed).
+    Without the lock, a call stored while its caller was being erased would outlive the erasure."""
     personal: PersonalData = identifiers["personal"]
     matching = subject_matching(
         reference=identifiers.get("reference", ""), phone=personal.phone, email=personal.email
     )
-    existing = matching.select_related("key").first()
+    existing = matching.select_for_update(no_key=True).first()
     if existing is not None:
         try:
-            return existing, subject_key_unwrap(getattr(existing, "key", None), existing)
+            return existing, subject_key(existing)
         except KeyDestroyedError as exc:
             raise ValidationError(
                 {"subject": f"Subject {existing.reference} was erased; a new call needs a new subject."}

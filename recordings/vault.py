@@ -67,8 +67,7 @@ def subject_key(subject: DataSubject) -> bytes:
 
 
 def subject_key_unwrap(row: SubjectKey | None, subject: DataSubject) -> bytes:
-    """The subject's key from its row, read already (``select_related("key")``: one query for the
-    subject and its key)."""
+    """The subject's key from its row, read already (or None: no row)."""
     if row is None:
         raise KeyDestroyedError(f"Subject {subject.reference} has no key.")
     if row.destroyed_at is not None:

@@ -12,9 +12,7 @@ from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -142,17 +140,6 @@ def test_a_second_call_of_the_same_caller_finds_the_subject(api, ingest_rows):
     second = push(api, metadata=call_metadata(subject={"phone": "030 1234567"})).json()
 
     assert second["subject_reference"] == first["subject_reference"]
-
-
-def test_a_known_callers_key_row_comes_with_the_subject_in_one_query(api, ingest_rows):
-    push(api)
-
-    with CaptureQueriesContext(connection) as queries:
-        push(api, metadata=call_metadata(subject={"phone": "030 1234567"}))
-
-    statements = [query["sql"] for query in queries]
-    assert not [sql for sql in statements if 'FROM "recordings_subjectkey"' in sql]
-    assert len([sql for sql in statements if 'JOIN "recordings_subjectkey"' in sql]) == 1
 
 
 # --- Refusals: a clear 4xx, nothing left behind -----------------------------------------------
