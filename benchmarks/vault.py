@@ -447,8 +447,10 @@ STORE_VARIANTS = ("custos", "plain", "ingest", "plain_sha256")
 def round_store(vm: Any, fx: Any, repeats: int, round_no: int) -> dict[str, Any]:
     order = _ordered(STORE_VARIANTS, round_no)
     times: dict[str, list[float]] = {variant: [] for variant in STORE_VARIANTS}
-    for _ in range(repeats):
-        for variant in order:
+    for repeat in range(repeats):
+        # Every other repeat backwards: otherwise each variant would always run right after the
+        # same one (whose traces in the caches it would inherit), whatever the round's rotation.
+        for variant in order if repeat % 2 == 0 else order[::-1]:
             times[variant].append(vm.STORE_VARIANTS[variant](fx))
     ms = {variant: _median(values) * 1000 for variant, values in times.items()}
     ms.update(vm.subject_lookups(fx, repeats=10 * repeats))

@@ -262,7 +262,8 @@ def render(
     )
     out.append(
         f"- Input: the same {store_size} WAV on disk for all (page cache); every blob is deleted "
-        f"after its run, untimed. {scale.store_repeats} runs of each per round, in rotating order; "
+        f"after its run, untimed. {scale.store_repeats} runs of each per round, in rotating order, "
+        "every other run backwards (so that no variant always follows the same one); "
         "the table shows each round's medians."
     )
     out.append("")
