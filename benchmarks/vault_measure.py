@@ -74,6 +74,7 @@ from recordings.services import (
     subject_create,
     subject_keys_rewrap_batch,
     subject_keys_stale_count,
+    subject_share_lock,
 )
 from recordings.streaming_aead import HEADER_SIZE, KEY_SIZE, SEGMENT_SIZE, TAG_SIZE
 from recordings.vault import (
@@ -341,11 +342,12 @@ def _recording_row(fx: Fixture, storage_ref: str, subject: DataSubject) -> Recor
 
 
 def _subject_as_ingest_finds_it(fx: Fixture) -> tuple[DataSubject, SubjectKey]:
-    """The caller's subject as ``recording_ingest`` has it before the store step: locked for the
-    rest of the transaction, and its key row read after the lock (``_subject_for_call``). Inside
-    the caller's transaction; untimed in (a): finding the caller is not storing the call (what it
-    costs over a plain look-up is measured apart, (e) and (f))."""
-    subject = DataSubject.objects.select_for_update(no_key=True).get(pk=fx.subject_id)
+    """The caller's subject as ``recording_ingest`` has it before the store step: found,
+    share-locked for the rest of the transaction, and its key row read after the lock
+    (``_subject_for_call``). Inside the caller's transaction; untimed in (a): finding the caller
+    is not storing the call (what it costs over a plain look-up is measured apart, (e) and (f))."""
+    subject = DataSubject.objects.get(pk=fx.subject_id)
+    subject_share_lock(subject)
     return subject, SubjectKey.objects.get(subject=subject)
 
 

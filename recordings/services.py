@@ -10,7 +10,7 @@ from typing import Any, BinaryIO, Protocol
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
@@ -75,19 +75,33 @@ def subject_create(*, personal: PersonalData, reference: str = "") -> tuple[Data
     return subject, key
 
 
+def subject_share_lock(subject: DataSubject) -> None:
+    """Hold the subject's row in share mode until this transaction ends. Other calls of the same
+    caller take it too and go on; an erasure, which locks the subject for update first thing,
+    waits for them, and a call arriving during an erasure waits for it. Django's
+    ``select_for_update`` has no share mode. SQLite (the demo) has no row locks: there the erasure
+    and a call of its subject are not ordered."""
+    if connection.vendor != "postgresql":
+        return
+    table = connection.ops.quote_name(DataSubject._meta.db_table)
+    with connection.cursor() as cursor:
+        # The table's name is the model's own, quoted; the id is a parameter.
+        cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR SHARE", [subject.pk])  # noqa: S608
+
+
 def _subject_for_call(identifiers: dict[str, Any]) -> tuple[DataSubject, bytes]:
     """The caller's subject, found by reference or blind index, else created.
 
-    A subject found is locked for the rest of the ingest, and its key read after the lock: an
-    erasure locks the subject first too, so it either waits for this call (and then erases its
-    recording with the others) or this call waits for it (and then finds the key destroyed).
-    Without the lock, a call stored while its caller was being erased would outlive the erasure."""
+    A subject found is share-locked for the rest of the ingest and its key read after the lock,
+    so that an erasure either waits for this call (and then erases its recording with the
+    others) or this call waits for the erasure (and then finds the key destroyed). Without the
+    lock, a call stored while its caller was being erased would outlive the erasure."""
     personal: PersonalData = identifiers["personal"]
-    matching = subject_matching(
+    existing = subject_matching(
         reference=identifiers.get("reference", ""), phone=personal.phone, email=personal.email
-    )
-    existing = matching.select_for_update(no_key=True).first()
+    ).first()
     if existing is not None:
+        subject_share_lock(existing)
         try:
             return existing, subject_key(existing)
         except KeyDestroyedError as exc:

@@ -1,8 +1,9 @@
 """A call ingested while its caller is being erased: one of the two waits for the other.
 
 An erasure locks the subject's row, then lists and erases the subject's recordings and destroys
-its key. Ingest locks the same row when it finds the caller, so a call either lands before the
-erasure lists the recordings (and is erased with them) or waits and is refused. These tests
+its key. Ingest share-locks the same row when it finds the caller, so a call either lands before
+the erasure lists the recordings (and is erased with them) or waits and is refused; two calls of
+one caller share the lock and do not wait for each other. These tests
 commit for real (transaction=True) on PostgreSQL, with the two sides on two connections.
 """
 
@@ -120,3 +121,33 @@ def test_an_erasure_starting_during_a_call_waits_and_then_sees_it(caller, monkey
 
     assert call.error is None and erasure.error is None
     assert erasure.result == 2  # the erasure lists the call that was being stored
+
+
+def test_two_calls_of_the_same_caller_do_not_wait_for_each_other(caller, monkeypatch):
+    storing, finish = threading.Event(), threading.Event()
+    from recordings import services
+
+    real_store = services.audio_store
+
+    def slow_store(**kwargs):
+        if threading.current_thread().name == "first":
+            storing.set()
+            finish.wait(WAIT)
+        return real_store(**kwargs)
+
+    monkeypatch.setattr(services, "audio_store", slow_store)
+    first = _Side(_ingest)
+    first.name = "first"
+    first.start()
+    assert storing.wait(WAIT)
+
+    second = _Side(_ingest)
+    second.start()
+    second.join(WAIT)  # while the first still holds its share of the subject's lock
+    finished_alone = not second.is_alive()
+    finish.set()
+    first.join(WAIT)
+
+    assert finished_alone, "the second call waited for the first"
+    assert first.error is None and second.error is None
+    assert Recording.objects.filter(subject=caller).count() == 3
