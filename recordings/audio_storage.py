@@ -31,7 +31,7 @@ class _CiphertextFile(File):
     what ``chunks()`` yields, each chunk before it asks for the next, so each segment is written
     from the reader's one reused buffer while it is still in the CPU cache: no copy, no
     allocation, and no thread. (A writer thread was slower: AES-GCM holds the GIL, and the hand-off
-    between the threads cost more than the encryption it hid; see docs/PERFORMANCE.md.) The first
+    between the threads cost more than the encryption it hid.) The first
     chunk, the header, is ``bytes``, which makes ``FileSystemStorage`` open its file in binary
     mode. S3 reads ``read(n)``."""
 

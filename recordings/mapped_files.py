@@ -1,6 +1,6 @@
 """Local files read through a read-only memory map: the bytes are used where the page cache
-holds them, with no copy into a read buffer (for AES-GCM that copy costs about half as much as
-the encryption itself, docs/PERFORMANCE.md).
+holds them, with no copy into a read buffer (on a 10 MB recording, that copy cost more than half
+as much as encrypting it).
 
 A mapped file must not be cut short while it is mapped: touching a page past its new end kills
 the process (SIGBUS). Blobs are written once and never truncated; ingest's plaintext is an upload's
