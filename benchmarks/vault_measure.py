@@ -41,9 +41,7 @@ if __name__ == "__main__":  # run as a module: set Django up before the models a
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "compliance_site.settings")
     django.setup()
 
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.contrib.auth import get_user_model
 from django.core.files.base import File
 from django.core.files.storage import FileSystemStorage
@@ -76,7 +74,7 @@ from recordings.services import (
     subject_keys_stale_count,
     subject_share_lock,
 )
-from recordings.streaming_aead import HEADER_SIZE, KEY_SIZE, SEGMENT_SIZE, TAG_SIZE
+from recordings.streaming_aead import HEADER_SIZE, KEY_SIZE, SEGMENT_SIZE, TAG_SIZE, _nonce, _segment_aead
 from recordings.vault import (
     KEY_BYTES,
     PersonalData,
@@ -286,14 +284,14 @@ def raw_pass(recording_id: int) -> tuple[int, float, float]:
         ciphertext = memoryview(blob.read())
     if ciphertext[0] != HEADER_SIZE:
         raise RuntimeError("the stored blob does not start with the streaming AEAD header")
+    # The format's own key derivation and nonces (recordings.streaming_aead), not written again.
     salt, prefix = bytes(ciphertext[1 : 1 + KEY_SIZE]), bytes(ciphertext[1 + KEY_SIZE : HEADER_SIZE])
-    derived = HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE, salt=salt, info=recording_aad(recording.pk))
-    aead = AESGCM(derived.derive(key))
+    aead = _segment_aead(key, salt, recording_aad(recording.pk))
     starts = [HEADER_SIZE, *range(SEGMENT_SIZE, len(ciphertext), SEGMENT_SIZE)]
     ends = [*starts[1:], len(ciphertext)]
     last = len(starts) - 1
     work = [
-        (prefix + index.to_bytes(4, "big") + bytes([index == last]), ciphertext[start:end])
+        (_nonce(prefix, index, index == last), ciphertext[start:end])
         for index, (start, end) in enumerate(zip(starts, ends, strict=True))
     ]
     decrypt = aead.decrypt

@@ -38,6 +38,20 @@ def map_read_only(file: BinaryIO, size: int) -> mmap.mmap | None:
         return None
 
 
+def release_behind(mapped: mmap.mmap, released_to: int, offset: int) -> int:
+    """Hand the map's pages from ``released_to`` up to ``offset`` back to the kernel (they stay
+    in the page cache) once a window of them has been read, so that the resident set holds a
+    window or two of the map, not all that was read; the new mark. A read further back moves the
+    mark back. One call per window: one per read cost a tenth of the reader's throughput."""
+    end = offset - offset % mmap.PAGESIZE
+    if end < released_to:
+        return end
+    if end - released_to >= WINDOW_BYTES:
+        mapped.madvise(mmap.MADV_DONTNEED, released_to, end - released_to)
+        return end
+    return released_to
+
+
 def map_close(mapped: mmap.mmap) -> None:
     """Unmap; a view still held elsewhere keeps the map alive until it goes."""
     with contextlib.suppress(BufferError):
@@ -73,10 +87,7 @@ class SequentialMap:
         end = min(start + size, self._size)
         if end > self._populated_to:
             self._populate(end)
-        if start - self._released_to >= WINDOW_BYTES:
-            released = start - start % mmap.PAGESIZE
-            self._map.madvise(mmap.MADV_DONTNEED, self._released_to, released - self._released_to)
-            self._released_to = released
+        self._released_to = release_behind(self._map, self._released_to, start)
         self._position = end
         return self._view[start:end]
 

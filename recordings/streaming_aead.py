@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import mmap
 import os
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -36,7 +35,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from recordings.mapped_files import SequentialMap, map_close, map_read_only
+from recordings.mapped_files import SequentialMap, map_close, map_read_only, release_behind
 
 __all__ = [
     "HEADER_SIZE",
@@ -72,9 +71,6 @@ _DIAGNOSIS_WINDOW = 2
 # A range over several segments is read this many segments (512 KiB) at a time, never past the
 # range: one read per segment would cost as much as decrypting it (see docs/PERFORMANCE.md).
 _READ_AHEAD_SEGMENTS = 8
-
-# A memory-mapped blob's pages already read are handed back to the kernel every this many bytes.
-_RELEASE_MAPPED_BYTES = 8 * 1024 * 1024
 
 # A plaintext file is mapped (not read into buffers) from this size on: below it, setting up
 # the map costs more than the copies it saves.
@@ -203,13 +199,15 @@ class EncryptingReader(io.RawIOBase):
 
     def _read_plaintext(self, size: int) -> bytes:
         """Up to ``size`` bytes, fewer only at the end of the source (a pipe's short reads are
-        joined)."""
-        if self._mapped is not None:
-            data = self._mapped.read(size)
-            self.plaintext_bytes_read += len(data)
-            if self.sha256 is not None:
-                self.sha256.update(data)
-            return data
+        joined), counted and hashed."""
+        data = self._mapped.read(size) if self._mapped is not None else self._read_source(size)
+        self.plaintext_bytes_read += len(data)
+        if self.sha256 is not None:
+            self.sha256.update(data)
+        return data
+
+    def _read_source(self, size: int) -> bytes:
+        """Up to ``size`` bytes of the plaintext file object itself, joining short reads."""
         data = self._plaintext.read(size)
         if data is None:
             raise BlockingIOError("the plaintext source is non-blocking and has no data ready")
@@ -222,9 +220,6 @@ class EncryptingReader(io.RawIOBase):
             if more is None:
                 raise BlockingIOError("the plaintext source is non-blocking and has no data ready")
             data = b"".join(parts)
-        self.plaintext_bytes_read += len(data)
-        if self.sha256 is not None:
-            self.sha256.update(data)
         return data
 
     def _plaintext_segments(self) -> Iterator[bytes | memoryview]:
@@ -406,19 +401,8 @@ class DecryptingReader:
         memory map with no copy (reading a copy cost as much as decrypting it, docs/PERFORMANCE.md)."""
         if self._map is None:
             return memoryview(self._read_at(offset, length))
-        self._release_mapped_before(offset)
+        self._released_to = release_behind(self._map, self._released_to, offset)
         return memoryview(self._map)[offset : offset + length]
-
-    def _release_mapped_before(self, offset: int) -> None:
-        """Take the pages already read out of this process every few MiB (they stay in the page
-        cache): the resident set then holds a few MiB of the map, not all that was read. One call
-        per block cost a tenth of the throughput."""
-        end = offset - offset % mmap.PAGESIZE
-        if end < self._released_to:  # a range further back: count from there
-            self._released_to = end
-        elif end - self._released_to >= _RELEASE_MAPPED_BYTES:
-            self._map.madvise(mmap.MADV_DONTNEED, self._released_to, end - self._released_to)
-            self._released_to = end
 
     def close(self) -> None:
         """Unmap the file (the caller closes the file itself). A view still held elsewhere keeps

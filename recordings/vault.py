@@ -63,13 +63,13 @@ def subject_key_new(subject: DataSubject) -> tuple[bytes, SubjectKey]:
 
 
 def subject_key(subject: DataSubject) -> bytes:
-    return subject_key_unwrap(SubjectKey.objects.filter(subject=subject).first(), subject)
-
-
-def subject_key_unwrap(row: SubjectKey | None, subject: DataSubject) -> bytes:
-    """The subject's key from its row, read already (or None: no row)."""
+    row = SubjectKey.objects.filter(subject=subject).first()
     if row is None:
         raise KeyDestroyedError(f"Subject {subject.reference} has no key.")
+    return subject_key_unwrap(row, subject)
+
+
+def subject_key_unwrap(row: SubjectKey, subject: DataSubject) -> bytes:
     if row.destroyed_at is not None:
         raise KeyDestroyedError(
             f"The key of subject {subject.reference} was destroyed on {row.destroyed_at:%Y-%m-%d}."

@@ -61,6 +61,25 @@ def caller():
     return _ingest().subject  # the caller's first call: the subject exists, with its key
 
 
+class _PausedStore:
+    """``audio_store`` held up in the calls that ask for it (by thread name, or every call): a
+    call waits there, holding the subject's lock, until ``finish`` is set."""
+
+    def __init__(self, monkeypatch, *, thread: str | None = None) -> None:
+        from recordings import services
+
+        self.storing, self.finish = threading.Event(), threading.Event()
+        real_store = services.audio_store
+
+        def paused_store(**kwargs):
+            if thread is None or threading.current_thread().name == thread:
+                self.storing.set()
+                self.finish.wait(WAIT)
+            return real_store(**kwargs)
+
+        monkeypatch.setattr(services, "audio_store", paused_store)
+
+
 def test_a_call_arriving_during_an_erasure_waits_and_is_refused(caller):
     locked, finish = threading.Event(), threading.Event()
 
@@ -90,17 +109,7 @@ def test_a_call_arriving_during_an_erasure_waits_and_is_refused(caller):
 
 
 def test_an_erasure_starting_during_a_call_waits_and_then_sees_it(caller, monkeypatch):
-    storing, finish = threading.Event(), threading.Event()
-    from recordings import services
-
-    real_store = services.audio_store
-
-    def slow_store(**kwargs):
-        storing.set()  # the call holds the subject's lock from here to its commit
-        finish.wait(WAIT)
-        return real_store(**kwargs)
-
-    monkeypatch.setattr(services, "audio_store", slow_store)
+    paused = _PausedStore(monkeypatch)  # the call holds the subject's lock while it waits
 
     def erase_listing():
         with transaction.atomic():
@@ -109,13 +118,13 @@ def test_an_erasure_starting_during_a_call_waits_and_then_sees_it(caller, monkey
 
     call = _Side(_ingest)
     call.start()
-    assert storing.wait(WAIT)
+    assert paused.storing.wait(WAIT)
     erasure = _Side(erase_listing)
     erasure.start()
     erasure.join(1)
     assert erasure.is_alive(), "the erasure did not wait for the call"
 
-    finish.set()
+    paused.finish.set()
     call.join(WAIT)
     erasure.join(WAIT)
 
@@ -124,28 +133,17 @@ def test_an_erasure_starting_during_a_call_waits_and_then_sees_it(caller, monkey
 
 
 def test_two_calls_of_the_same_caller_do_not_wait_for_each_other(caller, monkeypatch):
-    storing, finish = threading.Event(), threading.Event()
-    from recordings import services
-
-    real_store = services.audio_store
-
-    def slow_store(**kwargs):
-        if threading.current_thread().name == "first":
-            storing.set()
-            finish.wait(WAIT)
-        return real_store(**kwargs)
-
-    monkeypatch.setattr(services, "audio_store", slow_store)
+    paused = _PausedStore(monkeypatch, thread="first")
     first = _Side(_ingest)
     first.name = "first"
     first.start()
-    assert storing.wait(WAIT)
+    assert paused.storing.wait(WAIT)
 
     second = _Side(_ingest)
     second.start()
     second.join(WAIT)  # while the first still holds its share of the subject's lock
     finished_alone = not second.is_alive()
-    finish.set()
+    paused.finish.set()
     first.join(WAIT)
 
     assert finished_alone, "the second call waited for the first"

@@ -541,9 +541,9 @@ def test_ciphertext_views_reuse_one_buffer_so_a_kept_view_is_overwritten(stream_
 # --- Local files are read through a memory map ---------------------------------------------------
 
 
-def _on_disk(tmp_path, ciphertext: bytes):
-    path = tmp_path / "blob.tink"
-    path.write_bytes(ciphertext)
+def _on_disk(tmp_path, content: bytes, name: str = "blob.tink"):
+    path = tmp_path / name
+    path.write_bytes(content)
     return path
 
 
@@ -587,8 +587,7 @@ def test_a_tampered_segment_of_a_mapped_file_fails_before_its_bytes_are_yielded(
 @pytest.mark.parametrize("size", [2**20, 2**20 + 1, FIRST + 20 * PER_SEGMENT, 20 * 2**20 + 17])
 def test_a_mapped_plaintext_file_encrypts_as_its_bytes_do_and_tink_agrees(tmp_path, tink_primitive, size):
     plaintext = _plaintext(size, seed=size % 97)
-    path = tmp_path / "call.wav"
-    path.write_bytes(plaintext)
+    path = _on_disk(tmp_path, plaintext, "call.wav")
     with path.open("rb") as file:
         reader = EncryptingReader(file, key=KEY, associated_data=AAD)
         views = reader.ciphertext_views()
@@ -606,8 +605,7 @@ def test_a_mapped_plaintext_file_encrypts_as_its_bytes_do_and_tink_agrees(tmp_pa
 
 def test_a_mapped_plaintext_file_is_read_from_its_current_position(tmp_path):
     plaintext = _plaintext(3 * 2**20, seed=11)
-    path = tmp_path / "call.wav"
-    path.write_bytes(plaintext)
+    path = _on_disk(tmp_path, plaintext, "call.wav")
     with path.open("rb") as file:
         file.seek(12345)
         ciphertext = EncryptingReader(file, key=KEY, associated_data=AAD).readall()
@@ -615,8 +613,7 @@ def test_a_mapped_plaintext_file_is_read_from_its_current_position(tmp_path):
 
 
 def test_a_small_plaintext_file_is_read_not_mapped(tmp_path):
-    path = tmp_path / "call.wav"
-    path.write_bytes(_plaintext(2**20 - 1, seed=12))
+    path = _on_disk(tmp_path, _plaintext(2**20 - 1, seed=12), "call.wav")
     with path.open("rb") as file:
         reader = EncryptingReader(file, key=KEY, associated_data=AAD)
         views = reader.ciphertext_views()
@@ -625,8 +622,7 @@ def test_a_small_plaintext_file_is_read_not_mapped(tmp_path):
 
 
 def test_closing_an_encrypting_reader_midway_unmaps_its_plaintext(tmp_path):
-    path = tmp_path / "call.wav"
-    path.write_bytes(_plaintext(4 * 2**20, seed=13))
+    path = _on_disk(tmp_path, _plaintext(4 * 2**20, seed=13), "call.wav")
     with path.open("rb") as file:
         reader = EncryptingReader(file, key=KEY, associated_data=AAD)
         views = reader.ciphertext_views()
@@ -642,8 +638,7 @@ def test_a_sequential_map_keeps_about_two_windows_resident(tmp_path, monkeypatch
     windows (4 MiB ones here) while a 32 MiB file is read through its map, not by the file."""
     window, size = 4 * 2**20, 32 * 2**20
     monkeypatch.setattr(mapped_files, "WINDOW_BYTES", window)
-    path = tmp_path / "big.bin"
-    path.write_bytes(os.urandom(size))
+    path = _on_disk(tmp_path, os.urandom(size), "big.bin")
     with path.open("rb") as file:
         mapped = SequentialMap.open(file, at_least=1)
         before = growth = _resident_bytes()
