@@ -16,8 +16,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
 
+from compliance_site.admin_choices import VisibleChoicesAdminMixin
 
-class ScopedHistoryAdmin(SimpleHistoryAdmin):
+
+class ScopedHistoryAdmin(VisibleChoicesAdminMixin, SimpleHistoryAdmin):
     def _require_visible(self, request, object_id: str) -> None:
         pk = unquote(object_id)
         if self.get_queryset(request).filter(pk=pk).exists():

@@ -48,6 +48,14 @@ def production_problems(settings: dict[str, Any]) -> list[str]:
             "CUSTOS_REQUIRE_2FA must be on: every staff user sees personal data and logs in with a "
             "second factor."
         )
+    if settings.get("TRUSTED_PROXY_NETWORKS") and settings.get("TLS_WITHOUT_PROXY"):
+        problems.append("Set CUSTOS_TRUSTED_PROXIES or CUSTOS_TLS_WITHOUT_PROXY, not both.")
+    elif not settings.get("TRUSTED_PROXY_NETWORKS") and not settings.get("TLS_WITHOUT_PROXY"):
+        problems.append(
+            "CUSTOS_TRUSTED_PROXIES must name the TLS-terminating reverse proxy (its addresses or "
+            "networks), whose X-Forwarded-Proto alone is trusted; or set CUSTOS_TLS_WITHOUT_PROXY=true "
+            "if the WSGI server terminates TLS itself."
+        )
     from compliance_site.keys import production_key_problems
 
     problems.extend(production_key_problems(settings))

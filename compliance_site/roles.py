@@ -50,6 +50,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "recordings.view_all_subjects",
         "recordings.view_accessevent",
         "dsr.view_all_requests",
+        "dsr.match_request",
         "recordings.play_recording",
         "recordings.play_unredacted",
         "recordings.mark_sensitive",

@@ -13,6 +13,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from compliance_site.proxy import trusted_proxy_networks
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -75,6 +77,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: forwarded headers (X-Forwarded-Proto...) from anyone but the named proxy are dropped.
+    "compliance_site.proxy.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     # Serves the admin's static files in production without a separate web server config.
@@ -153,7 +157,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    # A persistent connection is safe where one thread serves request after request: gunicorn's
+    # sync workers (compliance_site/gunicorn_conf.py says so through CUSTOS_PERSISTENT_DB_CONNECTIONS)
+    # and Celery's prefork workers. runserver starts a thread per request, and each thread's
+    # connection would stay open until the server runs out of connections.
+    _persistent = env.bool("CUSTOS_PERSISTENT_DB_CONNECTIONS", default=False)
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60 if _persistent else 0))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 
 # --- Storage --------------------------------------------------------------------------------
@@ -463,6 +472,14 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
 }
 
+# --- Reverse proxy --------------------------------------------------------------------------
+
+# The TLS-terminating proxy in front (its addresses or networks): only its X-Forwarded-* headers
+# count. Production refuses to start unless it is named, or CUSTOS_TLS_WITHOUT_PROXY says the WSGI
+# server terminates TLS itself.
+TRUSTED_PROXY_NETWORKS = trusted_proxy_networks(env.list("CUSTOS_TRUSTED_PROXIES", default=[]))
+TLS_WITHOUT_PROXY = env.bool("CUSTOS_TLS_WITHOUT_PROXY", default=False)
+
 # --- Production profile ---------------------------------------------------------------------
 
 if PRODUCTION:
@@ -470,7 +487,9 @@ if PRODUCTION:
 
     validate_production_settings(globals())
 
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if TRUSTED_PROXY_NETWORKS:
+        # Trusted only from the named proxy: compliance_site.proxy drops it from anyone else.
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     # HSTS for a year, for subdomains too, and eligible for the browsers' preload list: the back
     # office serves staff only, over TLS only, so there is no plain-HTTP visitor to keep. Preload

@@ -183,7 +183,7 @@ class Step:
 STEPS = {
     step.name: step
     for step in (
-        Step("match", "Match the requester to a subject", MatchForm, "dsr.change_datasubjectrequest"),
+        Step("match", "Match the requester to a subject", MatchForm, "dsr.match_request"),
         Step("verify", "Record the identity verification", VerifyForm, "dsr.change_datasubjectrequest"),
         Step("assign", "Assign the request", AssignForm, "dsr.add_datasubjectrequest"),
         Step("extend", "Extend the deadline (Art. 12(3))", ExtendForm, "dsr.change_datasubjectrequest"),

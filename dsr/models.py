@@ -131,7 +131,10 @@ class DataSubjectRequest(models.Model):
     class Meta:
         verbose_name = "data-subject request"
         ordering = ["due_at", "pk"]
-        permissions = [("view_all_requests", "Can view every request (DPO, auditor)")]
+        permissions = [
+            ("view_all_requests", "Can view every request (DPO, auditor)"),
+            ("match_request", "Can match a request to a data subject (DPO)"),
+        ]
         indexes = [models.Index(fields=["status", "due_at"], name="dsr_status_due_idx")]
         constraints = [
             models.CheckConstraint(

@@ -19,7 +19,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from compliance_site.roles import DPO, PRIVACY_ANALYST
 from dsr.deadlines import due_at_for, extension_limit
 from dsr.models import DataSubjectRequest, RecipientNotification, RequestType, ResponseLetter
-from recordings.models import Recipient
+from recordings.models import DataSubject, Recipient
 
 logger = logging.getLogger(__name__)
 
@@ -108,21 +108,54 @@ def assignment_grant(*, request: DataSubjectRequest) -> None:
 def assignment_revoke(*, request: DataSubjectRequest, user) -> None:
     remove_perm("dsr.view_datasubjectrequest", user, request)
     remove_perm("dsr.change_datasubjectrequest", user, request)
-    still_needed = DataSubjectRequest.objects.filter(
-        assignee=user, subject_id=request.subject_id, status__in=DataSubjectRequest.OPEN_STATUSES
-    ).exclude(pk=request.pk)
-    if request.subject_id and not still_needed.exists():
-        remove_perm("recordings.view_datasubject", user, request.subject)
+    if request.subject_id:
+        _subject_grant_revoke_unless_needed(user=user, subject_id=request.subject_id, request=request)
+
+
+def _subject_grant_revoke_unless_needed(*, user, subject_id: int, request: DataSubjectRequest) -> None:
+    """Take back the user's view grant on a subject unless another open request of theirs is
+    matched to that subject."""
+    still_needed = (
+        DataSubjectRequest.objects.filter(
+            assignee=user, subject_id=subject_id, status__in=DataSubjectRequest.OPEN_STATUSES
+        )
+        .exclude(pk=request.pk)
+        .exists()
+    )
+    if not still_needed:
+        remove_perm("recordings.view_datasubject", user, DataSubject.objects.get(pk=subject_id))
 
 
 @transaction.atomic
 def request_match(*, request: DataSubjectRequest, subject, actor) -> DataSubjectRequest:
-    """Tie the request to the subject found by reference, phone or email."""
+    """Tie the request to the subject found by reference, phone or email: a DPO's decision only.
+
+    Matching decides whose data the request reaches (and which subject the assignee may then
+    open), so an analyst cannot point their own request at someone else. A re-match to another
+    subject voids what was established for the old one: the identity verification (it proved
+    the requester is *that* subject), a prepared or approved erasure, and the assignee's grant
+    on the old subject. History keeps both subjects.
+    """
+    if not actor.has_perm("dsr.match_request"):
+        raise ValidationError("Only a DPO matches a request to a subject.")
     request = _locked(request)
     if not request.is_open:
         raise ValidationError("The request is closed.")
+    previous_subject_id = request.subject_id
+    if previous_subject_id == subject.pk:
+        return request
     request.subject = subject
+    if previous_subject_id is not None:
+        request.identity_method, request.identity_note = "", ""
+        request.identity_verified_by, request.identity_verified_at = None, None
+        request.prepared_by, request.approved_by, request.approved_at = None, None, None
+        if request.status in (Status.IN_PROGRESS, Status.AWAITING_APPROVAL):
+            request.status = Status.IDENTITY_PENDING
     _save(request, actor)
+    if previous_subject_id is not None and request.assignee_id is not None:
+        _subject_grant_revoke_unless_needed(
+            user=request.assignee, subject_id=previous_subject_id, request=request
+        )
     assignment_grant(request=request)
     return request
 

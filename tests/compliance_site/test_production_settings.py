@@ -25,6 +25,7 @@ SAFE_PRODUCTION_ENV = {
     "AWS_KMS_KEY_ID": "alias/custos-master",
     "AWS_KMS_REGION_NAME": "eu-central-1",
     "BLIND_INDEX_KEY": "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=",
+    "CUSTOS_TRUSTED_PROXIES": "10.0.0.5,10.0.1.0/24",
 }
 
 
@@ -122,6 +123,11 @@ def test_the_idle_timeout_is_a_setting():
         ({"KEY_PROVIDER": "local"}, "KEY_PROVIDER must be 'aws-kms'"),
         ({"BLIND_INDEX_KEY": ""}, "BLIND_INDEX_KEY"),
         ({"CUSTOS_REQUIRE_2FA": "false"}, "CUSTOS_REQUIRE_2FA must be on"),
+        (
+            {"CUSTOS_TRUSTED_PROXIES": ""},
+            "CUSTOS_TRUSTED_PROXIES must name the TLS-terminating reverse proxy",
+        ),
+        ({"CUSTOS_TLS_WITHOUT_PROXY": "true"}, "not both"),
     ],
 )
 def test_unsafe_production_value_stops_the_start_with_a_clear_message(override, message):
@@ -146,3 +152,58 @@ def test_unknown_environment_name_is_refused():
 
     assert result.returncode != 0
     assert "CUSTOS_ENV='staging'" in result.stderr
+
+
+def test_without_a_proxy_the_forwarded_proto_header_is_not_trusted_at_all():
+    # given: gunicorn terminates TLS itself
+    script = "from django.conf import settings; print(repr(settings.SECURE_PROXY_SSL_HEADER))"
+
+    # when
+    result = run_manage(
+        "shell", "--no-imports", "-c", script, CUSTOS_TRUSTED_PROXIES="", CUSTOS_TLS_WITHOUT_PROXY="1"
+    )
+
+    # then
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "None"
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ({}, 0),  # runserver, threaded workers, shells: one connection per request
+        ({"CUSTOS_PERSISTENT_DB_CONNECTIONS": "1"}, 60),  # what gunicorn_conf sets in a sync worker
+        ({"CUSTOS_PERSISTENT_DB_CONNECTIONS": "1", "CONN_MAX_AGE": "30"}, 30),
+    ],
+)
+def test_database_connections_persist_only_where_one_thread_serves_every_request(environment, expected):
+    # Issue 14, item 11: runserver's thread per request left a PostgreSQL connection open per
+    # thread (94 idle connections after 500 ingests, then "too many clients").
+    script = "from django.conf import settings; print(settings.DATABASES['default']['CONN_MAX_AGE'])"
+
+    result = run_manage("shell", "--no-imports", "-c", script, CUSTOS_ENV="development", **environment)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(expected)
+
+
+def test_gunicorn_config_asks_for_persistent_connections_in_sync_workers_only(monkeypatch):
+    from gunicorn.workers.gthread import ThreadWorker
+    from gunicorn.workers.sync import SyncWorker
+
+    from compliance_site import gunicorn_conf
+
+    for worker_class, expected in ((ThreadWorker, None), (SyncWorker, "1")):
+        monkeypatch.delenv("CUSTOS_PERSISTENT_DB_CONNECTIONS", raising=False)
+        worker = worker_class.__new__(worker_class)  # the hook only looks at the worker's class
+
+        gunicorn_conf.post_fork(server=None, worker=worker)
+
+        assert os.environ.get("CUSTOS_PERSISTENT_DB_CONNECTIONS") == expected
+
+
+def test_a_proxy_given_by_name_instead_of_address_is_refused():
+    result = run_manage("check", CUSTOS_TRUSTED_PROXIES="proxy.internal")
+
+    assert result.returncode != 0
+    assert "CUSTOS_TRUSTED_PROXIES: 'proxy.internal' is not an IP address or network" in result.stderr

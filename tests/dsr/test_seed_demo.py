@@ -7,10 +7,12 @@ import io
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from dsr.models import DataSubjectRequest, RequestType
-from recordings.models import Consent, Recording
+from recordings.models import Consent, Purpose, Recording, Share
 from recordings.selectors import recordings_visible_to
+from recordings.sharing import share_ground_problem
 from retention.models import LegalHold
 
 pytestmark = pytest.mark.django_db
@@ -45,3 +47,32 @@ def test_demo_qa_leads_see_different_queues():
 
     assert set(billing.values_list("queue__code", flat=True)) == {"billing"}
     assert set(technical.values_list("queue__code", flat=True)) == {"technical-support"}
+
+
+def test_seed_demo_refuses_the_production_profile(settings):
+    # given: a production deployment (issue 14, item 9: the demo's DPO and auditor would get the
+    # published password there)
+    settings.PRODUCTION = True
+
+    # when / then
+    with pytest.raises(CommandError, match="CUSTOS_ENV=production"):
+        call_command("seed_demo", stdout=io.StringIO())
+    assert not get_user_model().objects.filter(username__in=["dpo", "auditor"]).exists()
+
+
+def test_consent_based_sharing_works_in_the_demo():
+    # given: the demo (issue 14, item 13: its sharing purpose had a code the code never asked for)
+    call_command("seed_demo", stdout=io.StringIO())
+    sharing = Purpose.objects.get(code=Purpose.SHARING)
+
+    # when
+    shareable = [
+        r
+        for r in Recording.objects.filter(purposes=sharing, status=Recording.Status.ACTIVE)
+        if share_ground_problem(recording=r, ground=Share.Ground.CONSENT, ground_note="") is None
+    ]
+
+    # then: some calls may be shared on the caller's consent, and every purpose code the code
+    # relies on exists in the demo
+    assert shareable
+    assert {Purpose.QUALITY_ASSURANCE, Purpose.SHARING} <= set(Purpose.objects.values_list("code", flat=True))

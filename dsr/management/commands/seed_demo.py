@@ -20,7 +20,7 @@ import wave
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
@@ -68,7 +68,7 @@ PURPOSES = [
     (Purpose.QUALITY_ASSURANCE, "Quality assurance", "Reviewing calls to improve service quality."),
     ("training", "Agent training", "Using calls to train new support agents."),
     ("dispute_resolution", "Dispute resolution", "Evidence of what was agreed on a call."),
-    ("sharing_third_parties", "Sharing with third parties", "Giving a recording to a named recipient."),
+    (Purpose.SHARING, "Sharing with third parties", "Giving a recording to a named recipient."),
     ("legal_compliance", "Legal record-keeping", "Recording required by law (e.g. contract orders)."),
 ]
 
@@ -151,6 +151,12 @@ class Command(BaseCommand):
     help = "Create the demo users, queues, purposes, recordings, consents, requests and holds (idempotent)."
 
     def handle(self, *args, **options):
+        if settings.PRODUCTION:
+            # The demo's accounts (a DPO and an auditor among them) share a published password.
+            raise CommandError(
+                "seed_demo creates staff accounts with the published demo password; "
+                "it refuses to run with CUSTOS_ENV=production."
+            )
         # One log line per stored call is right for the API, noise for three hundred demo calls.
         logging.getLogger("recordings.services").setLevel(logging.WARNING)
         provision()
@@ -281,8 +287,11 @@ class Command(BaseCommand):
             ],
             weights=[50, 30, 15, 5],
         )[0]
+        # Every fifth call on consent also asks to share it with a named recipient, so that a
+        # consent-based share can be tried in the demo (no draw from rng: the rest stays the same).
+        consent_codes = [Purpose.QUALITY_ASSURANCE, "training"] + ([Purpose.SHARING] if n % 5 == 0 else [])
         codes = {
-            LawfulBasis.CONSENT: [Purpose.QUALITY_ASSURANCE, "training"],
+            LawfulBasis.CONSENT: consent_codes,
             LawfulBasis.LEGITIMATE_INTERESTS: [Purpose.QUALITY_ASSURANCE],
             LawfulBasis.CONTRACT: ["dispute_resolution"],
             LawfulBasis.LEGAL_OBLIGATION: ["legal_compliance"],
