@@ -729,3 +729,54 @@ def test_the_grant_admin_refuses_a_grant_that_would_escape_its_rules(
     assert response.status_code == 200
     assert error_field in response.context["adminform"].form.errors
     assert not RecordingUserObjectPermission.objects.exists()
+
+
+# --- The DSR desk's doors (issue 14): re-matching a request, and a note on another's request ---
+
+# What each persona gets when they try to point the analyst's request at another subject, and to
+# add a note to a request that is not the analyst's: the DPO may do both (DONE: the redirect after
+# a saved form); the analyst may not
+# match at all (403) and is refused the other request's id on the note form (200, the form with
+# its error); the others cannot see the request (404) or hold no permission (403).
+DESK_MATRIX = {
+    #              re-match  note on another's request
+    "dpo": ("done", "done"),
+    "analyst": (403, 200),
+    "qa_lead_a": (404, 403),
+    "auditor": (403, 403),
+    "anonymous": (LOGIN, LOGIN),
+}
+
+
+@pytest.mark.parametrize("persona", list(DESK_MATRIX))
+def test_the_desk_matrix(client, request, persona, dpo, analyst):
+    # given: a request the DPO matched to Alice and gave the analyst, and one the analyst does not work
+    from dsr.models import RequestNote
+    from dsr.services import request_create
+    from dsr.workflow import request_assign, request_identity_verify, request_match
+    from tests.factories import DataSubjectFactory
+
+    alice, bob = DataSubjectFactory(), DataSubjectFactory()
+    mine = request_create(request_type="access", channel="email", received_at=timezone.now())
+    request_match(request=mine, subject=alice, actor=dpo)
+    request_identity_verify(request=mine, method="document", note="ID card seen.", actor=dpo)
+    request_assign(request=mine, assignee=analyst, actor=dpo)
+    theirs = request_create(request_type="erasure", channel="email", received_at=timezone.now())
+    log_in(client, request, persona)
+
+    # when
+    match_url = reverse("admin:dsr_datasubjectrequest_step", args=[mine.pk, "match"])
+    note_url = reverse("admin:dsr_requestnote_add")
+    rematch = _done(outcome(client.post(match_url, {"reference": bob.reference}), match_url))
+    note = _done(outcome(client.post(note_url, {"request": theirs.pk, "body": "hello"}), note_url))
+
+    # then
+    assert (rematch, note) == DESK_MATRIX[persona]
+    mine.refresh_from_db()
+    assert (mine.subject == bob) is (persona == "dpo")
+    assert RequestNote.objects.filter(request=theirs).exists() is (persona == "dpo")
+
+
+def _done(result: int | str) -> int | str:
+    """A redirect after a POST (other than to the login) is the admin's "saved"."""
+    return "done" if isinstance(result, str) and result.startswith("302 to") else result
