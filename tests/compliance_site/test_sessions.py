@@ -148,3 +148,13 @@ def test_a_stale_enrolment_cannot_be_confirmed(client, qa_lead_a, settings):
     assert "no longer open" in response.content.decode()
     device.refresh_from_db()
     assert device.confirmed is False
+
+
+@pytest.mark.parametrize("cookie", ["x" * 5000, "abc\x00def12345", "' OR '1'='1", "é" * 40, "0" * 40])
+def test_a_hostile_session_cookie_is_just_no_session(client, cookie):
+    client.cookies[django_settings.SESSION_COOKIE_NAME] = cookie
+
+    response = client.get(INDEX)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
