@@ -158,3 +158,16 @@ def test_a_hostile_session_cookie_is_just_no_session(client, cookie):
 
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_production_refuses_another_session_engine():
+    from compliance_site.production import production_problems
+
+    current = {name: getattr(django_settings, name) for name in dir(django_settings) if name.isupper()}
+    for engine in (
+        "django.contrib.sessions.backends.signed_cookies",
+        "django.contrib.sessions.backends.cache",
+    ):
+        problems = production_problems({**current, "SESSION_ENGINE": engine})
+        assert any("SESSION_ENGINE must be" in problem for problem in problems), engine
+    assert not any("SESSION_ENGINE" in problem for problem in production_problems(current))
