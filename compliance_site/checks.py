@@ -60,3 +60,26 @@ def object_grants_use_direct_tables(app_configs=None, **kwargs) -> list[Error]:
         for model, model_admin in admin.site._registry.items()
         if isinstance(model_admin, GuardedModelAdminMixin) and model not in direct
     ]
+
+
+# The session backends Custos accepts: server-side, with the key stored as a digest only.
+HASHED_SESSION_ENGINES = frozenset({"compliance_site.sessions"})
+
+
+@register(Tags.security)
+def sessions_are_server_side_and_hashed(app_configs=None, **kwargs) -> list[Error]:
+    """Signed-cookie sessions put the whole session in the browser (a verified second factor
+    travels with a copied cookie and outlives a logout); Django's own database backend stores
+    each key usable in the table. Either is refused."""
+    engine = settings.SESSION_ENGINE
+    if engine in HASHED_SESSION_ENGINES:
+        return []
+    return [
+        Error(
+            f"SESSION_ENGINE={engine!r}: staff sessions must be server-side with their keys stored "
+            "as digests, or a database dump (or, with signed cookies, a copied cookie) is a live "
+            "second-factor-verified login.",
+            hint="Use SESSION_ENGINE = 'compliance_site.sessions'.",
+            id="custos.E020",
+        )
+    ]

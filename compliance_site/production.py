@@ -56,6 +56,14 @@ def production_problems(settings: dict[str, Any]) -> list[str]:
             "networks), whose X-Forwarded-Proto alone is trusted; or set CUSTOS_TLS_WITHOUT_PROXY=true "
             "if the WSGI server terminates TLS itself."
         )
+    from compliance_site.checks import HASHED_SESSION_ENGINES
+
+    if settings.get("SESSION_ENGINE") not in HASHED_SESSION_ENGINES:
+        problems.append(
+            "SESSION_ENGINE must be 'compliance_site.sessions': server-side sessions whose keys the "
+            "database holds only as digests (signed cookies, or Django's own database backend, make a "
+            "copied cookie or a database dump a live login)."
+        )
     from compliance_site.keys import production_key_problems
 
     problems.extend(production_key_problems(settings))

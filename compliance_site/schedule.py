@@ -58,6 +58,12 @@ PERIODIC_JOBS = [
         crontab_setting="CUSTOS_ORPHAN_PERMISSIONS_CRONTAB",
         description="Removes guardian object permissions whose object was deleted.",
     ),
+    PeriodicJob(
+        name="Expired sessions and enrolments",
+        task="compliance_site.tasks.purge_stale_login_state",
+        crontab_setting="CUSTOS_LOGIN_STATE_PURGE_CRONTAB",
+        description="Deletes expired staff sessions and authenticator enrolments never confirmed.",
+    ),
 ]
 
 

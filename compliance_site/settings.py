@@ -321,6 +321,7 @@ CUSTOS_PLAYBACK_SEAL_CRONTAB = env.str("CUSTOS_PLAYBACK_SEAL_CRONTAB", default="
 # After the sweep, which writes events: the whole access-log chain is verified nightly.
 CUSTOS_AUDIT_VERIFY_CRONTAB = env.str("CUSTOS_AUDIT_VERIFY_CRONTAB", default="15 4 * * *")
 CUSTOS_ORPHAN_PERMISSIONS_CRONTAB = env.str("CUSTOS_ORPHAN_PERMISSIONS_CRONTAB", default="45 3 * * *")
+CUSTOS_LOGIN_STATE_PURGE_CRONTAB = env.str("CUSTOS_LOGIN_STATE_PURGE_CRONTAB", default="20 3 * * *")
 # A playback whose player has sent no request for this long is over; its access event is written.
 PLAYBACK_IDLE_SECONDS = env.int("CUSTOS_PLAYBACK_IDLE_SECONDS", default=120)
 # The longest a share link to a recipient may stay open.
@@ -333,11 +334,20 @@ SHARE_MAX_DAYS = env.int("CUSTOS_SHARE_MAX_DAYS", default=30)
 # the demo and the tests leave it off unless asked (README, "Two-factor login").
 CUSTOS_REQUIRE_2FA = env.bool("CUSTOS_REQUIRE_2FA", default=PRODUCTION)
 OTP_TOTP_ISSUER = env.str("CUSTOS_OTP_ISSUER", default="Custos")
-# Recovery codes handed out at enrolment, each good for one login.
+# Recovery codes handed out at enrolment, each good for one login (stored as keyed digests).
 CUSTOS_RECOVERY_CODE_COUNT = 10
 # Devices are enrolled on the second-factor pages and reset by `manage.py reset_second_factor`
 # (with history); django-otp's admin pages would show secrets, so they are not registered.
+# Authenticator keys are wrapped by the master key (compliance_site.models.Authenticator).
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# Enrolling an authenticator needs an enrolment code from an administrator
+# (`manage.py issue_enrolment_code`, or the one `reset_second_factor` prints): the password alone
+# never shows a second-factor secret. A code is good once, for this many hours.
+CUSTOS_ENROLMENT_CODE_HOURS = env.int("CUSTOS_ENROLMENT_CODE_HOURS", default=72)
+if CUSTOS_ENROLMENT_CODE_HOURS < 1:
+    raise ImproperlyConfigured(
+        f"CUSTOS_ENROLMENT_CODE_HOURS={CUSTOS_ENROLMENT_CODE_HOURS} must be at least 1."
+    )
 
 # django-axes: the 5th wrong password for a username from one address locks that pair out for the
 # cool-off period; during it even the right password is refused. Keyed on both, so that a guesser
@@ -364,6 +374,10 @@ SESSION_IDLE_MINUTES = env.int("CUSTOS_SESSION_IDLE_MINUTES", default=30)
 if SESSION_IDLE_MINUTES < 1:
     raise ImproperlyConfigured(f"CUSTOS_SESSION_IDLE_MINUTES={SESSION_IDLE_MINUTES} must be at least 1.")
 SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
+# Server-side sessions whose table holds only a digest of each key: a database dump yields no
+# cookie that logs in (compliance_site.sessions). The system check custos.E020 refuses any other
+# engine, signed cookies above all. Expired rows are purged nightly under beat.
+SESSION_ENGINE = "compliance_site.sessions"
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True

@@ -21,3 +21,13 @@ def prune_login_logs() -> int:
     (they hold staff usernames and addresses); returns how many. Lockouts expire on their own."""
     days = settings.CUSTOS_LOGIN_LOG_DAYS
     return AxesProxyHandler.reset_logs(age_days=days) + AxesProxyHandler.reset_failure_logs(age_days=days)
+
+
+@shared_task(name="compliance_site.tasks.purge_stale_login_state")
+def purge_stale_login_state() -> int:
+    """Nightly: delete expired sessions (``clearsessions``) and enrolments never confirmed;
+    returns how many rows went."""
+    from compliance_site.services import authenticators_pending_purge
+    from compliance_site.sessions import sessions_expired_purge
+
+    return sessions_expired_purge() + authenticators_pending_purge()

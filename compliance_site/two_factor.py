@@ -7,11 +7,16 @@ the site (playback, package downloads, the API description), so no path skips it
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
+from django_otp import login as otp_login
+
+# When the session passed its second factor (seconds since the epoch).
+VERIFIED_AT_SESSION_KEY = "custos_second_factor_at"
 
 # The views a staff session that still owes its second factor may reach.
 OPEN_BEFORE_SECOND_FACTOR = frozenset(
@@ -36,7 +41,24 @@ def second_factor_pending(request: HttpRequest) -> bool:
     if not second_factor_required(user):
         return False
     is_verified = getattr(user, "is_verified", None)
-    return not (is_verified is not None and is_verified())
+    if not (is_verified is not None and is_verified()):
+        return True
+    # django-otp trusts a session as long as the device it names exists. The session is also
+    # bound to when it passed: before the user's last reset, it is not verified, even if a
+    # device with that id comes back (a restored table) or was never removed.
+    verified_at = getattr(request, "session", {}).get(VERIFIED_AT_SESSION_KEY)
+    if not isinstance(verified_at, int | float):
+        return True
+    reset_at = getattr(user, "second_factor_reset_at", None)
+    return reset_at is not None and verified_at <= reset_at.timestamp()
+
+
+def session_mark_verified(request: HttpRequest, device) -> None:
+    """Mark the session as verified by ``device`` now, under a new session key (a privilege
+    change: a key seen before this moment is worth nothing after it)."""
+    otp_login(request, device)
+    request.session.cycle_key()
+    request.session[VERIFIED_AT_SESSION_KEY] = time.time()
 
 
 def second_factor_url(request: HttpRequest, next_url: str = "") -> str:

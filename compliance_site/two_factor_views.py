@@ -2,7 +2,13 @@
 
 After the password (the admin's own login form, behind django-axes), a staff user who must use a
 second factor lands here: without a confirmed authenticator on the enrolment page, otherwise on
-the code page. Codes are checked by django-otp's forms and devices.
+the code page. Codes are checked by django-otp's forms and the devices of
+``compliance_site.models``.
+
+Enrolment takes three steps, each in the session that started it: the enrolment code an
+administrator issued (without one, the page says whom to ask and shows no secret); a fresh
+authenticator secret, shown once (a reload makes a new one); the app's first code, which switches
+it on.
 """
 
 from __future__ import annotations
@@ -23,14 +29,11 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
-from django_otp import devices_for_user
-from django_otp import login as otp_login
 from django_otp.forms import OTPTokenForm
-from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from compliance_site.services import second_factor_enrol, totp_device_prepare
-from compliance_site.two_factor import second_factor_pending
+from compliance_site.models import Authenticator, RecoveryCodeSet
+from compliance_site.services import authenticator_prepare, enrolment_code_redeem, second_factor_enrol
+from compliance_site.two_factor import second_factor_pending, session_mark_verified
 
 logger = logging.getLogger(__name__)
 
@@ -51,25 +54,36 @@ class SecondFactorForm(OTPTokenForm):
 
     def __init__(self, user, request=None, *args, **kwargs):
         super().__init__(user, request, *args, **kwargs)
-        totp = next((d for d in devices_for_user(user) if isinstance(d, TOTPDevice)), None)
+        totp = Authenticator.objects.filter(user=user, confirmed=True).first()
         if totp is not None:
             self.fields["otp_device"].initial = totp.persistent_id
 
     @staticmethod
     def device_choices(user):
-        choices = []
-        for device in devices_for_user(user):
-            if isinstance(device, StaticDevice):
-                left = device.token_set.count()
-                choices.append((device.persistent_id, f"A recovery code ({left} left)"))
-            else:
-                choices.append((device.persistent_id, "The code of your authenticator app"))
+        # Only Custos' own devices, whose secrets are not in clear in the table: a row that
+        # somebody writes into django-otp's tables is never a way in.
+        choices = [
+            (device.persistent_id, "The code of your authenticator app")
+            for device in Authenticator.objects.filter(user=user, confirmed=True)
+        ]
+        for device in RecoveryCodeSet.objects.filter(user=user, confirmed=True):
+            choices.append((device.persistent_id, f"A recovery code ({device.codes.count()} left)"))
         return choices
 
     def clean_otp_token(self) -> str:
         # Codes are read off a phone or a sheet of paper: spaces and dashes are not part of them,
         # and recovery codes are lower case.
         return "".join(ch for ch in self.cleaned_data["otp_token"] if ch not in " -\t").lower()
+
+
+class EnrolmentCodeForm(forms.Form):
+    enrolment_code = forms.CharField(
+        label="Enrolment code",
+        max_length=64,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autofocus": True, "spellcheck": "false", "size": 28}
+        ),
+    )
 
 
 class EnrolForm(forms.Form):
@@ -119,9 +133,7 @@ def _context(admin_site, request: HttpRequest, **extra) -> dict:
 
 
 def _verified(request: HttpRequest, device) -> None:
-    """Mark the session as verified by ``device``, under a new session key (a privilege change)."""
-    otp_login(request, device)
-    request.session.cycle_key()
+    session_mark_verified(request, device)
 
 
 @sensitive_post_parameters("otp_token")
@@ -132,14 +144,14 @@ def second_factor_view(request: HttpRequest, admin_site) -> HttpResponse:
     if refusal is not None:
         return refusal
     user = request.user
-    if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+    if not Authenticator.objects.filter(user=user, confirmed=True).exists():
         return HttpResponseRedirect(_with_next("admin:second_factor_enrol", _next_url(request)))
     form = SecondFactorForm(user, request, data=request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         device = form.get_user().otp_device
         _verified(request, device)
-        if isinstance(device, StaticDevice):
-            left = device.token_set.count()
+        if isinstance(device, RecoveryCodeSet):
+            left = device.codes.count()
             logger.info("User id %s logged in with a recovery code; %s left", user.pk, left)
             messages.warning(
                 request,
@@ -157,7 +169,12 @@ def _qr_svg(uri: str) -> str:
     return image.to_string(encoding="unicode")
 
 
-@sensitive_post_parameters("token")
+# The session's enrolment: {"user": id, "code": redeemed enrolment code id, "device": id of the
+# authenticator whose secret this session was shown}. Nothing of it is a secret.
+ENROLMENT_SESSION_KEY = "custos_enrolment"
+
+
+@sensitive_post_parameters("token", "enrolment_code")
 @csrf_protect
 @never_cache
 def enrol_view(request: HttpRequest, admin_site) -> HttpResponse:
@@ -165,37 +182,80 @@ def enrol_view(request: HttpRequest, admin_site) -> HttpResponse:
     if refusal is not None:
         return refusal
     user = request.user
-    if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+    if Authenticator.objects.filter(user=user, confirmed=True).exists():
+        request.session.pop(ENROLMENT_SESSION_KEY, None)
         return HttpResponseRedirect(_with_next("admin:second_factor", _next_url(request)))
-    device = totp_device_prepare(user=user)
-    form = EnrolForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
+    state = request.session.get(ENROLMENT_SESSION_KEY)
+    if not isinstance(state, dict) or state.get("user") != user.pk or not state.get("code"):
+        return _enrolment_code_step(request, admin_site)
+    if request.method == "POST":
+        return _confirm_step(request, admin_site, state)
+    try:
+        device = authenticator_prepare(user=user, code_id=state["code"])
+    except ValidationError as exc:
+        request.session.pop(ENROLMENT_SESSION_KEY, None)
+        return _enrolment_code_step(request, admin_site, problem=" ".join(exc.messages))
+    request.session[ENROLMENT_SESSION_KEY] = {**state, "device": device.pk}
+    config_url = device.config_url
+    return _enrol_page(
+        request,
+        admin_site,
+        EnrolForm(),
+        qr_svg=mark_safe(_qr_svg(config_url)),  # noqa: S308 - generated SVG, see _qr_svg
+        otpauth_uri=config_url,
+        secret=_grouped(config_url),
+    )
+
+
+def _enrolment_code_step(request: HttpRequest, admin_site, problem: str = "") -> HttpResponse:
+    """Without an enrolment code in this session: ask for one; no secret is made or shown."""
+    form = EnrolmentCodeForm(
+        request.POST if request.method == "POST" and "enrolment_code" in request.POST else None
+    )
+    if form.is_bound and form.is_valid():
+        try:
+            code = enrolment_code_redeem(user=request.user, code=form.cleaned_data["enrolment_code"])
+        except ValidationError as exc:
+            form.add_error("enrolment_code", exc)
+        else:
+            # From here on this session, and no other, may enrol: a new key for it.
+            request.session.cycle_key()
+            request.session[ENROLMENT_SESSION_KEY] = {"user": request.user.pk, "code": code.pk}
+            return HttpResponseRedirect(_with_next("admin:second_factor_enrol", _next_url(request)))
+    return TemplateResponse(
+        request,
+        "admin/two_factor/enrolment_code.html",
+        _context(admin_site, request, form=form, problem=problem, title="Set up your second factor"),
+    )
+
+
+def _confirm_step(request: HttpRequest, admin_site, state: dict) -> HttpResponse:
+    form = EnrolForm(request.POST)
+    if form.is_valid():
         try:
             device, codes = second_factor_enrol(
-                user=user, device_id=device.pk, token=form.cleaned_data["token"]
+                user=request.user, device_id=state.get("device"), token=form.cleaned_data["token"]
             )
         except ValidationError as exc:
             form.add_error("token", exc)
         else:
+            request.session.pop(ENROLMENT_SESSION_KEY, None)
             _verified(request, device)
-            # Shown once, in this response; the database keeps them only to check them.
+            # Shown once, in this response; the database keeps only keyed digests to check them.
             return TemplateResponse(
                 request,
                 "admin/two_factor/recovery_codes.html",
                 _context(admin_site, request, codes=codes, title="Your recovery codes"),
             )
+    # The secret is not shown again: the user retries with the app they scanned, or starts over.
+    return _enrol_page(request, admin_site, form)
+
+
+def _enrol_page(request: HttpRequest, admin_site, form: EnrolForm, **secret) -> HttpResponse:
     return TemplateResponse(
         request,
         "admin/two_factor/enrol.html",
-        _context(
-            admin_site,
-            request,
-            form=form,
-            title="Set up your second factor",
-            qr_svg=mark_safe(_qr_svg(device.config_url)),  # noqa: S308 - generated SVG, see _qr_svg
-            otpauth_uri=device.config_url,
-            secret=_grouped(device.config_url),
-        ),
+        _context(admin_site, request, form=form, title="Set up your second factor", **secret),
     )
 
 

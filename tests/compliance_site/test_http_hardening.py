@@ -11,6 +11,7 @@ from django.contrib.sessions.models import Session
 from django.urls import reverse
 from django.utils import timezone
 
+from compliance_site.sessions import session_key_digest
 from tests.factories import RecordingFactory
 
 
@@ -71,7 +72,7 @@ def test_the_session_cookie_is_http_only_lax_and_ends_with_the_browser(client, d
 
 
 def _expiry(client) -> datetime.datetime:
-    return Session.objects.get(session_key=client.session.session_key).expire_date
+    return Session.objects.get(session_key=session_key_digest(client.session.session_key)).expire_date
 
 
 def test_each_request_moves_the_idle_deadline_forward(client, dpo):
@@ -79,7 +80,7 @@ def test_each_request_moves_the_idle_deadline_forward(client, dpo):
     assert settings.SESSION_COOKIE_AGE == 30 * 60  # the default idle timeout
 
     # given: a session whose deadline is ten minutes away
-    Session.objects.filter(session_key=client.session.session_key).update(
+    Session.objects.filter(session_key=session_key_digest(client.session.session_key)).update(
         expire_date=timezone.now() + datetime.timedelta(minutes=10)
     )
 
@@ -94,7 +95,7 @@ def test_each_request_moves_the_idle_deadline_forward(client, dpo):
 def test_an_idle_session_has_ended(client, dpo):
     # given: a staff session whose last request was longer ago than the idle timeout
     client.force_login(dpo)
-    Session.objects.filter(session_key=client.session.session_key).update(
+    Session.objects.filter(session_key=session_key_digest(client.session.session_key)).update(
         expire_date=timezone.now() - datetime.timedelta(seconds=1)
     )
 

@@ -1,24 +1,32 @@
 """Two-factor staff login (django-otp): with CUSTOS_REQUIRE_2FA every staff user passes a TOTP code
-or a single-use recovery code after the password; a user without an authenticator enrols one,
-confirmed by a first code; `reset_second_factor` removes it with history."""
+or a single-use recovery code after the password; a user without an authenticator enrols one with
+an enrolment code an administrator issued, confirmed by a first code; `reset_second_factor`
+removes it with history and issues a new enrolment code. Secrets are not usable from a database
+dump: authenticator keys are wrapped by the master key, recovery and enrolment codes are digests,
+session keys are digests."""
 
 from __future__ import annotations
 
 import io
 import time
-from base64 import b32encode
+from base64 import b32decode, b32encode
 from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils import timezone
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from compliance_site.models import User
-from compliance_site.services import second_factor_enrol, totp_device_prepare
-from tests.factories import RecordingFactory
+from compliance_site.keys import KeyProviderError, get_provider
+from compliance_site.models import Authenticator, RecoveryCode, RecoveryCodeSet, User, recovery_code_digest
+from compliance_site.services import (
+    authenticator_prepare,
+    enrolment_code_issue,
+    enrolment_code_redeem,
+    second_factor_enrol,
+)
+from tests.factories import RecordingFactory, UserFactory
 
 PASSWORD = "correct horse battery staple"  # UserFactory's
 INDEX = "/admin/"
@@ -29,16 +37,39 @@ def two_factor_on(settings):
     settings.CUSTOS_REQUIRE_2FA = True
 
 
-def totp_now(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
+def totp_now(device: Authenticator, *, steps_ahead: int = 0) -> str:
     """The code the user's phone shows, computed from the device's key as an app would."""
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     totp.time = time.time() + steps_ahead * device.step
     return f"{totp.token():0{device.digits}d}"
 
 
-def enrolled(user) -> tuple[TOTPDevice, list[str]]:
-    device = totp_device_prepare(user=user)
+def administrator():
+    return UserFactory(username="root.admin", is_superuser=True)
+
+
+def enrolled(user) -> tuple[Authenticator, list[str]]:
+    code = enrolment_code_issue(user=user, actor=administrator())
+    device = authenticator_prepare(user=user, code_id=enrolment_code_redeem(user=user, code=code).pk)
     return second_factor_enrol(user=user, device_id=device.pk, token=totp_now(device))
+
+
+def secret_shown(page) -> str:
+    """The base32 key on an enrolment page, as a user would type it ('' when none is shown)."""
+    body = page.content.decode()
+    marker = 'id="second-factor-secret">'
+    if marker not in body:
+        return ""
+    return body.split(marker, 1)[1].split("<", 1)[0].replace(" ", "")
+
+
+def enrol_page_with_code(client, user) -> tuple[str, object]:
+    """Log ``user`` in with the password, enter a fresh enrolment code: the enrolment page."""
+    code = enrolment_code_issue(user=user, actor=administrator())
+    log_in_with_password(client, user.username)
+    response = client.post(reverse("admin:second_factor_enrol"), {"enrolment_code": code, "next": INDEX})
+    assert response.status_code == 302, response.content.decode()
+    return code, client.get(response["Location"])
 
 
 def log_in_with_password(client, username: str, next_url: str = INDEX):
@@ -161,7 +192,7 @@ def test_another_users_device_cannot_verify(client, dpo, auditor):
 def test_a_recovery_code_works_once(client, dpo):
     # given: the DPO's recovery codes, the phone lost
     _, codes = enrolled(dpo)
-    recovery = StaticDevice.objects.get(user=dpo)
+    recovery = RecoveryCodeSet.objects.get(user=dpo)
     code = codes[3]
 
     # when: they log in with one (typed in upper case with a space, as from paper)
@@ -171,8 +202,8 @@ def test_a_recovery_code_works_once(client, dpo):
     # then: in, told how many are left; the code is gone
     assert response.status_code == 302
     assert client.get(INDEX).status_code == 200
-    assert not StaticToken.objects.filter(device=recovery, token=code).exists()
-    assert StaticToken.objects.filter(device=recovery).count() == len(codes) - 1
+    assert not RecoveryCode.objects.filter(device=recovery, digest=recovery_code_digest(code)).exists()
+    assert RecoveryCode.objects.filter(device=recovery).count() == len(codes) - 1
 
     # when: the same code is tried again in a new login
     client.post(reverse("admin:logout"))
@@ -195,46 +226,101 @@ def test_the_code_page_offers_the_app_and_the_recovery_codes(client, dpo):
     assert f'value="{device.persistent_id}"' in page and "checked" in page
 
 
-# --- Enrolment ---------------------------------------------------------------------------------
+# --- Enrolment: an enrolment code, then a fresh secret for this session only -------------------
 
 
-def test_a_user_without_an_authenticator_is_led_to_enrolment(client, qa_lead_a):
+def test_the_password_alone_shows_no_secret_and_says_whom_to_ask(client, qa_lead_a):
+    # given: a QA lead who has no authenticator and no enrolment code
     response = log_in_with_password(client, qa_lead_a.username)
 
-    assert response.status_code == 302
+    # when: they follow the login to the second-factor pages
     second = client.get(response["Location"])
     assert second.status_code == 302
     assert second["Location"].startswith(reverse("admin:second_factor_enrol"))
     page = client.get(second["Location"])
-    assert page.status_code == 200
+
+    # then: they are asked for an enrolment code and told to ask an administrator; no secret, no
+    # QR code, no device made
     body = page.content.decode()
-    device = TOTPDevice.objects.get(user=qa_lead_a)
+    assert page.status_code == 200
+    assert 'id="enrolment-code-form"' in body and "Ask a DPO" in body
+    assert "otpauth://" not in body and "second-factor-qr" not in body and secret_shown(page) == ""
+    assert not Authenticator.objects.filter(user=qa_lead_a).exists()
+    assert client.get(INDEX).status_code == 302
+
+
+def test_enrolment_with_a_code_shows_a_fresh_secret_to_that_session_only(client, qa_lead_a):
+    # given: the QA lead entered the enrolment code an administrator gave them
+    _, page = enrol_page_with_code(client, qa_lead_a)
+
+    # then: a QR code and a key, of a device not yet switched on
+    body = page.content.decode()
+    device = Authenticator.objects.get(user=qa_lead_a)
     assert device.confirmed is False
-    assert "<svg" in body
-    assert "otpauth://totp/Custos%3Aqa.a?secret=" in body
-    secret = b32encode(device.bin_key).decode()
-    assert secret in body
-    # Reloading keeps the key the user may already have scanned.
-    assert secret in client.get(second["Location"]).content.decode()
-    assert TOTPDevice.objects.filter(user=qa_lead_a).count() == 1
+    assert "<svg" in body and "otpauth://totp/Custos%3Aqa.a?secret=" in body
+    first = secret_shown(page)
+    assert first == b32encode(device.bin_key).decode()
+
+    # when: the page is reloaded
+    again = client.get(reverse("admin:second_factor_enrol"))
+
+    # then: a new key; the one shown before is gone for good
+    assert secret_shown(again) not in ("", first)
+    assert Authenticator.objects.filter(user=qa_lead_a).count() == 1
+    assert b32encode(Authenticator.objects.get(user=qa_lead_a).bin_key).decode() == secret_shown(again)
+
+    # when: another session logs in with the same password (an attacker who knows it)
+    other = client.__class__()
+    log_in_with_password(other, qa_lead_a.username)
+    stolen = other.get(reverse("admin:second_factor_enrol"))
+
+    # then: it sees no secret, and the first session's enrolment is untouched
+    assert secret_shown(stolen) == "" and "otpauth://" not in stolen.content.decode()
+    assert Authenticator.objects.filter(user=qa_lead_a).count() == 1
+
+
+def test_a_secret_seen_by_an_attacker_is_not_the_one_the_user_enrols(client, qa_lead_a, dpo):
+    # given: an attacker with the password and (say) a leaked enrolment code opens the
+    # enrolment page and notes the secret, then leaves
+    code = enrolment_code_issue(user=qa_lead_a, actor=dpo)
+    attacker = client.__class__()
+    log_in_with_password(attacker, qa_lead_a.username)
+    attacker.post(reverse("admin:second_factor_enrol"), {"enrolment_code": code, "next": INDEX})
+    noted = b32decode(secret_shown(attacker.get(reverse("admin:second_factor_enrol"))))
+    assert noted
+
+    # when: the real user later gets a new code from the DPO and enrols
+    enrolled_device, _ = enrolled(qa_lead_a)
+
+    # then: the noted secret is not the user's; its codes do not pass the second factor
+    assert enrolled_device.bin_key != noted
+    log_in_with_password(client, qa_lead_a.username)
+    forged = TOTP(noted, 30, 0, 6, 0)
+    forged.time = time.time()
+    response = verify(client, enrolled_device, f"{forged.token():06d}")
+    assert response.status_code == 200
+    assert client.get(INDEX).status_code == 302
+    # and the attacker's session cannot confirm its old attempt either
+    assert not Authenticator.objects.filter(user=qa_lead_a, confirmed=False).exists()
 
 
 def test_enrolment_activates_the_device_only_after_a_valid_code(client, qa_lead_a):
     # given: the enrolment page shown
-    log_in_with_password(client, qa_lead_a.username)
-    client.get(reverse("admin:second_factor_enrol"))
-    device = TOTPDevice.objects.get(user=qa_lead_a)
+    enrol_page_with_code(client, qa_lead_a)
+    device = Authenticator.objects.get(user=qa_lead_a)
     wrong = f"{(int(totp_now(device)) + 1) % 1_000_000:06d}"
 
     # when: a wrong code is entered
     response = client.post(reverse("admin:second_factor_enrol"), {"token": wrong, "next": INDEX})
 
-    # then: nothing is switched on, no recovery codes exist, the admin stays closed
+    # then: nothing is switched on, no recovery codes exist, the admin stays closed, and the
+    # secret is not shown again
     assert response.status_code == 200
     assert "does not match" in response.content.decode()
+    assert secret_shown(response) == "" and "otpauth://" not in response.content.decode()
     device.refresh_from_db()
     assert device.confirmed is False
-    assert not StaticDevice.objects.filter(user=qa_lead_a).exists()
+    assert not RecoveryCodeSet.objects.filter(user=qa_lead_a).exists()
     assert client.get(INDEX).status_code == 302
 
     # when: the right code follows at once, it is held back too (guessing is throttled)
@@ -245,7 +331,7 @@ def test_enrolment_activates_the_device_only_after_a_valid_code(client, qa_lead_
 
     # when: a moment later (django-otp slows guessing down: 1 s after one wrong code), the right
     # code is entered
-    TOTPDevice.objects.filter(pk=device.pk).update(
+    Authenticator.objects.filter(pk=device.pk).update(
         throttling_failure_timestamp=device.throttling_failure_timestamp - timedelta(seconds=2)
     )
     response = client.post(reverse("admin:second_factor_enrol"), {"token": totp_now(device), "next": INDEX})
@@ -254,10 +340,12 @@ def test_enrolment_activates_the_device_only_after_a_valid_code(client, qa_lead_
     assert response.status_code == 200
     device.refresh_from_db()
     assert device.confirmed is True
-    tokens = set(StaticToken.objects.filter(device__user=qa_lead_a).values_list("token", flat=True))
-    assert len(tokens) == 10
     body = response.content.decode()
-    assert all(token in body for token in tokens)
+    shown = body.split('id="recovery-codes"', 1)[1].split("</ul>", 1)[0]
+    codes = [part.split("</code>", 1)[0] for part in shown.split("<code>")[1:]]
+    assert len(codes) == 10
+    digests = set(RecoveryCode.objects.filter(device__user=qa_lead_a).values_list("digest", flat=True))
+    assert digests == {recovery_code_digest(code) for code in codes}
     assert response["Cache-Control"].startswith("max-age=0") or "no-store" in response["Cache-Control"]
     assert client.get(INDEX).status_code == 200
     # The codes are not shown again: the enrolment page now sends to the code page.
@@ -267,16 +355,130 @@ def test_enrolment_activates_the_device_only_after_a_valid_code(client, qa_lead_
     assert user.history.first().history_change_reason == "second factor enrolled"
 
 
-def test_a_non_numeric_enrolment_code_is_refused_clearly(client, qa_lead_a):
-    log_in_with_password(client, qa_lead_a.username)
-    client.get(reverse("admin:second_factor_enrol"))
+def test_a_non_numeric_enrolment_token_is_refused_clearly(client, qa_lead_a):
+    enrol_page_with_code(client, qa_lead_a)
 
     response = client.post(reverse("admin:second_factor_enrol"), {"token": "<script>", "next": INDEX})
 
     assert response.status_code == 200
     assert "6-digit code" in response.content.decode()
     assert "<script>" not in response.content.decode().split('id="second-factor-enrol-form"')[1]
-    assert not TOTPDevice.objects.filter(user=qa_lead_a, confirmed=True).exists()
+    assert not Authenticator.objects.filter(user=qa_lead_a, confirmed=True).exists()
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["", "x", "<script>alert(1)</script>", "A" * 64, "' OR 1=1 --", "\x00", "2222-2222-2222-2222-2222"],
+)
+def test_a_wrong_or_hostile_enrolment_code_is_refused_clearly(client, qa_lead_a, hostile):
+    enrolment_code_issue(user=qa_lead_a, actor=administrator())
+    log_in_with_password(client, qa_lead_a.username)
+
+    response = client.post(reverse("admin:second_factor_enrol"), {"enrolment_code": hostile, "next": INDEX})
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "<script>alert(1)</script>" not in body
+    assert 'id="enrolment-code-form"' in body and secret_shown(response) == ""
+    assert not Authenticator.objects.filter(user=qa_lead_a).exists()
+    assert client.get(reverse("admin:second_factor_enrol")).status_code == 200
+    assert secret_shown(client.get(reverse("admin:second_factor_enrol"))) == ""
+
+
+def test_an_enrolment_code_works_once_for_its_user_until_it_expires(client, qa_lead_a, qa_lead_b, dpo):
+    # given: a code for qa.a
+    code = enrolment_code_issue(user=qa_lead_a, actor=dpo)
+
+    # then: qa.b cannot use it (it is bound to its user)
+    other = client.__class__()
+    log_in_with_password(other, qa_lead_b.username)
+    refused = other.post(reverse("admin:second_factor_enrol"), {"enrolment_code": code, "next": INDEX})
+    assert refused.status_code == 200 and "not valid" in refused.content.decode()
+
+    # when: qa.a enters it (as typed: lower case, spaces for dashes), then a second session tries it
+    log_in_with_password(client, qa_lead_a.username)
+    typed = code.lower().replace("-", " ")
+    assert client.post(reverse("admin:second_factor_enrol"), {"enrolment_code": typed}).status_code == 302
+    second = client.__class__()
+    log_in_with_password(second, qa_lead_a.username)
+    again = second.post(reverse("admin:second_factor_enrol"), {"enrolment_code": code})
+
+    # then: the second use is refused and sees no secret
+    assert again.status_code == 200 and "not valid" in again.content.decode()
+    assert secret_shown(second.get(reverse("admin:second_factor_enrol"))) == ""
+
+    # when: a code has expired
+    expired = enrolment_code_issue(user=qa_lead_b, actor=dpo)
+    qa_lead_b.enrolment_codes.update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    # then: refused
+    late = other.post(reverse("admin:second_factor_enrol"), {"enrolment_code": expired})
+    assert late.status_code == 200 and "not valid" in late.content.decode()
+
+
+def test_a_newer_code_voids_the_older_one_and_its_open_enrolment(client, qa_lead_a, dpo):
+    # given: qa.a's session redeemed a code and was shown a secret
+    enrol_page_with_code(client, qa_lead_a)
+    device = Authenticator.objects.get(user=qa_lead_a)
+
+    # when: an administrator issues a new code (the first one may have leaked)
+    enrolment_code_issue(user=qa_lead_a, actor=dpo)
+
+    # then: the open enrolment is gone; confirming it fails; the page asks for a code again
+    assert not Authenticator.objects.filter(pk=device.pk).exists()
+    response = client.post(reverse("admin:second_factor_enrol"), {"token": totp_now(device), "next": INDEX})
+    assert "no longer open" in response.content.decode()
+    page = client.get(reverse("admin:second_factor_enrol"))
+    assert 'id="enrolment-code-form"' in page.content.decode() and secret_shown(page) == ""
+
+
+def test_enrolment_codes_are_stored_as_digests_only(qa_lead_a, dpo):
+    code = enrolment_code_issue(user=qa_lead_a, actor=dpo)
+
+    row = qa_lead_a.enrolment_codes.get()
+    history = row.history.first()
+
+    assert code not in str(list(qa_lead_a.enrolment_codes.values()))
+    assert row.digest != code and len(row.digest) == 64
+    assert not hasattr(history, "digest")
+    assert history.history_user_id == dpo.pk and row.issued_by_id == dpo.pk
+
+
+def test_issue_enrolment_code_prints_a_code_that_enrols(client, qa_lead_a, dpo):
+    out = io.StringIO()
+    call_command("issue_enrolment_code", qa_lead_a.username, by=dpo.username, stdout=out)
+    code = out.getvalue().strip().splitlines()[-1].strip()
+
+    log_in_with_password(client, qa_lead_a.username)
+    response = client.post(reverse("admin:second_factor_enrol"), {"enrolment_code": code, "next": INDEX})
+
+    assert response.status_code == 302
+    assert secret_shown(client.get(response["Location"]))
+
+
+@pytest.mark.parametrize(
+    ("target", "by", "message"),
+    [
+        ("ana.analyst", "ana.analyst", "Nobody issues their own"),
+        ("ana.analyst", "aud.auditor", "not an active DPO or superuser"),
+        ("ana.analyst", "qa.a", "not an active DPO or superuser"),
+        ("ana.analyst", "charlie.stranger", "not an active DPO or superuser"),
+        ("dana.dpo", "ana.analyst", "not an active DPO or superuser"),
+        ("nobody", "dana.dpo", "no user 'nobody'"),
+        ("ana.analyst", "nobody", "no user 'nobody'"),
+        ("aud.auditor", "dana.dpo", "already has an authenticator"),
+    ],
+)
+def test_issue_enrolment_code_refuses_with_a_clear_error_and_writes_nothing(
+    dpo, analyst, auditor, qa_lead_a, stranger, target, by, message
+):
+    enrolled(auditor)
+    codes = auditor.enrolment_codes.count() + analyst.enrolment_codes.count()
+
+    with pytest.raises(CommandError, match=message):
+        call_command("issue_enrolment_code", target, by=by, stdout=io.StringIO())
+
+    assert auditor.enrolment_codes.count() + analyst.enrolment_codes.count() == codes
 
 
 def test_an_enrolled_user_cannot_enrol_another_authenticator_with_the_password_alone(client, dpo):
@@ -287,14 +489,14 @@ def test_an_enrolled_user_cannot_enrol_another_authenticator_with_the_password_a
 
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:second_factor"))
-    assert TOTPDevice.objects.filter(user=dpo).count() == 1
+    assert Authenticator.objects.filter(user=dpo).count() == 1
 
 
 def test_the_second_factor_pages_are_not_for_anonymous_visitors(client):
     for name in ("admin:second_factor", "admin:second_factor_enrol"):
-        response = client.get(reverse(name))
-        assert response.status_code == 302
-        assert response["Location"].startswith(reverse("admin:login"))
+        for response in (client.get(reverse(name)), client.post(reverse(name), {"enrolment_code": "x"})):
+            assert response.status_code == 302
+            assert response["Location"].startswith(reverse("admin:login"))
 
 
 def test_a_session_owing_its_second_factor_can_log_out(client, dpo):
@@ -326,10 +528,54 @@ def test_with_the_setting_off_the_password_is_enough(client, dpo, settings):
     assert client.get(INDEX).status_code == 200
 
 
+# --- Secrets at rest ---------------------------------------------------------------------------
+
+
+def test_a_database_dump_holds_no_authenticator_key_or_recovery_code(dpo, analyst):
+    # given: an enrolled user
+    device, codes = enrolled(dpo)
+    key = device.bin_key
+
+    # when: every second-factor row is read as a DBA would
+    dump = repr(
+        [
+            *Authenticator.objects.values(),
+            *RecoveryCodeSet.objects.values(),
+            *RecoveryCode.objects.values(),
+            *dpo.enrolment_codes.values(),
+        ]
+    )
+
+    # then: neither the key (raw, hex or base32) nor any recovery code is in it
+    for form in (key.hex(), b32encode(key).decode(), repr(key)):
+        assert form not in dump
+    assert not any(code in dump for code in codes)
+    # and a wrapped key copied onto another user's authenticator does not decrypt there
+    other, _ = enrolled(analyst)
+    Authenticator.objects.filter(pk=other.pk).update(
+        key_wrapped=device.key_wrapped, key_version=device.key_version
+    )
+    other.refresh_from_db()
+    with pytest.raises(KeyProviderError):
+        other.bin_key  # noqa: B018 - the property unwraps
+
+
+def test_rotation_rewraps_authenticator_keys(dpo):
+    device, _ = enrolled(dpo)
+    key, version = device.bin_key, device.key_version
+
+    call_command("rotate_master_key", stdout=io.StringIO())
+
+    device.refresh_from_db()
+    assert device.key_version != version and device.bin_key == key
+    get_provider().destroy_version(version)
+    assert device.bin_key == key
+
+
 # --- Reset -------------------------------------------------------------------------------------
 
 
-def test_reset_removes_the_devices_and_leaves_history(client, dpo, analyst):
+def test_reset_removes_the_devices_leaves_history_and_prints_an_enrolment_code(client, dpo, analyst):
     # given: the analyst enrolled and logged in with both factors
     device, _ = enrolled(analyst)
     log_in_with_password(client, analyst.username)
@@ -341,14 +587,51 @@ def test_reset_removes_the_devices_and_leaves_history(client, dpo, analyst):
     call_command("reset_second_factor", analyst.username, by=dpo.username, reason="phone lost", stdout=out)
 
     # then: no device is left, the open session is no longer verified, the next login enrols
-    assert not TOTPDevice.objects.filter(user=analyst).exists()
-    assert not StaticDevice.objects.filter(user=analyst).exists()
+    assert not Authenticator.objects.filter(user=analyst).exists()
+    assert not RecoveryCodeSet.objects.filter(user=analyst).exists()
     assert client.get(INDEX).status_code == 302
     assert "2 devices" in out.getvalue()
     record = User.objects.get(pk=analyst.pk).history.first()
     assert record.history_change_reason == "second factor reset: phone lost"
     assert record.history_user_id == dpo.pk
     assert record.second_factor_enrolled_at is None
+
+    # and: the password alone shows no secret; the printed code does
+    fresh = client.__class__()
+    log_in_with_password(fresh, analyst.username)
+    assert secret_shown(fresh.get(reverse("admin:second_factor_enrol"))) == ""
+    code = out.getvalue().strip().splitlines()[-1].strip()
+    fresh.post(reverse("admin:second_factor_enrol"), {"enrolment_code": code})
+    assert secret_shown(fresh.get(reverse("admin:second_factor_enrol")))
+
+
+def test_a_session_verified_before_a_reset_stays_unverified_even_if_its_device_comes_back(
+    client, dpo, analyst
+):
+    # given: the analyst's session passed its second factor
+    device, _ = enrolled(analyst)
+    log_in_with_password(client, analyst.username)
+    verify(client, device, totp_now(device, steps_ahead=1))
+    assert client.get(INDEX).status_code == 200
+    saved = Authenticator.objects.filter(pk=device.pk).values()[0]
+
+    # when: the second factor is reset, and the device row reappears with its old id (a restored
+    # table, or a database writer putting it back)
+    call_command(
+        "reset_second_factor", analyst.username, by=dpo.username, reason="phone lost", stdout=io.StringIO()
+    )
+    Authenticator.objects.create(**saved)
+
+    # then: the session verified before the reset is sent back to the second-factor page
+    response = client.get(INDEX)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:second_factor"))
+    assert client.get(reverse("admin:dsr_datasubjectrequest_changelist")).status_code == 302
+
+    # and: passing the second factor again in that session lets it in
+    Authenticator.objects.filter(pk=device.pk).update(last_t=-1)
+    assert verify(client, device, totp_now(device, steps_ahead=1)).status_code == 302
+    assert client.get(INDEX).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -358,17 +641,20 @@ def test_reset_removes_the_devices_and_leaves_history(client, dpo, analyst):
         ("ana.analyst", "ana.analyst", "phone lost", "Nobody resets their own"),
         ("ana.analyst", "nobody", "phone lost", "no user 'nobody'"),
         ("nobody", "dana.dpo", "phone lost", "no user 'nobody'"),
-        ("dana.dpo", "ana.analyst", "phone lost", "nothing to reset"),
+        ("dana.dpo", "root.admin", "phone lost", "nothing to reset"),
+        ("dana.dpo", "ana.analyst", "phone lost", "not an active DPO or superuser"),
         ("ana.analyst", "dana.dpo", "x" * 80, "characters"),
     ],
 )
 def test_reset_refuses_with_a_clear_error_and_changes_nothing(dpo, analyst, target, by, reason, message):
     enrolled(analyst)
     history_rows = User.history.count()
+    codes = analyst.enrolment_codes.count()
 
     with pytest.raises(CommandError, match=message):
         call_command("reset_second_factor", target, by=by, reason=reason, stdout=io.StringIO())
 
-    assert TOTPDevice.objects.filter(user=analyst, confirmed=True).exists()
-    assert StaticToken.objects.filter(device__user=analyst).count() == 10
+    assert Authenticator.objects.filter(user=analyst, confirmed=True).exists()
+    assert RecoveryCode.objects.filter(device__user=analyst).count() == 10
     assert User.history.count() == history_rows
+    assert analyst.enrolment_codes.count() == codes

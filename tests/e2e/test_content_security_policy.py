@@ -15,12 +15,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django_otp.oath import totp
 
+from compliance_site.services import enrolment_code_issue
 from dsr.models import DataSubjectRequest, RequestType
 from dsr.services import request_create
 from recordings.models import SensitiveSegment
 from recordings.transcripts import transcript_store
 from tests.e2e.test_qa_lead_playback import PASSWORD, log_in
-from tests.factories import RecordingFactory, _wav
+from tests.factories import RecordingFactory, UserFactory, _wav
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -102,12 +103,19 @@ def test_enrolment_and_login_with_a_second_factor_in_the_browser(
     settings.CUSTOS_REQUIRE_2FA = True
     page.add_init_script(RECORD_VIOLATIONS)
 
-    # given: the DPO logs in with the password and is led to enrolment
+    # given: the DPO logs in with the password and is led to enrolment, where the enrolment code
+    # an administrator issued them opens the key
+    code = enrolment_code_issue(user=dpo, actor=UserFactory(username="root.admin", is_superuser=True))
     page.goto(f"{live_server.url}/admin/")
     page.fill("#id_username", dpo.username)
     page.fill("#id_password", PASSWORD)
     page.click("#login-form [type=submit]")
     page.wait_for_url(re.compile(r"/admin/second-factor/enrol/"))
+    assert page.locator("#second-factor-qr").count() == 0
+    assert violations(page) == []
+    page.fill("#id_enrolment_code", code)
+    page.click("#enrolment-code-form [type=submit]")
+    page.wait_for_selector("#second-factor-qr svg")
     assert page.locator("#second-factor-qr svg").is_visible()
     assert violations(page) == []
 

@@ -1,4 +1,5 @@
-"""``manage.py rotate_master_key``: a new master-key version, and every subject key re-wrapped.
+"""``manage.py rotate_master_key``: a new master-key version, and every subject key (and staff
+authenticator key) re-wrapped.
 
 No audio is touched. Resumable: a run interrupted half-way leaves some keys under the old
 version (still readable); the next run sees them and finishes instead of starting over.
@@ -7,6 +8,7 @@ version (still readable); the next run sees them and finishes instead of startin
 from django.core.management.base import BaseCommand
 
 from compliance_site.keys import get_provider
+from compliance_site.services import authenticators_rewrap_batch, authenticators_stale_count
 from recordings.services import subject_keys_rewrap_batch, subject_keys_stale_count
 
 
@@ -24,7 +26,7 @@ class Command(BaseCommand):
     def handle(self, *args, batch_size: int, resume_only: bool, **options):
         provider = get_provider()
         stale = subject_keys_stale_count()
-        if stale:
+        if stale or authenticators_stale_count():
             self.stdout.write(
                 f"Resuming: {stale} subject keys are not yet under {provider.current_version()}."
             )
@@ -39,8 +41,13 @@ class Command(BaseCommand):
         while rewrapped := subject_keys_rewrap_batch(batch_size=batch_size):
             done += rewrapped
             self.stdout.write(f"  {done}/{stale} re-wrapped", ending="\r")
+        # Staff authenticators too, or destroying the old version would lock every user out.
+        authenticators = 0
+        while rewrapped := authenticators_rewrap_batch(batch_size=batch_size):
+            authenticators += rewrapped
         self.stdout.write(
             self.style.SUCCESS(
-                f"\nRotation complete: {done} subject keys under {provider.current_version()}."
+                f"\nRotation complete: {done} subject keys and {authenticators} authenticator keys under "
+                f"{provider.current_version()}."
             )
         )
