@@ -58,6 +58,12 @@ PERIODIC_JOBS = [
         crontab_setting="CUSTOS_ORPHAN_PERMISSIONS_CRONTAB",
         description="Removes guardian object permissions whose object was deleted.",
     ),
+    PeriodicJob(
+        name="Upload spool",
+        task="compliance_site.tasks.clean_upload_spool",
+        crontab_setting="CUSTOS_SPOOL_CLEAN_CRONTAB",
+        description="Deletes uploads left in the spool by processes that died (e.g. killed mid-upload).",
+    ),
 ]
 
 

@@ -7,6 +7,7 @@ from celery import shared_task
 from django.conf import settings
 
 from compliance_site.object_permissions import object_permissions_clean_orphans
+from compliance_site.spool import spool_clean
 
 
 @shared_task(name="compliance_site.tasks.clean_orphan_object_permissions")
@@ -21,3 +22,11 @@ def prune_login_logs() -> int:
     (they hold staff usernames and addresses); returns how many. Lockouts expire on their own."""
     days = settings.CUSTOS_LOGIN_LOG_DAYS
     return AxesProxyHandler.reset_logs(age_days=days) + AxesProxyHandler.reset_failure_logs(age_days=days)
+
+
+@shared_task(name="compliance_site.tasks.clean_upload_spool")
+def clean_upload_spool() -> int:
+    """Every few minutes: delete the uploads that dead processes left in this host's spool, and
+    files older than ``CUSTOS_SPOOL_MAX_AGE_MINUTES``; returns how many folders and files."""
+    cleaned = spool_clean()
+    return cleaned.folders + cleaned.files
