@@ -40,8 +40,12 @@ class BeatLock:
 
 
 class PostgresAdvisoryLock(BeatLock):
-    def __init__(self, db_settings: dict):
+    def __init__(
+        self, db_settings: dict, key: int = ADVISORY_LOCK_KEY, application_name: str = "custos-beat-lock"
+    ):
         self.db_settings = db_settings
+        self.key = key
+        self.application_name = application_name
         self.connection = None
 
     def _connect(self):
@@ -53,7 +57,7 @@ class PostgresAdvisoryLock(BeatLock):
             "password": self.db_settings.get("PASSWORD") or None,
             "host": self.db_settings.get("HOST") or None,
             "port": self.db_settings.get("PORT") or None,
-            "application_name": "custos-beat-lock",
+            "application_name": self.application_name,
             "autocommit": True,
         }
         return psycopg.connect(**{k: v for k, v in params.items() if v is not None})
@@ -64,9 +68,7 @@ class PostgresAdvisoryLock(BeatLock):
         self.release()
         try:
             self.connection = self._connect()
-            got = self.connection.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY]).fetchone()[
-                0
-            ]
+            got = self.connection.execute("SELECT pg_try_advisory_lock(%s)", [self.key]).fetchone()[0]
         except Exception:  # the database is away: no lock, try again next tick
             logger.exception("Beat lock: cannot reach PostgreSQL")
             self.release()

@@ -64,6 +64,18 @@ PERIODIC_JOBS = [
         crontab_setting="CUSTOS_LOGIN_STATE_PURGE_CRONTAB",
         description="Deletes expired staff sessions and authenticator enrolments never confirmed.",
     ),
+    PeriodicJob(
+        name="Upload spool",
+        task="compliance_site.tasks.clean_upload_spool",
+        crontab_setting="CUSTOS_SPOOL_CLEAN_CRONTAB",
+        description="Deletes uploads left in the spool by processes that died (e.g. killed mid-upload).",
+    ),
+    PeriodicJob(
+        name="Orphan package blobs",
+        task="dsr.tasks.delete_orphan_package_blobs",
+        crontab_setting="CUSTOS_PACKAGE_ORPHAN_CRONTAB",
+        description="Deletes package archives whose build died before its package row was committed.",
+    ),
 ]
 
 

@@ -322,6 +322,19 @@ CUSTOS_PLAYBACK_SEAL_CRONTAB = env.str("CUSTOS_PLAYBACK_SEAL_CRONTAB", default="
 CUSTOS_AUDIT_VERIFY_CRONTAB = env.str("CUSTOS_AUDIT_VERIFY_CRONTAB", default="15 4 * * *")
 CUSTOS_ORPHAN_PERMISSIONS_CRONTAB = env.str("CUSTOS_ORPHAN_PERMISSIONS_CRONTAB", default="45 3 * * *")
 CUSTOS_LOGIN_STATE_PURGE_CRONTAB = env.str("CUSTOS_LOGIN_STATE_PURGE_CRONTAB", default="20 3 * * *")
+# Every few minutes: the upload spool (compliance_site.spool) and the blobs of package builds
+# that died before their row was committed (dsr.packages.package_orphans_delete).
+CUSTOS_SPOOL_CLEAN_CRONTAB = env.str("CUSTOS_SPOOL_CLEAN_CRONTAB", default="*/10 * * * *")
+CUSTOS_PACKAGE_ORPHAN_CRONTAB = env.str("CUSTOS_PACKAGE_ORPHAN_CRONTAB", default="*/15 * * * *")
+# A package blob that no package row names is deleted once it is this old: longer than any build
+# takes between writing its blob and committing its row (a 2.5 GB build takes seconds; a web
+# worker's timeout kills a build long before).
+DSR_PACKAGE_ORPHAN_MINUTES = env.int("DSR_PACKAGE_ORPHAN_MINUTES", default=60)
+if DSR_PACKAGE_ORPHAN_MINUTES < 5:
+    raise ImproperlyConfigured(
+        f"DSR_PACKAGE_ORPHAN_MINUTES={DSR_PACKAGE_ORPHAN_MINUTES} must be at least 5: a build in "
+        "progress must never lose its blob."
+    )
 # A playback whose player has sent no request for this long is over; its access event is written.
 PLAYBACK_IDLE_SECONDS = env.int("CUSTOS_PLAYBACK_IDLE_SECONDS", default=120)
 # The longest a share link to a recipient may stay open.
@@ -450,7 +463,30 @@ INSTALLED_APPS = [
 
 # Non-file form fields held in memory per request: one call's metadata is a few kB. Uploaded
 # files do not count here; above FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) they stream to a
-# temporary file, so memory stays flat whatever RECORDING_MAX_BYTES allows.
+# temporary file in the upload spool, so memory stays flat whatever RECORDING_MAX_BYTES allows.
+#
+# The upload spool (compliance_site.spool): the only folder where an upload's plaintext touches
+# the disk, never the system's temporary folder. Each process writes into a folder of its own,
+# locked while it lives; the web process and the worker delete dead processes' folders as they
+# start, and beat's task every CUSTOS_SPOOL_CLEAN_CRONTAB. Files older than
+# CUSTOS_SPOOL_MAX_AGE_MINUTES (longer than any upload takes) go too.
+CUSTOS_SPOOL_DIR = Path(env.str("CUSTOS_SPOOL_DIR", default=str(VAR_DIR / "spool")))
+try:  # 0700 from the start (the umask only narrows it); compliance_site.spool checks the owner
+    CUSTOS_SPOOL_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+except OSError as _exc:
+    raise ImproperlyConfigured(f"CUSTOS_SPOOL_DIR={CUSTOS_SPOOL_DIR} cannot be created: {_exc}") from _exc
+CUSTOS_SPOOL_MAX_AGE_MINUTES = env.int("CUSTOS_SPOOL_MAX_AGE_MINUTES", default=360)
+if CUSTOS_SPOOL_MAX_AGE_MINUTES < 30:
+    raise ImproperlyConfigured(
+        f"CUSTOS_SPOOL_MAX_AGE_MINUTES={CUSTOS_SPOOL_MAX_AGE_MINUTES} must be at least 30: an upload "
+        "in progress must never lose its file."
+    )
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "compliance_site.spool.SpoolUploadHandler",
+]
+# Django's own handler, should anything use it, writes to the spool's top level (cleaned by age).
+FILE_UPLOAD_TEMP_DIR = str(CUSTOS_SPOOL_DIR)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 # Pushes per integration account; a busy contact centre ends a few calls a second at peak.
 API_INGEST_THROTTLE_RATE = env.str("API_INGEST_THROTTLE_RATE", default="600/minute")

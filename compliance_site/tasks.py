@@ -7,6 +7,7 @@ from celery import shared_task
 from django.conf import settings
 
 from compliance_site.object_permissions import object_permissions_clean_orphans
+from compliance_site.spool import spool_clean
 
 
 @shared_task(name="compliance_site.tasks.clean_orphan_object_permissions")
@@ -31,3 +32,11 @@ def purge_stale_login_state() -> int:
     from compliance_site.sessions import sessions_expired_purge
 
     return sessions_expired_purge() + authenticators_pending_purge()
+
+
+@shared_task(name="compliance_site.tasks.clean_upload_spool")
+def clean_upload_spool() -> int:
+    """Every few minutes: delete the uploads that dead processes left in this host's spool, and
+    files older than ``CUSTOS_SPOOL_MAX_AGE_MINUTES``; returns how many folders and files."""
+    cleaned = spool_clean()
+    return cleaned.folders + cleaned.files

@@ -95,9 +95,12 @@ class PackageUnavailable(Exception):
 # --- Keys and names -----------------------------------------------------------------------------
 
 
+PACKAGES_PREFIX = "packages"
+
+
 def package_blob_name() -> str:
     """A random name that says nothing about the subject: packages/year/month/uuid.zip.tink."""
-    return f"packages/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.zip.tink"
+    return f"{PACKAGES_PREFIX}/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.zip.tink"
 
 
 def _blob_aad(storage_ref: str) -> bytes:
@@ -674,8 +677,9 @@ def package_build(*, request: DataSubjectRequest, actor) -> DataPackage:
     record the export. All or nothing: a failure leaves no row and no blob.
 
     Runs inside the completing transaction (``dsr.rights.right_execute``) or alone. Should that
-    transaction roll back after this returns, the blob stays behind unreadable: its key was only
-    ever in the rolled-back row.
+    transaction roll back after this returns, or the process die (a kill, a web worker's
+    timeout) between the blob's write and the commit, the blob stays behind, unreadable (its key
+    was only ever in the uncommitted row) until ``package_orphans_delete`` deletes it.
     """
     kind = _KINDS.get(request.request_type)
     if kind is None:
@@ -838,6 +842,54 @@ def packages_expired_purge(*, now: datetime.datetime | None = None, batch_size: 
         purged += len(done)
         if len(batch) < batch_size or not done:
             return purged
+
+
+def _package_blob_names(storage, folder: str = PACKAGES_PREFIX) -> Iterator[str]:
+    """Every blob under ``folder`` of the storage (local folders or S3 prefixes), depth first."""
+    try:
+        folders, files = storage.listdir(folder)
+    except FileNotFoundError:  # no package was ever built here
+        return
+    for name in sorted(files):
+        yield f"{folder}/{name}"
+    for child in sorted(folders):
+        yield from _package_blob_names(storage, f"{folder}/{child}")
+
+
+def package_orphans_delete(*, now: datetime.datetime | None = None, chunk_size: int = 500) -> list[str]:
+    """Delete the package blobs that no package row names and that were last written more than
+    ``DSR_PACKAGE_ORPHAN_MINUTES`` ago; the names deleted.
+
+    Such a blob is a build that died: killed (or timed out) between writing its archive and
+    committing its row, or rolled back with the completion it ran in. Its key died with the
+    uncommitted row, so it is unreadable; it is still a copy of a subject's calls that no
+    erasure, expiry or purge would ever find, since they all start from the row. The age bound
+    spares a build in progress: its blob is written before its row commits."""
+    now = now or timezone.now()
+    bound = now - datetime.timedelta(minutes=settings.DSR_PACKAGE_ORPHAN_MINUTES)
+    storage = recordings_storage()
+    deleted: list[str] = []
+    names = _package_blob_names(storage)
+    while chunk := [name for _, name in zip(range(chunk_size), names, strict=False)]:
+        named = set(DataPackage.objects.filter(storage_ref__in=chunk).values_list("storage_ref", flat=True))
+        for name in chunk:
+            if name in named:
+                continue
+            try:
+                if storage.get_modified_time(name) >= bound:
+                    continue  # maybe a build still running: its row is not committed yet
+                storage.delete(name)
+            except FileNotFoundError:
+                continue  # deleted meanwhile (a failed build's own clean-up, another run)
+            except OSError:
+                logger.exception("Orphan package blob %s not deleted; will retry", name)
+                continue
+            deleted.append(name)
+    if deleted:
+        logger.warning(
+            "Deleted %d package blobs of builds that died before their row was saved", len(deleted)
+        )
+    return deleted
 
 
 def packages_purge_for_subject(*, subject: DataSubject, actor, reason: str) -> int:

@@ -7,7 +7,7 @@ import datetime
 from celery import shared_task
 from django.utils import timezone
 
-from dsr.packages import packages_expired_purge
+from dsr.packages import package_orphans_delete, packages_expired_purge
 from dsr.services import reminders_send_due
 
 
@@ -26,3 +26,10 @@ def send_deadline_reminders(now: str | None = None) -> int:
 def purge_expired_packages() -> int:
     """Nightly: delete the archives of access and portability packages past their expiry."""
     return packages_expired_purge()
+
+
+@shared_task(name="dsr.tasks.delete_orphan_package_blobs")
+def delete_orphan_package_blobs() -> int:
+    """Every few minutes: delete the archives of package builds that died before their row was
+    committed; returns how many."""
+    return len(package_orphans_delete())

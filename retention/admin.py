@@ -78,9 +78,16 @@ class LegalHoldAdmin(ScopedHistoryAdmin):
 
 @admin.register(SweepRun)
 class SweepRunAdmin(ReadOnlyAdminMixin, ScopedHistoryAdmin):
-    list_display = ("started_at", "status", "examined", "deleted", "held_back", "failed", "finished_at")
+    list_display = ("id", "started_at", "state", "examined", "deleted", "held_back", "failed", "finished_at")
     list_filter = ("status",)
     date_hierarchy = "started_at"
+    readonly_fields = ("state",)
+
+    @admin.display(description="State", ordering="status")
+    def state(self, obj: SweepRun) -> str:
+        # A run whose worker died says so, and which run took its work over, as soon as that one
+        # starts: not "running" until someone notices.
+        return obj.state
 
 
 @admin.register(DeletionRecord)

@@ -127,16 +127,29 @@ class PendingDisposition(Recording):
 
 
 class SweepRun(models.Model):
-    """One pass of the retention sweep, with its progress visible while it runs."""
+    """One pass of the retention sweep, with its progress visible while it runs.
+
+    A running sweep holds the lease ``sweep-run`` of its id (``compliance_site.leases``), which
+    goes when its process dies; the next sweep to start marks a run whose lease is gone
+    "abandoned", superseded by itself (``retention.services``)."""
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
         FINISHED = "finished", "Finished"
         FAILED = "failed", "Failed"
+        ABANDONED = "abandoned", "Abandoned (its worker died)"
 
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    superseded_by = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The sweep that found this one's worker dead and finished its work.",
+    )
     examined = models.PositiveIntegerField(default=0)
     deleted = models.PositiveIntegerField(default=0)
     held_back = models.PositiveIntegerField(default=0)
@@ -153,13 +166,24 @@ class SweepRun(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(status="running", finished_at__isnull=True)
-                | Q(status__in=["finished", "failed"], finished_at__isnull=False),
+                | Q(status__in=["finished", "failed", "abandoned"], finished_at__isnull=False),
                 name="sweeprun_status_matches_finish",
+            ),
+            models.CheckConstraint(
+                condition=Q(superseded_by__isnull=True) | Q(status="abandoned"),
+                name="sweeprun_superseded_only_when_abandoned",
             ),
         ]
 
     def __str__(self) -> str:
         return f"Sweep {self.started_at:%Y-%m-%d %H:%M} ({self.get_status_display()})"
+
+    @property
+    def state(self) -> str:
+        """The status as the admin says it: an abandoned run names the sweep that superseded it."""
+        if self.status == self.Status.ABANDONED and self.superseded_by_id:
+            return f"Abandoned: its worker died; superseded by run {self.superseded_by_id}"
+        return self.get_status_display()
 
 
 class DeletionRecord(models.Model):

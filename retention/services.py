@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from compliance_site.bulk_rows import rows_insert
 from compliance_site.history_bulk import HISTORY_CHANGED, HISTORY_CREATED, history_copy
+from compliance_site.leases import lease_acquire, lease_held, lease_release
 from recordings.models import Recording
 from recordings.selectors import purposes_lawful_for
 from recordings.services import recording_keys_destroy
@@ -225,21 +226,42 @@ def _erase_batch(run: SweepRun, now: datetime.datetime, batch_size: int) -> int:
     return len(batch)
 
 
-# A run still "running" this long after it started was abandoned: the next sweep marks it failed.
-# (A live sweep that long is marked too, and marks itself finished or failed when it ends.)
+# The lease a running sweep holds on its run (compliance_site.leases): dropped by the database
+# server or the kernel the moment its process dies.
+SWEEP_RUN_LEASE = "sweep-run"
+# A run whose lease still looks held this long after it started is marked failed anyway: its
+# host may be lost with its connection half-open, which the server notices only much later. (A
+# live sweep that long is marked too, and marks itself finished or failed when it ends.)
 SWEEP_RUN_ABANDONED_AFTER = datetime.timedelta(hours=12)
 
 
-def _sweep_runs_abandoned_fail(now: datetime.datetime) -> None:
-    """Mark failed the runs still "running" long after they started: their sweep died with its
-    worker (kill -9, a lost machine) and will never say so itself."""
-    for run in SweepRun.objects.filter(
-        status=SweepRun.Status.RUNNING, started_at__lt=now - SWEEP_RUN_ABANDONED_AFTER
-    ):
-        logger.warning("Sweep run %s, running since %s, was abandoned; marked failed", run.pk, run.started_at)
-        run.status = SweepRun.Status.FAILED
-        run.finished_at = now
-        run.save(update_fields=["status", "finished_at"])
+def _sweep_runs_abandoned_mark(*, current: SweepRun, now: datetime.datetime) -> list[SweepRun]:
+    """Mark the other runs still "running" whose sweep is dead: "abandoned", superseded by
+    ``current``, which redoes their work (a killed sweep's message is redelivered, or the next
+    night's sweep comes). Their worker died (kill -9, the OOM killer, a lost machine) and will
+    never say so itself; without this they would show "running" for hours. A run whose lease is
+    held is a live sweep on another worker and is left alone (the two share the work); past
+    ``SWEEP_RUN_ABANDONED_AFTER`` it is marked failed."""
+    marked = []
+    with transaction.atomic():
+        # The row lock orders this against the run's own last save: a sweep that finished just
+        # now is read as finished here (its status commits before it lets its lease go).
+        running = (
+            SweepRun.objects.select_for_update().filter(status=SweepRun.Status.RUNNING).exclude(pk=current.pk)
+        )
+        for run in running.order_by("pk"):
+            if not lease_held(SWEEP_RUN_LEASE, run.pk):
+                logger.warning("Sweep run %s died with its worker; superseded by run %s", run.pk, current.pk)
+                run.status, run.superseded_by = SweepRun.Status.ABANDONED, current
+            elif run.started_at < now - SWEEP_RUN_ABANDONED_AFTER:
+                logger.warning("Sweep run %s, running since %s, marked failed", run.pk, run.started_at)
+                run.status = SweepRun.Status.FAILED
+            else:
+                continue
+            run.finished_at = max(now, run.started_at)
+            run.save(update_fields=["status", "superseded_by", "finished_at"])
+            marked.append(run)
+    return marked
 
 
 def retention_sweep(*, now: datetime.datetime, batch_size: int | None = None) -> SweepRun:
@@ -247,27 +269,35 @@ def retention_sweep(*, now: datetime.datetime, batch_size: int | None = None) ->
 
     Each batch commits on its own, so an interrupted sweep keeps what it finished; the tombstone
     carries the blob name until the storage confirms the deletion, so a rerun completes it.
+    The run holds its lease from before its row is visible until after its last status is saved,
+    and first marks the runs of dead sweeps superseded by itself.
     """
     batch_size = batch_size or settings.RETENTION_SWEEP_BATCH_SIZE
-    _sweep_runs_abandoned_fail(now)
-    _delete_pending_blobs()
-    run = SweepRun.objects.create(started_at=now)
+    with transaction.atomic():
+        run = SweepRun.objects.create(started_at=now)
+        # Taken before the row commits: no other sweep can see this run without its lease.
+        lease = lease_acquire(SWEEP_RUN_LEASE, run.pk)
     try:
-        held_back = recordings_expired(now).count() - recordings_past_retention(now).count()
-        run.held_back = held_back
-        run.examined = held_back
-        run.save(update_fields=["held_back", "examined"])
-        with _BlobDeletionBehind() as blob_deletion:
-            while _erase_batch(run, now, batch_size):
-                blob_deletion.start()
-    except Exception:
-        run.status = SweepRun.Status.FAILED
-        run.finished_at = timezone.now()
+        _sweep_runs_abandoned_mark(current=run, now=now)
+        _delete_pending_blobs()
+        try:
+            held_back = recordings_expired(now).count() - recordings_past_retention(now).count()
+            run.held_back = held_back
+            run.examined = held_back
+            run.save(update_fields=["held_back", "examined"])
+            with _BlobDeletionBehind() as blob_deletion:
+                while _erase_batch(run, now, batch_size):
+                    blob_deletion.start()
+        except Exception:
+            run.status = SweepRun.Status.FAILED
+            run.finished_at = max(timezone.now(), run.started_at)
+            run.save(update_fields=["status", "finished_at"])
+            raise
+        run.status = SweepRun.Status.FINISHED
+        run.finished_at = max(timezone.now(), run.started_at)
         run.save(update_fields=["status", "finished_at"])
-        raise
-    run.status = SweepRun.Status.FINISHED
-    run.finished_at = max(timezone.now(), run.started_at)
-    run.save(update_fields=["status", "finished_at"])
+    finally:
+        lease_release(lease, SWEEP_RUN_LEASE, run.pk)
     return run
 
 

@@ -43,6 +43,8 @@ def _fast_and_isolated(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Each test has its own keyring: rotations in tests never touch the demo's.
     settings.LOCAL_KEYRING_PATH = tmp_path / "keyring.json"
+    # Each test has its own upload spool: a cleaning in one never meets another's uploads.
+    settings.CUSTOS_SPOOL_DIR = tmp_path / "spool"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.STORAGES = {
         **settings.STORAGES,
