@@ -6,21 +6,36 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PORT ?= 8000
 
-.PHONY: demo test bench lint format install install-dev clean-demo
+.PHONY: demo test bench lint format install install-dev lock clean-demo
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Custos needs Python 3.11 or newer (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-# Stamps make a second run skip the install unless pyproject.toml changed.
-$(VENV)/.installed-runtime: pyproject.toml | $(PY)
-	$(PIP) install --quiet -e .
+# The exact versions (with their hashes) come from the lock files under requirements/, made from
+# pyproject.toml's ranges by `make lock`; Custos itself is installed on top without resolving again.
+# Stamps make a second run skip the install unless a lock file or pyproject.toml changed.
+$(VENV)/.installed-runtime: pyproject.toml requirements/runtime.txt | $(PY)
+	$(PIP) install --quiet --require-hashes -r requirements/runtime.txt
+	$(PIP) install --quiet --no-deps -e .
 	@touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(PY)
-	$(PIP) install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: pyproject.toml requirements/dev.txt | $(PY)
+	$(PIP) install --quiet --require-hashes -r requirements/dev.txt
+	$(PIP) install --quiet --no-deps -e .
 	@touch $@ $(VENV)/.installed-runtime
+
+# Re-resolve the lock files after a change to pyproject.toml's dependencies (versions already
+# locked are kept where the ranges allow; `make lock UPGRADE=1` takes the newest).
+lock: | $(PY)
+	$(PIP) install --quiet 'uv>=0.5,<1'
+	for lock in runtime dev; do \
+		extra=$$([ $$lock = dev ] && echo '--extra dev'); \
+		$(VENV)/bin/uv pip compile pyproject.toml $$extra --python-version 3.11 --universal \
+			--generate-hashes --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) \
+			-o requirements/$$lock.txt -q || exit 1; \
+	done
 
 install: $(VENV)/.installed-runtime
 install-dev: $(VENV)/.installed-dev
