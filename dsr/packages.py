@@ -64,6 +64,7 @@ from recordings.vault import (
     subject_key,
 )
 from retention.models import RetentionPolicy
+from retention.selectors import keep_days_for, retention_policies_for
 
 logger = logging.getLogger(__name__)
 
@@ -183,11 +184,6 @@ def _iso(moment: datetime.datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def _retention_days(policies: dict[int, RetentionPolicy], purpose: Purpose) -> int:
-    policy = policies.get(purpose.pk)
-    return policy.keep_days if policy else settings.RETENTION_DEFAULT_DAYS
-
-
 def _served(subject: DataSubject, recordings: list[Recording]) -> set[tuple[int, int]]:
     """(recording id, purpose id) for each stated purpose a recording may still serve: one query
     per purpose, whatever the number of recordings (``lawful_for_purpose`` is the rule)."""
@@ -224,13 +220,13 @@ def _recording_data(
                 "code": p.code,
                 "name": p.name,
                 "still_served": (recording.pk, p.pk) in served,
-                "retention_days": _retention_days(policies, p),
+                "retention_days": keep_days_for(p, policies),
             }
             for p in stated
         ],
         "status": recording.status,
         "keep_until": _iso(recording.keep_until),
-        "retention_days": max((_retention_days(policies, p) for p in stated), default=None),
+        "retention_days": max((keep_days_for(p, policies) for p in stated), default=None),
         "source": SOURCE,
         "recipients": sorted({name for p in stated for name in recipients.get(p.pk, ())}),
         "audio": (
@@ -398,7 +394,7 @@ def _information(texts: dict[str, Any], recordings: list[Recording], policies: d
             "periods": [
                 {
                     "purpose": p.name,
-                    "days": _retention_days(policies, p),
+                    "days": keep_days_for(p, policies),
                     "legal_reference": policies[p.pk].legal_reference if p.pk in policies else "",
                 }
                 for p in ordered
@@ -439,7 +435,7 @@ def _contents(
     entries = _audio_entries(recordings, subject_key_bytes)
     purpose_ids = {p.pk for r in recordings for p in r.purposes.all()}
     served = _served(subject, recordings)
-    policies = {p.purpose_id: p for p in RetentionPolicy.objects.filter(purpose__in=purpose_ids)}
+    policies = retention_policies_for(purpose_ids)
     recipients: dict[int, set[str]] = {}  # purpose id -> names of its recipients, in one query
     for recipient in (
         Recipient.objects.filter(purposes__in=purpose_ids).prefetch_related("purposes").distinct()

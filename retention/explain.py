@@ -11,7 +11,7 @@ from django.utils import timezone
 from recordings.models import Recording
 from recordings.selectors import purposes_lawful_for
 from retention.models import DispositionApproval, RetentionPolicy
-from retention.selectors import holds_covering
+from retention.selectors import holds_covering, keep_days_for, retention_ended, retention_policies_for
 
 
 @dataclass(frozen=True)
@@ -36,14 +36,16 @@ def retention_verdict(recording: Recording, at: datetime.datetime) -> RetentionV
         )
     if recording.keep_until is None:
         return RetentionVerdict(False, "No retention computed yet.")
-    if recording.keep_until > at:
+    if not retention_ended(recording.keep_until, at):
         lawful = purposes_lawful_for(recording)
-        policies = {
-            p.purpose_id: p for p in RetentionPolicy.objects.filter(purpose__in=[x.pk for x in lawful])
-        }
+        policies = retention_policies_for([purpose.pk for purpose in lawful])
         grounds = ", ".join(
             f"{purpose.name.lower()} ({recording.get_lawful_basis_display().split(' (')[0].lower()}, "
-            + (f"{policies[purpose.pk].keep_days}-day policy" if purpose.pk in policies else "default period")
+            + (
+                f"{keep_days_for(purpose, policies)}-day policy"
+                if purpose.pk in policies
+                else "default period"
+            )
             + ")"
             for purpose in lawful
         )

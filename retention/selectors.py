@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime
 from typing import NamedTuple
 
+from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from recordings.models import Recording
-from retention.models import DeletionRecord, DispositionApproval, LegalHold
+from recordings.models import Purpose, Recording
+from retention.models import DeletionRecord, DispositionApproval, LegalHold, RetentionPolicy
 
 
 class ErasureTarget(NamedTuple):
@@ -48,12 +49,26 @@ def _held_recording() -> Exists:
     )
 
 
-def recordings_held() -> QuerySet[Recording]:
-    return Recording.objects.filter(_held_recording())
+def retention_policies_for(purpose_ids) -> dict[int, RetentionPolicy]:
+    """The policies of these purposes, by purpose id (a purpose has at most one)."""
+    return {policy.purpose_id: policy for policy in RetentionPolicy.objects.filter(purpose__in=purpose_ids)}
+
+
+def keep_days_for(purpose: Purpose | int, policies: dict[int, RetentionPolicy]) -> int:
+    """How many days a purpose keeps a recording: its policy's, or ``RETENTION_DEFAULT_DAYS`` for
+    a purpose without one. ``policies`` is ``retention_policies_for`` of the purposes asked about."""
+    policy = policies.get(purpose if isinstance(purpose, int) else purpose.pk)
+    return policy.keep_days if policy else settings.RETENTION_DEFAULT_DAYS
+
+
+def retention_ended(keep_until: datetime.datetime, at: datetime.datetime) -> bool:
+    """A recording is kept *until* its keep-until, that moment included: its retention has ended
+    only once ``at`` is past it. The sweep's queryset (``recordings_expired``) says the same."""
+    return keep_until < at
 
 
 def recordings_expired(now: datetime.datetime) -> QuerySet[Recording]:
-    """Recordings with audio whose keep-until has passed, held or not."""
+    """Recordings with audio whose keep-until has passed (``retention_ended``), held or not."""
     return Recording.objects.exclude(status=Recording.Status.ERASED).filter(keep_until__lt=now)
 
 

@@ -10,7 +10,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
 from django.db import connection, transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from compliance_site.bulk_rows import rows_insert
@@ -20,13 +19,15 @@ from recordings.models import Recording
 from recordings.selectors import purposes_lawful_for
 from recordings.services import recording_keys_destroy
 from recordings.sharing import shares_revoke_for
-from retention.models import DeletionRecord, DispositionApproval, LegalHold, RetentionPolicy, SweepRun
+from retention.models import DeletionRecord, DispositionApproval, LegalHold, SweepRun
 from retention.selectors import (
     ERASURE_TARGET_COLUMNS,
     ErasureTarget,
     deletions_with_blob_pending,
+    keep_days_for,
     recordings_expired,
     recordings_past_retention,
+    retention_policies_for,
 )
 
 logger = logging.getLogger(__name__)
@@ -42,10 +43,8 @@ def keep_until_for(recording: Recording) -> datetime.datetime:
     purpose_ids = [p.pk for p in purposes_lawful_for(recording)]
     if not purpose_ids:
         return min(timezone.now(), recording.keep_until or timezone.now())
-    longest = RetentionPolicy.objects.filter(purpose__in=purpose_ids).aggregate(m=Max("keep_days"))["m"]
-    covered = RetentionPolicy.objects.filter(purpose__in=purpose_ids).count()
-    if longest is None or covered < len(purpose_ids):
-        longest = max(longest or 0, settings.RETENTION_DEFAULT_DAYS)
+    policies = retention_policies_for(purpose_ids)
+    longest = max(keep_days_for(purpose_id, policies) for purpose_id in purpose_ids)
     return recording.started_at + datetime.timedelta(days=longest)
 
 

@@ -106,3 +106,41 @@ def test_the_recording_page_shows_the_dpo_why_it_is_kept(client, dpo):
     page = client.get(reverse("admin:recordings_recording_change", args=[recording.pk])).content.decode()
 
     assert "Kept until" in page
+
+
+@pytest.mark.parametrize(
+    ("moment", "deleted"),
+    [
+        (datetime.timedelta(seconds=-1), False),
+        (datetime.timedelta(0), False),  # kept *until* its keep-until, that moment included
+        (datetime.timedelta(seconds=1), True),
+    ],
+)
+def test_the_explanation_and_the_sweep_agree_at_the_boundary(moment, deleted):
+    # given: a recording whose keep-until is exactly the sweep's moment, or a second either side
+    # (issue 15: the explanation said "deleted" where the sweep kept it)
+    recording = RecordingFactory(keep_until=NOW, lawful_basis="contract")
+    at = NOW + moment
+
+    # when
+    verdict = retention_verdict(recording, at)
+    retention_sweep(now=at)
+
+    # then
+    recording.refresh_from_db()
+    assert verdict.deleted_by_sweep is deleted
+    assert (recording.status == Recording.Status.ERASED) is deleted
+
+
+def test_a_purpose_keeps_its_policy_days_or_the_default_everywhere(settings):
+    # given: one purpose with a policy and one without (issue 15: this rule was written three times)
+    from retention.selectors import keep_days_for, retention_policies_for
+
+    settings.RETENTION_DEFAULT_DAYS = 45
+    with_policy, without = PurposeFactory(code="dispute"), PurposeFactory(code="training")
+    RetentionPolicyFactory(purpose=with_policy, keep_days=365)
+    policies = retention_policies_for([with_policy.pk, without.pk])
+
+    # then
+    assert keep_days_for(with_policy, policies) == 365
+    assert keep_days_for(without.pk, policies) == 45
