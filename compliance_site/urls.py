@@ -22,3 +22,6 @@ urlpatterns = [
     # The telephony integration's ingest API and its OpenAPI description.
     path("api/v1/", include("recordings.api_urls")),
 ]
+
+# A refused page says why (compliance_site.bad_requests), never echoing what was sent.
+handler400 = "compliance_site.bad_requests.bad_request"
