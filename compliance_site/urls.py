@@ -17,7 +17,7 @@ urlpatterns = [
     # alone, and travels in the fragment and a POST only, never in a URL that a server logs
     # (recordings.share_views). Links of the old form (/shares/<token>/audio) still open.
     path("shares/open", share_open, name="share-open"),
-    path("shares/s/<int:share_id>/audio", shared_audio, name="share-audio"),
+    path("shares/s/<int:pk>/audio", shared_audio, name="share-audio"),
     path("shares/<str:token>/audio", share_open_legacy, name="share-open-legacy"),
     # The telephony integration's ingest API and its OpenAPI description.
     path("api/v1/", include("recordings.api_urls")),

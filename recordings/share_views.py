@@ -116,10 +116,10 @@ def _pass_hash(request: HttpRequest, share_id: int) -> str | None:
 
 @require_GET
 @never_cache
-def shared_audio(request: HttpRequest, share_id: int) -> HttpResponse:
+def shared_audio(request: HttpRequest, pk: int) -> HttpResponse:
     """The shared recording's audio with its sensitive segments muted; 403 without a pass for
     this share, 410 once the share has expired, been revoked or lost its ground."""
-    hashed = _pass_hash(request, share_id)
+    hashed = _pass_hash(request, pk)
     if hashed is None:
         return HttpResponse(REOPEN_MESSAGE, status=403, content_type="text/plain; charset=utf-8")
     share = share_for_token_hash(hashed)

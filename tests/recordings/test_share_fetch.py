@@ -231,3 +231,14 @@ def test_a_link_of_the_old_form_still_opens_with_range_and_muting(client, shared
     assert token not in response.redirect_chain[-1][0]
     assert response.status_code == 206
     assert body(response) == bytes(100)
+
+
+@pytest.mark.parametrize("persona", ["dpo", "analyst", "qa_lead_a", "auditor", "stranger"])
+def test_a_staff_session_is_no_pass_for_a_share(client, request, shared, persona):
+    # The audio of a share is the recipient's, opened by the link; no role's session opens it,
+    # and every share id answers alike, so none can be probed for.
+    share, _ = shared
+    client.force_login(request.getfixturevalue(persona))
+
+    assert client.get(f"/shares/s/{share.pk}/audio").status_code == 403
+    assert client.get(f"/shares/s/{share.pk + 1000}/audio").status_code == 403
