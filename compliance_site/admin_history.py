@@ -12,21 +12,33 @@ its page refuses POST (403) to everyone.
 from __future__ import annotations
 
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
 
 from compliance_site.admin_choices import VisibleChoicesAdminMixin
 
+def _valid_key(field, value: str):
+    """``value`` as the field's Python value, or 404: a path segment like ``1e5`` or ``abc`` is
+    no object (Django's change view answers the same), never a ValueError from the query."""
+    try:
+        return field.to_python(value)
+    except (ValidationError, ValueError, TypeError) as exc:
+        raise Http404 from exc
+
 
 class ScopedHistoryAdmin(VisibleChoicesAdminMixin, SimpleHistoryAdmin):
-    def _require_visible(self, request, object_id: str) -> None:
-        pk = unquote(object_id)
+    def _require_visible(self, request, object_id: str) -> str:
+        """The object's key, normalised for simple-history's own lookups, once the object is
+        one the user may see."""
+        pk = _valid_key(self.model._meta.pk, unquote(object_id))
+        if pk is None:
+            raise Http404
         if self.get_queryset(request).filter(pk=pk).exists():
-            return
+            return str(pk)
         # The history of an object deleted outright is a superuser's matter only.
         if request.user.is_superuser and not self.model._default_manager.filter(pk=pk).exists():
-            return
+            return str(pk)
         raise Http404
 
     def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
@@ -36,7 +48,7 @@ class ScopedHistoryAdmin(VisibleChoicesAdminMixin, SimpleHistoryAdmin):
         raise Http404
 
     def history_view(self, request, object_id, extra_context=None):
-        self._require_visible(request, object_id)
+        object_id = self._require_visible(request, object_id)
         return super().history_view(request, object_id, extra_context)
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
@@ -45,5 +57,7 @@ class ScopedHistoryAdmin(VisibleChoicesAdminMixin, SimpleHistoryAdmin):
         # SIMPLE_HISTORY_REVERT_DISABLED hides, so an auditor could change data through it.
         if request.method not in ("GET", "HEAD"):
             raise PermissionDenied
-        self._require_visible(request, object_id)
+        object_id = self._require_visible(request, object_id)
+        history_key = getattr(self.model, self.model._meta.simple_history_manager_attribute).model._meta.pk
+        version_id = _valid_key(history_key, version_id)
         return super().history_form_view(request, object_id, version_id, extra_context)

@@ -17,6 +17,8 @@ from typing import Any
 
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
+from compliance_site.log_redaction import mask_share_tokens
+
 SUBSTITUTE = SafeExceptionReporterFilter.cleansed_substitute
 
 
@@ -45,6 +47,11 @@ class PersonalDataExceptionReporterFilter(SafeExceptionReporterFilter):
             return super().get_traceback_frame_variables(request, tb_frame)
         return [(name, SUBSTITUTE) for name in tb_frame.f_locals]
 
+    def get_safe_request_meta(self, request):
+        # PATH_INFO, RAW_URI and the like name a share link's token (compliance_site.log_redaction).
+        meta = super().get_safe_request_meta(request)
+        return {name: mask_share_tokens(v) if isinstance(v, str) else v for name, v in meta.items()}
+
     def get_safe_get_parameters(self, request) -> dict[str, Any]:
         if request is None:
             return {}
@@ -72,7 +79,8 @@ class PersonalDataExceptionReporter(ExceptionReporter):
         data["request_GET_items"] = self._safe_get_items()
         data["request_FILES_items"] = [(name, SUBSTITUTE) for name in self.request.FILES]
         if "request_insecure_uri" in data:
-            data["request_insecure_uri"] = data["request_insecure_uri"].split("?", 1)[0]
+            data["request_insecure_uri"] = mask_share_tokens(data["request_insecure_uri"].split("?", 1)[0])
+        data["request"] = _MaskedPathRequest(self.request)
         if data.get("unicode_hint"):
             data["unicode_hint"] = SUBSTITUTE
         return data
@@ -81,6 +89,18 @@ class PersonalDataExceptionReporter(ExceptionReporter):
         if isinstance(self.filter, PersonalDataExceptionReporterFilter):
             return self.filter.get_safe_get_parameters(self.request).items()
         return [(name, SUBSTITUTE) for name in self.request.GET]
+
+
+class _MaskedPathRequest:
+    """The request as the report's templates read it (``request.path_info`` in the title and
+    the first line), with a share link's token masked."""
+
+    def __init__(self, request) -> None:
+        self._request = request
+        self.path_info = mask_share_tokens(request.path_info)
+
+    def __getattr__(self, name: str):
+        return getattr(self._request, name)
 
 
 _QUERY = re.compile(r"\?[^\s\"]*")

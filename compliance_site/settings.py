@@ -432,16 +432,25 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # The admin's search puts a phone number or email into the URL: the development server's
-    # request log leaves query strings out (compliance_site.error_reports).
-    "filters": {"no_query_strings": {"()": "compliance_site.error_reports.QueryStringRedactingFilter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # request log leaves query strings out (compliance_site.error_reports). A share link's token
+    # is masked wherever a path is logged (compliance_site.log_redaction): on the loggers that
+    # write one, so the 500 email sees it masked too, and on the console for anything else.
+    "filters": {
+        "no_query_strings": {"()": "compliance_site.error_reports.QueryStringRedactingFilter"},
+        "no_share_tokens": {"()": "compliance_site.log_redaction.ShareTokenRedactingFilter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["no_share_tokens"]}
+    },
     "loggers": {
         "django.server": {
             "handlers": ["console"],
             "level": "INFO",
             "propagate": False,
-            "filters": ["no_query_strings"],
+            "filters": ["no_query_strings", "no_share_tokens"],
         },
+        "django.request": {"filters": ["no_share_tokens"]},
+        "django.security.csrf": {"filters": ["no_share_tokens"]},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }

@@ -8,14 +8,14 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import TokenAuthentication
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from compliance_site.json_limits import BoundedJSONParser
 from dsr.models import DataSubjectRequest, RequestType
-from dsr.services import request_create
+from dsr.services import receipt_validate, request_create
 from recordings.selectors import subject_matching
 from recordings.serializers import SubjectIdentifiersSerializer
 
@@ -28,9 +28,24 @@ class CanFileRequests(BasePermission):
         return bool(user and user.is_authenticated and user.has_perm("dsr.add_datasubjectrequest"))
 
 
+class ReceivedAtField(serializers.DateTimeField):
+    """A receipt time, with the desk's rule (``receipt_validate``) checked while parsing: DRF's
+    own time-zone handling raises OverflowError on a date next to year 1 or 9999."""
+
+    def to_internal_value(self, value):
+        try:
+            moment = super().to_internal_value(value)
+            receipt_validate(moment)
+        except OverflowError as exc:
+            raise serializers.ValidationError("The receipt time is out of range.") from exc
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+        return moment
+
+
 class RequestIntakeSerializer(serializers.Serializer):
     request_type = serializers.ChoiceField(choices=RequestType.choices)
-    received_at = serializers.DateTimeField(required=False, help_text="Defaults to now.")
+    received_at = ReceivedAtField(required=False, help_text="Defaults to now; not before 2018-05-25.")
     language = serializers.ChoiceField(choices=[("en", "English"), ("de", "Deutsch")], default="en")
     subject = SubjectIdentifiersSerializer(
         required=False, help_text="Who asked, if known: matched by reference, phone or email."
@@ -46,7 +61,7 @@ class RequestRegisteredSerializer(serializers.Serializer):
 class RequestIntakeView(APIView):
     authentication_classes = [TokenAuthentication]
     permission_classes = [CanFileRequests]
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "recording-ingest"
 

@@ -32,10 +32,18 @@ def _next_reference(year: int) -> str:
     return f"DSR-{year}-{counter.last_number:06d}"
 
 
+# Nothing is a GDPR request before the GDPR applied (Art. 99(2)); an earlier date is a typo or an
+# attack, and dates near year 1 overflow when the due date is computed in the local time zone.
+RECEIPT_EARLIEST = datetime.datetime(2018, 5, 25, tzinfo=datetime.UTC)
+
+
 def receipt_validate(received_at: datetime.datetime) -> None:
-    """A receipt time is aware and not in the future (a small clock skew is tolerated)."""
+    """A receipt time is aware, not before the GDPR applied and not in the future (a small clock
+    skew is tolerated)."""
     if timezone.is_naive(received_at):
         raise ValidationError("The receipt time must carry a time zone.")
+    if received_at < RECEIPT_EARLIEST:
+        raise ValidationError("A request cannot be received before the GDPR applied (2018-05-25).")
     if received_at > timezone.now() + datetime.timedelta(minutes=5):
         raise ValidationError("A request cannot be received in the future.")
 

@@ -15,6 +15,7 @@ from django.utils.http import urlencode
 from guardian.admin import GuardedModelAdminMixin
 
 from compliance_site.admin_history import ScopedHistoryAdmin
+from compliance_site.bad_requests import ClearBadRequest
 from compliance_site.models import User
 from compliance_site.pagination import EstimatedCountPaginator
 from compliance_site.roles import QA_LEAD
@@ -254,7 +255,13 @@ class VisibleQueueFilter(admin.SimpleListFilter):
         return [(str(q.pk), q.name) for q in queues_visible_to(request.user)]
 
     def queryset(self, request, queryset):
-        return queryset.filter(queue_id=self.value()) if self.value() else queryset
+        if not self.value():
+            return queryset
+        # Only a queue this filter offers: anything else (``abc``, another team's queue) is
+        # refused the same way, so the answer tells nothing about queues outside the grant.
+        if self.value() not in {value for value, _ in self.lookup_choices}:
+            raise ClearBadRequest("Unknown queue in the list's filter: choose one the list offers.")
+        return queryset.filter(queue_id=self.value())
 
 
 @admin.register(Recording)

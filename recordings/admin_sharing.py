@@ -7,12 +7,12 @@ import datetime
 
 from django import forms
 from django.contrib import admin, messages
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from compliance_site.admin_history import ScopedHistoryAdmin
 from recordings.models import DataSubject, Recipient, Share
+from recordings.share_views import share_link
 from recordings.sharing import recipient_problem, share_create, share_ground_problem, share_revoke
 
 
@@ -87,7 +87,7 @@ class ShareAdmin(ScopedHistoryAdmin):
         )
         obj.pk, obj.token_hash, obj.created_at = share.pk, share.token_hash, share.created_at
         obj._state.adding = False
-        link = request.build_absolute_uri(reverse("share-audio", args=[token]))
+        link = share_link(request, token)
         self.message_user(
             request,
             format_html(

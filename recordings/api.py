@@ -19,13 +19,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiRequest, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import TokenAuthentication
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from compliance_site.json_limits import TOO_DEEP, BoundedJSONParser, json_depth_problem
 from recordings.models import Consent, Purpose
 from recordings.selectors import subject_matching
 from recordings.serializers import RecordingMetadataSerializer, SubjectIdentifiersSerializer
@@ -118,7 +119,13 @@ class MetadataField(serializers.JSONField):
             data = data.read(limit + 1)
             if len(data) > limit:
                 raise serializers.ValidationError(f"The metadata is larger than {limit} bytes.")
-        metadata = RecordingMetadataSerializer(data=super().to_internal_value(data))
+        try:
+            parsed = super().to_internal_value(data)
+        except RecursionError as exc:  # nested deeper than the decoder's stack (compliance_site.json_limits)
+            raise serializers.ValidationError(TOO_DEEP) from exc
+        if problem := json_depth_problem(parsed):
+            raise serializers.ValidationError(problem)
+        metadata = RecordingMetadataSerializer(data=parsed)
         if not metadata.is_valid():
             raise serializers.ValidationError(metadata.errors)
         return metadata.validated_data
@@ -282,7 +289,7 @@ class ConsentWithdrawalView(APIView):
 
     authentication_classes = [TokenAuthentication]
     permission_classes = [CanWithdrawConsents]
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "recording-ingest"
 

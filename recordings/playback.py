@@ -149,9 +149,9 @@ def audio_response(
         muted, silence = muted_byte_ranges(layout, segments), layout.silence
     try:
         byte_range = parse_range(http_request.headers.get("Range"), size)
-    except UnsatisfiableRange:
+    except UnsatisfiableRange as exc:
         body.close()
-        response = HttpResponse(status=416)
+        response = HttpResponse(str(exc), status=416, content_type="text/plain; charset=utf-8")
         response["Content-Range"] = f"bytes */{size}"
         return response
     start, end = byte_range if byte_range else (0, size - 1)

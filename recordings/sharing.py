@@ -157,10 +157,13 @@ def shares_revoke_unlawful(*, recordings: list[Recording]) -> int:
 
 def share_for_token(token: str, now: datetime.datetime | None = None) -> Share | None:
     """The open share this token opens, with its recording still shareable; None otherwise."""
+    return share_for_token_hash(token_hash(token), now)
+
+
+def share_for_token_hash(hashed: str, now: datetime.datetime | None = None) -> Share | None:
+    """``share_for_token`` for a token known by its hash (a recipient's pass holds the hash)."""
     now = now or timezone.now()
-    share = (
-        Share.objects.select_related("recording", "recipient").filter(token_hash=token_hash(token)).first()
-    )
+    share = Share.objects.select_related("recording", "recipient").filter(token_hash=hashed).first()
     if share is None or not share.is_open(now):
         return None
     if recipient_problem(share.recipient):

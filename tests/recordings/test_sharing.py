@@ -181,7 +181,7 @@ def test_the_dpo_shares_in_the_admin_and_sees_the_link_once(client, dpo, consent
     )
 
     assert response.status_code == 200
-    assert "/shares/" in response.content.decode()
+    assert "http://testserver/shares/open#" in response.content.decode()
     subject_page = client.get(
         reverse("admin:recordings_datasubject_change", args=[consented_call.subject_id])
     )
