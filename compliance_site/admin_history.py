@@ -18,6 +18,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from compliance_site.admin_choices import VisibleChoicesAdminMixin
 
+
 def _valid_key(field, value: str):
     """``value`` as the field's Python value, or 404: a path segment like ``1e5`` or ``abc`` is
     no object (Django's change view answers the same), never a ValueError from the query."""

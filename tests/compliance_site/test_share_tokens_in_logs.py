@@ -42,7 +42,9 @@ TOKEN = "Zm9vYmFyYmF6cXV4LXRva2VuLW9mLWZvcnR5LXRocmVl"  # the shape of secrets.t
 def readme_gunicorn_arguments() -> list[str]:
     """The gunicorn command the README gives for production logs, as argv after ``gunicorn``."""
     readme = (ROOT / "README.md").read_text()
-    block = re.search(r"```sh\n(gunicorn (?:-c \S+ )?compliance_site\.wsgi [^`]*?--access-logformat[^`]*?)\n```", readme)
+    block = re.search(
+        r"```sh\n(gunicorn (?:-c \S+ )?compliance_site\.wsgi [^`]*?--access-logformat[^`]*?)\n```", readme
+    )
     assert block, "the README's gunicorn command with its log format is gone"
     argv = shlex.split(block.group(1).replace("\\\n", " "))
     assert argv[0] == "gunicorn"
