@@ -1,4 +1,5 @@
-"""Writes on staff accounts: enrolling and resetting the second factor.
+"""Writes on accounts: enrolling and resetting a staff user's second factor, issuing and revoking
+an integration's API token.
 
 Tokens are checked by django-otp's devices (TOTP with replay and drift handling, single-use
 static recovery codes, both throttled); these services only decide when a device becomes active
@@ -8,6 +9,7 @@ and leave the change in the user's history.
 from __future__ import annotations
 
 import logging
+import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -16,7 +18,8 @@ from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from compliance_site.models import User
+from compliance_site.api_auth import TOKEN_PREFIX_LENGTH, token_digest
+from compliance_site.models import IntegrationToken, User
 
 logger = logging.getLogger(__name__)
 
@@ -106,3 +109,27 @@ def second_factor_reset(*, user: User, actor: User, reason: str) -> int:
         user.save(update_fields=["second_factor_enrolled_at"])
     logger.info("Second factor reset for user id %s by user id %s", user.pk, actor.pk)
     return len(devices)
+
+
+def integration_token_issue(*, user: User) -> str:
+    """A new API token for the integration ``user``, replacing any earlier one (which stops
+    working at once). Returns the token: the caller shows it once; only its digest is kept."""
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        IntegrationToken.objects.filter(user=user).delete()
+        IntegrationToken.objects.create(
+            user=user,
+            prefix=token[:TOKEN_PREFIX_LENGTH],
+            digest=token_digest(token),
+            created_at=timezone.now(),
+        )
+    logger.info("Integration user id %s issued a new API token", user.pk)
+    return token
+
+
+def integration_token_revoke(*, user: User) -> int:
+    """Delete the integration's token; returns how many there were (0 or 1)."""
+    with transaction.atomic():
+        deleted, _ = IntegrationToken.objects.filter(user=user).delete()
+    logger.info("Integration user id %s: API token revoked", user.pk)
+    return deleted

@@ -7,13 +7,14 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from compliance_site.api_auth import IntegrationTokenAuthentication
+from compliance_site.client_address import client_ip
 from dsr.models import DataSubjectRequest, RequestType
 from dsr.services import request_create
 from recordings.selectors import subject_matching
@@ -44,7 +45,7 @@ class RequestRegisteredSerializer(serializers.Serializer):
 
 
 class RequestIntakeView(APIView):
-    authentication_classes = [TokenAuthentication]
+    authentication_classes = [IntegrationTokenAuthentication]
     permission_classes = [CanFileRequests]
     parser_classes = [JSONParser]
     throttle_classes = [ScopedRateThrottle]

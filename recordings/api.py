@@ -18,7 +18,6 @@ from django.db import IntegrityError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiRequest, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -26,6 +25,8 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from compliance_site.api_auth import IntegrationTokenAuthentication
+from compliance_site.client_address import client_ip
 from recordings.models import Consent, Purpose
 from recordings.selectors import subject_matching
 from recordings.serializers import RecordingMetadataSerializer, SubjectIdentifiersSerializer
@@ -147,7 +148,7 @@ def _error(description: str) -> OpenApiResponse:
 class RecordingIngestView(APIView):
     """``POST /api/v1/recordings/``: one call, stored encrypted with its consent evidence."""
 
-    authentication_classes = [TokenAuthentication]
+    authentication_classes = [IntegrationTokenAuthentication]
     permission_classes = [CanIngestRecordings]
     parser_classes = [MultiPartParser]
     throttle_classes = [ScopedRateThrottle]
@@ -280,7 +281,7 @@ class ConsentWithdrawalView(APIView):
     """``POST /api/v1/consents/withdrawals/``: the caller withdrew consent for a purpose (e.g. by
     an IVR key press); every active consent of theirs for it ends now."""
 
-    authentication_classes = [TokenAuthentication]
+    authentication_classes = [IntegrationTokenAuthentication]
     permission_classes = [CanWithdrawConsents]
     parser_classes = [JSONParser]
     throttle_classes = [ScopedRateThrottle]
