@@ -82,6 +82,8 @@ class RequestIntakeView(APIView):
                 received_at=data.get("received_at") or timezone.now(),
                 subject=subject,
                 language=data["language"],
+                actor=request.user,
+                client_ip=client_ip(request),
             )
         except DjangoValidationError as exc:
             detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages

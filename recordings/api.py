@@ -316,6 +316,7 @@ class ConsentWithdrawalView(APIView):
             purpose=body.validated_data["purpose"],
             via=body.validated_data["channel"],
             actor=request.user,
+            client_ip=client_ip(request),
         )
         return Response(
             ConsentWithdrawnSerializer(

@@ -36,6 +36,7 @@ from guardian.shortcuts import assign_perm
 from rest_framework.test import APIClient
 
 from recordings.models import (
+    AccessEvent,
     Consent,
     LawfulBasis,
     LegitimateInterestAssessment,
@@ -495,6 +496,16 @@ def test_a_withdrawal_pushed_by_the_telephony_integration_takes_the_call_away_at
     assert qa_reach(client, qa_lead_a, recording) == OUT_OF_REACH
     recording.refresh_from_db()
     assert recording.keep_until <= timezone.now()
+    # and the access log names the integration that withdrew it (issue 14: it did not)
+    event = AccessEvent.objects.get(action="consent_withdrawn")
+    assert (event.actor_label, event.object_type, event.object_id, event.purpose) == (
+        "pbx-berlin",
+        "subject",
+        recording.subject_id,
+        Purpose.QUALITY_ASSURANCE,
+    )
+    assert event.detail == {"consent": consent.pk, "channel": "ivr", "recording": recording.pk}
+    assert event.client_ip == "127.0.0.1"
 
 
 @pytest.fixture
