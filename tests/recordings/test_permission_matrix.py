@@ -397,6 +397,42 @@ def test_each_changelist_lists_exactly_what_the_persona_may_see(client, request,
     assert consents == expected(CALLERS_LISTED[persona], lambda r: Consent.objects.get(recording=r).pk)
 
 
+# A filter through a secret (issue 14: the auditor spelled out the integration's token from the
+# user list's count) is refused to everyone: 400 where the persona may see the list, 403 where
+# not, the login for the anonymous visitor; never a page. Every admin and every secret path:
+# tests/compliance_site/test_secret_lookups.py.
+SECRET_FILTERS = [
+    ("admin:compliance_site_user_changelist", "integration_token__prefix__startswith"),
+    ("admin:compliance_site_user_changelist", "password__startswith"),
+    ("admin:compliance_site_user_changelist", "totpdevice__key__startswith"),
+    ("admin:recordings_recording_changelist", "subject__phone_index__startswith"),
+    ("admin:recordings_share_changelist", "created_by__password__startswith"),
+]
+SECRET_FILTER_ANSWER = {
+    "dpo": {400, 403},
+    "analyst": {403},
+    "qa_lead_a": {400, 403},
+    "qa_lead_b": {400, 403},
+    "auditor": {400},
+    "anonymous": {LOGIN},
+}
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_no_persona_filters_a_list_through_a_secret(client, request, world, persona):
+    world.everything()
+    call_command("create_integration", "pbx-berlin", stdout=StringIO(), stderr=StringIO())
+    log_in(client, request, persona)
+
+    answers = set()
+    for name, lookup in SECRET_FILTERS:
+        url = reverse(name)
+        answers.add(outcome(client.get(url, {lookup: ""}), f"{url}?{lookup}="))
+
+    assert answers <= SECRET_FILTER_ANSWER[persona], answers
+    assert 200 not in answers
+
+
 @pytest.mark.parametrize("persona", ["qa_lead_a", "qa_lead_b"])
 def test_a_qa_leads_list_page_names_no_recording_outside_their_reach(client, request, world, persona):
     world.everything()
