@@ -60,6 +60,9 @@ class RequestIntakeView(APIView):
             400: OpenApiResponse(description="Invalid body; each field and why."),
             401: OpenApiResponse(description="No token, or an unknown or revoked one."),
             403: OpenApiResponse(description="The account may not file requests."),
+            429: OpenApiResponse(
+                description="Too many requests, or too many wrong tokens from this address; see Retry-After."
+            ),
         },
         tags=["requests"],
     )

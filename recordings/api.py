@@ -202,7 +202,10 @@ class RecordingIngestView(APIView):
             409: _error("Another recording with the same reference was stored at the same moment."),
             413: _error("The audio is larger than RECORDING_MAX_BYTES."),
             415: _error("The audio is not WAV, MP3, OGG/Opus, FLAC or M4A."),
-            429: _error("Too many pushes; retry after the Retry-After header's seconds."),
+            429: _error(
+                "Too many pushes, or too many wrong tokens from this address; retry after the "
+                "Retry-After header's seconds."
+            ),
         },
         tags=["recordings"],
     )
@@ -297,6 +300,7 @@ class ConsentWithdrawalView(APIView):
             401: _error("No token, or an unknown or revoked one."),
             403: _error("The account may not record withdrawals."),
             404: _error("No subject matches the identifiers."),
+            429: _error("Too many requests, or too many wrong tokens from this address; see Retry-After."),
         },
         tags=["consents"],
     )
