@@ -8,17 +8,12 @@ from django_celery_beat.admin import PeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.authtoken import admin as authtoken_admin
-from rest_framework.authtoken.models import TokenProxy
 
 from compliance_site.admin_history import ScopedHistoryAdmin
 from compliance_site.models import User
 
-# Integration tokens are secrets issued and revoked by `manage.py create_integration`; the
-# admin page DRF registers would list them in clear to anyone with the view permission.
-if admin.site.is_registered(TokenProxy):
-    admin.site.unregister(TokenProxy)
-del authtoken_admin
+# Integration tokens (compliance_site.models.IntegrationToken) are issued and revoked by
+# `manage.py create_integration` and have no admin page: there is nothing in them to read.
 
 # Second-factor devices hold their secrets (TOTP keys, recovery codes) in the table; they are
 # enrolled on the second-factor pages and removed by `manage.py reset_second_factor`, which

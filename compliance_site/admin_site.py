@@ -10,6 +10,7 @@ from django.urls import path
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 
+from compliance_site.admin_lookups import SecretLookupGuard
 from compliance_site.two_factor import second_factor_pending, second_factor_url
 
 # The order a DPO works in: requests, then the recordings they concern, then retention.
@@ -20,6 +21,19 @@ class CustosAdminSite(admin.AdminSite):
     site_header = "Custos — call recording compliance"
     site_title = "Custos"
     index_title = "Back office"
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        # Every ModelAdmin of the site, ours and third-party ones alike, refuses a changelist
+        # lookup that reaches a secret (compliance_site.admin_lookups): a count per filter
+        # value is an oracle, and one forgotten admin would be enough.
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, SecretLookupGuard):
+            admin_class = type(
+                admin_class.__name__,
+                (SecretLookupGuard, admin_class),
+                {"__module__": admin_class.__module__, "__doc__": admin_class.__doc__},
+            )
+        super().register(model_or_iterable, admin_class, **options)
 
     def has_permission(self, request) -> bool:
         # django-otp's OTPAdminSite.has_permission, with the second factor asked only where

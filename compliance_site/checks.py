@@ -1,5 +1,5 @@
 """System checks: call audio and its keys stay in the EU/EEA or an adequacy country; object grants
-have a foreign key to their object."""
+have a foreign key to their object; no admin filters or searches through a secret."""
 
 from __future__ import annotations
 
@@ -82,4 +82,25 @@ def sessions_are_server_side_and_hashed(app_configs=None, **kwargs) -> list[Erro
             hint="Use SESSION_ENGINE = 'compliance_site.sessions'.",
             id="custos.E020",
         )
+    ]
+
+
+@register(Tags.security)
+def admin_filters_reach_no_secret(app_configs=None, **kwargs) -> list[Error]:
+    """A list filter, search field or date hierarchy is applied without ``lookup_allowed``: one
+    that reaches a secret (a password hash, a token, a second-factor key, a session, sealed or
+    wrapped bytes) would be an oracle on it (compliance_site.admin_lookups)."""
+    from django.contrib import admin
+
+    from compliance_site.admin_lookups import admin_paths_reaching_secrets
+
+    return [
+        Error(
+            f"The admin of {model._meta.label} filters or searches through a secret: {', '.join(paths)}.",
+            hint="Remove it from list_filter, search_fields and date_hierarchy.",
+            obj=model_admin,
+            id="custos.E021",
+        )
+        for model, model_admin in admin.site._registry.items()
+        if (paths := admin_paths_reaching_secrets(model_admin))
     ]

@@ -31,6 +31,12 @@ def production_problems(settings: dict[str, Any]) -> list[str]:
     broker = settings.get("CELERY_BROKER_URL", "")
     if not broker.startswith(("redis://", "rediss://")):
         problems.append("CELERY_BROKER_URL must be a redis:// or rediss:// URL.")
+    cache_backend = settings.get("CACHES", {}).get("default", {}).get("BACKEND", "")
+    if not cache_backend.endswith("RedisCache"):
+        problems.append(
+            "CACHE_URL must be a redis:// or rediss:// URL: the API's throttles and its wrong-token "
+            f"lockout count there, across every web process (got {cache_backend or 'none'})."
+        )
     if settings.get("RECORDINGS_STORAGE_BACKEND") != "s3":
         problems.append("RECORDINGS_STORAGE must be 's3' (with a bucket in an EU/EEA region).")
     else:

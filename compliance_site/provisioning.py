@@ -1,8 +1,10 @@
-"""Idempotent provisioning of the roles and beat's schedule, run after every ``migrate``."""
+"""Idempotent provisioning of the roles, beat's schedule and the cache table, run after every
+``migrate``."""
 
 from __future__ import annotations
 
 from django.contrib.auth.models import Group, Permission
+from django.core.management import call_command
 from django.db import transaction
 
 from compliance_site.roles import ROLE_PERMISSIONS
@@ -30,5 +32,9 @@ def provision() -> None:
     provision_periodic_tasks()
 
 
-def provision_after_migrate(sender, **kwargs) -> None:
+def provision_after_migrate(sender, *, using: str = "default", **kwargs) -> None:
     provision()
+    # The database cache's table (the default CACHE_URL: the API's throttles and wrong-token
+    # lockout count there), made here rather than in a migration so that it follows CACHE_URL;
+    # nothing to do for Redis, or when the table exists.
+    call_command("createcachetable", database=using, verbosity=0)

@@ -1,4 +1,5 @@
-"""Writes on staff accounts: enrolment codes, enrolling and resetting the second factor.
+"""Writes on accounts: enrolment codes, enrolling and resetting a staff user's second factor,
+issuing and revoking an integration's API token.
 
 Tokens are checked by the devices in ``compliance_site.models`` (TOTP through django-otp's own
 verification, with replay and drift handling; single-use recovery codes; both throttled); these
@@ -23,10 +24,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from compliance_site.api_auth import TOKEN_PREFIX_LENGTH, token_digest
 from compliance_site.keys import get_provider
 from compliance_site.models import (
     Authenticator,
     EnrolmentCode,
+    IntegrationToken,
     RecoveryCode,
     RecoveryCodeSet,
     User,
@@ -316,3 +319,27 @@ def authenticators_rewrap_batch(*, batch_size: int = 500) -> int:
 
 def authenticators_stale_count() -> int:
     return Authenticator.objects.exclude(key_version=get_provider().current_version()).count()
+
+
+def integration_token_issue(*, user: User) -> str:
+    """A new API token for the integration ``user``, replacing any earlier one (which stops
+    working at once). Returns the token: the caller shows it once; only its digest is kept."""
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        IntegrationToken.objects.filter(user=user).delete()
+        IntegrationToken.objects.create(
+            user=user,
+            prefix=token[:TOKEN_PREFIX_LENGTH],
+            digest=token_digest(token),
+            created_at=timezone.now(),
+        )
+    logger.info("Integration user id %s issued a new API token", user.pk)
+    return token
+
+
+def integration_token_revoke(*, user: User) -> int:
+    """Delete the integration's token; returns how many there were (0 or 1)."""
+    with transaction.atomic():
+        deleted, _ = IntegrationToken.objects.filter(user=user).delete()
+    logger.info("Integration user id %s: API token revoked", user.pk)
+    return deleted

@@ -165,6 +165,27 @@ else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60 if _persistent else 0))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 
+# --- Cache -----------------------------------------------------------------------------------
+
+# The API's throttles and its wrong-token lockout count here, so the cache must be one that every
+# web process shares: a database table by default (created by `migrate`, compliance_site.
+# provisioning), Redis in production (`redis://host:6379/1`; the production profile refuses
+# anything else). A per-process cache (locmemcache://) would let each worker count on its own.
+CACHE_URL = env.str("CACHE_URL", default="") or "dbcache://custos_cache"
+try:
+    CACHES = {"default": environ.Env.cache_url_config(CACHE_URL)}
+except (ImproperlyConfigured, KeyError, ValueError) as exc:
+    # The scheme only: the URL may hold the Redis password.
+    raise ImproperlyConfigured(
+        f"CACHE_URL with scheme {CACHE_URL.partition(':')[0]!r} is not a cache URL "
+        "(redis://host:6379/1, rediss://..., dbcache://table)."
+    ) from exc
+# django-environ lower-cases every query option of a Django RedisCache URL, its own base options
+# too, where Django reads those in upper case: `?key_prefix=custos` would be silently ignored.
+for _option in ("key_prefix", "timeout", "version", "key_function"):
+    if _option in CACHES["default"]:
+        CACHES["default"][_option.upper()] = CACHES["default"].pop(_option)
+
 # --- Storage --------------------------------------------------------------------------------
 
 # Adequacy decisions and the EU/EEA, as AWS region codes (GDPR Art. 45). Kept here so that the
@@ -463,11 +484,12 @@ DEFAULT_EXCEPTION_REPORTER = "compliance_site.error_reports.PersonalDataExceptio
 
 # The telephony integration's ingest API (recordings.api): Django REST framework with one token
 # per integration, described by drf-spectacular. Inserted before compliance_site, which stays
-# last so that its post_migrate provisioning sees every app's permissions.
+# last so that its post_migrate provisioning sees every app's permissions. Tokens are Custos's
+# own (compliance_site.models.IntegrationToken, digests only), not DRF's authtoken, which stores
+# them in clear; migration compliance_site 0004 moved its tokens over and dropped its table.
 INSTALLED_APPS = [
     *INSTALLED_APPS[:-1],
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     INSTALLED_APPS[-1],
 ]
@@ -507,8 +529,16 @@ if not (_throttle_count.isdigit() and _throttle_period[:1] in {"s", "m", "h", "d
         f"API_INGEST_THROTTLE_RATE={API_INGEST_THROTTLE_RATE!r} must look like 600/minute (s, m, h or d)."
     )
 
+# A client address that sends this many wrong tokens within the window is refused (429, with
+# Retry-After) for one window, right token or not (compliance_site.api_auth).
+CUSTOS_API_TOKEN_FAILURE_LIMIT = env.int("CUSTOS_API_TOKEN_FAILURE_LIMIT", default=10)
+CUSTOS_API_TOKEN_FAILURE_WINDOW_MINUTES = env.int("CUSTOS_API_TOKEN_FAILURE_WINDOW_MINUTES", default=15)
+for _name in ("CUSTOS_API_TOKEN_FAILURE_LIMIT", "CUSTOS_API_TOKEN_FAILURE_WINDOW_MINUTES"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name}={globals()[_name]} must be at least 1.")
+
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["compliance_site.api_auth.IntegrationTokenAuthentication"],
     # Closed by default to integrations (never staff): a view that forgets to say who it serves
     # cannot become a way for the telephony system to read something back.
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],

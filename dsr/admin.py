@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from compliance_site.admin_history import ScopedHistoryAdmin
+from compliance_site.client_address import client_ip
 from dsr.admin_actions import step_view, steps_available
 from dsr.dashboard import DEADLINE_FILTER_RANGES
 from dsr.models import DataSubjectRequest, DeadlineReminder, RecipientNotification, RequestNote
@@ -256,6 +257,8 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
             received_at=obj.received_at,
             subject=obj.subject,
             assignee=obj.assignee,
+            actor=request.user,
+            client_ip=client_ip(request),
         )
         # The admin goes on to log and redirect with the instance it holds.
         obj.pk, obj.reference, obj.due_at = created.pk, created.reference, created.due_at

@@ -7,12 +7,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from compliance_site.api_auth import IntegrationTokenAuthentication
+from compliance_site.client_address import client_ip
 from compliance_site.json_limits import BoundedJSONParser
 from dsr.models import DataSubjectRequest, RequestType
 from dsr.services import receipt_validate, request_create
@@ -59,7 +60,7 @@ class RequestRegisteredSerializer(serializers.Serializer):
 
 
 class RequestIntakeView(APIView):
-    authentication_classes = [TokenAuthentication]
+    authentication_classes = [IntegrationTokenAuthentication]
     permission_classes = [CanFileRequests]
     parser_classes = [BoundedJSONParser]
     throttle_classes = [ScopedRateThrottle]
@@ -74,6 +75,9 @@ class RequestIntakeView(APIView):
             400: OpenApiResponse(description="Invalid body; each field and why."),
             401: OpenApiResponse(description="No token, or an unknown or revoked one."),
             403: OpenApiResponse(description="The account may not file requests."),
+            429: OpenApiResponse(
+                description="Too many requests, or too many wrong tokens from this address; see Retry-After."
+            ),
         },
         tags=["requests"],
     )
@@ -96,6 +100,8 @@ class RequestIntakeView(APIView):
                 received_at=data.get("received_at") or timezone.now(),
                 subject=subject,
                 language=data["language"],
+                actor=request.user,
+                client_ip=client_ip(request),
             )
         except DjangoValidationError as exc:
             detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages

@@ -18,7 +18,8 @@ from compliance_site.roles import DPO
 from dsr.deadlines import due_at_for
 from dsr.models import DataSubjectRequest, DeadlineReminder, ReferenceCounter
 from dsr.selectors import requests_due_for_reminder
-from recordings.models import DataSubject
+from recordings.access_log import access_event_record
+from recordings.models import AccessAction, DataSubject
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +58,12 @@ def request_create(
     subject: DataSubject | None = None,
     assignee=None,
     language: str = "en",
+    actor=None,
+    client_ip: str | None = None,
 ) -> DataSubjectRequest:
-    """Register a request on receipt: it gets its reference and its due date at once."""
+    """Register a request on receipt: it gets its reference and its due date at once. Who
+    registered it (a DPO, an integration's account) is an access event: it starts a legal
+    deadline, and a request filed through the API is otherwise seen nowhere but in history."""
     try:
         receipt_validate(received_at)
     except ValidationError as exc:
@@ -76,6 +81,19 @@ def request_create(
     request.full_clean(exclude=["reference"])
     request.reference = _next_reference(timezone.localdate(received_at).year)
     request.save()
+    access_event_record(
+        action=AccessAction.REQUEST_FILED,
+        object_type="request",
+        object_id=request.pk,
+        object_reference=request.reference,
+        actor=actor,
+        detail={
+            "type": request_type,
+            "channel": channel,
+            "subject": subject.reference if subject is not None else None,
+        },
+        client_ip=client_ip,
+    )
     if assignee is not None:
         from dsr.workflow import assignment_grant
 

@@ -18,7 +18,6 @@ from django.db import IntegrityError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiRequest, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -26,6 +25,8 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from compliance_site.api_auth import IntegrationTokenAuthentication
+from compliance_site.client_address import client_ip
 from compliance_site.json_limits import TOO_DEEP, BoundedJSONParser, json_depth_problem
 from recordings.models import Consent, Purpose
 from recordings.selectors import subject_matching
@@ -154,7 +155,7 @@ def _error(description: str) -> OpenApiResponse:
 class RecordingIngestView(APIView):
     """``POST /api/v1/recordings/``: one call, stored encrypted with its consent evidence."""
 
-    authentication_classes = [TokenAuthentication]
+    authentication_classes = [IntegrationTokenAuthentication]
     permission_classes = [CanIngestRecordings]
     parser_classes = [MultiPartParser]
     throttle_classes = [ScopedRateThrottle]
@@ -208,7 +209,10 @@ class RecordingIngestView(APIView):
             409: _error("Another recording with the same reference was stored at the same moment."),
             413: _error("The audio is larger than RECORDING_MAX_BYTES."),
             415: _error("The audio is not WAV, MP3, OGG/Opus, FLAC or M4A."),
-            429: _error("Too many pushes; retry after the Retry-After header's seconds."),
+            429: _error(
+                "Too many pushes, or too many wrong tokens from this address; retry after the "
+                "Retry-After header's seconds."
+            ),
         },
         tags=["recordings"],
     )
@@ -287,7 +291,7 @@ class ConsentWithdrawalView(APIView):
     """``POST /api/v1/consents/withdrawals/``: the caller withdrew consent for a purpose (e.g. by
     an IVR key press); every active consent of theirs for it ends now."""
 
-    authentication_classes = [TokenAuthentication]
+    authentication_classes = [IntegrationTokenAuthentication]
     permission_classes = [CanWithdrawConsents]
     parser_classes = [BoundedJSONParser]
     throttle_classes = [ScopedRateThrottle]
@@ -303,6 +307,7 @@ class ConsentWithdrawalView(APIView):
             401: _error("No token, or an unknown or revoked one."),
             403: _error("The account may not record withdrawals."),
             404: _error("No subject matches the identifiers."),
+            429: _error("Too many requests, or too many wrong tokens from this address; see Retry-After."),
         },
         tags=["consents"],
     )
@@ -322,6 +327,7 @@ class ConsentWithdrawalView(APIView):
             purpose=body.validated_data["purpose"],
             via=body.validated_data["channel"],
             actor=request.user,
+            client_ip=client_ip(request),
         )
         return Response(
             ConsentWithdrawnSerializer(

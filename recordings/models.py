@@ -617,6 +617,8 @@ class AccessAction(models.TextChoices):
     UNREDACTED = "unredacted", "Unredacted audio or transcript"
     DECRYPT = "decrypt", "Decrypted personal data"
     INGEST = "ingest", "Ingested"
+    CONSENT_WITHDRAWN = "consent_withdrawn", "Consent withdrawn"
+    REQUEST_FILED = "request_filed", "Data-subject request registered"
     KEY_DESTROYED = "key_destroyed", "Key destroyed"
     ERASURE = "erasure", "Erasure executed"
     HOLD_PLACED = "hold_placed", "Legal hold placed"

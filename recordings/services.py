@@ -324,10 +324,14 @@ def _grounds_changed(subject_id: int, purpose_id: int) -> None:
 
 
 @transaction.atomic
-def consent_withdraw(*, consent: Consent, via: str, actor=None, at=None) -> Consent:
+def consent_withdraw(
+    *, consent: Consent, via: str, actor=None, at=None, client_ip: str | None = None
+) -> Consent:
     """Record a withdrawal (Art. 7(3)): the consent stays, with when, through which channel and
     who recorded it. Recordings for which it was the only ground leave every QA lead's list and
-    player at once (the access selectors read the ledger), and their retention is recomputed."""
+    player at once (the access selectors read the ledger), and their retention is recomputed.
+    The withdrawal is an access event too: it brings retention forward, so whoever recorded it
+    (a DPO, an integration's account) is in the chained log, not only in history."""
     consent = Consent.objects.select_for_update().get(pk=consent.pk)
     if consent.decision != Consent.Decision.GIVEN:
         raise ValidationError("A refusal cannot be withdrawn; record a new consent instead.")
@@ -344,17 +348,31 @@ def consent_withdraw(*, consent: Consent, via: str, actor=None, at=None) -> Cons
         consent._history_user = actor
     consent.save(update_fields=["withdrawn_at", "withdrawn_via", "withdrawn_by"])
     _grounds_changed(consent.subject_id, consent.purpose_id)
+    access_event_record(
+        action=AccessAction.CONSENT_WITHDRAWN,
+        object_type="subject",
+        object_id=consent.subject_id,
+        object_reference=consent.subject.reference,
+        actor=actor,
+        purpose=consent.purpose.code,
+        detail={"consent": consent.pk, "channel": via, "recording": consent.recording_id},
+        client_ip=client_ip,
+    )
     logger.info("Consent %s withdrawn via %s", consent.pk, via)
     return consent
 
 
-def consents_withdraw_for(*, subject: DataSubject, purpose: Purpose, via: str, actor=None) -> list[Consent]:
+def consents_withdraw_for(
+    *, subject: DataSubject, purpose: Purpose, via: str, actor=None, client_ip: str | None = None
+) -> list[Consent]:
     """Withdraw every active consent of the subject for the purpose (the caller said "stop")."""
     with transaction.atomic():
         active = Consent.objects.filter(
             subject=subject, purpose=purpose, decision=Consent.Decision.GIVEN, withdrawn_at__isnull=True
         ).order_by("pk")
-        return [consent_withdraw(consent=consent, via=via, actor=actor) for consent in active]
+        return [
+            consent_withdraw(consent=consent, via=via, actor=actor, client_ip=client_ip) for consent in active
+        ]
 
 
 @transaction.atomic

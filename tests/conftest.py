@@ -6,6 +6,7 @@ import os
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from guardian.shortcuts import assign_perm
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
@@ -53,6 +54,21 @@ def _fast_and_isolated(settings, tmp_path):
             "OPTIONS": {"location": str(tmp_path / "recordings")},
         },
     }
+
+
+@pytest.fixture(autouse=True)
+def _shared_cache_emptied(request, django_db_blocker):
+    """The cache (the API's throttles and wrong-token lockout) is a database table by default: a
+    test inside a transaction leaves nothing in it, but a transactional test commits, so its
+    counts are removed here before they can throttle a later test."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    if transactional:
+        with django_db_blocker.unblock():
+            cache.clear()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from dsr.models import DataSubjectRequest
+from recordings.models import AccessEvent
 from tests.factories import DataSubjectFactory
 
 pytestmark = pytest.mark.django_db
@@ -39,6 +40,18 @@ def test_a_request_is_registered_and_matched_by_phone(api):
     assert (request.subject, request.channel, request.language) == (subject, "api", "de")
     assert response.json()["matched"] is True
     assert request.due_at - request.received_at == datetime.timedelta(days=30)
+    # and the access log names the integration that filed it, from where
+    event = AccessEvent.objects.get(action="request_filed")
+    assert (event.actor.username, event.actor_label, event.object_id, event.object_reference) == (
+        "web-portal",
+        "web-portal",
+        request.pk,
+        request.reference,
+    )
+    assert (event.detail, event.client_ip) == (
+        {"type": "erasure", "channel": "api", "subject": subject.reference},
+        "127.0.0.1",
+    )
 
 
 def test_an_unknown_requester_is_registered_unmatched(api):

@@ -344,11 +344,12 @@ def test_a_failure_in_the_middle_of_building_leaves_no_row_no_blob_and_no_event(
         yield from chunks
 
     monkeypatch.setattr(DecryptingReader, "iter_range", failing_iter_range)
+    request = _request(subject)  # registering it is an event of its own
     events = AccessEvent.objects.count()
 
     # when
     with pytest.raises(OSError, match="storage went away"):
-        package_build(request=_request(subject), actor=dpo)
+        package_build(request=request, actor=dpo)
 
     # then
     assert len(opened) == 2

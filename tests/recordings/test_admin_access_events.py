@@ -227,3 +227,27 @@ def test_the_sensitive_segments_and_unredacted_player_pages_each_write_one_event
         ]
         every_event += events
     _assert_chain_whole_and_clean(every_event)
+
+
+def test_the_user_list_and_each_users_pages_are_access_logged(client, auditor, dpo, analyst):
+    # given: the auditor, who reads staff accounts (issue 14: the user list was their oracle)
+    client.force_login(auditor)
+    version = _history_id(type(dpo), dpo.pk)
+
+    # when: the list (filtered, as the attack was), a user's page, its history and a version
+    _, listed = _open(client, reverse("admin:compliance_site_user_changelist"), is_staff__exact="1")
+    _, changed = _open(client, reverse("admin:compliance_site_user_change", args=[dpo.pk]))
+    _, history = _open(client, reverse("admin:compliance_site_user_history", args=[dpo.pk]))
+    _, versioned = _open(client, reverse("admin:compliance_site_user_simple_history", args=[dpo.pk, version]))
+
+    # then: one event per page, naming the auditor and the users shown
+    assert [(e.action, e.object_type, e.actor) for e in listed] == [("list", "user", auditor)]
+    assert sorted(listed[0].detail["ids"]) == sorted([auditor.pk, dpo.pk, analyst.pk])
+    assert [
+        (e.action, e.object_type, e.object_id, e.detail["page"]) for e in changed + history + versioned
+    ] == [
+        ("view", "user", dpo.pk, "change"),
+        ("view", "user", dpo.pk, "history"),
+        ("view", "user", dpo.pk, "history_version"),
+    ]
+    _assert_chain_whole_and_clean(listed + changed + history + versioned)

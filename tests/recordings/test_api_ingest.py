@@ -14,11 +14,13 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
+from compliance_site.api_auth import token_digest
+from compliance_site.models import IntegrationToken
 from compliance_site.roles import TELEPHONY_INTEGRATION
+from compliance_site.services import integration_token_issue
 from recordings.models import AccessEvent, Consent, DataSubject, Recording
 from recordings.services import subject_key_destroy
 from tests.factories import UserFactory, _wav
@@ -299,7 +301,7 @@ def test_with_an_unknown_token_the_answer_is_401(ingest_rows):
 
 def test_an_account_without_the_ingest_permission_gets_403(dpo, ingest_rows):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=dpo).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {integration_token_issue(user=dpo)}")
 
     response = push(client)
 
@@ -396,7 +398,7 @@ def test_the_openapi_description_is_served_to_staff_only(client, dpo):
 
 
 def test_create_integration_makes_a_token_only_machine_account(token):
-    user = Token.objects.get(key=token).user
+    user = IntegrationToken.objects.get(digest=token_digest(token)).user
 
     assert (user.username, user.is_staff, user.is_superuser, user.is_active) == (
         "pbx-berlin",
@@ -434,7 +436,7 @@ def test_it_never_turns_a_persons_account_into_an_integration(dpo):
     with pytest.raises(CommandError, match="not an integration account"):
         create_integration(dpo.username)
 
-    assert not Token.objects.exists()
+    assert not IntegrationToken.objects.exists()
     assert not dpo.groups.filter(name=TELEPHONY_INTEGRATION).exists()
 
 
@@ -460,5 +462,6 @@ def test_integration_tokens_are_not_listed_in_the_admin(admin_client, token):
     response = admin_client.get("/admin/")
 
     assert response.status_code == 200
-    assert b"authtoken" not in response.content
+    assert b"authtoken" not in response.content and b"integrationtoken" not in response.content
     assert admin_client.get("/admin/authtoken/tokenproxy/").status_code == 404
+    assert admin_client.get("/admin/compliance_site/integrationtoken/").status_code == 404

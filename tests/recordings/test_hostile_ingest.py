@@ -537,6 +537,33 @@ def test_the_json_endpoints_answer_hostile_bodies_with_a_4xx(api, url, body, raw
         ) == before
 
 
+# --- the Authorization header -------------------------------------------------------------------------
+
+# What a WSGI server hands over: a header value is ISO-8859-1 text, any of its 256 characters.
+HEADER_TEXT = st.text(st.characters(min_codepoint=0, max_codepoint=255), max_size=300)
+
+
+@given(
+    header=st.one_of(
+        HEADER_TEXT,
+        st.builds(lambda t: f"Token {t}", HEADER_TEXT),
+        st.builds(lambda a, b: f"Token {a} {b}", HEADER_TEXT, HEADER_TEXT),
+        st.sampled_from(["Token", "Token ", "token x", "Bearer x", "Token \x00", "Token " + "A" * 10_000]),
+    ),
+    url=st.sampled_from([URL, *sorted(JSON_ENDPOINTS)]),
+)
+def test_a_hostile_authorization_header_is_a_401_or_the_lockout_never_a_500(db, header, url):
+    # The address is locked out after CUSTOS_API_TOKEN_FAILURE_LIMIT wrong tokens; from then on a
+    # 429. Either way nothing is written and nothing is authenticated.
+    from dsr.models import DataSubjectRequest
+
+    response = APIClient().generic("POST", url, b"{}", "application/json", HTTP_AUTHORIZATION=header)
+
+    assert response.status_code in (401, 429), (response.status_code, response.content[:300])
+    event(f"HTTP {response.status_code}")
+    assert not DataSubjectRequest.objects.exists() and not Recording.objects.exists()
+
+
 # --- what an integration sent, shown to the DPO ------------------------------------------------------
 
 ACTIVE_MARKUP = ("<script>alert(", "<img src=x onerror", "<svg onload")

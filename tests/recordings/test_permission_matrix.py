@@ -36,6 +36,7 @@ from guardian.shortcuts import assign_perm
 from rest_framework.test import APIClient
 
 from recordings.models import (
+    AccessEvent,
     Consent,
     LawfulBasis,
     LegitimateInterestAssessment,
@@ -396,6 +397,45 @@ def test_each_changelist_lists_exactly_what_the_persona_may_see(client, request,
     assert consents == expected(CALLERS_LISTED[persona], lambda r: Consent.objects.get(recording=r).pk)
 
 
+# A filter through a secret (issue 14: the auditor spelled out the integration's token from the
+# user list's count) is refused to everyone: 400 where the persona may see the list, 403 where
+# not, the login for the anonymous visitor; never a page. Every admin and every secret path:
+# tests/compliance_site/test_secret_lookups.py.
+SECRET_FILTERS = [
+    ("admin:compliance_site_user_changelist", "auth_token__key__startswith"),  # the attack, as it was
+    ("admin:compliance_site_user_changelist", "integration_token__prefix__startswith"),
+    ("admin:compliance_site_user_changelist", "password__startswith"),
+    ("admin:compliance_site_user_changelist", "totpdevice__key__startswith"),
+    ("admin:recordings_recording_changelist", "subject__phone_index__startswith"),
+    ("admin:recordings_share_changelist", "created_by__password__startswith"),
+]
+INVALID = "invalid"  # 302 to the list with ?e=1: a relation that no longer exists, no count shown
+SECRET_FILTER_ANSWER = {
+    "dpo": {400, 403, INVALID},
+    "analyst": {403},
+    "qa_lead_a": {400, 403},
+    "qa_lead_b": {400, 403},
+    "auditor": {400, INVALID},
+    "anonymous": {LOGIN},
+}
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_no_persona_filters_a_list_through_a_secret(client, request, world, persona):
+    world.everything()
+    call_command("create_integration", "pbx-berlin", stdout=StringIO(), stderr=StringIO())
+    log_in(client, request, persona)
+
+    answers = set()
+    for name, lookup in SECRET_FILTERS:
+        url = reverse(name)
+        answer = outcome(client.get(url, {lookup: ""}), f"{url}?{lookup}=")
+        answers.add(INVALID if answer == f"302 to {url}?e=1" else answer)
+
+    assert answers <= SECRET_FILTER_ANSWER[persona], answers
+    assert 200 not in answers
+
+
 @pytest.mark.parametrize("persona", ["qa_lead_a", "qa_lead_b"])
 def test_a_qa_leads_list_page_names_no_recording_outside_their_reach(client, request, world, persona):
     world.everything()
@@ -495,6 +535,16 @@ def test_a_withdrawal_pushed_by_the_telephony_integration_takes_the_call_away_at
     assert qa_reach(client, qa_lead_a, recording) == OUT_OF_REACH
     recording.refresh_from_db()
     assert recording.keep_until <= timezone.now()
+    # and the access log names the integration that withdrew it (issue 14: it did not)
+    event = AccessEvent.objects.get(action="consent_withdrawn")
+    assert (event.actor_label, event.object_type, event.object_id, event.purpose) == (
+        "pbx-berlin",
+        "subject",
+        recording.subject_id,
+        Purpose.QUALITY_ASSURANCE,
+    )
+    assert event.detail == {"consent": consent.pk, "channel": "ivr", "recording": recording.pk}
+    assert event.client_ip == "127.0.0.1"
 
 
 @pytest.fixture

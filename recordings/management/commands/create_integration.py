@@ -2,7 +2,8 @@
 
 One non-staff account per integration, in the "Telephony integration" group (it may push
 recordings, nothing else). Running it again rotates the token: the old one stops working at once.
-The new token goes to stdout, alone, so that a deployment script can capture it; it is shown once.
+The new token goes to stdout, alone, so that a deployment script can capture it; it is shown once,
+and only its SHA-256 digest and first characters are stored (compliance_site.models.IntegrationToken).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from rest_framework.authtoken.models import Token
 
 from compliance_site.roles import TELEPHONY_INTEGRATION
+from compliance_site.services import integration_token_issue, integration_token_revoke
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +46,8 @@ class Command(BaseCommand):
             # Never turn a person's account into a machine account, or hand out a token for it.
             raise CommandError(f"{name!r} is not an integration account; choose another name.")
 
-        Token.objects.filter(user=user).delete()
         if revoke:
+            integration_token_revoke(user=user)
             user.is_active = False
             user.save(update_fields=["is_active"])
             logger.info("Integration %s revoked", name)
@@ -55,12 +56,13 @@ class Command(BaseCommand):
         if not user.is_active:
             user.is_active = True
             user.save(update_fields=["is_active"])
-        token = Token.objects.create(user=user)
+        token = integration_token_issue(user=user)
         logger.info("Integration %s issued a new token", name)
         self.stderr.write(
-            f"New token of integration {name!r} below. It is shown once; any earlier token no longer works."
+            f"New token of integration {name!r} below. It is shown once (Custos keeps only its digest); "
+            "any earlier token no longer works."
         )
-        self.stdout.write(token.key)
+        self.stdout.write(token)
 
     def _create(self, user_model, name: str, group: Group):
         user = user_model(username=name, is_staff=False, is_superuser=False)
