@@ -271,9 +271,7 @@ def job_state_view(model_admin, http_request, object_id: str) -> JsonResponse:
     job = request_job_latest(request_obj)
     if job is None:
         raise Http404("No job.")
-    response = JsonResponse(request_job_state(job))
-    response["Cache-Control"] = "no-store"
-    return response
+    return JsonResponse(request_job_state(job))  # admin_view adds never_cache's no-store
 
 
 def job_display(request_obj: DataSubjectRequest) -> tuple[RequestJob | None, str]:
