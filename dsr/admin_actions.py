@@ -247,7 +247,13 @@ def step_view(model_admin, http_request, object_id: str, step_name: str):
             for message in exc.messages:
                 form.add_error(None, message)
         else:
-            model_admin.message_user(http_request, f"{request_obj.reference}: {step.title.lower()} — done.")
+            request_obj.refresh_from_db(fields=["status"])
+            if request_obj.status == Status.EXECUTING:
+                # The web request does not wait for the long work: say where to watch it.
+                done = "recorded; a worker carries it out now, and this page shows its progress."
+            else:
+                done = "done."
+            model_admin.message_user(http_request, f"{request_obj.reference}: {step.title.lower()} — {done}")
             return HttpResponseRedirect(reverse("admin:dsr_datasubjectrequest_change", args=[request_obj.pk]))
     preview = right_preview(request_obj) if step.name in ("complete", "approve") else None
     context = {
