@@ -76,6 +76,12 @@ PERIODIC_JOBS = [
         crontab_setting="CUSTOS_PACKAGE_ORPHAN_CRONTAB",
         description="Deletes package archives whose build died before its package row was committed.",
     ),
+    PeriodicJob(
+        name="Stalled request jobs",
+        task="dsr.tasks.resume_request_jobs",
+        crontab_setting="CUSTOS_REQUEST_JOB_RESUME_CRONTAB",
+        description="Sends again package builds and erasures whose message was lost or whose worker died.",
+    ),
 ]
 
 

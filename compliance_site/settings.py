@@ -280,6 +280,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # How long Redis keeps a message a worker took but has not acknowledged (acks late) before it
+    # hands it to another worker: a worker killed mid-job is redelivered after this. A job still
+    # running past it gets a second delivery, which finds the job's lease held and does nothing.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True  # a task whose worker died is redelivered, not lost
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -349,6 +356,8 @@ CUSTOS_LOGIN_STATE_PURGE_CRONTAB = env.str("CUSTOS_LOGIN_STATE_PURGE_CRONTAB", d
 # that died before their row was committed (dsr.packages.package_orphans_delete).
 CUSTOS_SPOOL_CLEAN_CRONTAB = env.str("CUSTOS_SPOOL_CLEAN_CRONTAB", default="*/10 * * * *")
 CUSTOS_PACKAGE_ORPHAN_CRONTAB = env.str("CUSTOS_PACKAGE_ORPHAN_CRONTAB", default="*/15 * * * *")
+# Package builds and erasures whose message was lost (or whose worker died) are sent again.
+CUSTOS_REQUEST_JOB_RESUME_CRONTAB = env.str("CUSTOS_REQUEST_JOB_RESUME_CRONTAB", default="*/5 * * * *")
 # A package blob that no package row names is deleted once it is this old: longer than any build
 # takes between writing its blob and committing its row (a 2.5 GB build takes seconds; a web
 # worker's timeout kills a build long before).

@@ -14,7 +14,7 @@ from django.utils.html import format_html, format_html_join
 
 from compliance_site.admin_history import ScopedHistoryAdmin
 from compliance_site.client_address import client_ip
-from dsr.admin_actions import step_view, steps_available
+from dsr.admin_actions import job_display, job_state_view, step_view, steps_available
 from dsr.dashboard import DEADLINE_FILTER_RANGES
 from dsr.models import DataSubjectRequest, DeadlineReminder, RecipientNotification, RequestNote
 from dsr.packages import package_link_rows
@@ -116,6 +116,7 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
         "reference",
         "request_type",
         "status",
+        "job_progress",
         "subject",
         "assignee",
         "received_at",
@@ -140,7 +141,20 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
         "package_links",
     )
     fieldsets = (
-        (None, {"fields": ("workflow_steps", "reference", "request_type", "channel", "language", "status")}),
+        (
+            None,
+            {
+                "fields": (
+                    "workflow_steps",
+                    "reference",
+                    "request_type",
+                    "channel",
+                    "language",
+                    "status",
+                    "job_progress",
+                )
+            },
+        ),
         ("Subject", {"fields": ("subject", "subject_overview")}),
         ("Assignment", {"fields": ("assignee",)}),
         ("Deadline", {"fields": ("received_at", "due_at", "extended_until", "extension_reason")}),
@@ -168,6 +182,10 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
         ("Packages (Art. 15, 20)", {"fields": ("package_links",)}),
     )
 
+    class Media:
+        # Refreshes the job's line while a worker carries the request out (no inline script: CSP).
+        js = ("custos/request-jobs.js",)
+
     def get_urls(self):
         urls = [
             path(
@@ -175,11 +193,32 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
                 self.admin_site.admin_view(self.step_view),
                 name="dsr_datasubjectrequest_step",
             ),
+            path(
+                "<path:object_id>/job/",
+                self.admin_site.admin_view(self.job_state_view),
+                name="dsr_datasubjectrequest_job",
+            ),
         ]
         return urls + super().get_urls()
 
     def step_view(self, request, object_id, step_name):
         return step_view(self, request, object_id, step_name)
+
+    def job_state_view(self, request, object_id):
+        return job_state_view(self, request, object_id)
+
+    @admin.display(description="Work on a worker")
+    def job_progress(self, obj: DataSubjectRequest):
+        job, summary = job_display(obj)
+        if job is None:
+            return "—"
+        return format_html(
+            '<span class="dsr-job dsr-job-{}" data-job-url="{}" data-job-state="{}">{}</span>',
+            job.state,
+            reverse("admin:dsr_datasubjectrequest_job", args=[obj.pk]),
+            job.state,
+            summary,
+        )
 
     @admin.display(description="Next steps")
     def workflow_steps(self, obj: DataSubjectRequest):

@@ -1,7 +1,9 @@
 """The request page's workflow buttons: one small form per step, each calling one service.
 
 Every step shows what it will do before it does it (the right's preview before completion and
-approval), and a refused step keeps the form with the service's message.
+approval), and a refused step keeps the form with the service's message. ``job_state_view`` is
+the small JSON endpoint the request page polls while a worker carries the request out
+(``custos/request-jobs.js``).
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from compliance_site.models import User
 from compliance_site.roles import DPO, PRIVACY_ANALYST
-from dsr.models import DataSubjectRequest, RequestType
+from dsr.jobs import request_job_latest, request_job_retry, request_job_state
+from dsr.models import DataSubjectRequest, RequestJob, RequestType
 from dsr.rights import right_preview
 from dsr.selectors import requests_visible_to
 from dsr.workflow import (
@@ -146,6 +149,10 @@ class ApproveForm(forms.Form):
     confirm = forms.BooleanField(label="I have checked the preview and approve this erasure.")
 
 
+class RetryForm(forms.Form):
+    confirm = forms.BooleanField(label="Run the failed job again.")
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
@@ -178,6 +185,8 @@ class Step:
             request_complete(request=request_obj, actor=actor, **form.service_options())
         elif self.name == "approve":
             request_approve(request=request_obj, actor=actor)
+        elif self.name == "retry":
+            request_job_retry(request=request_obj, actor=actor)
 
 
 STEPS = {
@@ -190,6 +199,7 @@ STEPS = {
         Step("transition", "Change the status", TransitionForm, "dsr.change_datasubjectrequest"),
         Step("complete", "Carry out the request", CompleteForm, "dsr.change_datasubjectrequest", True),
         Step("approve", "Approve the erasure (second DPO)", ApproveForm, "dsr.add_datasubjectrequest", True),
+        Step("retry", "Retry the failed job", RetryForm, "dsr.add_datasubjectrequest"),
     )
 }
 
@@ -200,7 +210,14 @@ def steps_available(request_obj: DataSubjectRequest, user) -> list[Step]:
         return []
     names = ["match", "verify"] if request_obj.identity_verified_at is None else ["match"]
     names += ["assign", "extend", "transition"]
-    if request_obj.status == Status.AWAITING_APPROVAL:
+    if request_obj.status == Status.EXECUTING:
+        # Carried out on a worker: nothing to do but wait, or retry a failed job (a DPO's call).
+        job = request_job_latest(request_obj)
+        if job is None or job.is_active:
+            names = ["assign", "extend"]  # the rest is refused while the job may still run
+        else:
+            names.append("retry")
+    elif request_obj.status == Status.AWAITING_APPROVAL:
         if request_obj.prepared_by_id != user.pk:  # four eyes: offered to the second DPO only
             names.append("approve")
     elif Status.COMPLETED in TRANSITIONS[request_obj.status] and not (
@@ -230,7 +247,13 @@ def step_view(model_admin, http_request, object_id: str, step_name: str):
             for message in exc.messages:
                 form.add_error(None, message)
         else:
-            model_admin.message_user(http_request, f"{request_obj.reference}: {step.title.lower()} — done.")
+            request_obj.refresh_from_db(fields=["status"])
+            if request_obj.status == Status.EXECUTING:
+                # The web request does not wait for the long work: say where to watch it.
+                done = "recorded; a worker carries it out now, and this page shows its progress."
+            else:
+                done = "done."
+            model_admin.message_user(http_request, f"{request_obj.reference}: {step.title.lower()} — {done}")
             return HttpResponseRedirect(reverse("admin:dsr_datasubjectrequest_change", args=[request_obj.pk]))
     preview = right_preview(request_obj) if step.name in ("complete", "approve") else None
     context = {
@@ -245,3 +268,21 @@ def step_view(model_admin, http_request, object_id: str, step_name: str):
     if preview and preview.destructive:
         messages.warning(http_request, "This cannot be undone. Read the preview before you confirm.")
     return TemplateResponse(http_request, "admin/dsr/datasubjectrequest/step.html", context)
+
+
+def job_state_view(model_admin, http_request, object_id: str) -> JsonResponse:
+    """The request's latest job as JSON, for the request page's poller. The request page's rule:
+    a request the user may not see is a 404, as is one without a job."""
+    request_obj = get_object_or_404(requests_visible_to(http_request.user), pk=object_id)
+    job = request_job_latest(request_obj)
+    if job is None:
+        raise Http404("No job.")
+    return JsonResponse(request_job_state(job))  # admin_view adds never_cache's no-store
+
+
+def job_display(request_obj: DataSubjectRequest) -> tuple[RequestJob | None, str]:
+    """The request's latest job and its one-line summary (empty without a job)."""
+    from dsr.jobs import request_job_summary
+
+    job = request_job_latest(request_obj)
+    return job, request_job_summary(job) if job is not None else ""

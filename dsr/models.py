@@ -29,6 +29,9 @@ class RequestStatus(models.TextChoices):
     IDENTITY_PENDING = "identity_pending", "Identity pending"
     IN_PROGRESS = "in_progress", "In progress"
     AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+    # Completed by the DPO, carried out on a worker (a package build, an erasure): still open,
+    # the deadline still running, until the job finishes (dsr.jobs).
+    EXECUTING = "executing", "Being carried out"
     COMPLETED = "completed", "Completed"
     REFUSED = "refused", "Refused"
     WITHDRAWN = "withdrawn", "Withdrawn by the subject"
@@ -45,7 +48,13 @@ class DataSubjectRequest(models.Model):
 
     Status = RequestStatus
 
-    OPEN_STATUSES = (Status.NEW, Status.IDENTITY_PENDING, Status.IN_PROGRESS, Status.AWAITING_APPROVAL)
+    OPEN_STATUSES = (
+        Status.NEW,
+        Status.IDENTITY_PENDING,
+        Status.IN_PROGRESS,
+        Status.AWAITING_APPROVAL,
+        Status.EXECUTING,
+    )
 
     class IdentityMethod(models.TextChoices):
         CALLER_NUMBER = "caller_number", "Caller number matches the one on file"
@@ -326,6 +335,82 @@ class DataPackage(models.Model):
 
     def is_expired(self, now: datetime.datetime | None = None) -> bool:
         return (now or timezone.now()) >= self.expires_at
+
+
+class RequestJob(models.Model):
+    """Long work of a request, carried out on a Celery worker (``dsr.jobs``): building its access
+    or portability package, or executing its approved erasure. The admin shows it on the request's
+    page (queued / running n of m / done / failed with the reason and a retry).
+
+    A work table, without history: the worker claims it by a conditional update under a row lock,
+    and a redelivered message finds it claimed or finished and does nothing. What the work did is
+    recorded where it always was: the request's history, the package row, the tombstones and the
+    access log.
+    """
+
+    class Kind(models.TextChoices):
+        PACKAGE = "package", "Package"
+        ERASURE = "erasure", "Erasure"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+
+    ACTIVE_STATES = (State.QUEUED, State.RUNNING)
+
+    request = models.ForeignKey(DataSubjectRequest, on_delete=models.PROTECT, related_name="jobs")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Who completed or approved the request: the work is done, and recorded, in their name.",
+    )
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="How many times a worker started it.")
+    failure_reason = models.TextField(blank=True)
+    retried_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["package", "erasure"]), name="requestjob_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=["queued", "running", "done", "failed"]), name="requestjob_state_valid"
+            ),
+            # A failed job says why; no other job carries a reason.
+            models.CheckConstraint(
+                condition=Q(state="failed") & ~Q(failure_reason="")
+                | ~Q(state="failed") & Q(failure_reason=""),
+                name="requestjob_failure_has_reason",
+            ),
+            # One piece of work at a time per request: a double click or a retry race cannot
+            # build two packages or run an erasure twice.
+            models.UniqueConstraint(
+                fields=["request"],
+                condition=Q(state__in=["queued", "running"]),
+                name="requestjob_one_active_per_request",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.request_id}: {self.state}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE_STATES
 
 
 class RecipientNotification(models.Model):

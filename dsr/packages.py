@@ -20,7 +20,7 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -171,13 +171,34 @@ def _audio_entries(recordings: list[Recording], subject_key_bytes: bytes) -> lis
     return entries
 
 
-def _audio_chunks(entry: _Audio) -> Iterator[bytes]:
+ProgressReport = Callable[[int, int], None]
+
+
+class _Progress:
+    """Recordings whose audio is in the archive so far. Counted by the archive's producer thread
+    (a plain int: one writer), reported from the building thread, which owns the database
+    connection, each time the count has moved (so at most once per recording)."""
+
+    def __init__(self, total: int, report: ProgressReport | None) -> None:
+        self.total, self.done = total, 0
+        self._report = report
+        self._reported: int | None = None
+
+    def report(self) -> None:
+        if self._report is not None and self.done != self._reported:
+            self._reported = self.done
+            self._report(self.done, self.total)
+
+
+def _audio_chunks(entry: _Audio, progress: _Progress | None = None) -> Iterator[bytes]:
     # Opened only when the archive reaches this entry, closed when it moves on.
     with audio_open(
         name=entry.recording.storage_ref, key=entry.key, recording_id=entry.recording.pk
     ) as reader:
         if reader.plaintext_size:
             yield from reader.iter_range(0, None, chunk_segments=_CHUNK_SEGMENTS)
+    if progress is not None:
+        progress.done += 1
 
 
 def _iso(moment: datetime.datetime | None) -> str | None:
@@ -566,7 +587,9 @@ def _summary(request: DataSubjectRequest, contents: _Contents) -> str:
     )
 
 
-def _archive(request: DataSubjectRequest, contents: _Contents) -> ZipStream:
+def _archive(
+    request: DataSubjectRequest, contents: _Contents, progress: _Progress | None = None
+) -> ZipStream:
     archive = ZipStream(compress_type=ZIP_DEFLATED)
     with translation.override(request.language):
         if request.request_type == RequestType.PORTABILITY:
@@ -588,7 +611,9 @@ def _archive(request: DataSubjectRequest, contents: _Contents) -> ZipStream:
     for entry in contents.entries:
         if entry.arcname:
             # Stored, not deflated: call audio is compressed already or gains too little.
-            archive.add(_audio_chunks(entry), entry.arcname, size=entry.size, compress_type=ZIP_STORED)
+            archive.add(
+                _audio_chunks(entry, progress), entry.arcname, size=entry.size, compress_type=ZIP_STORED
+            )
     return archive
 
 
@@ -642,7 +667,17 @@ class _Stored:
     size: int
 
 
-def _store(archive: ZipStream, *, key: bytes, name: str) -> _Stored:
+def _reported(chunks: Iterable[bytes], progress: _Progress | None) -> Iterator[bytes]:
+    """The archive's chunks, reporting the progress on the way (in this, the building thread)."""
+    for chunk in chunks:
+        if progress is not None:
+            progress.report()
+        yield chunk
+    if progress is not None:
+        progress.report()
+
+
+def _store(archive: ZipStream, *, key: bytes, name: str, progress: _Progress | None = None) -> _Stored:
     """Encrypt the archive into the storage on two threads: one builds the ZIP (reading,
     decrypting and CRC-ing the audio), this one encrypts and writes it. A third thread for the
     encryption was slower: AES-GCM holds the GIL, so the threads only took turns.
@@ -651,7 +686,7 @@ def _store(archive: ZipStream, *, key: bytes, name: str) -> _Stored:
     chunks = prefetched(archive, name="package-archive", depth=_PREFETCH_CHUNKS)
     try:
         reader = EncryptingReader(
-            ChunksReader(chunks), key=key, associated_data=_blob_aad(name), digest=False
+            ChunksReader(_reported(chunks, progress)), key=key, associated_data=_blob_aad(name), digest=False
         )
         stored_name = ciphertext_save(name, reader)
     finally:
@@ -668,14 +703,25 @@ def _discard(name: str) -> None:
         logger.exception("Blob %s of a failed package build was not deleted", name)
 
 
-def package_build(*, request: DataSubjectRequest, actor) -> DataPackage:
+def package_build(
+    *,
+    request: DataSubjectRequest,
+    actor,
+    progress: ProgressReport | None = None,
+    then: Callable[[DataPackage], None] | None = None,
+) -> DataPackage:
     """Build the access or portability package of the request's subject, store it encrypted and
     record the export. All or nothing: a failure leaves no row and no blob.
 
-    Runs inside the completing transaction (``dsr.rights.right_execute``) or alone. Should that
-    transaction roll back after this returns, or the process die (a kill, a web worker's
-    timeout) between the blob's write and the commit, the blob stays behind, unreadable (its key
-    was only ever in the uncommitted row) until ``package_orphans_delete`` deletes it.
+    Runs on a worker (``dsr.jobs``), outside any transaction: the archive streams into the
+    storage first, then one short transaction saves the row, its export event and whatever
+    ``then(package)`` writes with it (the job completes the request there, so a package and the
+    completion it answers commit together). ``progress(done, total)`` is called, from this
+    thread, as the recordings' audio goes into the archive.
+
+    Should the process die (kill -9, a lost machine) between the blob's write and the commit, or
+    an enclosing transaction roll back, the blob stays behind, unreadable (its key was only ever
+    in the uncommitted row) until ``package_orphans_delete`` deletes it.
     """
     kind = _KINDS.get(request.request_type)
     if kind is None:
@@ -689,16 +735,18 @@ def package_build(*, request: DataSubjectRequest, actor) -> DataPackage:
     except KeyDestroyedError as exc:
         raise ValidationError("The subject was erased: no personal data is left to export.") from exc
     contents = _contents(request, subject, wrapping, personal)
-    archive = _archive(request, contents)
+    audio_count = sum(1 for entry in contents.entries if entry.arcname)
+    counter = _Progress(audio_count, progress)
+    counter.report()
+    archive = _archive(request, contents, counter)
     key = os.urandom(KEY_BYTES)
     name = package_blob_name()
     now = timezone.now()
     try:
-        stored = _store(archive, key=key, name=name)
+        stored = _store(archive, key=key, name=name, progress=counter)
         if stored.name != name:
             recordings_storage().delete(stored.name)
             raise ValidationError("The storage renamed the package; try again.")
-        audio_count = sum(1 for entry in contents.entries if entry.arcname)
         with transaction.atomic():
             package = DataPackage(
                 request=request,
@@ -727,6 +775,8 @@ def package_build(*, request: DataSubjectRequest, actor) -> DataPackage:
                     "bytes": stored.size,
                 },
             )
+            if then is not None:
+                then(package)
     except BaseException:
         _discard(name)
         raise

@@ -1,8 +1,11 @@
 """What each data-subject right does to the data, with a preview before anything destructive.
 
-``right_preview`` says what completing a request would do; ``right_execute`` does it inside the
-completing transaction (``dsr.workflow.request_complete``), so a failure changes nothing.
-Access and portability build their package in ``dsr.packages``.
+``right_preview`` says what completing a request would do. The quick rights (rectification,
+restriction, objection, consent withdrawal) run in ``right_execute`` inside the completing
+transaction (``dsr.workflow.request_complete``), so a failure changes nothing. The long ones run
+on a worker (``dsr.jobs``): an approved erasure in ``erasure_execute``, inside the job's own
+transaction (all or nothing, as before); access and portability build their package in
+``dsr.packages``.
 """
 
 from __future__ import annotations
@@ -94,6 +97,15 @@ def erasure_preview(subject: DataSubject) -> Preview:
     consents = Consent.objects.filter(subject=subject).count()
     lines.append(f"{consents} consent record(s) stay as evidence, pseudonymous.")
     return Preview(lines=lines, destructive=True)
+
+
+def erasure_execute(*, request: DataSubjectRequest, actor) -> RightResult:
+    """Erase the request's subject (Art. 17), or restrict what a legal hold covers (Art. 17(3)(e)),
+    inside the caller's transaction: the erasure job's (``dsr.jobs``), which completes the request
+    in the same transaction. The blobs are deleted by a task once it commits."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("erasure_execute runs inside the erasure job's transaction.")
+    return _erase(request, actor)
 
 
 def _erase(request: DataSubjectRequest, actor) -> RightResult:
@@ -299,12 +311,13 @@ def right_preview(request: DataSubjectRequest) -> Preview:
 
 
 def right_execute(*, request: DataSubjectRequest, actor, **options) -> RightResult:
-    """Carry out the request's right; must run inside the completing transaction."""
+    """Carry out one of the quick rights; must run inside the completing transaction. Erasure,
+    access and portability run on a worker (``dsr.jobs``)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("right_execute runs inside request_complete's transaction.")
     kind = request.request_type
-    if kind == RequestType.ERASURE:
-        return _erase(request, actor)
+    if kind in (RequestType.ERASURE, RequestType.ACCESS, RequestType.PORTABILITY):
+        raise ValidationError("This right is carried out on a worker (dsr.jobs).")
     if kind == RequestType.RESTRICTION:
         return _restrict(request, actor)
     if kind == RequestType.OBJECTION:
@@ -313,12 +326,4 @@ def right_execute(*, request: DataSubjectRequest, actor, **options) -> RightResu
         return _withdraw(request, actor, **options)
     if kind == RequestType.RECTIFICATION:
         return _rectify(request, actor, **options)
-    if kind in (RequestType.ACCESS, RequestType.PORTABILITY):
-        from dsr.packages import package_build
-
-        package = package_build(request=request, actor=actor)
-        return RightResult(
-            outcome=f"Package {package.name} built ({package.recordings} recording(s)); "
-            "download it from the request and send it to the subject."
-        )
     raise ValidationError(f"Unknown request type {kind!r}.")

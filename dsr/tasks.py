@@ -7,8 +7,15 @@ import datetime
 from celery import shared_task
 from django.utils import timezone
 
+from dsr.jobs import JobInterrupted, request_job_run, request_jobs_resume
 from dsr.packages import package_orphans_delete, packages_expired_purge
 from dsr.services import reminders_send_due
+
+# A transient error (database or storage away) is retried after 10 s, 20 s, 40 s, ... up to ten
+# minutes apart; the last attempt fails the job with its reason.
+JOB_MAX_RETRIES = 6
+JOB_BACKOFF_SECONDS = 10
+JOB_BACKOFF_MAX_SECONDS = 600
 
 
 @shared_task(name="dsr.tasks.send_deadline_reminders")
@@ -33,3 +40,23 @@ def delete_orphan_package_blobs() -> int:
     """Every few minutes: delete the archives of package builds that died before their row was
     committed; returns how many."""
     return len(package_orphans_delete())
+
+
+@shared_task(bind=True, name="dsr.tasks.run_request_job", max_retries=JOB_MAX_RETRIES)
+def run_request_job(self, job_id: int) -> str | None:
+    """On demand, once a completion or an approval commits: carry out the request's job (build
+    its package, execute its erasure). Acknowledged late (the project's default), so a worker
+    killed mid-job has the message redelivered; the job's claim makes a redelivery of a finished
+    or live job do nothing. Returns the job's state, or None when there was nothing to do."""
+    try:
+        job = request_job_run(job_id=job_id, final_attempt=self.request.retries >= self.max_retries)
+    except JobInterrupted as exc:
+        countdown = min(JOB_BACKOFF_SECONDS * 2**self.request.retries, JOB_BACKOFF_MAX_SECONDS)
+        raise self.retry(exc=exc, countdown=countdown) from exc
+    return job.state if job is not None else None
+
+
+@shared_task(name="dsr.tasks.resume_request_jobs")
+def resume_request_jobs() -> int:
+    """Every few minutes: send again the jobs whose message was lost or whose worker died."""
+    return len(request_jobs_resume())

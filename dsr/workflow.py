@@ -2,6 +2,13 @@
 
 Every change goes through one of these services (each saves through the model, so it lands in
 history with its author); the admin's buttons call them and nothing else writes a status.
+
+Completion: the quick rights are carried out inside ``request_complete``'s transaction. Access,
+portability and erasure are long work: ``request_complete`` (and ``request_approve`` for the
+second DPO's approval of an erasure) records the decision, moves the request to "being carried
+out" and queues a job; the worker's job (``dsr.jobs``) does the work and completes the request
+with ``request_close_completed``. While the job is queued or running the request changes no
+further (``dsr.jobs.request_job_guard``).
 """
 
 from __future__ import annotations
@@ -25,12 +32,27 @@ logger = logging.getLogger(__name__)
 
 Status = DataSubjectRequest.Status
 
-# Where each status may go next. Completion runs the right (dsr.rights) first.
+# Where each status may go next. Completion runs the right (dsr.rights) first, or, for the long
+# rights, goes to "being carried out" and is completed by the worker's job (dsr.jobs). A request
+# being carried out goes back, or is refused or withdrawn, only once its job has failed.
 TRANSITIONS: dict[str, set[str]] = {
     Status.NEW: {Status.IDENTITY_PENDING, Status.IN_PROGRESS, Status.REFUSED, Status.WITHDRAWN},
     Status.IDENTITY_PENDING: {Status.IN_PROGRESS, Status.REFUSED, Status.WITHDRAWN},
-    Status.IN_PROGRESS: {Status.AWAITING_APPROVAL, Status.COMPLETED, Status.REFUSED, Status.WITHDRAWN},
-    Status.AWAITING_APPROVAL: {Status.IN_PROGRESS, Status.COMPLETED, Status.REFUSED, Status.WITHDRAWN},
+    Status.IN_PROGRESS: {
+        Status.AWAITING_APPROVAL,
+        Status.EXECUTING,
+        Status.COMPLETED,
+        Status.REFUSED,
+        Status.WITHDRAWN,
+    },
+    Status.AWAITING_APPROVAL: {
+        Status.IN_PROGRESS,
+        Status.EXECUTING,
+        Status.COMPLETED,
+        Status.REFUSED,
+        Status.WITHDRAWN,
+    },
+    Status.EXECUTING: {Status.IN_PROGRESS, Status.REFUSED, Status.WITHDRAWN},
     Status.COMPLETED: set(),
     Status.REFUSED: set(),
     Status.WITHDRAWN: set(),
@@ -54,6 +76,23 @@ def _is_dpo(user) -> bool:
 
 def needs_approval(request: DataSubjectRequest) -> bool:
     return request.request_type == RequestType.ERASURE and settings.DSR_ERASURE_FOUR_EYES
+
+
+def _job_kind(request: DataSubjectRequest) -> str | None:
+    """The job that carries out the request's right on a worker; None for a quick right."""
+    from dsr.models import RequestJob
+
+    return {
+        RequestType.ACCESS: RequestJob.Kind.PACKAGE,
+        RequestType.PORTABILITY: RequestJob.Kind.PACKAGE,
+        RequestType.ERASURE: RequestJob.Kind.ERASURE,
+    }.get(request.request_type)
+
+
+def _job_guard(request: DataSubjectRequest) -> None:
+    from dsr.jobs import request_job_guard
+
+    request_job_guard(request=request)
 
 
 @transaction.atomic
@@ -144,12 +183,13 @@ def request_match(*, request: DataSubjectRequest, subject, actor) -> DataSubject
     previous_subject_id = request.subject_id
     if previous_subject_id == subject.pk:
         return request
+    _job_guard(request)
     request.subject = subject
     if previous_subject_id is not None:
         request.identity_method, request.identity_note = "", ""
         request.identity_verified_by, request.identity_verified_at = None, None
         request.prepared_by, request.approved_by, request.approved_at = None, None, None
-        if request.status in (Status.IN_PROGRESS, Status.AWAITING_APPROVAL):
+        if request.status in (Status.IN_PROGRESS, Status.AWAITING_APPROVAL, Status.EXECUTING):
             request.status = Status.IDENTITY_PENDING
     _save(request, actor)
     if previous_subject_id is not None and request.assignee_id is not None:
@@ -197,7 +237,7 @@ def request_transition(
 ) -> DataSubjectRequest:
     """Move a request along its workflow (not to completed: ``request_complete`` does that)."""
     request = _locked(request)
-    if to == Status.COMPLETED:
+    if to in (Status.COMPLETED, Status.EXECUTING):
         raise ValidationError("Complete a request with request_complete, which carries out the right.")
     if to not in TRANSITIONS[request.status]:
         raise ValidationError(
@@ -206,6 +246,11 @@ def request_transition(
         )
     if to == Status.IN_PROGRESS and request.identity_verified_at is None:
         raise ValidationError("Verify the requester's identity first.")
+    if request.status == Status.EXECUTING:
+        _job_guard(request)
+        if to == Status.IN_PROGRESS:
+            # Back to work after a failed job: an erasure needs a fresh second approval.
+            request.approved_by, request.approved_at = None, None
     if to == Status.AWAITING_APPROVAL:
         if not needs_approval(request):
             raise ValidationError("Only an erasure waits for a second approval.")
@@ -228,7 +273,8 @@ def request_transition(
 
 @transaction.atomic
 def request_approve(*, request: DataSubjectRequest, actor) -> DataSubjectRequest:
-    """The second DPO's approval of an erasure; the erasure then runs and the request completes."""
+    """The second DPO's approval of an erasure, recorded at once; the erasure is then queued for a
+    worker (``request_complete``), which completes the request when it has run."""
     request = _locked(request)
     if request.status != Status.AWAITING_APPROVAL:
         raise ValidationError("Only a request awaiting approval can be approved.")
@@ -244,8 +290,12 @@ def request_approve(*, request: DataSubjectRequest, actor) -> DataSubjectRequest
 @transaction.atomic
 def request_complete(*, request: DataSubjectRequest, actor, **options) -> DataSubjectRequest:
     """Carry out the right on the data (``dsr.rights``), then close the request with its outcome
-    and the response letter. All or nothing: a failure leaves data and request as they were."""
-    from dsr.letters import letter_write
+    and the response letter. All or nothing: a failure leaves data and request as they were.
+
+    Access, portability and erasure are carried out on a worker: here the request becomes "being
+    carried out" with a queued job (``dsr.jobs``), and this returns at once. The job completes the
+    request (outcome, ``executed_at``, ``closed_at``, letter) in the transaction that finishes its
+    work; until then the request is open and its deadline runs."""
     from dsr.rights import right_execute
 
     request = _locked(request)
@@ -259,7 +309,26 @@ def request_complete(*, request: DataSubjectRequest, actor, **options) -> DataSu
         raise ValidationError("An erasure needs a second DPO's approval first.")
     if request.subject_id is None:
         raise ValidationError({"subject": "Match the request to a subject first."})
+    job_kind = _job_kind(request)
+    if job_kind is not None:
+        from dsr.jobs import request_job_queue
+
+        request.status = Status.EXECUTING
+        _save(request, actor)
+        request_job_queue(request=request, kind=job_kind, actor=actor)
+        logger.info("Request %s queued for a worker (%s)", request.reference, job_kind)
+        return request
     result = right_execute(request=request, actor=actor, **options)
+    return request_close_completed(request=request, result=result, actor=actor)
+
+
+def request_close_completed(*, request: DataSubjectRequest, result, actor) -> DataSubjectRequest:
+    """Close the request, locked by the caller inside its transaction, as completed with the
+    right's result: the Art. 19 notices owed, the outcome, the response letter."""
+    from dsr.letters import letter_write
+
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("request_close_completed runs inside the completing transaction.")
     notifications_owed_create(request=request)
     request.outcome = result.outcome
     request.exemption = result.exemption

@@ -194,8 +194,19 @@ def recordings_erase(
         history_copy(erased, history_type=HISTORY_CHANGED, date=written_at, user=actor)
 
 
+def blobs_delete_pending() -> None:
+    """Delete the blobs of every tombstone still naming one (``retention.tasks.delete_pending_blobs``).
+    Idempotent: a blob already gone counts as deleted, and a tombstone confirmed is not read again."""
+    _delete_pending_blobs()
+
+
 def blobs_delete_pending_after_commit() -> None:
-    transaction.on_commit(_delete_pending_blobs)
+    """Once the caller's erasure commits, have a worker delete the blobs it left pending: an
+    erasure of thousands of recordings must not unlink them in the web thread (or in the job that
+    erased them). Should the message be lost, the next sweep deletes them first thing."""
+    from retention.tasks import delete_pending_blobs
+
+    transaction.on_commit(delete_pending_blobs.delay)
 
 
 def _erase_batch(run: SweepRun, now: datetime.datetime, batch_size: int) -> int:

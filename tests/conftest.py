@@ -16,6 +16,7 @@ from compliance_site.roles import AUDITOR, DPO, PRIVACY_ANALYST, QA_LEAD
 from tests.celery_processes import celery_processes  # noqa: F401 - real worker and beat processes
 from tests.factories import QueueFactory, UserFactory
 from tests.moto_server import moto_server  # noqa: F401 - session fixture: a real moto server process
+from tests.request_jobs import held_jobs, jobs_eager  # noqa: F401 - request jobs eager, or held
 
 # Hypothesis (the hostile-input fuzzing): the same examples on every run and every machine, none
 # remembered between runs, no per-example deadline on a loaded CI box; the tests use function-

@@ -124,6 +124,7 @@ def test_counts_by_type_and_status_are_of_open_requests(dpo):
         "identity_pending": 1,
         "in_progress": 0,
         "awaiting_approval": 0,
+        "executing": 0,
     }
 
 

@@ -33,8 +33,8 @@ _BUILDER = textwrap.dedent(
 
     store = packages._store
 
-    def store_then_wait(archive, *, key, name):
-        stored = store(archive, key=key, name=name)
+    def store_then_wait(archive, **kwargs):
+        stored = store(archive, **kwargs)
         print(stored.name, flush=True)
         time.sleep(600)
         return stored

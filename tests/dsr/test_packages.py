@@ -268,15 +268,19 @@ def test_only_access_and_portability_requests_have_a_package(subject, dpo):
         package_build(request=_request(subject, "erasure"), actor=dpo)
 
 
-def test_completing_an_access_request_builds_its_package(subject, calls, dpo):
+def test_completing_an_access_request_builds_its_package(
+    subject, calls, dpo, django_capture_on_commit_callbacks, jobs_eager
+):
     # given
     request = _request(subject)
     request_identity_verify(request=request, method="document", note="passport", actor=dpo)
 
-    # when
-    request = request_complete(request=request, actor=dpo)
+    # when: completed (the package is built on a worker once that commits; here, eagerly)
+    with django_capture_on_commit_callbacks(execute=True):
+        request = request_complete(request=request, actor=dpo)
 
     # then
+    request.refresh_from_db()
     package = DataPackage.objects.get(request=request)
     assert request.status == "completed"
     assert package.name in request.outcome

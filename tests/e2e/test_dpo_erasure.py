@@ -2,8 +2,10 @@
 
 One DPO takes a letter in, matches the requester by phone number, records the identity check and
 sends the erasure for approval; they cannot approve it themselves (four eyes). A second DPO
-approves it from the preview, and the request completes with its outcome and response letter;
-the recordings' keys and the subject's personal data are shredded and the audio blobs deleted.
+approves it from the preview; the approval is recorded at once and the erasure queued for a
+worker, whose progress the request page shows without a reload. Once the worker (the test, here)
+has run it, the request is completed with its outcome and response letter; the recordings' keys
+and the subject's personal data are shredded and the audio blobs deleted.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from django.urls import reverse
 from django.utils import formats, timezone
 
 from compliance_site.roles import DPO
+from dsr import jobs
 from dsr.deadlines import due_at_for
 from dsr.models import DataSubjectRequest, ResponseLetter
 from recordings.models import DataSubject, Recording
@@ -73,7 +76,7 @@ def run_step(page, request_pk: int) -> None:
 
 
 def test_dpo_works_an_erasure_from_intake_to_completed_with_the_second_approval(
-    live_server, page, console_log, dpo, second_dpo, subject_with_calls
+    live_server, page, console_log, dpo, second_dpo, subject_with_calls, held_jobs, monkeypatch
 ):
     subject, recordings = subject_with_calls
     blobs = [recording.storage_ref for recording in recordings]
@@ -170,11 +173,31 @@ def test_dpo_works_an_erasure_from_intake_to_completed_with_the_second_approval(
     page.check("#id_confirm")
     run_step(page, pk)
 
-    # then: the request is completed, with its outcome and the response letter
-    assert f"{request_obj.reference}: approve the erasure (second dpo) — done." in (
+    # then: the approval is recorded at once and the erasure queued for a worker; nothing erased yet
+    assert f"{request_obj.reference}: approve the erasure (second dpo) — recorded; a worker" in (
         page.locator(".messagelist").inner_text()
     )
-    assert readonly(page, "status").inner_text().strip() == "Completed"
+    assert readonly(page, "status").inner_text().strip() == "Being carried out"
+    assert readonly(page, "approved_by").inner_text().strip() == second_dpo.username
+    job_line = page.locator(".field-job_progress .dsr-job")
+    assert job_line.inner_text().strip() == "Erasure: queued, waiting for a worker"
+    assert all(storage.exists(name) for name in blobs)
+    assert len(held_jobs.sent) == 1
+
+    # when: the worker takes the job; while it runs, the page (not reloaded) says so
+    report = jobs._job_progress
+
+    def watched(job, done, total):
+        report(job, done, total)
+        job_line.filter(has_text="Erasure: running, 0 of 2 recordings").wait_for()
+
+    monkeypatch.setattr(jobs, "_job_progress", watched)
+    assert held_jobs.run() == ["done"]
+
+    # then: once it is done the page reloads itself: the request is completed, with its outcome
+    # and the response letter
+    readonly(page, "status").filter(has_text="Completed").wait_for()
+    assert job_line.inner_text().strip().startswith("Erasure: done at ")
     assert readonly(page, "approved_by").inner_text().strip() == second_dpo.username
     assert readonly(page, "outcome").inner_text().strip() == (
         "2 recording(s) erased; the subject's name, phone and email are destroyed."

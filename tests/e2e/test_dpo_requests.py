@@ -1,4 +1,5 @@
-"""The DPO logs in to the back office and opens the data-subject requests, most urgent first."""
+"""The DPO logs in to the back office and opens the data-subject requests, most urgent first; they
+complete an access request and watch its package being built on a worker."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from compliance_site.roles import DPO
-from dsr.models import DataSubjectRequest, RequestType
+from dsr import jobs
+from dsr.models import DataPackage, DataSubjectRequest, RequestType
 from dsr.services import request_create
+from dsr.workflow import request_identity_verify
+from tests.factories import DataSubjectFactory, RecordingFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -113,6 +117,69 @@ def test_dpo_logs_in_and_sees_requests_most_urgent_first(live_server, page, cons
     page.locator("#changelist-filter").get_by_role("link", name="Overdue", exact=True).click()
     page.wait_for_url(re.compile(r"deadline=overdue"))
     assert listed_references() == [overdue.reference]
+
+    errors = "\n".join(console_log.errors)
+    assert not console_log.errors, f"the DPO's pages logged errors:\n{errors}"
+
+
+def log_in(page, live_server) -> None:
+    page.goto(f"{live_server.url}/admin/")
+    page.fill("#id_username", DPO_USERNAME)
+    page.fill("#id_password", DPO_PASSWORD)
+    page.click("#login-form [type=submit]")
+    page.wait_for_url(re.compile(r"/admin/$"))
+
+
+def test_dpo_completes_an_access_request_and_watches_the_package_being_built(
+    live_server, page, console_log, dpo_user, held_jobs, monkeypatch
+):
+    # given: a verified access request of a subject with two calls
+    subject = DataSubjectFactory()
+    for n in range(2):
+        RecordingFactory(subject=subject, audio=bytes([n]) * 100_000)
+    request_obj = request_create(
+        request_type=RequestType.ACCESS,
+        channel=DataSubjectRequest.Channel.EMAIL,
+        received_at=timezone.now() - datetime.timedelta(days=2),
+        subject=subject,
+    )
+    request_identity_verify(request=request_obj, method="document", note="Passport seen.", actor=dpo_user)
+    pk = request_obj.pk
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/admin/dsr/datasubjectrequest/{pk}/change/")
+
+    # when: the DPO carries it out
+    page.locator(".field-workflow_steps").get_by_role(
+        "link", name="Carry out the request", exact=True
+    ).click()
+    page.wait_for_url(re.compile(rf"/admin/dsr/datasubjectrequest/{pk}/step/complete/$"))
+    page.locator(".dsr-step [name=_run]").click()
+    page.wait_for_url(re.compile(rf"/admin/dsr/datasubjectrequest/{pk}/change/$"))
+
+    # then: the page is back at once; the package is queued for a worker, nothing built yet
+    status = page.locator(".field-status .readonly")
+    job_line = page.locator(".field-job_progress .dsr-job")
+    assert status.inner_text().strip() == "Being carried out"
+    assert job_line.inner_text().strip() == "Package: queued, waiting for a worker"
+    assert "a worker carries it out now" in page.locator(".messagelist").inner_text()
+    assert not DataPackage.objects.exists()
+
+    # when: the worker builds it; half-way, the page (not reloaded) shows how far it has got
+    report = jobs._job_progress
+
+    def watched(job, done, total):
+        report(job, done, total)
+        if done == 1:
+            job_line.filter(has_text="Package: running, 1 of 2 recordings").wait_for()
+
+    monkeypatch.setattr(jobs, "_job_progress", watched)
+    assert held_jobs.run() == ["done"]
+
+    # then: the page reloads itself once the job is done: completed, with the package to download
+    status.filter(has_text="Completed").wait_for()
+    assert job_line.inner_text().strip().startswith("Package: done at ")
+    package = DataPackage.objects.get()
+    assert page.locator(".field-package_links").get_by_role("link", name=package.name).is_visible()
 
     errors = "\n".join(console_log.errors)
     assert not console_log.errors, f"the DPO's pages logged errors:\n{errors}"

@@ -27,7 +27,7 @@ from guardian.shortcuts import assign_perm
 
 from compliance_site.provisioning import provision
 from compliance_site.roles import AUDITOR, DPO, PRIVACY_ANALYST, QA_LEAD
-from dsr.models import DataSubjectRequest, RequestNote, RequestType
+from dsr.models import DataSubjectRequest, RequestJob, RequestNote, RequestType
 from dsr.services import request_create
 from recordings.models import (
     Consent,
@@ -361,13 +361,22 @@ class Command(BaseCommand):
             Status.IDENTITY_PENDING,
             Status.IN_PROGRESS,
             Status.AWAITING_APPROVAL,
+            Status.EXECUTING,
             Status.COMPLETED,
             Status.REFUSED,
             Status.WITHDRAWN,
         ]
+        # Being carried out only where a worker builds a package (dsr.jobs); not an erasure,
+        # which the demo has nobody to approve.
+        job_kinds = {
+            RequestType.ACCESS: RequestJob.Kind.PACKAGE,
+            RequestType.PORTABILITY: RequestJob.Kind.PACKAGE,
+        }
         n = 0
         for request_type in RequestType.values:
             for status in statuses:
+                if status == Status.EXECUTING and request_type not in job_kinds:
+                    continue
                 n += 1
                 received = now - datetime.timedelta(days=rng.randint(0, 45), hours=rng.randint(0, 23))
                 subject = rng.choice(subjects)
@@ -398,6 +407,18 @@ class Command(BaseCommand):
                 if status == Status.REFUSED:
                     request.refusal_ground = DataSubjectRequest.RefusalGround.EXCESSIVE
                 request.save()
+                if status == Status.EXECUTING:
+                    # A job that failed, for the DPO to see the reason and retry it.
+                    RequestJob.objects.create(
+                        request=request,
+                        kind=job_kinds[request_type],
+                        state=RequestJob.State.FAILED,
+                        requested_by=users["dpo"],
+                        attempts=1,
+                        failure_reason="OSError: the storage did not answer (a seeded example)",
+                        started_at=now,
+                        finished_at=now,
+                    )
                 if n % 3 == 0:
                     RequestNote.objects.create(
                         request=request,
