@@ -64,7 +64,7 @@ from benchmarks.retention_dataset import (
     VACUUMED_TABLES,
     Layout,
 )
-from compliance_site.audit_chain import GENESIS_HASH
+from compliance_site.audit.chain import GENESIS_HASH
 from dsr.selectors import requests_due_for_reminder
 from dsr.services import reminders_send_due
 from retention.services import retention_sweep

@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "guardian",
     "simple_history",
     "django_celery_beat",
+    # The access log, below every app (label "audit").
+    "compliance_site.audit.apps.AuditConfig",
     "recordings.apps.RecordingsConfig",
     "retention.apps.RetentionConfig",
     "dsr.apps.DsrConfig",

@@ -34,13 +34,13 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from zipstream import ZIP_DEFLATED, ZIP_STORED, ZipStream
 
+from compliance_site.audit.models import AccessAction
+from compliance_site.audit.services import access_event_record, access_events_record
 from compliance_site.history_bulk import HISTORY_CHANGED, history_copy
 from dsr.models import DataPackage, DataSubjectRequest, RequestType
 from dsr.selectors import packages_downloadable_by
-from recordings.access_log import access_event_record, access_events_record
 from recordings.audio_storage import audio_open, ciphertext_open, ciphertext_save, recordings_storage
 from recordings.models import (
-    AccessAction,
     Consent,
     DataSubject,
     Objection,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import ClassVar
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
@@ -15,18 +18,18 @@ from django.utils.http import urlencode
 from guardian.admin import GuardedModelAdminMixin
 
 from compliance_site.admin_history import ScopedHistoryAdmin
+from compliance_site.audit.admin import AccessLoggedAdminMixin
+from compliance_site.audit.models import AccessAction
 from compliance_site.bad_requests import ClearBadRequest
 from compliance_site.models import User
 from compliance_site.pagination import EstimatedCountPaginator
 from compliance_site.roles import QA_LEAD
-from recordings.admin_access import AccessLoggedAdminMixin
 from recordings.admin_search import ReferenceSearchMixin
 from recordings.admin_sensitive import SensitiveSegmentsAdminMixin
 from recordings.admin_sharing import recipient_may_receive, subject_shares_html
 from recordings.admin_transcript import TranscriptAdminMixin
 from recordings.admin_upload import RecordingUploadAdminMixin
 from recordings.models import (
-    AccessAction,
     Consent,
     DataSubject,
     LegitimateInterestAssessment,
@@ -105,7 +108,7 @@ class DataSubjectCreateForm(forms.ModelForm):
 @admin.register(DataSubject)
 class DataSubjectAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistoryAdmin):
     # Its page, each history version and the list are access events; the page and the versions
-    # decrypt the subject's personal fields (recordings.admin_access).
+    # decrypt the subject's personal fields (compliance_site.audit.admin).
     access_object_type = "subject"
     access_change_action = AccessAction.DECRYPT
     list_display = ("reference", "created_at")
@@ -302,19 +305,26 @@ class RecordingAdmin(
             return AccessAction.DECRYPT, {"what": "transcript", "redacted": True}
         return AccessAction.VIEW, {}
 
+    # Read-only fields that apps built on recordings add to the recording's page (retention's
+    # verdict), each with the permission that shows it: recordings imports none of those apps.
+    page_fields: ClassVar[list[tuple[str, Callable[[Recording], str]]]] = []
+
+    @classmethod
+    def page_field_register(cls, value: Callable[[Recording], str], *, permission: str) -> None:
+        """Show ``value(recording)`` (an ``admin.display`` function) to holders of ``permission``."""
+        if all(registered is not value for _permission, registered in cls.page_fields):
+            cls.page_fields.append((permission, value))
+
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)
-        if obj is not None and request.user.has_perm("recordings.view_all_recordings"):
-            fields = (*fields, "retention")
-        if obj is not None and request.user.has_perm("recordings.view_consent"):
+        if obj is None:
+            return fields
+        for permission, value in self.page_fields:
+            if request.user.has_perm(permission):
+                fields = (*fields, value)
+        if request.user.has_perm("recordings.view_consent"):
             fields = (*fields, "consent_story")
         return fields
-
-    @admin.display(description="Retention")
-    def retention(self, recording):
-        from retention.explain import retention_verdict  # retention builds on recordings
-
-        return retention_verdict(recording, timezone.now()).reason
 
     @admin.display(description="Consent story")
     def consent_story(self, recording):

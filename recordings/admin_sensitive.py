@@ -20,8 +20,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.http import urlencode
 
-from recordings.admin_access import admin_access_record
-from recordings.models import AccessAction, Recording, SensitiveSegment
+from compliance_site.audit.admin import admin_access_record
+from compliance_site.audit.models import AccessAction
+from recordings.models import Recording, SensitiveSegment
 from recordings.playback import unmutable_reason
 from recordings.playback_log import playback_token
 from recordings.segments import MAX_SECONDS, sensitive_segment_mark

@@ -17,8 +17,9 @@ from django.core import signing
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from recordings.access_log import access_event_record
-from recordings.models import AccessAction, AccessEvent, PlaybackSession, Recording
+from compliance_site.audit.models import AccessAction, AccessEvent
+from compliance_site.audit.services import access_event_record
+from recordings.models import PlaybackSession, Recording
 
 _SIGNING_NAMESPACE = "custos.recordings.playback"
 # A page left open longer than this starts a new playback on its next request.

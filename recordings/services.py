@@ -15,12 +15,12 @@ from django.dispatch import Signal
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from compliance_site.audit.models import AccessAction
+from compliance_site.audit.services import access_event_record, access_events_record
 from compliance_site.keys import get_provider
-from recordings.access_log import access_event_record, access_events_record
 from recordings.audio_format import detect_audio
 from recordings.audio_storage import audio_blob_name, audio_delete, audio_store
 from recordings.models import (
-    AccessAction,
     Consent,
     DataSubject,
     Objection,

@@ -23,9 +23,10 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from compliance_site.audit.models import AccessAction
+from compliance_site.audit.services import access_event_record
 from compliance_site.client_address import client_ip
-from recordings.access_log import access_event_record
-from recordings.models import AccessAction, Share
+from recordings.models import Share
 from recordings.sharing import share_for_token_hash, token_hash
 from recordings.vault import KeyDestroyedError, recording_key
 

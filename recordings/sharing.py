@@ -18,8 +18,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from recordings.access_log import access_event_record
-from recordings.models import AccessAction, Purpose, Recipient, Recording, Share
+from compliance_site.audit.models import AccessAction
+from compliance_site.audit.services import access_event_record
+from recordings.models import Purpose, Recipient, Recording, Share
 from recordings.selectors import recording_usable_for
 from recordings.transfers import transfer_problem
 

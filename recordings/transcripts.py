@@ -33,8 +33,9 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from recordings.access_log import access_event_record
-from recordings.models import AccessAction, Recording, SensitiveSegment, Transcript
+from compliance_site.audit.models import AccessAction
+from compliance_site.audit.services import access_event_record
+from recordings.models import Recording, SensitiveSegment, Transcript
 from recordings.redaction import Redaction, card_numbers_in, redact
 from recordings.vault import CiphertextError, KeyDestroyedError, open_sealed, recording_key, seal
 

@@ -20,8 +20,9 @@ from datetime import timedelta
 
 from django.core import signing
 
-from recordings.access_log import access_event_record
-from recordings.models import AccessAction, AccessEvent, Recording
+from compliance_site.audit.models import AccessAction, AccessEvent
+from compliance_site.audit.services import access_event_record
+from recordings.models import Recording
 
 PERMISSION = "recordings.play_unredacted"
 TOKEN_MAX_AGE = timedelta(minutes=30)

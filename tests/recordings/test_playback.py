@@ -10,7 +10,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from recordings.models import AccessEvent, PlaybackSession, Recording
+from compliance_site.audit.models import AccessEvent
+from recordings.models import PlaybackSession, Recording
 from recordings.playback_log import MAX_RANGES, playbacks_seal_idle, ranges_merge
 from recordings.services import recording_key_destroy
 from tests.factories import RecordingFactory, _wav

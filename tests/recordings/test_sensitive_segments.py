@@ -36,8 +36,9 @@ from django.urls import resolve, reverse
 from guardian.shortcuts import assign_perm
 from rest_framework.test import APIClient
 
+from compliance_site.audit.models import AccessEvent
 from compliance_site.roles import DPO
-from recordings.models import AccessEvent, Recording, SensitiveSegment
+from recordings.models import Recording, SensitiveSegment
 from recordings.muting import MutingUnsupported, mute, muted_byte_ranges, wav_layout
 from recordings.playback import UNMUTABLE_MESSAGE, audio_response
 from recordings.streaming_aead import SEGMENT_SIZE

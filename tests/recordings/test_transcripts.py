@@ -16,7 +16,8 @@ from django.db import connection
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from recordings.models import AccessEvent, SensitiveSegment, Transcript
+from compliance_site.audit.models import AccessEvent
+from recordings.models import SensitiveSegment, Transcript
 from recordings.redaction import CARD_NUMBER, EMAIL, IBAN, PHONE_NUMBER, redact
 from recordings.services import recording_key_destroy, subject_key_destroy
 from recordings.transcripts import TRANSCRIPT_MAX_BYTES, transcript_read, transcript_store

@@ -64,7 +64,7 @@ def test_dpo_finds_recordings_by_phone_in_the_admin(client, dpo):
 
 
 def test_subject_page_decrypts_for_the_dpo_and_logs_it(client, dpo):
-    from recordings.models import AccessEvent
+    from compliance_site.audit.models import AccessEvent
 
     subject = DataSubjectFactory(full_name="Erika Mustermann")
     client.force_login(dpo)

@@ -16,10 +16,10 @@ from typing import Any
 from django.contrib import admin
 from django.template.response import TemplateResponse
 
+from compliance_site.audit.models import AccessAction, AccessEvent
+from compliance_site.audit.services import access_event_record
 from compliance_site.client_address import client_ip
 from compliance_site.pagination import EstimatedCountPaginator
-from recordings.access_log import access_event_record
-from recordings.models import AccessAction, AccessEvent
 
 # How many ids one ``list`` event names; the admin's largest page ("Show all" is off).
 LIST_IDS_MAX = 1000

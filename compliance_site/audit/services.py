@@ -1,4 +1,4 @@
-"""The access log: append hash-chained events, and verify the chain.
+"""The access log's writes: append hash-chained events (verified by ``verification``).
 
 Every access to personal data (list, view, play with its byte ranges, download, export, share,
 decrypt) and every legally significant act is one event. Events hold ids and pseudonyms only.
@@ -11,14 +11,14 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from compliance_site.audit_chain import GENESIS_HASH, ChainBreak, ChainedEvent, event_hash, first_break
+from compliance_site.audit.chain import GENESIS_HASH, event_hash
+from compliance_site.audit.models import AccessEvent, AuditChainHead
 from compliance_site.bulk_rows import rows_insert
-from recordings.models import AccessEvent, AuditChainHead
 
 SYSTEM = "system"
 
 
-def _fields(event: AccessEvent) -> dict[str, Any]:
+def event_fields(event: AccessEvent) -> dict[str, Any]:
     """What an event's hash covers: everything but its own hash."""
     return {
         "sequence": event.sequence,
@@ -105,19 +105,9 @@ def _events_append(events: list[dict[str, Any]], *, insert) -> list[AccessEvent]
                 client_ip=spec.get("client_ip"),
                 prev_hash=last_hash,
             )
-            event.hash = last_hash = event_hash(event.prev_hash, _fields(event))
+            event.hash = last_hash = event_hash(event.prev_hash, event_fields(event))
             built.append(event)
         insert(built)
         head.sequence, head.last_hash = sequence, last_hash
         head.save(update_fields=["sequence", "last_hash"])
     return built
-
-
-def access_log_first_break() -> ChainBreak | None:
-    """Walk the whole chain in order; the first broken link, or None when it is whole."""
-    head = AuditChainHead.objects.filter(id=1).first()
-    events = (
-        ChainedEvent(e.pk, e.sequence, e.prev_hash, e.hash, _fields(e))
-        for e in AccessEvent.objects.order_by("sequence").iterator(chunk_size=2000)
-    )
-    return first_break(events, head.sequence if head else 0, head.last_hash if head else GENESIS_HASH)

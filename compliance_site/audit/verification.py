@@ -1,4 +1,5 @@
-"""The nightly check of the access log: walk the hash chain and, when it is broken, alert the DPO
+"""Verifying the access log: walk the whole chain (``access_log_first_break``, also behind
+``manage.py verify_audit_log``), and the nightly check: when the chain is broken, alert the DPO
 group (and log an error). The alert names the first broken link by sequence and id, and says what
 is wrong with it; it holds no personal data, as the log itself holds none.
 
@@ -16,10 +17,10 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from compliance_site.audit_chain import ChainBreak
+from compliance_site.audit.chain import GENESIS_HASH, ChainBreak, ChainedEvent, first_break
+from compliance_site.audit.models import AccessEvent, AuditChainHead
+from compliance_site.audit.services import event_fields
 from compliance_site.roles import DPO
-from recordings.access_log import access_log_first_break
-from recordings.models import AuditChainHead
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,16 @@ logger = logging.getLogger(__name__)
 def _dpo_emails() -> list[str]:
     users = get_user_model().objects.filter(is_active=True, groups__name=DPO).exclude(email="")
     return sorted(set(users.values_list("email", flat=True)))
+
+
+def access_log_first_break() -> ChainBreak | None:
+    """Walk the whole chain in order; the first broken link, or None when it is whole."""
+    head = AuditChainHead.objects.filter(id=1).first()
+    events = (
+        ChainedEvent(e.pk, e.sequence, e.prev_hash, e.hash, event_fields(e))
+        for e in AccessEvent.objects.order_by("sequence").iterator(chunk_size=2000)
+    )
+    return first_break(events, head.sequence if head else 0, head.last_hash if head else GENESIS_HASH)
 
 
 def access_log_verify() -> ChainBreak | None:
@@ -49,11 +60,11 @@ def access_log_verify() -> ChainBreak | None:
         return broken
     context = {
         "broken": broken,
-        "url": settings.CUSTOS_BASE_URL.rstrip("/") + reverse("admin:recordings_accessevent_changelist"),
+        "url": settings.CUSTOS_BASE_URL.rstrip("/") + reverse("admin:audit_accessevent_changelist"),
     }
     send_mail(
-        subject=render_to_string("recordings/email/audit_broken_subject.txt", context).strip(),
-        message=render_to_string("recordings/email/audit_broken_body.txt", context),
+        subject=render_to_string("audit/email/audit_broken_subject.txt", context).strip(),
+        message=render_to_string("audit/email/audit_broken_body.txt", context),
         from_email=None,
         recipient_list=recipients,
     )

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from recordings.access_log import access_log_first_break
-from recordings.models import AccessEvent
+from compliance_site.audit.models import AccessEvent
+from compliance_site.audit.verification import access_log_first_break
 
 
 class Command(BaseCommand):
