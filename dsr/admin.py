@@ -23,7 +23,7 @@ from dsr.packages import package_link_rows
 from dsr.selectors import notes_visible_to, reminders_visible_to, requests_visible_to, subject_overview
 from dsr.services import receipt_validate, request_create
 from dsr.workflow import notification_record_sent
-from recordings.admin_search import ReferenceSearchMixin
+from recordings.admin.search import ReferenceSearchMixin
 
 
 class DeadlineFilter(admin.SimpleListFilter):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from recordings.api import ConsentWithdrawalView, RecordingIngestView
+from recordings.intake.api import ConsentWithdrawalView, RecordingIngestView
 
 urlpatterns = [
     path("recordings/", RecordingIngestView.as_view(), name="api-recording-ingest"),

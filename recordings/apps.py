@@ -15,6 +15,6 @@ class RecordingsConfig(AppConfig):
 
 def _revoke_shares_without_ground(sender, *, recordings, **kwargs) -> None:
     """A withdrawn consent revokes, at once, the shares that rested on it."""
-    from recordings.sharing import shares_revoke_unlawful
+    from recordings.sharing.services import shares_revoke_unlawful
 
     shares_revoke_unlawful(recordings=recordings)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from recordings.playback_log import playbacks_seal_idle
+from recordings.playback.sessions import playbacks_seal_idle
 
 
 @shared_task(name="recordings.tasks.seal_idle_playbacks")

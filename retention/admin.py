@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from compliance_site.admin_history import ScopedHistoryAdmin
-from recordings.admin import RecordingAdmin
-from recordings.admin_search import ReferenceSearchMixin
+from recordings.admin.recording import RecordingAdmin
+from recordings.admin.search import ReferenceSearchMixin
 from retention.explain import retention_verdict
 from retention.models import DeletionRecord, LegalHold, PendingDisposition, RetentionPolicy, SweepRun
 from retention.selectors import recordings_awaiting_disposition

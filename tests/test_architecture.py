@@ -20,6 +20,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # Lowest floor first.
 APPS = ("compliance_site", "recordings", "retention", "dsr")
+# Inside recordings, the concepts stand on floors too: a lower one never imports a higher one.
+RECORDINGS_FLOORS = (
+    ("models",),
+    ("vault",),
+    ("playback", "redaction", "selectors", "sharing"),
+    ("services", "intake"),
+    ("admin", "management", "api_urls", "urls", "apps", "tasks"),
+)
+MAX_LINES = 400
 
 
 def _modules(root: Path, package: str) -> Iterator[tuple[str, Path]]:
@@ -115,12 +124,54 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def recordings_concept(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] != "recordings" or len(parts) < 2 or parts[1] == "migrations":
+        return None
+    return parts[1]
+
+
+def recordings_downward_breaks(root: Path) -> list[str]:
+    floor = {name: n for n, names in enumerate(RECORDINGS_FLOORS) for name in names}
+    found = []
+    for module, path in _modules(root, "recordings"):
+        mine = recordings_concept(module)
+        if mine is None:
+            continue
+        for target, line in imported_modules(module, path):
+            theirs = recordings_concept(target)
+            if theirs is None or theirs == mine:
+                continue
+            if floor.get(theirs, len(RECORDINGS_FLOORS)) > floor.get(mine, len(RECORDINGS_FLOORS)):
+                found.append(f"{path.relative_to(root)}:{line} -> {target}")
+    return sorted(set(found))
+
+
 def test_no_app_imports_an_app_above_it():
     assert upward_imports(ROOT) == []
 
 
 def test_no_cycle_between_apps():
     assert cycles(app_graph(ROOT)) == []
+
+
+def test_every_concept_of_recordings_is_placed_on_a_floor():
+    placed = {name for names in RECORDINGS_FLOORS for name in names}
+    concepts = {recordings_concept(module) for module, _path in _modules(ROOT, "recordings")}
+    assert concepts - placed - {None} == set()
+
+
+def test_no_concept_of_recordings_imports_one_above_it():
+    assert recordings_downward_breaks(ROOT) == []
+
+
+def test_no_module_of_recordings_is_over_400_lines():
+    long = {
+        str(path.relative_to(ROOT)): n
+        for module, path in _modules(ROOT, "recordings")
+        if ".migrations" not in module and (n := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert long == {}
 
 
 def _write(root: Path, files: dict[str, str]) -> None:

@@ -38,7 +38,7 @@ from recordings.models import (
     Recording,
     RecordingUserObjectPermission,
 )
-from recordings.sharing import share_create
+from recordings.sharing.services import share_create
 from retention.models import DeletionRecord, RetentionPolicy, SweepRun
 from tests.factories import LegalHoldFactory, PurposeFactory, RecordingFactory
 

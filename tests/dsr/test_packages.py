@@ -29,10 +29,11 @@ from dsr.models import DataPackage
 from dsr.packages import package_build, package_link, package_open, packages_expired_purge
 from dsr.services import request_create
 from dsr.workflow import request_assign, request_complete, request_identity_verify
-from recordings.audio_storage import recordings_storage
 from recordings.models import Recipient, Recording
-from recordings.services import consent_withdraw, subject_key_destroy
-from recordings.streaming_aead import DecryptingReader
+from recordings.services import consent_withdraw
+from recordings.vault.services import subject_key_destroy
+from recordings.vault.storage import recordings_storage
+from recordings.vault.streaming_decrypt import DecryptingReader
 from tests.factories import (
     DataSubjectFactory,
     PurposeFactory,

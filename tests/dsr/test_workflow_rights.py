@@ -24,8 +24,8 @@ from dsr.workflow import (
 )
 from recordings.models import Consent, DataSubject, Objection, Recording
 from recordings.selectors import recordings_visible_to
-from recordings.services import subject_key_destroy
-from recordings.vault import KeyDestroyedError, PersonalData, personal_data_read, recording_key
+from recordings.vault.keys import KeyDestroyedError, PersonalData, personal_data_read, recording_key
+from recordings.vault.services import subject_key_destroy
 from retention.models import DeletionRecord
 from tests.factories import (
     DataSubjectFactory,

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from compliance_site.audit.models import AccessAction, AccessEvent
 from recordings.models import Consent, Purpose
-from recordings.playback_log import playbacks_seal_idle
+from recordings.playback.sessions import playbacks_seal_idle
 from recordings.services import consent_withdraw
 from tests.factories import RecordingFactory, _wav
 

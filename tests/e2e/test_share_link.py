@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from compliance_site.audit.models import AccessEvent
 from recordings.models import Purpose, Recipient
-from recordings.sharing import share_create
+from recordings.sharing.services import share_create
 from tests.e2e.test_content_security_policy import RECORD_VIOLATIONS, violations
 from tests.factories import PurposeFactory, RecordingFactory, _wav
 

@@ -23,7 +23,7 @@ from compliance_site.models import IntegrationToken
 from compliance_site.roles import TELEPHONY_INTEGRATION
 from compliance_site.services import integration_token_issue
 from recordings.models import Consent, DataSubject, Recording
-from recordings.services import subject_key_destroy
+from recordings.vault.services import subject_key_destroy
 from tests.factories import UserFactory, _wav
 from tests.recordings.ingest_factories import (
     NOT_AUDIO,

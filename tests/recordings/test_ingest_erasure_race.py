@@ -16,9 +16,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
+from recordings.intake.serializers import RecordingMetadataSerializer
 from recordings.models import DataSubject, Recording
-from recordings.serializers import RecordingMetadataSerializer
-from recordings.services import recording_ingest, subject_key_destroy
+from recordings.services import recording_ingest
+from recordings.vault.services import subject_key_destroy
 from tests.recordings.ingest_factories import WAV, call_metadata, reference_rows
 
 pytestmark = [

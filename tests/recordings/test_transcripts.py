@@ -18,10 +18,10 @@ from rest_framework.test import APIClient
 
 from compliance_site.audit.models import AccessEvent
 from recordings.models import SensitiveSegment, Transcript
-from recordings.redaction import CARD_NUMBER, EMAIL, IBAN, PHONE_NUMBER, redact
-from recordings.services import recording_key_destroy, subject_key_destroy
-from recordings.transcripts import TRANSCRIPT_MAX_BYTES, transcript_read, transcript_store
-from recordings.vault import CiphertextError, KeyDestroyedError
+from recordings.redaction.text import CARD_NUMBER, EMAIL, IBAN, PHONE_NUMBER, redact
+from recordings.redaction.transcripts import TRANSCRIPT_MAX_BYTES, transcript_read, transcript_store
+from recordings.vault.keys import CiphertextError, KeyDestroyedError
+from recordings.vault.services import recording_key_destroy, subject_key_destroy
 from tests.factories import RecordingFactory
 from tests.recordings.ingest_factories import WAV, assert_nothing_written, call_metadata, reference_rows
 

@@ -39,7 +39,7 @@ from recordings.models import (
     RecordingNotice,
 )
 from recordings.services import consent_withdraw, recording_ingest, subject_create
-from recordings.vault import PersonalData
+from recordings.vault.keys import PersonalData
 from retention.models import LegalHold, RetentionPolicy
 from retention.services import hold_place
 

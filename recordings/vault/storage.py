@@ -16,8 +16,9 @@ from django.core.files.base import File
 from django.core.files.storage import storages
 from django.utils import timezone
 
-from recordings.streaming_aead import DecryptingReader, EncryptingReader
-from recordings.vault import recording_aad
+from recordings.vault.keys import recording_aad
+from recordings.vault.streaming_aead import EncryptingReader
+from recordings.vault.streaming_decrypt import DecryptingReader
 
 
 @dataclass(frozen=True)

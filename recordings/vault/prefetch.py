@@ -4,7 +4,7 @@ Decrypting, CRC-32, SHA-256 and file I/O each spend most of their time in C; the
 and hashing release the GIL, so a producer and a consumer on two threads share two cores. Used by
 the access package: the ZIP is built (audio read, decrypted and CRC-ed) in the worker while the
 caller encrypts and writes it. AES-GCM holds the GIL, so encryption gains nothing from a thread
-of its own: the store step encrypts and writes in one (``recordings.audio_storage``).
+of its own: the store step encrypts and writes in one (``recordings.vault.storage``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Range requests go. Links of the old form, ``/shares/<token>/audio``, still open 
 that one request line carries the token, which every log Custos configures masks
 (``compliance_site.log_redaction``, ``compliance_site.gunicorn_logging``).
 
-Every fetch re-checks the share (``recordings.sharing.share_for_token_hash``), so a revocation,
+Every fetch re-checks the share (``recordings.sharing.services.share_for_token_hash``), so a revocation,
 an expiry, a withdrawal, a restriction or an erasure stops a pass at once, as it stops the link.
 """
 
@@ -27,12 +27,12 @@ from compliance_site.audit.models import AccessAction
 from compliance_site.audit.services import access_event_record
 from compliance_site.client_address import client_ip
 from recordings.models import Share
-from recordings.sharing import share_for_token_hash, token_hash
-from recordings.vault import KeyDestroyedError, recording_key
+from recordings.sharing.services import share_for_token_hash, token_hash
+from recordings.vault.keys import KeyDestroyedError, recording_key
 
 # Long enough to listen to a call and seek in it; after that the link opens a new pass.
 SHARE_PASS_SECONDS = 60 * 60
-_SIGNING_SALT = "recordings.share_views.pass"
+_SIGNING_SALT = "recordings.sharing.views.pass"
 GONE_MESSAGE = "This link has expired or was revoked."
 REOPEN_MESSAGE = "Open the link you received again: this page needs it (a link opens it for an hour)."
 # A token from ``secrets.token_urlsafe(32)``: 43 characters; anything much longer is not one.
@@ -131,7 +131,7 @@ def shared_audio(request: HttpRequest, pk: int) -> HttpResponse:
         key = recording_key(recording)
     except KeyDestroyedError:
         return HttpResponse("This recording no longer exists.", status=410, content_type="text/plain")
-    from recordings.playback import audio_response  # the same Range and muting code as staff playback
+    from recordings.playback.audio import audio_response  # the same Range and muting code as staff playback
 
     response = audio_response(request, recording, key, redacted=True)
     if response.status_code in (200, 206):

@@ -15,8 +15,9 @@ from django import forms
 from django.conf import settings
 from django.contrib.admin.widgets import AdminSplitDateTime, FilteredSelectMultiple
 
-from recordings.api import error_lines
-from recordings.audio_format import detect_audio
+from recordings.intake.api import error_lines
+from recordings.intake.audio_format import detect_audio
+from recordings.intake.serializers import RecordingMetadataSerializer
 from recordings.models import (
     Consent,
     LawfulBasis,
@@ -26,7 +27,6 @@ from recordings.models import (
     Recording,
     RecordingNotice,
 )
-from recordings.serializers import RecordingMetadataSerializer
 from recordings.services import recording_ingest
 
 # Where an error of the metadata validator shows on this form; list indexes are dropped, since

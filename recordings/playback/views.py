@@ -1,9 +1,9 @@
 """Playback: decrypted audio with Range support, for those the one access selector allows.
 
-The audio itself (Range, headers, muting, streaming) is ``recordings.playback.audio_response``;
+The audio itself (Range, headers, muting, streaming) is ``recordings.playback.audio.audio_response``;
 this view decides who may hear what, and writes the access log before a byte is sent. Sensitive
 segments are muted for everyone, unless the request carries a valid unredacted-playback token
-(``?unredacted=``, see ``recordings.unredacted``) of a holder of ``play_unredacted``.
+(``?unredacted=``, see ``recordings.playback.unredacted``) of a holder of ``play_unredacted``.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from django.views.decorators.http import require_GET
 
 from compliance_site.client_address import client_ip
 from recordings.models import Purpose
-from recordings.playback import audio_response, served_range
-from recordings.playback_log import playback_request_record
+from recordings.playback.audio import audio_response, served_range
+from recordings.playback.sessions import playback_request_record
+from recordings.playback.unredacted import REFUSED_MESSAGE, unredacted_grant, unredacted_playback_record
 from recordings.selectors import recordings_playable_by
-from recordings.unredacted import REFUSED_MESSAGE, unredacted_grant, unredacted_playback_record
-from recordings.vault import KeyDestroyedError, recording_key
+from recordings.vault.keys import KeyDestroyedError, recording_key
 
 
 @require_GET

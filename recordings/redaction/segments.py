@@ -1,7 +1,7 @@
 """Sensitive segments of a call: the rules for their bounds, and marking one in the back office.
 
 A segment is a time range of the call (payment card, bank details, address, health, other) that
-playback mutes for everyone without unredacted playback (``recordings.playback``). The telephony
+playback mutes for everyone without unredacted playback (``recordings.playback.audio``). The telephony
 system sends them with the call (``RecordingMetadataSerializer``, stored by ``recording_ingest``);
 a DPO or QA lead holding ``mark_sensitive`` adds them on the recording's admin page.
 """

@@ -15,8 +15,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from compliance_site.keys import get_provider
-from recordings.blind_index import email_index, normalise_email, normalise_phone, phone_index
 from recordings.models import DataSubject, Recording, RecordingKey, SubjectKey
+from recordings.vault.blind_index import email_index, normalise_email, normalise_phone, phone_index
 
 KEY_BYTES = 32
 _FORMAT = b"\x01"  # version byte of a field or wrapped-key blob: nonce (12) + ciphertext + tag

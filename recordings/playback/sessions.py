@@ -21,7 +21,7 @@ from compliance_site.audit.models import AccessAction, AccessEvent
 from compliance_site.audit.services import access_event_record
 from recordings.models import PlaybackSession, Recording
 
-_SIGNING_NAMESPACE = "custos.recordings.playback"
+_SIGNING_NAMESPACE = "custos.recordings.playback.audio"
 # A page left open longer than this starts a new playback on its next request.
 TOKEN_MAX_AGE = timedelta(hours=12)
 # Past this many separate ranges a session keeps only their span, so a row stays small.

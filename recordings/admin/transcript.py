@@ -23,15 +23,15 @@ from django.utils.html import format_html
 
 from compliance_site.client_address import client_ip
 from recordings.models import Recording, Transcript
-from recordings.redaction import CARD_NUMBER, EMAIL, IBAN, PHONE_NUMBER
-from recordings.selectors import recordings_playable_by
-from recordings.transcripts import (
+from recordings.redaction.text import CARD_NUMBER, EMAIL, IBAN, PHONE_NUMBER
+from recordings.redaction.transcripts import (
     REASON_MAX_LENGTH,
     REASON_MIN_LENGTH,
     transcript_redacted,
     transcript_unredacted_read,
 )
-from recordings.vault import CiphertextError, KeyDestroyedError
+from recordings.selectors import recordings_playable_by
+from recordings.vault.keys import CiphertextError, KeyDestroyedError
 
 FLAGGED = "flagged"
 FLAGGED_TITLE = "Recordings flagged: payment data may be in the audio"

@@ -20,8 +20,8 @@ from recordings.models import (
     RecordingNotice,
     SensitiveKind,
 )
-from recordings.segments import MAX_SECONDS, call_seconds, segment_bounds, segment_errors
-from recordings.transcripts import (
+from recordings.redaction.segments import MAX_SECONDS, call_seconds, segment_bounds, segment_errors
+from recordings.redaction.transcripts import (
     LANGUAGE_MAX_LENGTH,
     LANGUAGE_TAG,
     SOURCE_MAX_LENGTH,
@@ -29,7 +29,7 @@ from recordings.transcripts import (
     normalise_newlines,
     transcript_text_problem,
 )
-from recordings.vault import PersonalData
+from recordings.vault.keys import PersonalData
 
 # Control characters (line breaks, escapes, NUL), format characters (direction overrides,
 # zero-width) and line or paragraph separators: a reference goes into tickets, log lines, the

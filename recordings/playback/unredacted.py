@@ -32,7 +32,7 @@ REFUSED_MESSAGE = (
     "This unredacted-playback link is not valid for you (expired, altered, or issued to someone "
     "else or for another recording); open 'Play unredacted' again and give the reason."
 )
-_SIGNING_NAMESPACE = "custos.recordings.unredacted"
+_SIGNING_NAMESPACE = "custos.recordings.playback.unredacted"
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from django.utils.html import format_html, format_html_join
 
 from compliance_site.admin_history import ScopedHistoryAdmin
 from recordings.models import DataSubject, Recipient, Share
-from recordings.share_views import share_link
-from recordings.sharing import recipient_problem, share_create, share_ground_problem, share_revoke
+from recordings.sharing.services import recipient_problem, share_create, share_ground_problem, share_revoke
+from recordings.sharing.views import share_link
 
 
 class ShareForm(forms.ModelForm):

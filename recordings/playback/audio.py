@@ -14,11 +14,12 @@ from collections.abc import Iterator, Sequence
 
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, StreamingHttpResponse
 
-from recordings.audio_storage import audio_open, recordings_storage
-from recordings.http_range import UnsatisfiableRange, parse_range
 from recordings.models import Recording
-from recordings.muting import MutingUnsupported, WavLayout, mute, muted_byte_ranges, wav_layout
-from recordings.streaming_aead import DecryptingReader, plaintext_size
+from recordings.playback.http_range import UnsatisfiableRange, parse_range
+from recordings.playback.muting import MutingUnsupported, WavLayout, mute, muted_byte_ranges, wav_layout
+from recordings.vault.storage import audio_open, recordings_storage
+from recordings.vault.streaming_aead import plaintext_size
+from recordings.vault.streaming_decrypt import DecryptingReader
 
 UNMUTABLE_MESSAGE = (
     "This recording has sensitive segments and can only be muted in WAV; it cannot be played "

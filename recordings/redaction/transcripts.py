@@ -10,7 +10,7 @@ same kind of ciphertext):
 - erasing only this recording (retention, or an erasure with another recording on hold) destroys
   the recording key, and the transcript goes with its audio instead of outliving it.
 
-Reviewers read it redacted (``recordings.redaction``); the clear text is read with the
+Reviewers read it redacted (``recordings.redaction.text``); the clear text is read with the
 ``play_unredacted`` permission and a reason, and each such read is an access event. Nothing here
 logs the text or any part of it.
 
@@ -36,8 +36,8 @@ from django.utils import timezone
 from compliance_site.audit.models import AccessAction
 from compliance_site.audit.services import access_event_record
 from recordings.models import Recording, SensitiveSegment, Transcript
-from recordings.redaction import Redaction, card_numbers_in, redact
-from recordings.vault import CiphertextError, KeyDestroyedError, open_sealed, recording_key, seal
+from recordings.redaction.text import Redaction, card_numbers_in, redact
+from recordings.vault.keys import CiphertextError, KeyDestroyedError, open_sealed, recording_key, seal
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ page of their own, and the unredacted player behind a reason.
   The page lists the recording's segments and their history.
 - ``<id>/unredacted/``: a holder of ``play_unredacted`` who may play the recording gives a reason
   and gets a player whose address carries a token bound to them, the recording and the reason
-  (``recordings.unredacted``); every request it makes is an ``unredacted`` access event.
+  (``recordings.playback.unredacted``); every request it makes is an ``unredacted`` access event.
 - The change page's player plays the audio redacted (segments muted on the server); where the
   segments cannot be muted (not PCM WAV), the page says so instead of showing a player.
 """
@@ -23,14 +23,19 @@ from django.utils.http import urlencode
 from compliance_site.audit.admin import admin_access_record
 from compliance_site.audit.models import AccessAction
 from recordings.models import Recording, SensitiveSegment
-from recordings.playback import unmutable_reason
-from recordings.playback_log import playback_token
-from recordings.segments import MAX_SECONDS, sensitive_segment_mark
-from recordings.segments import PERMISSION as MARK_PERMISSION
+from recordings.playback.audio import unmutable_reason
+from recordings.playback.sessions import playback_token
+from recordings.playback.unredacted import PERMISSION as UNREDACTED_PERMISSION
+from recordings.playback.unredacted import (
+    REASON_MAX_LENGTH,
+    REASON_MIN_LENGTH,
+    TOKEN_MAX_AGE,
+    unredacted_token,
+)
+from recordings.redaction.segments import MAX_SECONDS, sensitive_segment_mark
+from recordings.redaction.segments import PERMISSION as MARK_PERMISSION
 from recordings.selectors import recordings_playable_by
-from recordings.unredacted import PERMISSION as UNREDACTED_PERMISSION
-from recordings.unredacted import REASON_MAX_LENGTH, REASON_MIN_LENGTH, TOKEN_MAX_AGE, unredacted_token
-from recordings.vault import KeyDestroyedError, recording_key
+from recordings.vault.keys import KeyDestroyedError, recording_key
 
 
 class SensitiveSegmentForm(forms.Form):

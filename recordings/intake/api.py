@@ -28,9 +28,9 @@ from rest_framework.views import APIView
 from compliance_site.api_auth import IntegrationTokenAuthentication
 from compliance_site.client_address import client_ip
 from compliance_site.json_limits import TOO_DEEP, BoundedJSONParser, json_depth_problem
+from recordings.intake.serializers import RecordingMetadataSerializer, SubjectIdentifiersSerializer
 from recordings.models import Consent, Purpose
 from recordings.selectors import subject_matching
-from recordings.serializers import RecordingMetadataSerializer, SubjectIdentifiersSerializer
 from recordings.services import consents_withdraw_for, recording_ingest
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from compliance_site.audit.models import AccessAction
 from compliance_site.audit.services import access_event_record
 from recordings.models import Purpose, Recipient, Recording, Share
 from recordings.selectors import recording_usable_for
-from recordings.transfers import transfer_problem
+from recordings.sharing.transfers import transfer_problem
 
 logger = logging.getLogger(__name__)
 
