@@ -53,8 +53,9 @@ class AccessLoggedAdminMixin:
     # What showing the object decrypts: ``decrypt`` for the subject (its sealed fields).
     access_change_action: str = AccessAction.VIEW
 
-    def access_change_event(self, request, obj) -> tuple[str, dict[str, Any]]:
-        """The action and extra detail of the change page's event; the page may add to it."""
+    def access_change_event(self, request, obj, context: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The action and extra detail of the change page's event, from the page's context (what
+        it showed: a page that decrypted says so)."""
         return self.access_change_action, {}
 
     def changelist_view(self, request, extra_context=None):
@@ -77,7 +78,7 @@ class AccessLoggedAdminMixin:
         response = super().change_view(request, object_id, form_url, extra_context)
         obj = response.context_data.get("original") if isinstance(response, TemplateResponse) else None
         if obj is not None:
-            action, detail = self.access_change_event(request, obj)
+            action, detail = self.access_change_event(request, obj, response.context_data)
             admin_access_record(
                 request,
                 action=action,

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from django.contrib import admin
 from django.db.models import Q
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
@@ -18,13 +18,22 @@ from compliance_site.bad_requests import ClearBadRequest
 from compliance_site.pagination import EstimatedCountPaginator
 from recordings.admin.consents import CONSENT_EVIDENCE_FIELDS, CONSENT_WITHDRAWAL_FIELDS
 from recordings.admin.search import ReferenceSearchMixin
-from recordings.admin.sensitive import SensitiveSegmentsAdminMixin
-from recordings.admin.transcript import TranscriptAdminMixin
-from recordings.admin.upload import RecordingUploadAdminMixin
-from recordings.models import (
-    Consent,
-    Recording,
+from recordings.admin.sensitive import (
+    recording_page_url,
+    sensitive_context,
+    sensitive_segments_view,
+    unredacted_playback_view,
 )
+from recordings.admin.transcript import (
+    FLAGGED,
+    FLAGGED_TITLE,
+    PaymentDataFlagFilter,
+    payment_data_flag,
+    transcript_panel,
+    transcript_unredacted_view,
+)
+from recordings.admin.upload import UPLOAD_FIELDSETS, RecordingUploadForm
+from recordings.models import Consent, Recording, Transcript
 from recordings.playback.sessions import playback_token
 from recordings.selectors import (
     purposes_lawful_for,
@@ -72,18 +81,17 @@ class VisibleQueueFilter(admin.SimpleListFilter):
 
 
 @admin.register(Recording)
-class RecordingAdmin(
-    AccessLoggedAdminMixin,
-    SensitiveSegmentsAdminMixin,
-    TranscriptAdminMixin,
-    RecordingUploadAdminMixin,
-    ReferenceSearchMixin,
-    ScopedHistoryAdmin,
-):
+class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistoryAdmin):
+    """A call's list and page. The page's parts are functions of their own modules, handed what
+    they need: the player and its segments (``admin.sensitive``), the redacted transcript
+    (``admin.transcript``), the add page's upload form (``admin.upload``); the recording's own
+    pages are view functions that the one ``get_urls`` routes to. The state of one page travels
+    in that page's context, never on the admin or the recording."""
+
     # No guardian object-permissions page here: it would grant review without a reason or an
     # expiry. Ad-hoc grants are made in RecordingGrantAdmin; queues keep guardian's page.
     list_display = ("reference", "started_at", "queue", "direction", "lawful_basis", "status", "duration")
-    list_filter = ("status", "lawful_basis", "direction", VisibleQueueFilter)
+    list_filter = ("status", "lawful_basis", "direction", VisibleQueueFilter, PaymentDataFlagFilter)
     list_select_related = ("queue",)
     # References, or the subject's phone/email through the blind index; never personal data in clear.
     search_fields = ("=reference", "=subject__reference")
@@ -103,9 +111,32 @@ class RecordingAdmin(
     inlines = (ConsentInline,)
     access_object_type = "recording"
 
-    def access_change_event(self, request, recording):
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        pages = [
+            # <int:...>, not the admin's <path:...>: these must not take another page's address
+            # that merely ends the same way.
+            ("<int:object_id>/sensitive-segments/", sensitive_segments_view, "sensitive_segments"),
+            ("<int:object_id>/unredacted/", unredacted_playback_view, "unredacted"),
+            # Not ".../transcript/unredacted/": the audio's "<id>/unredacted/" would look alike.
+            ("<path:object_id>/unredacted-transcript/", transcript_unredacted_view, "transcript_unredacted"),
+        ]
+        return [
+            *(
+                path(
+                    route,
+                    self.admin_site.admin_view(view),
+                    {"model_admin": self},
+                    name="{}_{}_{}".format(*info, name),
+                )
+                for route, view, name in pages
+            ),
+            *super().get_urls(),
+        ]
+
+    def access_change_event(self, request, recording, context):
         # One event for the page: a decryption when it showed the transcript (redacted).
-        if getattr(recording, "_transcript_decrypted", False):
+        if context.get("transcript_decrypted"):
             return AccessAction.DECRYPT, {"what": "transcript", "redacted": True}
         return AccessAction.VIEW, {}
 
@@ -120,9 +151,11 @@ class RecordingAdmin(
             cls.page_fields.append((permission, value))
 
     def get_readonly_fields(self, request, obj=None):
-        fields = super().get_readonly_fields(request, obj)
         if obj is None:
-            return fields
+            return ()  # the add page is the upload form: nothing of the model is shown there
+        fields = (*self.readonly_fields,)
+        if Transcript.objects.filter(recording=obj).exists():
+            fields = (*fields, payment_data_flag)
         for permission, value in self.page_fields:
             if request.user.has_perm(permission):
                 fields = (*fields, value)
@@ -173,14 +206,53 @@ class RecordingAdmin(
     def get_queryset(self, request):
         return recordings_visible_to(request.user)
 
-    # Adding is uploading (RecordingUploadAdminMixin): a recording arrives with its audio and
-    # consent evidence through ingest, never empty.
+    def changelist_view(self, request, extra_context=None):
+        if request.GET.get(PaymentDataFlagFilter.parameter_name) == FLAGGED:
+            extra_context = {**(extra_context or {}), "title": FLAGGED_TITLE}
+        return super().changelist_view(request, extra_context)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        # The page's player asks the same selector as the audio endpoint.
-        if obj is not None and recordings_playable_by(request.user).filter(pk=obj.pk).exists():
-            token = playback_token(user=request.user, recording=obj)
-            context["audio_url"] = (
-                f"{reverse('recording-audio', args=[obj.pk])}?{urlencode({'playback': token})}"
-            )
+        if obj is not None:
+            # The page's player asks the same selector as the audio endpoint.
+            playable = recordings_playable_by(request.user).filter(pk=obj.pk).exists()
+            audio_url = None
+            if playable:
+                token = playback_token(user=request.user, recording=obj)
+                audio_url = f"{reverse('recording-audio', args=[obj.pk])}?{urlencode({'playback': token})}"
+            context.update(sensitive_context(self, request, obj, audio_url=audio_url))
+            if playable:
+                url = recording_page_url(self, "transcript_unredacted", obj)
+                context.update(transcript_panel(request, obj, unredacted_url=url))
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    # Adding is uploading: a recording arrives with its audio and consent evidence through
+    # ``recording_ingest`` (``RecordingUploadForm.ingest``), never empty. Only holders of
+    # ``recordings.add_recording`` (the DPO) may add; the change page is the model's own.
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.has_perm("recordings.add_recording")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            return RecordingUploadForm  # as written: none of the model's fields is edited here
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        return UPLOAD_FIELDSETS if obj is None else super().get_fieldsets(request, obj)
+
+    def get_inline_instances(self, request, obj=None):
+        return [] if obj is None else super().get_inline_instances(request, obj)
+
+    def save_form(self, request, form, change):
+        if change:
+            return super().save_form(request, form, change)
+        return form.ingest(actor=request.user)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+        # An upload was stored whole by save_form's ingest: row, consents, key, blob, access log.
+
+    def save_related(self, request, form, formsets, change):
+        if change:
+            super().save_related(request, form, formsets, change)

@@ -17,7 +17,7 @@ from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.http import urlencode
 
 from compliance_site.audit.admin import admin_access_record
@@ -67,141 +67,124 @@ def _no_store(response: TemplateResponse) -> TemplateResponse:
     return response
 
 
-class SensitiveSegmentsAdminMixin:
-    """For ``RecordingAdmin``: the segments under the player, their marking page and the
-    unredacted player."""
+def recording_page_url(model_admin, name: str, recording: Recording) -> str:
+    """The address of one of the recording's own admin pages (``RecordingAdmin.get_urls``)."""
+    opts = model_admin.opts
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_{name}", args=[recording.pk])
 
-    def get_urls(self):
-        info = self.opts.app_label, self.opts.model_name
-        # <int:...>, not the admin's <path:...>: these must not take another page's address that
-        # merely ends the same way (".../<id>/transcript/unredacted/").
-        return [
-            path(
-                "<int:object_id>/sensitive-segments/",
-                self.admin_site.admin_view(self.sensitive_segments_view),
-                name="{}_{}_sensitive_segments".format(*info),
-            ),
-            path(
-                "<int:object_id>/unredacted/",
-                self.admin_site.admin_view(self.unredacted_playback_view),
-                name="{}_{}_unredacted".format(*info),
-            ),
-            *super().get_urls(),
-        ]
 
-    def _url(self, name: str, recording: Recording) -> str:
-        return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_{name}", args=[recording.pk])
+def sensitive_context(model_admin, request, recording: Recording, *, audio_url: str | None) -> dict:
+    """The change page's context for the segments under its player, and the player itself: the
+    audio address stays only where the segments can be muted (fail closed: no player at all,
+    rather than one that plays the segments)."""
+    segments = list(recording.sensitive_segments.select_related("marked_by"))
+    context: dict = {"sensitive_segments": segments, "audio_url": audio_url}
+    if request.user.has_perm(MARK_PERMISSION):
+        context["mark_sensitive_url"] = recording_page_url(model_admin, "sensitive_segments", recording)
+    if not (segments and audio_url):
+        return context
+    if request.user.has_perm(UNREDACTED_PERMISSION):
+        context["unredacted_url"] = recording_page_url(model_admin, "unredacted", recording)
+    try:
+        refusal = unmutable_reason(recording, recording_key(recording))
+    except KeyDestroyedError:
+        return context  # the audio endpoint answers 404; nothing to refuse here
+    if refusal:
+        context["audio_url"] = None
+        context["audio_refusal"] = refusal
+    return context
 
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        if obj is not None:
-            self._sensitive_context(request, obj, context)
-        return super().render_change_form(request, context, add, change, form_url, obj)
 
-    def _sensitive_context(self, request, recording: Recording, context) -> None:
-        segments = list(recording.sensitive_segments.select_related("marked_by"))
-        context["sensitive_segments"] = segments
-        if request.user.has_perm(MARK_PERMISSION):
-            context["mark_sensitive_url"] = self._url("sensitive_segments", recording)
-        playable = bool(context.get("audio_url"))  # set by RecordingAdmin for those who may play
-        if not (segments and playable):
-            return
-        if request.user.has_perm(UNREDACTED_PERMISSION):
-            context["unredacted_url"] = self._url("unredacted", recording)
+def _visible_recording(object_id: int, queryset) -> Recording:
+    recording = queryset.filter(pk=object_id).first()
+    if recording is None:
+        raise Http404
+    return recording
+
+
+def sensitive_segments_view(request, object_id, *, model_admin):
+    """``<id>/sensitive-segments/``: the recording's segments and their history; a holder of
+    ``mark_sensitive`` marks one (``sensitive_segment_mark``)."""
+    if request.method not in ("GET", "POST"):
+        return HttpResponseNotAllowed(["GET", "POST"])
+    # Not found for whoever may not see the recording, exactly like its change page.
+    recording = _visible_recording(object_id, model_admin.get_queryset(request))
+    if not request.user.has_perm(MARK_PERMISSION):
+        raise PermissionDenied
+    form = SensitiveSegmentForm(request.POST if request.method == "POST" else None)
+    if form.is_bound and form.is_valid():
         try:
-            refusal = unmutable_reason(recording, recording_key(recording))
-        except KeyDestroyedError:
-            return  # the audio endpoint answers 404; nothing to refuse here
-        if refusal:
-            # Fail closed: no player at all, rather than one that plays the segments.
-            del context["audio_url"]
-            context["audio_refusal"] = refusal
+            segment = sensitive_segment_mark(
+                recording=recording,
+                start_seconds=form.cleaned_data["start_seconds"],
+                end_seconds=form.cleaned_data["end_seconds"],
+                kind=form.cleaned_data["kind"],
+                actor=request.user,
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            model_admin.message_user(
+                request, f"Marked {segment}: muted for everyone without unredacted playback."
+            )
+            return HttpResponseRedirect(recording_page_url(model_admin, "sensitive_segments", recording))
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "original": recording,
+        "title": f"Sensitive segments of {recording.reference}",
+        "form": form,
+        "segments": recording.sensitive_segments.select_related("marked_by"),
+        "history": SensitiveSegment.history.filter(recording_id=recording.pk)
+        .select_related("history_user")
+        .order_by("-history_date", "-history_id"),
+    }
+    admin_access_record(
+        request,
+        action=AccessAction.VIEW,
+        object_type="recording",
+        obj=recording,
+        page="sensitive_segments",
+    )
+    return _no_store(TemplateResponse(request, "admin/recordings/recording/sensitive_segments.html", context))
 
-    def _visible_recording(self, request, object_id: int, queryset) -> Recording:
-        recording = queryset.filter(pk=object_id).first()
-        if recording is None:
-            raise Http404
-        return recording
 
-    def sensitive_segments_view(self, request, object_id):
-        if request.method not in ("GET", "POST"):
-            return HttpResponseNotAllowed(["GET", "POST"])
-        # Not found for whoever may not see the recording, exactly like its change page.
-        recording = self._visible_recording(request, object_id, self.get_queryset(request))
-        if not request.user.has_perm(MARK_PERMISSION):
-            raise PermissionDenied
-        form = SensitiveSegmentForm(request.POST if request.method == "POST" else None)
-        if form.is_bound and form.is_valid():
-            try:
-                segment = sensitive_segment_mark(
-                    recording=recording,
-                    start_seconds=form.cleaned_data["start_seconds"],
-                    end_seconds=form.cleaned_data["end_seconds"],
-                    kind=form.cleaned_data["kind"],
-                    actor=request.user,
-                )
-            except ValidationError as exc:
-                for field, errors in exc.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
-            else:
-                self.message_user(
-                    request, f"Marked {segment}: muted for everyone without unredacted playback."
-                )
-                return HttpResponseRedirect(self._url("sensitive_segments", recording))
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "original": recording,
-            "title": f"Sensitive segments of {recording.reference}",
-            "form": form,
-            "segments": recording.sensitive_segments.select_related("marked_by"),
-            "history": SensitiveSegment.history.filter(recording_id=recording.pk)
-            .select_related("history_user")
-            .order_by("-history_date", "-history_id"),
+def unredacted_playback_view(request, object_id, *, model_admin):
+    """``<id>/unredacted/``: a reason, then a player whose token is bound to the user, the
+    recording and the reason."""
+    if request.method not in ("GET", "POST"):
+        return HttpResponseNotAllowed(["GET", "POST"])
+    # Not found for whoever may not play the recording, exactly like its audio.
+    recording = _visible_recording(object_id, recordings_playable_by(request.user))
+    if not request.user.has_perm(UNREDACTED_PERMISSION):
+        raise PermissionDenied
+    form = UnredactedPlaybackForm(request.POST if request.method == "POST" else None)
+    audio_url = None
+    if form.is_bound and form.is_valid():
+        query = {
+            "playback": playback_token(user=request.user, recording=recording),
+            "unredacted": unredacted_token(
+                user=request.user, recording=recording, reason=form.cleaned_data["reason"]
+            ),
         }
-        admin_access_record(
-            request,
-            action=AccessAction.VIEW,
-            object_type="recording",
-            obj=recording,
-            page="sensitive_segments",
-        )
-        return _no_store(
-            TemplateResponse(request, "admin/recordings/recording/sensitive_segments.html", context)
-        )
-
-    def unredacted_playback_view(self, request, object_id):
-        if request.method not in ("GET", "POST"):
-            return HttpResponseNotAllowed(["GET", "POST"])
-        # Not found for whoever may not play the recording, exactly like its audio.
-        recording = self._visible_recording(request, object_id, recordings_playable_by(request.user))
-        if not request.user.has_perm(UNREDACTED_PERMISSION):
-            raise PermissionDenied
-        form = UnredactedPlaybackForm(request.POST if request.method == "POST" else None)
-        audio_url = None
-        if form.is_bound and form.is_valid():
-            query = {
-                "playback": playback_token(user=request.user, recording=recording),
-                "unredacted": unredacted_token(
-                    user=request.user, recording=recording, reason=form.cleaned_data["reason"]
-                ),
-            }
-            audio_url = f"{reverse('recording-audio', args=[recording.pk])}?{urlencode(query)}"
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "original": recording,
-            "title": f"Unredacted playback of {recording.reference}",
-            "form": form,
-            "audio_url": audio_url,
-            "valid_minutes": int(TOKEN_MAX_AGE.total_seconds() // 60),
-            "segments": recording.sensitive_segments.all(),
-        }
-        # The page lists the segments; the audio it then plays is logged request by request.
-        admin_access_record(
-            request,
-            action=AccessAction.VIEW,
-            object_type="recording",
-            obj=recording,
-            page="unredacted_player",
-        )
-        return _no_store(TemplateResponse(request, "admin/recordings/recording/unredacted.html", context))
+        audio_url = f"{reverse('recording-audio', args=[recording.pk])}?{urlencode(query)}"
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "original": recording,
+        "title": f"Unredacted playback of {recording.reference}",
+        "form": form,
+        "audio_url": audio_url,
+        "valid_minutes": int(TOKEN_MAX_AGE.total_seconds() // 60),
+        "segments": recording.sensitive_segments.all(),
+    }
+    # The page lists the segments; the audio it then plays is logged request by request.
+    admin_access_record(
+        request,
+        action=AccessAction.VIEW,
+        object_type="recording",
+        obj=recording,
+        page="unredacted_player",
+    )
+    return _no_store(TemplateResponse(request, "admin/recordings/recording/unredacted.html", context))

@@ -13,12 +13,13 @@ recordings flagged: payment data may be in the audio.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseNotAllowed
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
 from django.utils.html import format_html
 
 from compliance_site.client_address import client_ip
@@ -72,131 +73,96 @@ class UnredactedReasonForm(forms.Form):
     )
 
 
-class TranscriptAdminMixin:
-    """For ``RecordingAdmin``: the transcript fields, the payment-data filter and the unredacted
-    transcript page."""
-
-    def get_urls(self):
-        info = self.opts.app_label, self.opts.model_name
-        # Not ".../transcript/unredacted/": a "<path:object_id>/unredacted/" route (the audio's)
-        # would take it, with "<id>/transcript" as the object id.
-        return [
-            path(
-                "<path:object_id>/unredacted-transcript/",
-                self.admin_site.admin_view(self.transcript_unredacted_view),
-                name="{}_{}_transcript_unredacted".format(*info),
-            ),
-            *super().get_urls(),
-        ]
-
-    def get_list_filter(self, request):
-        return (*super().get_list_filter(request), PaymentDataFlagFilter)
-
-    def changelist_view(self, request, extra_context=None):
-        if request.GET.get(PaymentDataFlagFilter.parameter_name) == FLAGGED:
-            extra_context = {**(extra_context or {}), "title": FLAGGED_TITLE}
-        return super().changelist_view(request, extra_context)
-
-    def get_readonly_fields(self, request, obj=None):
-        fields = super().get_readonly_fields(request, obj)
-        if obj is not None and Transcript.objects.filter(recording=obj).exists():
-            fields = (*fields, "payment_data_flag")
-            if recordings_playable_by(request.user).filter(pk=obj.pk).exists():
-                fields = (*fields, "transcript_redacted")
-        return fields
-
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        if obj is not None and "transcript_redacted" in self.get_readonly_fields(request, obj):
-            obj._transcript_shown = self._transcript_for_page(request, obj)
-        return super().render_change_form(request, context, add, change, form_url, obj)
-
-    def _transcript_for_page(self, request, recording: Recording) -> str:
-        """The redacted transcript's HTML; decrypting it for a person is an access event."""
-        transcript = Transcript.objects.select_related("recording__subject").get(recording=recording)
-        try:
-            redaction = transcript_redacted(transcript)
-        except KeyDestroyedError:
-            return format_html("<p>Destroyed with the recording's or the subject's key (erased).</p>")
-        except CiphertextError:
-            return format_html("<p>Unreadable: the stored transcript does not authenticate.</p>")
-        # The page's one access event (RecordingAdmin.access_change_event) says so.
-        recording._transcript_decrypted = True
-        counts = [f"{redaction.count(kind)} {label}" for kind, label in _KIND_LABELS if redaction.count(kind)]
-        about = ", ".join(filter(None, [transcript.language, transcript.source]))
-        link = ""
-        if request.user.has_perm("recordings.play_unredacted"):
-            url = reverse(
-                f"admin:{self.opts.app_label}_{self.opts.model_name}_transcript_unredacted",
-                args=[recording.pk],
+def transcript_panel(request, recording: Recording, *, unredacted_url: str) -> dict[str, Any]:
+    """The page's context for the redacted transcript of a recording the user may play: its HTML
+    (``transcript_html``), and whether it was decrypted for this page (``transcript_decrypted``),
+    which makes the page's one access event a ``decrypt`` (``RecordingAdmin``). Empty when the
+    recording has no transcript."""
+    transcript = Transcript.objects.select_related("recording__subject").filter(recording=recording).first()
+    if transcript is None:
+        return {}
+    try:
+        redaction = transcript_redacted(transcript)
+    except KeyDestroyedError:
+        return {
+            "transcript_html": format_html(
+                "<p>Destroyed with the recording's or the subject's key (erased).</p>"
             )
-            link = format_html(' <a href="{}">Read unredacted (reason required, logged)</a>', url)
-        return format_html(
-            '<div class="transcript"><p class="help">{}{}{}</p><pre class="transcript-text">{}</pre></div>',
-            f"{about}. " if about else "",
-            f"Redacted: {', '.join(counts)}." if counts else "Nothing to redact was found.",
-            link,
-            redaction.text,
-        )
-
-    # Not named "transcript": the admin would show the reverse one-to-one relation instead.
-    @admin.display(description="Transcript")
-    def transcript_redacted(self, recording):
-        # Rendered in render_change_form, which logs it; a page that did not go through it (the
-        # history of the recording) does not decrypt.
-        return getattr(recording, "_transcript_shown", None) or "Shown on the recording's page."
-
-    @admin.display(description="Payment data")
-    def payment_data_flag(self, recording):
-        flagged_at = (
-            Transcript.objects.filter(recording=recording)
-            .values_list("payment_data_flagged_at", flat=True)
-            .first()
-        )
-        if flagged_at is None:
-            return "Not flagged."
-        return (
-            f"Flagged {flagged_at:%Y-%m-%d %H:%M}: the transcript has a card number and no payment-card "
-            "segment is marked, so payment data may be in the audio. Mark the segment (it is then muted "
-            "and the flag clears) or have the recording deleted."
-        )
-
-    def transcript_unredacted_view(self, request, object_id):
-        if request.method not in ("GET", "POST"):
-            return HttpResponseNotAllowed(["GET", "POST"])
-        # Not found for anyone who may not play the recording, exactly like the audio.
-        recording = (
-            recordings_playable_by(request.user).select_related("subject").filter(pk=object_id).first()
-            if str(object_id).isdigit()
-            else None
-        )
-        transcript = Transcript.objects.filter(recording=recording).first() if recording else None
-        if transcript is None:
-            raise Http404
-        if not request.user.has_perm("recordings.play_unredacted"):
-            raise PermissionDenied
-        transcript.recording = recording
-        form = UnredactedReasonForm(request.POST if request.method == "POST" else None)
-        text = None
-        if form.is_bound and form.is_valid():
-            try:
-                text = transcript_unredacted_read(
-                    transcript=transcript,
-                    user=request.user,
-                    reason=form.cleaned_data["reason"],
-                    client_ip=client_ip(request),
-                )
-            except ValidationError as exc:
-                form.add_error("reason" if hasattr(exc, "error_dict") else None, exc.messages)
-            except KeyDestroyedError as exc:
-                raise Http404("This transcript was destroyed.") from exc
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "original": recording,
-            "title": f"Unredacted transcript of {recording.reference}",
-            "form": form,
-            "text": text,
         }
-        response = TemplateResponse(request, "admin/recordings/recording/transcript_unredacted.html", context)
-        response["Cache-Control"] = "no-store, private"
-        return response
+    except CiphertextError:
+        return {
+            "transcript_html": format_html("<p>Unreadable: the stored transcript does not authenticate.</p>")
+        }
+    counts = [f"{redaction.count(kind)} {label}" for kind, label in _KIND_LABELS if redaction.count(kind)]
+    about = ", ".join(filter(None, [transcript.language, transcript.source]))
+    link = ""
+    if request.user.has_perm("recordings.play_unredacted"):
+        link = format_html(' <a href="{}">Read unredacted (reason required, logged)</a>', unredacted_url)
+    html = format_html(
+        '<div class="transcript"><p class="help">{}{}{}</p><pre class="transcript-text">{}</pre></div>',
+        f"{about}. " if about else "",
+        f"Redacted: {', '.join(counts)}." if counts else "Nothing to redact was found.",
+        link,
+        redaction.text,
+    )
+    return {"transcript_html": html, "transcript_decrypted": True}
+
+
+@admin.display(description="Payment data")
+def payment_data_flag(recording: Recording) -> str:
+    flagged_at = (
+        Transcript.objects.filter(recording=recording)
+        .values_list("payment_data_flagged_at", flat=True)
+        .first()
+    )
+    if flagged_at is None:
+        return "Not flagged."
+    return (
+        f"Flagged {flagged_at:%Y-%m-%d %H:%M}: the transcript has a card number and no payment-card "
+        "segment is marked, so payment data may be in the audio. Mark the segment (it is then muted "
+        "and the flag clears) or have the recording deleted."
+    )
+
+
+def transcript_unredacted_view(request, object_id, *, model_admin):
+    """``<id>/unredacted-transcript/``: the reason asked for (GET), the clear text shown once in
+    answer to the POST, after the ``unredacted`` access event was written."""
+    if request.method not in ("GET", "POST"):
+        return HttpResponseNotAllowed(["GET", "POST"])
+    # Not found for anyone who may not play the recording, exactly like the audio.
+    recording = (
+        recordings_playable_by(request.user).select_related("subject").filter(pk=object_id).first()
+        if str(object_id).isdigit()
+        else None
+    )
+    transcript = Transcript.objects.filter(recording=recording).first() if recording else None
+    if transcript is None:
+        raise Http404
+    if not request.user.has_perm("recordings.play_unredacted"):
+        raise PermissionDenied
+    transcript.recording = recording
+    form = UnredactedReasonForm(request.POST if request.method == "POST" else None)
+    text = None
+    if form.is_bound and form.is_valid():
+        try:
+            text = transcript_unredacted_read(
+                transcript=transcript,
+                user=request.user,
+                reason=form.cleaned_data["reason"],
+                client_ip=client_ip(request),
+            )
+        except ValidationError as exc:
+            form.add_error("reason" if hasattr(exc, "error_dict") else None, exc.messages)
+        except KeyDestroyedError as exc:
+            raise Http404("This transcript was destroyed.") from exc
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "original": recording,
+        "title": f"Unredacted transcript of {recording.reference}",
+        "form": form,
+        "text": text,
+    }
+    response = TemplateResponse(request, "admin/recordings/recording/transcript_unredacted.html", context)
+    response["Cache-Control"] = "no-store, private"
+    return response
