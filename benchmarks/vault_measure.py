@@ -52,6 +52,7 @@ from django.utils import timezone
 
 from compliance_site.keys import get_provider
 from recordings.intake.serializers import RecordingMetadataSerializer
+from recordings.intake.services import recording_ingest
 from recordings.models import (
     DataSubject,
     Purpose,
@@ -60,7 +61,7 @@ from recordings.models import (
     RecordingNotice,
     SubjectKey,
 )
-from recordings.services import recording_ingest, subject_create, subject_share_lock
+from recordings.services import subject_create, subject_share_lock
 from recordings.vault.keys import (
     KEY_BYTES,
     PersonalData,

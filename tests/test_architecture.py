@@ -25,7 +25,8 @@ RECORDINGS_FLOORS = (
     ("models",),
     ("vault",),
     ("playback", "redaction", "selectors", "sharing"),
-    ("services", "intake"),
+    ("services",),
+    ("intake",),
     ("admin", "management", "api_urls", "urls", "apps", "tasks"),
 )
 MAX_LINES = 400

@@ -18,6 +18,7 @@ from django.contrib.admin.widgets import AdminSplitDateTime, FilteredSelectMulti
 from recordings.intake.api import error_lines
 from recordings.intake.audio_format import detect_audio
 from recordings.intake.serializers import RecordingMetadataSerializer
+from recordings.intake.services import recording_ingest
 from recordings.models import (
     Consent,
     LawfulBasis,
@@ -27,7 +28,6 @@ from recordings.models import (
     Recording,
     RecordingNotice,
 )
-from recordings.services import recording_ingest
 
 # Where an error of the metadata validator shows on this form; list indexes are dropped, since
 # the consents of one upload share their evidence fields. Unlisted paths show above the form.

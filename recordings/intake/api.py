@@ -29,9 +29,10 @@ from compliance_site.api_auth import IntegrationTokenAuthentication
 from compliance_site.client_address import client_ip
 from compliance_site.json_limits import TOO_DEEP, BoundedJSONParser, json_depth_problem
 from recordings.intake.serializers import RecordingMetadataSerializer, SubjectIdentifiersSerializer
+from recordings.intake.services import recording_ingest
 from recordings.models import Consent, Purpose
 from recordings.selectors import subject_matching
-from recordings.services import consents_withdraw_for, recording_ingest
+from recordings.services import consents_withdraw_for
 
 logger = logging.getLogger(__name__)
 

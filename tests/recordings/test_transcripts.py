@@ -570,7 +570,7 @@ def test_a_transcript_failing_in_the_service_rolls_the_whole_call_back(api, monk
     def broken(*args, **kwargs):
         raise RuntimeError("sealing failed")
 
-    monkeypatch.setattr("recordings.services.transcript_store", broken)
+    monkeypatch.setattr("recordings.intake.services.transcript_store", broken)
     client = api
     client.raise_request_exception = False
 
