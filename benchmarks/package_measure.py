@@ -47,10 +47,10 @@ from simple_history.utils import bulk_create_with_history
 from dsr.models import DataPackage, DataSubjectRequest
 from dsr.packages import package_build, package_open
 from dsr.services import request_create
-from recordings.audio_storage import audio_blob_name, audio_store, recordings_storage
 from recordings.models import Consent, Purpose, Queue, Recording, RecordingNotice
 from recordings.services import subject_create
-from recordings.vault import PersonalData, recording_key_new
+from recordings.vault.keys import PersonalData, recording_key_new
+from recordings.vault.storage import audio_blob_name, audio_store, recordings_storage
 from retention.models import RetentionPolicy
 
 MB = 1_000_000

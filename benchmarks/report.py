@@ -339,7 +339,7 @@ def render(
     searches = [key for key in ("search-recording", "search-subject") if key in results]
     if searches:
         out.append(
-            "- Searches go through `ReferenceSearchMixin` (`recordings/admin_search.py`): an "
+            "- Searches go through `ReferenceSearchMixin` (`recordings/admin/search.py`): an "
             "exact match on the reference or its upper-case form, no `UPPER(...)` and no `LIKE`; "
             "a related reference (`subject__reference`) becomes an id subquery."
         )

@@ -64,7 +64,7 @@ from benchmarks.retention_dataset import (
     VACUUMED_TABLES,
     Layout,
 )
-from compliance_site.audit_chain import GENESIS_HASH
+from compliance_site.audit.chain import GENESIS_HASH
 from dsr.selectors import requests_due_for_reminder
 from dsr.services import reminders_send_due
 from retention.services import retention_sweep
@@ -463,7 +463,7 @@ SWEEP_PARTS = {
         "recordings/access_log.py",
         "access_events_record",
     ),
-    "`shares_revoke_for` (open shares of the batch)": ("recordings/sharing.py", "shares_revoke_for"),
+    "`shares_revoke_for` (open shares of the batch)": ("recordings/sharing/services.py", "shares_revoke_for"),
     "`COPY` of the tombstones and the events (`pgbulk.copy`)": ("pgbulk/core.py", "copy"),
     "the history rows, copied in SQL (`history_copy`)": ("compliance_site/history_bulk.py", "history_copy"),
     "waiting for the blob worker (`_BlobDeletionBehind`: unlinks and confirmations in a thread)": (

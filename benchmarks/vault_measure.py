@@ -8,7 +8,7 @@ decrypting a stored recording whole::
 
 which prints one JSON object on stdout. Everything here goes through Custos's own code: audio is
 stored by ``recording_ingest`` / ``audio_store``, read back by ``audio_open`` and
-``DecryptingReader``, keys are made and wrapped by ``recordings.vault`` and the keyring.
+``DecryptingReader``, keys are made and wrapped by ``recordings.vault.keys`` and the keyring.
 """
 
 from __future__ import annotations
@@ -51,13 +51,8 @@ from django.test import Client
 from django.utils import timezone
 
 from compliance_site.keys import get_provider
-from recordings.audio_storage import (
-    audio_blob_name,
-    audio_delete,
-    audio_open,
-    audio_store,
-    recordings_storage,
-)
+from recordings.intake.serializers import RecordingMetadataSerializer
+from recordings.intake.services import recording_ingest
 from recordings.models import (
     DataSubject,
     Purpose,
@@ -66,16 +61,8 @@ from recordings.models import (
     RecordingNotice,
     SubjectKey,
 )
-from recordings.serializers import RecordingMetadataSerializer
-from recordings.services import (
-    recording_ingest,
-    subject_create,
-    subject_keys_rewrap_batch,
-    subject_keys_stale_count,
-    subject_share_lock,
-)
-from recordings.streaming_aead import HEADER_SIZE, KEY_SIZE, SEGMENT_SIZE, TAG_SIZE, _nonce, _segment_aead
-from recordings.vault import (
+from recordings.services import subject_create, subject_share_lock
+from recordings.vault.keys import (
     KEY_BYTES,
     PersonalData,
     recording_aad,
@@ -83,6 +70,22 @@ from recordings.vault import (
     recording_key_new,
     subject_key_aad,
     subject_key_unwrap,
+)
+from recordings.vault.services import subject_keys_rewrap_batch, subject_keys_stale_count
+from recordings.vault.storage import (
+    audio_blob_name,
+    audio_delete,
+    audio_open,
+    audio_store,
+    recordings_storage,
+)
+from recordings.vault.streaming_aead import (
+    HEADER_SIZE,
+    KEY_SIZE,
+    SEGMENT_SIZE,
+    TAG_SIZE,
+    _nonce,
+    _segment_aead,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -284,7 +287,7 @@ def raw_pass(recording_id: int) -> tuple[int, float, float]:
         ciphertext = memoryview(blob.read())
     if ciphertext[0] != HEADER_SIZE:
         raise RuntimeError("the stored blob does not start with the streaming AEAD header")
-    # The format's own key derivation and nonces (recordings.streaming_aead), not written again.
+    # The format's own key derivation and nonces (recordings.vault.streaming_aead), not written again.
     salt, prefix = bytes(ciphertext[1 : 1 + KEY_SIZE]), bytes(ciphertext[1 + KEY_SIZE : HEADER_SIZE])
     aead = _segment_aead(key, salt, recording_aad(recording.pk))
     starts = [HEADER_SIZE, *range(SEGMENT_SIZE, len(ciphertext), SEGMENT_SIZE)]

@@ -10,6 +10,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from compliance_site.admin_history import ScopedHistoryAdmin
+from compliance_site.audit.admin import AccessLoggedAdminMixin
 from compliance_site.models import User
 
 # Integration tokens (compliance_site.models.IntegrationToken) are issued and revoked by
@@ -61,7 +62,13 @@ class AccessLogAdmin(_ReadOnlyLoginRecordAdmin, axes_admin.AccessLogAdmin):
 
 
 @admin.register(User)
-class CustosUserAdmin(UserAdmin, ScopedHistoryAdmin):
+class CustosUserAdmin(AccessLoggedAdminMixin, UserAdmin, ScopedHistoryAdmin):
+    """The staff users' pages are access-logged like those of subjects and recordings: the user
+    list answers questions about accounts (who exists, who holds which group, whose second factor
+    is enrolled) and was the page an auditor used as an oracle, so each of its pages, each user's
+    page and history are events naming the ids shown."""
+
+    access_object_type = "user"
     list_filter = ("is_staff", "is_superuser", "is_active", "groups")
     list_display = (*UserAdmin.list_display, "second_factor_enrolled_at")
     readonly_fields = ("second_factor_enrolled_at",)

@@ -4,8 +4,11 @@ only once their session has passed a second factor (as in django-otp's OTPAdminS
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import admin
-from django.http import HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
@@ -14,13 +17,29 @@ from compliance_site.admin_lookups import SecretLookupGuard
 from compliance_site.two_factor import second_factor_pending, second_factor_url
 
 # The order a DPO works in: requests, then the recordings they concern, then retention.
-APP_ORDER = ["dsr", "recordings", "retention", "compliance_site", "axes", "auth", "django_celery_beat"]
+APP_ORDER = [
+    "dsr",
+    "recordings",
+    "retention",
+    "audit",
+    "compliance_site",
+    "axes",
+    "auth",
+    "django_celery_beat",
+]
+
+# A panel of the index page: the context it adds for this request (the DSR dashboard, say).
+IndexPanel = Callable[[HttpRequest], dict[str, Any]]
 
 
 class CustosAdminSite(admin.AdminSite):
     site_header = "Custos — call recording compliance"
     site_title = "Custos"
     index_title = "Back office"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.index_panels: list[IndexPanel] = []
 
     def register(self, model_or_iterable, admin_class=None, **options):
         # Every ModelAdmin of the site, ours and third-party ones alike, refuses a changelist
@@ -75,7 +94,15 @@ class CustosAdminSite(admin.AdminSite):
 
         return sorted(apps, key=position)
 
-    def index(self, request, extra_context=None):
-        from dsr.admin_dashboard import index_context  # the DSR app is loaded after this site
+    def index_panel_register(self, panel: IndexPanel) -> None:
+        """Add a panel to the index page: ``panel(request)`` returns context for the index
+        template (empty for a user who may not see it). An app registers its own at ``ready()``,
+        so this site, which every app stands on, imports none of them (idempotent)."""
+        if panel not in self.index_panels:
+            self.index_panels.append(panel)
 
-        return super().index(request, {**index_context(request), **(extra_context or {})})
+    def index(self, request, extra_context=None):
+        context: dict[str, Any] = {}
+        for panel in self.index_panels:
+            context.update(panel(request))
+        return super().index(request, {**context, **(extra_context or {})})

@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "guardian",
     "simple_history",
     "django_celery_beat",
+    # The access log, below every app (label "audit").
+    "compliance_site.audit.apps.AuditConfig",
     "recordings.apps.RecordingsConfig",
     "retention.apps.RetentionConfig",
     "dsr.apps.DsrConfig",
@@ -491,7 +493,7 @@ DEFAULT_EXCEPTION_REPORTER = "compliance_site.error_reports.PersonalDataExceptio
 
 # --- API ------------------------------------------------------------------------------------
 
-# The telephony integration's ingest API (recordings.api): Django REST framework with one token
+# The telephony integration's ingest API (recordings.intake.api): Django REST framework with one token
 # per integration, described by drf-spectacular. Inserted before compliance_site, which stays
 # last so that its post_migrate provisioning sees every app's permissions. Tokens are Custos's
 # own (compliance_site.models.IntegrationToken, digests only), not DRF's authtoken, which stores

@@ -13,6 +13,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from compliance_site.admin_history import ScopedHistoryAdmin
+from compliance_site.audit.admin import admin_access_record
+from compliance_site.audit.models import AccessAction
 from compliance_site.client_address import client_ip
 from dsr.admin_actions import job_display, job_state_view, step_view, steps_available
 from dsr.dashboard import DEADLINE_FILTER_RANGES
@@ -21,9 +23,7 @@ from dsr.packages import package_link_rows
 from dsr.selectors import notes_visible_to, reminders_visible_to, requests_visible_to, subject_overview
 from dsr.services import receipt_validate, request_create
 from dsr.workflow import notification_record_sent
-from recordings.admin_access import admin_access_record
-from recordings.admin_search import ReferenceSearchMixin
-from recordings.models import AccessAction
+from recordings.admin.search import ReferenceSearchMixin
 
 
 class DeadlineFilter(admin.SimpleListFilter):

@@ -38,7 +38,7 @@ from dsr.workflow import (
 )
 from recordings.models import Consent
 from recordings.selectors import subject_matching
-from recordings.vault import PersonalData
+from recordings.vault.keys import PersonalData
 
 Status = DataSubjectRequest.Status
 

@@ -17,8 +17,8 @@ from compliance_site.client_address import client_ip
 from compliance_site.json_limits import BoundedJSONParser
 from dsr.models import DataSubjectRequest, RequestType
 from dsr.services import receipt_validate, request_create
+from recordings.intake.serializers import SubjectIdentifiersSerializer
 from recordings.selectors import subject_matching
-from recordings.serializers import SubjectIdentifiersSerializer
 
 
 class CanFileRequests(BasePermission):

@@ -34,13 +34,12 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from zipstream import ZIP_DEFLATED, ZIP_STORED, ZipStream
 
+from compliance_site.audit.models import AccessAction
+from compliance_site.audit.services import access_event_record, access_events_record
 from compliance_site.history_bulk import HISTORY_CHANGED, history_copy
 from dsr.models import DataPackage, DataSubjectRequest, RequestType
 from dsr.selectors import packages_downloadable_by
-from recordings.access_log import access_event_record, access_events_record
-from recordings.audio_storage import audio_open, ciphertext_open, ciphertext_save, recordings_storage
 from recordings.models import (
-    AccessAction,
     Consent,
     DataSubject,
     Objection,
@@ -50,10 +49,8 @@ from recordings.models import (
     RecordingKey,
     SubjectKey,
 )
-from recordings.prefetch import prefetched
 from recordings.selectors import lawful_for_purpose
-from recordings.streaming_aead import EncryptingReader, plaintext_size
-from recordings.vault import (
+from recordings.vault.keys import (
     KEY_BYTES,
     KeyDestroyedError,
     PersonalData,
@@ -63,6 +60,9 @@ from recordings.vault import (
     seal,
     subject_key,
 )
+from recordings.vault.prefetch import prefetched
+from recordings.vault.storage import audio_open, ciphertext_open, ciphertext_save, recordings_storage
+from recordings.vault.streaming_aead import EncryptingReader, plaintext_size
 from retention.models import RetentionPolicy
 from retention.selectors import keep_days_for, retention_policies_for
 
@@ -140,7 +140,7 @@ class _Audio:
 
 
 def _extension(recording: Recording) -> str:
-    # Blob names end in .<format>.tink (recordings.audio_storage.audio_blob_name).
+    # Blob names end in .<format>.tink (recordings.vault.storage.audio_blob_name).
     parts = PurePosixPath(recording.storage_ref).name.split(".")
     if len(parts) >= 3 and parts[-1] == "tink" and re.fullmatch(r"[a-z0-9]{2,5}", parts[-2]):
         return parts[-2]

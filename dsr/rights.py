@@ -20,14 +20,10 @@ from django.utils import timezone
 from dsr.models import DataSubjectRequest, RequestType
 from dsr.packages import packages_purge_for_subject
 from recordings.models import Consent, DataSubject, LawfulBasis, Objection, Purpose, Recording
-from recordings.services import (
-    consent_withdraw,
-    objection_decide,
-    subject_key_destroy,
-    subject_personal_data_rectify,
-)
-from recordings.sharing import shares_revoke_for
-from recordings.vault import PersonalData
+from recordings.services import consent_withdraw, objection_decide, subject_personal_data_rectify
+from recordings.sharing.services import shares_revoke_for
+from recordings.vault.keys import PersonalData
+from recordings.vault.services import subject_key_destroy
 from retention.models import DeletionRecord, LegalHold
 from retention.selectors import ErasureTarget, holds_active
 from retention.services import blobs_delete_pending_after_commit, recordings_erase

@@ -14,12 +14,13 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from compliance_site.audit.models import AccessAction
+from compliance_site.audit.services import access_event_record
 from compliance_site.roles import DPO
 from dsr.deadlines import due_at_for
 from dsr.models import DataSubjectRequest, DeadlineReminder, ReferenceCounter
 from dsr.selectors import requests_due_for_reminder
-from recordings.access_log import access_event_record
-from recordings.models import AccessAction, DataSubject
+from recordings.models import DataSubject
 
 logger = logging.getLogger(__name__)
 

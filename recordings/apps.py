@@ -6,12 +6,7 @@ class RecordingsConfig(AppConfig):
     verbose_name = "Recordings"
 
     def ready(self) -> None:
-        from recordings.admin_users import user_admin_access_log
         from recordings.services import recording_grounds_changed
-
-        # After the admin's autodiscovery (the admin app is first in INSTALLED_APPS): the staff
-        # users' pages become access-logged pages too.
-        user_admin_access_log()
 
         recording_grounds_changed.connect(
             _revoke_shares_without_ground, dispatch_uid="recordings-revoke-shares"
@@ -20,6 +15,6 @@ class RecordingsConfig(AppConfig):
 
 def _revoke_shares_without_ground(sender, *, recordings, **kwargs) -> None:
     """A withdrawn consent revokes, at once, the shares that rested on it."""
-    from recordings.sharing import shares_revoke_unlawful
+    from recordings.sharing.services import shares_revoke_unlawful
 
     shares_revoke_unlawful(recordings=recordings)

@@ -7,7 +7,6 @@ import datetime
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from recordings.blind_index import email_index, phone_index
 from recordings.models import (
     Consent,
     DataSubject,
@@ -24,6 +23,7 @@ from recordings.models import (
     RecordingGroupObjectPermission,
     RecordingUserObjectPermission,
 )
+from recordings.vault.blind_index import email_index, phone_index
 
 
 def _granted(user, codename: str, user_grants, group_grants, field: str = "pk", now=None) -> Q:

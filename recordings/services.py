@@ -1,47 +1,32 @@
-"""Write use-cases of recordings: subjects, ingest, crypto-shredding."""
+"""Write use-cases of recordings' subjects, consents and objections: creating a subject (and the
+lock that serialises its calls), withdrawing consent, deciding an objection, rectifying personal
+fields. The ingest is ``recordings.intake.services``; crypto-shredding ``recordings.vault.services``."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
-from collections.abc import Sequence
-from typing import Any, BinaryIO, Protocol
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history
 
-from compliance_site.keys import get_provider
-from recordings.access_log import access_event_record, access_events_record
-from recordings.audio_format import detect_audio
-from recordings.audio_storage import audio_blob_name, audio_delete, audio_store
+from compliance_site.audit.models import AccessAction
+from compliance_site.audit.services import access_event_record
 from recordings.models import (
-    AccessAction,
     Consent,
     DataSubject,
     Objection,
     Purpose,
     Recording,
-    RecordingKey,
-    SensitiveSegment,
-    SubjectKey,
 )
-from recordings.selectors import subject_matching
-from recordings.transcripts import transcript_store
-from recordings.vault import (
-    KeyDestroyedError,
+from recordings.vault.keys import (
     PersonalData,
     personal_data_read,
     personal_data_seal,
-    recording_key_new,
     subject_key,
-    subject_key_aad,
     subject_key_new,
-    subject_key_unwrap,
 )
 
 logger = logging.getLogger(__name__)
@@ -55,10 +40,6 @@ recording_grounds_changed = Signal()
 
 def _new_subject_reference() -> str:
     return f"DS-{secrets.token_hex(5).upper()}"
-
-
-def _new_recording_reference() -> str:
-    return f"REC-{timezone.now():%Y%m%d}-{secrets.token_hex(4).upper()}"
 
 
 @transaction.atomic
@@ -87,234 +68,6 @@ def subject_share_lock(subject: DataSubject) -> None:
     with connection.cursor() as cursor:
         # The table's name is the model's own, quoted; the id is a parameter.
         cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR SHARE", [subject.pk])  # noqa: S608
-
-
-def _subject_for_call(identifiers: dict[str, Any]) -> tuple[DataSubject, bytes]:
-    """The caller's subject, found by reference or blind index, else created.
-
-    A subject found is share-locked for the rest of the ingest and its key read after the lock,
-    so that an erasure either waits for this call (and then erases its recording with the
-    others) or this call waits for the erasure (and then finds the key destroyed). Without the
-    lock, a call stored while its caller was being erased would outlive the erasure."""
-    personal: PersonalData = identifiers["personal"]
-    existing = subject_matching(
-        reference=identifiers.get("reference", ""), phone=personal.phone, email=personal.email
-    ).first()
-    if existing is not None:
-        subject_share_lock(existing)
-        try:
-            return existing, subject_key(existing)
-        except KeyDestroyedError as exc:
-            raise ValidationError(
-                {"subject": f"Subject {existing.reference} was erased; a new call needs a new subject."}
-            ) from exc
-    return subject_create(personal=personal, reference=identifiers.get("reference", ""))
-
-
-def _sha256(file: BinaryIO) -> str:
-    digest = hashlib.sha256()
-    file.seek(0)
-    for block in iter(lambda: file.read(1024 * 1024), b""):
-        digest.update(block)
-    file.seek(0)
-    return digest.hexdigest()
-
-
-def recording_ingest(
-    *, audio: BinaryIO, metadata: dict[str, Any], actor=None, actor_label: str = ""
-) -> Recording:
-    """Store one call: the audio encrypted under a new recording key, the row, its purposes, its
-    consent evidence and its transcript (sealed, if the metadata has one), all or nothing.
-
-    ``metadata`` is ``RecordingMetadataSerializer.validated_data``. The audio is checked before
-    anything is written; if any later step fails, the transaction rolls back and the blob (if it
-    was written) is deleted, so a failed ingest leaves no row and no blob behind.
-    """
-    info = detect_audio(audio, max_bytes=settings.RECORDING_MAX_BYTES)
-    checksum = _sha256(audio)
-    name = audio_blob_name(info.extension)
-    written = [name]  # what to remove if the ingest fails (the storage may pick another name)
-    try:
-        with transaction.atomic():
-            subject, subject_key_bytes = _subject_for_call(metadata["subject"])
-            recording = Recording(
-                reference=metadata.get("reference") or _new_recording_reference(),
-                subject=subject,
-                agent=metadata.get("agent"),
-                queue=metadata["queue"],
-                direction=metadata["direction"],
-                started_at=metadata["started_at"],
-                ended_at=metadata["ended_at"],
-                lawful_basis=metadata["lawful_basis"],
-                legitimate_interest_assessment=metadata.get("legitimate_interest_assessment"),
-                storage_ref=name,
-                size_bytes=info.size_bytes,
-                content_type=info.content_type,
-                checksum_sha256=checksum,
-            )
-            if actor is not None and actor.is_authenticated:
-                recording._history_user = actor  # the admin middleware is not there for the API
-            recording.save()
-            recording.purposes.set(metadata["purposes"])
-            bulk_create_with_history(
-                [
-                    Consent(subject=subject, recording=recording, **evidence)
-                    for evidence in metadata.get("consents", [])
-                ],
-                Consent,
-                default_user=actor if actor is not None and actor.is_authenticated else None,
-            )
-            # The telephony system's sensitive segments (pauses, secure-IVR markers): muted for
-            # reviewers from the first playback on.
-            bulk_create_with_history(
-                [
-                    SensitiveSegment(recording=recording, source=SensitiveSegment.Source.TELEPHONY, **segment)
-                    for segment in metadata.get("sensitive_segments", [])
-                ],
-                SensitiveSegment,
-                default_user=actor if actor is not None and actor.is_authenticated else None,
-            )
-            key, key_row = recording_key_new(recording, subject_key_bytes)
-            key_row.save()
-            stored = audio_store(plaintext=audio, key=key, recording_id=recording.pk, name=name)
-            if stored.name != name:
-                written.append(stored.name)
-            if stored.name != name or stored.plaintext_bytes != info.size_bytes:
-                raise ValidationError("The audio changed while it was being stored; try again.")
-            recording_ingested.send(sender=Recording, recording=recording)
-            # After anything that marks sensitive segments: the payment flag looks at them.
-            transcript = metadata.get("transcript")
-            if transcript:
-                transcript_store(
-                    recording,
-                    transcript["text"],
-                    language=transcript.get("language", ""),
-                    source=transcript.get("source", ""),
-                    actor=actor,
-                    key=key,
-                )
-            access_event_record(
-                action=AccessAction.INGEST,
-                object_type="recording",
-                object_id=recording.pk,
-                object_reference=recording.reference,
-                actor=actor,
-                actor_label=actor_label,
-                detail={
-                    "subject": subject.reference,
-                    "bytes": info.size_bytes,
-                    "format": info.extension,
-                    "transcript": bool(transcript),
-                },
-            )
-    except BaseException:
-        for blob in written:
-            audio_delete(blob)
-        raise
-    logger.info("Ingested recording %s (%d bytes)", recording.reference, info.size_bytes)
-    return recording
-
-
-@transaction.atomic
-def recording_key_destroy(*, recording: Recording, actor=None, reason: str) -> RecordingKey | None:
-    """Crypto-shred one recording: its key is gone, so its audio is unreadable everywhere."""
-    recording_keys_destroy(recordings=[recording], actor=actor, reasons={recording.pk: reason})
-    return RecordingKey.objects.filter(recording=recording).first()
-
-
-class RecordingIdentity(Protocol):
-    """A recording as its key's destruction names it: a Recording, or the sweep's lighter rows."""
-
-    pk: int
-    reference: str
-
-
-@transaction.atomic
-def recording_keys_destroy(
-    *, recordings: Sequence[RecordingIdentity], actor=None, reasons: dict[int, str]
-) -> int:
-    """Crypto-shred recordings in one go (the retention sweep's batches): lock their live keys,
-    empty them in one UPDATE and chain one ``key_destroyed`` event per key, each with its reason
-    (``reasons`` maps a recording's id to it). Returns how many keys were destroyed."""
-    by_id = {recording.pk: recording for recording in recordings}
-    live = list(
-        RecordingKey.objects.select_for_update()
-        .filter(recording_id__any_of=list(by_id), destroyed_at__isnull=True)
-        .order_by("recording_id")
-        .values_list("pk", "recording_id")
-    )
-    if not live:
-        return 0
-    RecordingKey.objects.filter(pk__any_of=[pk for pk, _ in live]).update(
-        wrapped_key=b"", destroyed_at=timezone.now()
-    )
-    access_events_record(
-        [
-            {
-                "action": AccessAction.KEY_DESTROYED,
-                "object_type": "recording",
-                "object_id": recording_id,
-                "object_reference": by_id[recording_id].reference,
-                "actor": actor,
-                "detail": {"reason": reasons[recording_id]},
-            }
-            for _, recording_id in live
-        ]
-    )
-    return len(live)
-
-
-@transaction.atomic
-def subject_key_destroy(*, subject: DataSubject, actor=None, reason: str) -> SubjectKey:
-    """Crypto-shred a subject: personal fields (history rows included) and every recording of
-    theirs become unreadable, because every one of those keys hangs off this one."""
-    row = SubjectKey.objects.select_for_update().get(subject=subject)
-    if row.destroyed_at is None:
-        row.wrapped_key, row.master_version, row.destroyed_at = b"", "", timezone.now()
-        row.save(update_fields=["wrapped_key", "master_version", "destroyed_at"])
-        access_event_record(
-            action=AccessAction.KEY_DESTROYED,
-            object_type="subject",
-            object_id=subject.pk,
-            object_reference=subject.reference,
-            actor=actor,
-            detail={"reason": reason},
-        )
-    return row
-
-
-def subject_keys_rewrap_batch(*, batch_size: int = 500) -> int:
-    """Re-wrap up to ``batch_size`` subject keys not yet under the current master-key version.
-
-    One transaction per batch, rows locked with skip_locked so two runs share the work; the
-    audio and the recording keys are untouched (they hang off the subject key, which does not
-    change). Returns how many keys were re-wrapped; 0 means the rotation is complete.
-    """
-    provider = get_provider()
-    current = provider.current_version()
-    with transaction.atomic():
-        rows = list(
-            SubjectKey.objects.filter(destroyed_at__isnull=True)
-            .exclude(master_version=current)
-            .select_related("subject")
-            .select_for_update(skip_locked=True, of=("self",))
-            .order_by("pk")[:batch_size]
-        )
-        now = timezone.now()
-        for row in rows:
-            key = subject_key_unwrap(row, row.subject)
-            row.master_version, row.wrapped_key = provider.wrap(
-                key, associated_data=subject_key_aad(row.subject)
-            )
-            row.rewrapped_at = now
-        SubjectKey.objects.bulk_update(rows, ["master_version", "wrapped_key", "rewrapped_at"])
-    return len(rows)
-
-
-def subject_keys_stale_count() -> int:
-    """Live subject keys still wrapped by an older master-key version."""
-    current = get_provider().current_version()
-    return SubjectKey.objects.filter(destroyed_at__isnull=True).exclude(master_version=current).count()
 
 
 def _grounds_changed(subject_id: int, purpose_id: int) -> None:

@@ -8,10 +8,21 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from compliance_site.admin_history import ScopedHistoryAdmin
-from recordings.admin_search import ReferenceSearchMixin
+from recordings.admin.recording import RecordingAdmin
+from recordings.admin.search import ReferenceSearchMixin
+from retention.explain import retention_verdict
 from retention.models import DeletionRecord, LegalHold, PendingDisposition, RetentionPolicy, SweepRun
 from retention.selectors import recordings_awaiting_disposition
 from retention.services import disposition_approve, hold_place, hold_release
+
+
+@admin.display(description="Retention")
+def recording_retention(recording) -> str:
+    """The recording's page says when retention deletes it, and why (``retention.explain``)."""
+    return retention_verdict(recording, timezone.now()).reason
+
+
+RecordingAdmin.page_field_register(recording_retention, permission="recordings.view_all_recordings")
 
 
 class ReadOnlyAdminMixin:

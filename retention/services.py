@@ -17,8 +17,8 @@ from compliance_site.history_bulk import HISTORY_CHANGED, HISTORY_CREATED, histo
 from compliance_site.leases import lease_acquire, lease_held, lease_release
 from recordings.models import Recording
 from recordings.selectors import purposes_lawful_for
-from recordings.services import recording_keys_destroy
-from recordings.sharing import shares_revoke_for
+from recordings.sharing.services import shares_revoke_for
+from recordings.vault.services import recording_keys_destroy
 from retention.models import DeletionRecord, DispositionApproval, LegalHold, SweepRun
 from retention.selectors import (
     ERASURE_TARGET_COLUMNS,

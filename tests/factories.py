@@ -11,7 +11,6 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from recordings.audio_storage import audio_blob_name, audio_store
 from recordings.models import (
     Consent,
     DataSubject,
@@ -22,7 +21,8 @@ from recordings.models import (
     RecordingNotice,
 )
 from recordings.services import subject_create
-from recordings.vault import PersonalData, recording_key_new, subject_key
+from recordings.vault.keys import PersonalData, recording_key_new, subject_key
+from recordings.vault.storage import audio_blob_name, audio_store
 from retention.models import LegalHold, RetentionPolicy
 
 

@@ -27,8 +27,8 @@ from django.core.management import call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
+from compliance_site.audit.models import AccessEvent
 from dsr.models import DataSubjectRequest
-from recordings.models import AccessEvent
 from tests.celery_processes import services_missing
 
 ROOT = Path(__file__).resolve().parents[2]

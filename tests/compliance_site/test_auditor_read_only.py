@@ -23,23 +23,22 @@ from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from compliance_site.audit.models import AccessEvent, AuditChainHead
+from compliance_site.audit.services import access_event_record
 from compliance_site.roles import DPO
 from compliance_site.services import integration_token_issue
 from dsr.admin_actions import STEPS
 from dsr.models import DeadlineReminder, RecipientNotification, RequestNote
 from dsr.services import request_create
 from dsr.workflow import request_assign
-from recordings.access_log import access_event_record
 from recordings.models import (
-    AccessEvent,
-    AuditChainHead,
     LegitimateInterestAssessment,
     Objection,
     Recipient,
     Recording,
     RecordingUserObjectPermission,
 )
-from recordings.sharing import share_create
+from recordings.sharing.services import share_create
 from retention.models import DeletionRecord, RetentionPolicy, SweepRun
 from tests.factories import LegalHoldFactory, PurposeFactory, RecordingFactory
 
@@ -274,8 +273,8 @@ def test_the_auditor_reads_every_history_and_the_access_log(client, auditor, wor
         read
     )
     event = AccessEvent.objects.order_by("sequence").first()
-    log = client.get(reverse("admin:recordings_accessevent_changelist"))
-    one = client.get(reverse("admin:recordings_accessevent_change", args=[event.pk]))
+    log = client.get(reverse("admin:audit_accessevent_changelist"))
+    one = client.get(reverse("admin:audit_accessevent_change", args=[event.pk]))
     assert (log.status_code, one.status_code) == (200, 200)
     assert event.hash in one.content.decode()
     assert 'name="_save"' not in one.content.decode()  # read-only
@@ -288,15 +287,11 @@ def test_nobody_writes_the_access_log_in_the_admin(client, admin_user, world):
     before = list(AccessEvent.objects.order_by("sequence").values_list("sequence", "hash"))
 
     answers = [
-        client.post(reverse("admin:recordings_accessevent_add"), {}).status_code,
+        client.post(reverse("admin:audit_accessevent_add"), {}).status_code,
+        client.post(reverse("admin:audit_accessevent_change", args=[event.pk]), {"detail": "{}"}).status_code,
+        client.post(reverse("admin:audit_accessevent_delete", args=[event.pk]), {"post": "yes"}).status_code,
         client.post(
-            reverse("admin:recordings_accessevent_change", args=[event.pk]), {"detail": "{}"}
-        ).status_code,
-        client.post(
-            reverse("admin:recordings_accessevent_delete", args=[event.pk]), {"post": "yes"}
-        ).status_code,
-        client.post(
-            reverse("admin:recordings_accessevent_changelist"),
+            reverse("admin:audit_accessevent_changelist"),
             {"action": "delete_selected", "_selected_action": [event.pk], "index": 0, "post": "yes"},
         ).status_code,
     ]

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.debug import get_exception_reporter_class, get_exception_reporter_filter
 
 from compliance_site.error_reports import PersonalDataExceptionReporter, PersonalDataExceptionReporterFilter
-from recordings.vault import PersonalData
+from recordings.vault.keys import PersonalData
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,7 @@ def broken_subject_create(monkeypatch):
         name_in_a_local = personal.full_name  # noqa: F841 - what a frame's variables would show
         raise RuntimeError("key service unavailable")
 
-    monkeypatch.setattr("recordings.admin.subject_create", fail)
+    monkeypatch.setattr("recordings.admin.subjects.subject_create", fail)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from dsr.services import request_create
 from recordings.models import Purpose, Recipient
-from recordings.sharing import share_create
+from recordings.sharing.services import share_create
 from tests.compliance_site.test_hostile_admin_forms import TEXT
 from tests.factories import PurposeFactory, RecordingFactory
 

@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 
 from compliance_site.json_limits import TOO_DEEP
 from recordings.models import Purpose, Recipient
-from recordings.sharing import share_create
+from recordings.sharing.services import share_create
 from tests.compliance_site.test_hostile_api_bodies import nested
 from tests.factories import PurposeFactory, RecordingFactory
 from tests.recordings.ingest_factories import WAV, call_metadata, reference_rows

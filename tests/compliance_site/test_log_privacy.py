@@ -28,7 +28,7 @@ from dsr.models import DataSubjectRequest
 from dsr.packages import package_link
 from dsr.services import request_create
 from recordings.models import DataSubject, Recording
-from recordings.vault import personal_data_read
+from recordings.vault.keys import personal_data_read
 from retention.models import DeletionRecord
 from retention.services import retention_sweep
 from retention.tasks import run_retention_sweep
@@ -352,7 +352,7 @@ def test_no_personal_data_in_any_log_record(
     assert {
         "django.request",
         "django.db.backends",
-        "recordings.api",
+        "recordings.intake.api",
         "retention.services",
         "celery.app.trace",
     } <= loggers
@@ -367,7 +367,7 @@ def test_no_personal_data_in_any_log_record(
 
 def test_the_check_finds_a_leak_when_there_is_one(every_log_record):
     """The detector itself: a record carrying a caller's number in any spelling is caught."""
-    logging.getLogger("recordings.api").debug("matched %s", "+493098765432")
+    logging.getLogger("recordings.intake.api").debug("matched %s", "+493098765432")
     logging.getLogger("celery.worker").info("call from 030 98765432")
     try:
         raise ValueError(CALLER["email"].lower())

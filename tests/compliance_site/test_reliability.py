@@ -29,12 +29,13 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from kombu.exceptions import OperationalError
 
+from compliance_site.audit.models import AccessAction, AccessEvent
+from compliance_site.audit.verification import access_log_first_break
 from dsr.models import DataSubjectRequest, DeadlineReminder
 from dsr.services import request_update
-from recordings.access_log import access_log_first_break
-from recordings.audio_storage import audio_blob_name, audio_store
-from recordings.models import AccessAction, AccessEvent, Recording, RecordingKey
-from recordings.vault import recording_key_new, subject_key
+from recordings.models import Recording, RecordingKey
+from recordings.vault.keys import recording_key_new, subject_key
+from recordings.vault.storage import audio_blob_name, audio_store
 from retention.models import DeletionRecord, LegalHold, SweepRun
 from retention.services import retention_sweep
 from tests.celery_processes import wait_until

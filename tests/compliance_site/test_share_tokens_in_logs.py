@@ -31,7 +31,7 @@ from gunicorn.config import Config
 from compliance_site.gunicorn_logging import RedactingLogger
 from compliance_site.log_redaction import mask_share_tokens
 from recordings.models import Purpose, Recipient
-from recordings.sharing import share_create
+from recordings.sharing.services import share_create
 from tests.celery_processes import wait_until
 from tests.factories import PurposeFactory, RecordingFactory, _wav
 
@@ -100,7 +100,7 @@ def test_djangos_request_warnings_and_the_500_email_mask_the_token(client, caplo
         def fail(token):
             raise RuntimeError("database gone")
 
-        monkeypatch.setattr("recordings.share_views.share_for_token_hash", fail)
+        monkeypatch.setattr("recordings.sharing.views.share_for_token_hash", fail)
         assert client.get(f"/shares/{TOKEN}/audio").status_code == 500
 
     # then

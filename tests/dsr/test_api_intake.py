@@ -9,8 +9,8 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from compliance_site.audit.models import AccessEvent
 from dsr.models import DataSubjectRequest
-from recordings.models import AccessEvent
 from tests.factories import DataSubjectFactory
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,7 @@ from dsr.models import DataPackage
 from dsr.packages import PACKAGES_PREFIX, package_build, package_orphans_delete
 from dsr.services import request_create
 from dsr.tasks import delete_orphan_package_blobs
-from recordings.audio_storage import recordings_storage
+from recordings.vault.storage import recordings_storage
 from tests import django_subprocess
 from tests.factories import DataSubjectFactory, RecordingFactory
 

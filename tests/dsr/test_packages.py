@@ -22,16 +22,18 @@ from django.core.files.storage import storages
 from django.urls import reverse
 from django.utils import timezone
 
+from compliance_site.audit.models import AccessAction, AccessEvent
+from compliance_site.audit.verification import access_log_first_break
 from dsr import packages
 from dsr.models import DataPackage
 from dsr.packages import package_build, package_link, package_open, packages_expired_purge
 from dsr.services import request_create
 from dsr.workflow import request_assign, request_complete, request_identity_verify
-from recordings.access_log import access_log_first_break
-from recordings.audio_storage import recordings_storage
-from recordings.models import AccessAction, AccessEvent, Recipient, Recording
-from recordings.services import consent_withdraw, subject_key_destroy
-from recordings.streaming_aead import DecryptingReader
+from recordings.models import Recipient, Recording
+from recordings.services import consent_withdraw
+from recordings.vault.services import subject_key_destroy
+from recordings.vault.storage import recordings_storage
+from recordings.vault.streaming_decrypt import DecryptingReader
 from tests.factories import (
     DataSubjectFactory,
     PurposeFactory,

@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 from dsr.models import DataSubjectRequest, RequestType
 from recordings.models import Consent, Purpose, Recording, Share
 from recordings.selectors import recordings_visible_to
-from recordings.sharing import share_ground_problem
+from recordings.sharing.services import share_ground_problem
 from retention.models import LegalHold
 
 pytestmark = pytest.mark.django_db

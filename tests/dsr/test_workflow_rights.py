@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
 from django.utils import timezone
 
+from compliance_site.audit.models import AccessEvent
 from dsr.models import DataSubjectRequest, ResponseLetter
 from dsr.packages import package_build
 from dsr.rights import right_preview
@@ -21,10 +22,10 @@ from dsr.workflow import (
     request_identity_verify,
     request_transition,
 )
-from recordings.models import AccessEvent, Consent, DataSubject, Objection, Recording
+from recordings.models import Consent, DataSubject, Objection, Recording
 from recordings.selectors import recordings_visible_to
-from recordings.services import subject_key_destroy
-from recordings.vault import KeyDestroyedError, PersonalData, personal_data_read, recording_key
+from recordings.vault.keys import KeyDestroyedError, PersonalData, personal_data_read, recording_key
+from recordings.vault.services import subject_key_destroy
 from retention.models import DeletionRecord
 from tests.factories import (
     DataSubjectFactory,

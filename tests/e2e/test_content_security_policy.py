@@ -19,7 +19,7 @@ from compliance_site.services import enrolment_code_issue
 from dsr.models import DataSubjectRequest, RequestType
 from dsr.services import request_create
 from recordings.models import SensitiveSegment
-from recordings.transcripts import transcript_store
+from recordings.redaction.transcripts import transcript_store
 from tests.e2e.test_qa_lead_playback import PASSWORD, log_in
 from tests.factories import RecordingFactory, UserFactory, _wav
 

@@ -23,7 +23,7 @@ from dsr import jobs
 from dsr.deadlines import due_at_for
 from dsr.models import DataSubjectRequest, ResponseLetter
 from recordings.models import DataSubject, Recording
-from recordings.vault import KeyDestroyedError, personal_data_read, recording_key
+from recordings.vault.keys import KeyDestroyedError, personal_data_read, recording_key
 from retention.models import DeletionRecord
 from tests.factories import DataSubjectFactory, RecordingFactory, UserFactory
 

@@ -11,8 +11,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from recordings.models import AccessAction, AccessEvent, Consent, Purpose
-from recordings.playback_log import playbacks_seal_idle
+from compliance_site.audit.models import AccessAction, AccessEvent
+from recordings.models import Consent, Purpose
+from recordings.playback.sessions import playbacks_seal_idle
 from recordings.services import consent_withdraw
 from tests.factories import RecordingFactory, _wav
 

@@ -9,8 +9,9 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from recordings.models import AccessEvent, Purpose, Recipient
-from recordings.sharing import share_create
+from compliance_site.audit.models import AccessEvent
+from recordings.models import Purpose, Recipient
+from recordings.sharing.services import share_create
 from tests.e2e.test_content_security_policy import RECORD_VIOLATIONS, violations
 from tests.factories import PurposeFactory, RecordingFactory, _wav
 

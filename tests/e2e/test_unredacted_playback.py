@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from recordings.models import AccessAction, AccessEvent, SensitiveSegment
+from compliance_site.audit.models import AccessAction, AccessEvent
+from recordings.models import SensitiveSegment
 from tests.e2e.test_qa_lead_playback import log_in
 from tests.factories import RecordingFactory, _wav
 

@@ -10,7 +10,8 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from recordings.models import AccessEvent, Consent, DataSubject, Recording, RecordingKey
+from compliance_site.audit.models import AccessEvent
+from recordings.models import Consent, DataSubject, Recording, RecordingKey
 from tests.factories import PurposeFactory, QueueFactory, RecordingNoticeFactory, _wav
 
 WAV = _wav(seconds=0.5)

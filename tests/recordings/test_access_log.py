@@ -7,8 +7,9 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from recordings.access_log import access_event_record, access_log_first_break
-from recordings.models import AccessEvent, AuditChainHead
+from compliance_site.audit.models import AccessEvent, AuditChainHead
+from compliance_site.audit.services import access_event_record
+from compliance_site.audit.verification import access_log_first_break
 
 pytestmark = pytest.mark.django_db
 
@@ -54,8 +55,8 @@ def test_deleted_last_event_is_caught_by_the_head(five_events):
 
 def test_inserted_event_is_caught(five_events):
     # given: a forged event slipped in with a plausible sequence and a correct self-hash
-    from compliance_site.audit_chain import event_hash
-    from recordings.access_log import _fields
+    from compliance_site.audit.chain import event_hash
+    from compliance_site.audit.services import event_fields as _fields
 
     for event in AccessEvent.objects.filter(sequence__gte=3).order_by("-sequence"):
         AccessEvent.objects.filter(pk=event.pk).update(sequence=event.sequence + 1)

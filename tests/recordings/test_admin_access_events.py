@@ -17,10 +17,11 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
+from compliance_site.audit.models import AccessEvent
 from dsr.services import request_create
-from recordings.models import AccessEvent, DataSubject, Recording
+from recordings.models import DataSubject, Recording
 from recordings.services import subject_personal_data_rectify
-from recordings.vault import PersonalData
+from recordings.vault.keys import PersonalData
 from tests.factories import DataSubjectFactory, RecordingFactory
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from recordings.models import AccessEvent, Consent, Recording
+from compliance_site.audit.models import AccessEvent
+from recordings.models import Consent, Recording
 from tests.recordings.ingest_factories import (
     CALL_START,
     NOT_AUDIO,

@@ -18,11 +18,12 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
 from compliance_site.api_auth import token_digest
+from compliance_site.audit.models import AccessEvent
 from compliance_site.models import IntegrationToken
 from compliance_site.roles import TELEPHONY_INTEGRATION
 from compliance_site.services import integration_token_issue
-from recordings.models import AccessEvent, Consent, DataSubject, Recording
-from recordings.services import subject_key_destroy
+from recordings.models import Consent, DataSubject, Recording
+from recordings.vault.services import subject_key_destroy
 from tests.factories import UserFactory, _wav
 from tests.recordings.ingest_factories import (
     NOT_AUDIO,

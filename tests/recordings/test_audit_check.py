@@ -10,10 +10,10 @@ from django.core import mail
 from django.db import connection
 from django_celery_beat.models import PeriodicTask
 
+from compliance_site.audit.models import AccessEvent
+from compliance_site.audit.services import access_event_record
+from compliance_site.audit.tasks import verify_access_log
 from compliance_site.celery import app
-from recordings.access_log import access_event_record
-from recordings.models import AccessEvent
-from recordings.tasks import verify_access_log
 from tests.factories import DataSubjectFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +47,7 @@ def dpo_group(roles, dpo):
 
 
 def test_a_whole_chain_alerts_nobody(chain, dpo_group, caplog):
-    with caplog.at_level(logging.INFO, logger="recordings.audit_check"):
+    with caplog.at_level(logging.INFO, logger="compliance_site.audit.verification"):
         result = verify_access_log.apply().get()
 
     assert result == "intact"
@@ -66,7 +66,7 @@ def test_an_edited_event_alerts_the_dpo_group_naming_the_first_broken_link(chain
         )
 
     # when: beat's nightly task runs
-    with caplog.at_level(logging.INFO, logger="recordings.audit_check"):
+    with caplog.at_level(logging.INFO, logger="compliance_site.audit.verification"):
         result = verify_access_log.apply().get()
 
     # then: one email to the DPO group, naming event #3 by sequence and id
@@ -76,7 +76,7 @@ def test_an_edited_event_alerts_the_dpo_group_naming_the_first_broken_link(chain
     assert sorted(alert.to) == dpo_group
     assert "#3" in alert.subject
     assert f"event #3 (id {edited.pk})" in alert.body and "edited" in alert.body
-    assert "/admin/recordings/accessevent/" in alert.body
+    assert "/admin/audit/accessevent/" in alert.body
     for personal in ("Erika", "Mustermann", "erika@example.org"):
         assert personal not in alert.subject + alert.body
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
@@ -96,7 +96,7 @@ def test_without_a_dpo_to_mail_the_break_is_still_logged(chain, caplog):
     for user in type(chain[0].actor).objects.all():
         user.groups.clear()
 
-    with caplog.at_level(logging.ERROR, logger="recordings.audit_check"):
+    with caplog.at_level(logging.ERROR, logger="compliance_site.audit.verification"):
         verify_access_log.apply().get()
 
     assert mail.outbox == []

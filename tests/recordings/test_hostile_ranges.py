@@ -13,9 +13,9 @@ from django.utils import timezone
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from recordings.http_range import MAX_POSITION_DIGITS, UnsatisfiableRange, parse_range
 from recordings.models import Purpose, Recipient
-from recordings.sharing import share_create
+from recordings.playback.http_range import MAX_POSITION_DIGITS, UnsatisfiableRange, parse_range
+from recordings.sharing.services import share_create
 from tests.factories import PurposeFactory, RecordingFactory, _wav
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from recordings.models import AccessEvent, Consent, DataSubject, Recording
+from compliance_site.audit.models import AccessEvent
+from recordings.models import Consent, DataSubject, Recording
 from tests.recordings.ingest_factories import (
     CALL_START,
     NOT_AUDIO,

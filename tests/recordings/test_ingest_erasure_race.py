@@ -16,9 +16,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
+from recordings.intake.serializers import RecordingMetadataSerializer
+from recordings.intake.services import recording_ingest
 from recordings.models import DataSubject, Recording
-from recordings.serializers import RecordingMetadataSerializer
-from recordings.services import recording_ingest, subject_key_destroy
+from recordings.vault.services import subject_key_destroy
 from tests.recordings.ingest_factories import WAV, call_metadata, reference_rows
 
 pytestmark = [
@@ -66,7 +67,7 @@ class _PausedStore:
     call waits there, holding the subject's lock, until ``finish`` is set."""
 
     def __init__(self, monkeypatch, *, thread: str | None = None) -> None:
-        from recordings import services
+        from recordings.intake import services
 
         self.storing, self.finish = threading.Event(), threading.Event()
         real_store = services.audio_store

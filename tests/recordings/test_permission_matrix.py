@@ -35,8 +35,8 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm
 from rest_framework.test import APIClient
 
+from compliance_site.audit.models import AccessEvent
 from recordings.models import (
-    AccessEvent,
     Consent,
     LawfulBasis,
     LegitimateInterestAssessment,

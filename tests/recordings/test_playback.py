@@ -10,9 +10,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from recordings.models import AccessEvent, PlaybackSession, Recording
-from recordings.playback_log import MAX_RANGES, playbacks_seal_idle, ranges_merge
-from recordings.services import recording_key_destroy
+from compliance_site.audit.models import AccessEvent
+from recordings.models import PlaybackSession, Recording
+from recordings.playback.sessions import MAX_RANGES, playbacks_seal_idle, ranges_merge
+from recordings.vault.services import recording_key_destroy
 from tests.factories import RecordingFactory, _wav
 
 pytestmark = pytest.mark.django_db

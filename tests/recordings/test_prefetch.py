@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from recordings.prefetch import prefetched
+from recordings.vault.prefetch import prefetched
 
 
 def test_chunks_arrive_in_order_and_the_worker_ends():

@@ -1,7 +1,7 @@
 """Sensitive segments: marked at ingest or in the admin, muted on the server for everyone without
 unredacted playback, heard unredacted only with a reason given each time.
 
-Expected bytes are computed here independently of ``recordings.muting``: each segment's seconds
+Expected bytes are computed here independently of ``recordings.playback.muting``: each segment's seconds
 become frames (start floored, end ceiled), the frames bytes of the data chunk, and those bytes
 the format's silence (0x80 for 8-bit, 0x00 otherwise); every other byte is the original's.
 
@@ -36,13 +36,14 @@ from django.urls import resolve, reverse
 from guardian.shortcuts import assign_perm
 from rest_framework.test import APIClient
 
+from compliance_site.audit.models import AccessEvent
 from compliance_site.roles import DPO
-from recordings.models import AccessEvent, Recording, SensitiveSegment
-from recordings.muting import MutingUnsupported, mute, muted_byte_ranges, wav_layout
-from recordings.playback import UNMUTABLE_MESSAGE, audio_response
-from recordings.streaming_aead import SEGMENT_SIZE
-from recordings.unredacted import REFUSED_MESSAGE, unredacted_token
-from recordings.vault import recording_key
+from recordings.models import Recording, SensitiveSegment
+from recordings.playback.audio import UNMUTABLE_MESSAGE, audio_response
+from recordings.playback.muting import MutingUnsupported, mute, muted_byte_ranges, wav_layout
+from recordings.playback.unredacted import REFUSED_MESSAGE, unredacted_token
+from recordings.vault.keys import recording_key
+from recordings.vault.streaming_aead import SEGMENT_SIZE
 from tests.factories import RecordingFactory, UserFactory
 from tests.recordings.ingest_factories import (
     MP3,
@@ -59,7 +60,7 @@ FIRST_BOUNDARY = SEGMENT_SIZE - 40 - 16
 SECOND_BOUNDARY = FIRST_BOUNDARY + SEGMENT_SIZE - 16
 
 
-# --- Audio and the expected bytes, computed without recordings.muting -------------------------
+# --- Audio and the expected bytes, computed without recordings.playback.muting -------------------------
 
 
 def pcm_wav(*, seconds: float, rate: int = 8000, channels: int = 1, width: int = 2) -> bytes:

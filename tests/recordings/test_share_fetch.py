@@ -15,10 +15,11 @@ from django.core import signing
 from django.test import Client
 from django.utils import timezone
 
-from recordings.models import AccessEvent, Consent, Purpose, Recipient, SensitiveSegment, Share
+from compliance_site.audit.models import AccessEvent
+from recordings.models import Consent, Purpose, Recipient, SensitiveSegment, Share
 from recordings.services import consent_withdraw
-from recordings.share_views import SHARE_PASS_SECONDS
-from recordings.sharing import share_create, share_revoke, token_hash
+from recordings.sharing.services import share_create, share_revoke, token_hash
+from recordings.sharing.views import SHARE_PASS_SECONDS
 from tests.factories import PurposeFactory, RecordingFactory, _wav
 
 pytestmark = pytest.mark.django_db

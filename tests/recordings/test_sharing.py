@@ -10,10 +10,11 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from recordings.models import AccessEvent, Consent, Purpose, Recipient, Recording, Share
+from compliance_site.audit.models import AccessEvent
+from recordings.models import Consent, Purpose, Recipient, Recording, Share
 from recordings.services import consent_withdraw
-from recordings.sharing import share_create, share_for_token, share_revoke
-from recordings.transfers import transfer_problem
+from recordings.sharing.services import share_create, share_for_token, share_revoke
+from recordings.sharing.transfers import transfer_problem
 from tests.factories import PurposeFactory, RecordingFactory
 
 pytestmark = pytest.mark.django_db

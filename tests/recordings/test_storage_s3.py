@@ -9,7 +9,7 @@ import boto3
 import pytest
 from django.core.checks import run_checks
 
-from recordings.audio_storage import audio_blob_name, audio_open, audio_store
+from recordings.vault.storage import audio_blob_name, audio_open, audio_store
 from tests.factories import AUDIO
 
 BUCKET = "custos-recordings-test"

@@ -21,24 +21,23 @@ from tink import cleartext_keyset_handle
 from tink import streaming_aead as tink_streaming_aead
 from tink.proto import aes_gcm_hkdf_streaming_pb2, common_pb2, tink_pb2
 
-from recordings import mapped_files
-from recordings.mapped_files import SequentialMap
-from recordings.streaming_aead import (
+from recordings.vault import mapped_files
+from recordings.vault.mapped_files import SequentialMap
+from recordings.vault.streaming_aead import (
     HEADER_SIZE,
     KEY_SIZE,
     SEGMENT_SIZE,
     TAG_SIZE,
-    DecryptingReader,
     EncryptingReader,
     HeaderError,
     SegmentAuthenticationError,
     StreamingAeadError,
     TruncatedCiphertextError,
     ciphertext_size,
-    decrypt_bytes,
     encrypt_bytes,
     plaintext_size,
 )
+from recordings.vault.streaming_decrypt import DecryptingReader, decrypt_bytes
 
 KEY = bytes(range(KEY_SIZE))
 AAD = b"recording:42"

@@ -16,11 +16,12 @@ from django.db import connection
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from recordings.models import AccessEvent, SensitiveSegment, Transcript
-from recordings.redaction import CARD_NUMBER, EMAIL, IBAN, PHONE_NUMBER, redact
-from recordings.services import recording_key_destroy, subject_key_destroy
-from recordings.transcripts import TRANSCRIPT_MAX_BYTES, transcript_read, transcript_store
-from recordings.vault import CiphertextError, KeyDestroyedError
+from compliance_site.audit.models import AccessEvent
+from recordings.models import SensitiveSegment, Transcript
+from recordings.redaction.text import CARD_NUMBER, EMAIL, IBAN, PHONE_NUMBER, redact
+from recordings.redaction.transcripts import TRANSCRIPT_MAX_BYTES, transcript_read, transcript_store
+from recordings.vault.keys import CiphertextError, KeyDestroyedError
+from recordings.vault.services import recording_key_destroy, subject_key_destroy
 from tests.factories import RecordingFactory
 from tests.recordings.ingest_factories import WAV, assert_nothing_written, call_metadata, reference_rows
 
@@ -569,7 +570,7 @@ def test_a_transcript_failing_in_the_service_rolls_the_whole_call_back(api, monk
     def broken(*args, **kwargs):
         raise RuntimeError("sealing failed")
 
-    monkeypatch.setattr("recordings.services.transcript_store", broken)
+    monkeypatch.setattr("recordings.intake.services.transcript_store", broken)
     client = api
     client.raise_request_exception = False
 

@@ -26,7 +26,7 @@ from rest_framework.test import APIClient
 
 from compliance_site import spool
 from compliance_site.tasks import clean_upload_spool
-from recordings import services
+from recordings.intake import services
 from recordings.models import Recording
 from tests.django_subprocess import ROOT
 from tests.recordings.ingest_factories import WAV, call_metadata, reference_rows

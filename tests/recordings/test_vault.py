@@ -9,11 +9,11 @@ from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
 
-from recordings.audio_storage import audio_open
 from recordings.models import DataSubject, SubjectKey
 from recordings.selectors import subject_matching
-from recordings.services import recording_key_destroy, subject_key_destroy
-from recordings.vault import KeyDestroyedError, personal_data_read, recording_key
+from recordings.vault.keys import KeyDestroyedError, personal_data_read, recording_key
+from recordings.vault.services import recording_key_destroy, subject_key_destroy
+from recordings.vault.storage import audio_open
 from tests.factories import AUDIO, DataSubjectFactory, RecordingFactory
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +64,7 @@ def test_dpo_finds_recordings_by_phone_in_the_admin(client, dpo):
 
 
 def test_subject_page_decrypts_for_the_dpo_and_logs_it(client, dpo):
-    from recordings.models import AccessEvent
+    from compliance_site.audit.models import AccessEvent
 
     subject = DataSubjectFactory(full_name="Erika Mustermann")
     client.force_login(dpo)
@@ -108,7 +108,7 @@ def test_destroying_a_subject_key_shreds_fields_and_every_recording():
 def test_audio_blob_is_ciphertext():
     recording = RecordingFactory()
 
-    from recordings.audio_storage import recordings_storage
+    from recordings.vault.storage import recordings_storage
 
     with recordings_storage().open(recording.storage_ref, "rb") as blob:
         stored = blob.read()
@@ -124,7 +124,7 @@ def test_rotation_rewraps_subject_keys_and_keeps_data_readable():
 
     # when: an interrupted rotation (one batch of two), then a resumed one
     from compliance_site.keys import get_provider
-    from recordings.services import subject_keys_rewrap_batch
+    from recordings.vault.services import subject_keys_rewrap_batch
 
     new_version = get_provider().create_version()
     assert subject_keys_rewrap_batch(batch_size=2) == 2

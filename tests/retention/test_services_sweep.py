@@ -10,8 +10,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from recordings.access_log import access_log_first_break
-from recordings.models import AccessAction, AccessEvent, Recording, RecordingKey
+from compliance_site.audit.models import AccessAction, AccessEvent
+from compliance_site.audit.verification import access_log_first_break
+from recordings.models import Recording, RecordingKey
 from retention.models import DeletionRecord, LegalHold, SweepRun
 from retention.services import hold_release, keep_until_for, retention_sweep
 from tests.factories import (

@@ -29,6 +29,7 @@ from compliance_site.provisioning import provision
 from compliance_site.roles import AUDITOR, DPO, PRIVACY_ANALYST, QA_LEAD
 from dsr.models import DataSubjectRequest, RequestJob, RequestNote, RequestType
 from dsr.services import request_create
+from recordings.intake.services import recording_ingest
 from recordings.models import (
     Consent,
     LawfulBasis,
@@ -38,8 +39,8 @@ from recordings.models import (
     Recording,
     RecordingNotice,
 )
-from recordings.services import consent_withdraw, recording_ingest, subject_create
-from recordings.vault import PersonalData
+from recordings.services import consent_withdraw, subject_create
+from recordings.vault.keys import PersonalData
 from retention.models import LegalHold, RetentionPolicy
 from retention.services import hold_place
 

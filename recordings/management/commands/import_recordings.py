@@ -23,10 +23,10 @@ from django.db import IntegrityError
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from recordings.api import error_summary
-from recordings.audio_format import detect_audio
-from recordings.serializers import RecordingMetadataSerializer
-from recordings.services import recording_ingest
+from recordings.intake.api import error_summary
+from recordings.intake.audio_format import detect_audio
+from recordings.intake.serializers import RecordingMetadataSerializer
+from recordings.intake.services import recording_ingest
 
 ACTOR_LABEL = "import_recordings"
 

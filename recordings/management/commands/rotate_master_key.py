@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand
 
 from compliance_site.keys import get_provider
 from compliance_site.services import authenticators_rewrap_batch, authenticators_stale_count
-from recordings.services import subject_keys_rewrap_batch, subject_keys_stale_count
+from recordings.vault.services import subject_keys_rewrap_batch, subject_keys_stale_count
 
 
 class Command(BaseCommand):

@@ -1,0 +1,82 @@
+"""The access log's tables: one hash-chained event per access to personal data or legally
+significant act, and the chain's head row that serialises appends.
+
+The tables were created by the recordings app and keep their names (``db_table``); the models
+moved here, below every app, so that every app may write the log without importing one above it.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class AccessAction(models.TextChoices):
+    LIST = "list", "Listed"
+    VIEW = "view", "Viewed"
+    PLAY = "play", "Played"
+    DOWNLOAD = "download", "Downloaded"
+    EXPORT = "export", "Exported"
+    SHARE = "share", "Shared"
+    SHARE_FETCH = "share_fetch", "Fetched by a recipient"
+    SHARE_REVOKED = "share_revoked", "Share revoked"
+    UNREDACTED = "unredacted", "Unredacted audio or transcript"
+    DECRYPT = "decrypt", "Decrypted personal data"
+    INGEST = "ingest", "Ingested"
+    CONSENT_WITHDRAWN = "consent_withdrawn", "Consent withdrawn"
+    REQUEST_FILED = "request_filed", "Data-subject request registered"
+    KEY_DESTROYED = "key_destroyed", "Key destroyed"
+    ERASURE = "erasure", "Erasure executed"
+    HOLD_PLACED = "hold_placed", "Legal hold placed"
+    RETENTION_DELETION = "retention_deletion", "Deleted by retention"
+
+
+class AccessEvent(models.Model):
+    """One access to personal data or one legally significant act, in a hash chain.
+
+    Append-only: each event carries the hash of the one before it, so an edit, insertion or
+    deletion breaks the chain where ``manage.py verify_audit_log`` finds it. Ids and pseudonyms
+    only, never personal data in clear. No simple-history: the chain is its own history.
+    """
+
+    sequence = models.PositiveBigIntegerField(unique=True)
+    occurred_at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150, help_text="Username, integration or 'system'.")
+    action = models.CharField(max_length=20, choices=AccessAction.choices)
+    object_type = models.CharField(max_length=30)
+    object_id = models.BigIntegerField(null=True, blank=True)
+    object_reference = models.CharField(max_length=40, blank=True)
+    purpose = models.CharField(max_length=50, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    # Not unique, not indexed: the chain is walked by sequence, and no query looks a hash up.
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        # The table kept its name when the model moved here from recordings (migration
+        # audit 0001): existing databases keep their rows.
+        db_table = "recordings_accessevent"
+        ordering = ["-sequence"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="accessevent_object_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.actor_label} {self.action} {self.object_type} {self.object_id}"
+
+
+class AuditChainHead(models.Model):
+    """The chain's last link, one row, locked by every append so appends are serial. A work
+    table: it has no history and is rebuilt by nothing."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    sequence = models.PositiveBigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64)
+
+    class Meta:
+        db_table = "recordings_auditchainhead"
+
+    def __str__(self) -> str:
+        return f"Audit chain at #{self.sequence}"

@@ -1,0 +1,86 @@
+"""The recordings app's tables, one module per concept; every model is importable from here.
+
+``subjects`` (data subjects, queues, purposes, recipients, notices, legitimate-interest
+assessments), ``calls`` (recordings, sensitive segments, transcripts), ``consents`` (consents,
+objections), ``sharing`` (shares), ``keys`` (the vault's wrapped keys), ``playback`` (playback
+sessions), ``grants`` (guardian's object-permission tables). Invariants the database can hold are
+constraints here; rules that need the clock or other rows live in selectors and services.
+"""
+
+from recordings.models.calls import (
+    Recording,
+    RecordingDirection,
+    RecordingStatus,
+    SensitiveKind,
+    SensitiveSegment,
+    Transcript,
+)
+from recordings.models.consents import (
+    Consent,
+    ConsentDecision,
+    ConsentMethod,
+    Objection,
+    ObjectionDecision,
+)
+from recordings.models.grants import (
+    AdHocGrantFields,
+    DataSubjectGroupObjectPermission,
+    DataSubjectUserObjectPermission,
+    QueueGroupObjectPermission,
+    QueueUserObjectPermission,
+    RecordingGroupObjectPermission,
+    RecordingUserObjectPermission,
+)
+from recordings.models.keys import (
+    RecordingKey,
+    SubjectKey,
+)
+from recordings.models.playback import (
+    PlaybackSession,
+)
+from recordings.models.sharing import (
+    Share,
+    ShareGround,
+)
+from recordings.models.subjects import (
+    DataSubject,
+    LawfulBasis,
+    LegitimateInterestAssessment,
+    Purpose,
+    Queue,
+    Recipient,
+    RecordingNotice,
+)
+
+__all__ = [
+    "AdHocGrantFields",
+    "Consent",
+    "ConsentDecision",
+    "ConsentMethod",
+    "DataSubject",
+    "DataSubjectGroupObjectPermission",
+    "DataSubjectUserObjectPermission",
+    "LawfulBasis",
+    "LegitimateInterestAssessment",
+    "Objection",
+    "ObjectionDecision",
+    "PlaybackSession",
+    "Purpose",
+    "Queue",
+    "QueueGroupObjectPermission",
+    "QueueUserObjectPermission",
+    "Recipient",
+    "Recording",
+    "RecordingDirection",
+    "RecordingGroupObjectPermission",
+    "RecordingKey",
+    "RecordingNotice",
+    "RecordingStatus",
+    "RecordingUserObjectPermission",
+    "SensitiveKind",
+    "SensitiveSegment",
+    "Share",
+    "ShareGround",
+    "SubjectKey",
+    "Transcript",
+]

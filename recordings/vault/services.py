@@ -1,0 +1,126 @@
+"""Write use-cases of the vault: crypto-shredding (destroying a recording's or a subject's key) and
+re-wrapping subject keys under the master key's current version."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from django.db import transaction
+from django.utils import timezone
+
+from compliance_site.audit.models import AccessAction
+from compliance_site.audit.services import access_event_record, access_events_record
+from compliance_site.keys import get_provider
+from recordings.models import (
+    DataSubject,
+    Recording,
+    RecordingKey,
+    SubjectKey,
+)
+from recordings.vault.keys import (
+    subject_key_aad,
+    subject_key_unwrap,
+)
+
+
+@transaction.atomic
+def recording_key_destroy(*, recording: Recording, actor=None, reason: str) -> RecordingKey | None:
+    """Crypto-shred one recording: its key is gone, so its audio is unreadable everywhere."""
+    recording_keys_destroy(recordings=[recording], actor=actor, reasons={recording.pk: reason})
+    return RecordingKey.objects.filter(recording=recording).first()
+
+
+class RecordingIdentity(Protocol):
+    """A recording as its key's destruction names it: a Recording, or the sweep's lighter rows."""
+
+    pk: int
+    reference: str
+
+
+@transaction.atomic
+def recording_keys_destroy(
+    *, recordings: Sequence[RecordingIdentity], actor=None, reasons: dict[int, str]
+) -> int:
+    """Crypto-shred recordings in one go (the retention sweep's batches): lock their live keys,
+    empty them in one UPDATE and chain one ``key_destroyed`` event per key, each with its reason
+    (``reasons`` maps a recording's id to it). Returns how many keys were destroyed."""
+    by_id = {recording.pk: recording for recording in recordings}
+    live = list(
+        RecordingKey.objects.select_for_update()
+        .filter(recording_id__any_of=list(by_id), destroyed_at__isnull=True)
+        .order_by("recording_id")
+        .values_list("pk", "recording_id")
+    )
+    if not live:
+        return 0
+    RecordingKey.objects.filter(pk__any_of=[pk for pk, _ in live]).update(
+        wrapped_key=b"", destroyed_at=timezone.now()
+    )
+    access_events_record(
+        [
+            {
+                "action": AccessAction.KEY_DESTROYED,
+                "object_type": "recording",
+                "object_id": recording_id,
+                "object_reference": by_id[recording_id].reference,
+                "actor": actor,
+                "detail": {"reason": reasons[recording_id]},
+            }
+            for _, recording_id in live
+        ]
+    )
+    return len(live)
+
+
+@transaction.atomic
+def subject_key_destroy(*, subject: DataSubject, actor=None, reason: str) -> SubjectKey:
+    """Crypto-shred a subject: personal fields (history rows included) and every recording of
+    theirs become unreadable, because every one of those keys hangs off this one."""
+    row = SubjectKey.objects.select_for_update().get(subject=subject)
+    if row.destroyed_at is None:
+        row.wrapped_key, row.master_version, row.destroyed_at = b"", "", timezone.now()
+        row.save(update_fields=["wrapped_key", "master_version", "destroyed_at"])
+        access_event_record(
+            action=AccessAction.KEY_DESTROYED,
+            object_type="subject",
+            object_id=subject.pk,
+            object_reference=subject.reference,
+            actor=actor,
+            detail={"reason": reason},
+        )
+    return row
+
+
+def subject_keys_rewrap_batch(*, batch_size: int = 500) -> int:
+    """Re-wrap up to ``batch_size`` subject keys not yet under the current master-key version.
+
+    One transaction per batch, rows locked with skip_locked so two runs share the work; the
+    audio and the recording keys are untouched (they hang off the subject key, which does not
+    change). Returns how many keys were re-wrapped; 0 means the rotation is complete.
+    """
+    provider = get_provider()
+    current = provider.current_version()
+    with transaction.atomic():
+        rows = list(
+            SubjectKey.objects.filter(destroyed_at__isnull=True)
+            .exclude(master_version=current)
+            .select_related("subject")
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("pk")[:batch_size]
+        )
+        now = timezone.now()
+        for row in rows:
+            key = subject_key_unwrap(row, row.subject)
+            row.master_version, row.wrapped_key = provider.wrap(
+                key, associated_data=subject_key_aad(row.subject)
+            )
+            row.rewrapped_at = now
+        SubjectKey.objects.bulk_update(rows, ["master_version", "wrapped_key", "rewrapped_at"])
+    return len(rows)
+
+
+def subject_keys_stale_count() -> int:
+    """Live subject keys still wrapped by an older master-key version."""
+    current = get_provider().current_version()
+    return SubjectKey.objects.filter(destroyed_at__isnull=True).exclude(master_version=current).count()
