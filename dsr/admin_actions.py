@@ -23,7 +23,7 @@ from compliance_site.models import User
 from compliance_site.roles import DPO, PRIVACY_ANALYST
 from dsr.jobs import request_job_latest, request_job_retry, request_job_state
 from dsr.models import DataSubjectRequest, RequestJob, RequestType
-from dsr.rights import right_preview
+from dsr.rights import RightInput, right_preview
 from dsr.selectors import requests_visible_to
 from dsr.workflow import (
     TRANSITIONS,
@@ -127,22 +127,22 @@ class CompleteForm(forms.Form):
             self.fields["phone"] = forms.CharField(required=False)
             self.fields["email"] = forms.CharField(required=False)
 
-    def service_options(self) -> dict[str, Any]:
+    def right_input(self) -> RightInput:
         data = self.cleaned_data
         kind = self.request_obj.request_type
         if kind == RequestType.CONSENT_WITHDRAWAL:
-            return {"consent_ids": [c.pk for c in data["consents"]]}
+            return RightInput(consent_ids=tuple(c.pk for c in data["consents"]))
         if kind == RequestType.OBJECTION:
-            return {"compelling_grounds": data.get("compelling_grounds", "")}
+            return RightInput(compelling_grounds=data.get("compelling_grounds", ""))
         if kind == RequestType.RECTIFICATION:
-            return {
-                "personal": PersonalData(
+            return RightInput(
+                personal=PersonalData(
                     full_name=data.get("full_name", ""),
                     phone=data.get("phone", ""),
                     email=data.get("email", ""),
                 )
-            }
-        return {}
+            )
+        return RightInput()
 
 
 class ApproveForm(forms.Form):
@@ -182,7 +182,7 @@ class Step:
                 refusal_ground=data["refusal_ground"],
             )
         elif self.name == "complete":
-            request_complete(request=request_obj, actor=actor, **form.service_options())
+            request_complete(request=request_obj, actor=actor, given=form.right_input())
         elif self.name == "approve":
             request_approve(request=request_obj, actor=actor)
         elif self.name == "retry":

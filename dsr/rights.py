@@ -39,6 +39,18 @@ class RightResult:
     exemption: str = ""
 
 
+@dataclass(frozen=True)
+class RightInput:
+    """What the DPO adds when completing a request, for the rights that take more than the
+    request itself: which consents to withdraw (Art. 7(3)), the compelling grounds that overrule
+    an objection (Art. 21(1)), the corrected personal data (Art. 16). Each field belongs to one
+    right; ``right_execute`` hands it to that right's service by name."""
+
+    consent_ids: tuple[int, ...] | None = None
+    compelling_grounds: str = ""
+    personal: PersonalData | None = None
+
+
 @dataclass
 class Preview:
     """What completing the request would do, for the DPO to read before confirming."""
@@ -185,7 +197,7 @@ def restriction_preview(subject: DataSubject) -> Preview:
     )
 
 
-def _restrict(request: DataSubjectRequest, actor) -> RightResult:
+def restriction_execute(*, request: DataSubjectRequest, actor) -> RightResult:
     count = 0
     for recording in (
         _live_recordings(request.subject).filter(status=Recording.Status.ACTIVE).select_for_update()
@@ -231,7 +243,7 @@ def objection_preview(subject: DataSubject) -> Preview:
     )
 
 
-def _object(request: DataSubjectRequest, actor, compelling_grounds: str = "") -> RightResult:
+def objection_execute(*, request: DataSubjectRequest, actor, compelling_grounds: str) -> RightResult:
     decided = []
     for purpose in _objected_purposes(request.subject):
         objection = Objection.objects.create(
@@ -264,7 +276,10 @@ def withdrawal_preview(subject: DataSubject) -> Preview:
     return Preview(lines=[f"{active.count()} active consent(s) can be withdrawn; the chosen ones end now."])
 
 
-def _withdraw(request: DataSubjectRequest, actor, consent_ids: list[int] | None = None) -> RightResult:
+def withdrawal_execute(
+    *, request: DataSubjectRequest, actor, consent_ids: tuple[int, ...] | None
+) -> RightResult:
+    """Withdraw the chosen consents (all active ones when ``consent_ids`` is None)."""
     active = Consent.objects.filter(
         subject=request.subject, decision=Consent.Decision.GIVEN, withdrawn_at__isnull=True
     )
@@ -281,7 +296,9 @@ def _withdraw(request: DataSubjectRequest, actor, consent_ids: list[int] | None 
 # --- rectification (Art. 16) -------------------------------------------------------------------
 
 
-def _rectify(request: DataSubjectRequest, actor, personal: PersonalData | None = None) -> RightResult:
+def rectification_execute(
+    *, request: DataSubjectRequest, actor, personal: PersonalData | None
+) -> RightResult:
     if personal is None:
         raise ValidationError("Give the corrected name, phone or email.")
     changed = subject_personal_data_rectify(subject=request.subject, personal=personal, actor=actor)
@@ -310,7 +327,7 @@ def right_preview(request: DataSubjectRequest) -> Preview:
     return Preview(lines=["A package of the subject's data is built for you to download and send."])
 
 
-def right_execute(*, request: DataSubjectRequest, actor, **options) -> RightResult:
+def right_execute(*, request: DataSubjectRequest, actor, given: RightInput) -> RightResult:
     """Carry out one of the quick rights; must run inside the completing transaction. Erasure,
     access and portability run on a worker (``dsr.jobs``)."""
     if not transaction.get_connection().in_atomic_block:
@@ -319,11 +336,11 @@ def right_execute(*, request: DataSubjectRequest, actor, **options) -> RightResu
     if kind in (RequestType.ERASURE, RequestType.ACCESS, RequestType.PORTABILITY):
         raise ValidationError("This right is carried out on a worker (dsr.jobs).")
     if kind == RequestType.RESTRICTION:
-        return _restrict(request, actor)
+        return restriction_execute(request=request, actor=actor)
     if kind == RequestType.OBJECTION:
-        return _object(request, actor, **options)
+        return objection_execute(request=request, actor=actor, compelling_grounds=given.compelling_grounds)
     if kind == RequestType.CONSENT_WITHDRAWAL:
-        return _withdraw(request, actor, **options)
+        return withdrawal_execute(request=request, actor=actor, consent_ids=given.consent_ids)
     if kind == RequestType.RECTIFICATION:
-        return _rectify(request, actor, **options)
+        return rectification_execute(request=request, actor=actor, personal=given.personal)
     raise ValidationError(f"Unknown request type {kind!r}.")

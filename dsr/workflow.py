@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -27,6 +28,9 @@ from compliance_site.roles import DPO, PRIVACY_ANALYST
 from dsr.deadlines import due_at_for, extension_limit
 from dsr.models import DataSubjectRequest, RecipientNotification, RequestType, ResponseLetter
 from recordings.models import DataSubject, Recipient
+
+if TYPE_CHECKING:
+    from dsr.rights import RightInput
 
 logger = logging.getLogger(__name__)
 
@@ -288,15 +292,18 @@ def request_approve(*, request: DataSubjectRequest, actor) -> DataSubjectRequest
 
 
 @transaction.atomic
-def request_complete(*, request: DataSubjectRequest, actor, **options) -> DataSubjectRequest:
+def request_complete(
+    *, request: DataSubjectRequest, actor, given: RightInput | None = None
+) -> DataSubjectRequest:
     """Carry out the right on the data (``dsr.rights``), then close the request with its outcome
     and the response letter. All or nothing: a failure leaves data and request as they were.
+    ``given`` carries what some rights need besides the request (``dsr.rights.RightInput``).
 
     Access, portability and erasure are carried out on a worker: here the request becomes "being
     carried out" with a queued job (``dsr.jobs``), and this returns at once. The job completes the
     request (outcome, ``executed_at``, ``closed_at``, letter) in the transaction that finishes its
     work; until then the request is open and its deadline runs."""
-    from dsr.rights import right_execute
+    from dsr.rights import RightInput, right_execute
 
     request = _locked(request)
     if Status.COMPLETED not in TRANSITIONS[request.status]:
@@ -318,7 +325,7 @@ def request_complete(*, request: DataSubjectRequest, actor, **options) -> DataSu
         request_job_queue(request=request, kind=job_kind, actor=actor)
         logger.info("Request %s queued for a worker (%s)", request.reference, job_kind)
         return request
-    result = right_execute(request=request, actor=actor, **options)
+    result = right_execute(request=request, actor=actor, given=given or RightInput())
     return request_close_completed(request=request, result=result, actor=actor)
 
 
