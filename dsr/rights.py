@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from compliance_site.model_update import model_update
 from dsr.models import DataSubjectRequest, RequestType
 from dsr.packages import packages_purge_for_subject
 from recordings.models import Consent, DataSubject, LawfulBasis, Objection, Purpose, Recording
@@ -131,9 +132,7 @@ def _erase(request: DataSubjectRequest, actor) -> RightResult:
     for recording in _live_recordings(subject).select_for_update().select_related("subject", "queue"):
         if recording.pk in held:
             if recording.status != Recording.Status.RESTRICTED:
-                recording.status = Recording.Status.RESTRICTED
-                recording._history_user = actor
-                recording.save(update_fields=["status"])
+                model_update(recording, actor=actor, status=Recording.Status.RESTRICTED)
             shares_revoke_for(
                 recordings=[recording], reason=f"restricted under {request.reference}", actor=actor
             )
@@ -176,10 +175,7 @@ def _redact_personal_fields(subject: DataSubject, actor) -> None:
         "phone_index": "",
         "email_index": "",
     }
-    for name, value in blank.items():
-        setattr(subject, name, value)
-    subject._history_user = actor
-    subject.save(update_fields=list(blank))
+    model_update(subject, actor=actor, **blank)
     # History rows are records of the past, not historied models: a bulk update is right here.
     subject.history.update(**blank)
 
@@ -202,9 +198,7 @@ def restriction_execute(*, request: DataSubjectRequest, actor) -> RightResult:
     for recording in (
         _live_recordings(request.subject).filter(status=Recording.Status.ACTIVE).select_for_update()
     ):
-        recording.status = Recording.Status.RESTRICTED
-        recording._history_user = actor
-        recording.save(update_fields=["status"])
+        model_update(recording, actor=actor, status=Recording.Status.RESTRICTED)
         count += 1
     shares_revoke_for(
         recordings=list(_live_recordings(request.subject)),

@@ -24,6 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
+from compliance_site.model_update import history_save, model_update
 from compliance_site.roles import DPO, PRIVACY_ANALYST
 from dsr.deadlines import due_at_for, extension_limit
 from dsr.models import DataSubjectRequest, RecipientNotification, RequestType, ResponseLetter
@@ -68,10 +69,7 @@ def _locked(request: DataSubjectRequest) -> DataSubjectRequest:
 
 
 def _save(request: DataSubjectRequest, actor) -> DataSubjectRequest:
-    request._history_user = actor
-    request.full_clean()
-    request.save()
-    return request
+    return history_save(request, actor=actor, clean=True)
 
 
 def _is_dpo(user) -> bool:
@@ -374,8 +372,10 @@ def notification_record_sent(
     notification = RecipientNotification.objects.select_for_update().get(pk=notification.pk)
     if notification.notified_at is not None:
         raise ValidationError(f"{notification.recipient} was already notified.")
-    notification.notified_at, notification.notified_by = timezone.now(), actor
-    notification.note = note or notification.note
-    notification._history_user = actor
-    notification.save()
-    return notification
+    return model_update(
+        notification,
+        actor=actor,
+        notified_at=timezone.now(),
+        notified_by=actor,
+        note=note or notification.note,
+    )
