@@ -27,6 +27,8 @@ from dsr.rights import RightInput, right_preview
 from dsr.selectors import requests_visible_to
 from dsr.workflow import (
     TRANSITIONS,
+    approval_refusal,
+    completion_refusal,
     needs_approval,
     request_approve,
     request_assign,
@@ -217,12 +219,9 @@ def steps_available(request_obj: DataSubjectRequest, user) -> list[Step]:
             names = ["assign", "extend"]  # the rest is refused while the job may still run
         else:
             names.append("retry")
-    elif request_obj.status == Status.AWAITING_APPROVAL:
-        if request_obj.prepared_by_id != user.pk:  # four eyes: offered to the second DPO only
-            names.append("approve")
-    elif Status.COMPLETED in TRANSITIONS[request_obj.status] and not (
-        needs_approval(request_obj) and request_obj.approved_at is None
-    ):
+    elif approval_refusal(request_obj, user) is None:  # four eyes: offered to the second DPO only
+        names.append("approve")
+    elif completion_refusal(request_obj) is None:
         names.append("complete")
     return [STEPS[name] for name in names if user.has_perm(STEPS[name].permission)]
 

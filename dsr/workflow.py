@@ -273,17 +273,42 @@ def request_transition(
     return request
 
 
+# The rules of the two destructive steps, asked by the services before they act and by the
+# request page before it offers the button (dsr.admin_actions.steps_available).
+
+
+def approval_refusal(request: DataSubjectRequest, actor) -> str | None:
+    """Why ``actor`` may not approve this erasure now, or None."""
+    if request.status != Status.AWAITING_APPROVAL:
+        return "Only a request awaiting approval can be approved."
+    if not _is_dpo(actor):
+        return "Only a DPO approves an erasure."
+    if request.prepared_by_id == actor.pk:
+        return "Four eyes: a second DPO must approve what you prepared."
+    return None
+
+
+def completion_refusal(request: DataSubjectRequest) -> str | None:
+    """Why this request cannot be carried out now, or None."""
+    if Status.COMPLETED not in TRANSITIONS[request.status]:
+        return f"A request that is {request.get_status_display().lower()} cannot be completed."
+    if request.identity_verified_at is None:
+        return "Verify the requester's identity first."
+    if needs_approval(request) and request.approved_at is None:
+        return "An erasure needs a second DPO's approval first."
+    if request.subject_id is None:
+        return "Match the request to a subject first."
+    return None
+
+
 @transaction.atomic
 def request_approve(*, request: DataSubjectRequest, actor) -> DataSubjectRequest:
     """The second DPO's approval of an erasure, recorded at once; the erasure is then queued for a
     worker (``request_complete``), which completes the request when it has run."""
     request = _locked(request)
-    if request.status != Status.AWAITING_APPROVAL:
-        raise ValidationError("Only a request awaiting approval can be approved.")
-    if not _is_dpo(actor):
-        raise ValidationError("Only a DPO approves an erasure.")
-    if request.prepared_by_id == actor.pk:
-        raise ValidationError("Four eyes: a second DPO must approve what you prepared.")
+    refusal = approval_refusal(request, actor)
+    if refusal:
+        raise ValidationError(refusal)
     request.approved_by, request.approved_at = actor, timezone.now()
     _save(request, actor)
     return request_complete(request=request, actor=actor)
@@ -304,16 +329,9 @@ def request_complete(
     from dsr.rights import RightInput, right_execute
 
     request = _locked(request)
-    if Status.COMPLETED not in TRANSITIONS[request.status]:
-        raise ValidationError(
-            f"A request that is {request.get_status_display().lower()} cannot be completed."
-        )
-    if request.identity_verified_at is None:
-        raise ValidationError("Verify the requester's identity first.")
-    if needs_approval(request) and request.approved_at is None:
-        raise ValidationError("An erasure needs a second DPO's approval first.")
-    if request.subject_id is None:
-        raise ValidationError({"subject": "Match the request to a subject first."})
+    refusal = completion_refusal(request)
+    if refusal:
+        raise ValidationError(refusal)
     job_kind = _job_kind(request)
     if job_kind is not None:
         from dsr.jobs import request_job_queue
