@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from compliance_site.api_auth import TOKEN_PREFIX_LENGTH, token_digest
 from compliance_site.keys import get_provider
+from compliance_site.model_update import history_save, model_update
 from compliance_site.models import (
     Authenticator,
     EnrolmentCode,
@@ -96,8 +97,7 @@ def _enrolment_code_create(*, user: User, actor: User, now: datetime) -> str:
         issued_at=now,
         expires_at=now + timedelta(hours=settings.CUSTOS_ENROLMENT_CODE_HOURS),
     )
-    row._history_user = actor
-    row.save()
+    history_save(row, actor=actor)
     return code
 
 
@@ -147,9 +147,7 @@ def enrolment_code_redeem(*, user: User, code: str) -> EnrolmentCode:
             raise refused
         if Authenticator.objects.filter(user=user, confirmed=True).exists():
             raise refused
-        row.used_at = now
-        row._history_user = user
-        row.save(update_fields=["used_at"])
+        model_update(row, actor=user, used_at=now)
     logger.info("Enrolment code redeemed by user id %s", user.pk)
     return row
 
@@ -213,14 +211,10 @@ def second_factor_enrol(*, user: User, device_id: int | None, token: str) -> tup
         if verified:
             device.confirmed = True
             device.save(update_fields=["confirmed"])
-            code.revoked_at = now  # spent: enrolment is done
-            code._history_user = user
-            code.save(update_fields=["revoked_at"])
+            model_update(code, actor=user, revoked_at=now)  # spent: enrolment is done
             Authenticator.objects.filter(user=user, confirmed=False).delete()
             codes = recovery_codes_replace(user=user)
-            user.second_factor_enrolled_at = now
-            user._change_reason = "second factor enrolled"
-            user.save(update_fields=["second_factor_enrolled_at"])
+            model_update(user, actor=None, reason="second factor enrolled", second_factor_enrolled_at=now)
     if not verified:
         raise ValidationError(
             "That code does not match. Check the time on your phone and enter the current code.",
@@ -279,11 +273,13 @@ def second_factor_reset(*, user: User, actor: User, reason: str) -> tuple[int, s
             raise ValidationError(f"{user.get_username()} has no second factor; there is nothing to reset.")
         for device in devices:
             device.delete()
-        user.second_factor_enrolled_at = None
-        user.second_factor_reset_at = now
-        user._change_reason = f"{RESET_REASON_PREFIX}{reason}"
-        user._history_user = actor
-        user.save(update_fields=["second_factor_enrolled_at", "second_factor_reset_at"])
+        model_update(
+            user,
+            actor=actor,
+            reason=f"{RESET_REASON_PREFIX}{reason}",
+            second_factor_enrolled_at=None,
+            second_factor_reset_at=now,
+        )
         code = _enrolment_code_create(user=user, actor=actor, now=now)
     logger.info("Second factor reset for user id %s by user id %s", user.pk, actor.pk)
     return len(devices), code

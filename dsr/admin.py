@@ -16,6 +16,7 @@ from compliance_site.admin_history import ScopedHistoryAdmin
 from compliance_site.audit.admin import admin_access_record
 from compliance_site.audit.models import AccessAction
 from compliance_site.client_address import client_ip
+from compliance_site.model_update import history_save
 from dsr.admin_actions import job_display, job_state_view, step_view, steps_available
 from dsr.dashboard import DEADLINE_FILTER_RANGES
 from dsr.models import DataSubjectRequest, DeadlineReminder, RecipientNotification, RequestNote
@@ -287,8 +288,7 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            obj._history_user = request.user
-            obj.save(update_fields=["channel", "language"])
+            history_save(obj, actor=request.user, update_fields=["channel", "language"])
             return
         created = request_create(
             request_type=obj.request_type,

@@ -23,10 +23,12 @@ from compliance_site.models import User
 from compliance_site.roles import DPO, PRIVACY_ANALYST
 from dsr.jobs import request_job_latest, request_job_retry, request_job_state
 from dsr.models import DataSubjectRequest, RequestJob, RequestType
-from dsr.rights import right_preview
+from dsr.rights import RightInput, right_preview
 from dsr.selectors import requests_visible_to
 from dsr.workflow import (
     TRANSITIONS,
+    approval_refusal,
+    completion_refusal,
     needs_approval,
     request_approve,
     request_assign,
@@ -127,22 +129,22 @@ class CompleteForm(forms.Form):
             self.fields["phone"] = forms.CharField(required=False)
             self.fields["email"] = forms.CharField(required=False)
 
-    def service_options(self) -> dict[str, Any]:
+    def right_input(self) -> RightInput:
         data = self.cleaned_data
         kind = self.request_obj.request_type
         if kind == RequestType.CONSENT_WITHDRAWAL:
-            return {"consent_ids": [c.pk for c in data["consents"]]}
+            return RightInput(consent_ids=tuple(c.pk for c in data["consents"]))
         if kind == RequestType.OBJECTION:
-            return {"compelling_grounds": data.get("compelling_grounds", "")}
+            return RightInput(compelling_grounds=data.get("compelling_grounds", ""))
         if kind == RequestType.RECTIFICATION:
-            return {
-                "personal": PersonalData(
+            return RightInput(
+                personal=PersonalData(
                     full_name=data.get("full_name", ""),
                     phone=data.get("phone", ""),
                     email=data.get("email", ""),
                 )
-            }
-        return {}
+            )
+        return RightInput()
 
 
 class ApproveForm(forms.Form):
@@ -182,7 +184,7 @@ class Step:
                 refusal_ground=data["refusal_ground"],
             )
         elif self.name == "complete":
-            request_complete(request=request_obj, actor=actor, **form.service_options())
+            request_complete(request=request_obj, actor=actor, given=form.right_input())
         elif self.name == "approve":
             request_approve(request=request_obj, actor=actor)
         elif self.name == "retry":
@@ -217,12 +219,9 @@ def steps_available(request_obj: DataSubjectRequest, user) -> list[Step]:
             names = ["assign", "extend"]  # the rest is refused while the job may still run
         else:
             names.append("retry")
-    elif request_obj.status == Status.AWAITING_APPROVAL:
-        if request_obj.prepared_by_id != user.pk:  # four eyes: offered to the second DPO only
-            names.append("approve")
-    elif Status.COMPLETED in TRANSITIONS[request_obj.status] and not (
-        needs_approval(request_obj) and request_obj.approved_at is None
-    ):
+    elif approval_refusal(request_obj, user) is None:  # four eyes: offered to the second DPO only
+        names.append("approve")
+    elif completion_refusal(request_obj) is None:
         names.append("complete")
     return [STEPS[name] for name in names if user.has_perm(STEPS[name].permission)]
 

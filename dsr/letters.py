@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
+from compliance_site.model_update import history_save
 from dsr.models import DataSubjectRequest, RequestType, ResponseLetter
 
 # The request's words in each letter language (the model's labels are the staff's English).
@@ -74,6 +75,4 @@ def letter_write(*, request: DataSubjectRequest, kind: str, actor=None) -> Respo
         created_at=timezone.now(),
         created_by=actor if actor is not None and actor.is_authenticated else None,
     )
-    letter._history_user = letter.created_by
-    letter.save()
-    return letter
+    return history_save(letter, actor=letter.created_by)

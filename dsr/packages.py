@@ -37,6 +37,7 @@ from zipstream import ZIP_DEFLATED, ZIP_STORED, ZipStream
 from compliance_site.audit.models import AccessAction
 from compliance_site.audit.services import access_event_record, access_events_record
 from compliance_site.history_bulk import HISTORY_CHANGED, history_copy
+from compliance_site.model_update import history_save, model_update
 from dsr.models import DataPackage, DataSubjectRequest, RequestType
 from dsr.selectors import packages_downloadable_by
 from recordings.models import (
@@ -759,9 +760,7 @@ def package_build(
                 created_by=actor if actor is not None and actor.is_authenticated else None,
                 expires_at=now + datetime.timedelta(days=settings.DSR_PACKAGE_TTL_DAYS),
             )
-            if package.created_by is not None:
-                package._history_user = actor
-            package.save()
+            history_save(package, actor=actor if package.created_by is not None else None)
             access_event_record(
                 action=AccessAction.EXPORT,
                 object_type="package",
@@ -840,9 +839,7 @@ def package_download_record(*, package: DataPackage, actor, client_ip: str | Non
     # Only the package row is locked (two downloads count one after the other); the request is
     # read along, and a lock cannot reach its nullable subject join on PostgreSQL anyway.
     package = DataPackage.objects.select_for_update(of=("self",)).select_related("request").get(pk=package.pk)
-    package.downloaded_count += 1
-    package._history_user = actor
-    package.save(update_fields=["downloaded_count"])
+    model_update(package, actor=actor, downloaded_count=package.downloaded_count + 1)
     access_event_record(
         action=AccessAction.DOWNLOAD,
         object_type="package",

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from compliance_site.model_update import model_update
 from dsr.models import DataSubjectRequest, RequestType
 from dsr.packages import packages_purge_for_subject
 from recordings.models import Consent, DataSubject, LawfulBasis, Objection, Purpose, Recording
@@ -33,6 +34,18 @@ from retention.services import blobs_delete_pending_after_commit, recordings_era
 class RightResult:
     outcome: str
     exemption: str = ""
+
+
+@dataclass(frozen=True)
+class RightInput:
+    """What the DPO adds when completing a request, for the rights that take more than the
+    request itself: which consents to withdraw (Art. 7(3)), the compelling grounds that overrule
+    an objection (Art. 21(1)), the corrected personal data (Art. 16). Each field belongs to one
+    right; ``right_execute`` hands it to that right's service by name."""
+
+    consent_ids: tuple[int, ...] | None = None
+    compelling_grounds: str = ""
+    personal: PersonalData | None = None
 
 
 @dataclass
@@ -115,9 +128,7 @@ def _erase(request: DataSubjectRequest, actor) -> RightResult:
     for recording in _live_recordings(subject).select_for_update().select_related("subject", "queue"):
         if recording.pk in held:
             if recording.status != Recording.Status.RESTRICTED:
-                recording.status = Recording.Status.RESTRICTED
-                recording._history_user = actor
-                recording.save(update_fields=["status"])
+                model_update(recording, actor=actor, status=Recording.Status.RESTRICTED)
             shares_revoke_for(
                 recordings=[recording], reason=f"restricted under {request.reference}", actor=actor
             )
@@ -160,10 +171,7 @@ def _redact_personal_fields(subject: DataSubject, actor) -> None:
         "phone_index": "",
         "email_index": "",
     }
-    for name, value in blank.items():
-        setattr(subject, name, value)
-    subject._history_user = actor
-    subject.save(update_fields=list(blank))
+    model_update(subject, actor=actor, **blank)
     # History rows are records of the past, not historied models: a bulk update is right here.
     subject.history.update(**blank)
 
@@ -181,14 +189,12 @@ def restriction_preview(subject: DataSubject) -> Preview:
     )
 
 
-def _restrict(request: DataSubjectRequest, actor) -> RightResult:
+def restriction_execute(*, request: DataSubjectRequest, actor) -> RightResult:
     count = 0
     for recording in (
         _live_recordings(request.subject).filter(status=Recording.Status.ACTIVE).select_for_update()
     ):
-        recording.status = Recording.Status.RESTRICTED
-        recording._history_user = actor
-        recording.save(update_fields=["status"])
+        model_update(recording, actor=actor, status=Recording.Status.RESTRICTED)
         count += 1
     shares_revoke_for(
         recordings=list(_live_recordings(request.subject)),
@@ -227,7 +233,7 @@ def objection_preview(subject: DataSubject) -> Preview:
     )
 
 
-def _object(request: DataSubjectRequest, actor, compelling_grounds: str = "") -> RightResult:
+def objection_execute(*, request: DataSubjectRequest, actor, compelling_grounds: str) -> RightResult:
     decided = []
     for purpose in _objected_purposes(request.subject):
         objection = Objection.objects.create(
@@ -260,7 +266,10 @@ def withdrawal_preview(subject: DataSubject) -> Preview:
     return Preview(lines=[f"{active.count()} active consent(s) can be withdrawn; the chosen ones end now."])
 
 
-def _withdraw(request: DataSubjectRequest, actor, consent_ids: list[int] | None = None) -> RightResult:
+def withdrawal_execute(
+    *, request: DataSubjectRequest, actor, consent_ids: tuple[int, ...] | None
+) -> RightResult:
+    """Withdraw the chosen consents (all active ones when ``consent_ids`` is None)."""
     active = Consent.objects.filter(
         subject=request.subject, decision=Consent.Decision.GIVEN, withdrawn_at__isnull=True
     )
@@ -277,7 +286,9 @@ def _withdraw(request: DataSubjectRequest, actor, consent_ids: list[int] | None 
 # --- rectification (Art. 16) -------------------------------------------------------------------
 
 
-def _rectify(request: DataSubjectRequest, actor, personal: PersonalData | None = None) -> RightResult:
+def rectification_execute(
+    *, request: DataSubjectRequest, actor, personal: PersonalData | None
+) -> RightResult:
     if personal is None:
         raise ValidationError("Give the corrected name, phone or email.")
     changed = subject_personal_data_rectify(subject=request.subject, personal=personal, actor=actor)
@@ -306,7 +317,7 @@ def right_preview(request: DataSubjectRequest) -> Preview:
     return Preview(lines=["A package of the subject's data is built for you to download and send."])
 
 
-def right_execute(*, request: DataSubjectRequest, actor, **options) -> RightResult:
+def right_execute(*, request: DataSubjectRequest, actor, given: RightInput) -> RightResult:
     """Carry out one of the quick rights; must run inside the completing transaction. Erasure,
     access and portability run on a worker (``dsr.jobs``)."""
     if not transaction.get_connection().in_atomic_block:
@@ -315,11 +326,11 @@ def right_execute(*, request: DataSubjectRequest, actor, **options) -> RightResu
     if kind in (RequestType.ERASURE, RequestType.ACCESS, RequestType.PORTABILITY):
         raise ValidationError("This right is carried out on a worker (dsr.jobs).")
     if kind == RequestType.RESTRICTION:
-        return _restrict(request, actor)
+        return restriction_execute(request=request, actor=actor)
     if kind == RequestType.OBJECTION:
-        return _object(request, actor, **options)
+        return objection_execute(request=request, actor=actor, compelling_grounds=given.compelling_grounds)
     if kind == RequestType.CONSENT_WITHDRAWAL:
-        return _withdraw(request, actor, **options)
+        return withdrawal_execute(request=request, actor=actor, consent_ids=given.consent_ids)
     if kind == RequestType.RECTIFICATION:
-        return _rectify(request, actor, **options)
+        return rectification_execute(request=request, actor=actor, personal=given.personal)
     raise ValidationError(f"Unknown request type {kind!r}.")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -23,10 +24,14 @@ from django.db.models import Q
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
+from compliance_site.model_update import history_save, model_update
 from compliance_site.roles import DPO, PRIVACY_ANALYST
 from dsr.deadlines import due_at_for, extension_limit
 from dsr.models import DataSubjectRequest, RecipientNotification, RequestType, ResponseLetter
 from recordings.models import DataSubject, Recipient
+
+if TYPE_CHECKING:
+    from dsr.rights import RightInput
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +69,7 @@ def _locked(request: DataSubjectRequest) -> DataSubjectRequest:
 
 
 def _save(request: DataSubjectRequest, actor) -> DataSubjectRequest:
-    request._history_user = actor
-    request.full_clean()
-    request.save()
-    return request
+    return history_save(request, actor=actor, clean=True)
 
 
 def _is_dpo(user) -> bool:
@@ -271,44 +273,65 @@ def request_transition(
     return request
 
 
+# The rules of the two destructive steps, asked by the services before they act and by the
+# request page before it offers the button (dsr.admin_actions.steps_available).
+
+
+def approval_refusal(request: DataSubjectRequest, actor) -> str | None:
+    """Why ``actor`` may not approve this erasure now, or None."""
+    if request.status != Status.AWAITING_APPROVAL:
+        return "Only a request awaiting approval can be approved."
+    if not _is_dpo(actor):
+        return "Only a DPO approves an erasure."
+    if request.prepared_by_id == actor.pk:
+        return "Four eyes: a second DPO must approve what you prepared."
+    return None
+
+
+def completion_refusal(request: DataSubjectRequest) -> str | None:
+    """Why this request cannot be carried out now, or None."""
+    if Status.COMPLETED not in TRANSITIONS[request.status]:
+        return f"A request that is {request.get_status_display().lower()} cannot be completed."
+    if request.identity_verified_at is None:
+        return "Verify the requester's identity first."
+    if needs_approval(request) and request.approved_at is None:
+        return "An erasure needs a second DPO's approval first."
+    if request.subject_id is None:
+        return "Match the request to a subject first."
+    return None
+
+
 @transaction.atomic
 def request_approve(*, request: DataSubjectRequest, actor) -> DataSubjectRequest:
     """The second DPO's approval of an erasure, recorded at once; the erasure is then queued for a
     worker (``request_complete``), which completes the request when it has run."""
     request = _locked(request)
-    if request.status != Status.AWAITING_APPROVAL:
-        raise ValidationError("Only a request awaiting approval can be approved.")
-    if not _is_dpo(actor):
-        raise ValidationError("Only a DPO approves an erasure.")
-    if request.prepared_by_id == actor.pk:
-        raise ValidationError("Four eyes: a second DPO must approve what you prepared.")
+    refusal = approval_refusal(request, actor)
+    if refusal:
+        raise ValidationError(refusal)
     request.approved_by, request.approved_at = actor, timezone.now()
     _save(request, actor)
     return request_complete(request=request, actor=actor)
 
 
 @transaction.atomic
-def request_complete(*, request: DataSubjectRequest, actor, **options) -> DataSubjectRequest:
+def request_complete(
+    *, request: DataSubjectRequest, actor, given: RightInput | None = None
+) -> DataSubjectRequest:
     """Carry out the right on the data (``dsr.rights``), then close the request with its outcome
     and the response letter. All or nothing: a failure leaves data and request as they were.
+    ``given`` carries what some rights need besides the request (``dsr.rights.RightInput``).
 
     Access, portability and erasure are carried out on a worker: here the request becomes "being
     carried out" with a queued job (``dsr.jobs``), and this returns at once. The job completes the
     request (outcome, ``executed_at``, ``closed_at``, letter) in the transaction that finishes its
     work; until then the request is open and its deadline runs."""
-    from dsr.rights import right_execute
+    from dsr.rights import RightInput, right_execute
 
     request = _locked(request)
-    if Status.COMPLETED not in TRANSITIONS[request.status]:
-        raise ValidationError(
-            f"A request that is {request.get_status_display().lower()} cannot be completed."
-        )
-    if request.identity_verified_at is None:
-        raise ValidationError("Verify the requester's identity first.")
-    if needs_approval(request) and request.approved_at is None:
-        raise ValidationError("An erasure needs a second DPO's approval first.")
-    if request.subject_id is None:
-        raise ValidationError({"subject": "Match the request to a subject first."})
+    refusal = completion_refusal(request)
+    if refusal:
+        raise ValidationError(refusal)
     job_kind = _job_kind(request)
     if job_kind is not None:
         from dsr.jobs import request_job_queue
@@ -318,7 +341,7 @@ def request_complete(*, request: DataSubjectRequest, actor, **options) -> DataSu
         request_job_queue(request=request, kind=job_kind, actor=actor)
         logger.info("Request %s queued for a worker (%s)", request.reference, job_kind)
         return request
-    result = right_execute(request=request, actor=actor, **options)
+    result = right_execute(request=request, actor=actor, given=given or RightInput())
     return request_close_completed(request=request, result=result, actor=actor)
 
 
@@ -367,8 +390,10 @@ def notification_record_sent(
     notification = RecipientNotification.objects.select_for_update().get(pk=notification.pk)
     if notification.notified_at is not None:
         raise ValidationError(f"{notification.recipient} was already notified.")
-    notification.notified_at, notification.notified_by = timezone.now(), actor
-    notification.note = note or notification.note
-    notification._history_user = actor
-    notification.save()
-    return notification
+    return model_update(
+        notification,
+        actor=actor,
+        notified_at=timezone.now(),
+        notified_by=actor,
+        note=note or notification.note,
+    )

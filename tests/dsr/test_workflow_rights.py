@@ -12,7 +12,7 @@ from django.utils import timezone
 from compliance_site.audit.models import AccessEvent
 from dsr.models import DataSubjectRequest, ResponseLetter
 from dsr.packages import package_build
-from dsr.rights import right_preview
+from dsr.rights import RightInput, right_preview
 from dsr.services import request_create
 from dsr.workflow import (
     request_approve,
@@ -322,7 +322,9 @@ def test_rectification_reseals_the_corrected_fields_with_history(dpo):
     subject = DataSubjectFactory(full_name="Erika Musterman", email="old@example.org")
     request = verified(open_request(subject, "rectification"), dpo)
 
-    request_complete(request=request, actor=dpo, personal=PersonalData(full_name="Erika Mustermann"))
+    request_complete(
+        request=request, actor=dpo, given=RightInput(personal=PersonalData(full_name="Erika Mustermann"))
+    )
 
     subject = DataSubject.objects.get(pk=subject.pk)
     assert personal_data_read(subject).full_name == "Erika Mustermann"
@@ -337,7 +339,7 @@ def test_a_request_for_an_erased_subject_cannot_be_rectified(dpo):
     request = verified(open_request(subject, "rectification"), dpo)
 
     with pytest.raises(KeyDestroyedError):
-        request_complete(request=request, actor=dpo, personal=PersonalData(full_name="X"))
+        request_complete(request=request, actor=dpo, given=RightInput(personal=PersonalData(full_name="X")))
     assert DataSubjectRequest.objects.get(pk=request.pk).status == Status.IN_PROGRESS
 
 
