@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from compliance_site.audit.models import AccessAction
 from compliance_site.audit.services import access_event_record
+from compliance_site.model_update import history_save
 from recordings.models import (
     Consent,
     DataSubject,
@@ -97,9 +98,7 @@ def consent_withdraw(
         raise ValidationError({"withdrawn_at": "A consent cannot be withdrawn before it was given."})
     consent.withdrawn_at, consent.withdrawn_via = at, via
     consent.withdrawn_by = actor if actor is not None and actor.is_authenticated else None
-    if consent.withdrawn_by is not None:
-        consent._history_user = actor
-    consent.save(update_fields=["withdrawn_at", "withdrawn_via", "withdrawn_by"])
+    history_save(consent, actor=actor, update_fields=["withdrawn_at", "withdrawn_via", "withdrawn_by"])
     _grounds_changed(consent.subject_id, consent.purpose_id)
     access_event_record(
         action=AccessAction.CONSENT_WITHDRAWN,
@@ -140,8 +139,7 @@ def objection_decide(*, objection: Objection, decision: str, actor, reason: str)
         raise ValidationError({"reason": "Overruling needs the compelling legitimate grounds."})
     objection.decision, objection.reason = decision, reason
     objection.decided_at, objection.decided_by = timezone.now(), actor
-    objection._history_user = actor
-    objection.save()
+    history_save(objection, actor=actor)
     if decision == Objection.Decision.UPHELD:
         _grounds_changed(objection.subject_id, objection.purpose_id)
     return objection
@@ -167,7 +165,5 @@ def subject_personal_data_rectify(*, subject: DataSubject, personal: PersonalDat
     ]
     if changed:
         personal_data_seal(subject, merged, subject_key(subject))
-        if actor is not None:
-            subject._history_user = actor
-        subject.save()
+        history_save(subject, actor=actor)
     return changed

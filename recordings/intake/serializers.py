@@ -77,16 +77,27 @@ class SubjectIdentifiersSerializer(serializers.Serializer):
         return {"reference": attrs.get("reference", ""), "personal": personal}
 
 
+class LookupSlugField(serializers.SlugRelatedField):
+    """A slug looked up in the database, refused as unknown when it holds a NUL: PostgreSQL
+    refuses NUL in any text parameter (a DataError, which DRF's field does not catch: a 500), and
+    no code or username holds one."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data.replace("\x00", "\\x00"))
+        return super().to_internal_value(data)
+
+
 class ConsentEvidenceSerializer(serializers.Serializer):
     """An explicit answer for one purpose, with what proves it (Art. 7(1))."""
 
-    purpose = serializers.SlugRelatedField(slug_field="code", queryset=Purpose.objects.all())
+    purpose = LookupSlugField(slug_field="code", queryset=Purpose.objects.all())
     decision = serializers.ChoiceField(choices=Consent.Decision.choices)
     method = serializers.ChoiceField(choices=Consent.Method.choices)
     notice_version = serializers.CharField(max_length=20)
     notice_language = serializers.CharField(max_length=10)
     captured_at = serializers.DateTimeField()
-    captured_by = serializers.SlugRelatedField(
+    captured_by = LookupSlugField(
         slug_field="username",
         queryset=get_user_model().objects.filter(is_active=True),
         required=False,
@@ -171,13 +182,13 @@ class SensitiveSegmentSerializer(serializers.Serializer):
 class RecordingMetadataSerializer(serializers.Serializer):
     reference = serializers.CharField(required=False, max_length=40, validators=[validate_reference])
     subject = SubjectIdentifiersSerializer()
-    agent = serializers.SlugRelatedField(
+    agent = LookupSlugField(
         slug_field="username",
         queryset=get_user_model().objects.filter(is_active=True),
         required=False,
         allow_null=True,
     )
-    queue = serializers.SlugRelatedField(slug_field="code", queryset=Queue.objects.all())
+    queue = LookupSlugField(slug_field="code", queryset=Queue.objects.all())
     direction = serializers.ChoiceField(choices=Recording.Direction.choices)
     started_at = serializers.DateTimeField()
     ended_at = serializers.DateTimeField()
@@ -187,7 +198,7 @@ class RecordingMetadataSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
     )
-    purposes = serializers.SlugRelatedField(
+    purposes = LookupSlugField(
         slug_field="code", queryset=Purpose.objects.all(), many=True, allow_empty=False
     )
     consents = ConsentEvidenceSerializer(many=True, required=False)

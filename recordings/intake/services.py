@@ -17,6 +17,7 @@ from simple_history.utils import bulk_create_with_history
 
 from compliance_site.audit.models import AccessAction
 from compliance_site.audit.services import access_event_record
+from compliance_site.model_update import history_save
 from recordings.intake.audio_format import detect_audio
 from recordings.models import (
     Consent,
@@ -105,9 +106,7 @@ def recording_ingest(
                 content_type=info.content_type,
                 checksum_sha256=checksum,
             )
-            if actor is not None and actor.is_authenticated:
-                recording._history_user = actor  # the admin middleware is not there for the API
-            recording.save()
+            history_save(recording, actor=actor)  # named: the admin middleware is not there for the API
             recording.purposes.set(metadata["purposes"])
             bulk_create_with_history(
                 [

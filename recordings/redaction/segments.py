@@ -15,6 +15,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from compliance_site.model_update import history_save
 from recordings.models import Recording, SensitiveSegment
 
 logger = logging.getLogger(__name__)
@@ -75,8 +76,7 @@ def sensitive_segment_mark(
         source=SensitiveSegment.Source.STAFF,
         marked_by=actor,
     )
-    segment._history_user = actor
-    segment.save()
+    history_save(segment, actor=actor)
     # Ids only: the kind and the times are no personal data, but they say nothing useful in a log.
     logger.info("Sensitive segment %s marked on recording %s", segment.pk, recording.pk)
     return segment

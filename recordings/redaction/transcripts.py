@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from compliance_site.audit.models import AccessAction
 from compliance_site.audit.services import access_event_record
+from compliance_site.model_update import history_save
 from recordings.models import Recording, SensitiveSegment, Transcript
 from recordings.redaction.text import Redaction, card_numbers_in, redact
 from recordings.vault.keys import CiphertextError, KeyDestroyedError, open_sealed, recording_key, seal
@@ -128,9 +129,7 @@ def transcript_store(
     transcript.payment_data_flagged_at = _flag_value(
         transcript, has_card_number=bool(card_numbers_in(text)), recording_id=recording.pk
     )
-    if actor is not None and actor.is_authenticated:
-        transcript._history_user = actor
-    transcript.save()
+    history_save(transcript, actor=actor)
     return transcript
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from compliance_site.audit.models import AccessAction
 from compliance_site.audit.services import access_event_record
+from compliance_site.model_update import history_save
 from recordings.models import Purpose, Recipient, Recording, Share
 from recordings.selectors import recording_usable_for
 from recordings.sharing.transfers import transfer_problem
@@ -97,8 +98,7 @@ def share_create(
         created_at=now,
         expires_at=expires_at,
     )
-    share._history_user = actor
-    share.save()
+    history_save(share, actor=actor)
     access_event_record(
         action=AccessAction.SHARE,
         object_type="recording",
@@ -121,9 +121,7 @@ def share_revoke(*, share: Share, reason: str, actor=None) -> Share:
     if share.revoked_at is not None:
         return share
     share.revoked_at, share.revoked_reason = timezone.now(), reason[:200] or "revoked"
-    if actor is not None:
-        share._history_user = actor
-    share.save(update_fields=["revoked_at", "revoked_reason"])
+    history_save(share, actor=actor, update_fields=["revoked_at", "revoked_reason"])
     access_event_record(
         action=AccessAction.SHARE_REVOKED,
         object_type="recording",
