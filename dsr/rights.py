@@ -14,20 +14,14 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
-from django.utils import timezone
 
 from compliance_site.model_update import model_update
+from dsr.erasure import hold_ground, holds_on, live_recordings, subject_erase
 from dsr.models import DataSubjectRequest, RequestType
-from dsr.packages import packages_purge_for_subject
 from recordings.models import Consent, DataSubject, LawfulBasis, Objection, Purpose, Recording
 from recordings.services import consent_withdraw, objection_decide, subject_personal_data_rectify
 from recordings.sharing.services import shares_revoke_for
 from recordings.vault.keys import PersonalData
-from recordings.vault.services import subject_key_destroy
-from retention.models import DeletionRecord, LegalHold
-from retention.selectors import ErasureTarget, holds_active
-from retention.services import blobs_delete_pending_after_commit, recordings_erase
 
 
 @dataclass
@@ -56,46 +50,19 @@ class Preview:
     destructive: bool = False
 
 
-def _live_recordings(subject: DataSubject):
-    return Recording.objects.filter(subject=subject).exclude(status=Recording.Status.ERASED).order_by("pk")
-
-
-def _holds_on(subject: DataSubject) -> dict[int, list[LegalHold]]:
-    """Active holds covering each of the subject's live recordings, by recording id."""
-    recordings = list(_live_recordings(subject).values_list("pk", "queue_id"))
-    holds = list(
-        holds_active().filter(
-            Q(subject_id=subject.pk)
-            | Q(recording_id__in=[pk for pk, _ in recordings])
-            | Q(queue_id__in={queue_id for _, queue_id in recordings})
-        )
-    )
-    covering: dict[int, list[LegalHold]] = {}
-    for pk, queue_id in recordings:
-        for hold in holds:
-            if hold.subject_id == subject.pk or hold.recording_id == pk or hold.queue_id == queue_id:
-                covering.setdefault(pk, []).append(hold)
-    return covering
-
-
-def _hold_ground(holds: list[LegalHold]) -> str:
-    cases = ", ".join(sorted({hold.case_reference for hold in holds}))
-    return f"legal hold {cases} (Art. 17(3)(e): establishment, exercise or defence of legal claims)"
-
-
 # --- erasure (Art. 17) -------------------------------------------------------------------------
 
 
 def erasure_preview(subject: DataSubject) -> Preview:
-    recordings = list(_live_recordings(subject))
-    held = _holds_on(subject)
+    recordings = list(live_recordings(subject))
+    held = holds_on(subject)
     lines = [
         f"{len(recordings) - len(held)} recording(s) erased: key shredded, audio deleted, tombstone kept."
     ]
     if held:
         lines.append(
             f"{len(held)} recording(s) restricted instead, kept for "
-            + _hold_ground([h for hs in held.values() for h in hs])
+            + hold_ground([h for hs in held.values() for h in hs])
             + "."
         )
         lines.append("The subject's name, phone and email are kept (restricted) while a hold covers them.")
@@ -114,73 +81,25 @@ def erasure_execute(*, request: DataSubjectRequest, actor) -> RightResult:
     in the same transaction. The blobs are deleted by a task once it commits."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("erasure_execute runs inside the erasure job's transaction.")
-    return _erase(request, actor)
-
-
-def _erase(request: DataSubjectRequest, actor) -> RightResult:
-    subject = DataSubject.objects.select_for_update().get(pk=request.subject_id)
-    # Holds are read inside this transaction, after the subject row is locked: a hold committed
-    # before this point is honoured.
-    held = _holds_on(subject)
-    now = timezone.now()
-    restricted = 0
-    to_erase = []
-    for recording in _live_recordings(subject).select_for_update().select_related("subject", "queue"):
-        if recording.pk in held:
-            if recording.status != Recording.Status.RESTRICTED:
-                model_update(recording, actor=actor, status=Recording.Status.RESTRICTED)
-            shares_revoke_for(
-                recordings=[recording], reason=f"restricted under {request.reference}", actor=actor
-            )
-            restricted += 1
-            continue
-        to_erase.append(recording)
-    recordings_erase(
-        targets=[ErasureTarget.of(recording) for recording in to_erase],
-        reason=DeletionRecord.Reason.ERASURE_REQUEST,
-        rules={recording.pk: request.reference for recording in to_erase},
-        now=now,
-        actor=actor,
-    )
-    erased = len(to_erase)
-    blobs_delete_pending_after_commit()
-    if held:
-        ground = _hold_ground([h for hs in held.values() for h in hs])
+    erased = subject_erase(subject_id=request.subject_id, actor=actor, under=request.reference)
+    if erased.held_by:
         return RightResult(
             outcome=(
-                f"{erased} recording(s) erased. {restricted} recording(s) and the subject's personal "
-                f"data are restricted instead of erased, because of a {ground}."
+                f"{erased.erased} recording(s) erased. {erased.restricted} recording(s) and the subject's "
+                f"personal data are restricted instead of erased, because of a {erased.held_by}."
             ),
-            exemption=ground[:200],
+            exemption=erased.held_by[:200],
         )
-    subject_key_destroy(subject=subject, actor=actor, reason=f"erasure {request.reference}")
-    packages_purge_for_subject(subject=subject, actor=actor, reason=f"erasure {request.reference}")
-    _redact_personal_fields(subject, actor)
     return RightResult(
-        outcome=f"{erased} recording(s) erased; the subject's name, phone and email are destroyed."
+        outcome=f"{erased.erased} recording(s) erased; the subject's name, phone and email are destroyed."
     )
-
-
-def _redact_personal_fields(subject: DataSubject, actor) -> None:
-    """After the key is gone the ciphertext is unreadable; drop it and the blind indexes too, in
-    the row and in its history rows, so no copy of the pseudonymous lookup values remains."""
-    blank = {
-        "full_name_encrypted": b"",
-        "phone_encrypted": b"",
-        "email_encrypted": b"",
-        "phone_index": "",
-        "email_index": "",
-    }
-    model_update(subject, actor=actor, **blank)
-    # History rows are records of the past, not historied models: a bulk update is right here.
-    subject.history.update(**blank)
 
 
 # --- restriction (Art. 18) ---------------------------------------------------------------------
 
 
 def restriction_preview(subject: DataSubject) -> Preview:
-    active = _live_recordings(subject).filter(status=Recording.Status.ACTIVE).count()
+    active = live_recordings(subject).filter(status=Recording.Status.ACTIVE).count()
     return Preview(
         lines=[
             f"{active} recording(s) marked restricted: gone from QA review, exports and sharing, "
@@ -192,12 +111,12 @@ def restriction_preview(subject: DataSubject) -> Preview:
 def restriction_execute(*, request: DataSubjectRequest, actor) -> RightResult:
     count = 0
     for recording in (
-        _live_recordings(request.subject).filter(status=Recording.Status.ACTIVE).select_for_update()
+        live_recordings(request.subject).filter(status=Recording.Status.ACTIVE).select_for_update()
     ):
         model_update(recording, actor=actor, status=Recording.Status.RESTRICTED)
         count += 1
     shares_revoke_for(
-        recordings=list(_live_recordings(request.subject)),
+        recordings=list(live_recordings(request.subject)),
         reason=f"restricted under {request.reference}",
         actor=actor,
     )

@@ -1,4 +1,6 @@
-"""Write use-cases of the DSR desk."""
+"""Write use-cases of the DSR desk at its edges: a request's intake (``request_create``, for the
+admin and the API alike) and the deadline reminders beat sends. A request's life once registered
+is ``dsr.workflow``'s."""
 
 from __future__ import annotations
 
@@ -99,19 +101,6 @@ def request_create(
         from dsr.workflow import assignment_grant
 
         assignment_grant(request=request)
-    return request
-
-
-@transaction.atomic
-def request_update(*, request: DataSubjectRequest) -> DataSubjectRequest:
-    """Save a DPO's edit of a request, keeping its closing time in step with its status."""
-    closed = request.status not in DataSubjectRequest.OPEN_STATUSES
-    if closed and request.closed_at is None:
-        request.closed_at = timezone.now()
-    elif not closed:
-        request.closed_at = None
-    request.full_clean()
-    request.save()
     return request
 
 

@@ -12,6 +12,8 @@ from django.core.files.storage import storages
 from django.db import connection, transaction
 from django.utils import timezone
 
+from compliance_site.audit.models import AccessAction
+from compliance_site.audit.services import access_event_record
 from compliance_site.bulk_rows import rows_insert
 from compliance_site.history_bulk import HISTORY_CHANGED, HISTORY_CREATED, history_copy
 from compliance_site.leases import lease_acquire, lease_held, lease_release
@@ -230,6 +232,14 @@ def _erase_batch(run: SweepRun, now: datetime.datetime, batch_size: int) -> int:
             now=now,
             sweep_run=run,
         )
+        if batch:
+            # One event per batch: each recording already has its key_destroyed event with the rule.
+            access_event_record(
+                action=AccessAction.RETENTION_DELETION,
+                object_type="sweep_run",
+                object_id=run.pk,
+                detail={"recordings": len(batch), "first": batch[0].pk, "last": batch[-1].pk},
+            )
         run.examined += len(batch)
         run.deleted += len(batch)
         run.save(update_fields=["examined", "deleted"])
@@ -319,6 +329,19 @@ def hold_place(*, hold: LegalHold, placed_by) -> LegalHold:
     hold.released_at = hold.released_by = None
     hold.full_clean()
     hold.save()
+    access_event_record(
+        action=AccessAction.HOLD_PLACED,
+        object_type="legal_hold",
+        object_id=hold.pk,
+        object_reference=hold.case_reference,
+        actor=placed_by,
+        detail={
+            "scope": hold.scope,
+            "recording": hold.recording_id,
+            "subject": hold.subject_id,
+            "queue": hold.queue_id,
+        },
+    )
     return hold
 
 

@@ -12,9 +12,9 @@ from django.utils import timezone
 from compliance_site.audit.models import AccessAction
 from compliance_site.audit.services import access_event_record, access_events_record
 from compliance_site.keys import get_provider
+from compliance_site.model_update import model_update
 from recordings.models import (
     DataSubject,
-    Recording,
     RecordingKey,
     SubjectKey,
 )
@@ -22,13 +22,6 @@ from recordings.vault.keys import (
     subject_key_aad,
     subject_key_unwrap,
 )
-
-
-@transaction.atomic
-def recording_key_destroy(*, recording: Recording, actor=None, reason: str) -> RecordingKey | None:
-    """Crypto-shred one recording: its key is gone, so its audio is unreadable everywhere."""
-    recording_keys_destroy(recordings=[recording], actor=actor, reasons={recording.pk: reason})
-    return RecordingKey.objects.filter(recording=recording).first()
 
 
 class RecordingIdentity(Protocol):
@@ -90,6 +83,25 @@ def subject_key_destroy(*, subject: DataSubject, actor=None, reason: str) -> Sub
             detail={"reason": reason},
         )
     return row
+
+
+@transaction.atomic
+def subject_personal_data_shred(*, subject: DataSubject, actor=None, reason: str) -> None:
+    """Erase a subject's name, phone and email for good: the subject key is destroyed (every
+    ciphertext of theirs, history rows and backups included, becomes unreadable), then the
+    ciphertext and the blind indexes are dropped from the row and from its history rows, so no
+    copy of the pseudonymous lookup values stays either."""
+    subject_key_destroy(subject=subject, actor=actor, reason=reason)
+    blank = {
+        "full_name_encrypted": b"",
+        "phone_encrypted": b"",
+        "email_encrypted": b"",
+        "phone_index": "",
+        "email_index": "",
+    }
+    model_update(subject, actor=actor, **blank)
+    # History rows are records of the past, not historied models: a bulk update is right here.
+    subject.history.update(**blank)
 
 
 def subject_keys_rewrap_batch(*, batch_size: int = 500) -> int:

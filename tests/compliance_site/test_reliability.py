@@ -32,7 +32,6 @@ from kombu.exceptions import OperationalError
 from compliance_site.audit.models import AccessAction, AccessEvent
 from compliance_site.audit.verification import access_log_first_break
 from dsr.models import DataSubjectRequest, DeadlineReminder
-from dsr.services import request_update
 from recordings.models import Recording, RecordingKey
 from recordings.vault.keys import recording_key_new, subject_key
 from recordings.vault.storage import audio_blob_name, audio_store
@@ -48,6 +47,7 @@ from tests.dsr.reminder_clock import (
     request_due_on,
     use_reminder_settings,
 )
+from tests.dsr.request_saving import request_save_as_is
 from tests.factories import (
     AUDIO,
     DataSubjectFactory,
@@ -319,12 +319,12 @@ def _close(request: DataSubjectRequest, status: str) -> None:
     request.status = status
     if status == DataSubjectRequest.Status.REFUSED:
         request.refusal_ground = DataSubjectRequest.RefusalGround.EXCESSIVE
-    request_update(request=request)
+    request_save_as_is(request=request)
 
 
 def _extend(request: DataSubjectRequest, day: datetime.date) -> None:
     request.extended_until, request.extension_reason = at_local(day, 17), "Complex request."
-    request_update(request=request)
+    request_save_as_is(request=request)
 
 
 def test_two_beats_and_two_workers_over_a_simulated_week_send_each_reminder_once(

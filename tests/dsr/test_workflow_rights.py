@@ -207,6 +207,14 @@ def test_erasure_needs_a_second_dpo_and_then_shreds_everything(
         assert bytes(row.full_name_encrypted) == b"" and row.phone_index == "" and row.email_index == ""
     assert not recordings_visible_to(qa_lead_a).exists()
     assert AccessEvent.objects.filter(action="key_destroyed", object_type="subject").exists()
+    # and the access log names the erasure and the request it was executed under
+    erasure = AccessEvent.objects.get(action="erasure")
+    assert (erasure.object_id, erasure.actor, erasure.detail["request"]) == (
+        subject.pk,
+        second_dpo,
+        request.reference,
+    )
+    assert erasure.detail["erased"] == 2 and erasure.detail["personal_data_shredded"] is True
     assert "2 recording(s) erased" in request.letters.get().body
 
 
@@ -248,7 +256,7 @@ def test_a_failed_erasure_leaves_the_subject_as_it_was(
     def broken(**kwargs):
         raise RuntimeError("KMS unavailable")
 
-    monkeypatch.setattr("dsr.rights.subject_key_destroy", broken)
+    monkeypatch.setattr("dsr.erasure.subject_personal_data_shred", broken)
     with django_capture_on_commit_callbacks(execute=True):
         request_approve(request=request, actor=second_dpo)
 

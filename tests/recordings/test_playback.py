@@ -13,7 +13,7 @@ from django.utils import timezone
 from compliance_site.audit.models import AccessEvent
 from recordings.models import PlaybackSession, Recording
 from recordings.playback.sessions import MAX_RANGES, playbacks_seal_idle, ranges_merge
-from recordings.vault.services import recording_key_destroy
+from recordings.vault.services import recording_keys_destroy
 from tests.factories import RecordingFactory, _wav
 
 pytestmark = pytest.mark.django_db
@@ -192,7 +192,7 @@ def test_dpo_plays_any_active_recording(client, dpo, recording_a):
 
 
 def test_shredded_recording_is_gone(client, dpo, recording_a):
-    recording_key_destroy(recording=recording_a, reason="test")
+    recording_keys_destroy(recordings=[recording_a], reasons={recording_a.pk: "test"})
     client.force_login(dpo)
 
     assert client.get(audio_url(recording_a)).status_code == 404

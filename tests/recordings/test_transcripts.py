@@ -21,7 +21,7 @@ from recordings.models import SensitiveSegment, Transcript
 from recordings.redaction.text import CARD_NUMBER, EMAIL, IBAN, PHONE_NUMBER, redact
 from recordings.redaction.transcripts import TRANSCRIPT_MAX_BYTES, transcript_read, transcript_store
 from recordings.vault.keys import CiphertextError, KeyDestroyedError
-from recordings.vault.services import recording_key_destroy, subject_key_destroy
+from recordings.vault.services import recording_keys_destroy, subject_key_destroy
 from tests.factories import RecordingFactory
 from tests.recordings.ingest_factories import WAV, assert_nothing_written, call_metadata, reference_rows
 
@@ -255,7 +255,7 @@ def test_erasing_the_recording_alone_shreds_its_transcript_too():
     recording = RecordingFactory()
     transcript = transcript_store(recording, TEXT)
 
-    recording_key_destroy(recording=recording, reason="Retention ended")
+    recording_keys_destroy(recordings=[recording], reasons={recording.pk: "Retention ended"})
 
     with pytest.raises(KeyDestroyedError):
         transcript_read(Transcript.objects.get(pk=transcript.pk))

@@ -12,7 +12,7 @@ from django.urls import reverse
 from recordings.models import DataSubject, SubjectKey
 from recordings.selectors import subject_matching
 from recordings.vault.keys import KeyDestroyedError, personal_data_read, recording_key
-from recordings.vault.services import recording_key_destroy, subject_key_destroy
+from recordings.vault.services import recording_keys_destroy, subject_key_destroy
 from recordings.vault.storage import audio_open
 from tests.factories import AUDIO, DataSubjectFactory, RecordingFactory
 
@@ -83,7 +83,7 @@ def test_destroying_a_recording_key_makes_its_audio_unreadable():
     with audio_open(name=recording.storage_ref, key=key, recording_id=recording.pk) as reader:
         assert b"".join(reader.iter_range()) == AUDIO
 
-    recording_key_destroy(recording=recording, reason="test")
+    recording_keys_destroy(recordings=[recording], reasons={recording.pk: "test"})
 
     with pytest.raises(KeyDestroyedError):
         recording_key(recording)

@@ -88,6 +88,25 @@ def test_sweep_in_small_batches_deletes_everything_expired():
 
     assert run.deleted == 5
     assert Recording.objects.filter(pk__in=[r.pk for r in recordings], status="erased").count() == 5
+    # one retention_deletion event per batch, naming the run
+    events = AccessEvent.objects.filter(action=AccessAction.RETENTION_DELETION, object_id=run.pk)
+    assert sorted(event.detail["recordings"] for event in events) == [1, 2, 2]
+
+
+def test_placing_a_hold_is_an_event_in_the_access_log(dpo):
+    from retention.services import hold_place
+
+    recording = expired_recording()
+    hold = hold_place(
+        hold=LegalHold(
+            scope=LegalHold.Scope.RECORDING, recording=recording, case_reference="CASE-7", reason="x"
+        ),
+        placed_by=dpo,
+    )
+
+    event = AccessEvent.objects.get(action=AccessAction.HOLD_PLACED)
+    assert (event.object_id, event.object_reference, event.actor) == (hold.pk, "CASE-7", dpo)
+    assert event.detail["recording"] == recording.pk
 
 
 def test_blob_left_by_an_interrupted_sweep_is_deleted_by_the_next(monkeypatch):
