@@ -1,561 +1,939 @@
 """Benchmark of retention: the sweep of 100,000 expired recordings and a reminder tick over 1,000,000
 requests (`make bench`).
 
-A PostgreSQL database ``custos_bench_retention`` is created afresh and migrated, and a temporary
-folder holds the recordings storage (``FileSystemStorage``, as a local deployment has it) and the
-keyring (``CUSTOS_VAR_DIR``). Then:
-
-1. **Sweep.** Before every timed run the dataset is rebuilt in SQL: 100,000 expired recordings
-   (each with its recording key, its subject and subject key, its purpose) that the sweep must
-   delete, and 12,000 it must keep (1% under a subject's legal hold, 1% waiting for a
-   disposition review, 10% not yet expired), and one 64 KiB file per recording in the storage,
-   flushed to disk. In each round, side by side and in alternating order, so that the noise of
-   a shared machine hits both:
-   (a) Custos: ``retention_sweep(now=...)`` with the default batch size (key shredded, chained
-       audit event, tombstone, recording marked erased, history rows, blob deleted and confirmed);
-   (b) baseline: the same rows selected in one SQL statement, one bulk ``DELETE`` per table
-       (purposes, keys, recordings) in one transaction, then ``os.unlink`` of every blob.
-   Both are checked afterwards (rows, keys, tombstones, events, history, files left).
-   Target: Custos's time within 3x of the baseline's (the median of the rounds' ratios).
-   The statements of sweeps of 1,000, 5,000 and 20,000 recordings are counted (by kind) and those
-   of the timed sweeps: the queries per 1,000 deletions must not grow with the sweep (spread of
-   at most 1%). One sweep of 5,000 runs under cProfile: where the time goes.
-2. **Reminder tick.** 1,000,000 data-subject requests in SQL (99% closed over ten years, 1% open
-   with deadlines spread from 60 days ago to 60 days ahead, a tenth of them extended), then
-   ``reminders_send_due(now=...)`` once per round (locmem e-mail backend; the reminders are
-   emptied between rounds): its time, statements and reminders sent, a second tick at the same
-   ``now`` (which must send none), and ``EXPLAIN (ANALYZE, BUFFERS)`` of its query. Target: the
-   query uses an index, no sequential scan of the requests.
-
-Prints the figures, writes them to docs/PERFORMANCE.md (full run only), exits 1 when a target is
-missed. The database and the temporary folder (about 7.5 GB of blobs) are removed at the end.
+1. **Sweep.** Before every timed run the dataset is rebuilt through the models: 100,000 expired
+   recordings (key, subject, subject key, purpose) the sweep must delete and 12,000 it must keep
+   (1% under a subject's legal hold, 1% waiting for a disposition review, 10% not yet expired),
+   one 64 KiB file per recording in the storage, flushed to disk. Each round, in alternating
+   order: (a) ``retention_sweep(now=...)``; (b) the baseline: the selector's rows into a temporary
+   table, one bulk ``DELETE`` per table, ``os.unlink`` of every blob. Both checked afterwards.
+   Target: Custos within 3x of the baseline. The statements per 1,000 deletions must not grow
+   with the sweep (spread at most 1%); one sweep runs under cProfile; the batch query is
+   explained behind recordings erased by earlier sweeps.
+2. **Reminder tick.** 1,000,000 requests (99% closed, 1% open with deadlines around the tick),
+   ``reminders_send_due(now=...)`` once per round (locmem e-mail), a second tick that must send
+   nothing, and the plan of its query. Target: an index, no sequential scan of the requests.
 
     .venv/bin/python benchmarks/retention.py            # full run, 3 rounds, updates the doc
-    .venv/bin/python benchmarks/retention.py --quick    # small sizes, 1 round: does it work? doc untouched
+    .venv/bin/python benchmarks/retention.py --quick    # small sizes, 1 round
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
-import os
-import shutil
-import signal
-import statistics
 import sys
-import tempfile
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
-
-from benchmarks import dataset, report, retention_report  # noqa: E402
-
-DB_NAME = "custos_bench_retention"
-DEFAULT_SERVER_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-DOC_PATH = ROOT / "docs" / "PERFORMANCE.md"
-GIB = 1024**3
-
-TARGET_SWEEP_RATIO = 3.0  # Custos's sweep time over the baseline's, at most
-# Statements per 1,000 deletions beyond a sweep's fixed ones: (max - min) / min across sweep sizes
-# (multiples of the batch size, so every batch is full), at most.
-TARGET_QUERY_SPREAD = 0.01
-DISK_HEADROOM = 2 * GIB  # left free besides the blobs (WAL, the database, other users of the disk)
-BLOB_FOOTPRINT = 64 * 1024 + 4096  # a blob's bytes on disk, with its inode and directory entry
+from benchmarks.harness import Bench
 
 
 @dataclass(frozen=True)
 class Scale:
-    """Sizes and repetitions of one run."""
-
-    sweep: int = 100_000  # expired recordings the timed sweeps delete
-    query_sizes: tuple[int, ...] = (1_000, 5_000, 20_000)  # sweeps whose statements are counted
-    profile: int = 5_000  # the sweep run under cProfile
-    # Recordings erased by earlier sweeps ahead of the batch query, probed with EXPLAIN ANALYZE.
-    batch_probe: tuple[int, ...] = (10_000, 100_000, 1_000_000)
-    requests: int = 1_000_000  # data-subject requests of the reminder tick
-    open_share: float = 0.01  # of them open
+    size: int = 100_000  # expired recordings of the timed sweeps
+    query_sizes: tuple[int, ...] = (1_000, 5_000, 20_000)  # sweeps whose statements are classified
+    profile: int = 5_000
+    batch_probe: tuple[int, ...] = (10_000, 100_000, 1_000_000)  # erased recordings ahead of the batch query
+    requests: int = 1_000_000
+    open_share: float = 0.01
     rounds: int = 3
 
 
-FULL = Scale()
-QUICK = Scale(
-    sweep=2_000,
-    query_sizes=(500, 1_000, 1_500),
-    profile=500,
-    batch_probe=(1_000, 10_000),
-    requests=20_000,
-    rounds=1,
+BENCH = Bench(
+    "retention",
+    script="retention.py",
+    title=lambda s: (
+        f"Retention: the sweep of {s.size:,} expired recordings, a reminder tick over {s.requests:,} requests"
+    ),
+    database="custos_bench_retention",
+    full=Scale(),
+    quick=Scale(
+        size=2_000,
+        query_sizes=(500, 1_000, 1_500),
+        profile=500,
+        batch_probe=(1_000, 10_000),
+        requests=20_000,
+        rounds=1,
+    ),
+    options=[
+        ("size", int, "expired recordings of the timed sweeps (100,000)"),
+        ("requests", int, "requests of the reminder tick (1,000,000)"),
+    ],
+    env={"EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"},
 )
+if __name__ == "__main__":
+    sys.exit(BENCH.main())
+
+import contextlib
+import datetime
+import functools
+import hashlib
+import os
+import re
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import pgbulk
+from django.apps import apps
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core import mail
+from django.db import connection, transaction
+from django.db.models import Subquery
+from django.utils import timezone
+
+from benchmarks.harness import (
+    GIB,
+    Context,
+    Outcome,
+    Verdict,
+    analyze,
+    copy_rows,
+    explain,
+    md,
+    median,
+    profile_parts,
+    profiled,
+    table,
+    truncate,
+)
+from compliance_site.audit.chain import GENESIS_HASH
+from compliance_site.audit.models import AccessEvent, AuditChainHead
+from compliance_site.roles import DPO
+from dsr.models import DataSubjectRequest, DeadlineReminder
+from dsr.selectors import requests_due_for_reminder
+from dsr.services import reminders_send_due
+from recordings.models import (
+    DataSubject,
+    Purpose,
+    Queue,
+    Recording,
+    RecordingKey,
+    SubjectKey,
+)
+from retention.models import DeletionRecord, LegalHold, RetentionPolicy, SweepRun
+from retention.selectors import recordings_past_retention
+from retention.services import retention_sweep
+
+TARGET_SWEEP_RATIO = 3.0
+TARGET_QUERY_SPREAD = 0.01
+BLOB_BYTES = 64 * 1024
+BLOB_FOOTPRINT = BLOB_BYTES + 4096  # on disk, with its inode and directory entry
+KEEP_DAYS, QUEUES, PER_SUBJECT, HELD_PER_SUBJECT = 365, 20, 5, 5
+BATCH_PROBE_FRESH = 1_000
+_BLOB = os.urandom(BLOB_BYTES)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The recordings of a dataset with ``expired`` deletable ones: held (subject under a legal
+    hold), review (a purpose under disposition review) and live (not yet expired) are kept."""
+
+    expired: int
+
+    @property
+    def held(self) -> int:
+        return max(1, self.expired // 100)
+
+    @property
+    def review(self) -> int:
+        return max(1, self.expired // 100)
+
+    @property
+    def live(self) -> int:
+        return max(1, self.expired // 10)
+
+    @property
+    def kept(self) -> int:
+        return self.held + self.review + self.live
+
+    @property
+    def total(self) -> int:
+        return self.expired + self.kept
+
+    @property
+    def subjects(self) -> int:
+        return -(-(self.expired + self.review + self.live) // PER_SUBJECT)
+
+    @property
+    def held_subjects(self) -> int:
+        return -(-self.held // HELD_PER_SUBJECT)
+
+    @property
+    def released_holds(self) -> int:
+        return max(1, self.expired // 500)
+
+
+def location() -> Path:
+    return Path(settings.STORAGES["recordings"]["OPTIONS"]["location"])
+
+
+def _historical(*app_labels: str) -> list[Any]:
+    return [
+        m
+        for label in app_labels
+        for m in apps.get_app_config(label).get_models()
+        if m.__name__.startswith("Historical")
+    ]
+
+
+def fill(layout: Layout, now: datetime.datetime, *, blobs: bool = True) -> dict[str, float]:
+    """Empties what the sweep touches, fills it for ``layout`` through the models, writes the
+    blobs that are missing, analyses and flushes everything (``CHECKPOINT``, ``sync``)."""
+    started = time.perf_counter()
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench-retention-dpo", defaults={"is_staff": True}
+    )
+    with transaction.atomic():
+        truncate(
+            Recording,
+            DataSubject,
+            Queue,
+            Purpose,
+            AccessEvent,
+            AuditChainHead,
+            DeletionRecord,
+            SweepRun,
+            *_historical("recordings", "retention"),
+        )
+        # The access log's chain began long before: the first batch does not pay for its head.
+        AuditChainHead.objects.create(id=1, sequence=0, last_hash=GENESIS_HASH)
+        qa = Purpose.objects.create(
+            code="quality_assurance", name="Quality assurance", description="Reviewing calls."
+        )
+        disputes = Purpose.objects.create(code="disputes", name="Dispute handling", description="Evidence.")
+        RetentionPolicy.objects.create(purpose=qa, keep_days=KEEP_DAYS, legal_reference="Benchmark policy")
+        RetentionPolicy.objects.create(
+            purpose=disputes, keep_days=730, disposition_review=True, legal_reference="Benchmark policy"
+        )
+        copy_rows(
+            Queue,
+            [Queue(id=q, code=f"ret-queue-{q:02d}", name=f"Queue {q}") for q in range(1, QUEUES + 1)],
+            with_ids=True,
+        )
+        subjects = layout.subjects + layout.held_subjects
+        copy_rows(
+            DataSubject,
+            [DataSubject(id=s, reference=f"BS-{s:07d}") for s in range(1, subjects + 1)],
+            with_ids=True,
+        )
+        copy_rows(
+            SubjectKey,
+            [
+                SubjectKey(
+                    subject_id=s, master_version="bench-v1", wrapped_key=hashlib.sha256(b"s%d" % s).digest()
+                )
+                for s in range(1, subjects + 1)
+            ],
+        )
+        # Expired calls fill the regular subjects from the first; review and live calls share them;
+        # held calls go to the subjects under hold. keep_until: now -/+ 1 to 365 days.
+        rows, pk = [], 0
+        for kind, count, sign, first, per in (
+            ("expired", layout.expired, -1, 1, PER_SUBJECT),
+            ("review", layout.review, -1, 1, PER_SUBJECT),
+            ("live", layout.live, 1, 1 + layout.expired // PER_SUBJECT, PER_SUBJECT),
+            ("held", layout.held, -1, layout.subjects + 1, HELD_PER_SUBJECT),
+        ):
+            for g in range(1, count + 1):
+                pk += 1
+                keep_until = now + sign * datetime.timedelta(
+                    days=1 + int(364 * g / count), seconds=g * 7919 % 86400
+                )
+                started_at = keep_until - datetime.timedelta(days=KEEP_DAYS)
+                digest = hashlib.md5(f"{kind}{g}".encode(), usedforsecurity=False).hexdigest()
+                rows.append(
+                    Recording(
+                        id=pk,
+                        reference=f"RET-{kind}-{g:07d}",
+                        direction="outbound" if g % 5 == 0 else "inbound",
+                        started_at=started_at,
+                        ended_at=started_at + datetime.timedelta(minutes=4),
+                        lawful_basis=("contract", "consent", "legal_obligation")[g % 3],
+                        status="active",
+                        storage_ref=f"audio/{started_at:%Y/%m}/{digest}.wav.tink",
+                        size_bytes=BLOB_BYTES,
+                        content_type="audio/wav",
+                        checksum_sha256=digest * 2,
+                        keep_until=keep_until,
+                        queue_id=1 + g % QUEUES,
+                        subject_id=first + (g - 1) // per,
+                    )
+                )
+        copy_rows(Recording, rows, with_ids=True)
+        copy_rows(
+            RecordingKey,
+            [
+                RecordingKey(recording_id=r.pk, wrapped_key=hashlib.sha384(b"k%d" % r.pk).digest())
+                for r in rows
+            ],
+        )
+        link = Recording.purposes.through
+        copy_rows(
+            link,
+            [link(recording_id=r.pk, purpose_id=qa.pk) for r in rows]
+            + [
+                link(recording_id=r.pk, purpose_id=disputes.pk)
+                for r in rows
+                if r.reference.startswith("RET-review")
+            ],
+        )
+        holds = [
+            LegalHold(
+                scope="subject",
+                subject_id=s,
+                case_reference=f"CASE-{s}",
+                reason="Benchmark: litigation",
+                placed_by=user,
+                placed_at=now - datetime.timedelta(days=400),
+            )
+            for s in range(layout.subjects + 1, subjects + 1)
+        ]
+        holds += [
+            LegalHold(
+                scope="subject",
+                subject_id=s,
+                case_reference=f"CASE-OLD-{s}",
+                reason="Benchmark: settled",
+                placed_by=user,
+                placed_at=now - datetime.timedelta(days=800),
+                released_by=user,
+                released_at=now - datetime.timedelta(days=500),
+                release_reason="Settled.",
+            )
+            for s in range(1, layout.released_holds + 1)
+        ]
+        copy_rows(LegalHold, holds)
+    rows_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    refs = [r.storage_ref for r in rows] if blobs else []
+    wanted = {str(location() / ref) for ref in refs}
+    for root, _, files in os.walk(location()):  # blobs of an earlier, different dataset go
+        for name in files:
+            if os.path.join(root, name) not in wanted:
+                os.unlink(os.path.join(root, name))
+    for ref in refs:  # the kept recordings' blobs survive from one run to the next
+        path = location() / ref
+        if not path.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.write_bytes(_BLOB)
+    blobs_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    analyze(
+        Recording,
+        link,
+        RecordingKey,
+        DataSubject,
+        SubjectKey,
+        Purpose,
+        RetentionPolicy,
+        LegalHold,
+        DeletionRecord,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("CHECKPOINT")
+    os.sync()
+    return {
+        "rows_seconds": rows_seconds,
+        "blobs_seconds": blobs_seconds,
+        "settle_seconds": time.perf_counter() - started,
+    }
+
+
+# --- Counting the statements --------------------------------------------------------------------------
+
+_TABLE_RE = re.compile(r'(?:FROM|INTO|UPDATE)\s+"?([a-z_]+)"?', re.I)
+
+
+class QueryCounter:
+    """Counts the statements Django sends (``execute_wrapper``; cheaper than capturing them, so it
+    stays on in the timed sweeps); ``by_kind`` classifies and times each (verb and first table)."""
+
+    def __init__(self, by_kind: bool = False) -> None:
+        self.count, self.by_kind = 0, by_kind
+        self.kinds: Counter[str] = Counter()
+        self.seconds: Counter[str] = Counter()
+
+    def _kind(self, sql: str) -> str:
+        head = sql.lstrip().upper()
+        for verb in ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT"):
+            if head.startswith(verb):
+                return verb
+        match = _TABLE_RE.search(sql)
+        return head.split(None, 1)[0] + (f" {match.group(1)}" if match else "")
+
+    def _run(self, label: str | None, run: Any, *args: Any, **kwargs: Any) -> Any:
+        self.count += 1
+        if not self.by_kind:
+            return run(*args, **kwargs)
+        self.kinds[label or "?"] += 1
+        started = time.perf_counter()
+        try:
+            return run(*args, **kwargs)
+        finally:
+            self.seconds[label or "?"] += time.perf_counter() - started
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        return self._run(self.by_kind and self._kind(sql), execute, sql, params, many, context)
+
+    def copy(self, original: Any, queryset: Any, *args: Any, **kwargs: Any) -> Any:
+        model = queryset if isinstance(queryset, type) else queryset.model
+        return self._run(f"COPY {model._meta.db_table}", original, queryset, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def counting(by_kind: bool = False) -> Iterator[QueryCounter]:
+    """Every statement through Django's cursor, and each ``pgbulk.copy`` (COPY bypasses it)."""
+    counter = QueryCounter(by_kind)
+    with (
+        connection.execute_wrapper(counter),
+        mock.patch.object(pgbulk, "copy", functools.partial(counter.copy, pgbulk.copy)),
+    ):
+        yield counter
+
+
+# --- 1. The sweep and its baseline ---------------------------------------------------------------------
+
+
+def state() -> dict[str, int]:
+    keys = RecordingKey.objects
+    return {
+        "recordings": Recording.objects.count(),
+        "erased": Recording.objects.filter(status="erased").count(),
+        "keys": keys.count(),
+        "keys_destroyed": keys.filter(destroyed_at__isnull=False, wrapped_key=b"").count(),
+        "tombstones": DeletionRecord.objects.count(),
+        "blobs_confirmed": DeletionRecord.objects.filter(blob_deleted_at__isnull=False).count(),
+        "history": Recording.history.filter(status="erased").count(),
+        "events": AccessEvent.objects.filter(action="key_destroyed").count(),
+        "blobs": sum(len(files) for _, _, files in os.walk(location())),
+    }
+
+
+def _check(variant: str, expected: dict[str, int]) -> None:
+    found = state()
+    wrong = {k: (found[k], v) for k, v in expected.items() if found[k] != v}
+    if wrong:
+        raise RuntimeError(f"the {variant} left the wrong state (found, expected): {wrong}")
+
+
+def roundtrip_us(statements: int = 2000) -> float:
+    """One ``SELECT 1`` through Django's cursor, sent and answered, on the machine as it is now."""
+    with connection.cursor() as cursor:
+        started = time.perf_counter()
+        for _ in range(statements):
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    return (time.perf_counter() - started) / statements * 1e6
+
+
+def run_custos(layout: Layout, now: datetime.datetime, by_kind: bool = False) -> dict[str, Any]:
+    with counting(by_kind) as counter:
+        started = time.perf_counter()
+        run = retention_sweep(now=now)
+        elapsed = time.perf_counter() - started
+    if run.deleted != layout.expired or run.held_back != layout.held + layout.review:
+        raise RuntimeError(f"the sweep deleted {run.deleted} and held back {run.held_back}")
+    n = layout.expired
+    _check(
+        "sweep",
+        {
+            "recordings": layout.total,
+            "erased": n,
+            "keys": layout.total,
+            "keys_destroyed": n,
+            "tombstones": n,
+            "blobs_confirmed": n,
+            "history": n,
+            "events": n,
+            "blobs": layout.kept,
+        },
+    )
+    with counting() as fixed:  # a sweep with nothing left: the statements every sweep sends once
+        retention_sweep(now=now)
+    return {
+        "deleted": run.deleted,
+        "seconds": elapsed,
+        "queries": counter.count,
+        "fixed": fixed.count,
+        "kinds": dict(counter.kinds),
+        "kind_seconds": dict(counter.seconds),
+    }
+
+
+def run_baseline(layout: Layout, now: datetime.datetime) -> dict[str, Any]:
+    """The selector's rows into a temporary table, one bulk DELETE per table, then the unlinks."""
+    q = connection.ops.quote_name
+    link = Recording.purposes.through
+    doomed, params = recordings_past_retention(now).values("id", "storage_ref").query.sql_with_params()
+    with counting() as counter:
+        started = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"CREATE TEMPORARY TABLE bench_doomed ON COMMIT DROP AS {doomed}", params)
+            cursor.execute("SELECT storage_ref FROM bench_doomed")
+            refs = [ref for (ref,) in cursor.fetchall()]
+            for model, column in ((link, "recording_id"), (RecordingKey, "recording_id"), (Recording, "id")):
+                cursor.execute(
+                    f"DELETE FROM {q(model._meta.db_table)} t USING bench_doomed d WHERE t.{column} = d.id"
+                )
+        sql_seconds = time.perf_counter() - started
+        for ref in refs:
+            os.unlink(location() / ref)
+        elapsed = time.perf_counter() - started
+    _check("baseline", {"recordings": layout.kept, "keys": layout.kept, "erased": 0, "blobs": layout.kept})
+    return {
+        "deleted": len(refs),
+        "seconds": elapsed,
+        "sql_seconds": sql_seconds,
+        "unlink_seconds": elapsed - sql_seconds,
+        "queries": counter.count,
+    }
+
+
+def batch_query_probe(erased: int, now: datetime.datetime) -> dict[str, Any]:
+    """The sweep's batch query behind ``erased`` recordings erased by earlier sweeps (marked
+    erased, the rows kept) and ``BATCH_PROBE_FRESH`` expired ones: its plan, rolled back."""
+    fill(Layout(erased + BATCH_PROBE_FRESH), now, blobs=False)
+    oldest = (
+        Recording.objects.filter(reference__startswith="RET-expired-").order_by("pk").values("pk")[:erased]
+    )
+    Recording.objects.filter(pk__in=Subquery(oldest)).update(status="erased", storage_ref="")
+    analyze(Recording)
+    with transaction.atomic():
+        queryset = (
+            recordings_past_retention(now)
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("pk")
+            .select_related("subject", "queue")[: settings.RETENTION_SWEEP_BATCH_SIZE]
+        )
+        plan = explain(*queryset.query.sql_with_params())
+        transaction.set_rollback(True)
+    match = re.search(r"Execution Time: ([0-9.]+) ms", plan)
+    removed = [int(n) for n in re.findall(r"Rows Removed by Filter: (\d+)", plan)]
+    return {
+        "erased": erased,
+        "ms": float(match.group(1)) if match else float("nan"),
+        "rows_removed": max(removed, default=0),
+        "plan": plan,
+    }
+
+
+SWEEP_PARTS = {
+    "SQL: every statement sent and answered": ("django/db/backends/utils.py", "_execute"),
+    "`recording_keys_destroy` (lock and empty the keys, their audit events)": (
+        ".py",
+        "recording_keys_destroy",
+    ),
+    "`access_events_record` (the chained `key_destroyed` events)": (".py", "access_events_record"),
+    "`shares_revoke_for` (open shares of the batch)": (".py", "shares_revoke_for"),
+    "`COPY` of the tombstones and the events (`pgbulk.copy`)": ("pgbulk/core.py", "copy"),
+    "the history rows, copied in SQL (`history_copy`)": (".py", "history_copy"),
+    "waiting for the blob worker (`_BlobDeletionBehind`)": ("retention/services.py", "_wait"),
+    "`_delete_pending_blobs` (blobs left by earlier sweeps)": (
+        "retention/services.py",
+        "_delete_pending_blobs",
+    ),
+}
+
+
+# --- 2. The reminder tick -------------------------------------------------------------------------------
+
+
+def fill_requests(rows: int, open_share: float, now: datetime.datetime) -> dict[str, Any]:
+    """``rows`` requests through the models: closed ones received over ten years and answered
+    within the month; open ones due from 60 days ago to 60 days ahead, a tenth extended; nine in
+    ten assigned to one of three DPOs with an e-mail address."""
+    dpos = []
+    for n in (1, 2, 3):
+        user, _ = get_user_model().objects.get_or_create(
+            username=f"bench-reminder-dpo-{n}",
+            defaults={"is_staff": True, "email": f"dpo{n}@example.invalid"},
+        )
+        user.groups.add(Group.objects.get(name=DPO))
+        dpos.append(user.pk)
+    open_rows = max(1, int(rows * open_share))
+    closed = rows - open_rows
+    types = (
+        "access",
+        "erasure",
+        "objection",
+        "rectification",
+        "restriction",
+        "portability",
+        "consent_withdrawal",
+    )
+    numbers: Counter[int] = Counter()
+    objs = []
+    for g in range(1, rows + 1):
+        is_open, extended = g > closed, g % 10 == 3 and g > closed
+        if is_open:
+            received = (
+                now - datetime.timedelta(days=90) + datetime.timedelta(days=120) * ((g - closed) / open_rows)
+            )
+            status = ("new", "identity_pending", "in_progress", "awaiting_approval")[g % 4]
+        else:
+            received = now - datetime.timedelta(days=91) - datetime.timedelta(days=3650) * (1 - g / closed)
+            status = ("completed", "completed", "completed", "refused", "withdrawn")[g % 5]
+        numbers[received.year] += 1
+        objs.append(
+            DataSubjectRequest(
+                reference=f"DSR-{received.year}-{numbers[received.year]:06d}",
+                request_type=types[g % len(types)],
+                channel=("phone", "email", "letter", "web", "api")[g % 5],
+                received_at=received,
+                due_at=received + datetime.timedelta(days=30),
+                status=status,
+                language="en",
+                extended_until=received + datetime.timedelta(days=90) if extended else None,
+                extension_reason="Complex request (Art. 12(3))." if extended else "",
+                refusal_ground="manifestly_unfounded" if status == "refused" else "",
+                closed_at=None if is_open else received + datetime.timedelta(days=20),
+                assignee_id=None if g % 10 == 0 else dpos[g % 3],
+            )
+        )
+    with transaction.atomic():
+        truncate(
+            DataSubjectRequest,
+            DeadlineReminder,
+            DataSubjectRequest.history.model,
+            DeadlineReminder.history.model,
+        )
+        copy_rows(DataSubjectRequest, objs)
+    analyze(DataSubjectRequest)
+    statuses = Counter(o.status for o in objs)
+    return {"rows": rows, "open": open_rows, "statuses": dict(statuses.most_common())}
+
+
+def reminder_tick(now: datetime.datetime) -> dict[str, Any]:
+    mail.outbox = []
+    with counting(by_kind=True) as counter:
+        started = time.perf_counter()
+        sent = reminders_send_due(now=now)
+        elapsed = time.perf_counter() - started
+    kinds = Counter(DeadlineReminder.objects.values_list("kind", flat=True))
+    return {
+        "sent": sent,
+        "emails": len(mail.outbox),
+        "seconds": elapsed,
+        "queries": counter.count,
+        "kinds": dict(counter.kinds),
+        "kind_seconds": dict(counter.seconds),
+        "by_kind": dict(kinds),
+    }
+
+
+# --- The run ---------------------------------------------------------------------------------------------
 
 
 @dataclass
 class Results:
-    """Every round's figures (plain data, for the tables, the verdicts and JSON)."""
-
     sweep: list[dict[str, Any]] = field(default_factory=list)
     scaling: list[dict[str, Any]] = field(default_factory=list)
-    profile: dict[str, Any] = field(default_factory=dict)
-    batch_query: list[dict[str, Any]] = field(default_factory=list)
-    requests: dict[str, Any] = field(default_factory=dict)
+    probes: list[dict[str, Any]] = field(default_factory=list)
     ticks: list[dict[str, Any]] = field(default_factory=list)
-    repeat_tick: dict[str, Any] = field(default_factory=dict)
-    explain: dict[str, Any] = field(default_factory=dict)
-    due: int = 0
-    disk: dict[str, Any] = field(default_factory=dict)
-    sweep_size: int = 0
-    scaled_from: int | None = None  # the size asked for, when the disk could not hold it
-    batch_size: int = 0
-    unlink_probe: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)  # said in the doc under "How it is measured"
-    seconds: float = 0.0
 
 
-@dataclass
-class Verdict:
-    key: str
-    title: str
-    measured: str
-    target: str
-    ok: bool | None  # None: informational
-
-
-def _median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def _seconds(value: float) -> str:
-    return f"{value:,.0f} s" if value >= 10 else f"{value:.1f} s"
-
-
-# --- Set-up --------------------------------------------------------------------------------------
-
-
-def recreate_database(server_url: str) -> str:
-    with psycopg.connect(dataset.with_database(server_url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
-    return dataset.with_database(server_url, DB_NAME)
-
-
-def drop_database(server_url: str) -> None:
-    with psycopg.connect(dataset.with_database(server_url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
-
-
-def bench_environment(var_dir: Path, db_url: str) -> dict[str, str]:
-    """The settings of this process (compliance_site.settings)."""
-    return {
-        "DJANGO_SETTINGS_MODULE": "compliance_site.settings",
-        "CUSTOS_ENV": "development",
-        "DATABASE_URL": db_url,
-        "CUSTOS_VAR_DIR": str(var_dir),
-        "CUSTOS_KEYRING_PATH": str(var_dir / "keyring.json"),
-        "KEY_PROVIDER": "local",
-        "RECORDINGS_STORAGE": "local",
-        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-def disk_of(path: Path) -> dict[str, Any]:
-    """Free space, and the file system the blobs live on (from /proc/mounts)."""
-    usage = shutil.disk_usage(path)
-    device, fstype, options, mountpoint = "?", "?", "", "/"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/mounts").read_text().splitlines():
-            parts = line.split()
-            if len(parts) < 4:
-                continue
-            mount = parts[1]
-            inside = str(path) == mount or str(path).startswith(mount.rstrip("/") + "/")
-            if inside and len(mount) >= len(mountpoint):
-                device, mountpoint, fstype, options = parts[0], mount, parts[2], parts[3]
-    return {
-        "free_bytes": usage.free,
-        "total_bytes": usage.total,
-        "device": device,
-        "mountpoint": mountpoint,
-        "fstype": fstype,
-        "options": options,
-    }
-
-
-def fitting_size(asked: int, free_bytes: int) -> int:
-    """The largest sweep size (a multiple of 10,000, or ``asked``) whose blobs fit on the disk."""
-    from benchmarks.retention_dataset import Layout
-
-    def needed(size: int) -> int:
-        return Layout(size).total * BLOB_FOOTPRINT + DISK_HEADROOM
-
-    if needed(asked) <= free_bytes:
-        return asked
-    size = asked - asked % 10_000
-    while size > 10_000 and needed(size) > free_bytes:
-        size -= 10_000
-    return size
-
-
-# --- The measurements ------------------------------------------------------------------------------
-
-
-def round_sweep(rm: Any, size: int, now: Any, round_no: int) -> dict[str, Any]:
-    """Both variants on a freshly rebuilt dataset each, in this round's order."""
-    order = ("custos", "baseline") if round_no % 2 else ("baseline", "custos")
-    layout = rm.Layout(size)
-    figures: dict[str, Any] = {"round": round_no, "order": list(order)}
-    for variant in order:
-        prepared = rm.fill(layout, now)
-        roundtrip_us = rm.roundtrip_probe()
-        run = rm.run_custos(layout, now) if variant == "custos" else rm.run_baseline(layout, now)
-        figures[variant] = {**run, "fill": prepared, "roundtrip_us": roundtrip_us}
-    figures["ratio"] = figures["custos"]["seconds"] / figures["baseline"]["seconds"]
-    return figures
-
-
-def query_scaling(rm: Any, sizes: tuple[int, ...], now: Any) -> list[dict[str, Any]]:
-    """Sweeps of each size with their statements counted by kind (untimed figures: the counting
-    classifies every statement)."""
-    out = []
-    for size in sizes:
-        layout = rm.Layout(size)
-        rm.fill(layout, now)
-        roundtrip_us = rm.roundtrip_probe()
-        run = rm.run_custos(layout, now, by_kind=True)
-        out.append({"size": size, **run, "roundtrip_us": roundtrip_us})
-        print(
-            f"  sweep of {size:,}: {run['queries']:,} statements ({run['fixed_queries']} fixed) in "
-            f"{run['seconds']:.1f} s",
-            flush=True,
+def run(ctx: Context) -> Outcome:
+    scale, r = ctx.scale, Results()
+    now = timezone.now().replace(microsecond=0)
+    location().mkdir(parents=True, exist_ok=True)
+    usage = shutil.disk_usage(location())
+    size = scale.size
+    while size > 1_000 and Layout(size).total * BLOB_FOOTPRINT + 2 * GIB > usage.free:
+        size -= 10_000  # the blobs must fit on the disk
+    if size != scale.size:
+        ctx.log(
+            f"Only {usage.free / GIB:.1f} GiB free: the timed sweeps delete {size:,}, not {scale.size:,}."
         )
-    return out
-
-
-def unlink_probe(location: Path, files: int = 500) -> dict[str, Any]:
-    """What one unlink costs on this disk: 64 KiB files flushed to disk against files still in the
-    page cache (not yet allocated). Explains the baseline's unlink time."""
-    probe = location / "unlink-probe"
-    probe.mkdir(parents=True, exist_ok=True)
-    blob = os.urandom(64 * 1024)
-    out = {}
-    for label, flush in (("flushed", True), ("cached", False)):
-        for number in range(files):
-            (probe / str(number)).write_bytes(blob)
-        if flush:
-            os.sync()
-        started = time.perf_counter()
-        for number in range(files):
-            os.unlink(probe / str(number))
-        out[f"{label}_us"] = (time.perf_counter() - started) / files * 1e6
-    probe.rmdir()
-    os.sync()
-    return out
-
-
-# --- Verdicts and summary -------------------------------------------------------------------------
-
-
-def per_thousand(run: dict[str, Any]) -> float:
-    """Statements per 1,000 deletions, the sweep's fixed statements (those of a sweep with
-    nothing to delete) left out: what grows with the deletions."""
-    return (run["queries"] - run["fixed_queries"]) / run["deleted"] * 1000
-
-
-def scaling_points(results: Results) -> list[dict[str, Any]]:
-    """(size, statements, per 1,000) of the counted sweeps and of the timed Custos sweeps."""
-    runs = [*results.scaling, *(r["custos"] for r in results.sweep)]
-    return [
-        {"size": run["deleted"], "queries": run["queries"], "per_1000": per_thousand(run)} for run in runs
-    ]
-
-
-def verdicts(results: Results, scale: Scale) -> list[Verdict]:
-    size = results.sweep_size
-    ratio = _median([r["ratio"] for r in results.sweep])
-    custos_s = _median([r["custos"]["seconds"] for r in results.sweep])
-    baseline_s = _median([r["baseline"]["seconds"] for r in results.sweep])
-    points = scaling_points(results)
-    rates = [p["per_1000"] for p in points]
-    spread = (max(rates) - min(rates)) / min(rates)
-    sizes = sorted({p["size"] for p in points})
-    tick_s = _median([t["seconds"] for t in results.ticks])
-    tick = results.ticks[-1]
-    scaled = f" (scaled down from {results.scaled_from:,}: disk)" if results.scaled_from else ""
-    explain = results.explain
-    return [
-        Verdict(
-            "sweep",
-            f"Sweep of {size:,} expired recordings{scaled}: Custos time / baseline time",
-            f"{ratio:.2f}x ({_seconds(custos_s)} = {size / custos_s:,.0f}/s vs {_seconds(baseline_s)} = "
-            f"{size / baseline_s:,.0f}/s)",
-            f"<= {TARGET_SWEEP_RATIO:g}x",
-            ratio <= TARGET_SWEEP_RATIO,
-        ),
-        Verdict(
-            "queries",
-            "Statements per 1,000 deletions beyond a sweep's fixed ones, sweeps of "
-            + ", ".join(f"{s:,}" for s in sizes),
-            f"{min(rates):,.1f} to {max(rates):,.1f} (spread {spread:.2%})",
-            f"constant (spread <= {TARGET_QUERY_SPREAD:.0%})",
-            spread <= TARGET_QUERY_SPREAD,
-        ),
-        Verdict(
-            "index",
-            f"Reminder tick over {results.requests['rows']:,} requests: its query's plan",
-            (
-                "sequential scan of the requests"
-                if explain["seq_scan"]
-                else "no sequential scan of the requests"
-            )
-            + (
-                "; index " + ", ".join(f"`{i}`" for i in explain["indexes"])
-                if explain["indexes"]
-                else "; no index"
-            ),
-            "an index, no sequential scan",
-            bool(explain["indexes"]) and not explain["seq_scan"],
-        ),
-        Verdict(
-            "tick",
-            f"Reminder tick over {results.requests['rows']:,} requests ({results.requests['open']:,} open)",
-            f"{tick_s:.1f} s, {tick['queries']:,} statements, {tick['sent']:,} reminders sent",
-            "informational",
-            None,
-        ),
-    ]
-
-
-def print_summary(results: Results, found: list[Verdict]) -> None:
-    print()
-    print(
-        "round  order              Custos s  Custos/s  baseline s (SQL + unlink)  baseline/s  Custos/baseline"
-    )
-    for r in results.sweep:
-        c, b = r["custos"], r["baseline"]
-        print(
-            f"{r['round']:>5}  {'/'.join(r['order']):<17}  {c['seconds']:>8.1f}  "
-            f"{c['deleted'] / c['seconds']:>8,.0f}  "
-            f"{b['seconds']:>8.1f} ({b['sql_seconds']:.1f} + {b['unlink_seconds']:.1f})"
-            f"{'':>6}  {b['deleted'] / b['seconds']:>10,.0f}  {r['ratio']:>15.2f}"
-        )
-    print()
-    print("sweep size  statements  per 1,000 deletions  seconds  ms per deletion")
-    for p, s in zip(
-        scaling_points(results), [*results.scaling, *[r["custos"] for r in results.sweep]], strict=True
-    ):
-        print(
-            f"{p['size']:>10,}  {p['queries']:>10,}  {p['per_1000']:>19,.1f}  {s['seconds']:>7.1f}  "
-            f"{s['seconds'] / p['size'] * 1000:>15.2f}"
-        )
-    if results.profile:
-        print()
-        print(
-            f"Where a sweep's time goes (cProfile of {results.profile['deleted']:,} deletions, cumulative):"
-        )
-        for part in results.profile["parts"]:
-            print(f"  {part['ms']:9.0f} ms {part['share']:6.1%}  {part['part']}")
-    print()
-    for t in results.ticks:
-        print(
-            f"reminder tick: {t['sent']:,} sent ({t['emails']:,} e-mails) in {t['seconds']:.1f} s, "
-            f"{t['queries']:,} statements"
-        )
-    print(
-        f"second tick at the same now: {results.repeat_tick['sent']} sent, "
-        f"{results.repeat_tick['queries']:,} statements, {results.repeat_tick['seconds']:.1f} s"
-    )
-    print(results.explain["plan"])
-    print()
-    for verdict in found:
-        state = "info" if verdict.ok is None else ("met" if verdict.ok else "MISSED")
-        print(f"[{state:>6}] {verdict.title}: {verdict.measured} (target {verdict.target})")
-
-
-# --- Main ------------------------------------------------------------------------------------------
-
-
-def _raise_on_sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)  # so that the finally block cleans up
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help="small sizes, 1 round: a check that it works")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3, --quick 1)")
-    parser.add_argument(
-        "--size", type=int, help="expired recordings of the timed sweeps (default 100,000, --quick 2,000)"
-    )
-    parser.add_argument(
-        "--requests", type=int, help="requests of the reminder tick (default 1,000,000, --quick 20,000)"
-    )
-    parser.add_argument(
-        "--server-url",
-        default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_SERVER_URL),
-        help="any database URL on the PostgreSQL server to use; custos_bench_retention is created "
-        "beside it (default $BENCH_DATABASE_URL or " + DEFAULT_SERVER_URL + ")",
-    )
-    parser.add_argument("--json", type=Path, help="also write the figures as JSON to this file")
-    parser.add_argument(
-        "--doc",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="write the figures to docs/PERFORMANCE.md (default: on a full run, not with --quick)",
-    )
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the database and the temporary folder afterwards"
-    )
-    args = parser.parse_args(argv)
-    base = QUICK if args.quick else FULL
-    scale = Scale(
-        **{
-            **asdict(base),
-            "rounds": args.rounds or base.rounds,
-            "sweep": args.size or base.sweep,
-            "requests": args.requests or base.requests,
+    layout = Layout(size)
+    for n in scale.query_sizes:
+        fill(Layout(n), now)
+        rt = roundtrip_us()
+        r.scaling.append({**run_custos(Layout(n), now, by_kind=True), "roundtrip_us": rt})
+        ctx.log(f"  sweep of {n:,}: {r.scaling[-1]['queries']:,} statements ({r.scaling[-1]['fixed']} fixed)")
+    for round_no in range(1, scale.rounds + 1):
+        row: dict[str, Any] = {
+            "round": round_no,
+            "order": ["custos", "baseline"] if round_no % 2 else ["baseline", "custos"],
         }
+        for variant in row["order"]:
+            prepared = fill(layout, now)
+            rt = roundtrip_us()
+            run_ = run_custos(layout, now) if variant == "custos" else run_baseline(layout, now)
+            row[variant] = {**run_, "fill": prepared, "roundtrip_us": rt}
+        row["ratio"] = row["custos"]["seconds"] / row["baseline"]["seconds"]
+        r.sweep.append(row)
+        ctx.log(
+            f"round {round_no}/{scale.rounds} sweep of {size:,}: Custos {row['custos']['seconds']:.1f} s, "
+            f"baseline {row['baseline']['seconds']:.1f} s: {row['ratio']:.2f}x"
+        )
+    fill(Layout(scale.profile), now)
+    run_, stats = profiled(lambda: retention_sweep(now=now))
+    profile = {
+        "deleted": run_.deleted,
+        "total_ms": stats.total_tt * 1000,  # type: ignore[attr-defined]
+        "parts": [p for p in profile_parts(stats, SWEEP_PARTS) if p["ms"]],
+    }
+    for erased in scale.batch_probe:
+        r.probes.append(batch_query_probe(erased, now))
+        ctx.log(f"batch query behind {erased:,} erased: {r.probes[-1]['ms']:.1f} ms")
+    ctx.log(f"Filling {scale.requests:,} requests ...")
+    requests = fill_requests(scale.requests, scale.open_share, now)
+    horizon = max(settings.DSR_REMINDER_OFFSETS, default=0)
+    due = requests_due_for_reminder(now, horizon).count()
+    sql, params = requests_due_for_reminder(now, horizon).select_related("assignee").query.sql_with_params()
+    plan = explain(sql, params)
+    with connection.cursor() as cursor:
+        literal = cursor.mogrify(sql, params)
+        literal = literal.decode() if isinstance(literal, bytes) else literal
+    indexes = {i.name: i for i in DataSubjectRequest._meta.indexes}
+    used = sorted(
+        set(re.findall(r"(?:Index (?:Only )?Scan (?:Backward )?using|Bitmap Index Scan on) (\w+)", plan))
+        & indexes.keys()
     )
-    if scale.rounds < 1 or scale.sweep < 100 or scale.requests < 1_000:
-        parser.error("--rounds must be at least 1, --size at least 100, --requests at least 1,000")
-    write_doc = args.doc if args.doc is not None else not args.quick
-    command = ".venv/bin/python benchmarks/retention.py" + (" --quick" if args.quick else "")
+    seq_scan = f"Seq Scan on {DataSubjectRequest._meta.db_table}" in plan
+    for _ in range(scale.rounds):
+        truncate(DeadlineReminder, DeadlineReminder.history.model)
+        r.ticks.append(reminder_tick(now))
+    repeat = reminder_tick(now)
+    if repeat["sent"]:
+        raise RuntimeError(f"a second tick at the same now sent {repeat['sent']} reminders")
+    tick = {
+        "requests": requests,
+        "due": due,
+        "plan": plan,
+        "sql": literal,
+        "used": used,
+        "seq_scan": seq_scan,
+        "index_fields": {n: ", ".join(indexes[n].fields) for n in used},
+        "repeat": repeat,
+        "horizon": horizon,
+        "now": now,
+    }
+    return _report(ctx, r, layout, profile, tick, usage)
 
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)
-    workdir = Path(tempfile.mkdtemp(prefix="custos-bench-retention-"))
-    results = Results()
-    results.disk = disk_of(workdir)
-    size = fitting_size(scale.sweep, results.disk["free_bytes"])
-    if size != scale.sweep:
-        results.scaled_from = scale.sweep
-        print(
-            f"Only {results.disk['free_bytes'] / GIB:.1f} GiB free on {results.disk['mountpoint']}: the "
-            f"blobs of {scale.sweep:,} recordings do not fit, so the timed sweeps delete {size:,}.",
-            flush=True,
+
+def _kinds(kinds: dict[str, int], seconds: dict[str, float], per: int, label: str) -> list[str]:
+    rows = [(f"`{k}`", n, seconds.get(k, 0)) for k, n in sorted(kinds.items(), key=lambda x: (-x[1], x[0]))]
+    rows.append(("**all**", sum(kinds.values()), sum(seconds.values())))
+    items = [
+        {"k": k, "count": n, "per": n / per, "ms": s * 1000, "us": s * 1e6 / max(n, 1)} for k, n, s in rows
+    ]
+    columns = (
+        "Statement {k}\nCount> {count:,}\nPer "
+        + label
+        + "> {per:.3f}\nTime, ms> {ms:,.0f}\nµs each> {us:,.0f}"
+    )
+    return table(items, columns)
+
+
+def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict, usage: Any) -> Outcome:
+    size, req = layout.expired, tick["requests"]
+    ratio = median(x["ratio"] for x in r.sweep)
+    custos_s, base_s = (
+        median(x["custos"]["seconds"] for x in r.sweep),
+        median(x["baseline"]["seconds"] for x in r.sweep),
+    )
+    runs = [*(dict(x, where="a sweep of its own, classified") for x in r.scaling),
+            *(dict(x["custos"], where=f"timed sweep, round {x['round']}") for x in r.sweep)]  # fmt: skip
+    for x in runs:
+        x.update(
+            rate=(x["queries"] - x["fixed"]) / x["deleted"] * 1000, ms_each=x["seconds"] / x["deleted"] * 1000
         )
-    if size < 1_000:
-        print("Not enough disk for a meaningful sweep; giving up.", file=sys.stderr)
-        return 1
-    results.sweep_size = size
-    print(f"Preparing {DB_NAME} and {workdir} ...", flush=True)
-    db_url = recreate_database(args.server_url)
-    os.environ.update(bench_environment(workdir / "var", db_url))
-    try:
-        started = time.perf_counter()
-        dataset.migrate(dataset.BenchDatabase(size=0, name=DB_NAME, url=db_url))
-        import django
+    rates = [x["rate"] for x in runs]
+    spread = (max(rates) - min(rates)) / min(rates)
+    tick_s = median(t["seconds"] for t in r.ticks)
+    sizes = ", ".join(f"{s:,}" for s in sorted({x["deleted"] for x in runs}))
+    plan_text = ("a sequential scan" if tick["seq_scan"] else "no sequential scan of the requests") + (
+        "; index " + ", ".join(f"`{i}`" for i in tick["used"]) if tick["used"] else "; no index")  # fmt: skip
+    sweep = f"{ratio:.2f}x ({custos_s:,.0f} s = {size / custos_s:,.0f}/s vs "
+    sweep += f"{base_s:,.0f} s = {size / base_s:,.0f}/s)"
+    verdicts = [
+        Verdict("sweep", f"Sweep of {size:,} expired recordings: Custos time / baseline time", sweep, "<= 3x",
+                ratio <= TARGET_SWEEP_RATIO),
+        Verdict("queries", f"Statements per 1,000 deletions beyond a sweep's fixed ones, sweeps of {sizes}",
+                f"{min(rates):,.1f} to {max(rates):,.1f} (spread {spread:.2%})", "constant (spread <= 1%)",
+                spread <= TARGET_QUERY_SPREAD),
+        Verdict("index", f"Reminder tick over {req['rows']:,} requests: its query's plan", plan_text,
+                "an index, no sequential scan", bool(tick["used"]) and not tick["seq_scan"]),
+        Verdict("tick", f"Reminder tick over {req['rows']:,} requests ({req['open']:,} open)",
+                f"{tick_s:.1f} s, {r.ticks[-1]['queries']:,} statements, "
+                f"{r.ticks[-1]['sent']:,} reminders sent",
+                "informational", None),
+    ]  # fmt: skip
+    fills = [x[v]["fill"] for x in r.sweep for v in ("custos", "baseline")]
+    for x in r.sweep:
+        c, b = x["custos"], x["baseline"]
+        x.update(order_text=" then ".join(x["order"]), c_rate=size / c["seconds"], b_rate=size / b["seconds"])
+        x["unlink"] = b["unlink_seconds"]
+    largest = max(r.scaling, key=lambda x: x["deleted"])
+    last, repeat = r.ticks[-1], tick["repeat"]
+    for t in [*r.ticks, repeat]:
+        t["per"] = f"{t['seconds'] / t['sent'] * 1000:,.1f}" if t["sent"] else ""
+    repeat["label"] = "second tick, same now"
+    values = dict(
+        layout=layout, free=usage.free / GIB, kib=BLOB_BYTES // 1024,
+        batch=settings.RETENTION_SWEEP_BATCH_SIZE,
+        rows_s=median(f["rows_seconds"] for f in fills), blobs_s=median(f["blobs_seconds"] for f in fills),
+        settle_s=median(f["settle_seconds"] for f in fills), rounds=len(r.sweep), size=size,
+        unlink=median(x["baseline"]["unlink_seconds"] for x in r.sweep), fresh=BATCH_PROBE_FRESH,
+        roundtrip=median(x["custos"]["roundtrip_us"] for x in r.sweep), largest=largest["deleted"],
+        erased=r.probes[-1]["erased"], plan=r.probes[-1]["plan"], deleted=profile["deleted"], req=req,
+        tick=tick,
+        statuses=", ".join(f"{n:,} {s}" for s, n in req["statuses"].items()), sent=last["sent"],
+        overdue=sum(n for k, n in last["by_kind"].items() if k.startswith("overdue")),
+    )  # fmt: skip
+    out = md(
+        """
+        How it is measured:
 
-        django.setup()
-        from django.conf import settings
+        - A database `custos_bench_retention`, created afresh and migrated; a temporary `CUSTOS_VAR_DIR` holds
+          the recordings storage ({free:.0f} GiB free at the start). Before every timed run the dataset is
+          rebuilt through the models (COPY of model instances): {layout.expired:,} recordings whose keep-until
+          passed 1 to 365 days ago and that nothing holds, {layout.held:,} expired ones whose subjects are
+          under an active legal hold ({layout.held_subjects:,} holds; {layout.released_holds:,} released holds
+          hold nothing), {layout.review:,} expired ones with a purpose under disposition review,
+          {layout.live:,} not yet expired; one subject (with its subject key) per 5 calls, every recording
+          with its key and the quality-assurance purpose, and a {kib} KiB blob named as `audio_blob_name`
+          names them (random bytes: the sweep deletes them unread). Then `VACUUM (ANALYZE)`, `CHECKPOINT` and
+          `sync`. The rebuild is untimed (median {rows_s:.0f} s of rows, {blobs_s:.0f} s of blobs,
+          {settle_s:.0f} s flushing).
+        - (a) Custos: `retention_sweep(now=...)`, batches of {batch}, timed from call to return: per batch the
+          rows locked (`FOR UPDATE SKIP LOCKED`), their keys emptied, one chained `key_destroyed` event each,
+          shares revoked, a tombstone each, the recordings marked erased with their history rows; the blobs
+          deleted and confirmed by a worker thread behind the next batch. Checked: exactly the expired, unheld
+          recordings erased, keys emptied, tombstones confirmed, history and events written, only the kept
+          blobs left.
+        - (b) Baseline: the selector's rows (`recordings_past_retention`, its own SQL) into a temporary table,
+          one bulk `DELETE` each of their purpose links, keys and recordings in one transaction, then
+          `os.unlink` of every blob: no tombstone, history or event. Checked the same way.
+        - {rounds} round(s), each variant on its own rebuilt dataset, in alternating order; the ratio is the
+          median of the rounds' ratios.
+        - Statements are counted with `connection.execute_wrapper` (`SAVEPOINT`s included, `BEGIN`/`COMMIT`
+          not); each `pgbulk.copy` counts as one; the blob worker's connection is not counted.
 
-        from benchmarks import retention_measure as rm
+        ### 1. Sweep of {size:,} expired recordings: Custos against bulk DELETE and unlink
+        """,
+        **values,
+    )
+    out += table(
+        r.sweep,
+        """
+        Round {round}
+        Order {order_text}
+        Custos s> {custos[seconds]:,.1f}
+        Custos recordings/s> {c_rate:,.0f}
+        Custos statements> {custos[queries]:,}
+        Baseline s (SQL + unlink)> {baseline[seconds]:,.1f} ({baseline[sql_seconds]:,.1f} + {unlink:,.1f})
+        Baseline recordings/s> {b_rate:,.0f}
+        Custos / baseline> {ratio:.2f}x
+        """,
+    )
+    out += md(
+        """
+        Custos deletes the blobs in a worker thread while the next batch's database work goes on; the baseline
+        unlinks after its SQL ({unlink:,.1f} s of unlinks, median). A bare `SELECT 1` through Django's cursor
+        took {roundtrip:,.0f} µs just before each Custos sweep.
 
-        results.batch_size = settings.RETENTION_SWEEP_BATCH_SIZE
-        now = rm.now()
-        location = rm.storage_location()
-        location.mkdir(parents=True, exist_ok=True)
-        results.unlink_probe = unlink_probe(location)
-        print(
-            f"  migrated in {time.perf_counter() - started:.0f} s; one unlink costs "
-            f"{results.unlink_probe['flushed_us']:,.0f} us (file on disk) / "
-            f"{results.unlink_probe['cached_us']:,.0f} us (page cache only)",
-            flush=True,
+        ### 2. Statements per batch
+        """,
+        **values,
+    )
+    out += table(
+        runs,
+        """
+        Sweep size> {deleted:,}
+        Statements> {queries:,}
+        Of them fixed> {fixed:,}
+        Per 1,000 deletions beyond the fixed> {rate:,.1f}
+        Seconds> {seconds:,.1f}
+        ms per deletion> {ms_each:,.2f}
+        Counted in {where}
+        """,
+    )
+    out += [f"What a sweep of {largest['deleted']:,} sends, by statement and table:", ""]
+    out += _kinds(largest["kinds"], largest["kind_seconds"], largest["deleted"], "deletion")
+    out += md(
+        """
+        A full batch costs the same statements whatever the sweep's size, plus the fixed ones of every sweep
+        (stale runs, pending blobs, the held-back count, its run row, the last empty batch); the batch query
+        is bounded (`LIMIT`) and the set-based statements name the batch's ids.
+
+        #### The batch query as erased recordings pile up
+
+        The sweep's batch query (`recordings_past_retention(now)`, `FOR UPDATE SKIP LOCKED`, pk order) on the
+        sweep's dataset with that many expired recordings already erased (the rows kept) and {fresh:,} freshly
+        expired ones behind them; `EXPLAIN (ANALYZE, BUFFERS)`, rolled back, warm cache:
+        """,
+        **values,
+    )
+    out += table(
+        r.probes,
+        "Erased recordings ahead> {erased:,}\nBatch query, ms> {ms:,.1f}\n"
+        "Rows read and filtered out> {rows_removed:,}",
+    )
+    out += [f"The plan behind {values['erased']:,} erased recordings:", "", "```", values["plan"], "```", ""]
+    out += [f"#### Where a sweep's time goes (cProfile of a sweep of {profile['deleted']:,})", ""]
+    parts = [*profile["parts"], {"part": "the whole sweep", "ms": profile["total_ms"], "share": 1.0}]
+    out += table(parts, "Part (cumulative, parts overlap) {part}\nms> {ms:,.0f}\nShare> {share:.0%}")
+    out += md(
+        """
+        cProfile sees the sweep's own thread only: the blob worker shows as the time the sweep waited for it.
+
+        ### 3. Reminder tick over {req[rows]:,} requests
+
+        `DataSubjectRequest` filled through the models with {req[rows]:,} requests ({statuses}): closed ones
+        received over ten years and answered within the month; open ones due from 60 days ago to 60 days
+        ahead, a tenth extended by 60 days, nine in ten assigned to one of three DPOs with an e-mail address.
+        {tick[due]:,} open requests have a deadline within the horizon ({tick[horizon]} days + 1) or past it.
+        `reminders_send_due(now={tick[now]:%Y-%m-%d %H:%M} UTC)` once per round, locmem e-mail, the reminders
+        emptied between rounds.
+        """,
+        **values,
+    )
+    for n, t in enumerate(r.ticks, 1):
+        t["label"] = str(n)
+    out += table(
+        [*r.ticks, repeat],
+        """
+        Round {label}
+        Seconds> {seconds:,.1f}
+        Statements> {queries:,}
+        Reminders sent> {sent:,}
+        E-mails> {emails:,}
+        ms per reminder> {per}
+        """,
+    )
+    out += md(
+        """
+        Of the {sent:,} reminders, {overdue:,} are escalations of overdue requests. The tick reads its
+        requests with one query, then sends each reminder with a constant number of statements:
+        """,
+        **values,
+    )
+    out += _kinds(last["kinds"], last["kind_seconds"], max(last["sent"], 1), "reminder")
+    out += ["The second tick at the same `now` sends nothing: each reminder row exists already.", ""]
+    out += [
+        "The tick's query (`requests_due_for_reminder`, `select_related('assignee')`), its plan, warm cache:",
+        "",
+    ]
+    out += ["```sql", tick["sql"], "```", "", "```", tick["plan"], "```", ""]
+    if tick["used"] and not tick["seq_scan"]:
+        name = tick["used"][0]
+        out += md(
+            """
+            The open requests are found through `{name}` (`{fields}`): the closed requests, 99% of the table,
+            are never read; the deadline (`COALESCE(extended_until, due_at)`) is filtered on the open
+            requests' rows, work that follows their number, not the table's.
+            """,
+            name=name,
+            fields=tick["index_fields"][name],
         )
-
-        print("Statements of sweeps of " + ", ".join(f"{s:,}" for s in scale.query_sizes), flush=True)
-        results.scaling = query_scaling(rm, scale.query_sizes, now)
-
-        for round_no in range(1, scale.rounds + 1):
-            figures = round_sweep(rm, size, now, round_no)
-            results.sweep.append(figures)
-            c, b = figures["custos"], figures["baseline"]
-            print(
-                f"round {round_no}/{scale.rounds} sweep of {size:,}: Custos {c['seconds']:.1f} s "
-                f"({c['queries']:,} statements), baseline {b['seconds']:.1f} s "
-                f"(SQL {b['sql_seconds']:.1f} s, "
-                f"unlink {b['unlink_seconds']:.1f} s): {figures['ratio']:.2f}x",
-                flush=True,
-            )
-
-        print(f"cProfile of a sweep of {scale.profile:,} ...", flush=True)
-        results.profile = rm.profile_sweep(rm.Layout(scale.profile), now)
-        for erased in scale.batch_probe:
-            probe = rm.batch_query_probe(erased, now)
-            results.batch_query.append(probe)
-            print(
-                f"batch query behind {probe['erased']:,} erased recordings: {probe['ms']:,.1f} ms "
-                f"({probe['rows_removed']:,} rows filtered out)",
-                flush=True,
-            )
-
-        print(f"Filling {scale.requests:,} requests ...", flush=True)
-        results.requests = rm.fill_requests(scale.requests, scale.open_share, now)
-        results.due = rm.due_for_reminder_count(now)
-        results.explain = rm.reminder_explain(now)
-        for round_no in range(1, scale.rounds + 1):
-            rm.reminders_reset()
-            tick = rm.reminder_tick(now)
-            results.ticks.append(tick)
-            print(
-                f"round {round_no}/{scale.rounds} reminder tick: {tick['sent']:,} sent in "
-                f"{tick['seconds']:.1f} s, "
-                f"{tick['queries']:,} statements",
-                flush=True,
-            )
-        results.repeat_tick = rm.reminder_tick(now)
-        if results.repeat_tick["sent"]:
-            raise RuntimeError(f"a second tick at the same now sent {results.repeat_tick['sent']} reminders")
-
-        results.seconds = time.perf_counter() - started
-        found = verdicts(results, scale)
-        print_summary(results, found)
-        missed = [v for v in found if v.ok is False]
-        print()
-        print(
-            "PASS: every retention target met."
-            if not missed
-            else "FAIL: " + "; ".join(v.title for v in missed)
-        )
-        if args.json:
-            args.json.write_text(json.dumps(asdict(results), indent=2, default=str) + "\n")
-        if write_doc:
-            from benchmarks.run import environment
-
-            section = retention_report.render(
-                results=results,
-                verdicts=found,
-                env=environment(args.server_url),
-                scale=scale,
-                command=command,
-                now=now,
-            )
-            report.update_doc(DOC_PATH, section, begin=retention_report.BEGIN, end=retention_report.END)
-            print(f"\nFigures written to {DOC_PATH.relative_to(ROOT)}.")
-        return 1 if missed else 0
-    finally:
-        if args.json and not args.json.exists():  # a run that failed half-way: what it measured
-            with contextlib.suppress(Exception):
-                args.json.write_text(json.dumps(asdict(results), indent=2, default=str) + "\n")
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
-        if args.keep:
-            print(f"Kept {DB_NAME} and {workdir}.")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-            with contextlib.suppress(psycopg.Error):
-                drop_database(args.server_url)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return Outcome(verdicts, out, data={"sweep": r.sweep, "scaling": r.scaling, "ticks": r.ticks})
