@@ -28,7 +28,11 @@ from rest_framework.views import APIView
 from compliance_site.api_auth import IntegrationTokenAuthentication
 from compliance_site.client_address import client_ip
 from compliance_site.json_limits import TOO_DEEP, BoundedJSONParser, json_depth_problem
-from recordings.intake.serializers import RecordingMetadataSerializer, SubjectIdentifiersSerializer
+from recordings.intake.serializers import (
+    LookupSlugField,
+    RecordingMetadataSerializer,
+    SubjectIdentifiersSerializer,
+)
 from recordings.intake.services import recording_ingest
 from recordings.models import Consent, Purpose
 from recordings.selectors import subject_matching
@@ -277,7 +281,7 @@ class CanWithdrawConsents(BasePermission):
 
 class ConsentWithdrawalSerializer(serializers.Serializer):
     subject = SubjectIdentifiersSerializer(help_text="Who withdrew: reference, phone or email.")
-    purpose = serializers.SlugRelatedField(slug_field="code", queryset=Purpose.objects.all())
+    purpose = LookupSlugField(slug_field="code", queryset=Purpose.objects.all())
     channel = serializers.ChoiceField(
         choices=Consent.Channel.choices, help_text="Where the subject said it (the consent's channel)."
     )
