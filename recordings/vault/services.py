@@ -34,8 +34,10 @@ def recording_key_destroy(*, recording: Recording, actor=None, reason: str) -> R
 class RecordingIdentity(Protocol):
     """A recording as its key's destruction names it: a Recording, or the sweep's lighter rows."""
 
-    pk: int
-    reference: str
+    @property
+    def pk(self) -> int: ...
+    @property
+    def reference(self) -> str: ...
 
 
 @transaction.atomic
