@@ -10,7 +10,9 @@ transaction (all or nothing, as before); access and portability build their pack
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -54,6 +56,13 @@ class Preview:
 
     lines: list[str] = field(default_factory=list)
     destructive: bool = False
+
+
+def _subject_of(request: DataSubjectRequest) -> DataSubject:
+    """The request's subject; a right is carried out only for a matched request."""
+    if request.subject is None:
+        raise ValidationError("Match the request to a subject first.")
+    return request.subject
 
 
 def _live_recordings(subject: DataSubject):
@@ -118,6 +127,8 @@ def erasure_execute(*, request: DataSubjectRequest, actor) -> RightResult:
 
 
 def _erase(request: DataSubjectRequest, actor) -> RightResult:
+    if request.subject_id is None:
+        raise ValidationError("Match the request to a subject first.")
     subject = DataSubject.objects.select_for_update().get(pk=request.subject_id)
     # Holds are read inside this transaction, after the subject row is locked: a hold committed
     # before this point is honoured.
@@ -164,7 +175,7 @@ def _erase(request: DataSubjectRequest, actor) -> RightResult:
 def _redact_personal_fields(subject: DataSubject, actor) -> None:
     """After the key is gone the ciphertext is unreadable; drop it and the blind indexes too, in
     the row and in its history rows, so no copy of the pseudonymous lookup values remains."""
-    blank = {
+    blank: dict[str, Any] = {
         "full_name_encrypted": b"",
         "phone_encrypted": b"",
         "email_encrypted": b"",
@@ -190,14 +201,13 @@ def restriction_preview(subject: DataSubject) -> Preview:
 
 
 def restriction_execute(*, request: DataSubjectRequest, actor) -> RightResult:
+    subject = _subject_of(request)
     count = 0
-    for recording in (
-        _live_recordings(request.subject).filter(status=Recording.Status.ACTIVE).select_for_update()
-    ):
+    for recording in _live_recordings(subject).filter(status=Recording.Status.ACTIVE).select_for_update():
         model_update(recording, actor=actor, status=Recording.Status.RESTRICTED)
         count += 1
     shares_revoke_for(
-        recordings=list(_live_recordings(request.subject)),
+        recordings=list(_live_recordings(subject)),
         reason=f"restricted under {request.reference}",
         actor=actor,
     )
@@ -234,10 +244,11 @@ def objection_preview(subject: DataSubject) -> Preview:
 
 
 def objection_execute(*, request: DataSubjectRequest, actor, compelling_grounds: str) -> RightResult:
+    subject = _subject_of(request)
     decided = []
-    for purpose in _objected_purposes(request.subject):
+    for purpose in _objected_purposes(subject):
         objection = Objection.objects.create(
-            subject=request.subject, purpose=purpose, received_at=request.received_at
+            subject=subject, purpose=purpose, received_at=request.received_at
         )
         decision = Objection.Decision.OVERRULED if compelling_grounds.strip() else Objection.Decision.UPHELD
         objection = objection_decide(
@@ -291,7 +302,7 @@ def rectification_execute(
 ) -> RightResult:
     if personal is None:
         raise ValidationError("Give the corrected name, phone or email.")
-    changed = subject_personal_data_rectify(subject=request.subject, personal=personal, actor=actor)
+    changed = subject_personal_data_rectify(subject=_subject_of(request), personal=personal, actor=actor)
     if not changed:
         raise ValidationError("Nothing differs from what is on file.")
     return RightResult(outcome=f"Corrected: {', '.join(changed)}.")
@@ -304,7 +315,7 @@ def right_preview(request: DataSubjectRequest) -> Preview:
     subject = request.subject
     if subject is None:
         return Preview(lines=["Match the request to a subject first."])
-    previews = {
+    previews: dict[str, Callable[[DataSubject], Preview]] = {
         RequestType.ERASURE: erasure_preview,
         RequestType.RESTRICTION: restriction_preview,
         RequestType.OBJECTION: objection_preview,
