@@ -60,9 +60,11 @@ bench: install-dev
 	echo "$(PY) benchmarks/retention.py"; $(PY) benchmarks/retention.py || status=1; \
 	exit $$status
 
+# mypy reads its settings (files, plugins, strictness) from pyproject.toml.
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install-dev
 	$(VENV)/bin/ruff check --fix .
