@@ -61,9 +61,11 @@ bench: install-dev
 		nice -n 10 $(PY) benchmarks/$$name.py $(BENCH_ARGS) || status=1; \
 	done; exit $$status
 
+# mypy reads its settings (files, plugins, strictness) from pyproject.toml.
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install-dev
 	$(VENV)/bin/ruff check --fix .

@@ -70,9 +70,13 @@ class CustosUserAdmin(AccessLoggedAdminMixin, UserAdmin, ScopedHistoryAdmin):
 
     access_object_type = "user"
     list_filter = ("is_staff", "is_superuser", "is_active", "groups")
-    list_display = (*UserAdmin.list_display, "second_factor_enrolled_at")
+    # The stubs type list_display per instance and fieldsets as optional; Django's UserAdmin sets both.
+    list_display = (*UserAdmin.list_display, "second_factor_enrolled_at")  # type: ignore[misc]
     readonly_fields = ("second_factor_enrolled_at",)
-    fieldsets = (*UserAdmin.fieldsets, ("Second factor", {"fields": ("second_factor_enrolled_at",)}))
+    fieldsets = (
+        *UserAdmin.fieldsets,  # type: ignore[misc]
+        ("Second factor", {"fields": ("second_factor_enrolled_at",)}),
+    )
 
 
 class GuardedPeriodicTaskAdmin(PeriodicTaskAdmin):

@@ -10,26 +10,36 @@ so the choices offered and the values accepted are exactly the objects the user 
 
 from __future__ import annotations
 
-from django.db.models import Field, QuerySet
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin
+from django.db.models import ForeignKey, ManyToManyField, QuerySet
+from django.db.models.fields.related import RelatedField
 from django.http import HttpRequest
 
+if TYPE_CHECKING:
+    # The mixin is always combined with a ModelAdmin: checked as one, a plain class at run time.
+    _Base = admin.ModelAdmin[Any]
+else:
+    _Base = object
 
-class VisibleChoicesAdminMixin:
-    def formfield_for_foreignkey(self, db_field: Field, request: HttpRequest, **kwargs):
+
+class VisibleChoicesAdminMixin(_Base):
+    def formfield_for_foreignkey(self, db_field: ForeignKey, request: HttpRequest, **kwargs):
         if "queryset" not in kwargs:
             visible = self.related_visible_queryset(db_field, request)
             if visible is not None:
                 kwargs["queryset"] = visible
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    def formfield_for_manytomany(self, db_field: Field, request: HttpRequest, **kwargs):
+    def formfield_for_manytomany(self, db_field: ManyToManyField, request: HttpRequest, **kwargs):
         if "queryset" not in kwargs:
             visible = self.related_visible_queryset(db_field, request)
             if visible is not None:
                 kwargs["queryset"] = visible
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
-    def related_visible_queryset(self, db_field: Field, request: HttpRequest) -> QuerySet | None:
+    def related_visible_queryset(self, db_field: RelatedField, request: HttpRequest) -> QuerySet | None:
         """The related model admin's queryset for this user, in its order; None where the related
         model has no admin (nothing registered to say who may see it: Django's default stands)."""
         related_admin = self.admin_site._registry.get(db_field.remote_field.model)

@@ -22,12 +22,23 @@ secret, which would bypass a lookup check.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.sessions.base_session import AbstractBaseSession
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models.constants import LOOKUP_SEP
 from django_otp.models import Device
+
+if TYPE_CHECKING:
+    from django.contrib.contenttypes.fields import GenericForeignKey
+
+    # The mixin is always combined with a ModelAdmin: checked as one, a plain class at run time.
+    _Base = admin.ModelAdmin[Any]
+else:
+    _Base = object
 
 # Models that are secrets as a whole, by label (some may not be installed). DRF's authtoken is
 # no longer used; it is named so that putting it back cannot bring the oracle back with it.
@@ -59,6 +70,7 @@ def lookup_reaches_secret(model: type[models.Model], lookup: str) -> bool:
     passes through a secret model before it ends in a transform or lookup name."""
     if is_secret_model(model):
         return True
+    field: models.Field | models.ForeignObjectRel | GenericForeignKey | None
     for part in lookup.split(LOOKUP_SEP):
         if part == "pk":
             field = model._meta.pk
@@ -69,15 +81,18 @@ def lookup_reaches_secret(model: type[models.Model], lookup: str) -> bool:
                 return False  # the field path has ended: what follows is a lookup or a transform
         if _is_secret_field(model, field):
             return True
-        if not field.is_relation or field.related_model is None:
+        if field is None or not field.is_relation or field.related_model is None:
             return False
+        if isinstance(field.related_model, str):
+            # "self" or a lazy reference: resolved once the apps are loaded, which they are here.
+            raise LookupError(f"{model._meta.label}.{part} points to an unresolved model")
         model = field.related_model
         if is_secret_model(model):
             return True
     return False
 
 
-class SecretLookupGuard:
+class SecretLookupGuard(_Base):
     """In front of every ModelAdmin of the site (``CustosAdminSite.register``)."""
 
     def lookup_allowed(self, lookup, value, request=None) -> bool:

@@ -13,10 +13,14 @@ import fcntl
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connections
 from django_celery_beat.schedulers import DatabaseScheduler
+
+if TYPE_CHECKING:
+    import psycopg
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +50,9 @@ class PostgresAdvisoryLock(BeatLock):
         self.db_settings = db_settings
         self.key = key
         self.application_name = application_name
-        self.connection = None
+        self.connection: psycopg.Connection | None = None
 
-    def _connect(self):
+    def _connect(self) -> psycopg.Connection:
         import psycopg
 
         params = {
@@ -68,7 +72,10 @@ class PostgresAdvisoryLock(BeatLock):
         self.release()
         try:
             self.connection = self._connect()
-            got = self.connection.execute("SELECT pg_try_advisory_lock(%s)", [self.key]).fetchone()[0]
+            row = self.connection.execute("SELECT pg_try_advisory_lock(%s)", [self.key]).fetchone()
+            if row is None:
+                raise RuntimeError("pg_try_advisory_lock returned no row")
+            got = row[0]
         except Exception:  # the database is away: no lock, try again next tick
             logger.exception("Beat lock: cannot reach PostgreSQL")
             self.release()

@@ -25,4 +25,4 @@ def rows_insert(objs: Sequence[Model]) -> None:
     if connection.vendor == "postgresql":
         pgbulk.copy(model, objs)
     else:
-        model.objects.bulk_create(objs)
+        model._default_manager.bulk_create(objs)

@@ -15,6 +15,7 @@ import logging
 import re
 from typing import Any
 
+from django.http import HttpRequest
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 from compliance_site.log_redaction import mask_share_tokens
@@ -76,7 +77,7 @@ class PersonalDataExceptionReporter(ExceptionReporter):
         data = super().get_traceback_data()
         if self.request is None or not self.filter.is_active(self.request):
             return data
-        data["request_GET_items"] = self._safe_get_items()
+        data["request_GET_items"] = self._safe_get_items(self.request)
         data["request_FILES_items"] = [(name, SUBSTITUTE) for name in self.request.FILES]
         if "request_insecure_uri" in data:
             data["request_insecure_uri"] = mask_share_tokens(data["request_insecure_uri"].split("?", 1)[0])
@@ -85,10 +86,10 @@ class PersonalDataExceptionReporter(ExceptionReporter):
             data["unicode_hint"] = SUBSTITUTE
         return data
 
-    def _safe_get_items(self):
+    def _safe_get_items(self, request: HttpRequest):
         if isinstance(self.filter, PersonalDataExceptionReporterFilter):
-            return self.filter.get_safe_get_parameters(self.request).items()
-        return [(name, SUBSTITUTE) for name in self.request.GET]
+            return self.filter.get_safe_get_parameters(request).items()
+        return [(name, SUBSTITUTE) for name in request.GET]
 
 
 class _MaskedPathRequest:

@@ -10,6 +10,7 @@ metadata or request body needs more than a handful of levels.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from rest_framework.exceptions import ParseError
@@ -25,6 +26,7 @@ def json_depth_problem(value: Any, *, limit: int = MAX_JSON_DEPTH) -> str | None
     Walks with an explicit stack, never by recursion, for the reason this module exists.
     """
     stack: list[tuple[Any, int]] = [(value, 1)]
+    children: Iterable[Any]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, dict):

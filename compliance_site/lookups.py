@@ -9,14 +9,22 @@ databases (SQLite in the demo) get the plain ``IN``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.core.exceptions import EmptyResultSet
 from django.db.models import Field, ForeignObject
-from django.db.models.expressions import ColPairs
+from django.db.models.expressions import ColPairs  # type: ignore[attr-defined]  # Django 5.2; not in the stubs
 from django.db.models.fields.related_lookups import RelatedIn
 from django.db.models.lookups import In
 
+if TYPE_CHECKING:
+    # The mixin always goes in front of ``In`` (or ``RelatedIn``): checked as one.
+    _Base = In
+else:
+    _Base = object
 
-class _ArrayParameter:
+
+class _ArrayParameter(_Base):
     """``= ANY(%s)`` in place of ``IN (%s, %s, ...)`` for a list of values on PostgreSQL."""
 
     def as_postgresql(self, compiler, connection):

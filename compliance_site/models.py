@@ -12,7 +12,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from simple_history.models import HistoricalRecords
 
 
-class User(AbstractUser):
+# django-otp ships no types: the plugin cannot find the default manager of its Device subclasses
+# (Authenticator, RecoveryCodeSet), so the reverse managers it adds here stay untyped.
+class User(AbstractUser):  # type: ignore[django-manager-missing]
     # Password hashes and login times stay out of history: they are secrets and noise, not audit.
     history = HistoricalRecords(excluded_fields=["password", "last_login"])
     # Set when an authenticator is confirmed, cleared by a reset: its history says who enrolled
@@ -22,7 +24,7 @@ class User(AbstractUser):
     # moment is no longer verified, whatever device it names (compliance_site.two_factor).
     second_factor_reset_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    class Meta(AbstractUser.Meta):
+    class Meta(AbstractUser.Meta):  # type: ignore[name-defined]  # django-stubs omits AbstractUser.Meta
         swappable = "AUTH_USER_MODEL"
         db_table = "custos_user"
 
@@ -75,17 +77,19 @@ class Authenticator(TimestampMixin, ThrottlingMixin, Device):
     attempt, when enrolment completes, or by the nightly purge.
     """
 
-    key_wrapped = models.BinaryField()
-    key_version = models.CharField(max_length=255)
-    step = models.PositiveSmallIntegerField(default=30)
-    t0 = models.BigIntegerField(default=0)
-    digits = models.PositiveSmallIntegerField(choices=[(6, 6), (8, 8)], default=6)
-    tolerance = models.PositiveSmallIntegerField(default=1)
-    drift = models.SmallIntegerField(default=0)
-    last_t = models.BigIntegerField(default=-1)
+    key_wrapped: models.BinaryField[bytes | memoryview, bytes | memoryview] = models.BinaryField()
+    key_version: models.CharField[str, str] = models.CharField(max_length=255)
+    step: models.PositiveSmallIntegerField[int, int] = models.PositiveSmallIntegerField(default=30)
+    t0: models.BigIntegerField[int, int] = models.BigIntegerField(default=0)
+    digits: models.PositiveSmallIntegerField[int, int] = models.PositiveSmallIntegerField(
+        choices=[(6, 6), (8, 8)], default=6
+    )
+    tolerance: models.PositiveSmallIntegerField[int, int] = models.PositiveSmallIntegerField(default=1)
+    drift: models.SmallIntegerField[int, int] = models.SmallIntegerField(default=0)
+    last_t: models.BigIntegerField[int, int] = models.BigIntegerField(default=-1)
     # The enrolment code that allowed this enrolment; null for authenticators carried over from
     # django-otp's table. Confirming needs the code to be still in force.
-    enrolment_code = models.ForeignKey(
+    enrolment_code: models.ForeignKey[EnrolmentCode | None, EnrolmentCode | None] = models.ForeignKey(
         EnrolmentCode, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 

@@ -29,7 +29,8 @@ ORPHAN_BATCH_SIZE = 1000
 def models_with_direct_grants() -> set[type[models.Model]]:
     """The models that have guardian's direct foreign-key permission tables."""
     return {
-        model._meta.get_field("content_object").related_model
+        # Each concrete grant model declares content_object; the plugin looks on guardian's bases.
+        model._meta.get_field("content_object").related_model  # type: ignore[misc]
         for model in apps.get_models()
         if issubclass(model, UserObjectPermissionBase | GroupObjectPermissionBase)
     }

@@ -7,6 +7,7 @@ import json
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connections
+from django.db.models import QuerySet
 from django.utils.functional import cached_property
 
 # Below this many rows an exact COUNT(*) is cheap, and exact numbers are nicer to read.
@@ -31,8 +32,10 @@ class EstimatedCountPaginator(Paginator):
 
     def _estimate(self) -> int | None:
         queryset = self.object_list
-        query = getattr(queryset, "query", None)
-        if query is None or query.distinct or query.combinator:
+        if not isinstance(queryset, QuerySet):  # a list: its len() is exact and cheap
+            return None
+        query = queryset.query
+        if query.distinct or query.combinator:
             return None
         connection = connections[queryset.db]
         if connection.vendor != "postgresql":

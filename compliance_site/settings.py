@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -236,7 +237,7 @@ elif RECORDINGS_STORAGE_BACKEND == "local":
 else:
     raise ImproperlyConfigured(f"RECORDINGS_STORAGE={RECORDINGS_STORAGE_BACKEND!r} must be 'local' or 's3'.")
 
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -441,7 +442,7 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # Content security policy (django-csp 4): same-origin scripts, styles, audio and images only; no
 # inline script or style anywhere (admin overrides use classes from custos/admin.css), no plugin,
 # no framing, forms post only here.
-CONTENT_SECURITY_POLICY = {
+CONTENT_SECURITY_POLICY: dict[str, Any] = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],

@@ -37,6 +37,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -112,6 +113,8 @@ class SpooledUploadedFile(UploadedFile):
     """Django's ``TemporaryUploadedFile``, in this process's spool folder (0600, a random name
     that keeps nothing of the client's file name), deleted when closed."""
 
+    file: IO[bytes]  # always a named temporary file, never None
+
     def __init__(self, name, content_type, size, charset, content_type_extra=None):
         file = tempfile.NamedTemporaryFile(suffix=UPLOAD_SUFFIX, dir=process_spool_dir())  # noqa: SIM115
         super().__init__(file, name, content_type, size, charset, content_type_extra)
@@ -131,7 +134,8 @@ class SpoolUploadHandler(TemporaryFileUploadHandler):
 
     def new_file(self, *args, **kwargs):
         super(TemporaryFileUploadHandler, self).new_file(*args, **kwargs)
-        self.file = SpooledUploadedFile(
+        # Django's handlers hold any UploadedFile here; the stubs type it as TemporaryUploadedFile.
+        self.file = SpooledUploadedFile(  # type: ignore[assignment]
             self.file_name, self.content_type, 0, self.charset, self.content_type_extra
         )
 

@@ -20,7 +20,7 @@ import qrcode
 import qrcode.image.svg
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -31,7 +31,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django_otp.forms import OTPTokenForm
 
-from compliance_site.models import Authenticator, RecoveryCodeSet
+from compliance_site.models import Authenticator, RecoveryCodeSet, User
 from compliance_site.services import authenticator_prepare, enrolment_code_redeem, second_factor_enrol
 from compliance_site.two_factor import second_factor_pending, session_mark_verified
 
@@ -120,6 +120,14 @@ def _staff_only(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
+def _signed_in(request: HttpRequest) -> User:
+    """The signed-in user of a page that passed ``_staff_only`` (an anonymous one never gets here)."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied("Sign in first.")
+    return user
+
+
 def _context(admin_site, request: HttpRequest, **extra) -> dict:
     return {
         **admin_site.each_context(request),
@@ -181,7 +189,7 @@ def enrol_view(request: HttpRequest, admin_site) -> HttpResponse:
     refusal = _staff_only(request)
     if refusal is not None:
         return refusal
-    user = request.user
+    user = _signed_in(request)
     if Authenticator.objects.filter(user=user, confirmed=True).exists():
         request.session.pop(ENROLMENT_SESSION_KEY, None)
         return HttpResponseRedirect(_with_next("admin:second_factor", _next_url(request)))
@@ -214,7 +222,7 @@ def _enrolment_code_step(request: HttpRequest, admin_site, problem: str = "") ->
     )
     if form.is_bound and form.is_valid():
         try:
-            code = enrolment_code_redeem(user=request.user, code=form.cleaned_data["enrolment_code"])
+            code = enrolment_code_redeem(user=_signed_in(request), code=form.cleaned_data["enrolment_code"])
         except ValidationError as exc:
             form.add_error("enrolment_code", exc)
         else:
@@ -234,7 +242,7 @@ def _confirm_step(request: HttpRequest, admin_site, state: dict) -> HttpResponse
     if form.is_valid():
         try:
             device, codes = second_factor_enrol(
-                user=request.user, device_id=state.get("device"), token=form.cleaned_data["token"]
+                user=_signed_in(request), device_id=state.get("device"), token=form.cleaned_data["token"]
             )
         except ValidationError as exc:
             form.add_error("token", exc)

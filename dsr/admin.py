@@ -39,7 +39,8 @@ class DeadlineFilter(admin.SimpleListFilter):
         return [(key, days_left_range.label) for key, days_left_range in self.ranges.items()]
 
     def queryset(self, request, queryset):
-        days_left_range = self.ranges.get(self.value())
+        value = self.value()
+        days_left_range = self.ranges.get(value) if value is not None else None
         if days_left_range is None:
             return queryset
         return queryset.filter(days_left_range.q(timezone.now()))
@@ -234,7 +235,7 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
 
     @admin.display(description="What we hold")
     def subject_overview(self, obj: DataSubjectRequest):
-        if obj.subject_id is None:
+        if obj.subject is None:
             return "Not matched yet: use “Match the requester to a subject”."
         overview = subject_overview(obj.subject, exclude_request=obj)
         return render_to_string("admin/dsr/datasubjectrequest/subject_overview.html", {"o": overview})
@@ -313,7 +314,8 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)
-        shown = response.context_data.get("original") if isinstance(response, TemplateResponse) else None
+        context = response.context_data if isinstance(response, TemplateResponse) else None
+        shown = context.get("original") if context is not None else None
         if shown is not None and shown.subject_id is not None:
             # "What we hold" lists the subject's recordings, consents, grants, holds and requests.
             admin_access_record(

@@ -9,7 +9,7 @@ the small JSON endpoint the request page polls while a worker carries the reques
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
@@ -51,7 +51,8 @@ class MatchForm(forms.Form):
     email = forms.CharField(required=False)
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if not any(data.get(name) for name in ("reference", "phone", "email")):
             raise ValidationError("Give a reference, a phone number or an email.")
         try:
@@ -100,7 +101,7 @@ class TransitionForm(forms.Form):
         allowed = [s for s in TRANSITIONS[request_obj.status] if s != Status.COMPLETED]
         if not needs_approval(request_obj):
             allowed = [s for s in allowed if s != Status.AWAITING_APPROVAL]
-        self.fields["to"].choices = [(s, Status(s).label) for s in allowed]
+        cast(forms.ChoiceField, self.fields["to"]).choices = [(s, Status(s).label) for s in allowed]
 
 
 class CompleteForm(forms.Form):
@@ -184,6 +185,8 @@ class Step:
                 refusal_ground=data["refusal_ground"],
             )
         elif self.name == "complete":
+            if not isinstance(form, CompleteForm):
+                raise TypeError("The complete step takes a CompleteForm.")
             request_complete(request=request_obj, actor=actor, given=form.right_input())
         elif self.name == "approve":
             request_approve(request=request_obj, actor=actor)

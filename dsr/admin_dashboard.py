@@ -106,7 +106,7 @@ def on_time_chart(dashboard: Dashboard) -> dict:
             f"{dashboard.on_time} ({dashboard.on_time_rate:.0%}) were answered by their deadline."
         )
         worst = min(answered_days, key=lambda day: (day.rate, -day.answered))
-        if worst.rate < 1:
+        if worst.rate is not None and worst.rate < 1:
             summary += f" Lowest day: {_day(worst.day)}, {_figures(worst)}."
     else:
         summary = f"No request was answered from {_day(first)} to {_day(last)}."

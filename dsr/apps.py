@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core.exceptions import ImproperlyConfigured
 
 
 class DsrConfig(AppConfig):
@@ -8,7 +9,11 @@ class DsrConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib import admin
 
+        from compliance_site.admin_site import CustosAdminSite
         from dsr.admin_dashboard import index_context
 
+        site = admin.site
+        if not isinstance(site, CustosAdminSite):
+            raise ImproperlyConfigured("The admin site must be compliance_site's CustosAdminSite.")
         # The dashboard on the admin index: the site, below every app, imports none of them.
-        admin.site.index_panel_register(index_context)
+        site.index_panel_register(index_context)

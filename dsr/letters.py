@@ -10,7 +10,7 @@ from compliance_site.model_update import history_save
 from dsr.models import DataSubjectRequest, RequestType, ResponseLetter
 
 # The request's words in each letter language (the model's labels are the staff's English).
-TYPE_NAMES = {
+TYPE_NAMES: dict[str, dict[str, str]] = {
     "en": {
         RequestType.ACCESS: "request for access to your data (Art. 15 GDPR)",
         RequestType.RECTIFICATION: "request for rectification (Art. 16 GDPR)",

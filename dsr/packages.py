@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from django.conf import settings
 from django.core import signing
@@ -78,7 +78,10 @@ _CHUNK_SEGMENTS = 8
 _PREFETCH_CHUNKS = 2
 SOURCE = "telephony recording"
 
-_KINDS = {RequestType.ACCESS: DataPackage.Kind.ACCESS, RequestType.PORTABILITY: DataPackage.Kind.PORTABILITY}
+_KINDS: dict[str, DataPackage.Kind] = {
+    RequestType.ACCESS: DataPackage.Kind.ACCESS,
+    RequestType.PORTABILITY: DataPackage.Kind.PORTABILITY,
+}
 _EXTENSIONS = {
     "audio/wav": "wav",
     "audio/x-wav": "wav",
@@ -117,8 +120,11 @@ def _key_aad(storage_ref: str) -> bytes:
 
 def package_key(package: DataPackage) -> bytes:
     """The package's key, unwrapped under its subject's key; PackageUnavailable once erased."""
+    subject = package.request.subject
+    if subject is None:  # a package is built only for a matched request
+        raise PackageUnavailable("The request of this package names no data subject.")
     try:
-        wrapping = subject_key(package.request.subject)
+        wrapping = subject_key(subject)
     except KeyDestroyedError as exc:
         raise PackageUnavailable(
             "The subject was erased: this package was shredded with their key and cannot be opened."
@@ -192,6 +198,8 @@ class _Progress:
 
 
 def _audio_chunks(entry: _Audio, progress: _Progress | None = None) -> Iterator[bytes]:
+    if entry.key is None:
+        raise ValueError("an erased or deleted recording has no audio entry")
     # Opened only when the archive reaches this entry, closed when it moves on.
     with audio_open(
         name=entry.recording.storage_ref, key=entry.key, recording_id=entry.recording.pk
@@ -268,7 +276,7 @@ def _recording_data(
 def _consent_data(consent: Consent) -> dict:
     return {
         "purpose": {"code": consent.purpose.code, "name": consent.purpose.name},
-        "recording": consent.recording.reference if consent.recording_id else None,
+        "recording": consent.recording.reference if consent.recording is not None else None,
         "decision": consent.decision,
         "method": {"code": consent.method, "label": consent.get_method_display()},
         "notice": {"version": consent.notice.version, "language": consent.notice.language},
@@ -687,7 +695,11 @@ def _store(archive: ZipStream, *, key: bytes, name: str, progress: _Progress | N
     chunks = prefetched(archive, name="package-archive", depth=_PREFETCH_CHUNKS)
     try:
         reader = EncryptingReader(
-            ChunksReader(_reported(chunks, progress)), key=key, associated_data=_blob_aad(name), digest=False
+            # A read-only binary file (its read gives views, which the encryption takes).
+            cast(BinaryIO, ChunksReader(_reported(chunks, progress))),
+            key=key,
+            associated_data=_blob_aad(name),
+            digest=False,
         )
         stored_name = ciphertext_save(name, reader)
     finally:
@@ -727,9 +739,9 @@ def package_build(
     kind = _KINDS.get(request.request_type)
     if kind is None:
         raise ValidationError("Only an access or a portability request has a package.")
-    if request.subject_id is None:
-        raise ValidationError({"subject": "Match the request to a subject first."})
     subject = request.subject
+    if subject is None:
+        raise ValidationError({"subject": "Match the request to a subject first."})
     try:
         wrapping = subject_key(subject)
         personal = personal_data_read(subject)
@@ -992,7 +1004,7 @@ def package_link_rows(*, request: DataSubjectRequest, user) -> list[tuple[DataPa
         request.subject_id is None
         or not SubjectKey.objects.filter(subject_id=request.subject_id, destroyed_at__isnull=True).exists()
     )
-    rows = []
+    rows: list[tuple[DataPackage, str | None, str]] = []
     for package in packages_downloadable_by(user).filter(request=request).select_related("request"):
         if package.purged_at is not None:
             rows.append((package, None, "expired, deleted"))

@@ -10,6 +10,7 @@ transaction (all or nothing, as before); access and portability build their pack
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -50,6 +51,13 @@ class Preview:
     destructive: bool = False
 
 
+def _subject_of(request: DataSubjectRequest) -> DataSubject:
+    """The request's subject; a right is carried out only for a matched request."""
+    if request.subject is None:
+        raise ValidationError("Match the request to a subject first.")
+    return request.subject
+
+
 # --- erasure (Art. 17) -------------------------------------------------------------------------
 
 
@@ -81,7 +89,7 @@ def erasure_execute(*, request: DataSubjectRequest, actor) -> RightResult:
     in the same transaction. The blobs are deleted by a task once it commits."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("erasure_execute runs inside the erasure job's transaction.")
-    erased = subject_erase(subject_id=request.subject_id, actor=actor, under=request.reference)
+    erased = subject_erase(subject_id=_subject_of(request).pk, actor=actor, under=request.reference)
     if erased.held_by:
         return RightResult(
             outcome=(
@@ -109,14 +117,13 @@ def restriction_preview(subject: DataSubject) -> Preview:
 
 
 def restriction_execute(*, request: DataSubjectRequest, actor) -> RightResult:
+    subject = _subject_of(request)
     count = 0
-    for recording in (
-        live_recordings(request.subject).filter(status=Recording.Status.ACTIVE).select_for_update()
-    ):
+    for recording in live_recordings(subject).filter(status=Recording.Status.ACTIVE).select_for_update():
         model_update(recording, actor=actor, status=Recording.Status.RESTRICTED)
         count += 1
     shares_revoke_for(
-        recordings=list(live_recordings(request.subject)),
+        recordings=list(live_recordings(subject)),
         reason=f"restricted under {request.reference}",
         actor=actor,
     )
@@ -153,10 +160,11 @@ def objection_preview(subject: DataSubject) -> Preview:
 
 
 def objection_execute(*, request: DataSubjectRequest, actor, compelling_grounds: str) -> RightResult:
+    subject = _subject_of(request)
     decided = []
-    for purpose in _objected_purposes(request.subject):
+    for purpose in _objected_purposes(subject):
         objection = Objection.objects.create(
-            subject=request.subject, purpose=purpose, received_at=request.received_at
+            subject=subject, purpose=purpose, received_at=request.received_at
         )
         decision = Objection.Decision.OVERRULED if compelling_grounds.strip() else Objection.Decision.UPHELD
         objection = objection_decide(
@@ -210,7 +218,7 @@ def rectification_execute(
 ) -> RightResult:
     if personal is None:
         raise ValidationError("Give the corrected name, phone or email.")
-    changed = subject_personal_data_rectify(subject=request.subject, personal=personal, actor=actor)
+    changed = subject_personal_data_rectify(subject=_subject_of(request), personal=personal, actor=actor)
     if not changed:
         raise ValidationError("Nothing differs from what is on file.")
     return RightResult(outcome=f"Corrected: {', '.join(changed)}.")
@@ -223,7 +231,7 @@ def right_preview(request: DataSubjectRequest) -> Preview:
     subject = request.subject
     if subject is None:
         return Preview(lines=["Match the request to a subject first."])
-    previews = {
+    previews: dict[str, Callable[[DataSubject], Preview]] = {
         RequestType.ERASURE: erasure_preview,
         RequestType.RESTRICTION: restriction_preview,
         RequestType.OBJECTION: objection_preview,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
@@ -14,6 +15,14 @@ from dsr.models import DataPackage, DataSubjectRequest, DeadlineReminder, Reques
 from recordings.models import Consent, DataSubject, Recording, RecordingUserObjectPermission
 from retention.models import LegalHold
 from retention.selectors import holds_active
+
+if TYPE_CHECKING:
+    from typing import TypedDict
+
+    from django_stubs_ext import WithAnnotations
+
+    class _Deadline(TypedDict):
+        deadline: datetime.datetime
 
 
 def requests_visible_to(user) -> QuerySet[DataSubjectRequest]:
@@ -40,7 +49,7 @@ def reminders_visible_to(user) -> QuerySet[DeadlineReminder]:
     return DeadlineReminder.objects.filter(request__in=requests_visible_to(user).values("pk"))
 
 
-def requests_open() -> QuerySet[DataSubjectRequest]:
+def requests_open() -> QuerySet[WithAnnotations[DataSubjectRequest, _Deadline]]:
     """Requests still waiting for an answer, most urgent first."""
     return (
         DataSubjectRequest.objects.filter(status__in=DataSubjectRequest.OPEN_STATUSES)

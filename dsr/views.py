@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core import signing
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseGone, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponseGone, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
@@ -15,7 +16,7 @@ from dsr.selectors import packages_downloadable_by
 
 @require_GET
 @staff_member_required
-def package_download(request: HttpRequest, pk: int) -> HttpResponse:
+def package_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     """``/dsr/packages/<id>/download?token=...``: the decrypted ZIP, streamed.
 
     404 for a package the user may not download and for a link that is not theirs (existence not

@@ -84,11 +84,12 @@ def _job_kind(request: DataSubjectRequest) -> str | None:
     """The job that carries out the request's right on a worker; None for a quick right."""
     from dsr.models import RequestJob
 
-    return {
+    kinds: dict[str, RequestJob.Kind] = {
         RequestType.ACCESS: RequestJob.Kind.PACKAGE,
         RequestType.PORTABILITY: RequestJob.Kind.PACKAGE,
         RequestType.ERASURE: RequestJob.Kind.ERASURE,
-    }.get(request.request_type)
+    }
+    return kinds.get(request.request_type)
 
 
 def _job_guard(request: DataSubjectRequest) -> None:

@@ -52,7 +52,8 @@ class LegalHoldForm(forms.ModelForm):
         fields = ("scope", "subject", "recording", "queue", "case_reference", "reason", "release_reason")
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if self.instance.pk is None and cleaned.get("release_reason"):
             self.add_error("release_reason", "A new hold cannot be released at once.")
         return cleaned

@@ -11,15 +11,31 @@ Ids and pseudonymous references only: never a field's value, never the search te
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from compliance_site.audit.models import AccessAction, AccessEvent
 from compliance_site.audit.services import access_event_record
 from compliance_site.client_address import client_ip
 from compliance_site.pagination import EstimatedCountPaginator
+
+if TYPE_CHECKING:
+
+    class _Base(admin.ModelAdmin[Any]):
+        """A ModelAdmin with simple-history's SimpleHistoryAdmin (which ships no types), the
+        admins this mixin goes in front of; a plain class at run time."""
+
+        object_history_form_template: str
+
+        def render_history_view(
+            self, request: HttpRequest, template: str, context: dict[str, Any], **kwargs: Any
+        ) -> HttpResponse: ...
+
+else:
+    _Base = object
 
 # How many ids one ``list`` event names; the admin's largest page ("Show all" is off).
 LIST_IDS_MAX = 1000
@@ -46,7 +62,7 @@ def admin_access_record(
     )
 
 
-class AccessLoggedAdminMixin:
+class AccessLoggedAdminMixin(_Base):
     """For the admins of subjects and recordings (before ``ScopedHistoryAdmin`` in the bases)."""
 
     access_object_type: str = ""
@@ -60,7 +76,8 @@ class AccessLoggedAdminMixin:
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)
-        cl = response.context_data.get("cl") if isinstance(response, TemplateResponse) else None
+        context = response.context_data if isinstance(response, TemplateResponse) else None
+        cl = context.get("cl") if context is not None else None
         if cl is not None:
             # Iterating the page's queryset fills its cache: the template reuses these rows.
             ids = [row.pk for row in cl.result_list][:LIST_IDS_MAX]
@@ -76,9 +93,10 @@ class AccessLoggedAdminMixin:
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)
-        obj = response.context_data.get("original") if isinstance(response, TemplateResponse) else None
-        if obj is not None:
-            action, detail = self.access_change_event(request, obj, response.context_data)
+        context = response.context_data if isinstance(response, TemplateResponse) else None
+        obj = context.get("original") if context is not None else None
+        if context is not None and obj is not None:
+            action, detail = self.access_change_event(request, obj, context)
             admin_access_record(
                 request,
                 action=action,

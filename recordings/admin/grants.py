@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.models import Permission
@@ -27,9 +29,9 @@ class RecordingGrantForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["reason"].required = True
         if "user" in self.fields:  # read-only (absent) once the grant exists: its page and versions
-            self.fields["user"].queryset = User.objects.filter(is_active=True, groups__name=QA_LEAD).order_by(
-                "username"
-            )
+            user_field = cast(forms.ModelChoiceField, self.fields["user"])
+            qa_leads = User.objects.filter(is_active=True, groups__name=QA_LEAD)
+            user_field.queryset = qa_leads.order_by("username")
 
     def clean_expires_at(self):
         expires_at = self.cleaned_data["expires_at"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.contrib import admin
 from django.db.models import Q
@@ -153,7 +153,7 @@ class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistory
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()  # the add page is the upload form: nothing of the model is shown there
-        fields = (*self.readonly_fields,)
+        fields: tuple[Any, ...] = (*self.readonly_fields,)
         if Transcript.objects.filter(recording=obj).exists():
             fields = (*fields, payment_data_flag)
         for permission, value in self.page_fields:

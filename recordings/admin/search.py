@@ -13,13 +13,22 @@ it never reaches the database, its statement log or a slow-query log in clear.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from recordings.selectors import subject_matching
 
+if TYPE_CHECKING:
+    # The mixin is always combined with a ModelAdmin: checked as one, a plain class at run time.
+    _Base = admin.ModelAdmin[Any]
+else:
+    _Base = object
 
-class ReferenceSearchMixin:
+
+class ReferenceSearchMixin(_Base):
     """``search_fields`` lists reference paths (``reference``, ``subject__reference``);
     ``subject_search_path`` names the path to the data subject ("" for the subject itself, None
     when the model has none) for phone and email search."""

@@ -28,7 +28,8 @@ class ShareForm(forms.ModelForm):
 
     def clean(self):
         # The same checks share_create makes again under its lock, shown on the form.
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         recording, recipient = data.get("recording"), data.get("recipient")
         if recipient is not None and (problem := recipient_problem(recipient)):
             self.add_error("recipient", problem)

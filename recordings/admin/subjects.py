@@ -52,7 +52,8 @@ class DataSubjectCreateForm(forms.ModelForm):
         return reference
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         personal = PersonalData(
             full_name=cleaned.get("full_name", ""),
             phone=cleaned.get("phone", ""),
@@ -106,14 +107,14 @@ class DataSubjectAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHisto
         obj.pk, obj.reference, obj.created_at = created.pk, created.reference, created.created_at
         obj._state.adding = False
 
-    def _personal(self, obj: DataSubject) -> PersonalData | None:
-        cache = getattr(obj, "_personal_cache", None)
+    def _personal(self, obj: DataSubject) -> PersonalData:
+        cache: PersonalData | None = getattr(obj, "_personal_cache", None)
         if cache is None:
             try:
                 cache = personal_data_read(obj)
             except KeyDestroyedError:
                 cache = PersonalData(full_name="(erased)", phone="(erased)", email="(erased)")
-            obj._personal_cache = cache
+            obj._personal_cache = cache  # type: ignore[attr-defined]  # a cache on the row, for its three columns
         return cache
 
     @admin.display(description="full name")
@@ -141,7 +142,8 @@ class DataSubjectAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHisto
 
 
 @admin.register(Queue)
-class QueueAdmin(GuardedModelAdminMixin, ScopedHistoryAdmin):
+# guardian types change_form_template as an instance str, the stubs as a ClassVar: both are a str here.
+class QueueAdmin(GuardedModelAdminMixin, ScopedHistoryAdmin):  # type: ignore[misc]
     list_display = ("name", "code", "created_at")
     search_fields = ("name", "code")
     prepopulated_fields = {"code": ("name",)}

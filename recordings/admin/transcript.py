@@ -136,7 +136,7 @@ def transcript_unredacted_view(request, object_id, *, model_admin):
         else None
     )
     transcript = Transcript.objects.filter(recording=recording).first() if recording else None
-    if transcript is None:
+    if recording is None or transcript is None:
         raise Http404
     if not request.user.has_perm("recordings.play_unredacted"):
         raise PermissionDenied

@@ -153,14 +153,15 @@ class RecordingUploadForm(forms.ModelForm):
         return audio
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         metadata = RecordingMetadataSerializer(data=self._metadata(cleaned))
         if metadata.is_valid():
             self.metadata = metadata.validated_data
             return cleaned
         errors: dict[str | None, list[str]] = {}
         for path, message in error_lines(metadata.errors):
-            name = _FIELD_OF_ERROR.get(re.sub(r"\[\d+\]", "", path), path)
+            name: str | None = _FIELD_OF_ERROR.get(re.sub(r"\[\d+\]", "", path), path)
             if name not in self.fields:
                 name, message = None, f"{path}: {message}" if path else message
             elif name in self.errors:

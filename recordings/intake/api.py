@@ -249,7 +249,7 @@ class RecordingIngestView(APIView):
                 self._refused("invalid", sorted(f"metadata.{name}" for name in exc.error_dict))
                 raise exceptions.ValidationError({"metadata": exc.message_dict}) from exc
             self._refused(exc.code or "invalid", ["audio"])
-            refusal = _AUDIO_REFUSALS.get(exc.code, exceptions.ValidationError)
+            refusal = _AUDIO_REFUSALS.get(exc.code or "", exceptions.ValidationError)
             raise refusal({"audio": exc.messages}) from exc
         except IntegrityError as exc:
             self._refused("conflict")

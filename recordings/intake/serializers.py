@@ -105,7 +105,11 @@ class ConsentEvidenceSerializer(serializers.Serializer):
     )
     # Bounded like a segment's times: a float past timedelta's range would overflow, not refuse.
     evidence_offset_seconds = serializers.FloatField(
-        required=False, allow_null=True, min_value=0, max_value=MAX_SECONDS
+        # DRF compares with any number; the stubs ask for a float, the bound is the segments' exact one.
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=MAX_SECONDS,  # type: ignore[arg-type]
     )
     jurisdiction = serializers.RegexField(r"^[A-Z]{2}$", error_messages={"invalid": "Use an ISO 3166 code."})
 
@@ -139,7 +143,8 @@ class TranscriptSerializer(serializers.Serializer):
         help_text="BCP 47 language tag, e.g. de or en-GB.",
         error_messages={"invalid": "Use a BCP 47 language tag, e.g. de or en-GB."},
     )
-    source = serializers.CharField(
+    # A field named "source": DRF's metaclass collects it; the stubs see Field.source (a dotted path).
+    source = serializers.CharField(  # type: ignore[assignment]
         required=False,
         allow_blank=True,
         max_length=SOURCE_MAX_LENGTH,
@@ -226,7 +231,8 @@ class RecordingMetadataSerializer(serializers.Serializer):
                 )
             }
             if errors:  # by item index, as DRF reports the items' own errors
-                raise serializers.ValidationError({"sensitive_segments": errors})
+                # Keyed by item index as DRF's own list errors are; the stubs allow only str keys.
+                raise serializers.ValidationError({"sensitive_segments": errors})  # type: ignore[dict-item]
         basis, consents = attrs["lawful_basis"], attrs.get("consents", [])
         purposes = set(attrs["purposes"])
         if basis == LawfulBasis.CONSENT:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 
 from recordings.models import Recording
 from recordings.playback.http_range import UnsatisfiableRange, parse_range
@@ -120,7 +121,7 @@ def unmutable_reason(recording: Recording, key: bytes) -> str | None:
 
 def audio_response(
     http_request: HttpRequest, recording: Recording, key: bytes, *, redacted: bool
-) -> HttpResponse:
+) -> HttpResponseBase:
     """The recording's decrypted audio, whole (200) or the byte range asked for (206), 416 for a
     range past the end. ``redacted``: its sensitive segments are muted, and a recording whose
     segments cannot be muted (not PCM WAV) is refused with 403 and UNMUTABLE_MESSAGE.
@@ -152,9 +153,9 @@ def audio_response(
         byte_range = parse_range(http_request.headers.get("Range"), size)
     except UnsatisfiableRange as exc:
         body.close()
-        response = HttpResponse(str(exc), status=416, content_type="text/plain; charset=utf-8")
-        response["Content-Range"] = f"bytes */{size}"
-        return response
+        refusal = HttpResponse(str(exc), status=416, content_type="text/plain; charset=utf-8")
+        refusal["Content-Range"] = f"bytes */{size}"
+        return refusal
     start, end = byte_range if byte_range else (0, size - 1)
     if size == 0:
         body.close()
@@ -175,7 +176,7 @@ def audio_response(
     return response
 
 
-def served_range(response: HttpResponse) -> tuple[int, int] | None:
+def served_range(response: HttpResponseBase) -> tuple[int, int] | None:
     """The (first, last) byte an ``audio_response`` serves; None when it serves no audio (an
     empty recording, a refusal, an unsatisfiable range)."""
     if response.status_code == 206:

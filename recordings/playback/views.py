@@ -9,7 +9,8 @@ segments are muted for everyone, unless the request carries a valid unredacted-p
 from __future__ import annotations
 
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import Http404, HttpRequest, HttpResponseForbidden
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
@@ -24,7 +25,7 @@ from recordings.vault.keys import KeyDestroyedError, recording_key
 
 @require_GET
 @staff_member_required
-def recording_audio(request: HttpRequest, pk: int) -> HttpResponse:
+def recording_audio(request: HttpRequest, pk: int) -> HttpResponseBase:
     """``/recordings/<id>/audio``: 404 for anything the user may not play (existence not revealed);
     403 for an unredacted-playback token that is not valid for this user and recording."""
     recording = get_object_or_404(recordings_playable_by(request.user).select_related("subject"), pk=pk)

@@ -130,7 +130,7 @@ def find_ibans(text: str) -> list[Span]:
         if start.start() < position:
             continue  # inside the IBAN found just before
         # The characters that may belong to it: letters and digits, single spaces between them.
-        ends = []  # ends[k] = the text position after the (k+1)-th letter or digit
+        ends: list[int] = []  # ends[k] = the text position after the (k+1)-th letter or digit
         index = start.start()
         while index < len(text) and len(ends) < IBAN_MAX_LENGTH:
             char = text[index]

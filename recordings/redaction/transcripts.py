@@ -27,8 +27,8 @@ import logging
 import re
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
+from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -44,8 +44,17 @@ logger = logging.getLogger(__name__)
 
 # 1 MB of UTF-8: about a week of continuous speech, far beyond any call.
 TRANSCRIPT_MAX_BYTES = 1_000_000
-LANGUAGE_MAX_LENGTH = Transcript._meta.get_field("language").max_length
-SOURCE_MAX_LENGTH = Transcript._meta.get_field("source").max_length
+
+
+def _max_length(field_name: str) -> int:
+    field = Transcript._meta.get_field(field_name)
+    if not isinstance(field, models.Field) or field.max_length is None:
+        raise ImproperlyConfigured(f"Transcript.{field_name} needs a max_length")
+    return field.max_length
+
+
+LANGUAGE_MAX_LENGTH = _max_length("language")
+SOURCE_MAX_LENGTH = _max_length("source")
 REASON_MIN_LENGTH, REASON_MAX_LENGTH = 10, 500
 
 # C0 controls but tab and newline, DEL and the C1 controls.

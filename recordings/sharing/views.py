@@ -18,6 +18,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -117,7 +118,7 @@ def _pass_hash(request: HttpRequest, share_id: int) -> str | None:
 
 @require_GET
 @never_cache
-def shared_audio(request: HttpRequest, pk: int) -> HttpResponse:
+def shared_audio(request: HttpRequest, pk: int) -> HttpResponseBase:
     """The shared recording's audio with its sensitive segments muted; 403 without a pass for
     this share, 410 once the share has expired, been revoked or lost its ground."""
     hashed = _pass_hash(request, pk)

@@ -64,7 +64,8 @@ class SequentialMap:
     file's size. ``close()`` unmaps and leaves the file positioned after what was read."""
 
     def __init__(self, file: BinaryIO, mapped: mmap.mmap, start: int) -> None:
-        self._file, self._map, self._view = file, mapped, memoryview(mapped)
+        self._file, self._view = file, memoryview(mapped)
+        self._map: mmap.mmap | None = mapped  # None once closed
         self._position = self._populated_to = start
         self._released_to = start - start % mmap.PAGESIZE
         self._size = len(mapped)
@@ -83,21 +84,24 @@ class SequentialMap:
         return None if mapped is None else cls(file, mapped, start)
 
     def read(self, size: int) -> memoryview:
+        mapped = self._map
+        if mapped is None:
+            raise ValueError("read from a closed SequentialMap")
         start = self._position
         end = min(start + size, self._size)
         if end > self._populated_to:
-            self._populate(end)
-        self._released_to = release_behind(self._map, self._released_to, start)
+            self._populate(mapped, end)
+        self._released_to = release_behind(mapped, self._released_to, start)
         self._position = end
         return self._view[start:end]
 
-    def _populate(self, needed: int) -> None:
+    def _populate(self, mapped: mmap.mmap, needed: int) -> None:
         start = self._populated_to - self._populated_to % mmap.PAGESIZE
         end = min(max(needed, start + WINDOW_BYTES), self._size)
         if _MADV_POPULATE_READ is not None:
             # An older kernel refuses the advice (EINVAL): its pages then fault in one by one.
             with contextlib.suppress(OSError):
-                self._map.madvise(_MADV_POPULATE_READ, start, end - start)
+                mapped.madvise(_MADV_POPULATE_READ, start, end - start)
         self._populated_to = end
 
     def close(self) -> None:

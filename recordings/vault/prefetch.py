@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 
 DEFAULT_DEPTH = 2
 
@@ -24,7 +24,7 @@ class _Failure:
 _DONE = object()
 
 
-def prefetched(chunks: Iterable[bytes], *, name: str, depth: int = DEFAULT_DEPTH) -> Iterator[bytes]:
+def prefetched(chunks: Iterable[bytes], *, name: str, depth: int = DEFAULT_DEPTH) -> Generator[bytes]:
     """Iterate ``chunks`` in a worker thread, at most ``depth`` chunks ahead of the consumer.
 
     An exception of the worker is raised here, in the consumer; closing this

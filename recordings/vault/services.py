@@ -4,7 +4,7 @@ re-wrapping subject keys under the master key's current version."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.db import transaction
 from django.utils import timezone
@@ -27,8 +27,10 @@ from recordings.vault.keys import (
 class RecordingIdentity(Protocol):
     """A recording as its key's destruction names it: a Recording, or the sweep's lighter rows."""
 
-    pk: int
-    reference: str
+    @property
+    def pk(self) -> int: ...
+    @property
+    def reference(self) -> str: ...
 
 
 @transaction.atomic
@@ -92,7 +94,7 @@ def subject_personal_data_shred(*, subject: DataSubject, actor=None, reason: str
     ciphertext and the blind indexes are dropped from the row and from its history rows, so no
     copy of the pseudonymous lookup values stays either."""
     subject_key_destroy(subject=subject, actor=actor, reason=reason)
-    blank = {
+    blank: dict[str, Any] = {
         "full_name_encrypted": b"",
         "phone_encrypted": b"",
         "email_encrypted": b"",

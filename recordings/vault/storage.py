@@ -10,7 +10,7 @@ import contextlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, BinaryIO, cast
 
 from django.core.files.base import File
 from django.core.files.storage import storages
@@ -36,8 +36,13 @@ class _CiphertextFile(File):
     chunk, the header, is ``bytes``, which makes ``FileSystemStorage`` open its file in binary
     mode. S3 reads ``read(n)``."""
 
+    def __init__(self, reader: EncryptingReader, *, name: str) -> None:
+        # File is typed for IO; it uses a RawIOBase such as the reader the same way.
+        super().__init__(cast(IO[bytes], reader), name=name)
+        self.reader = reader
+
     def chunks(self, chunk_size: int | None = None) -> Iterator[bytes | memoryview]:
-        yield from self.file.ciphertext_views()
+        yield from self.reader.ciphertext_views()
 
 
 def recordings_storage():

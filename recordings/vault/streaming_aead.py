@@ -27,14 +27,17 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections.abc import Iterator
-from typing import BinaryIO
+from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING, BinaryIO
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from recordings.vault.mapped_files import SequentialMap
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
 __all__ = [
     "HEADER_SIZE",
@@ -211,7 +214,7 @@ class EncryptingReader(io.RawIOBase):
             data = b"".join(parts)
         return data
 
-    def _plaintext_segments(self) -> Iterator[bytes | memoryview]:
+    def _plaintext_segments(self) -> Generator[bytes | memoryview]:
         """The plaintext in segments, the first shorter (the header shares its segment), none
         empty. A mapped file is read a window of segments at a time and cut into views: one read
         per window, not per segment."""
@@ -225,7 +228,7 @@ class EncryptingReader(io.RawIOBase):
                     yield block[start : start + _PLAINTEXT_SEGMENT_SIZE]
             block = self._read_plaintext(per_read * _PLAINTEXT_SEGMENT_SIZE)
 
-    def _ciphertext_segments(self) -> Iterator[bytes | memoryview]:
+    def _ciphertext_segments(self) -> Generator[bytes | memoryview]:
         """The header (bytes), then each segment as a view of one reused buffer, valid until the
         next is asked for: encrypting into place saves an allocation per segment, and the buffer
         stays in the CPU cache for whoever copies it out (a file write)."""
@@ -253,7 +256,7 @@ class EncryptingReader(io.RawIOBase):
             aead.encrypt_into(_nonce(nonce_prefix, index, True), segment, None, encrypted)
             yield encrypted
         finally:
-            segment = following = None  # views of the map: let it close
+            segment = following = b""  # drop the views of the map: let it close
             segments.close()
             if self._mapped is not None:
                 self._mapped.close()
@@ -264,14 +267,14 @@ class EncryptingReader(io.RawIOBase):
         but the header is a view of a reused buffer: use it (write it out) before asking for the
         next one, and never keep it."""
         if self._pending:
-            chunk, self._pending = self._pending, memoryview(b"")
-            self._position += len(chunk)
-            yield chunk
+            pending, self._pending = self._pending, memoryview(b"")
+            self._position += len(pending)
+            yield pending
         for chunk in self._segments:
             self._position += len(chunk)
             yield chunk
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:
+    def readinto(self, buffer: Buffer) -> int:
         if self.closed:
             raise ValueError("read from a closed EncryptingReader")
         out = memoryview(buffer).cast("B")

@@ -16,6 +16,7 @@ import random
 import sys
 import uuid
 import wave
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -172,7 +173,7 @@ class Command(BaseCommand):
     # --- users -------------------------------------------------------------------------------
 
     @transaction.atomic
-    def _users(self) -> dict[str, object]:
+    def _users(self) -> dict[str, Any]:
         User = get_user_model()
         users = {}
         for username, first_name, role, _ in DEMO_USERS:
@@ -369,7 +370,7 @@ class Command(BaseCommand):
         ]
         # Being carried out only where a worker builds a package (dsr.jobs); not an erasure,
         # which the demo has nobody to approve.
-        job_kinds = {
+        job_kinds: dict[str, RequestJob.Kind] = {
             RequestType.ACCESS: RequestJob.Kind.PACKAGE,
             RequestType.PORTABILITY: RequestJob.Kind.PACKAGE,
         }
