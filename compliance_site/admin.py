@@ -10,6 +10,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from compliance_site.admin_history import ScopedHistoryAdmin
+from compliance_site.admin_readonly import ReadOnlyAdminMixin
 from compliance_site.audit.admin import AccessLoggedAdminMixin
 from compliance_site.models import User
 
@@ -29,21 +30,12 @@ for _model in (AccessAttempt, AccessFailureLog, AccessLog):
         admin.site.unregister(_model)
 
 
-class _ReadOnlyLoginRecordAdmin:
+class _ReadOnlyLoginRecordAdmin(ReadOnlyAdminMixin):
     """django-axes' pages as a record: the DPO reads who failed to log in from where, and when a
     pair was locked out. Nothing here is a data subject's; the usernames are staff accounts.
     Unlocking early is `manage.py axes_reset_username`, not a delete button."""
 
     actions = None
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(AccessAttempt)

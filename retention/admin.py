@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from compliance_site.admin_history import ScopedHistoryAdmin
+from compliance_site.admin_readonly import ReadOnlyAdminMixin
 from recordings.admin.recording import RecordingAdmin
 from recordings.admin.search import ReferenceSearchMixin
 from retention.explain import retention_verdict
@@ -23,19 +24,6 @@ def recording_retention(recording) -> str:
 
 
 RecordingAdmin.page_field_register(recording_retention, permission="recordings.view_all_recordings")
-
-
-class ReadOnlyAdminMixin:
-    """Evidence written by the system: viewable, never added, edited or deleted by hand."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(RetentionPolicy)

@@ -17,6 +17,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from compliance_site.admin_readonly import ReadOnlyAdminMixin
 from compliance_site.audit.models import AccessAction, AccessEvent
 from compliance_site.audit.services import access_event_record
 from compliance_site.client_address import client_ip
@@ -132,7 +133,7 @@ class AccessLoggedAdminMixin(_Base):
 
 
 @admin.register(AccessEvent)
-class AccessEventAdmin(admin.ModelAdmin):
+class AccessEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The access log, read by the DPO and the auditor; nobody writes it here, superusers included:
     events come only from ``access_event_record``, and ``manage.py verify_audit_log`` checks them."""
 
@@ -158,12 +159,3 @@ class AccessEventAdmin(admin.ModelAdmin):
     fields = readonly_fields
     show_full_result_count = False
     paginator = EstimatedCountPaginator
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
