@@ -348,6 +348,48 @@ def copy_rows(model: Any, objs: Iterable[Any], *, with_ids: bool = False) -> Non
                 cursor.execute(statement)
 
 
+def staff_user(username: str, *, superuser: bool = False, group: str | None = None, **defaults: Any) -> Any:
+    """The staff user ``username`` (created with ``defaults`` if missing), active, without a usable
+    password, a superuser or not, and in ``group`` alone when one is given."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user, _ = get_user_model().objects.get_or_create(username=username, defaults=defaults)
+    user.set_unusable_password()
+    user.is_staff, user.is_superuser, user.is_active = True, superuser, True
+    user.save()
+    if group:
+        user.groups.set([Group.objects.get(name=group)])
+    return user
+
+
+def numbered_rows(model: Any, count: int, **templates: str) -> None:
+    """COPY ``count`` rows numbered 1 to ``count`` (their ids), each field a ``str.format``
+    template of the number ``n``: ``numbered_rows(Queue, 10, code="queue-{n:02d}", ...)``."""
+    rows = (model(id=n, **{k: v.format(n=n) for k, v in templates.items()}) for n in range(1, count + 1))
+    copy_rows(model, rows, with_ids=True)
+
+
+def recording_notice(version: str) -> Any:
+    """The English recording notice ``version``, published now."""
+    from django.utils import timezone
+
+    from recordings.models import RecordingNotice
+
+    text = "Calls are recorded for quality assurance."
+    return RecordingNotice.objects.create(
+        version=version, language="en", published_at=timezone.now(), text=text
+    )
+
+
+def quality_assurance(name: str = "Quality assurance") -> Any:
+    """The quality-assurance purpose, created if missing."""
+    from recordings.models import Purpose
+
+    defaults = {"name": name, "description": "QA."}
+    return Purpose.objects.get_or_create(code=Purpose.QUALITY_ASSURANCE, defaults=defaults)[0]
+
+
 def analyze(*models: Any) -> None:
     """``VACUUM (ANALYZE)`` of the models' tables: fresh statistics and visibility maps."""
     from django.db import connection

@@ -1,19 +1,5 @@
-"""Benchmark of access packages (Art. 15): the ZIP of a subject's 500 recordings of 5 MB (`make bench`).
-
-One subject gets 500 calls of 5 MB (distinct noise, each encrypted by ``audio_store`` under its
-own recording key, with its consent) and an access request; the plaintext WAVs stay beside them.
-Each round builds, back to back in alternating order:
-
-(a) ``package_build``: manifest, summary, every recording decrypted into a streamed ZIP, the ZIP
-    encrypted into the recordings storage, the row and the access event;
-(b) the same plaintext WAVs written into ``zipfile.ZipFile(..., ZIP_STORED)``.
-
-Both archives go to a discarding sink (a seekable file object that counts and keeps nothing), so
-that the kernel's write-back of dirty pages, which decided the wall-clock ratio before (41% to 242%
-in one run), stalls neither, and no page allocation is charged to either. Target: Custos's CPU
-seconds (all threads) per GB of package at most 1.5x zipfile's, over at least 5 rounds; the peak
-memory of a build, in a fresh process, under 64 MiB. The last package is decrypted as the download
-does and checked entry by entry.
+"""Access packages (Art. 15): ``package_build`` against ``zipfile`` ZIP_STORED on CPU seconds per
+GB, both archives into a discarding sink; the method and the targets are in docs/PERFORMANCE.md.
 
     .venv/bin/python benchmarks/package.py            # full run: 500 x 5 MB, 5 rounds
     .venv/bin/python benchmarks/package.py --quick    # 20 x 1 MB, 1 round
@@ -84,9 +70,12 @@ from benchmarks.harness import (
     md,
     median,
     profiled,
+    quality_assurance,
+    recording_notice,
     rss_kib,
     run_child,
     sha256_file,
+    staff_user,
     table,
     timed,
     wav_size,
@@ -95,7 +84,7 @@ from benchmarks.harness import (
 from dsr import packages
 from dsr.models import DataPackage, DataSubjectRequest
 from dsr.services import request_create
-from recordings.models import Consent, Purpose, Queue, Recording, RecordingNotice
+from recordings.models import Consent, Queue, Recording
 from recordings.services import subject_create
 from recordings.vault.keys import PersonalData, recording_key_new
 from recordings.vault.storage import audio_blob_name, audio_store, recordings_storage
@@ -155,18 +144,8 @@ class Fixture:
 
 def prepare(ctx: Context) -> Fixture:
     scale = ctx.scale
-    dpo = get_user_model()(username="bench-package-dpo", is_staff=True, is_superuser=True)
-    dpo.set_unusable_password()
-    dpo.save()
-    notice = RecordingNotice.objects.create(
-        version="2026.1",
-        language="en",
-        published_at=timezone.now(),
-        text="Calls are recorded for quality assurance.",
-    )
-    purpose, _ = Purpose.objects.get_or_create(
-        code=Purpose.QUALITY_ASSURANCE, defaults={"name": "Quality assurance", "description": "QA."}
-    )
+    dpo = staff_user("bench-package-dpo", superuser=True)
+    notice, purpose = recording_notice("2026.1"), quality_assurance()
     RetentionPolicy.objects.get_or_create(purpose=purpose, defaults={"keep_days": 365})
     queue = Queue.objects.create(code="bench-package", name="Benchmark queue")
     subject, subject_key_bytes = subject_create(

@@ -1,18 +1,5 @@
-"""Benchmark of retention: the sweep of 100,000 expired recordings and a reminder tick over 1,000,000
-requests (`make bench`).
-
-1. **Sweep.** Before every timed run the dataset is rebuilt through the models: 100,000 expired
-   recordings (key, subject, subject key, purpose) the sweep must delete and 12,000 it must keep
-   (1% under a subject's legal hold, 1% waiting for a disposition review, 10% not yet expired),
-   one 64 KiB file per recording in the storage, flushed to disk. Each round, in alternating
-   order: (a) ``retention_sweep(now=...)``; (b) the baseline: the selector's rows into a temporary
-   table, one bulk ``DELETE`` per table, ``os.unlink`` of every blob. Both checked afterwards.
-   Target: Custos within 3x of the baseline. The statements per 1,000 deletions must not grow
-   with the sweep (spread at most 1%); one sweep runs under cProfile; the batch query is
-   explained behind recordings erased by earlier sweeps.
-2. **Reminder tick.** 1,000,000 requests (99% closed, 1% open with deadlines around the tick),
-   ``reminders_send_due(now=...)`` once per round (locmem e-mail), a second tick that must send
-   nothing, and the plan of its query. Target: an index, no sequential scan of the requests.
+"""Retention: the sweep of expired recordings against bulk DELETE and unlink, and a reminder tick
+over a million requests; the method and the targets are in docs/PERFORMANCE.md.
 
     .venv/bin/python benchmarks/retention.py            # full run, 3 rounds, updates the doc
     .venv/bin/python benchmarks/retention.py --quick    # small sizes, 1 round
@@ -82,8 +69,6 @@ from unittest import mock
 import pgbulk
 from django.apps import apps
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core import mail
 from django.db import connection, transaction
 from django.db.models import Subquery
@@ -99,8 +84,10 @@ from benchmarks.harness import (
     explain,
     md,
     median,
+    numbered_rows,
     profile_parts,
     profiled,
+    staff_user,
     table,
     truncate,
 )
@@ -188,9 +175,7 @@ def fill(layout: Layout, now: datetime.datetime, *, blobs: bool = True) -> dict[
     """Empties what the sweep touches, fills it for ``layout`` through the models, writes the
     blobs that are missing, analyses and flushes everything (``CHECKPOINT``, ``sync``)."""
     started = time.perf_counter()
-    user, _ = get_user_model().objects.get_or_create(
-        username="bench-retention-dpo", defaults={"is_staff": True}
-    )
+    user = staff_user("bench-retention-dpo")
     with transaction.atomic():
         truncate(
             Recording,
@@ -213,17 +198,9 @@ def fill(layout: Layout, now: datetime.datetime, *, blobs: bool = True) -> dict[
         RetentionPolicy.objects.create(
             purpose=disputes, keep_days=730, disposition_review=True, legal_reference="Benchmark policy"
         )
-        copy_rows(
-            Queue,
-            [Queue(id=q, code=f"ret-queue-{q:02d}", name=f"Queue {q}") for q in range(1, QUEUES + 1)],
-            with_ids=True,
-        )
+        numbered_rows(Queue, QUEUES, code="ret-queue-{n:02d}", name="Queue {n}")
         subjects = layout.subjects + layout.held_subjects
-        copy_rows(
-            DataSubject,
-            [DataSubject(id=s, reference=f"BS-{s:07d}") for s in range(1, subjects + 1)],
-            with_ids=True,
-        )
+        numbered_rows(DataSubject, subjects, reference="BS-{n:07d}")
         copy_rows(
             SubjectKey,
             [
@@ -550,14 +527,10 @@ def fill_requests(rows: int, open_share: float, now: datetime.datetime) -> dict[
     """``rows`` requests through the models: closed ones received over ten years and answered
     within the month; open ones due from 60 days ago to 60 days ahead, a tenth extended; nine in
     ten assigned to one of three DPOs with an e-mail address."""
-    dpos = []
-    for n in (1, 2, 3):
-        user, _ = get_user_model().objects.get_or_create(
-            username=f"bench-reminder-dpo-{n}",
-            defaults={"is_staff": True, "email": f"dpo{n}@example.invalid"},
-        )
-        user.groups.add(Group.objects.get(name=DPO))
-        dpos.append(user.pk)
+    dpos = [
+        staff_user(f"bench-reminder-dpo-{n}", group=DPO, email=f"dpo{n}@example.invalid").pk
+        for n in (1, 2, 3)
+    ]
     open_rows = max(1, int(rows * open_share))
     closed = rows - open_rows
     types = (

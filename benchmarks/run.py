@@ -1,18 +1,7 @@
-"""Benchmark of the recordings changelist at 1k, 100k and 1M recordings (`make bench`).
+"""The recordings changelist at 1k, 100k and 1M recordings; the method and the targets are
+in docs/PERFORMANCE.md, which a full run rewrites.
 
-One PostgreSQL database ``custos_bench_<size>`` per size, migrated on every run and filled
-through the models (reused while it holds this generator's dataset): 50 queues (10 at 1k), one
-subject per 5 recordings, calls over two years that all state quality assurance, the consent
-ledger, an approved assessment and objections, 200 QA leads with queue grants and ad-hoc
-recording grants (50,000 at 1M). Each round measures every page on every database in a fresh
-process, the sizes interleaved, then ``recording_usable_for`` on one recording per case.
-
-Targets, for every page: the 1M page within 2x of the 1k page, a query count that does not grow
-with the table, no exact COUNT(*) over it, the right rows and an exact total where the list is
-small. For the QA lead: within 1.5x of the superuser at 1M, the same query count whatever the page
-size or the grant count; ``recording_usable_for`` at most 3 queries.
-
-    .venv/bin/python benchmarks/run.py                 # full run, updates docs/PERFORMANCE.md
+    .venv/bin/python benchmarks/run.py                 # full run
     .venv/bin/python benchmarks/run.py --quick         # 1k only, one short round
     .venv/bin/python benchmarks/run.py --sizes 1000,100000 --pages qa-lead,search-subject
 """
@@ -81,7 +70,7 @@ from urllib.parse import urlencode
 import psycopg
 import sqlparse
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Permission
 from django.db import connection, transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone
@@ -97,8 +86,10 @@ from benchmarks.harness import (
     md,
     median,
     migrate,
+    numbered_rows,
     percentile,
     run_child,
+    staff_user,
     table,
     truncate,
     with_database,
@@ -219,23 +210,12 @@ def generate(size: int) -> dict[str, Any]:
             for code, name, text in PURPOSES
         }
         qa, training, disputes = purpose["quality_assurance"], purpose["training"], purpose["disputes"]
-        people = {}
-        for username, group in [("bench-dpo", DPO), *((lead_name(n), QA_LEAD) for n, *_ in qa_leads())]:
-            user, _ = users.objects.get_or_create(username=username, defaults={"is_staff": True})
-            user.set_unusable_password()
-            user.is_staff, user.is_superuser, user.is_active = True, False, True
-            user.save()
-            user.groups.set([Group.objects.get(name=group)])
-            people[username] = user
+        people = {
+            username: staff_user(username, group=group)
+            for username, group in [("bench-dpo", DPO), *((lead_name(n), QA_LEAD) for n, *_ in qa_leads())]
+        }
         approver = people["bench-dpo"]
-        copy_rows(
-            Queue,
-            [
-                Queue(id=q, code=f"bench-queue-{q:02d}", name=f"Bench queue {q:02d}")
-                for q in range(1, queues + 1)
-            ],
-            with_ids=True,
-        )
+        numbered_rows(Queue, queues, code="bench-queue-{n:02d}", name="Bench queue {n:02d}")
         notice = RecordingNotice.objects.create(
             version="bench-1",
             language="en",
@@ -250,11 +230,7 @@ def generate(size: int) -> dict[str, Any]:
         )
         assessment.purposes.set([qa, training])
         subjects = max(1, size // 5)
-        copy_rows(
-            DataSubject,
-            (DataSubject(id=s, reference=f"BS-{s:07d}") for s in range(1, subjects + 1)),
-            with_ids=True,
-        )
+        numbered_rows(DataSubject, subjects, reference="BS-{n:07d}")
 
         # Calls in time order (ids follow started_at, a few minutes of jitter), 30 s to 30 min.
         calls = []  # (id, subject, basis, started_at)
@@ -679,10 +655,7 @@ def _page_setup(page: Page) -> tuple[Any, str, Callable[[], int], Callable[[int]
             ).count(),
         }
         return user, CHANGELIST_URL, count, first, info
-    user, _ = users.objects.get_or_create(username="bench-superuser")
-    user.is_superuser = user.is_staff = user.is_active = True
-    user.set_unusable_password()
-    user.save()
+    user = staff_user("bench-superuser", superuser=True)
     queryset, path, info = Recording.objects.all(), CHANGELIST_URL, {}
     if page.key == "filter":
         queryset = queryset.filter(status="active")

@@ -1,17 +1,5 @@
-"""Benchmark of the vault: encrypted audio at rest, its playback, its ingest and its keys (`make bench`).
-
-Custos stores WAVs of 200 MB and 20 MB itself (``recording_ingest``) and gunicorn serves the site
-(sync workers on a free port, stopped at the end whatever happens). Each round measures, the
-compared variants side by side in rotating order:
-
-1. the decrypting reader (``audio_open`` + ``iter_range``) over the 200 MB recording against
-   ``cryptography``'s AESGCM decrypting the same ciphertext from memory. Target: >= 50% of raw;
-2. the peak memory of decrypting 20 MB and 200 MB whole, each in a fresh process. Target: < 32 MiB;
-3. ``GET /recordings/<id>/audio`` of the 200 MB recording through gunicorn (informational);
-4. the store step of a 10 MB recording against ``FileSystemStorage.save``. Target: <= 1.3x;
-5. ``POST /api/v1/recordings/`` of 1 MB WAVs through gunicorn (informational);
-6. time to first byte near the end against at the start. Target: <= 2x;
-7. ``rotate_master_key`` over 100,000 subject keys (informational).
+"""The vault: the decrypting reader, peak memory, playback and ingest through gunicorn, the store
+step, seeking and key rotation; the method and the targets are in docs/PERFORMANCE.md.
 
     .venv/bin/python benchmarks/vault.py            # full run, 5 rounds, updates the doc
     .venv/bin/python benchmarks/vault.py --quick    # small sizes, 1 round
@@ -114,10 +102,13 @@ from benchmarks.harness import (
     percentile,
     profile_parts,
     profiled,
+    quality_assurance,
+    recording_notice,
     rss_kib,
     run_child,
     sha256_file,
     size_label,
+    staff_user,
     table,
     wav_size,
     write_wav,
@@ -125,7 +116,7 @@ from benchmarks.harness import (
 from compliance_site.keys import get_provider
 from recordings.intake.serializers import RecordingMetadataSerializer
 from recordings.intake.services import recording_ingest
-from recordings.models import DataSubject, Purpose, Queue, Recording, RecordingNotice, SubjectKey
+from recordings.models import DataSubject, Purpose, Queue, Recording, SubjectKey
 from recordings.services import subject_create, subject_share_lock
 from recordings.vault.keys import (
     KEY_BYTES,
@@ -158,7 +149,7 @@ TARGET_PEAK_BYTES = 32 * MIB
 TARGET_STORE_RATIO = 1.3
 TARGET_SEEK_RATIO = 2.0
 SEEK_FROM_END = 1_000_000
-SUBJECT_REFERENCE, QUEUE_CODE, NOTICE = "BS-BENCH-VAULT", "bench-vault", ("2026.1", "en")
+SUBJECT_REFERENCE, QUEUE_CODE, NOTICE_VERSION = "BS-BENCH-VAULT", "bench-vault", "2026.1"
 
 # --- Data -----------------------------------------------------------------------------------------
 
@@ -181,8 +172,8 @@ def call_metadata(*, minutes: float) -> dict[str, Any]:
                 "purpose": qa,
                 "decision": "given",
                 "method": "ivr_keypress",
-                "notice_version": NOTICE[0],
-                "notice_language": NOTICE[1],
+                "notice_version": NOTICE_VERSION,
+                "notice_language": "en",
                 "jurisdiction": "DE",
                 "evidence_offset_seconds": 12,
                 "captured_at": (started + datetime.timedelta(seconds=12)).isoformat(),
@@ -211,18 +202,9 @@ class Fixture:
 
 def prepare(ctx: Context) -> Fixture:
     scale, workdir = ctx.scale, ctx.workdir
-    admin = get_user_model()(username="bench-vault-admin", is_staff=True, is_superuser=True)
-    admin.set_unusable_password()
-    admin.save()
-    RecordingNotice.objects.create(
-        version=NOTICE[0],
-        language=NOTICE[1],
-        published_at=timezone.now(),
-        text="Calls are recorded for quality assurance.",
-    )
-    Purpose.objects.get_or_create(
-        code=Purpose.QUALITY_ASSURANCE, defaults={"name": "QA", "description": "QA."}
-    )
+    admin = staff_user("bench-vault-admin", superuser=True)
+    recording_notice(NOTICE_VERSION)
+    quality_assurance("QA")
     queue = Queue.objects.create(code=QUEUE_CODE, name="Benchmark queue")
     subject, _ = subject_create(personal=PersonalData(full_name="Bench Caller"), reference=SUBJECT_REFERENCE)
     sizes = {"small": wav_size(scale.small), "big": wav_size(scale.big)}
