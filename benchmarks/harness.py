@@ -1,24 +1,13 @@
-"""The benchmarks' one harness: databases, Django set-up, data through the models, rounds, medians,
-verdicts and the report in docs/PERFORMANCE.md.
+"""The benchmarks' one harness: databases, Django set-up, data through the models, rounds,
+medians, verdicts and the report in docs/PERFORMANCE.md.
 
-A benchmark is a module of its own cases (``run.py``: the changelist; ``vault.py``,
-``package.py``, ``retention.py``) that declares a :class:`Bench` and is run as a script::
-
-    BENCH = Bench("vault", script="vault.py", title=..., database="custos_bench_vault", ...)
-    if __name__ == "__main__":
-        sys.exit(BENCH.main())
-
-``Bench.main`` parses the common options (``--quick``, ``--rounds``, ``--keep``, ``--doc``,
-``--json``, ``--server-url``), creates and migrates the benchmark's database, sets Django up
-against it in a temporary ``CUSTOS_VAR_DIR``, imports the module again (now as
-``benchmarks.<name>``, past Django's set-up) and calls its ``run(ctx)``. The module returns its
-verdicts and its Markdown body; the harness prints them, writes the section between the
-module's comment markers (full runs only; a quick run prints it instead), removes what it made
-and exits 1 when a target is missed. ``--child KIND key=value ...`` runs ``child(kind, **kw)`` of
-the module in a fresh process against ``$DATABASE_URL`` and prints its JSON (peak memory,
-a page measured in a process of its own).
-
-The harness imports nothing of Django at module level: it runs before Django is set up.
+A benchmark module declares a :class:`Bench` and ends with ``sys.exit(BENCH.main())``. ``main``
+parses the common options, creates and migrates the benchmark's database, sets Django up in a
+temporary ``CUSTOS_VAR_DIR``, imports the module again as ``benchmarks.<name>`` and calls its
+``run(ctx)``, which returns an :class:`Outcome`: verdicts and Markdown. The harness prints them,
+writes the module's section of the doc on full runs, cleans up and exits 1 when a target is
+missed. ``--child KIND key=value ...`` runs the module's ``child(kind, **kw)`` in a fresh process
+and prints its JSON. Nothing of Django is imported at module level: this runs before its set-up.
 """
 
 from __future__ import annotations
@@ -60,6 +49,11 @@ GIB = 1024**3
 def median(values: Iterable[float]) -> float:
     values = list(values)
     return statistics.median(values) if values else float("nan")
+
+
+def median_of(rows: Iterable[dict[str, Any]], key: str) -> float:
+    """The median of each row's ``key``."""
+    return median(row[key] for row in rows)
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -293,6 +287,10 @@ def _admin(server_url: str, *statements: tuple[str, str]) -> None:
 def recreate_database(server_url: str, name: str) -> str:
     _admin(server_url, ("DROP DATABASE IF EXISTS {} WITH (FORCE)", name), ("CREATE DATABASE {}", name))
     return with_database(server_url, name)
+
+
+def create_database(server_url: str, name: str) -> None:
+    _admin(server_url, ("CREATE DATABASE {}", name))
 
 
 def drop_database(server_url: str, name: str) -> None:

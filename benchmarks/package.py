@@ -68,7 +68,7 @@ from benchmarks.harness import (
     Outcome,
     Verdict,
     md,
-    median,
+    median_of,
     profiled,
     quality_assurance,
     recording_notice,
@@ -343,14 +343,11 @@ def run(ctx: Context) -> Outcome:
 def _report(ctx, rounds, memory, profile, entries, stored, setup) -> Outcome:
     scale = ctx.scale
     total, each = size_label(scale.recordings * scale.size), size_label(scale.size)
-    ratio = median(r["cpu_ratio"] for r in rounds)
-    custos_cpu, zip_cpu = (
-        median(r["custos_cpu_gb"] for r in rounds),
-        median(r["zipfile_cpu_gb"] for r in rounds),
-    )
+    ratio = median_of(rounds, "cpu_ratio")
+    custos_cpu, zip_cpu = median_of(rounds, "custos_cpu_gb"), median_of(rounds, "zipfile_cpu_gb")
     peak, rss = max(m["peak_mib"] for m in memory), max(m["growth_mib"] for m in memory)
-    wall = f"{median(r['share'] for r in rounds):.0%} ({median(r['custos_mbps'] for r in rounds):,.0f} vs "
-    wall += f"{median(r['zipfile_mbps'] for r in rounds):,.0f} MB/s)"
+    wall = f"{median_of(rounds, 'share'):.0%} ({median_of(rounds, 'custos_mbps'):,.0f} vs "
+    wall += f"{median_of(rounds, 'zipfile_mbps'):,.0f} MB/s)"
     cpu = f"{ratio:.2f}x (Custos {custos_cpu:.2f} s, zipfile {zip_cpu:.2f} s per GB, "
     cpu += f"median of {len(rounds)} rounds)"
     title = f"Access package of {scale.recordings} x {each} ({total}): CPU seconds per GB, Custos vs zipfile"

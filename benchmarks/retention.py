@@ -84,6 +84,7 @@ from benchmarks.harness import (
     explain,
     md,
     median,
+    median_of,
     numbered_rows,
     profile_parts,
     profiled,
@@ -97,14 +98,7 @@ from compliance_site.roles import DPO
 from dsr.models import DataSubjectRequest, DeadlineReminder
 from dsr.selectors import requests_due_for_reminder
 from dsr.services import reminders_send_due
-from recordings.models import (
-    DataSubject,
-    Purpose,
-    Queue,
-    Recording,
-    RecordingKey,
-    SubjectKey,
-)
+from recordings.models import DataSubject, Purpose, Queue, Recording, RecordingKey, SubjectKey
 from retention.models import DeletionRecord, LegalHold, RetentionPolicy, SweepRun
 from retention.selectors import recordings_past_retention
 from retention.services import retention_sweep
@@ -709,11 +703,8 @@ def _kinds(kinds: dict[str, int], seconds: dict[str, float], per: int, label: st
 
 def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict, usage: Any) -> Outcome:
     size, req = layout.expired, tick["requests"]
-    ratio = median(x["ratio"] for x in r.sweep)
-    custos_s, base_s = (
-        median(x["custos"]["seconds"] for x in r.sweep),
-        median(x["baseline"]["seconds"] for x in r.sweep),
-    )
+    ratio = median_of(r.sweep, "ratio")
+    custos_s, base_s = (median_of([x[v] for x in r.sweep], "seconds") for v in ("custos", "baseline"))
     runs = [*(dict(x, where="a sweep of its own, classified") for x in r.scaling),
             *(dict(x["custos"], where=f"timed sweep, round {x['round']}") for x in r.sweep)]  # fmt: skip
     for x in runs:
@@ -722,7 +713,7 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
         )
     rates = [x["rate"] for x in runs]
     spread = (max(rates) - min(rates)) / min(rates)
-    tick_s = median(t["seconds"] for t in r.ticks)
+    tick_s = median_of(r.ticks, "seconds")
     sizes = ", ".join(f"{s:,}" for s in sorted({x["deleted"] for x in runs}))
     plan_text = ("a sequential scan" if tick["seq_scan"] else "no sequential scan of the requests") + (
         "; index " + ", ".join(f"`{i}`" for i in tick["used"]) if tick["used"] else "; no index")  # fmt: skip

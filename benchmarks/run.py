@@ -82,6 +82,7 @@ from benchmarks.harness import (
     analyze,
     copy_rows,
     count_label,
+    create_database,
     database_exists,
     md,
     median,
@@ -442,8 +443,7 @@ def prepare(ctx: Context, size: int) -> str:
     url = with_database(ctx.server_url, name)
     started = time.perf_counter()
     if not database_exists(ctx.server_url, name):
-        with psycopg.connect(with_database(ctx.server_url, "postgres"), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+        create_database(ctx.server_url, name)
     migrate(url)
     with psycopg.connect(url) as conn:
         (marker,) = conn.execute(
@@ -1072,10 +1072,6 @@ def _compare(results: dict[str, list[Result]], usable: dict[int, list[list[dict]
 
 
 # --- Report ------------------------------------------------------------------------------------------
-
-
-def _shown(value: int | None) -> str:
-    return "?" if value is None else f"{value:,}"
 
 
 def _grants(res: Result) -> str:
