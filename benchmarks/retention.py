@@ -705,8 +705,10 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
     size, req = layout.expired, tick["requests"]
     ratio = median_of(r.sweep, "ratio")
     custos_s, base_s = (median_of([x[v] for x in r.sweep], "seconds") for v in ("custos", "baseline"))
-    runs = [*(dict(x, where="a sweep of its own, classified") for x in r.scaling),
-            *(dict(x["custos"], where=f"timed sweep, round {x['round']}") for x in r.sweep)]  # fmt: skip
+    runs = [
+        *(dict(x, where="a sweep of its own, classified") for x in r.scaling),
+        *(dict(x["custos"], where=f"timed sweep, round {x['round']}") for x in r.sweep),
+    ]
     for x in runs:
         x.update(
             rate=(x["queries"] - x["fixed"]) / x["deleted"] * 1000, ms_each=x["seconds"] / x["deleted"] * 1000
@@ -716,22 +718,40 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
     tick_s = median_of(r.ticks, "seconds")
     sizes = ", ".join(f"{s:,}" for s in sorted({x["deleted"] for x in runs}))
     plan_text = ("a sequential scan" if tick["seq_scan"] else "no sequential scan of the requests") + (
-        "; index " + ", ".join(f"`{i}`" for i in tick["used"]) if tick["used"] else "; no index")  # fmt: skip
+        "; index " + ", ".join(f"`{i}`" for i in tick["used"]) if tick["used"] else "; no index"
+    )
     sweep = f"{ratio:.2f}x ({custos_s:,.0f} s = {size / custos_s:,.0f}/s vs "
     sweep += f"{base_s:,.0f} s = {size / base_s:,.0f}/s)"
     verdicts = [
-        Verdict("sweep", f"Sweep of {size:,} expired recordings: Custos time / baseline time", sweep, "<= 3x",
-                ratio <= TARGET_SWEEP_RATIO),
-        Verdict("queries", f"Statements per 1,000 deletions beyond a sweep's fixed ones, sweeps of {sizes}",
-                f"{min(rates):,.1f} to {max(rates):,.1f} (spread {spread:.2%})", "constant (spread <= 1%)",
-                spread <= TARGET_QUERY_SPREAD),
-        Verdict("index", f"Reminder tick over {req['rows']:,} requests: its query's plan", plan_text,
-                "an index, no sequential scan", bool(tick["used"]) and not tick["seq_scan"]),
-        Verdict("tick", f"Reminder tick over {req['rows']:,} requests ({req['open']:,} open)",
-                f"{tick_s:.1f} s, {r.ticks[-1]['queries']:,} statements, "
-                f"{r.ticks[-1]['sent']:,} reminders sent",
-                "informational", None),
-    ]  # fmt: skip
+        Verdict(
+            "sweep",
+            f"Sweep of {size:,} expired recordings: Custos time / baseline time",
+            sweep,
+            "<= 3x",
+            ratio <= TARGET_SWEEP_RATIO,
+        ),
+        Verdict(
+            "queries",
+            f"Statements per 1,000 deletions beyond a sweep's fixed ones, sweeps of {sizes}",
+            f"{min(rates):,.1f} to {max(rates):,.1f} (spread {spread:.2%})",
+            "constant (spread <= 1%)",
+            spread <= TARGET_QUERY_SPREAD,
+        ),
+        Verdict(
+            "index",
+            f"Reminder tick over {req['rows']:,} requests: its query's plan",
+            plan_text,
+            "an index, no sequential scan",
+            bool(tick["used"]) and not tick["seq_scan"],
+        ),
+        Verdict(
+            "tick",
+            f"Reminder tick over {req['rows']:,} requests ({req['open']:,} open)",
+            f"{tick_s:.1f} s, {r.ticks[-1]['queries']:,} statements, {r.ticks[-1]['sent']:,} reminders sent",
+            "informational",
+            None,
+        ),
+    ]
     fills = [x[v]["fill"] for x in r.sweep for v in ("custos", "baseline")]
     for x in r.sweep:
         c, b = x["custos"], x["baseline"]
@@ -743,17 +763,28 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
         t["per"] = f"{t['seconds'] / t['sent'] * 1000:,.1f}" if t["sent"] else ""
     repeat["label"] = "second tick, same now"
     values = dict(
-        layout=layout, free=usage.free / GIB, kib=BLOB_BYTES // 1024,
+        layout=layout,
+        free=usage.free / GIB,
+        kib=BLOB_BYTES // 1024,
         batch=settings.RETENTION_SWEEP_BATCH_SIZE,
-        rows_s=median(f["rows_seconds"] for f in fills), blobs_s=median(f["blobs_seconds"] for f in fills),
-        settle_s=median(f["settle_seconds"] for f in fills), rounds=len(r.sweep), size=size,
-        unlink=median(x["baseline"]["unlink_seconds"] for x in r.sweep), fresh=BATCH_PROBE_FRESH,
-        roundtrip=median(x["custos"]["roundtrip_us"] for x in r.sweep), largest=largest["deleted"],
-        erased=r.probes[-1]["erased"], plan=r.probes[-1]["plan"], deleted=profile["deleted"], req=req,
+        rows_s=median(f["rows_seconds"] for f in fills),
+        blobs_s=median(f["blobs_seconds"] for f in fills),
+        settle_s=median(f["settle_seconds"] for f in fills),
+        rounds=len(r.sweep),
+        size=size,
+        unlink=median(x["baseline"]["unlink_seconds"] for x in r.sweep),
+        fresh=BATCH_PROBE_FRESH,
+        roundtrip=median(x["custos"]["roundtrip_us"] for x in r.sweep),
+        largest=largest["deleted"],
+        erased=r.probes[-1]["erased"],
+        plan=r.probes[-1]["plan"],
+        deleted=profile["deleted"],
+        req=req,
         tick=tick,
-        statuses=", ".join(f"{n:,} {s}" for s, n in req["statuses"].items()), sent=last["sent"],
+        statuses=", ".join(f"{n:,} {s}" for s, n in req["statuses"].items()),
+        sent=last["sent"],
         overdue=sum(n for k, n in last["by_kind"].items() if k.startswith("overdue")),
-    )  # fmt: skip
+    )
     out = md(
         """
         How it is measured:

@@ -1085,11 +1085,17 @@ def _page_rows(res: list[Result]) -> list[dict[str, Any]]:
         return none if value is None else f"{value:,}"
 
     return [
-        {"r": r, "vs": r.median_ms / res[0].median_ms, "full": "yes" if r.full_count else "no",
-         "count_rows": n(r.count_rows), "page_rows": n(r.last["page_rows_read"]),
-         "shown": n(r.last["total_shown"], "?"), "medians": ", ".join(f"{m:.1f}" for m in r.medians)}
+        {
+            "r": r,
+            "vs": r.median_ms / res[0].median_ms,
+            "full": "yes" if r.full_count else "no",
+            "count_rows": n(r.count_rows),
+            "page_rows": n(r.last["page_rows_read"]),
+            "shown": n(r.last["total_shown"], "?"),
+            "medians": ", ".join(f"{m:.1f}" for m in r.medians),
+        }
         for r in res
-    ]  # fmt: skip
+    ]
 
 
 PAGE_COLUMNS = """
@@ -1197,8 +1203,11 @@ def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> li
     keys = (*PAGE_SIZE_PAGES, GRANT_COUNT_PAGES[0], GRANT_COUNT_PAGES[2])
     if all(k in results for k in keys):
         out += ["### QA lead's query count by page size and by grant count", ""]
-        out += ["Queries of one request, with its median time. Target: the same count whatever the page size "
-                "and however many grants the lead holds.", ""]  # fmt: skip
+        out += [
+            "Queries of one request, with its median time. Target: the same count whatever the page size "
+            "and however many grants the lead holds.",
+            "",
+        ]
         rows = [
             {"size": size, **{f"c{j}": results[k][i] for j, k in enumerate(keys)}}
             for i, size in enumerate(sizes)
@@ -1267,14 +1276,17 @@ def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> li
             ", ".join(f"{label(r.size)}: {r.median_ms / res[0].median_ms:.2f}x" for r in res[1:])
             or "one size"
         )
-        rows.append({
-            "title": page.title, "time": ratio + (" (met)" if time_ok else " (**missed**)"),
-            "queries": ", ".join(f"{label(r.size)}: {r.queries}" for r in res)
-            + (" (met)" if queries_ok else " (**missed**)"),
-            "full": "yes" if any(r.full_count for r in res if r.size > EXACT_COUNT_LIMIT) else "no",
-            "rows": "right" if page_ok else "**wrong**",
-            "cell": "**met**" if time_ok and queries_ok and page_ok else "**missed**",
-        })  # fmt: skip
+        rows.append(
+            {
+                "title": page.title,
+                "time": ratio + (" (met)" if time_ok else " (**missed**)"),
+                "queries": ", ".join(f"{label(r.size)}: {r.queries}" for r in res)
+                + (" (met)" if queries_ok else " (**missed**)"),
+                "full": "yes" if any(r.full_count for r in res if r.size > EXACT_COUNT_LIMIT) else "no",
+                "rows": "right" if page_ok else "**wrong**",
+                "cell": "**met**" if time_ok and queries_ok and page_ok else "**missed**",
+            }
+        )
     columns = "Page {title}\nTime vs smallest {time}\nQueries {queries}\n"
     columns += "Full-table COUNT(*) above the limit^ {full}"
     out += table(rows, columns + "\nRows and total^ {rows}\nVerdict^ {cell}")
@@ -1285,9 +1297,12 @@ def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> li
     notes += [f"- {c.title}: {c.measured}" for c in comparisons if c.ok is False]
     if notes:
         out += ["What is missed:", "", *notes, ""]
-    off = [f"{page.title}: {r.last['total_shown']:,} shown for {r.last['expected_total']:,}" for page in pages
-           for r in results[page.key][-1:]
-           if r.size > EXACT_COUNT_LIMIT and r.last["total_shown"] is not None]  # fmt: skip
+    off = [
+        f"{page.title}: {r.last['total_shown']:,} shown for {r.last['expected_total']:,}"
+        for page in pages
+        for r in results[page.key][-1:]
+        if r.size > EXACT_COUNT_LIMIT and r.last["total_shown"] is not None
+    ]
     if off:
         out += md(
             """
@@ -1328,8 +1343,10 @@ def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> li
                 for _ in range(3):
                     plan = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {res.last['page_sql']}").fetchall()
                 out += [f"### {page.title}: queries and plan at {res.size:,} recordings", ""]
-                short = [re.sub(r"^SELECT (.{60,}?) FROM ", "SELECT … FROM ", q, count=1, flags=re.S)
-                         for q in res.last["queries"]]  # fmt: skip
+                short = [
+                    re.sub(r"^SELECT (.{60,}?) FROM ", "SELECT … FROM ", q, count=1, flags=re.S)
+                    for q in res.last["queries"]
+                ]
                 out += [f"{n}. `{q}`" for n, q in enumerate(short, 1)]
                 page_sql = sqlparse.format(res.last["page_sql"], reindent=True, indent_width=4).strip()
                 out += ["", "The page query:", "", "```sql", page_sql, "```", ""]
@@ -1339,6 +1356,9 @@ def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> li
                     "```text",
                 ]
                 out += [*(line for (line,) in plan), "```", ""]
-    out += ["The databases are reused when they hold this generator's dataset (migrated either way; "
-            "`--regenerate` refills them); `--sizes` and `--pages` measure a part.", ""]  # fmt: skip
+    out += [
+        "The databases are reused when they hold this generator's dataset (migrated either way; "
+        "`--regenerate` refills them); `--sizes` and `--pages` measure a part.",
+        "",
+    ]
     return out

@@ -703,10 +703,14 @@ def run(ctx: Context) -> Outcome:
         reverse=True,
     )[:8]
     store_profile = [
-        {"fn": f"`{fn}`" if path == "~" else f"`{Path(path).name}:{line}({fn})`", "calls": calls,
-         "ms": own * 1000, "share": own / total}
+        {
+            "fn": f"`{fn}`" if path == "~" else f"`{Path(path).name}:{line}({fn})`",
+            "calls": calls,
+            "ms": own * 1000,
+            "share": own / total,
+        }
         for own, calls, fn, path, line in own
-    ]  # fmt: skip
+    ]
     get_provider().create_version()
     batch, stats = profiled(subject_keys_rewrap_batch)
     rotation_profile = (batch, stats.total_tt * 1000, profile_parts(stats, ROTATION_PARTS))  # type: ignore[attr-defined]
@@ -733,9 +737,14 @@ def _report(ctx: Context, r: dict, store_profile: list, rotation_profile: tuple,
     reader = f"{m(r['reader'], 'share'):.0%} of raw ({m(r['reader'], 'custos'):,.0f} vs "
     reader += f"{m(r['reader'], 'raw'):,.0f} MB/s; per CPU-second {m(r['reader'], 'cpu_share'):.0%})"
     verdicts = [
-        Verdict("reader", f"Decrypting reader vs raw AES-256-GCM ({big})", reader, ">= 50% of raw",
-                m(r["reader"], "share") >= TARGET_READER_SHARE),
-    ]  # fmt: skip
+        Verdict(
+            "reader",
+            f"Decrypting reader vs raw AES-256-GCM ({big})",
+            reader,
+            ">= 50% of raw",
+            m(r["reader"], "share") >= TARGET_READER_SHARE,
+        ),
+    ]
     for label, x in runs.items():
         peak, rss = max(y["peak"] for y in x) / MIB, max(y["rss_growth_kib"] for y in x) / 1024
         measured = f"{peak:.2f} MiB tracemalloc peak (resident set +{rss:.1f} MiB at most)"
@@ -750,23 +759,49 @@ def _report(ctx: Context, r: dict, store_profile: list, rotation_profile: tuple,
     keys = r["rotation"][0]["keys"]
     rotation = f"{m(r['rotation'], 'rate'):,.0f} keys/s ({m(r['rotation'], 'seconds'):.1f} s)"
     verdicts += [
-        Verdict("store", f"Store step of {store}: Custos vs plain save",
-                f"{m(r['store'], 'ratio'):.2f}x ({store_ms})",
-                "<= 1.3x", m(r["store"], "ratio") <= TARGET_STORE_RATIO),
-        Verdict("seek", f"Seek: time to first byte near the end vs at the start ({big})",
-                f"{m(r['seek'], 'ratio'):.2f}x ({seek_ms})", "<= 2x",
-                m(r["seek"], "ratio") <= TARGET_SEEK_RATIO),
+        Verdict(
+            "store",
+            f"Store step of {store}: Custos vs plain save",
+            f"{m(r['store'], 'ratio'):.2f}x ({store_ms})",
+            "<= 1.3x",
+            m(r["store"], "ratio") <= TARGET_STORE_RATIO,
+        ),
+        Verdict(
+            "seek",
+            f"Seek: time to first byte near the end vs at the start ({big})",
+            f"{m(r['seek'], 'ratio'):.2f}x ({seek_ms})",
+            "<= 2x",
+            m(r["seek"], "ratio") <= TARGET_SEEK_RATIO,
+        ),
         Verdict("http", f"Playback over HTTP, gunicorn ({big})", http, "informational", None),
-        Verdict("api", f"API ingests of {api} WAVs, gunicorn",
-                f"{rate:.1f} ingests/s ({rate * scale.api / MB:.1f} MB/s of audio)", "informational", None),
+        Verdict(
+            "api",
+            f"API ingests of {api} WAVs, gunicorn",
+            f"{rate:.1f} ingests/s ({rate * scale.api / MB:.1f} MB/s of audio)",
+            "informational",
+            None,
+        ),
         Verdict("rotation", f"Master-key rotation, {keys:,} subject keys", rotation, "informational", None),
-    ]  # fmt: skip
+    ]
     v = {x.key: x for x in verdicts}
     batch, batch_ms, parts = rotation_profile
-    values = dict(big=big, small=small, store=store, api=api, scale=scale, v=v, blob=blob_bytes, keys=keys,
-                  batch=batch, batch_ms=batch_ms, seek=SEEK_FROM_END, ingest=m(r["store"], "ingest_ratio"),
-                  lookup=m(r["store"], "lookup_ms"), plain=m(r["store"], "lookup_plain_ms"),
-                  with_lookup=m(r["store"], "with_lookup"))  # fmt: skip
+    values = dict(
+        big=big,
+        small=small,
+        store=store,
+        api=api,
+        scale=scale,
+        v=v,
+        blob=blob_bytes,
+        keys=keys,
+        batch=batch,
+        batch_ms=batch_ms,
+        seek=SEEK_FROM_END,
+        ingest=m(r["store"], "ingest_ratio"),
+        lookup=m(r["store"], "lookup_ms"),
+        plain=m(r["store"], "lookup_plain_ms"),
+        with_lookup=m(r["store"], "with_lookup"),
+    )
     out = md(
         """
         How it is measured:
@@ -820,9 +855,12 @@ def _report(ctx: Context, r: dict, store_profile: list, rotation_profile: tuple,
         **values,
     )
     for x in r["memory"]:
-        x.update(peak_mib=x["peak"] / MIB, growth_mib=x["rss_growth_kib"] / 1024,
-                 rss_mib=x["rss_before_kib"] / 1024,
-                 ok_text="yes" if x["ok"] else "no")  # fmt: skip
+        x.update(
+            peak_mib=x["peak"] / MIB,
+            growth_mib=x["rss_growth_kib"] / 1024,
+            rss_mib=x["rss_before_kib"] / 1024,
+            ok_text="yes" if x["ok"] else "no",
+        )
     out += table(
         runs["small"] + runs["big"],
         """
