@@ -202,7 +202,7 @@ def prepare(ctx: Context) -> Fixture:
 
 def _build(fx: Fixture) -> DataPackage:
     request = DataSubjectRequest.objects.select_related("subject").get(pk=fx.request_id)
-    return packages.package_build(request=request, actor=get_user_model().objects.get(pk=fx.actor_id))
+    return packages.package_build(dsr=request, actor=get_user_model().objects.get(pk=fx.actor_id))
 
 
 def _discard(package: DataPackage) -> None:

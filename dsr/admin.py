@@ -337,7 +337,7 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
     @admin.display(description="packages")
     def package_links(self, obj: DataSubjectRequest):
         viewer = getattr(obj, "_viewer", None)
-        rows = package_link_rows(request=obj, user=viewer) if viewer is not None else []
+        rows = package_link_rows(dsr=obj, user=viewer) if viewer is not None else []
         if not rows:
             return "—"
         items = []

@@ -96,10 +96,10 @@ class TransitionForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Note for the record"
     )
 
-    def __init__(self, *args, request_obj: DataSubjectRequest, **kwargs):
+    def __init__(self, *args, dsr: DataSubjectRequest, **kwargs):
         super().__init__(*args, **kwargs)
-        allowed = [s for s in TRANSITIONS[request_obj.status] if s != Status.COMPLETED]
-        if not needs_approval(request_obj):
+        allowed = [s for s in TRANSITIONS[dsr.status] if s != Status.COMPLETED]
+        if not needs_approval(dsr):
             allowed = [s for s in allowed if s != Status.AWAITING_APPROVAL]
         cast(forms.ChoiceField, self.fields["to"]).choices = [(s, Status(s).label) for s in allowed]
 
@@ -107,14 +107,14 @@ class TransitionForm(forms.Form):
 class CompleteForm(forms.Form):
     """Extra input some rights need; empty for the others."""
 
-    def __init__(self, *args, request_obj: DataSubjectRequest, **kwargs):
+    def __init__(self, *args, dsr: DataSubjectRequest, **kwargs):
         super().__init__(*args, **kwargs)
-        self.request_obj = request_obj
-        kind = request_obj.request_type
-        if kind == RequestType.CONSENT_WITHDRAWAL and request_obj.subject_id:
+        self.dsr = dsr
+        kind = dsr.request_type
+        if kind == RequestType.CONSENT_WITHDRAWAL and dsr.subject_id:
             self.fields["consents"] = forms.ModelMultipleChoiceField(
                 queryset=Consent.objects.filter(
-                    subject=request_obj.subject_id, decision=Consent.Decision.GIVEN, withdrawn_at__isnull=True
+                    subject=dsr.subject_id, decision=Consent.Decision.GIVEN, withdrawn_at__isnull=True
                 ).select_related("purpose"),
                 widget=forms.CheckboxSelectMultiple,
                 label="Consents to withdraw",
@@ -132,7 +132,7 @@ class CompleteForm(forms.Form):
 
     def right_input(self) -> RightInput:
         data = self.cleaned_data
-        kind = self.request_obj.request_type
+        kind = self.dsr.request_type
         if kind == RequestType.CONSENT_WITHDRAWAL:
             return RightInput(consent_ids=tuple(c.pk for c in data["consents"]))
         if kind == RequestType.OBJECTION:
@@ -164,21 +164,19 @@ class Step:
     permission: str  # a model permission the user needs besides seeing the request
     destructive: bool = False
 
-    def run(self, request_obj: DataSubjectRequest, form: forms.Form, actor) -> None:
+    def run(self, dsr: DataSubjectRequest, form: forms.Form, actor) -> None:
         data = form.cleaned_data
         if self.name == "match":
-            request_match(request=request_obj, subject=data["subject"], actor=actor)
+            request_match(dsr=dsr, subject=data["subject"], actor=actor)
         elif self.name == "verify":
-            request_identity_verify(
-                request=request_obj, method=data["method"], note=data["note"], actor=actor
-            )
+            request_identity_verify(dsr=dsr, method=data["method"], note=data["note"], actor=actor)
         elif self.name == "assign":
-            request_assign(request=request_obj, assignee=data["assignee"], actor=actor)
+            request_assign(dsr=dsr, assignee=data["assignee"], actor=actor)
         elif self.name == "extend":
-            request_extend(request=request_obj, until=data["until"], reason=data["reason"], actor=actor)
+            request_extend(dsr=dsr, until=data["until"], reason=data["reason"], actor=actor)
         elif self.name == "transition":
             request_transition(
-                request=request_obj,
+                dsr=dsr,
                 to=data["to"],
                 actor=actor,
                 outcome=data["outcome"],
@@ -187,11 +185,11 @@ class Step:
         elif self.name == "complete":
             if not isinstance(form, CompleteForm):
                 raise TypeError("The complete step takes a CompleteForm.")
-            request_complete(request=request_obj, actor=actor, given=form.right_input())
+            request_complete(dsr=dsr, actor=actor, given=form.right_input())
         elif self.name == "approve":
-            request_approve(request=request_obj, actor=actor)
+            request_approve(dsr=dsr, actor=actor)
         elif self.name == "retry":
-            request_job_retry(request=request_obj, actor=actor)
+            request_job_retry(dsr=dsr, actor=actor)
 
 
 STEPS = {
@@ -209,82 +207,82 @@ STEPS = {
 }
 
 
-def steps_available(request_obj: DataSubjectRequest, user) -> list[Step]:
+def steps_available(dsr: DataSubjectRequest, user) -> list[Step]:
     """The buttons to show on the request's page, in working order."""
-    if not request_obj.is_open:
+    if not dsr.is_open:
         return []
-    names = ["match", "verify"] if request_obj.identity_verified_at is None else ["match"]
+    names = ["match", "verify"] if dsr.identity_verified_at is None else ["match"]
     names += ["assign", "extend", "transition"]
-    if request_obj.status == Status.EXECUTING:
+    if dsr.status == Status.EXECUTING:
         # Carried out on a worker: nothing to do but wait, or retry a failed job (a DPO's call).
-        job = request_job_latest(request_obj)
+        job = request_job_latest(dsr)
         if job is None or job.is_active:
             names = ["assign", "extend"]  # the rest is refused while the job may still run
         else:
             names.append("retry")
-    elif approval_refusal(request_obj, user) is None:  # four eyes: offered to the second DPO only
+    elif approval_refusal(dsr, user) is None:  # four eyes: offered to the second DPO only
         names.append("approve")
-    elif completion_refusal(request_obj) is None:
+    elif completion_refusal(dsr) is None:
         names.append("complete")
     return [STEPS[name] for name in names if user.has_perm(STEPS[name].permission)]
 
 
-def step_view(model_admin, http_request, object_id: str, step_name: str):
+def step_view(model_admin, request, object_id: str, step_name: str):
     """GET: the step's form (with the right's preview where it acts on data). POST: run it."""
     step = STEPS.get(step_name)
     if step is None:
         raise Http404("No such step.")
     # Existence is not revealed: a request the user may not see is a 404 whatever the step.
-    request_obj = get_object_or_404(requests_visible_to(http_request.user), pk=object_id)
-    if not http_request.user.has_perm(step.permission):
+    dsr = get_object_or_404(requests_visible_to(request.user), pk=object_id)
+    if not request.user.has_perm(step.permission):
         raise PermissionDenied
     kwargs: dict[str, Any] = {}
     if step.form in (TransitionForm, CompleteForm):
-        kwargs["request_obj"] = request_obj
-    form = step.form(http_request.POST if http_request.method == "POST" else None, **kwargs)
-    if http_request.method == "POST" and form.is_valid():
+        kwargs["dsr"] = dsr
+    form = step.form(request.POST if request.method == "POST" else None, **kwargs)
+    if request.method == "POST" and form.is_valid():
         try:
-            step.run(request_obj, form, http_request.user)
+            step.run(dsr, form, request.user)
         except ValidationError as exc:
             for message in exc.messages:
                 form.add_error(None, message)
         else:
-            request_obj.refresh_from_db(fields=["status"])
-            if request_obj.status == Status.EXECUTING:
+            dsr.refresh_from_db(fields=["status"])
+            if dsr.status == Status.EXECUTING:
                 # The web request does not wait for the long work: say where to watch it.
                 done = "recorded; a worker carries it out now, and this page shows its progress."
             else:
                 done = "done."
-            model_admin.message_user(http_request, f"{request_obj.reference}: {step.title.lower()} — {done}")
-            return HttpResponseRedirect(reverse("admin:dsr_datasubjectrequest_change", args=[request_obj.pk]))
-    preview = right_preview(request_obj) if step.name in ("complete", "approve") else None
+            model_admin.message_user(request, f"{dsr.reference}: {step.title.lower()} — {done}")
+            return HttpResponseRedirect(reverse("admin:dsr_datasubjectrequest_change", args=[dsr.pk]))
+    preview = right_preview(dsr) if step.name in ("complete", "approve") else None
     context = {
-        **model_admin.admin_site.each_context(http_request),
+        **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
-        "original": request_obj,
-        "title": f"{step.title}: {request_obj.reference}",
+        "original": dsr,
+        "title": f"{step.title}: {dsr.reference}",
         "step": step,
         "form": form,
         "preview": preview,
     }
     if preview and preview.destructive:
-        messages.warning(http_request, "This cannot be undone. Read the preview before you confirm.")
-    return TemplateResponse(http_request, "admin/dsr/datasubjectrequest/step.html", context)
+        messages.warning(request, "This cannot be undone. Read the preview before you confirm.")
+    return TemplateResponse(request, "admin/dsr/datasubjectrequest/step.html", context)
 
 
-def job_state_view(model_admin, http_request, object_id: str) -> JsonResponse:
+def job_state_view(model_admin, request, object_id: str) -> JsonResponse:
     """The request's latest job as JSON, for the request page's poller. The request page's rule:
     a request the user may not see is a 404, as is one without a job."""
-    request_obj = get_object_or_404(requests_visible_to(http_request.user), pk=object_id)
-    job = request_job_latest(request_obj)
+    dsr = get_object_or_404(requests_visible_to(request.user), pk=object_id)
+    job = request_job_latest(dsr)
     if job is None:
         raise Http404("No job.")
     return JsonResponse(request_job_state(job))  # admin_view adds never_cache's no-store
 
 
-def job_display(request_obj: DataSubjectRequest) -> tuple[RequestJob | None, str]:
+def job_display(dsr: DataSubjectRequest) -> tuple[RequestJob | None, str]:
     """The request's latest job and its one-line summary (empty without a job)."""
     from dsr.jobs import request_job_summary
 
-    job = request_job_latest(request_obj)
+    job = request_job_latest(dsr)
     return job, request_job_summary(job) if job is not None else ""

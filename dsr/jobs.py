@@ -68,13 +68,13 @@ class JobInterrupted(Exception):
     """A transient error stopped the job; it is queued again for the task's retry."""
 
 
-def request_job_queue(*, request: DataSubjectRequest, kind: str, actor) -> RequestJob:
+def request_job_queue(*, dsr: DataSubjectRequest, kind: str, actor) -> RequestJob:
     """Queue the request's long work, inside the caller's transaction; the worker gets the job
     once that commits (a rolled-back completion leaves no job and sends nothing)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("request_job_queue runs inside the completing transaction.")
-    request_job_guard(request=request)
-    job = RequestJob.objects.create(request=request, kind=kind, requested_by=actor)
+    request_job_guard(dsr=dsr)
+    job = RequestJob.objects.create(request=dsr, kind=kind, requested_by=actor)
     _enqueue_after_commit(job)
     return job
 
@@ -86,17 +86,17 @@ def _enqueue_after_commit(job: RequestJob) -> None:
     transaction.on_commit(lambda: run_request_job.delay(job_id))
 
 
-def request_job_guard(*, request: DataSubjectRequest) -> None:
+def request_job_guard(*, dsr: DataSubjectRequest) -> None:
     """Refuse a change to the request while its job is queued or running: the worker acts on the
     request as it was completed."""
-    if RequestJob.objects.filter(request=request, state__in=RequestJob.ACTIVE_STATES).exists():
+    if RequestJob.objects.filter(request=dsr, state__in=RequestJob.ACTIVE_STATES).exists():
         raise ValidationError(
             "The request is being carried out on a worker; wait until its job is done or has failed."
         )
 
 
-def request_job_latest(request: DataSubjectRequest) -> RequestJob | None:
-    return RequestJob.objects.filter(request=request).order_by("-created_at", "-pk").first()
+def request_job_latest(dsr: DataSubjectRequest) -> RequestJob | None:
+    return RequestJob.objects.filter(request=dsr).order_by("-created_at", "-pk").first()
 
 
 # --- On the worker ------------------------------------------------------------------------------
@@ -197,12 +197,12 @@ def _job_requeue(job: RequestJob) -> None:
 
 
 def _executing(request_id: int) -> DataSubjectRequest:
-    request = DataSubjectRequest.objects.select_for_update().get(pk=request_id)
-    if request.status != Status.EXECUTING:
+    dsr = DataSubjectRequest.objects.select_for_update().get(pk=request_id)
+    if dsr.status != Status.EXECUTING:
         raise ValidationError(
-            f"The request is {request.get_status_display().lower()}, no longer being carried out."
+            f"The request is {dsr.get_status_display().lower()}, no longer being carried out."
         )
-    return request
+    return dsr
 
 
 def _package_run(job: RequestJob) -> None:
@@ -210,14 +210,14 @@ def _package_run(job: RequestJob) -> None:
     the request and mark the job done in one short transaction."""
     from dsr.workflow import request_close_completed
 
-    request = DataSubjectRequest.objects.select_related("subject").get(pk=job.request_id)
-    if request.status != Status.EXECUTING:
-        _executing(request.pk)  # raises with the reason
+    dsr = DataSubjectRequest.objects.select_related("subject").get(pk=job.request_id)
+    if dsr.status != Status.EXECUTING:
+        _executing(dsr.pk)  # raises with the reason
 
     def complete(package: DataPackage) -> None:
-        locked = _executing(request.pk)
+        locked = _executing(dsr.pk)
         request_close_completed(
-            request=locked,
+            dsr=locked,
             result=RightResult(
                 outcome=f"Package {package.name} built ({package.recordings} recording(s)); "
                 "download it from the request and send it to the subject."
@@ -227,7 +227,7 @@ def _package_run(job: RequestJob) -> None:
         _job_finish(job)
 
     package_build(
-        request=request,
+        dsr=dsr,
         actor=job.requested_by,
         progress=lambda done, total: _job_progress(job, done, total),
         then=complete,
@@ -243,9 +243,9 @@ def _erasure_run(job: RequestJob) -> None:
     total = Recording.objects.filter(subject__requests=job.request_id).exclude(status=Recording.Status.ERASED)
     _job_progress(job, 0, total.count())
     with transaction.atomic():
-        request = _executing(job.request_id)
-        result = erasure_execute(request=request, actor=job.requested_by)
-        request_close_completed(request=request, result=result, actor=job.requested_by)
+        dsr = _executing(job.request_id)
+        result = erasure_execute(dsr=dsr, actor=job.requested_by)
+        request_close_completed(dsr=dsr, result=result, actor=job.requested_by)
         RequestJob.objects.filter(pk=job.pk).update(progress_done=F("progress_total"))
         _job_finish(job)
 
@@ -254,16 +254,16 @@ def _erasure_run(job: RequestJob) -> None:
 
 
 @transaction.atomic
-def request_job_retry(*, request: DataSubjectRequest, actor) -> RequestJob:
+def request_job_retry(*, dsr: DataSubjectRequest, actor) -> RequestJob:
     """Queue the request's failed job again (a DPO's decision: the retry runs in the name of who
     completed or approved it, and records who retried)."""
     if not (actor.is_superuser or actor.groups.filter(name=DPO).exists()):
         raise ValidationError("Only a DPO retries a failed job.")
-    request = DataSubjectRequest.objects.select_for_update().get(pk=request.pk)
-    job = request_job_latest(request)
+    dsr = DataSubjectRequest.objects.select_for_update().get(pk=dsr.pk)
+    job = request_job_latest(dsr)
     if job is None or job.state != Job.State.FAILED:
         raise ValidationError("Only a failed job can be retried.")
-    if request.status != Status.EXECUTING:
+    if dsr.status != Status.EXECUTING:
         raise ValidationError("The request is no longer being carried out.")
     updated = RequestJob.objects.filter(pk=job.pk, state=Job.State.FAILED).update(
         state=Job.State.QUEUED,
@@ -276,7 +276,7 @@ def request_job_retry(*, request: DataSubjectRequest, actor) -> RequestJob:
     if updated != 1:
         raise ValidationError("The job changed meanwhile; reload the page.")
     _enqueue_after_commit(job)
-    logger.info("Request job %s of %s queued again", job.pk, request.reference)
+    logger.info("Request job %s of %s queued again", job.pk, dsr.reference)
     job.refresh_from_db()
     return job
 

@@ -45,29 +45,29 @@ REFUSAL_GROUNDS = {
 }
 
 
-def _template(request: DataSubjectRequest, kind: str) -> str:
+def _template(dsr: DataSubjectRequest, kind: str) -> str:
     if kind == ResponseLetter.Kind.EXTENSION:
         name = "extension"
     else:
-        name = "refused" if request.status == DataSubjectRequest.Status.REFUSED else "completed"
-    return f"dsr/letters/{request.language}/{name}.txt"
+        name = "refused" if dsr.status == DataSubjectRequest.Status.REFUSED else "completed"
+    return f"dsr/letters/{dsr.language}/{name}.txt"
 
 
-def letter_write(*, request: DataSubjectRequest, kind: str, actor=None) -> ResponseLetter:
+def letter_write(*, dsr: DataSubjectRequest, kind: str, actor=None) -> ResponseLetter:
     """Render the letter in the request's language and attach it to the request."""
-    language = request.language if request.language in TYPE_NAMES else "en"
+    language = dsr.language if dsr.language in TYPE_NAMES else "en"
     context = {
-        "request": request,
-        "request_type": TYPE_NAMES[language][request.request_type],
-        "refusal_ground": REFUSAL_GROUNDS[language].get(request.refusal_ground, ""),
-        "received": timezone.localtime(request.received_at),
-        "extended_until": timezone.localtime(request.extended_until) if request.extended_until else None,
+        "request": dsr,
+        "request_type": TYPE_NAMES[language][dsr.request_type],
+        "refusal_ground": REFUSAL_GROUNDS[language].get(dsr.refusal_ground, ""),
+        "received": timezone.localtime(dsr.received_at),
+        "extended_until": timezone.localtime(dsr.extended_until) if dsr.extended_until else None,
     }
     with translation.override(language):
-        text = render_to_string(_template(request, kind), context)
+        text = render_to_string(_template(dsr, kind), context)
     subject_line, _, body = text.partition("\n")
     letter = ResponseLetter(
-        request=request,
+        request=dsr,
         kind=kind,
         language=language,
         subject_line=subject_line.strip(),

@@ -454,7 +454,7 @@ class _Contents:
 
 
 def _contents(
-    request: DataSubjectRequest, subject: DataSubject, subject_key_bytes: bytes, personal: PersonalData
+    dsr: DataSubjectRequest, subject: DataSubject, subject_key_bytes: bytes, personal: PersonalData
 ) -> _Contents:
     recordings = list(
         Recording.objects.filter(subject=subject)
@@ -472,7 +472,7 @@ def _contents(
     ):
         for purpose in recipient.purposes.all():
             recipients.setdefault(purpose.pk, set()).add(recipient.name)
-    texts = _texts(request.language)
+    texts = _texts(dsr.language)
     consents = list(
         Consent.objects.filter(subject=subject)
         .select_related("purpose", "notice", "recording")
@@ -482,14 +482,14 @@ def _contents(
         Objection.objects.filter(subject=subject).select_related("purpose").order_by("received_at", "pk")
     )
     data = {
-        "format": f"custos-{_KINDS[request.request_type]}-package",
+        "format": f"custos-{_KINDS[dsr.request_type]}-package",
         "version": FORMAT_VERSION,
         "generated_at": timezone.now().isoformat(),
         "request": {
-            "reference": request.reference,
-            "type": request.request_type,
-            "received_at": _iso(request.received_at),
-            "language": request.language,
+            "reference": dsr.reference,
+            "type": dsr.request_type,
+            "received_at": _iso(dsr.received_at),
+            "language": dsr.language,
         },
         "data_subject": {
             "reference": subject.reference,
@@ -555,8 +555,8 @@ def _label(language: str, code: str, english: str) -> str:
     return _LABELS_DE.get(code, english) if language == "de" else english
 
 
-def _summary(request: DataSubjectRequest, contents: _Contents) -> str:
-    language = request.language
+def _summary(dsr: DataSubjectRequest, contents: _Contents) -> str:
+    language = dsr.language
     recordings = [
         {
             "entry": entry,
@@ -586,7 +586,7 @@ def _summary(request: DataSubjectRequest, contents: _Contents) -> str:
         {
             "de": language == "de",
             "language": language,
-            "request": request,
+            "request": dsr,
             "data": contents.data,
             "recordings": recordings,
             "consents": consents,
@@ -596,19 +596,17 @@ def _summary(request: DataSubjectRequest, contents: _Contents) -> str:
     )
 
 
-def _archive(
-    request: DataSubjectRequest, contents: _Contents, progress: _Progress | None = None
-) -> ZipStream:
+def _archive(dsr: DataSubjectRequest, contents: _Contents, progress: _Progress | None = None) -> ZipStream:
     archive = ZipStream(compress_type=ZIP_DEFLATED)
-    with translation.override(request.language):
-        if request.request_type == RequestType.PORTABILITY:
+    with translation.override(dsr.language):
+        if dsr.request_type == RequestType.PORTABILITY:
             archive.add(_json(_portability_data(contents.data)), "data.json")
             archive.add(
                 render_to_string(
                     "dsr/package/README.txt",
                     {
-                        "de": request.language == "de",
-                        "request": request,
+                        "de": dsr.language == "de",
+                        "request": dsr,
                         "files": sum(1 for entry in contents.entries if entry.arcname),
                     },
                 ),
@@ -616,7 +614,7 @@ def _archive(
             )
         else:
             archive.add(_json(contents.data), "manifest.json")
-            archive.add(_summary(request, contents), "summary.html")
+            archive.add(_summary(dsr, contents), "summary.html")
     for entry in contents.entries:
         if entry.arcname:
             # Stored, not deflated: call audio is compressed already or gains too little.
@@ -718,7 +716,7 @@ def _discard(name: str) -> None:
 
 def package_build(
     *,
-    request: DataSubjectRequest,
+    dsr: DataSubjectRequest,
     actor,
     progress: ProgressReport | None = None,
     then: Callable[[DataPackage], None] | None = None,
@@ -736,10 +734,10 @@ def package_build(
     an enclosing transaction roll back, the blob stays behind, unreadable (its key was only ever
     in the uncommitted row) until ``package_orphans_delete`` deletes it.
     """
-    kind = _KINDS.get(request.request_type)
+    kind = _KINDS.get(dsr.request_type)
     if kind is None:
         raise ValidationError("Only an access or a portability request has a package.")
-    subject = request.subject
+    subject = dsr.subject
     if subject is None:
         raise ValidationError({"subject": "Match the request to a subject first."})
     try:
@@ -747,11 +745,11 @@ def package_build(
         personal = personal_data_read(subject)
     except KeyDestroyedError as exc:
         raise ValidationError("The subject was erased: no personal data is left to export.") from exc
-    contents = _contents(request, subject, wrapping, personal)
+    contents = _contents(dsr, subject, wrapping, personal)
     audio_count = sum(1 for entry in contents.entries if entry.arcname)
     counter = _Progress(audio_count, progress)
     counter.report()
-    archive = _archive(request, contents, counter)
+    archive = _archive(dsr, contents, counter)
     key = os.urandom(KEY_BYTES)
     name = package_blob_name()
     now = timezone.now()
@@ -762,7 +760,7 @@ def package_build(
             raise ValidationError("The storage renamed the package; try again.")
         with transaction.atomic():
             package = DataPackage(
-                request=request,
+                request=dsr,
                 kind=kind,
                 storage_ref=name,
                 size_bytes=stored.size,
@@ -777,7 +775,7 @@ def package_build(
                 action=AccessAction.EXPORT,
                 object_type="package",
                 object_id=package.pk,
-                object_reference=request.reference,
+                object_reference=dsr.reference,
                 actor=actor,
                 detail={
                     "subject": subject.reference,
@@ -795,7 +793,7 @@ def package_build(
         "Built %s package %s for %s (%d recordings, %d bytes)",
         kind,
         package.pk,
-        request.reference,
+        dsr.reference,
         audio_count,
         stored.size,
     )
@@ -996,16 +994,16 @@ def _archives_delete(names: list[str]) -> None:
             logger.exception("Archive %s of an erased subject not deleted (its key is destroyed)", name)
 
 
-def package_link_rows(*, request: DataSubjectRequest, user) -> list[tuple[DataPackage, str | None, str]]:
+def package_link_rows(*, dsr: DataSubjectRequest, user) -> list[tuple[DataPackage, str | None, str]]:
     """The request's packages that ``user`` may download, each with a freshly signed link (None
     when it cannot be downloaded any more) and a short state, newest first."""
     now = timezone.now()
     erased = (
-        request.subject_id is None
-        or not SubjectKey.objects.filter(subject_id=request.subject_id, destroyed_at__isnull=True).exists()
+        dsr.subject_id is None
+        or not SubjectKey.objects.filter(subject_id=dsr.subject_id, destroyed_at__isnull=True).exists()
     )
     rows: list[tuple[DataPackage, str | None, str]] = []
-    for package in packages_downloadable_by(user).filter(request=request).select_related("request"):
+    for package in packages_downloadable_by(user).filter(request=dsr).select_related("request"):
         if package.purged_at is not None:
             rows.append((package, None, "expired, deleted"))
         elif package.is_expired(now):

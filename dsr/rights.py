@@ -51,11 +51,11 @@ class Preview:
     destructive: bool = False
 
 
-def _subject_of(request: DataSubjectRequest) -> DataSubject:
+def _subject_of(dsr: DataSubjectRequest) -> DataSubject:
     """The request's subject; a right is carried out only for a matched request."""
-    if request.subject is None:
+    if dsr.subject is None:
         raise ValidationError("Match the request to a subject first.")
-    return request.subject
+    return dsr.subject
 
 
 # --- erasure (Art. 17) -------------------------------------------------------------------------
@@ -83,13 +83,13 @@ def erasure_preview(subject: DataSubject) -> Preview:
     return Preview(lines=lines, destructive=True)
 
 
-def erasure_execute(*, request: DataSubjectRequest, actor) -> RightResult:
+def erasure_execute(*, dsr: DataSubjectRequest, actor) -> RightResult:
     """Erase the request's subject (Art. 17), or restrict what a legal hold covers (Art. 17(3)(e)),
     inside the caller's transaction: the erasure job's (``dsr.jobs``), which completes the request
     in the same transaction. The blobs are deleted by a task once it commits."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("erasure_execute runs inside the erasure job's transaction.")
-    erased = subject_erase(subject_id=_subject_of(request).pk, actor=actor, under=request.reference)
+    erased = subject_erase(subject_id=_subject_of(dsr).pk, actor=actor, under=dsr.reference)
     if erased.held_by:
         return RightResult(
             outcome=(
@@ -116,15 +116,15 @@ def restriction_preview(subject: DataSubject) -> Preview:
     )
 
 
-def restriction_execute(*, request: DataSubjectRequest, actor) -> RightResult:
-    subject = _subject_of(request)
+def restriction_execute(*, dsr: DataSubjectRequest, actor) -> RightResult:
+    subject = _subject_of(dsr)
     count = 0
     for recording in live_recordings(subject).filter(status=Recording.Status.ACTIVE).select_for_update():
         model_update(recording, actor=actor, status=Recording.Status.RESTRICTED)
         count += 1
     shares_revoke_for(
         recordings=list(live_recordings(subject)),
-        reason=f"restricted under {request.reference}",
+        reason=f"restricted under {dsr.reference}",
         actor=actor,
     )
     return RightResult(outcome=f"{count} recording(s) restricted (Art. 18): stored, not used.")
@@ -159,13 +159,11 @@ def objection_preview(subject: DataSubject) -> Preview:
     )
 
 
-def objection_execute(*, request: DataSubjectRequest, actor, compelling_grounds: str) -> RightResult:
-    subject = _subject_of(request)
+def objection_execute(*, dsr: DataSubjectRequest, actor, compelling_grounds: str) -> RightResult:
+    subject = _subject_of(dsr)
     decided = []
     for purpose in _objected_purposes(subject):
-        objection = Objection.objects.create(
-            subject=subject, purpose=purpose, received_at=request.received_at
-        )
+        objection = Objection.objects.create(subject=subject, purpose=purpose, received_at=dsr.received_at)
         decision = Objection.Decision.OVERRULED if compelling_grounds.strip() else Objection.Decision.UPHELD
         objection = objection_decide(
             objection=objection, decision=decision, actor=actor, reason=compelling_grounds
@@ -193,16 +191,14 @@ def withdrawal_preview(subject: DataSubject) -> Preview:
     return Preview(lines=[f"{active.count()} active consent(s) can be withdrawn; the chosen ones end now."])
 
 
-def withdrawal_execute(
-    *, request: DataSubjectRequest, actor, consent_ids: tuple[int, ...] | None
-) -> RightResult:
+def withdrawal_execute(*, dsr: DataSubjectRequest, actor, consent_ids: tuple[int, ...] | None) -> RightResult:
     """Withdraw the chosen consents (all active ones when ``consent_ids`` is None)."""
     active = Consent.objects.filter(
-        subject=request.subject, decision=Consent.Decision.GIVEN, withdrawn_at__isnull=True
+        subject=dsr.subject, decision=Consent.Decision.GIVEN, withdrawn_at__isnull=True
     )
     if consent_ids is not None:
         active = active.filter(pk__in=consent_ids)
-    via = _REQUEST_CHANNEL_TO_CONSENT.get(request.channel, Consent.Channel.DSR)
+    via = _REQUEST_CHANNEL_TO_CONSENT.get(dsr.channel, Consent.Channel.DSR)
     withdrawn = [consent_withdraw(consent=c, via=via, actor=actor) for c in active.order_by("pk")]
     if not withdrawn:
         raise ValidationError("No active consent was chosen to withdraw.")
@@ -213,12 +209,10 @@ def withdrawal_execute(
 # --- rectification (Art. 16) -------------------------------------------------------------------
 
 
-def rectification_execute(
-    *, request: DataSubjectRequest, actor, personal: PersonalData | None
-) -> RightResult:
+def rectification_execute(*, dsr: DataSubjectRequest, actor, personal: PersonalData | None) -> RightResult:
     if personal is None:
         raise ValidationError("Give the corrected name, phone or email.")
-    changed = subject_personal_data_rectify(subject=_subject_of(request), personal=personal, actor=actor)
+    changed = subject_personal_data_rectify(subject=_subject_of(dsr), personal=personal, actor=actor)
     if not changed:
         raise ValidationError("Nothing differs from what is on file.")
     return RightResult(outcome=f"Corrected: {', '.join(changed)}.")
@@ -227,8 +221,8 @@ def rectification_execute(
 # --- dispatch ----------------------------------------------------------------------------------
 
 
-def right_preview(request: DataSubjectRequest) -> Preview:
-    subject = request.subject
+def right_preview(dsr: DataSubjectRequest) -> Preview:
+    subject = dsr.subject
     if subject is None:
         return Preview(lines=["Match the request to a subject first."])
     previews: dict[str, Callable[[DataSubject], Preview]] = {
@@ -237,27 +231,27 @@ def right_preview(request: DataSubjectRequest) -> Preview:
         RequestType.OBJECTION: objection_preview,
         RequestType.CONSENT_WITHDRAWAL: withdrawal_preview,
     }
-    if request.request_type in previews:
-        return previews[request.request_type](subject)
-    if request.request_type == RequestType.RECTIFICATION:
+    if dsr.request_type in previews:
+        return previews[dsr.request_type](subject)
+    if dsr.request_type == RequestType.RECTIFICATION:
         return Preview(lines=["The corrected fields are re-encrypted; the change stays in history."])
     return Preview(lines=["A package of the subject's data is built for you to download and send."])
 
 
-def right_execute(*, request: DataSubjectRequest, actor, given: RightInput) -> RightResult:
+def right_execute(*, dsr: DataSubjectRequest, actor, given: RightInput) -> RightResult:
     """Carry out one of the quick rights; must run inside the completing transaction. Erasure,
     access and portability run on a worker (``dsr.jobs``)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("right_execute runs inside request_complete's transaction.")
-    kind = request.request_type
+    kind = dsr.request_type
     if kind in (RequestType.ERASURE, RequestType.ACCESS, RequestType.PORTABILITY):
         raise ValidationError("This right is carried out on a worker (dsr.jobs).")
     if kind == RequestType.RESTRICTION:
-        return restriction_execute(request=request, actor=actor)
+        return restriction_execute(dsr=dsr, actor=actor)
     if kind == RequestType.OBJECTION:
-        return objection_execute(request=request, actor=actor, compelling_grounds=given.compelling_grounds)
+        return objection_execute(dsr=dsr, actor=actor, compelling_grounds=given.compelling_grounds)
     if kind == RequestType.CONSENT_WITHDRAWAL:
-        return withdrawal_execute(request=request, actor=actor, consent_ids=given.consent_ids)
+        return withdrawal_execute(dsr=dsr, actor=actor, consent_ids=given.consent_ids)
     if kind == RequestType.RECTIFICATION:
-        return rectification_execute(request=request, actor=actor, personal=given.personal)
+        return rectification_execute(dsr=dsr, actor=actor, personal=given.personal)
     raise ValidationError(f"Unknown request type {kind!r}.")

@@ -71,7 +71,7 @@ def request_create(
         receipt_validate(received_at)
     except ValidationError as exc:
         raise ValidationError({"received_at": exc.messages}) from exc
-    request = DataSubjectRequest(
+    dsr = DataSubjectRequest(
         reference="DSR-0000-000000",
         request_type=request_type,
         channel=channel,
@@ -81,14 +81,14 @@ def request_create(
         assignee=assignee,
         language=language,
     )
-    request.full_clean(exclude=["reference"])
-    request.reference = _next_reference(timezone.localdate(received_at).year)
-    request.save()
+    dsr.full_clean(exclude=["reference"])
+    dsr.reference = _next_reference(timezone.localdate(received_at).year)
+    dsr.save()
     access_event_record(
         action=AccessAction.REQUEST_FILED,
         object_type="request",
-        object_id=request.pk,
-        object_reference=request.reference,
+        object_id=dsr.pk,
+        object_reference=dsr.reference,
         actor=actor,
         detail={
             "type": request_type,
@@ -100,8 +100,8 @@ def request_create(
     if assignee is not None:
         from dsr.workflow import assignment_grant
 
-        assignment_grant(request=request)
-    return request
+        assignment_grant(dsr=dsr)
+    return dsr
 
 
 def _reminder_kind(days_left: int) -> str | None:
@@ -118,34 +118,34 @@ def _reminder_kind(days_left: int) -> str | None:
     return None
 
 
-def _reminder_recipients(request: DataSubjectRequest, kind: str) -> list[str]:
+def _reminder_recipients(dsr: DataSubjectRequest, kind: str) -> list[str]:
     users = get_user_model().objects.filter(is_active=True).exclude(email="")
-    if kind.startswith("overdue") or request.assignee_id is None:
+    if kind.startswith("overdue") or dsr.assignee_id is None:
         # Escalation (and an unassigned request) goes to every DPO.
         return list(users.filter(groups__name=DPO).values_list("email", flat=True).distinct())
-    return list(users.filter(pk=request.assignee_id).values_list("email", flat=True))
+    return list(users.filter(pk=dsr.assignee_id).values_list("email", flat=True))
 
 
-def reminder_send(*, request: DataSubjectRequest, now: datetime.datetime) -> DeadlineReminder | None:
-    """Send the reminder due today for ``request``, at most once per (request, kind, due date)."""
-    days_left = request.days_left(now)
+def reminder_send(*, dsr: DataSubjectRequest, now: datetime.datetime) -> DeadlineReminder | None:
+    """Send the reminder due today for ``dsr``, at most once per (request, kind, due date)."""
+    days_left = dsr.days_left(now)
     kind = _reminder_kind(days_left)
-    if kind is None or not request.is_open:
+    if kind is None or not dsr.is_open:
         return None
-    due_date = timezone.localdate(request.effective_due_at)
+    due_date = timezone.localdate(dsr.effective_due_at)
     try:
         with transaction.atomic():
-            reminder = DeadlineReminder.objects.create(request=request, kind=kind, due_date=due_date)
+            reminder = DeadlineReminder.objects.create(request=dsr, kind=kind, due_date=due_date)
     except IntegrityError:
         return None  # already claimed by another tick, beat or worker
-    recipients = _reminder_recipients(request, kind)
+    recipients = _reminder_recipients(dsr, kind)
     context = {
-        "request": request,
+        "request": dsr,
         "kind": kind,
         "days_left": days_left,
         "due_date": due_date,
         "url": settings.CUSTOS_BASE_URL.rstrip("/")
-        + reverse("admin:dsr_datasubjectrequest_change", args=[request.pk]),
+        + reverse("admin:dsr_datasubjectrequest_change", args=[dsr.pk]),
     }
     if recipients:
         send_mail(
@@ -157,7 +157,7 @@ def reminder_send(*, request: DataSubjectRequest, now: datetime.datetime) -> Dea
     reminder.recipients = len(recipients)
     reminder.sent_at = timezone.now()
     reminder.save(update_fields=["recipients", "sent_at"])
-    logger.info("Sent %s reminder for %s to %d recipient(s)", kind, request.reference, len(recipients))
+    logger.info("Sent %s reminder for %s to %d recipient(s)", kind, dsr.reference, len(recipients))
     return reminder
 
 
@@ -165,7 +165,7 @@ def reminders_send_due(*, now: datetime.datetime) -> int:
     """Send every reminder that is due at ``now``; returns how many were sent."""
     horizon = max(settings.DSR_REMINDER_OFFSETS, default=0)
     sent = 0
-    for request in requests_due_for_reminder(now, horizon).select_related("assignee").iterator():
-        if reminder_send(request=request, now=now) is not None:
+    for dsr in requests_due_for_reminder(now, horizon).select_related("assignee").iterator():
+        if reminder_send(dsr=dsr, now=now) is not None:
             sent += 1
     return sent

@@ -64,23 +64,23 @@ TRANSITIONS: dict[str, set[str]] = {
 }
 
 
-def _locked(request: DataSubjectRequest) -> DataSubjectRequest:
-    return DataSubjectRequest.objects.select_for_update().get(pk=request.pk)
+def _locked(dsr: DataSubjectRequest) -> DataSubjectRequest:
+    return DataSubjectRequest.objects.select_for_update().get(pk=dsr.pk)
 
 
-def _save(request: DataSubjectRequest, actor) -> DataSubjectRequest:
-    return history_save(request, actor=actor, clean=True)
+def _save(dsr: DataSubjectRequest, actor) -> DataSubjectRequest:
+    return history_save(dsr, actor=actor, clean=True)
 
 
 def _is_dpo(user) -> bool:
     return user.is_superuser or user.groups.filter(name=DPO).exists()
 
 
-def needs_approval(request: DataSubjectRequest) -> bool:
-    return request.request_type == RequestType.ERASURE and settings.DSR_ERASURE_FOUR_EYES
+def needs_approval(dsr: DataSubjectRequest) -> bool:
+    return dsr.request_type == RequestType.ERASURE and settings.DSR_ERASURE_FOUR_EYES
 
 
-def _job_kind(request: DataSubjectRequest) -> str | None:
+def _job_kind(dsr: DataSubjectRequest) -> str | None:
     """The job that carries out the request's right on a worker; None for a quick right."""
     from dsr.models import RequestJob
 
@@ -89,79 +89,77 @@ def _job_kind(request: DataSubjectRequest) -> str | None:
         RequestType.PORTABILITY: RequestJob.Kind.PACKAGE,
         RequestType.ERASURE: RequestJob.Kind.ERASURE,
     }
-    return kinds.get(request.request_type)
+    return kinds.get(dsr.request_type)
 
 
-def _job_guard(request: DataSubjectRequest) -> None:
+def _job_guard(dsr: DataSubjectRequest) -> None:
     from dsr.jobs import request_job_guard
 
-    request_job_guard(request=request)
+    request_job_guard(dsr=dsr)
 
 
 @transaction.atomic
-def request_identity_verify(
-    *, request: DataSubjectRequest, method: str, note: str, actor
-) -> DataSubjectRequest:
+def request_identity_verify(*, dsr: DataSubjectRequest, method: str, note: str, actor) -> DataSubjectRequest:
     """Record how the requester's identity was verified (Art. 12(6)); where the clock starts at
     verification (``DSR_CLOCK_START``), the period runs from now."""
-    request = _locked(request)
-    if not request.is_open:
+    dsr = _locked(dsr)
+    if not dsr.is_open:
         raise ValidationError("The request is closed.")
     if method not in DataSubjectRequest.IdentityMethod.values:
         raise ValidationError({"identity_method": "Choose how the identity was verified."})
     if not note.strip():
         raise ValidationError({"identity_note": "Note the evidence (what matched, which document)."})
     now = timezone.now()
-    request.identity_method, request.identity_note = method, note.strip()
-    request.identity_verified_by, request.identity_verified_at = actor, now
-    if settings.DSR_CLOCK_START == "verification" and request.extended_until is None:
-        request.due_at = due_at_for(now)
-    if request.status in (Status.NEW, Status.IDENTITY_PENDING):
-        request.status = Status.IN_PROGRESS
-    return _save(request, actor)
+    dsr.identity_method, dsr.identity_note = method, note.strip()
+    dsr.identity_verified_by, dsr.identity_verified_at = actor, now
+    if settings.DSR_CLOCK_START == "verification" and dsr.extended_until is None:
+        dsr.due_at = due_at_for(now)
+    if dsr.status in (Status.NEW, Status.IDENTITY_PENDING):
+        dsr.status = Status.IN_PROGRESS
+    return _save(dsr, actor)
 
 
 @transaction.atomic
-def request_assign(*, request: DataSubjectRequest, assignee, actor) -> DataSubjectRequest:
+def request_assign(*, dsr: DataSubjectRequest, assignee, actor) -> DataSubjectRequest:
     """Give the request to a privacy analyst (or a DPO). An analyst gets guardian grants on this
     request and on its subject, and sees nothing else."""
-    request = _locked(request)
+    dsr = _locked(dsr)
     if not assignee.is_active or not assignee.groups.filter(name__in=[DPO, PRIVACY_ANALYST]).exists():
         raise ValidationError({"assignee": "Requests go to an active privacy analyst or DPO."})
-    previous = request.assignee
-    request.assignee = assignee
-    _save(request, actor)
+    previous = dsr.assignee
+    dsr.assignee = assignee
+    _save(dsr, actor)
     if previous is not None and previous != assignee:
-        assignment_revoke(request=request, user=previous)
-    assignment_grant(request=request)
-    return request
+        assignment_revoke(dsr=dsr, user=previous)
+    assignment_grant(dsr=dsr)
+    return dsr
 
 
-def assignment_grant(*, request: DataSubjectRequest) -> None:
+def assignment_grant(*, dsr: DataSubjectRequest) -> None:
     """The assignee's object grants: this request and its subject (guardian keeps them in history)."""
-    if request.assignee_id is None:
+    if dsr.assignee_id is None:
         return
-    assign_perm("dsr.view_datasubjectrequest", request.assignee, request)
-    assign_perm("dsr.change_datasubjectrequest", request.assignee, request)
-    if request.subject_id:
-        assign_perm("recordings.view_datasubject", request.assignee, request.subject)
+    assign_perm("dsr.view_datasubjectrequest", dsr.assignee, dsr)
+    assign_perm("dsr.change_datasubjectrequest", dsr.assignee, dsr)
+    if dsr.subject_id:
+        assign_perm("recordings.view_datasubject", dsr.assignee, dsr.subject)
 
 
-def assignment_revoke(*, request: DataSubjectRequest, user) -> None:
-    remove_perm("dsr.view_datasubjectrequest", user, request)
-    remove_perm("dsr.change_datasubjectrequest", user, request)
-    if request.subject_id:
-        _subject_grant_revoke_unless_needed(user=user, subject_id=request.subject_id, request=request)
+def assignment_revoke(*, dsr: DataSubjectRequest, user) -> None:
+    remove_perm("dsr.view_datasubjectrequest", user, dsr)
+    remove_perm("dsr.change_datasubjectrequest", user, dsr)
+    if dsr.subject_id:
+        _subject_grant_revoke_unless_needed(user=user, subject_id=dsr.subject_id, dsr=dsr)
 
 
-def _subject_grant_revoke_unless_needed(*, user, subject_id: int, request: DataSubjectRequest) -> None:
+def _subject_grant_revoke_unless_needed(*, user, subject_id: int, dsr: DataSubjectRequest) -> None:
     """Take back the user's view grant on a subject unless another open request of theirs is
     matched to that subject."""
     still_needed = (
         DataSubjectRequest.objects.filter(
             assignee=user, subject_id=subject_id, status__in=DataSubjectRequest.OPEN_STATUSES
         )
-        .exclude(pk=request.pk)
+        .exclude(pk=dsr.pk)
         .exists()
     )
     if not still_needed:
@@ -169,7 +167,7 @@ def _subject_grant_revoke_unless_needed(*, user, subject_id: int, request: DataS
 
 
 @transaction.atomic
-def request_match(*, request: DataSubjectRequest, subject, actor) -> DataSubjectRequest:
+def request_match(*, dsr: DataSubjectRequest, subject, actor) -> DataSubjectRequest:
     """Tie the request to the subject found by reference, phone or email: a DPO's decision only.
 
     Matching decides whose data the request reaches (and which subject the assignee may then
@@ -180,144 +178,141 @@ def request_match(*, request: DataSubjectRequest, subject, actor) -> DataSubject
     """
     if not actor.has_perm("dsr.match_request"):
         raise ValidationError("Only a DPO matches a request to a subject.")
-    request = _locked(request)
-    if not request.is_open:
+    dsr = _locked(dsr)
+    if not dsr.is_open:
         raise ValidationError("The request is closed.")
-    previous_subject_id = request.subject_id
+    previous_subject_id = dsr.subject_id
     if previous_subject_id == subject.pk:
-        return request
-    _job_guard(request)
-    request.subject = subject
+        return dsr
+    _job_guard(dsr)
+    dsr.subject = subject
     if previous_subject_id is not None:
-        request.identity_method, request.identity_note = "", ""
-        request.identity_verified_by, request.identity_verified_at = None, None
-        request.prepared_by, request.approved_by, request.approved_at = None, None, None
-        if request.status in (Status.IN_PROGRESS, Status.AWAITING_APPROVAL, Status.EXECUTING):
-            request.status = Status.IDENTITY_PENDING
-    _save(request, actor)
-    if previous_subject_id is not None and request.assignee_id is not None:
-        _subject_grant_revoke_unless_needed(
-            user=request.assignee, subject_id=previous_subject_id, request=request
-        )
-    assignment_grant(request=request)
-    return request
+        dsr.identity_method, dsr.identity_note = "", ""
+        dsr.identity_verified_by, dsr.identity_verified_at = None, None
+        dsr.prepared_by, dsr.approved_by, dsr.approved_at = None, None, None
+        if dsr.status in (Status.IN_PROGRESS, Status.AWAITING_APPROVAL, Status.EXECUTING):
+            dsr.status = Status.IDENTITY_PENDING
+    _save(dsr, actor)
+    if previous_subject_id is not None and dsr.assignee_id is not None:
+        _subject_grant_revoke_unless_needed(user=dsr.assignee, subject_id=previous_subject_id, dsr=dsr)
+    assignment_grant(dsr=dsr)
+    return dsr
 
 
 @transaction.atomic
 def request_extend(
-    *, request: DataSubjectRequest, until: datetime.datetime, reason: str, actor
+    *, dsr: DataSubjectRequest, until: datetime.datetime, reason: str, actor
 ) -> DataSubjectRequest:
     """Extend the deadline by up to two further months (Art. 12(3)): with a reason, only before
     the original due date has passed, and with the notice letter to the subject."""
     from dsr.letters import letter_write
 
-    request = _locked(request)
+    dsr = _locked(dsr)
     now = timezone.now()
-    if not request.is_open:
+    if not dsr.is_open:
         raise ValidationError("The request is closed.")
-    if now > request.due_at:
+    if now > dsr.due_at:
         raise ValidationError(
-            f"The original deadline ({timezone.localtime(request.due_at):%Y-%m-%d %H:%M}) has passed; "
+            f"The original deadline ({timezone.localtime(dsr.due_at):%Y-%m-%d %H:%M}) has passed; "
             "an extension must be notified before it."
         )
     if not reason.strip():
         raise ValidationError({"extension_reason": "Give the reason (complexity, number of requests)."})
-    limit = extension_limit(request.due_at)
-    if until <= request.effective_due_at:
+    limit = extension_limit(dsr.due_at)
+    if until <= dsr.effective_due_at:
         raise ValidationError({"extended_until": "An extension moves the deadline later."})
     if until > limit:
         latest = f"{timezone.localtime(limit):%Y-%m-%d}"
         raise ValidationError({"extended_until": f"At most two further months: no later than {latest}."})
-    request.extended_until, request.extension_reason = until, reason.strip()
-    _save(request, actor)
-    letter_write(request=request, kind=ResponseLetter.Kind.EXTENSION, actor=actor)
-    return request
+    dsr.extended_until, dsr.extension_reason = until, reason.strip()
+    _save(dsr, actor)
+    letter_write(dsr=dsr, kind=ResponseLetter.Kind.EXTENSION, actor=actor)
+    return dsr
 
 
 @transaction.atomic
 def request_transition(
-    *, request: DataSubjectRequest, to: str, actor, outcome: str = "", refusal_ground: str = ""
+    *, dsr: DataSubjectRequest, to: str, actor, outcome: str = "", refusal_ground: str = ""
 ) -> DataSubjectRequest:
     """Move a request along its workflow (not to completed: ``request_complete`` does that)."""
-    request = _locked(request)
+    dsr = _locked(dsr)
     if to in (Status.COMPLETED, Status.EXECUTING):
         raise ValidationError("Complete a request with request_complete, which carries out the right.")
-    if to not in TRANSITIONS[request.status]:
+    if to not in TRANSITIONS[dsr.status]:
         raise ValidationError(
-            f"A request that is {request.get_status_display().lower()} cannot become "
-            f"{Status(to).label.lower()}."
+            f"A request that is {dsr.get_status_display().lower()} cannot become {Status(to).label.lower()}."
         )
-    if to == Status.IN_PROGRESS and request.identity_verified_at is None:
+    if to == Status.IN_PROGRESS and dsr.identity_verified_at is None:
         raise ValidationError("Verify the requester's identity first.")
-    if request.status == Status.EXECUTING:
-        _job_guard(request)
+    if dsr.status == Status.EXECUTING:
+        _job_guard(dsr)
         if to == Status.IN_PROGRESS:
             # Back to work after a failed job: an erasure needs a fresh second approval.
-            request.approved_by, request.approved_at = None, None
+            dsr.approved_by, dsr.approved_at = None, None
     if to == Status.AWAITING_APPROVAL:
-        if not needs_approval(request):
+        if not needs_approval(dsr):
             raise ValidationError("Only an erasure waits for a second approval.")
-        request.prepared_by, request.approved_by, request.approved_at = actor, None, None
+        dsr.prepared_by, dsr.approved_by, dsr.approved_at = actor, None, None
     if to == Status.REFUSED:
         if refusal_ground not in DataSubjectRequest.RefusalGround.values:
             raise ValidationError({"refusal_ground": "A refusal states its ground."})
-        request.refusal_ground = refusal_ground
+        dsr.refusal_ground = refusal_ground
     if outcome:
-        request.outcome = outcome
-    request.status = to
-    request.closed_at = None if to in DataSubjectRequest.OPEN_STATUSES else timezone.now()
-    _save(request, actor)
+        dsr.outcome = outcome
+    dsr.status = to
+    dsr.closed_at = None if to in DataSubjectRequest.OPEN_STATUSES else timezone.now()
+    _save(dsr, actor)
     if to == Status.REFUSED:
         from dsr.letters import letter_write
 
-        letter_write(request=request, kind=ResponseLetter.Kind.OUTCOME, actor=actor)
-    return request
+        letter_write(dsr=dsr, kind=ResponseLetter.Kind.OUTCOME, actor=actor)
+    return dsr
 
 
 # The rules of the two destructive steps, asked by the services before they act and by the
 # request page before it offers the button (dsr.admin_actions.steps_available).
 
 
-def approval_refusal(request: DataSubjectRequest, actor) -> str | None:
+def approval_refusal(dsr: DataSubjectRequest, actor) -> str | None:
     """Why ``actor`` may not approve this erasure now, or None."""
-    if request.status != Status.AWAITING_APPROVAL:
+    if dsr.status != Status.AWAITING_APPROVAL:
         return "Only a request awaiting approval can be approved."
     if not _is_dpo(actor):
         return "Only a DPO approves an erasure."
-    if request.prepared_by_id == actor.pk:
+    if dsr.prepared_by_id == actor.pk:
         return "Four eyes: a second DPO must approve what you prepared."
     return None
 
 
-def completion_refusal(request: DataSubjectRequest) -> str | None:
+def completion_refusal(dsr: DataSubjectRequest) -> str | None:
     """Why this request cannot be carried out now, or None."""
-    if Status.COMPLETED not in TRANSITIONS[request.status]:
-        return f"A request that is {request.get_status_display().lower()} cannot be completed."
-    if request.identity_verified_at is None:
+    if Status.COMPLETED not in TRANSITIONS[dsr.status]:
+        return f"A request that is {dsr.get_status_display().lower()} cannot be completed."
+    if dsr.identity_verified_at is None:
         return "Verify the requester's identity first."
-    if needs_approval(request) and request.approved_at is None:
+    if needs_approval(dsr) and dsr.approved_at is None:
         return "An erasure needs a second DPO's approval first."
-    if request.subject_id is None:
+    if dsr.subject_id is None:
         return "Match the request to a subject first."
     return None
 
 
 @transaction.atomic
-def request_approve(*, request: DataSubjectRequest, actor) -> DataSubjectRequest:
+def request_approve(*, dsr: DataSubjectRequest, actor) -> DataSubjectRequest:
     """The second DPO's approval of an erasure, recorded at once; the erasure is then queued for a
     worker (``request_complete``), which completes the request when it has run."""
-    request = _locked(request)
-    refusal = approval_refusal(request, actor)
+    dsr = _locked(dsr)
+    refusal = approval_refusal(dsr, actor)
     if refusal:
         raise ValidationError(refusal)
-    request.approved_by, request.approved_at = actor, timezone.now()
-    _save(request, actor)
-    return request_complete(request=request, actor=actor)
+    dsr.approved_by, dsr.approved_at = actor, timezone.now()
+    _save(dsr, actor)
+    return request_complete(dsr=dsr, actor=actor)
 
 
 @transaction.atomic
 def request_complete(
-    *, request: DataSubjectRequest, actor, given: RightInput | None = None
+    *, dsr: DataSubjectRequest, actor, given: RightInput | None = None
 ) -> DataSubjectRequest:
     """Carry out the right on the data (``dsr.rights``), then close the request with its outcome
     and the response letter. All or nothing: a failure leaves data and request as they were.
@@ -329,57 +324,57 @@ def request_complete(
     work; until then the request is open and its deadline runs."""
     from dsr.rights import RightInput, right_execute
 
-    request = _locked(request)
-    refusal = completion_refusal(request)
+    dsr = _locked(dsr)
+    refusal = completion_refusal(dsr)
     if refusal:
         raise ValidationError(refusal)
-    job_kind = _job_kind(request)
+    job_kind = _job_kind(dsr)
     if job_kind is not None:
         from dsr.jobs import request_job_queue
 
-        request.status = Status.EXECUTING
-        _save(request, actor)
-        request_job_queue(request=request, kind=job_kind, actor=actor)
-        logger.info("Request %s queued for a worker (%s)", request.reference, job_kind)
-        return request
-    result = right_execute(request=request, actor=actor, given=given or RightInput())
-    return request_close_completed(request=request, result=result, actor=actor)
+        dsr.status = Status.EXECUTING
+        _save(dsr, actor)
+        request_job_queue(dsr=dsr, kind=job_kind, actor=actor)
+        logger.info("Request %s queued for a worker (%s)", dsr.reference, job_kind)
+        return dsr
+    result = right_execute(dsr=dsr, actor=actor, given=given or RightInput())
+    return request_close_completed(dsr=dsr, result=result, actor=actor)
 
 
-def request_close_completed(*, request: DataSubjectRequest, result, actor) -> DataSubjectRequest:
+def request_close_completed(*, dsr: DataSubjectRequest, result, actor) -> DataSubjectRequest:
     """Close the request, locked by the caller inside its transaction, as completed with the
     right's result: the Art. 19 notices owed, the outcome, the response letter."""
     from dsr.letters import letter_write
 
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("request_close_completed runs inside the completing transaction.")
-    notifications_owed_create(request=request)
-    request.outcome = result.outcome
-    request.exemption = result.exemption
-    request.executed_at = timezone.now()
-    request.status = Status.COMPLETED
-    request.closed_at = request.executed_at
-    _save(request, actor)
-    letter_write(request=request, kind=ResponseLetter.Kind.OUTCOME, actor=actor)
-    logger.info("Request %s completed (%s)", request.reference, request.request_type)
-    return request
+    notifications_owed_create(dsr=dsr)
+    dsr.outcome = result.outcome
+    dsr.exemption = result.exemption
+    dsr.executed_at = timezone.now()
+    dsr.status = Status.COMPLETED
+    dsr.closed_at = dsr.executed_at
+    _save(dsr, actor)
+    letter_write(dsr=dsr, kind=ResponseLetter.Kind.OUTCOME, actor=actor)
+    logger.info("Request %s completed (%s)", dsr.reference, dsr.request_type)
+    return dsr
 
 
 # Art. 19: the rights whose effect must be passed on to everyone who received the data.
 NOTIFIED_RIGHTS = {RequestType.RECTIFICATION, RequestType.ERASURE, RequestType.RESTRICTION}
 
 
-def notifications_owed_create(*, request: DataSubjectRequest) -> list[RecipientNotification]:
+def notifications_owed_create(*, dsr: DataSubjectRequest) -> list[RecipientNotification]:
     """One notice to send per recipient of the purposes the subject's recordings served."""
-    if request.request_type not in NOTIFIED_RIGHTS or request.subject_id is None:
+    if dsr.request_type not in NOTIFIED_RIGHTS or dsr.subject_id is None:
         return []
     # Those the registry says receive the purposes of the subject's calls, and those who were
     # actually sent one of them.
     recipients = Recipient.objects.filter(
-        Q(purposes__recordings__subject=request.subject_id) | Q(shares__recording__subject=request.subject_id)
+        Q(purposes__recordings__subject=dsr.subject_id) | Q(shares__recording__subject=dsr.subject_id)
     ).distinct()
     return [
-        RecipientNotification.objects.get_or_create(request=request, recipient=recipient)[0]
+        RecipientNotification.objects.get_or_create(request=dsr, recipient=recipient)[0]
         for recipient in recipients
     ]
 

@@ -120,7 +120,7 @@ def unmutable_reason(recording: Recording, key: bytes) -> str | None:
 
 
 def audio_response(
-    http_request: HttpRequest, recording: Recording, key: bytes, *, redacted: bool
+    request: HttpRequest, recording: Recording, key: bytes, *, redacted: bool
 ) -> HttpResponseBase:
     """The recording's decrypted audio, whole (200) or the byte range asked for (206), 416 for a
     range past the end. ``redacted``: its sensitive segments are muted, and a recording whose
@@ -150,7 +150,7 @@ def audio_response(
             raise
         muted, silence = muted_byte_ranges(layout, segments), layout.silence
     try:
-        byte_range = parse_range(http_request.headers.get("Range"), size)
+        byte_range = parse_range(request.headers.get("Range"), size)
     except UnsatisfiableRange as exc:
         body.close()
         refusal = HttpResponse(str(exc), status=416, content_type="text/plain; charset=utf-8")

@@ -96,7 +96,7 @@ def world(dpo, analyst, qa_lead_a, queue_a, roles):
     request = request_create(
         request_type="access", channel="email", received_at=now, subject=recording.subject
     )
-    request_assign(request=request, assignee=analyst, actor=dpo)
+    request_assign(dsr=request, assignee=analyst, actor=dpo)
     RequestNote.objects.create(request=request, body="Called back.", author=dpo)
     DeadlineReminder.objects.create(request=request, kind="7-days-before", due_date=now.date())
     RecipientNotification.objects.create(request=request, recipient=recipient)

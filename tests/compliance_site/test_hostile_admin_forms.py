@@ -242,7 +242,7 @@ def test_rectifying_a_subject(desk, values):
     request = request_create(
         request_type="rectification", channel="letter", received_at=timezone.now(), subject=subject
     )
-    request_identity_verify(request=request, method="document", note="Letter signed.", actor=dpo)
+    request_identity_verify(dsr=request, method="document", note="Letter signed.", actor=dpo)
     before = subject.history.count()
 
     # when

@@ -205,8 +205,8 @@ def _push(api, person: dict[str, str], **overrides):
     )
 
 
-def _step(client, request: DataSubjectRequest, step: str, data: dict):
-    return client.post(reverse("admin:dsr_datasubjectrequest_step", args=[request.pk, step]), data)
+def _step(client, dsr: DataSubjectRequest, step: str, data: dict):
+    return client.post(reverse("admin:dsr_datasubjectrequest_step", args=[dsr.pk, step]), data)
 
 
 def test_no_personal_data_in_any_log_record(

@@ -43,7 +43,7 @@ def _reinsert(obj) -> None:
 def test_a_new_request_reusing_a_deleted_ones_id_has_none_of_its_grants(dpo, analyst):
     # given: a request assigned to the analyst, who may then see and work it
     request = request_create(request_type="access", channel="email", received_at=timezone.now())
-    request_assign(request=request, assignee=analyst, actor=dpo)
+    request_assign(dsr=request, assignee=analyst, actor=dpo)
     assert _fresh(analyst).has_perm("dsr.change_datasubjectrequest", request)
     assert DataSubjectRequestUserObjectPermission.objects.filter(content_object=request).count() == 2
     old_pk = request.pk
@@ -84,7 +84,7 @@ def test_every_model_granted_on_has_direct_tables_and_the_generic_ones_stay_empt
     request = request_create(
         request_type="access", channel="email", received_at=timezone.now(), subject=DataSubjectFactory()
     )
-    request_assign(request=request, assignee=analyst, actor=dpo)
+    request_assign(dsr=request, assignee=analyst, actor=dpo)
 
     assert {DataSubject, Queue, Recording, DataSubjectRequest} <= models_with_direct_grants()
     for model in (DataSubject, Queue, Recording, DataSubjectRequest):

@@ -315,16 +315,16 @@ def _mail_keys(messages) -> Counter:
     return keys
 
 
-def _close(request: DataSubjectRequest, status: str) -> None:
-    request.status = status
+def _close(dsr: DataSubjectRequest, status: str) -> None:
+    dsr.status = status
     if status == DataSubjectRequest.Status.REFUSED:
-        request.refusal_ground = DataSubjectRequest.RefusalGround.EXCESSIVE
-    request_save_as_is(request=request)
+        dsr.refusal_ground = DataSubjectRequest.RefusalGround.EXCESSIVE
+    request_save_as_is(dsr=dsr)
 
 
-def _extend(request: DataSubjectRequest, day: datetime.date) -> None:
-    request.extended_until, request.extension_reason = at_local(day, 17), "Complex request."
-    request_save_as_is(request=request)
+def _extend(dsr: DataSubjectRequest, day: datetime.date) -> None:
+    dsr.extended_until, dsr.extension_reason = at_local(day, 17), "Complex request."
+    request_save_as_is(dsr=dsr)
 
 
 def test_two_beats_and_two_workers_over_a_simulated_week_send_each_reminder_once(

@@ -8,12 +8,12 @@ from django.utils import timezone
 from dsr.models import DataSubjectRequest
 
 
-def request_save_as_is(*, request: DataSubjectRequest) -> DataSubjectRequest:
-    closed = request.status not in DataSubjectRequest.OPEN_STATUSES
-    if closed and request.closed_at is None:
-        request.closed_at = timezone.now()
+def request_save_as_is(*, dsr: DataSubjectRequest) -> DataSubjectRequest:
+    closed = dsr.status not in DataSubjectRequest.OPEN_STATUSES
+    if closed and dsr.closed_at is None:
+        dsr.closed_at = timezone.now()
     elif not closed:
-        request.closed_at = None
-    request.full_clean()
-    request.save()
-    return request
+        dsr.closed_at = None
+    dsr.full_clean()
+    dsr.save()
+    return dsr

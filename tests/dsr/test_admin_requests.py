@@ -60,8 +60,8 @@ def test_request_in_the_future_is_refused_with_a_message(client, dpo):
     assert DataSubjectRequest.objects.count() == 0
 
 
-def step_url(request: DataSubjectRequest, step: str) -> str:
-    return reverse("admin:dsr_datasubjectrequest_step", args=[request.pk, step])
+def step_url(dsr: DataSubjectRequest, step: str) -> str:
+    return reverse("admin:dsr_datasubjectrequest_step", args=[dsr.pk, step])
 
 
 def test_the_request_page_offers_the_next_steps_and_no_status_field(client, dpo):

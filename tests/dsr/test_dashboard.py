@@ -55,7 +55,7 @@ def closed(
     request.status, request.closed_at = status, closed_at
     if status == "refused":
         request.refusal_ground = DataSubjectRequest.RefusalGround.MANIFESTLY_UNFOUNDED
-    return request_save_as_is(request=request)
+    return request_save_as_is(dsr=request)
 
 
 def bucket_counts(dashboard) -> dict[str, int]:
@@ -78,7 +78,7 @@ def test_open_requests_are_bucketed_by_days_left_across_the_dst_change(dpo):
     requests = [due(deadline) for deadline, _ in BOUNDARIES]
     assert [r.days_left(NOW) for r in requests] == [days for _, days in BOUNDARIES]
     withdrawn = due(at(2026, 3, 20, 12, 0))
-    request_transition(request=withdrawn, to="withdrawn", actor=dpo)
+    request_transition(dsr=withdrawn, to="withdrawn", actor=dpo)
 
     dashboard = dashboard_for(dpo, NOW)
 
@@ -105,7 +105,7 @@ def test_counts_by_type_and_status_are_of_open_requests(dpo):
     due(at(2026, 4, 11, 9, 0), "erasure")
     in_progress = due(at(2026, 4, 12, 9, 0), "erasure")
     in_progress.status = "identity_pending"
-    request_save_as_is(request=in_progress)
+    request_save_as_is(dsr=in_progress)
     closed(at(2026, 3, 20, 9, 0), at(2026, 3, 19, 9, 0))  # an access request, closed
 
     dashboard = dashboard_for(dpo, NOW)
@@ -164,7 +164,7 @@ def test_on_time_rate_per_day_of_the_last_90_days(dpo):
     extended = due(at(2026, 3, 5, 9, 0))
     extended.extended_until, extended.extension_reason = at(2026, 3, 25, 9, 0), "Complex."
     extended.status, extended.closed_at = "completed", at(2026, 3, 12, 9, 0)
-    request_save_as_is(request=extended)
+    request_save_as_is(dsr=extended)
     # Still open: not in the rate.
     due(at(2026, 3, 1, 9, 0))
 
@@ -227,7 +227,7 @@ def desk(analyst):
     }
     for key in ("on_time", "late"):
         requests[key].status = "completed"
-        request_save_as_is(request=requests[key])
+        request_save_as_is(dsr=requests[key])
     return requests
 
 
@@ -321,7 +321,7 @@ def test_requests_list_query_count_does_not_grow_with_the_page(client, dpo, anal
             request = received_days_ago(n % 45, subject=subject, assignee=analyst if n % 3 else dpo)
             if n % 5 == 0:
                 request.status = "completed"
-                request_save_as_is(request=request)
+                request_save_as_is(dsr=request)
 
     def queries() -> tuple[int, int]:
         with CaptureQueriesContext(connection) as captured:
@@ -365,7 +365,7 @@ def test_deadline_filter_counts_days_as_days_left_does(client, dpo, deadline, ex
     assert [requests[k].days_left() for k in requests] == [-1, 0, 3, 4, 8]
     finished = due_on(-5, 12)
     finished.status = "completed"
-    request_save_as_is(request=finished)
+    request_save_as_is(dsr=finished)
     client.force_login(dpo)
 
     response = client.get(reverse("admin:dsr_datasubjectrequest_changelist"), {"deadline": deadline})

@@ -41,7 +41,7 @@ _BUILDER = textwrap.dedent(
 
     packages._store = store_then_wait
     request = DataSubjectRequest.objects.get(pk=int(sys.argv[1]))
-    packages.package_build(request=request, actor=get_user_model().objects.get(pk=int(sys.argv[2])))
+    packages.package_build(dsr=request, actor=get_user_model().objects.get(pk=int(sys.argv[2])))
     """
 )
 
@@ -76,7 +76,7 @@ def test_a_build_killed_between_its_blob_and_its_row_leaves_an_orphan_the_beat_t
     # given: a subject with a call, an access request, and a package of theirs built before
     subject = DataSubjectFactory()
     RecordingFactory(subject=subject, audio=b"RIFF" + bytes(300_000))
-    built = package_build(request=_access_request(subject), actor=dpo)
+    built = package_build(dsr=_access_request(subject), actor=dpo)
     request = _access_request(subject)
 
     # when: a worker builds the next package and is killed (kill -9) once its blob is written
@@ -108,9 +108,9 @@ def test_a_build_rolled_back_with_its_completion_leaves_a_blob_that_is_deleted(d
     # given: a package built inside a completion that then fails and rolls back
     subject = DataSubjectFactory()
     RecordingFactory(subject=subject, audio=b"RIFF" + bytes(70_000))
-    kept = package_build(request=_access_request(subject), actor=dpo)
+    kept = package_build(dsr=_access_request(subject), actor=dpo)
     with pytest.raises(RuntimeError), transaction.atomic():
-        rolled_back = package_build(request=_access_request(subject), actor=dpo)
+        rolled_back = package_build(dsr=_access_request(subject), actor=dpo)
         raise RuntimeError("the letter could not be written")
     assert not DataPackage.objects.filter(storage_ref=rolled_back.storage_ref).exists()
     assert _package_blobs() == {kept.storage_ref, rolled_back.storage_ref}
@@ -131,7 +131,7 @@ def test_an_expired_and_purged_package_and_an_empty_storage_are_no_trouble(dpo):
     assert package_orphans_delete(now=_later(10_000)) == []  # no packages folder at all
     subject = DataSubjectFactory()
     RecordingFactory(subject=subject, audio=b"RIFF" + bytes(1_000))
-    package = package_build(request=_access_request(subject), actor=dpo)
+    package = package_build(dsr=_access_request(subject), actor=dpo)
     recordings_storage().delete(package.storage_ref)  # as the nightly purge leaves it
     assert package_orphans_delete(now=_later(10_000)) == []
     assert connection.vendor in {"sqlite", "postgresql"}

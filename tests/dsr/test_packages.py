@@ -105,7 +105,7 @@ def test_an_access_package_holds_the_subjects_data_and_their_audio_byte_for_byte
     request = _request(subject)
 
     # when
-    package = package_build(request=request, actor=dpo)
+    package = package_build(dsr=request, actor=dpo)
 
     # then
     archive = _zip(package)
@@ -183,7 +183,7 @@ def test_the_manifest_tells_retention_withdrawals_and_recordings_without_audio(s
     shredded.key.save()
 
     # when
-    package = package_build(request=_request(subject), actor=dpo)
+    package = package_build(dsr=_request(subject), actor=dpo)
 
     # then
     archive = _zip(package)
@@ -209,7 +209,7 @@ def test_the_summary_speaks_the_requests_language(subject, calls, dpo):
     request.language = "de"
     request.save(update_fields=["language"])
 
-    summary = _zip(package_build(request=request, actor=dpo)).read("summary.html").decode()
+    summary = _zip(package_build(dsr=request, actor=dpo)).read("summary.html").decode()
 
     assert '<html lang="de">' in summary
     assert "Ihre Gesprächsaufzeichnungen (3)" in summary
@@ -224,7 +224,7 @@ def test_the_summary_in_english_escapes_what_it_shows(dpo):
     subject = DataSubjectFactory(full_name="<script>alert(1)</script>")
     RecordingFactory(subject=subject)
 
-    summary = _zip(package_build(request=_request(subject), actor=dpo)).read("summary.html").decode()
+    summary = _zip(package_build(dsr=_request(subject), actor=dpo)).read("summary.html").decode()
 
     assert "Your call recordings (1)" in summary
     assert "<script>alert(1)</script>" not in summary
@@ -232,7 +232,7 @@ def test_the_summary_in_english_escapes_what_it_shows(dpo):
 
 
 def test_a_portability_package_holds_structured_data_and_the_original_audio(subject, calls, dpo):
-    package = package_build(request=_request(subject, "portability"), actor=dpo)
+    package = package_build(dsr=_request(subject, "portability"), actor=dpo)
 
     archive = _zip(package)
     assert set(archive.namelist()) == {"data.json", "README.txt"} | {f"recordings/{r}.wav" for r in calls}
@@ -267,7 +267,7 @@ def test_a_portability_package_holds_structured_data_and_the_original_audio(subj
 
 def test_only_access_and_portability_requests_have_a_package(subject, dpo):
     with pytest.raises(ValidationError, match="Only an access or a portability request"):
-        package_build(request=_request(subject, "erasure"), actor=dpo)
+        package_build(dsr=_request(subject, "erasure"), actor=dpo)
 
 
 def test_completing_an_access_request_builds_its_package(
@@ -275,11 +275,11 @@ def test_completing_an_access_request_builds_its_package(
 ):
     # given
     request = _request(subject)
-    request_identity_verify(request=request, method="document", note="passport", actor=dpo)
+    request_identity_verify(dsr=request, method="document", note="passport", actor=dpo)
 
     # when: completed (the package is built on a worker once that commits; here, eagerly)
     with django_capture_on_commit_callbacks(execute=True):
-        request = request_complete(request=request, actor=dpo)
+        request = request_complete(dsr=request, actor=dpo)
 
     # then
     request.refresh_from_db()
@@ -293,7 +293,7 @@ def test_completing_an_access_request_builds_its_package(
 
 
 def test_the_stored_package_is_ciphertext_under_a_random_name(subject, calls, dpo):
-    package = package_build(request=_request(subject), actor=dpo)
+    package = package_build(dsr=_request(subject), actor=dpo)
 
     blob = _blob(package)
     assert b"PK\x03\x04" not in blob and b"PK\x01\x02" not in blob
@@ -310,7 +310,7 @@ def request_reference_not_in(package: DataPackage) -> bool:
 
 
 def test_the_wrapped_key_stays_out_of_history(subject, calls, dpo):
-    package = package_build(request=_request(subject), actor=dpo)
+    package = package_build(dsr=_request(subject), actor=dpo)
 
     history = package.history.model
     assert "wrapped_key" not in {f.name for f in history._meta.get_fields()}
@@ -320,7 +320,7 @@ def test_the_wrapped_key_stays_out_of_history(subject, calls, dpo):
 
 
 def test_building_writes_an_export_event_with_ids_only(subject, calls, dpo):
-    package = package_build(request=_request(subject), actor=dpo)
+    package = package_build(dsr=_request(subject), actor=dpo)
 
     event = AccessEvent.objects.get(action=AccessAction.EXPORT)
     assert (event.object_type, event.object_id, event.actor) == ("package", package.pk, dpo)
@@ -355,7 +355,7 @@ def test_a_failure_in_the_middle_of_building_leaves_no_row_no_blob_and_no_event(
 
     # when
     with pytest.raises(OSError, match="storage went away"):
-        package_build(request=request, actor=dpo)
+        package_build(dsr=request, actor=dpo)
 
     # then
     assert len(opened) == 2
@@ -386,7 +386,7 @@ def test_a_storage_failure_while_writing_leaves_no_row_no_blob_and_no_thread(
 
     # when
     with pytest.raises(OSError, match="disk full"):
-        package_build(request=_request(subject), actor=dpo)
+        package_build(dsr=_request(subject), actor=dpo)
 
     # then
     assert DataPackage.objects.count() == 0
@@ -400,7 +400,7 @@ def test_each_recording_lists_the_recipients_of_its_purposes(subject, calls, dpo
     vendor.purposes.add(purpose)
     Recipient.objects.create(name="Unrelated Ltd", role="third_party", country="IE")
 
-    manifest = json.loads(_zip(package_build(request=_request(subject), actor=dpo)).read("manifest.json"))
+    manifest = json.loads(_zip(package_build(dsr=_request(subject), actor=dpo)).read("manifest.json"))
 
     assert {tuple(r["recipients"]) for r in manifest["recordings"]} == {("QA Vendor GmbH",)}
 
@@ -409,7 +409,7 @@ def test_a_subject_erased_before_the_build_has_nothing_to_export(subject, calls,
     subject_key_destroy(subject=subject, actor=dpo, reason="erasure DSR-2026-000001")
 
     with pytest.raises(ValidationError, match="erased"):
-        package_build(request=_request(subject), actor=dpo)
+        package_build(dsr=_request(subject), actor=dpo)
 
     assert DataPackage.objects.count() == 0
     assert _files_under("packages") == []
@@ -419,7 +419,7 @@ def _peak_of_build(subject, dpo) -> int:
     request = _request(subject)
     tracemalloc.start()
     try:
-        package_build(request=request, actor=dpo)
+        package_build(dsr=request, actor=dpo)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -449,7 +449,7 @@ def test_memory_does_not_grow_with_the_size_of_the_package(dpo):
 
 @pytest.fixture
 def package(subject, calls, dpo):
-    return package_build(request=_request(subject), actor=dpo)
+    return package_build(dsr=_request(subject), actor=dpo)
 
 
 def _get(client, user, package, token_user=None):
@@ -496,8 +496,8 @@ def test_the_assigned_analyst_downloads_and_another_analyst_gets_404(
 ):
     # given
     other = UserFactory(username="otto.analyst", groups=[roles["Privacy analyst"]])
-    request = request_assign(request=_request(subject), assignee=analyst, actor=dpo)
-    package = package_build(request=request, actor=dpo)
+    request = request_assign(dsr=_request(subject), assignee=analyst, actor=dpo)
+    package = package_build(dsr=request, actor=dpo)
 
     # then
     assert _get(client, analyst, package).status_code == 200
@@ -525,8 +525,8 @@ def test_anonymous_is_sent_to_the_login(client, dpo, package):
 
 def test_a_link_works_only_for_its_user_and_its_package(client, subject, calls, dpo, roles):
     other_dpo = UserFactory(username="dora.dpo", groups=[roles["DPO"]])
-    package = package_build(request=_request(subject), actor=dpo)
-    second = package_build(request=_request(subject), actor=dpo)
+    package = package_build(dsr=_request(subject), actor=dpo)
+    second = package_build(dsr=_request(subject), actor=dpo)
     url = reverse("dsr-package-download", args=[package.pk])
 
     assert _get(client, other_dpo, package, token_user=dpo).status_code == 404
@@ -579,7 +579,7 @@ def test_after_the_subject_is_erased_the_package_cannot_be_opened(client, subjec
 def test_the_ttl_comes_from_the_setting(subject, calls, dpo, settings):
     settings.DSR_PACKAGE_TTL_DAYS = 7
 
-    package = package_build(request=_request(subject), actor=dpo)
+    package = package_build(dsr=_request(subject), actor=dpo)
 
     assert package.expires_at - package.created_at == datetime.timedelta(days=7)
 

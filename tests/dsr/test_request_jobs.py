@@ -48,13 +48,13 @@ def _verified_access(subject, dpo) -> DataSubjectRequest:
         received_at=timezone.now() - datetime.timedelta(days=1),
         subject=subject,
     )
-    return request_identity_verify(request=request, method="document", note="Passport seen.", actor=dpo)
+    return request_identity_verify(dsr=request, method="document", note="Passport seen.", actor=dpo)
 
 
-def _complete(request, dpo, capture) -> RequestJob:
+def _complete(dsr, dpo, capture) -> RequestJob:
     with capture(execute=True):
-        request_complete(request=request, actor=dpo)
-    return RequestJob.objects.get(request=request)
+        request_complete(dsr=dsr, actor=dpo)
+    return RequestJob.objects.get(request=dsr)
 
 
 def test_completing_an_access_request_returns_at_once_and_the_worker_completes_it(
@@ -185,7 +185,7 @@ def test_a_failed_job_shows_its_reason_and_a_dpo_retries_it(
 ):
     # given: a build the package service refuses once
     request = _verified_access(subject, dpo)
-    request_assign(request=request, assignee=analyst, actor=dpo)
+    request_assign(dsr=request, assignee=analyst, actor=dpo)
     job = _complete(request, dpo, django_capture_on_commit_callbacks)
     build = jobs.package_build
 
@@ -206,11 +206,11 @@ def test_a_failed_job_shows_its_reason_and_a_dpo_retries_it(
     assert "retry" in [step.name for step in steps_available(request, dpo)]
     assert "retry" not in [step.name for step in steps_available(request, analyst)]
     with pytest.raises(ValidationError, match="Only a DPO"):
-        jobs.request_job_retry(request=request, actor=analyst)
+        jobs.request_job_retry(dsr=request, actor=analyst)
 
     # when: the DPO retries it
     with django_capture_on_commit_callbacks(execute=True):
-        jobs.request_job_retry(request=request, actor=dpo)
+        jobs.request_job_retry(dsr=request, actor=dpo)
     job.refresh_from_db()
     assert (job.state, job.failure_reason, job.retried_by) == (State.QUEUED, "", dpo)
     assert held_jobs.run() == [State.DONE]
@@ -219,7 +219,7 @@ def test_a_failed_job_shows_its_reason_and_a_dpo_retries_it(
     request.refresh_from_db()
     assert request.status == Status.COMPLETED and DataPackage.objects.count() == 1
     with pytest.raises(ValidationError, match="Only a failed job"):
-        jobs.request_job_retry(request=request, actor=dpo)
+        jobs.request_job_retry(dsr=request, actor=dpo)
 
 
 def test_while_its_job_may_run_the_request_does_not_change(
@@ -229,11 +229,11 @@ def test_while_its_job_may_run_the_request_does_not_change(
     _complete(request, dpo, django_capture_on_commit_callbacks)
 
     with pytest.raises(ValidationError, match="being carried out on a worker"):
-        request_transition(request=request, to=Status.WITHDRAWN, actor=dpo)
+        request_transition(dsr=request, to=Status.WITHDRAWN, actor=dpo)
     with pytest.raises(ValidationError, match="being carried out on a worker"):
-        request_match(request=request, subject=DataSubjectFactory(), actor=dpo)
+        request_match(dsr=request, subject=DataSubjectFactory(), actor=dpo)
     with pytest.raises(ValidationError, match="cannot be completed"):
-        request_complete(request=request, actor=dpo)
+        request_complete(dsr=request, actor=dpo)
     assert RequestJob.objects.filter(request=request).count() == 1
     request.refresh_from_db()
     assert [step.name for step in steps_available(request, dpo)] == ["assign", "extend"]
@@ -258,13 +258,13 @@ def test_beat_sends_again_a_job_whose_message_was_lost(
 @pytest.fixture
 def job_request(subject, dpo, analyst, held_jobs, django_capture_on_commit_callbacks):
     request = _verified_access(subject, dpo)
-    request_assign(request=request, assignee=analyst, actor=dpo)
+    request_assign(dsr=request, assignee=analyst, actor=dpo)
     _complete(request, dpo, django_capture_on_commit_callbacks)
     return request
 
 
-def _job_url(request) -> str:
-    return reverse("admin:dsr_datasubjectrequest_job", args=[request.pk])
+def _job_url(dsr) -> str:
+    return reverse("admin:dsr_datasubjectrequest_job", args=[dsr.pk])
 
 
 def test_the_request_page_shows_the_job_and_loads_the_poller(client, dpo, job_request):

@@ -42,7 +42,7 @@ def _verified(subject, request_type: str, dpo) -> DataSubjectRequest:
         received_at=timezone.now() - datetime.timedelta(days=1),
         subject=subject,
     )
-    return request_identity_verify(request=request, method="document", note="ID card seen.", actor=dpo)
+    return request_identity_verify(dsr=request, method="document", note="ID card seen.", actor=dpo)
 
 
 def _package_blobs() -> set[str]:
@@ -76,7 +76,7 @@ def test_a_worker_killed_mid_package_leaves_no_half_done_package_and_the_redeliv
     subject = DataSubjectFactory()
     for n in range(16):
         RecordingFactory(subject=subject, audio=bytes([n]) * 4_000_000)
-    request = request_complete(request=_verified(subject, "access", dpo), actor=dpo)
+    request = request_complete(dsr=_verified(subject, "access", dpo), actor=dpo)
     [job_id] = held_jobs.sent
     worker = celery_processes.worker(env=WORKER_ENV)
 
@@ -127,9 +127,9 @@ def test_a_worker_killed_mid_erasure_leaves_the_subject_whole_or_erased_and_the_
     calls = [RecordingFactory(subject=subject) for _ in range(40)]
     blobs = [call.storage_ref for call in calls]
     prepared = request_transition(
-        request=_verified(subject, "erasure", dpo), to=Status.AWAITING_APPROVAL, actor=dpo
+        dsr=_verified(subject, "erasure", dpo), to=Status.AWAITING_APPROVAL, actor=dpo
     )
-    request = request_approve(request=prepared, actor=second_dpo)
+    request = request_approve(dsr=prepared, actor=second_dpo)
     assert request.status == Status.EXECUTING and request.approved_by == second_dpo
     [job_id] = held_jobs.sent
     worker = celery_processes.worker(env=WORKER_ENV)

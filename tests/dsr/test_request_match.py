@@ -23,8 +23,8 @@ pytestmark = pytest.mark.django_db
 Status = DataSubjectRequest.Status
 
 
-def step_url(request: DataSubjectRequest, step: str) -> str:
-    return reverse("admin:dsr_datasubjectrequest_step", args=[request.pk, step])
+def step_url(dsr: DataSubjectRequest, step: str) -> str:
+    return reverse("admin:dsr_datasubjectrequest_step", args=[dsr.pk, step])
 
 
 @pytest.fixture
@@ -41,9 +41,9 @@ def bob(db):
 def assigned_request(dpo, analyst, alice):
     """A request the DPO matched to Alice, verified and gave to the analyst."""
     request = request_create(request_type="access", channel="email", received_at=timezone.now())
-    request_match(request=request, subject=alice, actor=dpo)
-    request_identity_verify(request=request, method="document", note="ID card seen.", actor=dpo)
-    return request_assign(request=request, assignee=analyst, actor=dpo)
+    request_match(dsr=request, subject=alice, actor=dpo)
+    request_identity_verify(dsr=request, method="document", note="ID card seen.", actor=dpo)
+    return request_assign(dsr=request, assignee=analyst, actor=dpo)
 
 
 def test_an_analyst_cannot_re_match_their_request_to_another_subject(client, analyst, assigned_request, bob):
@@ -74,7 +74,7 @@ def test_the_match_step_is_not_offered_to_an_analyst(client, analyst, assigned_r
 
 def test_the_match_service_refuses_an_analyst_whatever_calls_it(analyst, assigned_request, bob):
     with pytest.raises(ValidationError, match="Only a DPO"):
-        request_match(request=assigned_request, subject=bob, actor=analyst)
+        request_match(dsr=assigned_request, subject=bob, actor=analyst)
 
 
 def test_a_dpo_re_match_voids_the_verification_and_the_old_grant(
@@ -108,11 +108,11 @@ def test_a_re_match_keeps_the_old_grant_while_another_request_needs_it(
 ):
     # given: a second open request of the analyst's is matched to Alice too
     other = request_create(request_type="rectification", channel="email", received_at=timezone.now())
-    request_match(request=other, subject=alice, actor=dpo)
-    request_assign(request=other, assignee=analyst, actor=dpo)
+    request_match(dsr=other, subject=alice, actor=dpo)
+    request_assign(dsr=other, assignee=analyst, actor=dpo)
 
     # when
-    request_match(request=assigned_request, subject=bob, actor=dpo)
+    request_match(dsr=assigned_request, subject=bob, actor=dpo)
 
     # then
     assert subjects_visible_to(analyst).filter(pk=alice.pk).exists()
@@ -121,7 +121,7 @@ def test_a_re_match_keeps_the_old_grant_while_another_request_needs_it(
 def test_matching_the_same_subject_again_changes_nothing(dpo, assigned_request, alice):
     versions = assigned_request.history.count()
 
-    request_match(request=assigned_request, subject=alice, actor=dpo)
+    request_match(dsr=assigned_request, subject=alice, actor=dpo)
 
     assigned_request.refresh_from_db()
     assert assigned_request.identity_verified_at is not None

@@ -55,8 +55,8 @@ def open_request(subject, request_type: str, *, received_at=None, channel="email
     )
 
 
-def verified(request, actor) -> DataSubjectRequest:
-    return request_identity_verify(request=request, method="document", note="Passport seen.", actor=actor)
+def verified(dsr, actor) -> DataSubjectRequest:
+    return request_identity_verify(dsr=dsr, method="document", note="Passport seen.", actor=actor)
 
 
 def stored_blobs(settings) -> list:
@@ -97,19 +97,19 @@ def test_a_transition_the_workflow_does_not_know_is_refused_with_its_reason(dpo)
     request = open_request(DataSubjectFactory(), "access")
 
     with pytest.raises(ValidationError, match="Verify the requester's identity first"):
-        request_transition(request=request, to=Status.IN_PROGRESS, actor=dpo)
-    request_transition(request=request, to=Status.WITHDRAWN, actor=dpo)
+        request_transition(dsr=request, to=Status.IN_PROGRESS, actor=dpo)
+    request_transition(dsr=request, to=Status.WITHDRAWN, actor=dpo)
     with pytest.raises(ValidationError, match="cannot become"):
-        request_transition(request=request, to=Status.IN_PROGRESS, actor=dpo)
+        request_transition(dsr=request, to=Status.IN_PROGRESS, actor=dpo)
 
 
 def test_a_refusal_needs_its_ground_and_writes_the_letter(dpo):
     request = open_request(DataSubjectFactory(), "erasure")
 
     with pytest.raises(ValidationError):
-        request_transition(request=request, to=Status.REFUSED, actor=dpo)
+        request_transition(dsr=request, to=Status.REFUSED, actor=dpo)
     request = request_transition(
-        request=request, to=Status.REFUSED, actor=dpo, refusal_ground="identity_not_verified"
+        dsr=request, to=Status.REFUSED, actor=dpo, refusal_ground="identity_not_verified"
     )
 
     assert request.status == Status.REFUSED and request.closed_at is not None
@@ -123,15 +123,11 @@ def test_extension_up_to_two_months_with_reason_and_notice_letter_in_german(dpo)
     request.save()
 
     with pytest.raises(ValidationError, match="two further months"):
-        request_extend(
-            request=request, until=request.due_at + datetime.timedelta(days=70), reason="x", actor=dpo
-        )
+        request_extend(dsr=request, until=request.due_at + datetime.timedelta(days=70), reason="x", actor=dpo)
     with pytest.raises(ValidationError):
-        request_extend(
-            request=request, until=request.due_at + datetime.timedelta(days=30), reason=" ", actor=dpo
-        )
+        request_extend(dsr=request, until=request.due_at + datetime.timedelta(days=30), reason=" ", actor=dpo)
     request = request_extend(
-        request=request,
+        dsr=request,
         until=request.due_at + datetime.timedelta(days=30),
         reason="der Komplexität",
         actor=dpo,
@@ -149,7 +145,7 @@ def test_extension_is_refused_once_the_original_deadline_has_passed(dpo):
 
     with pytest.raises(ValidationError, match="has passed"):
         request_extend(
-            request=request, until=timezone.now() + datetime.timedelta(days=10), reason="late", actor=dpo
+            dsr=request, until=timezone.now() + datetime.timedelta(days=10), reason="late", actor=dpo
         )
 
 
@@ -159,7 +155,7 @@ def test_assignment_grants_the_analyst_this_request_and_its_subject_only(dpo, an
 
     mine, other = open_request(DataSubjectFactory(), "access"), open_request(DataSubjectFactory(), "access")
 
-    request_assign(request=mine, assignee=analyst, actor=dpo)
+    request_assign(dsr=mine, assignee=analyst, actor=dpo)
 
     assert list(requests_visible_to(analyst)) == [mine]
     assert list(subjects_visible_to(analyst)) == [mine.subject]
@@ -180,13 +176,13 @@ def test_erasure_needs_a_second_dpo_and_then_shreds_everything(
 
     # when: the DPO prepares it, cannot approve it alone, and a second DPO approves
     with pytest.raises(ValidationError, match="second DPO"):
-        request_complete(request=request, actor=dpo)
-    request = request_transition(request=request, to=Status.AWAITING_APPROVAL, actor=dpo)
+        request_complete(dsr=request, actor=dpo)
+    request = request_transition(dsr=request, to=Status.AWAITING_APPROVAL, actor=dpo)
     with pytest.raises(ValidationError, match="Four eyes"):
-        request_approve(request=request, actor=dpo)
+        request_approve(dsr=request, actor=dpo)
     # (the erasure runs on a worker once the approval commits; here, eagerly, as do the blobs)
     with django_capture_on_commit_callbacks(execute=True):
-        request = request_approve(request=request, actor=second_dpo)
+        request = request_approve(dsr=request, actor=second_dpo)
 
     # then: completed, approved by the second DPO
     request.refresh_from_db()
@@ -228,11 +224,11 @@ def test_a_legal_hold_turns_the_erasure_into_a_restriction_with_the_ground_state
     )
     LegalHoldFactory(recording=held, case_reference="CASE-0042")
     request = request_transition(
-        request=verified(open_request(subject, "erasure"), dpo), to=Status.AWAITING_APPROVAL, actor=dpo
+        dsr=verified(open_request(subject, "erasure"), dpo), to=Status.AWAITING_APPROVAL, actor=dpo
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        request = request_approve(request=request, actor=second_dpo)
+        request = request_approve(dsr=request, actor=second_dpo)
 
     request.refresh_from_db()
     held.refresh_from_db()
@@ -250,7 +246,7 @@ def test_a_failed_erasure_leaves_the_subject_as_it_was(
     subject = DataSubjectFactory()
     call = RecordingFactory(subject=subject, queue=queue_a)
     request = request_transition(
-        request=verified(open_request(subject, "erasure"), dpo), to=Status.AWAITING_APPROVAL, actor=dpo
+        dsr=verified(open_request(subject, "erasure"), dpo), to=Status.AWAITING_APPROVAL, actor=dpo
     )
 
     def broken(**kwargs):
@@ -258,7 +254,7 @@ def test_a_failed_erasure_leaves_the_subject_as_it_was(
 
     monkeypatch.setattr("dsr.erasure.subject_personal_data_shred", broken)
     with django_capture_on_commit_callbacks(execute=True):
-        request_approve(request=request, actor=second_dpo)
+        request_approve(dsr=request, actor=second_dpo)
 
     # the approval stands; the erasure on the worker failed and changed nothing
     call.refresh_from_db()
@@ -280,7 +276,7 @@ def test_restriction_takes_the_recordings_out_of_qa_review_but_keeps_them(dpo, q
     call = RecordingFactory(subject=subject, queue=queue_a)
     assert call in recordings_visible_to(qa_lead_a)
 
-    request_complete(request=verified(open_request(subject, "restriction"), dpo), actor=dpo)
+    request_complete(dsr=verified(open_request(subject, "restriction"), dpo), actor=dpo)
 
     call.refresh_from_db()
     assert call.status == Recording.Status.RESTRICTED
@@ -306,7 +302,7 @@ def test_an_upheld_objection_stops_legitimate_interest_use(dpo, queue_a, qa_lead
     )
     assert call in recordings_visible_to(qa_lead_a)
 
-    request = request_complete(request=verified(open_request(subject, "objection"), dpo), actor=dpo)
+    request = request_complete(dsr=verified(open_request(subject, "objection"), dpo), actor=dpo)
 
     assert Objection.objects.get(subject=subject).decision == Objection.Decision.UPHELD
     assert call not in recordings_visible_to(qa_lead_a)
@@ -318,7 +314,7 @@ def test_consent_withdrawal_request_withdraws_through_the_requests_channel(dpo, 
     call = RecordingFactory(subject=subject, queue=queue_a)
 
     request_complete(
-        request=verified(open_request(subject, "consent_withdrawal", channel="letter"), dpo), actor=dpo
+        dsr=verified(open_request(subject, "consent_withdrawal", channel="letter"), dpo), actor=dpo
     )
 
     consent = Consent.objects.get(recording=call)
@@ -331,7 +327,7 @@ def test_rectification_reseals_the_corrected_fields_with_history(dpo):
     request = verified(open_request(subject, "rectification"), dpo)
 
     request_complete(
-        request=request, actor=dpo, given=RightInput(personal=PersonalData(full_name="Erika Mustermann"))
+        dsr=request, actor=dpo, given=RightInput(personal=PersonalData(full_name="Erika Mustermann"))
     )
 
     subject = DataSubject.objects.get(pk=subject.pk)
@@ -347,7 +343,7 @@ def test_a_request_for_an_erased_subject_cannot_be_rectified(dpo):
     request = verified(open_request(subject, "rectification"), dpo)
 
     with pytest.raises(KeyDestroyedError):
-        request_complete(request=request, actor=dpo, given=RightInput(personal=PersonalData(full_name="X")))
+        request_complete(dsr=request, actor=dpo, given=RightInput(personal=PersonalData(full_name="X")))
     assert DataSubjectRequest.objects.get(pk=request.pk).status == Status.IN_PROGRESS
 
 
@@ -364,12 +360,12 @@ def test_erasure_lists_the_recipients_to_notify_and_tracks_the_notice(
     subject = DataSubjectFactory()
     RecordingFactory(subject=subject, queue=queue_a)
     request = request_transition(
-        request=verified(open_request(subject, "erasure"), dpo), to=Status.AWAITING_APPROVAL, actor=dpo
+        dsr=verified(open_request(subject, "erasure"), dpo), to=Status.AWAITING_APPROVAL, actor=dpo
     )
 
     # when
     with django_capture_on_commit_callbacks(execute=True):
-        request = request_approve(request=request, actor=second_dpo)
+        request = request_approve(dsr=request, actor=second_dpo)
 
     # then: one notice owed, to the vendor; recording it sent lands in history
     [notice] = request.notifications.all()
@@ -386,14 +382,14 @@ def test_erasure_destroys_the_subjects_packages_and_deletes_their_archives(
     # given: an access package built for the subject earlier, still in its download window
     subject = DataSubjectFactory()
     RecordingFactory(subject=subject, queue=queue_a)
-    package = package_build(request=verified(open_request(subject, "access"), dpo), actor=dpo)
+    package = package_build(dsr=verified(open_request(subject, "access"), dpo), actor=dpo)
     erasure = request_transition(
-        request=verified(open_request(subject, "erasure"), dpo), to=Status.AWAITING_APPROVAL, actor=dpo
+        dsr=verified(open_request(subject, "erasure"), dpo), to=Status.AWAITING_APPROVAL, actor=dpo
     )
 
     # when
     with django_capture_on_commit_callbacks(execute=True):
-        request_approve(request=erasure, actor=second_dpo)
+        request_approve(dsr=erasure, actor=second_dpo)
 
     # then: its key destroyed with an event, its archive gone with the audio
     package.refresh_from_db()

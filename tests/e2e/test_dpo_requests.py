@@ -143,7 +143,7 @@ def test_dpo_completes_an_access_request_and_watches_the_package_being_built(
         received_at=timezone.now() - datetime.timedelta(days=2),
         subject=subject,
     )
-    request_identity_verify(request=request_obj, method="document", note="Passport seen.", actor=dpo_user)
+    request_identity_verify(dsr=request_obj, method="document", note="Passport seen.", actor=dpo_user)
     pk = request_obj.pk
     log_in(page, live_server)
     page.goto(f"{live_server.url}/admin/dsr/datasubjectrequest/{pk}/change/")

@@ -808,9 +808,9 @@ def test_the_desk_matrix(client, request, persona, dpo, analyst):
 
     alice, bob = DataSubjectFactory(), DataSubjectFactory()
     mine = request_create(request_type="access", channel="email", received_at=timezone.now())
-    request_match(request=mine, subject=alice, actor=dpo)
-    request_identity_verify(request=mine, method="document", note="ID card seen.", actor=dpo)
-    request_assign(request=mine, assignee=analyst, actor=dpo)
+    request_match(dsr=mine, subject=alice, actor=dpo)
+    request_identity_verify(dsr=mine, method="document", note="ID card seen.", actor=dpo)
+    request_assign(dsr=mine, assignee=analyst, actor=dpo)
     theirs = request_create(request_type="erasure", channel="email", received_at=timezone.now())
     log_in(client, request, persona)
 

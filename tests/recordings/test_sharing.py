@@ -144,9 +144,9 @@ def test_restriction_revokes_shares(consented_call, vendor, dpo):
         received_at=timezone.now(),
         subject=consented_call.subject,
     )
-    request_identity_verify(request=request, method="document", note="ID", actor=dpo)
+    request_identity_verify(dsr=request, method="document", note="ID", actor=dpo)
 
-    request_complete(request=request, actor=dpo)
+    request_complete(dsr=request, actor=dpo)
 
     created.refresh_from_db()
     assert created.revoked_at is not None

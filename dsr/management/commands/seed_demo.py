@@ -383,7 +383,7 @@ class Command(BaseCommand):
                 received = now - datetime.timedelta(days=rng.randint(0, 45), hours=rng.randint(0, 23))
                 subject = rng.choice(subjects)
                 assignee = users["analyst"] if n % 2 else None
-                request = request_create(
+                dsr = request_create(
                     request_type=request_type,
                     channel=rng.choice(DataSubjectRequest.Channel.values),
                     received_at=received,
@@ -393,26 +393,26 @@ class Command(BaseCommand):
                 if assignee is not None:
                     assign_perm("recordings.view_datasubject", assignee, subject)
                 if status != Status.NEW:
-                    request.identity_method = DataSubjectRequest.IdentityMethod.CALLER_NUMBER
-                    request.identity_note = "Caller number matched the number on file."
+                    dsr.identity_method = DataSubjectRequest.IdentityMethod.CALLER_NUMBER
+                    dsr.identity_note = "Caller number matched the number on file."
                     if status != Status.IDENTITY_PENDING:
-                        request.identity_verified_by = users["dpo"]
-                        request.identity_verified_at = received + datetime.timedelta(hours=2)
-                request.status = status
+                        dsr.identity_verified_by = users["dpo"]
+                        dsr.identity_verified_at = received + datetime.timedelta(hours=2)
+                dsr.status = status
                 if status in (Status.COMPLETED, Status.REFUSED, Status.WITHDRAWN):
-                    request.closed_at = min(now, received + datetime.timedelta(days=rng.randint(1, 20)))
-                    request.outcome = {
+                    dsr.closed_at = min(now, received + datetime.timedelta(days=rng.randint(1, 20)))
+                    dsr.outcome = {
                         Status.COMPLETED: "Answered in full.",
                         Status.REFUSED: "Refused; ground stated to the subject.",
                         Status.WITHDRAWN: "The subject withdrew the request.",
                     }[status]
                 if status == Status.REFUSED:
-                    request.refusal_ground = DataSubjectRequest.RefusalGround.EXCESSIVE
-                request.save()
+                    dsr.refusal_ground = DataSubjectRequest.RefusalGround.EXCESSIVE
+                dsr.save()
                 if status == Status.EXECUTING:
                     # A job that failed, for the DPO to see the reason and retry it.
                     RequestJob.objects.create(
-                        request=request,
+                        request=dsr,
                         kind=job_kinds[request_type],
                         state=RequestJob.State.FAILED,
                         requested_by=users["dpo"],
@@ -423,7 +423,7 @@ class Command(BaseCommand):
                     )
                 if n % 3 == 0:
                     RequestNote.objects.create(
-                        request=request,
+                        request=dsr,
                         author=users["dpo"],
                         body="Called back; the subject confirmed the request.",
                     )
