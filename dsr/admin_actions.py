@@ -15,7 +15,6 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect, JsonResponse
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
@@ -24,7 +23,6 @@ from compliance_site.roles import DPO, PRIVACY_ANALYST
 from dsr.jobs import request_job_latest, request_job_retry, request_job_state
 from dsr.models import DataSubjectRequest, RequestJob, RequestType
 from dsr.rights import RightInput, right_preview
-from dsr.selectors import requests_visible_to
 from dsr.workflow import (
     TRANSITIONS,
     approval_refusal,
@@ -227,13 +225,23 @@ def steps_available(dsr: DataSubjectRequest, user) -> list[Step]:
     return [STEPS[name] for name in names if user.has_perm(STEPS[name].permission)]
 
 
+def _visible_or_404(model_admin, request, object_id: str) -> DataSubjectRequest:
+    """The request as the request page finds it: the admin's own ``get_object`` over its queryset
+    (``requests_visible_to``), which reads an id that is not a number as "no such request" (a
+    404), not as a crash."""
+    dsr = model_admin.get_object(request, object_id)
+    if dsr is None:
+        raise Http404("No such request.")
+    return dsr
+
+
 def step_view(model_admin, request, object_id: str, step_name: str):
     """GET: the step's form (with the right's preview where it acts on data). POST: run it."""
     step = STEPS.get(step_name)
     if step is None:
         raise Http404("No such step.")
     # Existence is not revealed: a request the user may not see is a 404 whatever the step.
-    dsr = get_object_or_404(requests_visible_to(request.user), pk=object_id)
+    dsr = _visible_or_404(model_admin, request, object_id)
     if not request.user.has_perm(step.permission):
         raise PermissionDenied
     kwargs: dict[str, Any] = {}
@@ -273,7 +281,7 @@ def step_view(model_admin, request, object_id: str, step_name: str):
 def job_state_view(model_admin, request, object_id: str) -> JsonResponse:
     """The request's latest job as JSON, for the request page's poller. The request page's rule:
     a request the user may not see is a 404, as is one without a job."""
-    dsr = get_object_or_404(requests_visible_to(request.user), pk=object_id)
+    dsr = _visible_or_404(model_admin, request, object_id)
     job = request_job_latest(dsr)
     if job is None:
         raise Http404("No job.")

@@ -313,3 +313,17 @@ def test_a_request_without_a_job_has_no_job_state(client, dpo, subject):
     client.force_login(dpo)
     request = _verified_access(subject, dpo)
     assert client.get(_job_url(request)).status_code == 404
+
+
+@pytest.mark.parametrize("object_id", ["abc", "1.5", "99999999999999999999"])
+@pytest.mark.parametrize("page", ["job", "step"])
+def test_a_request_id_that_is_not_one_is_a_404_not_a_crash(client, dpo, job_request, object_id, page):
+    # given: hostile ids in the request page's own endpoints (the poller's and the step forms')
+    client.force_login(dpo)
+    url = f"/admin/dsr/datasubjectrequest/{object_id}/" + ("job/" if page == "job" else "step/assign/")
+
+    # when
+    response = client.get(url)
+
+    # then
+    assert response.status_code == 404
