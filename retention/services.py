@@ -57,20 +57,23 @@ def recording_keep_until_recompute(*, recording: Recording) -> Recording:
     return recording
 
 
-def _delete_pending_blobs() -> None:
-    """Delete the blobs of tombstoned recordings; a failure is retried on the next sweep.
+def _delete_pending_blobs() -> int:
+    """Delete the blobs of tombstoned recordings; a failure is retried on the next sweep. Returns
+    how many blobs the storage refused (still pending).
 
     The tombstones are confirmed (with their history rows) a chunk at a time rather than one
     save each: if the process dies between a blob's deletion and its confirmation, the next sweep
     deletes it again, which the storage treats as done (the blob is already gone)."""
     storage = storages["recordings"]
     deleted: list[int] = []
+    refused = 0
     pending = deletions_with_blob_pending().values_list("pk", "storage_ref")
     for record_id, storage_ref in pending.iterator(chunk_size=BLOB_CONFIRM_CHUNK):
         try:
             storage.delete(storage_ref)
         except OSError:
             logger.exception("Blob of deletion record %s not deleted; will retry", record_id)
+            refused += 1
             continue
         deleted.append(record_id)
         if len(deleted) >= BLOB_CONFIRM_CHUNK:
@@ -78,6 +81,7 @@ def _delete_pending_blobs() -> None:
             deleted = []
     if deleted:
         _blob_deletions_confirm(deleted)
+    return refused
 
 
 def _close_this_threads_connection() -> None:
@@ -196,10 +200,18 @@ def recordings_erase(
         history_copy(erased, history_type=HISTORY_CHANGED, date=written_at, user=actor)
 
 
+class BlobsPending(OSError):
+    """The storage refused to delete some blobs; their tombstones still name them."""
+
+
 def blobs_delete_pending() -> None:
     """Delete the blobs of every tombstone still naming one (``retention.tasks.delete_pending_blobs``).
-    Idempotent: a blob already gone counts as deleted, and a tombstone confirmed is not read again."""
-    _delete_pending_blobs()
+    Idempotent: a blob already gone counts as deleted, and a tombstone confirmed is not read again.
+    Raises BlobsPending (an OSError, which the task retries with backoff) when the storage refused
+    some, having deleted and confirmed the others."""
+    refused = _delete_pending_blobs()
+    if refused:
+        raise BlobsPending(f"{refused} blob(s) not deleted; their tombstones stay pending.")
 
 
 def blobs_delete_pending_after_commit() -> None:

@@ -231,3 +231,37 @@ def test_batch_erasure_chains_one_key_event_per_recording_and_keeps_purposes_in_
         assert erased.status == Recording.Status.ERASED
         assert [p.purpose_id for p in erased.purposes.all()] == [qa.pk]
         assert RecordingKey.objects.get(recording=recording).destroyed_at is not None
+
+
+def test_the_blob_task_retries_while_the_storage_refuses_and_confirms_once_it_accepts(monkeypatch):
+    # given: a tombstone whose blob the storage refused to delete
+    from retention.tasks import delete_pending_blobs
+
+    recording = expired_recording()
+    blob = recording.storage_ref
+    storage = storages["recordings"]
+    attempts = []
+
+    def broken_delete(name):
+        attempts.append(name)
+        raise OSError("storage unavailable")
+
+    monkeypatch.setattr(storage, "delete", broken_delete)
+    retention_sweep(now=timezone.now())
+    attempts.clear()
+
+    # when: the task runs while the storage still refuses
+    result = delete_pending_blobs.apply()
+
+    # then: it retried (the first attempt and its retries), then failed; the tombstone is pending
+    assert result.failed()
+    assert len(attempts) == delete_pending_blobs.max_retries + 1
+    assert DeletionRecord.objects.get(recording_id=recording.pk).blob_deleted_at is None
+
+    # when: the storage is back
+    monkeypatch.undo()
+    assert delete_pending_blobs.apply().successful()
+
+    # then
+    assert not storage.exists(blob)
+    assert DeletionRecord.objects.get(recording_id=recording.pk).blob_deleted_at is not None
