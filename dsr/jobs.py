@@ -43,7 +43,6 @@ from django.utils import timezone
 
 from compliance_site.beat import BeatLock
 from compliance_site.leases import lease_acquire, lease_held, lease_release
-from compliance_site.roles import DPO
 from dsr.models import DataPackage, DataSubjectRequest, RequestJob
 from dsr.packages import package_build
 from dsr.rights import RightResult, erasure_execute
@@ -257,7 +256,9 @@ def _erasure_run(job: RequestJob) -> None:
 def request_job_retry(*, dsr: DataSubjectRequest, actor) -> RequestJob:
     """Queue the request's failed job again (a DPO's decision: the retry runs in the name of who
     completed or approved it, and records who retried)."""
-    if not (actor.is_superuser or actor.groups.filter(name=DPO).exists()):
+    from dsr.workflow import is_dpo
+
+    if not is_dpo(actor):
         raise ValidationError("Only a DPO retries a failed job.")
     dsr = DataSubjectRequest.objects.select_for_update().get(pk=dsr.pk)
     job = request_job_latest(dsr)

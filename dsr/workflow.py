@@ -72,7 +72,8 @@ def _save(dsr: DataSubjectRequest, actor) -> DataSubjectRequest:
     return history_save(dsr, actor=actor, clean=True)
 
 
-def _is_dpo(user) -> bool:
+def is_dpo(user) -> bool:
+    """A DPO (or a superuser): who approves an erasure and retries a failed job."""
     return user.is_superuser or user.groups.filter(name=DPO).exists()
 
 
@@ -277,7 +278,7 @@ def approval_refusal(dsr: DataSubjectRequest, actor) -> str | None:
     """Why ``actor`` may not approve this erasure now, or None."""
     if dsr.status != Status.AWAITING_APPROVAL:
         return "Only a request awaiting approval can be approved."
-    if not _is_dpo(actor):
+    if not is_dpo(actor):
         return "Only a DPO approves an erasure."
     if dsr.prepared_by_id == actor.pk:
         return "Four eyes: a second DPO must approve what you prepared."
