@@ -43,10 +43,11 @@ from django.utils import timezone
 
 from compliance_site.beat import BeatLock
 from compliance_site.leases import lease_acquire, lease_held, lease_release
+from dsr.erasure import live_recordings
 from dsr.models import DataPackage, DataSubjectRequest, RequestJob
 from dsr.packages import package_build
 from dsr.rights import RightResult, erasure_execute
-from recordings.models import Recording
+from recordings.models import DataSubject
 
 logger = logging.getLogger(__name__)
 
@@ -239,8 +240,9 @@ def _erasure_run(job: RequestJob) -> None:
     are deleted by another task once it commits."""
     from dsr.workflow import request_close_completed
 
-    total = Recording.objects.filter(subject__requests=job.request_id).exclude(status=Recording.Status.ERASED)
-    _job_progress(job, 0, total.count())
+    # The recordings the erasure reaches: the erasure's own rule (dsr.erasure.live_recordings).
+    subject = DataSubject.objects.filter(requests=job.request_id).first()
+    _job_progress(job, 0, live_recordings(subject).count() if subject is not None else 0)
     with transaction.atomic():
         dsr = _executing(job.request_id)
         result = erasure_execute(dsr=dsr, actor=job.requested_by)
