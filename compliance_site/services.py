@@ -214,7 +214,7 @@ def second_factor_enrol(*, user: User, device_id: int | None, token: str) -> tup
             model_update(code, actor=user, revoked_at=now)  # spent: enrolment is done
             Authenticator.objects.filter(user=user, confirmed=False).delete()
             codes = recovery_codes_replace(user=user)
-            model_update(user, actor=None, reason="second factor enrolled", second_factor_enrolled_at=now)
+            model_update(user, actor=user, reason="second factor enrolled", second_factor_enrolled_at=now)
     if not verified:
         raise ValidationError(
             "That code does not match. Check the time on your phone and enter the current code.",

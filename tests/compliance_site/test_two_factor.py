@@ -459,6 +459,17 @@ def test_the_revocation_of_an_older_code_is_in_its_history_by_whom_revoked_it(qa
     assert revocation.history_user_id == other_admin.pk
 
 
+def test_the_enrolment_is_in_the_users_history_by_the_user_outside_a_request_too(qa_lead_a, dpo):
+    # when: qa.a enrols (the service called directly: no request for simple-history to read)
+    enrolled(qa_lead_a)
+
+    # then: the user's history says qa.a enrolled, when
+    latest = qa_lead_a.history.first()
+    assert latest.second_factor_enrolled_at is not None
+    assert latest.history_change_reason == "second factor enrolled"
+    assert latest.history_user_id == qa_lead_a.pk
+
+
 def test_issue_enrolment_code_prints_a_code_that_enrols(client, qa_lead_a, dpo):
     out = io.StringIO()
     call_command("issue_enrolment_code", qa_lead_a.username, by=dpo.username, stdout=out)
