@@ -6,6 +6,13 @@ request that did not come from the proxy (one that reached the WSGI server direc
 proxy) would be taken for HTTPS: secure cookies, HSTS and the HTTPS redirect then rest on the
 client's word. This middleware, first in the stack, drops the forwarded headers of every request
 whose peer is not one of ``CUSTOS_TRUSTED_PROXIES``.
+
+Behind the proxy, the WSGI server's peer (``REMOTE_ADDR``) is the proxy itself, for every client:
+the access log, django-axes' lockouts and the API's wrong-token lockout
+(``compliance_site.client_address.client_ip``) would all key on the proxy, so one guesser would
+lock every client out. For a request from a trusted proxy, ``REMOTE_ADDR`` becomes the client's
+address as the proxies recorded it: the rightmost ``X-Forwarded-For`` entry that is not itself a
+trusted proxy (entries to its left are whatever the client sent, so never believed).
 """
 
 from __future__ import annotations
@@ -51,6 +58,20 @@ def is_trusted_proxy(address: str | None) -> bool:
     return any(peer in network for network in settings.TRUSTED_PROXY_NETWORKS)
 
 
+def forwarded_client(forwarded_for: str) -> str | None:
+    """The client's address in a trusted proxy's ``X-Forwarded-For``: the rightmost entry that is
+    not a trusted proxy; None when there is none or it is not an address (the peer stays)."""
+    for entry in reversed(forwarded_for.split(",")):
+        entry = entry.strip()
+        try:
+            address = str(ipaddress.ip_address(entry))
+        except ValueError:
+            return None
+        if not is_trusted_proxy(address):
+            return address
+    return None
+
+
 class TrustedProxyMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -59,4 +80,6 @@ class TrustedProxyMiddleware:
         if not is_trusted_proxy(request.META.get("REMOTE_ADDR")):
             for header in FORWARDED_HEADERS:
                 request.META.pop(header, None)
+        elif client := forwarded_client(request.META.get("HTTP_X_FORWARDED_FOR", "")):
+            request.META["REMOTE_ADDR"] = client
         return self.get_response(request)

@@ -75,19 +75,19 @@ def _new_enrolment_code() -> str:
     return "-".join(raw[i : i + 4] for i in range(0, ENROLMENT_CODE_LENGTH, 4))
 
 
-def _enrolment_codes_revoke(*, user: User, now: datetime) -> int:
-    # Saved one by one so that each revocation is in the code's history.
+def _enrolment_codes_revoke(*, user: User, actor: User, now: datetime) -> int:
+    # Saved one by one so that each revocation is in the code's history, by whom revoked it (a
+    # command has no request for simple-history to take the author from).
     open_codes = list(EnrolmentCode.objects.select_for_update().filter(user=user, revoked_at__isnull=True))
     for row in open_codes:
-        row.revoked_at = now
-        row.save(update_fields=["revoked_at"])
+        model_update(row, actor=actor, revoked_at=now)
     return len(open_codes)
 
 
 def _enrolment_code_create(*, user: User, actor: User, now: datetime) -> str:
     """Void the user's open codes and pending enrolments, and issue a new code (returned in
     clear this once; only its digest is stored)."""
-    _enrolment_codes_revoke(user=user, now=now)
+    _enrolment_codes_revoke(user=user, actor=actor, now=now)
     Authenticator.objects.filter(user=user, confirmed=False).delete()
     code = _new_enrolment_code()
     row = EnrolmentCode(
@@ -214,7 +214,7 @@ def second_factor_enrol(*, user: User, device_id: int | None, token: str) -> tup
             model_update(code, actor=user, revoked_at=now)  # spent: enrolment is done
             Authenticator.objects.filter(user=user, confirmed=False).delete()
             codes = recovery_codes_replace(user=user)
-            model_update(user, actor=None, reason="second factor enrolled", second_factor_enrolled_at=now)
+            model_update(user, actor=user, reason="second factor enrolled", second_factor_enrolled_at=now)
     if not verified:
         raise ValidationError(
             "That code does not match. Check the time on your phone and enter the current code.",

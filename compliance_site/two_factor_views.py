@@ -140,10 +140,6 @@ def _context(admin_site, request: HttpRequest, **extra) -> dict:
     }
 
 
-def _verified(request: HttpRequest, device) -> None:
-    session_mark_verified(request, device)
-
-
 @sensitive_post_parameters("otp_token")
 @csrf_protect
 @never_cache
@@ -157,7 +153,7 @@ def second_factor_view(request: HttpRequest, admin_site) -> HttpResponse:
     form = SecondFactorForm(user, request, data=request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         device = form.get_user().otp_device
-        _verified(request, device)
+        session_mark_verified(request, device)
         if isinstance(device, RecoveryCodeSet):
             left = device.codes.count()
             logger.info("User id %s logged in with a recovery code; %s left", user.pk, left)
@@ -248,7 +244,7 @@ def _confirm_step(request: HttpRequest, admin_site, state: dict) -> HttpResponse
             form.add_error("token", exc)
         else:
             request.session.pop(ENROLMENT_SESSION_KEY, None)
-            _verified(request, device)
+            session_mark_verified(request, device)
             # Shown once, in this response; the database keeps only keyed digests to check them.
             return TemplateResponse(
                 request,

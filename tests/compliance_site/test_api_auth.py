@@ -149,6 +149,35 @@ def test_wrong_tokens_lock_the_address_out_and_not_another(limit_three):
 
 
 @pytest.mark.django_db
+def test_behind_the_named_proxy_a_guesser_locks_out_their_own_address_only(limit_three, settings):
+    # given: the deployment's TLS proxy at 10.0.0.5, which appends each client's address to
+    # X-Forwarded-For; a guesser at 203.0.113.9 who sends an X-Forwarded-For of their own
+    from compliance_site.proxy import trusted_proxy_networks
+
+    settings.TRUSTED_PROXY_NETWORKS = trusted_proxy_networks(["10.0.0.5"])
+    token = create_integration()
+
+    def through_proxy(client_address: str, token: str, claimed: str = "") -> APIClient:
+        client = client_from("10.0.0.5", token)
+        forwarded = f"{claimed}, {client_address}" if claimed else client_address
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}", HTTP_X_FORWARDED_FOR=forwarded)
+        return client
+
+    # when: the guesser sends three wrong tokens, claiming to be the integration's address
+    guesser = through_proxy("203.0.113.9", "0" * 43, claimed="198.51.100.20")
+    assert [file_request(guesser).status_code for _ in range(3)] == [401, 401, 401]
+
+    # then: the guesser is locked out; the integration at 198.51.100.20, behind the same proxy,
+    # is not (before, every client of the proxy shared its address and its lockout)
+    assert file_request(guesser).status_code == 429
+    assert file_request(through_proxy("198.51.100.20", token)).status_code == 400
+    # and a client reaching the server directly cannot pick its address with the header
+    direct = client_from("203.0.113.50", token)
+    direct.credentials(HTTP_AUTHORIZATION=f"Token {token}", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    assert file_request(direct).status_code == 400
+
+
+@pytest.mark.django_db
 def test_the_lockout_ends_after_the_window(limit_three, monkeypatch):
     token = create_integration()
     guesser = client_from("10.0.0.7", "0" * 43)

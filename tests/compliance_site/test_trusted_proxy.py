@@ -43,3 +43,36 @@ def test_anyone_else_saying_so_is_not_believed(behind_a_proxy, peer):
 
 def test_the_middleware_is_first_in_the_stack(settings):
     assert settings.MIDDLEWARE[0] == "compliance_site.proxy.TrustedProxyMiddleware"
+
+
+def _client_address_through_the_stack(remote_addr: str, forwarded_for: str) -> str:
+    seen = {}
+
+    def view(request):
+        seen["address"] = request.META["REMOTE_ADDR"]
+        return HttpResponse()
+
+    request = RequestFactory().get("/", HTTP_X_FORWARDED_FOR=forwarded_for, REMOTE_ADDR=remote_addr)
+    TrustedProxyMiddleware(view)(request)
+    return seen["address"]
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded_for", "client"),
+    [
+        # the proxy appended the client's address; what the client claimed to its left is ignored
+        ("10.0.0.5", "198.51.100.20, 203.0.113.9", "203.0.113.9"),
+        # two trusted proxies in a row: the first untrusted entry from the right
+        ("10.0.0.5", "198.51.100.20, 203.0.113.9, fd00::7", "203.0.113.9"),
+        # nothing usable: the peer stays (a lockout on the proxy, never on a client's claim)
+        ("10.0.0.5", "203.0.113.9, not-an-address", "10.0.0.5"),
+        ("10.0.0.5", "", "10.0.0.5"),
+        ("10.0.0.5", "fd00::7", "10.0.0.5"),
+        # a client reaching the server directly cannot choose its address
+        ("203.0.113.50", "198.51.100.20", "203.0.113.50"),
+    ],
+)
+def test_behind_the_named_proxy_the_client_address_is_the_one_it_recorded(
+    behind_a_proxy, peer, forwarded_for, client
+):
+    assert _client_address_through_the_stack(peer, forwarded_for) == client

@@ -444,6 +444,32 @@ def test_enrolment_codes_are_stored_as_digests_only(qa_lead_a, dpo):
     assert history.history_user_id == dpo.pk and row.issued_by_id == dpo.pk
 
 
+def test_the_revocation_of_an_older_code_is_in_its_history_by_whom_revoked_it(qa_lead_a, dpo):
+    # given: a code issued by the DPO
+    enrolment_code_issue(user=qa_lead_a, actor=dpo)
+    older = qa_lead_a.enrolment_codes.get()
+    other_admin = administrator()
+
+    # when: another administrator issues a newer one (no request: a command, as in production)
+    enrolment_code_issue(user=qa_lead_a, actor=other_admin)
+
+    # then: the older code's history says when and by whom it was voided
+    revocation = older.history.first()
+    assert revocation.revoked_at is not None
+    assert revocation.history_user_id == other_admin.pk
+
+
+def test_the_enrolment_is_in_the_users_history_by_the_user_outside_a_request_too(qa_lead_a, dpo):
+    # when: qa.a enrols (the service called directly: no request for simple-history to read)
+    enrolled(qa_lead_a)
+
+    # then: the user's history says qa.a enrolled, when
+    latest = qa_lead_a.history.first()
+    assert latest.second_factor_enrolled_at is not None
+    assert latest.history_change_reason == "second factor enrolled"
+    assert latest.history_user_id == qa_lead_a.pk
+
+
 def test_issue_enrolment_code_prints_a_code_that_enrols(client, qa_lead_a, dpo):
     out = io.StringIO()
     call_command("issue_enrolment_code", qa_lead_a.username, by=dpo.username, stdout=out)
