@@ -128,3 +128,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "dsr.add_datasubjectrequest",
     ],
 }
+
+
+def is_dpo(user) -> bool:
+    """A DPO, or a superuser: who approves an erasure, retries a failed job and issues enrolment
+    codes. One rule for every service that asks."""
+    return bool(user.is_active and (user.is_superuser or user.groups.filter(name=DPO).exists()))

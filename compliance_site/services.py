@@ -36,7 +36,7 @@ from compliance_site.models import (
     User,
     recovery_code_digest,
 )
-from compliance_site.roles import DPO
+from compliance_site.roles import is_dpo
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +57,7 @@ PENDING_AUTHENTICATOR_TTL = timedelta(minutes=15)
 
 
 def _is_administrator(user: User) -> bool:
-    return bool(
-        user.is_active and user.is_staff and (user.is_superuser or user.groups.filter(name=DPO).exists())
-    )
+    return bool(user.is_staff and is_dpo(user))
 
 
 def _normalise_enrolment_code(code: str) -> str:

@@ -258,7 +258,7 @@ def _erasure_run(job: RequestJob) -> None:
 def request_job_retry(*, dsr: DataSubjectRequest, actor) -> RequestJob:
     """Queue the request's failed job again (a DPO's decision: the retry runs in the name of who
     completed or approved it, and records who retried)."""
-    from dsr.workflow import is_dpo
+    from compliance_site.roles import is_dpo
 
     if not is_dpo(actor):
         raise ValidationError("Only a DPO retries a failed job.")

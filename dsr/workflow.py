@@ -25,7 +25,7 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from compliance_site.model_update import history_save, model_update
-from compliance_site.roles import DPO, PRIVACY_ANALYST
+from compliance_site.roles import DPO, PRIVACY_ANALYST, is_dpo
 from dsr.deadlines import due_at_for, extension_limit
 from dsr.models import DataSubjectRequest, RecipientNotification, RequestType, ResponseLetter
 from recordings.models import DataSubject, Recipient
@@ -70,11 +70,6 @@ def _locked(dsr: DataSubjectRequest) -> DataSubjectRequest:
 
 def _save(dsr: DataSubjectRequest, actor) -> DataSubjectRequest:
     return history_save(dsr, actor=actor, clean=True)
-
-
-def is_dpo(user) -> bool:
-    """A DPO (or a superuser): who approves an erasure and retries a failed job."""
-    return user.is_superuser or user.groups.filter(name=DPO).exists()
 
 
 def needs_approval(dsr: DataSubjectRequest) -> bool:
