@@ -119,7 +119,7 @@ class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistory
             ("<int:object_id>/sensitive-segments/", sensitive_segments_view, "sensitive_segments"),
             ("<int:object_id>/unredacted/", unredacted_playback_view, "unredacted"),
             # Not ".../transcript/unredacted/": the audio's "<id>/unredacted/" would look alike.
-            ("<path:object_id>/unredacted-transcript/", transcript_unredacted_view, "transcript_unredacted"),
+            ("<int:object_id>/unredacted-transcript/", transcript_unredacted_view, "transcript_unredacted"),
         ]
         return [
             *(

@@ -130,11 +130,7 @@ def transcript_unredacted_view(request, object_id, *, model_admin):
     if request.method not in ("GET", "POST"):
         return HttpResponseNotAllowed(["GET", "POST"])
     # Not found for anyone who may not play the recording, exactly like the audio.
-    recording = (
-        recordings_playable_by(request.user).select_related("subject").filter(pk=object_id).first()
-        if str(object_id).isdigit()
-        else None
-    )
+    recording = recordings_playable_by(request.user).select_related("subject").filter(pk=object_id).first()
     transcript = Transcript.objects.filter(recording=recording).first() if recording else None
     if recording is None or transcript is None:
         raise Http404

@@ -593,3 +593,22 @@ def test_the_openapi_schema_documents_the_transcript(client, dpo):
     assert transcript["required"] == ["text"]
     assert set(transcript["properties"]) == {"text", "language", "source"}
     assert "control characters" in transcript["properties"]["text"]["description"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("object_id", ["\u00b2", "\u0663", "1/change", "99999999999999999999999"])
+def test_an_id_that_is_no_recording_id_is_not_found_on_the_unredacted_transcript_page(
+    client, dpo, recording_a, object_id
+):
+    # "²" and "٣" pass str.isdigit() but are no integer a primary key takes (they were a 500).
+    # The page's route takes digits only; anything else falls to the admin's own pages.
+    client.force_login(with_unredacted(dpo))
+    url = unredacted_url(recording_a).replace(f"/{recording_a.pk}/", f"/{object_id}/")
+
+    for response in (
+        client.get(url),
+        client.post(url, {"reason": "Chargeback dispute, ticket 2026-118."}),
+    ):
+        assert response.status_code in (302, 404)
+        assert "4111" not in response.content.decode()
+    assert not AccessEvent.objects.filter(action="unredacted").exists()
