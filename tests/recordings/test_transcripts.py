@@ -13,6 +13,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -361,6 +362,24 @@ def test_the_page_shows_the_payment_flag(client, dpo, recording_a):
     page = client.get(change_url(recording_a)).content.decode()
 
     assert "Payment data" in page and "payment data may be in the audio" in page
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("with_transcript", [True, False])
+def test_the_page_reads_the_transcript_row_once_for_its_fields(client, dpo, queue_a, with_transcript):
+    recording = RecordingFactory(queue=queue_a)
+    if with_transcript:
+        transcript_store(recording, TEXT, language="de", source="pbx-stt")
+    client.force_login(dpo)
+
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(change_url(recording))
+
+    assert page.status_code == 200
+    assert ("Payment data" in page.content.decode()) is with_transcript
+    reads = [q["sql"] for q in queries.captured_queries if 'FROM "recordings_transcript"' in q["sql"]]
+    # Asked about by the form, the fieldsets, the page's fields and its panel: read once.
+    assert len(reads) == 1, reads
 
 
 @pytest.mark.django_db
