@@ -86,7 +86,20 @@ def consent_withdraw(
     player at once (the access selectors read the ledger), and their retention is recomputed.
     The withdrawal is an access event too: it brings retention forward, so whoever recorded it
     (a DPO, an integration's account) is in the chained log, not only in history."""
-    consent = Consent.objects.select_for_update().get(pk=consent.pk)
+    consent = _consent_withdrawal_record(consent=consent, via=via, actor=actor, at=at, client_ip=client_ip)
+    _grounds_changed(consent.subject_id, consent.purpose_id)
+    return consent
+
+
+def _consent_withdrawal_record(*, consent: Consent, via: str, actor, at, client_ip: str | None) -> Consent:
+    """``consent_withdraw`` but for the recordings' recomputation, which the caller makes (once
+    for many consents of one subject and purpose). In the caller's transaction."""
+    # The subject and the purpose come with the lock (the event names them); only the consent is locked.
+    consent = (
+        Consent.objects.select_for_update(of=("self",))
+        .select_related("subject", "purpose")
+        .get(pk=consent.pk)
+    )
     if consent.decision != Consent.Decision.GIVEN:
         raise ValidationError("A refusal cannot be withdrawn; record a new consent instead.")
     if consent.withdrawn_at is not None:
@@ -99,7 +112,6 @@ def consent_withdraw(
     consent.withdrawn_at, consent.withdrawn_via = at, via
     consent.withdrawn_by = actor if actor is not None and actor.is_authenticated else None
     history_save(consent, actor=actor, update_fields=["withdrawn_at", "withdrawn_via", "withdrawn_by"])
-    _grounds_changed(consent.subject_id, consent.purpose_id)
     access_event_record(
         action=AccessAction.CONSENT_WITHDRAWN,
         object_type="subject",
@@ -117,14 +129,19 @@ def consent_withdraw(
 def consents_withdraw_for(
     *, subject: DataSubject, purpose: Purpose, via: str, actor=None, client_ip: str | None = None
 ) -> list[Consent]:
-    """Withdraw every active consent of the subject for the purpose (the caller said "stop")."""
+    """Withdraw every active consent of the subject for the purpose (the caller said "stop"); the
+    recordings' grounds are recomputed once, after the last one (one consent per call is common)."""
     with transaction.atomic():
         active = Consent.objects.filter(
             subject=subject, purpose=purpose, decision=Consent.Decision.GIVEN, withdrawn_at__isnull=True
         ).order_by("pk")
-        return [
-            consent_withdraw(consent=consent, via=via, actor=actor, client_ip=client_ip) for consent in active
+        withdrawn = [
+            _consent_withdrawal_record(consent=consent, via=via, actor=actor, at=None, client_ip=client_ip)
+            for consent in active
         ]
+        if withdrawn:
+            _grounds_changed(subject.pk, purpose.pk)
+        return withdrawn
 
 
 @transaction.atomic

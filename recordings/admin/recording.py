@@ -29,11 +29,12 @@ from recordings.admin.transcript import (
     FLAGGED_TITLE,
     PaymentDataFlagFilter,
     payment_data_flag,
+    recording_transcript,
     transcript_panel,
     transcript_unredacted_view,
 )
 from recordings.admin.upload import UPLOAD_FIELDSETS, RecordingUploadForm
-from recordings.models import Consent, Recording, Transcript
+from recordings.models import Consent, Recording
 from recordings.playback.sessions import playback_token
 from recordings.selectors import (
     purposes_lawful_for,
@@ -119,7 +120,7 @@ class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistory
             ("<int:object_id>/sensitive-segments/", sensitive_segments_view, "sensitive_segments"),
             ("<int:object_id>/unredacted/", unredacted_playback_view, "unredacted"),
             # Not ".../transcript/unredacted/": the audio's "<id>/unredacted/" would look alike.
-            ("<path:object_id>/unredacted-transcript/", transcript_unredacted_view, "transcript_unredacted"),
+            ("<int:object_id>/unredacted-transcript/", transcript_unredacted_view, "transcript_unredacted"),
         ]
         return [
             *(
@@ -154,7 +155,7 @@ class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistory
         if obj is None:
             return ()  # the add page is the upload form: nothing of the model is shown there
         fields: tuple[Any, ...] = (*self.readonly_fields,)
-        if Transcript.objects.filter(recording=obj).exists():
+        if recording_transcript(obj) is not None:
             fields = (*fields, payment_data_flag)
         for permission, value in self.page_fields:
             if request.user.has_perm(permission):

@@ -78,7 +78,7 @@ def transcript_panel(request, recording: Recording, *, unredacted_url: str) -> d
     (``transcript_html``), and whether it was decrypted for this page (``transcript_decrypted``),
     which makes the page's one access event a ``decrypt`` (``RecordingAdmin``). Empty when the
     recording has no transcript."""
-    transcript = Transcript.objects.select_related("recording__subject").filter(recording=recording).first()
+    transcript = recording_transcript(recording)
     if transcript is None:
         return {}
     try:
@@ -108,13 +108,19 @@ def transcript_panel(request, recording: Recording, *, unredacted_url: str) -> d
     return {"transcript_html": html, "transcript_decrypted": True}
 
 
+def recording_transcript(recording: Recording) -> Transcript | None:
+    """The recording's transcript, or None, read once per page: the reverse one-to-one caches it
+    (a miss too) on the page's recording, which the admin asks about several times a page."""
+    try:
+        return recording.transcript
+    except Transcript.DoesNotExist:
+        return None
+
+
 @admin.display(description="Payment data")
 def payment_data_flag(recording: Recording) -> str:
-    flagged_at = (
-        Transcript.objects.filter(recording=recording)
-        .values_list("payment_data_flagged_at", flat=True)
-        .first()
-    )
+    transcript = recording_transcript(recording)
+    flagged_at = transcript.payment_data_flagged_at if transcript is not None else None
     if flagged_at is None:
         return "Not flagged."
     return (
@@ -130,11 +136,7 @@ def transcript_unredacted_view(request, object_id, *, model_admin):
     if request.method not in ("GET", "POST"):
         return HttpResponseNotAllowed(["GET", "POST"])
     # Not found for anyone who may not play the recording, exactly like the audio.
-    recording = (
-        recordings_playable_by(request.user).select_related("subject").filter(pk=object_id).first()
-        if str(object_id).isdigit()
-        else None
-    )
+    recording = recordings_playable_by(request.user).select_related("subject").filter(pk=object_id).first()
     transcript = Transcript.objects.filter(recording=recording).first() if recording else None
     if recording is None or transcript is None:
         raise Http404

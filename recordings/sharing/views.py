@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core import signing
+from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
@@ -149,6 +150,7 @@ def shared_audio(request: HttpRequest, pk: int) -> HttpResponseBase:
             },
             client_ip=client_ip(request),
         )
-        share.fetch_count += 1
-        share.save(update_fields=["fetch_count"])
+        # In place: a player's Range requests come in parallel (a read-then-save would lose
+        # counts), and each is an access event already, not a version of the share's history.
+        Share.objects.filter(pk=share.pk).update(fetch_count=F("fetch_count") + 1)
     return response

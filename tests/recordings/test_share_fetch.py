@@ -92,6 +92,21 @@ def test_every_fetch_is_an_access_event_naming_the_recipient_and_range(client, s
     assert share.fetch_count == 1
 
 
+def test_fetches_are_counted_in_place_without_a_history_row_each(client, shared):
+    share, token = shared
+    audio = opened(client, token)
+    versions = share.history.count()
+
+    for first in (0, 100, 200):
+        body(client.get(audio, HTTP_RANGE=f"bytes={first}-{first + 99}"))
+
+    share.refresh_from_db()
+    assert share.fetch_count == 3
+    # A player's many Range requests are access events, not versions of the share.
+    assert share.history.count() == versions
+    assert AccessEvent.objects.filter(action="share_fetch").count() == 3
+
+
 def test_an_unknown_token_opens_nothing(client, shared):
     assert client.post("/shares/open", {"token": "not-a-token"}).status_code == 404
     assert client.get("/shares/not-a-token/audio").status_code == 404

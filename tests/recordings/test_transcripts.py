@@ -13,6 +13,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -364,6 +365,24 @@ def test_the_page_shows_the_payment_flag(client, dpo, recording_a):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("with_transcript", [True, False])
+def test_the_page_reads_the_transcript_row_once_for_its_fields(client, dpo, queue_a, with_transcript):
+    recording = RecordingFactory(queue=queue_a)
+    if with_transcript:
+        transcript_store(recording, TEXT, language="de", source="pbx-stt")
+    client.force_login(dpo)
+
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(change_url(recording))
+
+    assert page.status_code == 200
+    assert ("Payment data" in page.content.decode()) is with_transcript
+    reads = [q["sql"] for q in queries.captured_queries if 'FROM "recordings_transcript"' in q["sql"]]
+    # Asked about by the form, the fieldsets, the page's fields and its panel: read once.
+    assert len(reads) == 1, reads
+
+
+@pytest.mark.django_db
 def test_a_qa_lead_without_the_permission_cannot_read_it_unredacted(client, qa_lead_a, recording_a):
     client.force_login(qa_lead_a)
 
@@ -593,3 +612,22 @@ def test_the_openapi_schema_documents_the_transcript(client, dpo):
     assert transcript["required"] == ["text"]
     assert set(transcript["properties"]) == {"text", "language", "source"}
     assert "control characters" in transcript["properties"]["text"]["description"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("object_id", ["\u00b2", "\u0663", "1/change", "99999999999999999999999"])
+def test_an_id_that_is_no_recording_id_is_not_found_on_the_unredacted_transcript_page(
+    client, dpo, recording_a, object_id
+):
+    # "²" and "٣" pass str.isdigit() but are no integer a primary key takes (they were a 500).
+    # The page's route takes digits only; anything else falls to the admin's own pages.
+    client.force_login(with_unredacted(dpo))
+    url = unredacted_url(recording_a).replace(f"/{recording_a.pk}/", f"/{object_id}/")
+
+    for response in (
+        client.get(url),
+        client.post(url, {"reason": "Chargeback dispute, ticket 2026-118."}),
+    ):
+        assert response.status_code in (302, 404)
+        assert "4111" not in response.content.decode()
+    assert not AccessEvent.objects.filter(action="unredacted").exists()
