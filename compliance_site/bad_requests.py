@@ -21,3 +21,27 @@ class ClearBadRequest(BadRequest):
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponseBadRequest:
     message = str(exception) if isinstance(exception, ClearBadRequest) else GENERIC_MESSAGE
     return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+
+
+NUL_MESSAGE = "Bad request: a NUL character is not allowed in the address or its query."
+
+
+class NulCharacterMiddleware:
+    """Refuses a NUL character anywhere in the path or the query string, with a 400.
+
+    No value of Custos holds one, and PostgreSQL refuses NUL in any text parameter: an admin list
+    filter (``?status=%00``), an id or a lookup would otherwise reach the database and fail there
+    (a DataError, a 500). Forms refuse NUL already (Django's ``ProhibitNullCharactersValidator``)
+    and the API's lookups do (``recordings.intake.serializers.LookupSlugField``); this is the one
+    place for everything that arrives in the address.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        if "\x00" in request.path or any(
+            "\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()
+        ):
+            return bad_request(request, ClearBadRequest(NUL_MESSAGE))
+        return self.get_response(request)

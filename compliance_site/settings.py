@@ -82,6 +82,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: forwarded headers (X-Forwarded-Proto...) from anyone but the named proxy are dropped.
     "compliance_site.proxy.TrustedProxyMiddleware",
+    # A NUL anywhere in the address is a 400 before it can reach PostgreSQL (which refuses it).
+    "compliance_site.bad_requests.NulCharacterMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     # Serves the admin's static files in production without a separate web server config.
