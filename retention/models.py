@@ -186,6 +186,17 @@ class SweepRun(models.Model):
         return self.get_status_display()
 
 
+class DeletionReason(models.TextChoices):
+    """Why a recording was deleted: the cause a tombstone names (issue 16: not all "retention")."""
+
+    RETENTION_EXPIRED = "retention_expired", "Retention period ended"
+    ERASURE_REQUEST = "erasure_request", "Erasure request (Art. 17)"
+    CONSENT_WITHDRAWN = "consent_withdrawn", "Consent withdrawn, no other ground"
+    OBJECTION_UPHELD = "objection_upheld", "Objection upheld (Art. 21), no other ground"
+    HOLD_RELEASED = "hold_released", "Erasure deferred by a legal hold, carried out on release"
+    SUBJECT_STORAGE_LIMIT = "subject_storage_limit", "Nothing left to keep of the subject (Art. 5(1)(e))"
+
+
 class DeletionRecord(models.Model):
     """A tombstone: what was deleted, when, why, by whom and under which rule — no personal data.
 
@@ -193,16 +204,13 @@ class DeletionRecord(models.Model):
     foreign key.
     """
 
-    class Reason(models.TextChoices):
-        RETENTION_EXPIRED = "retention_expired", "Retention period ended"
-        ERASURE_REQUEST = "erasure_request", "Erasure request (Art. 17)"
-        CONSENT_WITHDRAWN = "consent_withdrawn", "Consent withdrawn, no other ground"
+    Reason = DeletionReason
 
     recording_id = models.BigIntegerField(unique=True)
     recording_reference = models.CharField(max_length=40)
     subject_reference = models.CharField(max_length=32)
     queue_code = models.SlugField(max_length=50)
-    reason = models.CharField(max_length=20, choices=Reason.choices)
+    reason = models.CharField(max_length=30, choices=Reason.choices)
     rule = models.CharField(
         max_length=200, help_text="The policy or request that required it, e.g. DSR-2026-000123."
     )
@@ -238,7 +246,7 @@ class DeletionRecord(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(reason__in=["retention_expired", "erasure_request", "consent_withdrawn"]),
+                condition=Q(reason__in=DeletionReason.values),
                 name="deletion_reason_valid",
             ),
         ]
