@@ -128,7 +128,9 @@ def restriction_preview(subject: DataSubject) -> Preview:
     ]
     in_force = restriction_in_force(subject)
     if in_force is not None:
-        lines.append(f"A restriction placed under {in_force.request_reference} is already in force; it stays.")
+        lines.append(
+            f"A restriction placed under {in_force.request_reference} is already in force; it stays."
+        )
     return Preview(lines=lines)
 
 

@@ -33,7 +33,7 @@ def restricted_with_reason(recordings: QuerySet[Recording]) -> QuerySet[Recordin
 
 
 def restriction_reason_text(request_reference: str | None, ground: str | None) -> str:
-    """"restricted under DSR-… (ground)", or the fallback for an erasure deferred by a hold."""
+    """ "restricted under DSR-… (ground)", or the fallback for an erasure deferred by a hold."""
     if not request_reference:
         return DEFERRED_ERASURE
     label = RestrictionGround(ground).label if ground in RestrictionGround.values else ground

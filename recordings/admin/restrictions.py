@@ -14,7 +14,15 @@ from recordings.models import SubjectRestriction
 
 @admin.register(SubjectRestriction)
 class SubjectRestrictionAdmin(ReferenceSearchMixin, ReadOnlyAdminMixin, ScopedHistoryAdmin):
-    list_display = ("request_reference", "subject", "ground", "placed_at", "placed_by", "lifted_at", "lifted_by")
+    list_display = (
+        "request_reference",
+        "subject",
+        "ground",
+        "placed_at",
+        "placed_by",
+        "lifted_at",
+        "lifted_by",
+    )
     list_filter = ("ground", ("lifted_at", admin.EmptyFieldListFilter))
     list_select_related = ("subject", "placed_by", "lifted_by")
     search_fields = ("=request_reference", "=subject__reference")

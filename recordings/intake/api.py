@@ -148,7 +148,9 @@ class RecordingIngestSerializer(serializers.Serializer):
 
 
 class RestrictionSerializer(serializers.Serializer):
-    request = serializers.CharField(help_text="The restriction request (Art. 18) in force, e.g. DSR-2026-000123.")
+    request = serializers.CharField(
+        help_text="The restriction request (Art. 18) in force, e.g. DSR-2026-000123."
+    )
     since = serializers.DateTimeField(help_text="When the restriction was placed.")
 
 
@@ -242,7 +244,8 @@ class RecordingIngestView(APIView):
         ),
         responses={
             201: OpenApiResponse(
-                RecordingIngestedSerializer, description="Stored: the recording's id and references, whether it is restricted and why, and the purposes an objection stops."
+                RecordingIngestedSerializer,
+                description="Stored: the recording's id and references, whether it is restricted and why, and the purposes an objection stops.",
             ),
             400: _error("The metadata or the audio is invalid; the body names each field and why."),
             401: _error("No token, or an unknown or revoked one."),
