@@ -17,7 +17,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
-from compliance_site.model_update import model_update
 from dsr.erasure import hold_ground, holds_on, live_recordings, subject_erase
 from dsr.models import DataSubjectRequest, RequestType
 from recordings.models import (

@@ -245,7 +245,10 @@ class RecordingIngestView(APIView):
         responses={
             201: OpenApiResponse(
                 RecordingIngestedSerializer,
-                description="Stored: the recording's id and references, whether it is restricted and why, and the purposes an objection stops.",
+                description=(
+                    "Stored: the recording's id and references, whether it is restricted and why, "
+                    "and the purposes an objection stops."
+                ),
             ),
             400: _error("The metadata or the audio is invalid; the body names each field and why."),
             401: _error("No token, or an unknown or revoked one."),

@@ -82,9 +82,9 @@ def recording_ingest(
     consent evidence and its transcript (sealed, if the metadata has one), all or nothing.
 
     A call of a subject whose processing is restricted (Art. 18) is stored restricted and joins
-    the restriction. ``metadata`` is ``RecordingMetadataSerializer.validated_data``. The audio is checked before
-    anything is written; if any later step fails, the transaction rolls back and the blob (if it
-    was written) is deleted, so a failed ingest leaves no row and no blob behind.
+    the restriction. ``metadata`` is ``RecordingMetadataSerializer.validated_data``. The audio is
+    checked before anything is written; if any later step fails, the transaction rolls back and
+    the blob (if it was written) is deleted, so a failed ingest leaves no row and no blob behind.
     """
     info = detect_audio(audio, max_bytes=settings.RECORDING_MAX_BYTES)
     checksum = _sha256(audio)

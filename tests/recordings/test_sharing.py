@@ -134,8 +134,8 @@ def test_a_share_on_a_legal_claim_survives_a_withdrawal_of_the_sharing_consent(
 
 
 def test_restriction_revokes_shares(consented_call, vendor, dpo):
-    from dsr.services import request_create
     from dsr.rights import RightInput
+    from dsr.services import request_create
     from dsr.workflow import request_complete, request_identity_verify
 
     created, token = share(consented_call, vendor, dpo)
