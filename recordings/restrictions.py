@@ -14,7 +14,9 @@ retention. Both write an access event; the record keeps its history.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -133,7 +135,7 @@ def restriction_lift(*, restriction: SubjectRestriction, actor, reason: str) -> 
     )
     kept: set[int] = set()
     for _receiver, ids in restriction_lifting.send(sender=SubjectRestriction, restriction=restriction):
-        kept.update(ids or ())
+        kept.update(cast(Iterable[int], ids or ()))
     restored = list(
         Recording.objects.filter(restrictions=restriction, status=Recording.Status.RESTRICTED)
         .exclude(pk__in=kept)
