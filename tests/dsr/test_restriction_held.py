@@ -335,3 +335,31 @@ def test_the_restricted_list_by_persona(request, client, dpo, queue_a, persona, 
     assert (call.reference in response.content.decode()) is sees
     if persona == "auditor":
         assert not response.context["cl"].model_admin.get_actions(response.wsgi_request)
+
+
+def test_a_rule_of_a_higher_app_keeps_its_recordings_restricted_through_a_lift(dpo, queue_a):
+    """Given a higher app that answers ``restriction_lifting`` for a call it still needs
+    restricted (as an erasure waiting for a hold's release will); when the DPO lifts the
+    restriction; then that call stays restricted, the others are active, and the event says so."""
+    from recordings.restrictions import restriction_lifting
+
+    subject = DataSubjectFactory()
+    waiting, free = (
+        RecordingFactory(subject=subject, queue=queue_a),
+        RecordingFactory(subject=subject, queue=queue_a),
+    )
+    request = restricted_by_request(subject, dpo)
+
+    def still_needed(sender, *, restriction, **kwargs):
+        return [waiting.pk]
+
+    restriction_lifting.connect(still_needed, dispatch_uid="test-still-needed")
+    try:
+        request_restriction_lift(dsr=request, actor=dpo, reason="accuracy verified")
+    finally:
+        restriction_lifting.disconnect(dispatch_uid="test-still-needed")
+
+    waiting.refresh_from_db()
+    free.refresh_from_db()
+    assert (waiting.status, free.status) == (Recording.Status.RESTRICTED, Recording.Status.ACTIVE)
+    assert AccessEvent.objects.get(action="restriction_lifted").detail["kept_restricted"] == [waiting.pk]
