@@ -25,10 +25,12 @@ _VIEW_RECORDINGS_APP = [
     "recordings.view_legitimateinterestassessment",
     "recordings.view_recording",
     "recordings.view_consent",
+    "recordings.view_subjectrestriction",
 ]
 _VIEW_RETENTION_APP = [
     "retention.view_dispositionapproval",
     "retention.view_pendingdisposition",
+    "retention.view_restrictedpastretention",
     "retention.view_retentionpolicy",
     "retention.view_legalhold",
     "retention.view_sweeprun",
@@ -69,6 +71,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "recordings.add_consent",
         "recordings.change_consent",
         "recordings.withdraw_consent",
+        "recordings.lift_restriction",
         "recordings.add_objection",
         "recordings.change_objection",
         "recordings.view_recordinguserobjectpermission",

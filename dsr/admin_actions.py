@@ -17,12 +17,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 
 from compliance_site.models import User
 from compliance_site.roles import DPO, PRIVACY_ANALYST
 from dsr.jobs import request_job_latest, request_job_retry, request_job_state
 from dsr.models import DataSubjectRequest, RequestJob, RequestType
-from dsr.rights import RightInput, right_preview
+from dsr.restriction import lift_refusal, request_restriction_lift, restriction_of
+from dsr.rights import Preview, RightInput, right_preview
 from dsr.workflow import (
     TRANSITIONS,
     approval_refusal,
@@ -36,7 +38,7 @@ from dsr.workflow import (
     request_match,
     request_transition,
 )
-from recordings.models import Consent
+from recordings.models import Consent, RestrictionGround
 from recordings.selectors import subject_matching
 from recordings.vault.keys import PersonalData
 
@@ -117,6 +119,12 @@ class CompleteForm(forms.Form):
                 widget=forms.CheckboxSelectMultiple,
                 label="Consents to withdraw",
             )
+        if kind == RequestType.RESTRICTION:
+            self.fields["restriction_ground"] = forms.ChoiceField(
+                choices=[("", "—"), *RestrictionGround.choices],
+                label="Ground of the restriction",
+                help_text="Which case of Art. 18(1) the subject is in.",
+            )
         if kind == RequestType.OBJECTION:
             self.fields["compelling_grounds"] = forms.CharField(
                 required=False,
@@ -133,6 +141,8 @@ class CompleteForm(forms.Form):
         kind = self.dsr.request_type
         if kind == RequestType.CONSENT_WITHDRAWAL:
             return RightInput(consent_ids=tuple(c.pk for c in data["consents"]))
+        if kind == RequestType.RESTRICTION:
+            return RightInput(restriction_ground=data["restriction_ground"])
         if kind == RequestType.OBJECTION:
             return RightInput(compelling_grounds=data.get("compelling_grounds", ""))
         if kind == RequestType.RECTIFICATION:
@@ -148,6 +158,15 @@ class CompleteForm(forms.Form):
 
 class ApproveForm(forms.Form):
     confirm = forms.BooleanField(label="I have checked the preview and approve this erasure.")
+
+
+class LiftForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Why the restriction ends",
+        help_text="Quoted in the notice letter to the subject (Art. 18(3)), e.g. “the accuracy of "
+        "the data was verified”.",
+    )
 
 
 class RetryForm(forms.Form):
@@ -188,6 +207,8 @@ class Step:
             request_approve(dsr=dsr, actor=actor)
         elif self.name == "retry":
             request_job_retry(dsr=dsr, actor=actor)
+        elif self.name == "lift":
+            request_restriction_lift(dsr=dsr, actor=actor, reason=data["reason"])
 
 
 STEPS = {
@@ -201,6 +222,7 @@ STEPS = {
         Step("complete", "Carry out the request", CompleteForm, "dsr.change_datasubjectrequest", True),
         Step("approve", "Approve the erasure (second DPO)", ApproveForm, "dsr.add_datasubjectrequest", True),
         Step("retry", "Retry the failed job", RetryForm, "dsr.add_datasubjectrequest"),
+        Step("lift", "Lift the restriction (Art. 18(3))", LiftForm, "recordings.lift_restriction", True),
     )
 }
 
@@ -208,6 +230,9 @@ STEPS = {
 def steps_available(dsr: DataSubjectRequest, user) -> list[Step]:
     """The buttons to show on the request's page, in working order."""
     if not dsr.is_open:
+        # A completed restriction request keeps one step: lifting its restriction (a DPO's).
+        if lift_refusal(dsr, user) is None and user.has_perm(STEPS["lift"].permission):
+            return [STEPS["lift"]]
         return []
     names = ["match", "verify"] if dsr.identity_verified_at is None else ["match"]
     names += ["assign", "extend", "transition"]
@@ -264,6 +289,8 @@ def step_view(model_admin, request, object_id: str, step_name: str):
             model_admin.message_user(request, f"{dsr.reference}: {step.title.lower()} — {done}")
             return HttpResponseRedirect(reverse("admin:dsr_datasubjectrequest_change", args=[dsr.pk]))
     preview = right_preview(dsr) if step.name in ("complete", "approve") else None
+    if step.name == "lift":
+        preview = lift_preview(dsr)
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
@@ -276,6 +303,24 @@ def step_view(model_admin, request, object_id: str, step_name: str):
     if preview and preview.destructive:
         messages.warning(request, "This cannot be undone. Read the preview before you confirm.")
     return TemplateResponse(request, "admin/dsr/datasubjectrequest/step.html", context)
+
+
+def lift_preview(dsr: DataSubjectRequest) -> Preview | None:
+    restriction = restriction_of(dsr)
+    if restriction is None:
+        return None
+    restricted = restriction.recordings.filter(status="restricted").count()
+    return Preview(
+        lines=[
+            f"The restriction placed under {restriction.request_reference} on "
+            f"{timezone.localtime(restriction.placed_at):%Y-%m-%d} ends now.",
+            "The notice letter to the subject is written first (Art. 18(3)), with your reason.",
+            f"Up to {restricted} recording(s) become active again and their retention is computed anew: "
+            "what is past it is deleted by the next sweep. Recordings restricted by an erasure that "
+            "a legal hold deferred stay restricted.",
+        ],
+        destructive=True,
+    )
 
 
 def job_state_view(model_admin, request, object_id: str) -> JsonResponse:

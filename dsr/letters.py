@@ -1,7 +1,10 @@
 """Letters to the subject, rendered from ``templates/dsr/letters/<language>/`` and kept with the
-request: the extension notice (Art. 12(3)) and the response (completed or refused)."""
+request: the extension notice (Art. 12(3)), the response (completed or refused) and the notice
+that a restriction is lifted (Art. 18(3))."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -48,13 +51,18 @@ REFUSAL_GROUNDS = {
 def _template(dsr: DataSubjectRequest, kind: str) -> str:
     if kind == ResponseLetter.Kind.EXTENSION:
         name = "extension"
+    elif kind == ResponseLetter.Kind.RESTRICTION_LIFTED:
+        name = "restriction_lifted"
     else:
         name = "refused" if dsr.status == DataSubjectRequest.Status.REFUSED else "completed"
     return f"dsr/letters/{dsr.language}/{name}.txt"
 
 
-def letter_write(*, dsr: DataSubjectRequest, kind: str, actor=None) -> ResponseLetter:
-    """Render the letter in the request's language and attach it to the request."""
+def letter_write(
+    *, dsr: DataSubjectRequest, kind: str, actor=None, extra: dict[str, Any] | None = None
+) -> ResponseLetter:
+    """Render the letter in the request's language and attach it to the request; ``extra`` adds
+    what a kind's template needs beyond the request (the lift's date and reason)."""
     language = dsr.language if dsr.language in TYPE_NAMES else "en"
     context = {
         "request": dsr,
@@ -62,6 +70,7 @@ def letter_write(*, dsr: DataSubjectRequest, kind: str, actor=None) -> ResponseL
         "refusal_ground": REFUSAL_GROUNDS[language].get(dsr.refusal_ground, ""),
         "received": timezone.localtime(dsr.received_at),
         "extended_until": timezone.localtime(dsr.extended_until) if dsr.extended_until else None,
+        **(extra or {}),
     }
     with translation.override(language):
         text = render_to_string(_template(dsr, kind), context)

@@ -257,6 +257,7 @@ class ResponseLetter(models.Model):
     class Kind(models.TextChoices):
         EXTENSION = "extension", "Extension notice (Art. 12(3))"
         OUTCOME = "outcome", "Response"
+        RESTRICTION_LIFTED = "lifted", "Restriction lifted (Art. 18(3))"
 
     class Language(models.TextChoices):
         EN = "en", "English"

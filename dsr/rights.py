@@ -15,13 +15,22 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 
-from compliance_site.model_update import model_update
 from dsr.erasure import hold_ground, holds_on, live_recordings, subject_erase
 from dsr.models import DataSubjectRequest, RequestType
-from recordings.models import Consent, DataSubject, LawfulBasis, Objection, Purpose, Recording
+from recordings.models import (
+    Consent,
+    DataSubject,
+    LawfulBasis,
+    LegitimateInterestAssessment,
+    Objection,
+    Purpose,
+    Recording,
+)
+from recordings.restrictions import restriction_place
+from recordings.selectors import restriction_in_force
 from recordings.services import consent_withdraw, objection_decide, subject_personal_data_rectify
-from recordings.sharing.services import shares_revoke_for
 from recordings.vault.keys import PersonalData
 
 
@@ -35,10 +44,12 @@ class RightResult:
 class RightInput:
     """What the DPO adds when completing a request, for the rights that take more than the
     request itself: which consents to withdraw (Art. 7(3)), the compelling grounds that overrule
-    an objection (Art. 21(1)), the corrected personal data (Art. 16). Each field belongs to one
-    right; ``right_execute`` hands it to that right's service by name."""
+    an objection (Art. 21(1)), the corrected personal data (Art. 16), the ground of a restriction
+    (Art. 18(1)). Each field belongs to one right; ``right_execute`` hands it to that right's
+    service by name."""
 
     consent_ids: tuple[int, ...] | None = None
+    restriction_ground: str = ""
     compelling_grounds: str = ""
     personal: PersonalData | None = None
 
@@ -108,53 +119,62 @@ def erasure_execute(*, dsr: DataSubjectRequest, actor) -> RightResult:
 
 def restriction_preview(subject: DataSubject) -> Preview:
     active = live_recordings(subject).filter(status=Recording.Status.ACTIVE).count()
-    return Preview(
-        lines=[
-            f"{active} recording(s) marked restricted: gone from QA review, exports and sharing, "
-            "kept in storage, flagged in the admin."
-        ]
-    )
+    lines = [
+        f"{active} recording(s) marked restricted: gone from QA review, exports and sharing, "
+        "kept in storage (the retention sweep deletes none of them), flagged in the admin.",
+        "Calls of the subject that arrive later are stored restricted too, until a DPO lifts the "
+        "restriction (Art. 18(3)) on this request's page.",
+    ]
+    in_force = restriction_in_force(subject)
+    if in_force is not None:
+        lines.append(
+            f"A restriction placed under {in_force.request_reference} is already in force; it stays."
+        )
+    return Preview(lines=lines)
 
 
-def restriction_execute(*, dsr: DataSubjectRequest, actor) -> RightResult:
-    subject = _subject_of(dsr)
-    count = 0
-    for recording in live_recordings(subject).filter(status=Recording.Status.ACTIVE).select_for_update():
-        model_update(recording, actor=actor, status=Recording.Status.RESTRICTED)
-        count += 1
-    shares_revoke_for(
-        recordings=list(live_recordings(subject)),
-        reason=f"restricted under {dsr.reference}",
-        actor=actor,
+def restriction_execute(*, dsr: DataSubjectRequest, actor, ground: str) -> RightResult:
+    """Restrict the subject (Art. 18(1)): the durable record under this request, the recordings
+    restricted, their shares revoked (``recordings.restrictions.restriction_place``)."""
+    placed = restriction_place(
+        subject=_subject_of(dsr), request_reference=dsr.reference, ground=ground, actor=actor
     )
-    return RightResult(outcome=f"{count} recording(s) restricted (Art. 18): stored, not used.")
+    outcome = f"{placed.restricted} recording(s) restricted (Art. 18): stored, not used."
+    if placed.already_in_force:
+        outcome += f" The restriction placed under {placed.restriction.request_reference} stays in force."
+    return RightResult(outcome=outcome)
 
 
 # --- objection (Art. 21) -----------------------------------------------------------------------
 
 
 def _objected_purposes(subject: DataSubject) -> list[Purpose]:
-    """The purposes the subject's legitimate-interest recordings serve."""
-    return list(
-        Purpose.objects.filter(
-            recordings__subject=subject,
-            recordings__lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
+    """The purposes an objection reaches (Art. 21(1)): every purpose processed on legitimate
+    interests, those an approved assessment lists and those the subject's legitimate-interest
+    recordings serve. Not only the latter: a call that arrives after the objection must find it
+    recorded for its purposes, or it would be used as if the subject had never objected."""
+    assessed = LegitimateInterestAssessment.purposes.through.objects.filter(
+        legitimateinterestassessment__approved_at__isnull=False
+    ).values("purpose_id")
+    served = (
+        Recording.purposes.through.objects.filter(
+            recording__subject=subject, recording__lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS
         )
-        .exclude(recordings__status=Recording.Status.ERASED)
-        .distinct()
-        .order_by("code")
+        .exclude(recording__status=Recording.Status.ERASED)
+        .values("purpose_id")
     )
+    return list(Purpose.objects.filter(Q(pk__in=assessed) | Q(pk__in=served)).order_by("code"))
 
 
 def objection_preview(subject: DataSubject) -> Preview:
     purposes = _objected_purposes(subject)
     if not purposes:
-        return Preview(lines=["No recording of the subject rests on legitimate interests."])
+        return Preview(lines=["Nothing is processed on legitimate interests."])
     names = ", ".join(str(p) for p in purposes)
     return Preview(
         lines=[
-            f"Stops {names} for the subject's legitimate-interest recordings, "
-            "unless you record compelling legitimate grounds."
+            f"Stops {names} for the subject's legitimate-interest recordings, those that arrive "
+            "later included, unless you record compelling legitimate grounds."
         ]
     )
 
@@ -170,7 +190,7 @@ def objection_execute(*, dsr: DataSubjectRequest, actor, compelling_grounds: str
         )
         decided.append(f"{purpose}: {objection.get_decision_display().split(':')[0].lower()}")
     if not decided:
-        return RightResult(outcome="No processing of the subject's recordings rests on legitimate interests.")
+        return RightResult(outcome="Nothing is processed on legitimate interests: no objection to decide.")
     return RightResult(outcome="Objection decided — " + "; ".join(decided) + ".")
 
 
@@ -247,7 +267,7 @@ def right_execute(*, dsr: DataSubjectRequest, actor, given: RightInput) -> Right
     if kind in (RequestType.ERASURE, RequestType.ACCESS, RequestType.PORTABILITY):
         raise ValidationError("This right is carried out on a worker (dsr.jobs).")
     if kind == RequestType.RESTRICTION:
-        return restriction_execute(dsr=dsr, actor=actor)
+        return restriction_execute(dsr=dsr, actor=actor, ground=given.restriction_ground)
     if kind == RequestType.OBJECTION:
         return objection_execute(dsr=dsr, actor=actor, compelling_grounds=given.compelling_grounds)
     if kind == RequestType.CONSENT_WITHDRAWAL:

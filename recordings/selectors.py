@@ -22,6 +22,7 @@ from recordings.models import (
     Recording,
     RecordingGroupObjectPermission,
     RecordingUserObjectPermission,
+    SubjectRestriction,
 )
 from recordings.vault.blind_index import email_index, phone_index
 
@@ -192,3 +193,21 @@ def subject_matching(*, reference: str = "", phone: str = "", email: str = "") -
     if email:
         match |= Q(email_index=email_index(email))
     return DataSubject.objects.filter(match).order_by("pk")
+
+
+def restriction_in_force(subject: DataSubject | int) -> SubjectRestriction | None:
+    """The subject's restriction of processing in force (Art. 18), or None: at most one exists."""
+    subject_id = subject.pk if isinstance(subject, DataSubject) else subject
+    return SubjectRestriction.objects.filter(subject_id=subject_id, lifted_at__isnull=True).first()
+
+
+def purposes_stopped_by_objection(recording: Recording) -> list[Purpose]:
+    """The stated purposes of a recording that an objection of its subject stops now (Art. 21(1)):
+    on legitimate interests only, by an objection pending or upheld, not one the DPO overruled
+    (the rule of ``lawful_for_purpose``)."""
+    if recording.lawful_basis != LawfulBasis.LEGITIMATE_INTERESTS:
+        return []
+    objected = Objection.objects.filter(subject_id=recording.subject_id).exclude(
+        decision=Objection.Decision.OVERRULED
+    )
+    return list(recording.purposes.filter(pk__in=objected.values("purpose_id")).order_by("code"))

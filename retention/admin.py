@@ -11,6 +11,7 @@ from compliance_site.admin_history import ScopedHistoryAdmin
 from compliance_site.admin_readonly import ReadOnlyAdminMixin
 from recordings.admin.recording import RecordingAdmin
 from recordings.admin.search import ReferenceSearchMixin
+from retention import admin_restricted  # noqa: F401 - registers "Restricted recordings past retention"
 from retention.explain import retention_verdict
 from retention.models import DeletionRecord, LegalHold, PendingDisposition, RetentionPolicy, SweepRun
 from retention.selectors import recordings_awaiting_disposition

@@ -11,6 +11,7 @@ from django.utils import timezone
 from recordings.models import Recording
 from recordings.selectors import purposes_lawful_for
 from retention.models import DispositionApproval, RetentionPolicy
+from retention.restricted import restriction_reason
 from retention.selectors import holds_covering, keep_days_for, retention_ended, retention_policies_for
 
 
@@ -33,6 +34,17 @@ def retention_verdict(recording: Recording, at: datetime.datetime) -> RetentionV
         cases = ", ".join(hold.case_reference for hold in holds)
         return RetentionVerdict(
             False, f"Held by case {cases}: no retention or erasure applies while it is held."
+        )
+    if recording.status == Recording.Status.RESTRICTED:
+        # Art. 18: stored only. The sweep deletes nothing restricted, whatever its retention.
+        ended = (
+            f"; retention ended {_day(recording.keep_until)}"
+            if recording.keep_until is not None and retention_ended(recording.keep_until, at)
+            else ""
+        )
+        return RetentionVerdict(
+            False,
+            f"Restricted: {restriction_reason(recording)}{ended}. Stored only; not deleted while restricted.",
         )
     if recording.keep_until is None:
         return RetentionVerdict(False, "No retention computed yet.")

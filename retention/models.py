@@ -126,6 +126,16 @@ class PendingDisposition(Recording):
         verbose_name_plural = "recordings awaiting disposition review"
 
 
+class RestrictedPastRetention(Recording):
+    """Restricted recordings whose retention has ended, kept because they are restricted (Art. 18)
+    or wait for a legal hold's release (an admin list for the DPO, with the reason)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "restricted recording past retention"
+        verbose_name_plural = "restricted recordings past retention"
+
+
 class SweepRun(models.Model):
     """One pass of the retention sweep, with its progress visible while it runs.
 

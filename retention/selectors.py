@@ -86,14 +86,31 @@ def _review_approved() -> Exists:
 
 
 def recordings_past_retention(now: datetime.datetime) -> QuerySet[Recording]:
-    """Expired recordings that the sweep may delete now: no active legal hold covers them, and
+    """Expired recordings that the sweep may delete now: not restricted (Art. 18: stored only,
+    they wait in ``recordings_restricted_past_retention``), no active legal hold covers them, and
     none of their purposes asks for a DPO's disposition review, or the DPO approved it."""
-    return recordings_expired(now).exclude(_held_recording()).exclude(_needs_review() & ~_review_approved())
+    return (
+        recordings_expired(now)
+        .exclude(status=Recording.Status.RESTRICTED)
+        .exclude(_held_recording())
+        .exclude(_needs_review() & ~_review_approved())
+    )
 
 
 def recordings_awaiting_disposition(now: datetime.datetime) -> QuerySet[Recording]:
-    """Expired, unheld recordings that wait for the DPO's disposition review."""
-    return recordings_expired(now).exclude(_held_recording()).filter(_needs_review() & ~_review_approved())
+    """Expired, unheld, unrestricted recordings that wait for the DPO's disposition review."""
+    return (
+        recordings_expired(now)
+        .exclude(status=Recording.Status.RESTRICTED)
+        .exclude(_held_recording())
+        .filter(_needs_review() & ~_review_approved())
+    )
+
+
+def recordings_restricted_past_retention(now: datetime.datetime) -> QuerySet[Recording]:
+    """Restricted recordings whose retention has ended: the sweep keeps them (Art. 18: stored
+    only) until the restriction is lifted; the DPO's list of them says why (``retention.restricted``)."""
+    return recordings_expired(now).filter(status=Recording.Status.RESTRICTED)
 
 
 def holds_covering(recording: Recording) -> QuerySet[LegalHold]:

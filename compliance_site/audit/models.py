@@ -29,6 +29,8 @@ class AccessAction(models.TextChoices):
     ERASURE = "erasure", "Erasure executed"
     HOLD_PLACED = "hold_placed", "Legal hold placed"
     RETENTION_DELETION = "retention_deletion", "Deleted by retention"
+    RESTRICTION_PLACED = "restriction_placed", "Restriction placed (Art. 18)"
+    RESTRICTION_LIFTED = "restriction_lifted", "Restriction lifted (Art. 18(3))"
 
 
 class AccessEvent(models.Model):

@@ -35,7 +35,7 @@ from recordings.intake.serializers import (
 )
 from recordings.intake.services import recording_ingest
 from recordings.models import Consent, Purpose
-from recordings.selectors import subject_matching
+from recordings.selectors import purposes_stopped_by_objection, restriction_in_force, subject_matching
 from recordings.services import consents_withdraw_for
 
 logger = logging.getLogger(__name__)
@@ -147,10 +147,48 @@ class RecordingIngestSerializer(serializers.Serializer):
     metadata = MetadataField(help_text="The call's metadata as JSON (a form field, not a file).")
 
 
+class RestrictionSerializer(serializers.Serializer):
+    request = serializers.CharField(
+        help_text="The restriction request (Art. 18) in force, e.g. DSR-2026-000123."
+    )
+    since = serializers.DateTimeField(help_text="When the restriction was placed.")
+
+
 class RecordingIngestedSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     reference = serializers.CharField()
     subject_reference = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=["active", "restricted"],
+        help_text="`restricted`: the caller's processing is restricted (Art. 18); the call is stored only.",
+    )
+    restriction = RestrictionSerializer(
+        allow_null=True, help_text="The restriction that applies to the call, or null."
+    )
+    stopped_purposes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Codes of the stated purposes the caller's objection (Art. 21) stops: the call is not "
+        "used for them.",
+    )
+
+
+def ingest_marks(recording) -> dict[str, Any]:
+    """What the law made of the call as it arrived: restricted under which request, and which of
+    its stated purposes an objection of the caller stops (references and codes, no personal data)."""
+    restriction = (
+        restriction_in_force(recording.subject_id)
+        if recording.status == recording.Status.RESTRICTED
+        else None
+    )
+    return {
+        "status": recording.status,
+        "restriction": (
+            {"request": restriction.request_reference, "since": restriction.placed_at}
+            if restriction is not None
+            else None
+        ),
+        "stopped_purposes": [purpose.code for purpose in purposes_stopped_by_objection(recording)],
+    }
 
 
 def _error(description: str) -> OpenApiResponse:
@@ -206,7 +244,11 @@ class RecordingIngestView(APIView):
         ),
         responses={
             201: OpenApiResponse(
-                RecordingIngestedSerializer, description="Stored: the recording's id and references."
+                RecordingIngestedSerializer,
+                description=(
+                    "Stored: the recording's id and references, whether it is restricted and why, "
+                    "and the purposes an objection stops."
+                ),
             ),
             400: _error("The metadata or the audio is invalid; the body names each field and why."),
             401: _error("No token, or an unknown or revoked one."),
@@ -258,6 +300,7 @@ class RecordingIngestView(APIView):
             "id": recording.pk,
             "reference": recording.reference,
             "subject_reference": recording.subject.reference,
+            **ingest_marks(recording),
         }
         return Response(RecordingIngestedSerializer(body).data, status=status.HTTP_201_CREATED)
 

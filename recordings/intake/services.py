@@ -26,7 +26,8 @@ from recordings.models import (
     SensitiveSegment,
 )
 from recordings.redaction.transcripts import transcript_store
-from recordings.selectors import subject_matching
+from recordings.restrictions import restriction_attach
+from recordings.selectors import restriction_in_force, subject_matching
 from recordings.services import recording_ingested, subject_create, subject_share_lock
 from recordings.vault.keys import (
     KeyDestroyedError,
@@ -80,9 +81,10 @@ def recording_ingest(
     """Store one call: the audio encrypted under a new recording key, the row, its purposes, its
     consent evidence and its transcript (sealed, if the metadata has one), all or nothing.
 
-    ``metadata`` is ``RecordingMetadataSerializer.validated_data``. The audio is checked before
-    anything is written; if any later step fails, the transaction rolls back and the blob (if it
-    was written) is deleted, so a failed ingest leaves no row and no blob behind.
+    A call of a subject whose processing is restricted (Art. 18) is stored restricted and joins
+    the restriction. ``metadata`` is ``RecordingMetadataSerializer.validated_data``. The audio is
+    checked before anything is written; if any later step fails, the transaction rolls back and
+    the blob (if it was written) is deleted, so a failed ingest leaves no row and no blob behind.
     """
     info = detect_audio(audio, max_bytes=settings.RECORDING_MAX_BYTES)
     checksum = _sha256(audio)
@@ -91,6 +93,9 @@ def recording_ingest(
     try:
         with transaction.atomic():
             subject, subject_key_bytes = _subject_for_call(metadata["subject"])
+            # Read after the subject's lock: a restriction placed meanwhile is seen (Art. 18: the
+            # call of a restricted subject is stored only, never used, from its first moment).
+            restriction = restriction_in_force(subject)
             recording = Recording(
                 reference=metadata.get("reference") or _new_recording_reference(),
                 subject=subject,
@@ -105,9 +110,12 @@ def recording_ingest(
                 size_bytes=info.size_bytes,
                 content_type=info.content_type,
                 checksum_sha256=checksum,
+                status=Recording.Status.RESTRICTED if restriction else Recording.Status.ACTIVE,
             )
             history_save(recording, actor=actor)  # named: the admin middleware is not there for the API
             recording.purposes.set(metadata["purposes"])
+            if restriction is not None:
+                restriction_attach(restriction=restriction, recording=recording)
             bulk_create_with_history(
                 [
                     Consent(subject=subject, recording=recording, **evidence)
@@ -157,6 +165,7 @@ def recording_ingest(
                     "bytes": info.size_bytes,
                     "format": info.extension,
                     "transcript": bool(transcript),
+                    **({"restricted_under": restriction.request_reference} if restriction else {}),
                 },
             )
     except BaseException:

@@ -2,9 +2,10 @@
 
 ``subjects`` (data subjects, queues, purposes, recipients, notices, legitimate-interest
 assessments), ``calls`` (recordings, sensitive segments, transcripts), ``consents`` (consents,
-objections), ``sharing`` (shares), ``keys`` (the vault's wrapped keys), ``playback`` (playback
-sessions), ``grants`` (guardian's object-permission tables). Invariants the database can hold are
-constraints here; rules that need the clock or other rows live in selectors and services.
+objections), ``restrictions`` (restrictions of processing, Art. 18), ``sharing`` (shares),
+``keys`` (the vault's wrapped keys), ``playback`` (playback sessions), ``grants`` (guardian's
+object-permission tables). Invariants the database can hold are constraints here; rules that need
+the clock or other rows live in selectors and services.
 """
 
 from recordings.models.calls import (
@@ -37,6 +38,10 @@ from recordings.models.keys import (
 )
 from recordings.models.playback import (
     PlaybackSession,
+)
+from recordings.models.restrictions import (
+    RestrictionGround,
+    SubjectRestriction,
 )
 from recordings.models.sharing import (
     Share,
@@ -77,10 +82,12 @@ __all__ = [
     "RecordingNotice",
     "RecordingStatus",
     "RecordingUserObjectPermission",
+    "RestrictionGround",
     "SensitiveKind",
     "SensitiveSegment",
     "Share",
     "ShareGround",
     "SubjectKey",
+    "SubjectRestriction",
     "Transcript",
 ]

@@ -38,6 +38,7 @@ from recordings.models import (
     Recording,
     RecordingUserObjectPermission,
 )
+from recordings.restrictions import restriction_place
 from recordings.sharing.services import share_create
 from retention.models import DeletionRecord, RetentionPolicy, SweepRun
 from tests.factories import LegalHoldFactory, PurposeFactory, RecordingFactory
@@ -82,6 +83,12 @@ def world(dpo, analyst, qa_lead_a, queue_a, roles):
     LegitimateInterestAssessment.objects.create(title="QA on complaints", balancing_summary="Balanced.")
     Objection.objects.create(subject=recording.subject, purpose=recording.purposes.first(), received_at=now)
     LegalHoldFactory(recording=recording, placed_by=dpo)
+    # a restriction in force (Art. 18) over a call past its retention
+    restricted = RecordingFactory(queue=queue_a)
+    Recording.objects.filter(pk=restricted.pk).update(keep_until=now - datetime.timedelta(days=1))
+    restriction_place(
+        subject=restricted.subject, request_reference="DSR-2026-000999", ground="legal_claims", actor=dpo
+    )
     sweep = SweepRun.objects.create(started_at=now, finished_at=now, status="finished")
     DeletionRecord.objects.create(
         recording_id=10**9,

@@ -85,7 +85,7 @@ def test_a_request_is_worked_through_its_steps(client, dpo):
     matched = client.post(step_url(request, "match"), {"reference": "", "phone": "030 1234567", "email": ""})
     verified = client.post(step_url(request, "verify"), {"method": "document", "note": "ID card seen."})
     preview = client.get(step_url(request, "complete")).content.decode()
-    completed = client.post(step_url(request, "complete"), {})
+    completed = client.post(step_url(request, "complete"), {"restriction_ground": "accuracy_contested"})
 
     # then
     assert (matched.status_code, verified.status_code, completed.status_code) == (302, 302, 302)

@@ -276,7 +276,11 @@ def test_restriction_takes_the_recordings_out_of_qa_review_but_keeps_them(dpo, q
     call = RecordingFactory(subject=subject, queue=queue_a)
     assert call in recordings_visible_to(qa_lead_a)
 
-    request_complete(dsr=verified(open_request(subject, "restriction"), dpo), actor=dpo)
+    request_complete(
+        dsr=verified(open_request(subject, "restriction"), dpo),
+        actor=dpo,
+        given=RightInput(restriction_ground="accuracy_contested"),
+    )
 
     call.refresh_from_db()
     assert call.status == Recording.Status.RESTRICTED

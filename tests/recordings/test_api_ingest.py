@@ -90,10 +90,11 @@ def test_a_call_is_stored_encrypted_with_its_consent_evidence_and_logged(api, in
     # when
     response = push(api)
 
-    # then: the integration learns the references, nothing more
+    # then: the integration learns the references and what the law made of the call, nothing more
     assert response.status_code == 201, response.json()
     body = response.json()
-    assert set(body) == {"id", "reference", "subject_reference"}
+    assert set(body) == {"id", "reference", "subject_reference", "status", "restriction", "stopped_purposes"}
+    assert (body["status"], body["restriction"], body["stopped_purposes"]) == ("active", None, [])
     recording = Recording.objects.select_related("subject", "queue").get(pk=body["id"])
     assert (recording.reference, recording.subject.reference) == (
         body["reference"],

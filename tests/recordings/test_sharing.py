@@ -134,6 +134,7 @@ def test_a_share_on_a_legal_claim_survives_a_withdrawal_of_the_sharing_consent(
 
 
 def test_restriction_revokes_shares(consented_call, vendor, dpo):
+    from dsr.rights import RightInput
     from dsr.services import request_create
     from dsr.workflow import request_complete, request_identity_verify
 
@@ -146,7 +147,7 @@ def test_restriction_revokes_shares(consented_call, vendor, dpo):
     )
     request_identity_verify(dsr=request, method="document", note="ID", actor=dpo)
 
-    request_complete(dsr=request, actor=dpo)
+    request_complete(dsr=request, actor=dpo, given=RightInput(restriction_ground="accuracy_contested"))
 
     created.refresh_from_db()
     assert created.revoked_at is not None
