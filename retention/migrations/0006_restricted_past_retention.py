@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('recordings', '0013_helper_restrict_restrictions'),
+        ('recordings', '0013_subject_restrictions'),
         ('retention', '0005_deletion_reasons_named'),
     ]
 
