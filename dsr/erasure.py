@@ -3,7 +3,8 @@
 ``subject_erase`` runs inside the caller's transaction (the erasure job's, ``dsr.jobs``) and, in
 this order: locks the subject; reads the legal holds (after the lock, so a hold committed before
 it is honoured); restricts what a hold covers instead of erasing it (Art. 17(3)(e)), revoking its
-shares; erases every other live recording (keys shredded, tombstones, shares revoked:
+shares, and leaves a ``retention.models.HeldErasure`` per such recording, carried out once its
+holds are released (``dsr.held_erasures``); erases every other live recording (keys shredded, tombstones, shares revoked:
 ``retention.services.recordings_erase``); and, when nothing is held, shreds the subject's personal
 data (``recordings.vault.services.subject_personal_data_shred``: key, ciphertext, blind indexes,
 history rows) and purges their access packages. It ends with one ``erasure`` event in the access
@@ -24,6 +25,7 @@ from dsr.packages import packages_purge_for_subject
 from recordings.models import DataSubject, Recording
 from recordings.sharing.services import shares_revoke_for
 from recordings.vault.services import subject_personal_data_shred
+from retention.held_erasures import held_erasures_defer
 from retention.models import DeletionRecord, LegalHold
 from retention.selectors import ErasureTarget, holds_active
 from retention.services import blobs_delete_pending_after_commit, recordings_erase
@@ -78,6 +80,8 @@ def subject_erase(*, subject_id: int, actor, under: str) -> SubjectErasure:
             restricted += 1
             continue
         to_erase.append(recording)
+    # Each restricted recording's erasure is remembered, to be carried out once its holds go.
+    held_erasures_defer(subject=subject, held=held, request_reference=under, now=now, actor=actor)
     recordings_erase(
         targets=[ErasureTarget.of(recording) for recording in to_erase],
         reason=DeletionRecord.Reason.ERASURE_REQUEST,
