@@ -4,11 +4,11 @@
 this order: locks the subject; reads the legal holds (after the lock, so a hold committed before
 it is honoured); restricts what a hold covers instead of erasing it (Art. 17(3)(e)), revoking its
 shares, and leaves a ``retention.models.HeldErasure`` per such recording, carried out once its
-holds are released (``dsr.held_erasures``); erases every other live recording (keys shredded, tombstones, shares revoked:
-``retention.services.recordings_erase``); and, when nothing is held, shreds the subject's personal
-data (``recordings.vault.services.subject_personal_data_shred``: key, ciphertext, blind indexes,
-history rows) and purges their access packages. It ends with one ``erasure`` event in the access
-log naming the request. The blobs are deleted by a task once the transaction commits.
+holds are released (``dsr.held_erasures``); erases every other live recording (keys shredded,
+tombstones, shares revoked: ``retention.services.recordings_erase``); and, when nothing is held,
+shreds the subject's personal data (``recordings.vault.services.subject_personal_data_shred``:
+key, ciphertext, blind indexes, history rows) and purges their access packages. It ends with one
+``erasure`` event in the access log naming the request. The blobs are deleted by a task once the transaction commits.
 """
 
 from __future__ import annotations

@@ -142,7 +142,7 @@ def test_the_same_dpo_cannot_confirm_and_approve(
 def test_analyst_cannot_confirm(
     dpo, second_dpo, analyst, held_subject, django_capture_on_commit_callbacks, jobs_eager
 ):
-    subject, held, hold = held_subject
+    subject, _, hold = held_subject
     erase(subject, dpo, second_dpo, django_capture_on_commit_callbacks)
     hold_release(hold=hold, released_by=dpo, reason="Case settled.")
 
@@ -229,7 +229,7 @@ def test_the_request_page_tells_the_story(
     """Given an erasure deferred by hold X, when X is released and the erasure carried out, then
     the request's history says "3 recording(s) deferred by legal hold X ...; erased on <date>
     after the release of X"."""
-    subject, held, hold = held_subject
+    subject, _, hold = held_subject
     request = erase(subject, dpo, second_dpo, django_capture_on_commit_callbacks)
     today = f"{timezone.localdate():%Y-%m-%d}"
     assert held_erasures_story(request.reference) == [
