@@ -8,7 +8,8 @@ holds are released (``dsr.held_erasures``); erases every other live recording (k
 tombstones, shares revoked: ``retention.services.recordings_erase``); and, when nothing is held,
 shreds the subject's personal data (``recordings.vault.services.subject_personal_data_shred``:
 key, ciphertext, blind indexes, history rows) and purges their access packages. It ends with one
-``erasure`` event in the access log naming the request. The blobs are deleted by a task once the transaction commits.
+``erasure`` event in the access log naming the request. The blobs are deleted by a task once the
+transaction commits.
 """
 
 from __future__ import annotations
