@@ -89,6 +89,8 @@ def test_the_auditor_reads_the_list_and_the_request_story_but_cannot_act(client,
     assert erasure.state == HeldErasure.State.DUE
     assert client.get(reverse("admin:retention_helderasure_history", args=[erasure.pk])).status_code == 200
     assert client.get(reverse("admin:retention_helderasure_change", args=[erasure.pk])).status_code == 200
+    story = client.get(reverse("admin:dsr_datasubjectrequest_change", args=[request.pk]))
+    assert b"deferred by legal hold CASE-9" in story.content
 
 
 def test_two_dpos_confirm_and_approve_in_the_list_and_the_request_page_says_so(
