@@ -36,6 +36,7 @@ from retention.selectors import (
     recordings_past_retention,
     retention_policies_for,
 )
+from retention.subject_expiry import subjects_expire
 
 logger = logging.getLogger(__name__)
 
@@ -302,7 +303,8 @@ def _sweep_runs_abandoned_mark(*, current: SweepRun, now: datetime.datetime) -> 
 
 
 def retention_sweep(*, now: datetime.datetime, batch_size: int | None = None) -> SweepRun:
-    """Mark expired, unheld recordings erased with a tombstone, then delete their blobs.
+    """Mark expired, unheld recordings erased with a tombstone, then delete their blobs; last,
+    erase the subjects with nothing left to keep (``retention.subject_expiry``).
 
     Each batch commits on its own, so an interrupted sweep keeps what it finished; the tombstone
     carries the blob name until the storage confirms the deletion, so a rerun completes it.
@@ -325,6 +327,8 @@ def retention_sweep(*, now: datetime.datetime, batch_size: int | None = None) ->
             with _BlobDeletionBehind() as blob_deletion:
                 while _erase_batch(run, now, batch_size):
                     blob_deletion.start()
+            # Last: a subject whose last call this sweep deleted may have nothing left to keep.
+            subjects_expire(now=now, run=run, batch_size=batch_size)
         except Exception:
             run.status = SweepRun.Status.FAILED
             run.finished_at = max(timezone.now(), run.started_at)
