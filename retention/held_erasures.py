@@ -90,7 +90,7 @@ def subjects_lock_for_hold(hold: LegalHold) -> None:
     order every locker of several subjects uses). An erasure locks its subject's row before it
     reads the holds, so a hold placed while it runs waits for it, or is seen by it."""
     if hold.scope == LegalHold.Scope.SUBJECT:
-        subject_ids = DataSubject.objects.filter(pk=hold.subject_id)
+        subject_ids = DataSubject.objects.filter(pk__in=[hold.subject_id])
     else:
         target = (
             Q(pk=hold.recording_id) if hold.scope == LegalHold.Scope.RECORDING else Q(queue_id=hold.queue_id)

@@ -305,6 +305,8 @@ class HeldErasure(models.Model):
     history = HistoricalRecords()
 
     class Meta:
+        verbose_name = "erasure deferred by a legal hold"
+        verbose_name_plural = "erasures deferred by a legal hold"
         ordering = ["deferred_at", "pk"]
         indexes = [models.Index(fields=["state", "due_since"], name="helderasure_state_due_idx")]
         constraints = [
