@@ -12,8 +12,8 @@ import threading
 
 import pytest
 from django.db import connection, transaction
+from django.db.models.signals import post_save
 
-from compliance_site.audit.models import AccessAction
 from dsr.erasure import subject_erase
 from recordings.models import Recording
 from retention.models import HeldErasure, LegalHold
@@ -42,26 +42,31 @@ class _Side(threading.Thread):
             connection.close()
 
 
+@pytest.fixture
+def paused_hold():
+    """A hold being placed stops once written, its transaction still open (the moment an erasure
+    may start), until the test sets ``finish``."""
+    placing, finish = threading.Event(), threading.Event()
+
+    def paused_after_save(sender, instance, created, **kwargs):
+        if created:
+            placing.set()
+            finish.wait(WAIT)
+
+    post_save.connect(paused_after_save, sender=LegalHold, dispatch_uid="hold-race-pause")
+    yield placing, finish
+    post_save.disconnect(sender=LegalHold, dispatch_uid="hold-race-pause")
+
+
 @pytest.mark.parametrize("scope", ["recording", "queue"])
-def test_a_hold_placed_while_an_erasure_starts_is_honoured(scope, dpo, queue_a, monkeypatch, jobs_eager):
+def test_a_hold_placed_while_an_erasure_starts_is_honoured(scope, dpo, queue_a, paused_hold, jobs_eager):
     """Given a DPO placing a hold on a caller's call (or its whole queue), still inside the
     hold's transaction, when the caller's erasure starts on a worker, then the erasure waits for
     the hold, and once it commits restricts the held call instead of erasing it, and remembers
     the erasure for the hold's release."""
-    from retention import services
-
     subject = DataSubjectFactory()
     call = RecordingFactory(subject=subject, queue=queue_a)
-    placing, finish = threading.Event(), threading.Event()
-    real_record = services.access_event_record
-
-    def paused_record(**kwargs):
-        if kwargs.get("action") == AccessAction.HOLD_PLACED:
-            placing.set()
-            finish.wait(WAIT)
-        return real_record(**kwargs)
-
-    monkeypatch.setattr(services, "access_event_record", paused_record)
+    placing, finish = paused_hold
     target = {"recording": call} if scope == "recording" else {"queue": queue_a}
 
     def place():
