@@ -35,6 +35,8 @@ _VIEW_RETENTION_APP = [
     "retention.view_legalhold",
     "retention.view_sweeprun",
     "retention.view_deletionrecord",
+    "retention.view_helderasure",
+    "retention.view_subjectdeletionrecord",
 ]
 _VIEW_DSR_APP = [
     "dsr.view_datasubjectrequest",

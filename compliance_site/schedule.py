@@ -82,6 +82,12 @@ PERIODIC_JOBS = [
         crontab_setting="CUSTOS_REQUEST_JOB_RESUME_CRONTAB",
         description="Sends again package builds and erasures whose message was lost or whose worker died.",
     ),
+    PeriodicJob(
+        name="Erasures resuming after a hold",
+        task="dsr.tasks.finish_held_erasures",
+        crontab_setting="CUSTOS_HELD_ERASURE_CRONTAB",
+        description="Carries out erasures deferred by a released hold once the grace period has passed.",
+    ),
 ]
 
 

@@ -345,6 +345,22 @@ PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="DE")
 RECORDING_MAX_BYTES = env.int("RECORDING_MAX_BYTES", default=500 * 1024 * 1024)
 RETENTION_DEFAULT_DAYS = env.int("RETENTION_DEFAULT_DAYS", default=90)
 RETENTION_SWEEP_BATCH_SIZE = env.int("RETENTION_SWEEP_BATCH_SIZE", default=500)
+# An erasure a legal hold deferred becomes due when the last hold covering the recording is
+# released; two DPOs may confirm it at once, else beat carries it out this many days after the
+# release (time for the DPO to see a release made in error; Art. 17(1): without undue delay).
+CUSTOS_HELD_ERASURE_GRACE_DAYS = env.int("CUSTOS_HELD_ERASURE_GRACE_DAYS", default=14)
+if CUSTOS_HELD_ERASURE_GRACE_DAYS < 0:
+    raise ImproperlyConfigured(
+        f"CUSTOS_HELD_ERASURE_GRACE_DAYS={CUSTOS_HELD_ERASURE_GRACE_DAYS} must be 0 or more."
+    )
+# A subject with nothing left to keep is erased by the sweep once their last request has been
+# closed this long (default three years: the regular limitation period for a claim about how a
+# request was handled, § 195 BGB). Art. 5(1)(e): no longer than necessary.
+CUSTOS_REQUEST_RECORD_RETENTION_DAYS = env.int("CUSTOS_REQUEST_RECORD_RETENTION_DAYS", default=1095)
+if CUSTOS_REQUEST_RECORD_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured(
+        f"CUSTOS_REQUEST_RECORD_RETENTION_DAYS={CUSTOS_REQUEST_RECORD_RETENTION_DAYS} must be at least 1."
+    )
 CUSTOS_BASE_URL = env.str("CUSTOS_BASE_URL", default="http://127.0.0.1:8000")
 
 # Beat's periodic tasks, provisioned idempotently after every migrate (compliance_site.schedule).
@@ -363,6 +379,9 @@ CUSTOS_SPOOL_CLEAN_CRONTAB = env.str("CUSTOS_SPOOL_CLEAN_CRONTAB", default="*/10
 CUSTOS_PACKAGE_ORPHAN_CRONTAB = env.str("CUSTOS_PACKAGE_ORPHAN_CRONTAB", default="*/15 * * * *")
 # Package builds and erasures whose message was lost (or whose worker died) are sent again.
 CUSTOS_REQUEST_JOB_RESUME_CRONTAB = env.str("CUSTOS_REQUEST_JOB_RESUME_CRONTAB", default="*/5 * * * *")
+# Carries out the erasures whose holds were released and whose grace period has passed, and
+# sends again the approved ones whose message was lost.
+CUSTOS_HELD_ERASURE_CRONTAB = env.str("CUSTOS_HELD_ERASURE_CRONTAB", default="50 * * * *")
 # A package blob that no package row names is deleted once it is this old: longer than any build
 # takes between writing its blob and committing its row (a 2.5 GB build takes seconds; a web
 # worker's timeout kills a build long before).

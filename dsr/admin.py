@@ -18,7 +18,9 @@ from compliance_site.audit.models import AccessAction
 from compliance_site.client_address import client_ip
 from compliance_site.model_update import history_save
 from dsr.admin_actions import job_display, job_state_view, step_view, steps_available
+from dsr.admin_held_erasures import HeldErasureAdmin  # noqa: F401 - registers the deferred erasures' list
 from dsr.dashboard import DEADLINE_FILTER_RANGES
+from dsr.held_erasures import held_erasures_story
 from dsr.models import DataSubjectRequest, DeadlineReminder, RecipientNotification, RequestNote
 from dsr.packages import package_link_rows
 from dsr.selectors import notes_visible_to, reminders_visible_to, requests_visible_to, subject_overview
@@ -141,6 +143,7 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
         "subject_overview",
         "letters_display",
         "package_links",
+        "held_erasures_display",
     )
     fieldsets = (
         (
@@ -182,6 +185,7 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
         ),
         ("Letters to the subject", {"fields": ("letters_display",)}),
         ("Packages (Art. 15, 20)", {"fields": ("package_links",)}),
+        ("Erasures deferred by a legal hold", {"fields": ("held_erasures_display",)}),
     )
 
     class Media:
@@ -358,6 +362,13 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
                 )
             )
         return format_html("<ul>{}</ul>", format_html_join("", "{}", ((item,) for item in items)))
+
+    @admin.display(description="deferred erasures")
+    def held_erasures_display(self, obj: DataSubjectRequest):
+        lines = held_erasures_story(obj.reference)
+        if not lines:
+            return "—"
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((line,) for line in lines)))
 
     @admin.display(description="deadline", ordering="deadline")
     def deadline_display(self, obj: DataSubjectRequest):

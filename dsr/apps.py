@@ -17,3 +17,9 @@ class DsrConfig(AppConfig):
             raise ImproperlyConfigured("The admin site must be compliance_site's CustosAdminSite.")
         # The dashboard on the admin index: the site, below every app, imports none of them.
         site.index_panel_register(index_context)
+
+        from dsr.subject_keeper import REQUEST_KEEPER
+        from retention.subject_expiry import subject_keeper_register
+
+        # A subject's requests keep their personal data from the sweep's subject stage.
+        subject_keeper_register(REQUEST_KEEPER)

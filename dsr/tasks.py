@@ -7,6 +7,7 @@ import datetime
 from celery import shared_task
 from django.utils import timezone
 
+from dsr.held_erasures import held_erasures_execute, held_erasures_finish
 from dsr.jobs import JobInterrupted, request_job_run, request_jobs_resume
 from dsr.packages import package_orphans_delete, packages_expired_purge
 from dsr.services import reminders_send_due
@@ -60,3 +61,23 @@ def run_request_job(self, job_id: int) -> str | None:
 def resume_request_jobs() -> int:
     """Every few minutes: send again the jobs whose message was lost or whose worker died."""
     return len(request_jobs_resume())
+
+
+@shared_task(name="dsr.tasks.run_held_erasures")
+def run_held_erasures(erasure_ids: list[int]) -> int:
+    """On demand, once a second DPO's approval commits: carry out the erasures a released hold
+    had deferred; returns how many recordings were erased. Acknowledged late; the records' state
+    makes a redelivery erase nothing twice."""
+    return held_erasures_execute(erasure_ids=erasure_ids, now=timezone.now())
+
+
+@shared_task(name="dsr.tasks.finish_held_erasures")
+def finish_held_erasures(now: str | None = None) -> int:
+    """Hourly: carry out the erasures whose holds were released more than the grace period ago
+    (``CUSTOS_HELD_ERASURE_GRACE_DAYS``), and the approved ones whose message was lost.
+
+    ``now`` (ISO 8601 with its UTC offset) stands in for the clock, for tests that drive time."""
+    moment = datetime.datetime.fromisoformat(now) if now else timezone.now()
+    if timezone.is_naive(moment):
+        raise ValueError(f"now={now!r} must carry its UTC offset.")
+    return held_erasures_finish(now=moment)

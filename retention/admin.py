@@ -13,7 +13,14 @@ from recordings.admin.recording import RecordingAdmin
 from recordings.admin.search import ReferenceSearchMixin
 from retention import admin_restricted  # noqa: F401 - registers "Restricted recordings past retention"
 from retention.explain import retention_verdict
-from retention.models import DeletionRecord, LegalHold, PendingDisposition, RetentionPolicy, SweepRun
+from retention.models import (
+    DeletionRecord,
+    LegalHold,
+    PendingDisposition,
+    RetentionPolicy,
+    SubjectDeletionRecord,
+    SweepRun,
+)
 from retention.selectors import recordings_awaiting_disposition
 from retention.services import disposition_approve, hold_place, hold_release
 
@@ -72,14 +79,28 @@ class LegalHoldAdmin(ScopedHistoryAdmin):
                 hold_place(hold=obj, placed_by=request.user)
             elif form.cleaned_data.get("release_reason") and obj.released_at is None:
                 hold_release(hold=obj, released_by=request.user, reason=form.cleaned_data["release_reason"])
-                messages.info(request, "Hold released; retention resumes for what it covered.")
+                messages.info(
+                    request,
+                    "Hold released; retention resumes for what it covered, and erasures it deferred "
+                    "are listed under “Erasures deferred by a legal hold” once no other hold covers them.",
+                )
         except ValidationError as exc:
             messages.error(request, "; ".join(exc.messages))
 
 
 @admin.register(SweepRun)
 class SweepRunAdmin(ReadOnlyAdminMixin, ScopedHistoryAdmin):
-    list_display = ("id", "started_at", "state", "examined", "deleted", "held_back", "failed", "finished_at")
+    list_display = (
+        "id",
+        "started_at",
+        "state",
+        "examined",
+        "deleted",
+        "held_back",
+        "failed",
+        "subjects_erased",
+        "finished_at",
+    )
     list_filter = ("status",)
     date_hierarchy = "started_at"
     readonly_fields = ("state",)
@@ -103,6 +124,16 @@ class DeletionRecordAdmin(ReferenceSearchMixin, ReadOnlyAdminMixin, ScopedHistor
     )
     list_filter = ("reason", "queue_code")
     search_fields = ("=recording_reference", "=subject_reference")
+    date_hierarchy = "deleted_at"
+    show_full_result_count = False
+
+
+@admin.register(SubjectDeletionRecord)
+class SubjectDeletionRecordAdmin(ReadOnlyAdminMixin, ScopedHistoryAdmin):
+    """Subjects the sweep erased because nothing of theirs was left to keep (no personal data)."""
+
+    list_display = ("subject_reference", "reason", "rule", "sweep_run", "deleted_at")
+    search_fields = ("=subject_reference",)
     date_hierarchy = "deleted_at"
     show_full_result_count = False
 

@@ -164,6 +164,9 @@ class SweepRun(models.Model):
     deleted = models.PositiveIntegerField(default=0)
     held_back = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
+    subjects_erased = models.PositiveIntegerField(
+        default=0, help_text="Subjects with nothing left to keep, erased (Art. 5(1)(e))."
+    )
 
     history = HistoricalRecords()
 
@@ -263,3 +266,111 @@ class DeletionRecord(models.Model):
 
     def __str__(self) -> str:
         return f"Deleted {self.recording_reference} ({self.get_reason_display()})"
+
+
+class HeldErasure(models.Model):
+    """An erasure a legal hold deferred (Art. 17(3)(e)), one per recording, kept until it is done.
+
+    Written by the erasure (``dsr.erasure.subject_erase``) for each recording a hold kept, with
+    the request's reference (a string: retention may not point at the DSR app) and the holds that
+    kept it. A hold placed over it sends it back to "waiting"; the release of the last hold
+    covering the recording makes it "due" (``retention.held_erasures``). A due erasure is carried
+    out once two DPOs confirmed and approved it, or by beat once ``CUSTOS_HELD_ERASURE_GRACE_DAYS``
+    have passed since the release (``dsr.held_erasures``)."""
+
+    class State(models.TextChoices):
+        WAITING = "waiting", "Waiting for the release of its holds"
+        DUE = "due", "Due: its holds are released"
+        CONFIRMED = "confirmed", "Confirmed by a DPO, awaiting a second DPO's approval"
+        APPROVED = "approved", "Approved, being carried out"
+        DONE = "done", "Carried out"
+
+    OPEN_STATES = (State.WAITING, State.DUE, State.CONFIRMED, State.APPROVED)
+
+    recording = models.ForeignKey(Recording, on_delete=models.PROTECT, related_name="held_erasures")
+    subject = models.ForeignKey(DataSubject, on_delete=models.PROTECT, related_name="held_erasures")
+    request_reference = models.CharField(
+        max_length=20, help_text="The erasure request, e.g. DSR-2026-000123."
+    )
+    holds = models.ManyToManyField(LegalHold, related_name="deferred_erasures", blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.WAITING)
+    deferred_at = models.DateTimeField()
+    due_since = models.DateTimeField(
+        null=True, blank=True, help_text="When the last hold covering the recording was released."
+    )
+    released_hold = models.ForeignKey(
+        LegalHold, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    executed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=200, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "erasure deferred by a legal hold"
+        verbose_name_plural = "erasures deferred by a legal hold"
+        ordering = ["deferred_at", "pk"]
+        indexes = [models.Index(fields=["state", "due_since"], name="helderasure_state_due_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recording"], condition=~Q(state="done"), name="helderasure_one_open_per_recording"
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=["waiting", "due", "confirmed", "approved", "done"]),
+                name="helderasure_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(state="waiting") | Q(due_since__isnull=False),
+                name="helderasure_due_after_release",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state__in=["confirmed", "approved"]) | Q(confirmed_by__isnull=False),
+                name="helderasure_confirmed_by_set",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="approved") | Q(approved_by__isnull=False),
+                name="helderasure_approved_by_set",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="done") | Q(executed_at__isnull=False),
+                name="helderasure_done_executed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Erasure of {self.recording_id} under {self.request_reference} ({self.get_state_display()})"
+
+
+class SubjectDeletionRecord(models.Model):
+    """A subject's tombstone: their name, phone, email and key were erased because nothing of
+    theirs was left to keep (Art. 5(1)(e)). Pseudonymous references and counts only."""
+
+    subject_id = models.BigIntegerField(unique=True)
+    subject_reference = models.CharField(max_length=32)
+    reason = models.CharField(max_length=30, choices=DeletionReason.choices)
+    rule = models.CharField(max_length=200)
+    sweep_run = models.ForeignKey(
+        SweepRun, null=True, blank=True, on_delete=models.PROTECT, related_name="subject_deletions"
+    )
+    deleted_at = models.DateTimeField()
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-deleted_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(reason__in=DeletionReason.values), name="subject_deletion_reason_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Subject {self.subject_reference} erased ({self.get_reason_display()})"

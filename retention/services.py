@@ -21,6 +21,11 @@ from recordings.models import Recording
 from recordings.selectors import purposes_lawful_for
 from recordings.sharing.services import shares_revoke_for
 from recordings.vault.services import recording_keys_destroy
+from retention.held_erasures import (
+    held_erasures_on_hold_placed,
+    held_erasures_on_hold_released,
+    subjects_lock_for_hold,
+)
 from retention.models import DeletionRecord, DispositionApproval, LegalHold, SweepRun
 from retention.selectors import (
     ERASURE_TARGET_COLUMNS,
@@ -31,6 +36,7 @@ from retention.selectors import (
     recordings_past_retention,
     retention_policies_for,
 )
+from retention.subject_expiry import subjects_expire
 
 logger = logging.getLogger(__name__)
 
@@ -297,7 +303,8 @@ def _sweep_runs_abandoned_mark(*, current: SweepRun, now: datetime.datetime) -> 
 
 
 def retention_sweep(*, now: datetime.datetime, batch_size: int | None = None) -> SweepRun:
-    """Mark expired, unheld recordings erased with a tombstone, then delete their blobs.
+    """Mark expired, unheld recordings erased with a tombstone, then delete their blobs; last,
+    erase the subjects with nothing left to keep (``retention.subject_expiry``).
 
     Each batch commits on its own, so an interrupted sweep keeps what it finished; the tombstone
     carries the blob name until the storage confirms the deletion, so a rerun completes it.
@@ -320,6 +327,8 @@ def retention_sweep(*, now: datetime.datetime, batch_size: int | None = None) ->
             with _BlobDeletionBehind() as blob_deletion:
                 while _erase_batch(run, now, batch_size):
                     blob_deletion.start()
+            # Last: a subject whose last call this sweep deleted may have nothing left to keep.
+            subjects_expire(now=now, run=run, batch_size=batch_size)
         except Exception:
             run.status = SweepRun.Status.FAILED
             run.finished_at = max(timezone.now(), run.started_at)
@@ -335,12 +344,19 @@ def retention_sweep(*, now: datetime.datetime, batch_size: int | None = None) ->
 
 @transaction.atomic
 def hold_place(*, hold: LegalHold, placed_by) -> LegalHold:
-    """Place a legal hold; from this moment no sweep or erasure touches what it covers."""
+    """Place a legal hold; from this moment no sweep or erasure touches what it covers, and an
+    erasure it covers that was deferred by an earlier hold waits again (``retention.held_erasures``)."""
+    hold.full_clean(exclude=["placed_by", "placed_at"])
+    # An erasure running now locks its subject's row before it reads the holds
+    # (dsr.erasure.subject_erase): taking the same rows first orders the two, so the erasure
+    # either finished before this hold or sees it.
+    subjects_lock_for_hold(hold)
     hold.placed_by = placed_by
     hold.placed_at = timezone.now()
     hold.released_at = hold.released_by = None
     hold.full_clean()
     hold.save()
+    held_erasures_on_hold_placed(hold=hold, actor=placed_by)
     access_event_record(
         action=AccessAction.HOLD_PLACED,
         object_type="legal_hold",
@@ -369,6 +385,8 @@ def hold_release(*, hold: LegalHold, released_by, reason: str) -> LegalHold:
     hold.released_at = timezone.now()
     hold.release_reason = reason.strip()
     hold.save(update_fields=["released_by", "released_at", "release_reason"])
+    # The erasures this hold deferred become due when it was the last one covering them.
+    held_erasures_on_hold_released(hold=hold, actor=released_by, now=hold.released_at)
     return hold
 
 

@@ -40,7 +40,7 @@ from recordings.models import (
 )
 from recordings.restrictions import restriction_place
 from recordings.sharing.services import share_create
-from retention.models import DeletionRecord, RetentionPolicy, SweepRun
+from retention.models import DeletionRecord, HeldErasure, RetentionPolicy, SubjectDeletionRecord, SweepRun
 from tests.factories import LegalHoldFactory, PurposeFactory, RecordingFactory
 
 pytestmark = pytest.mark.django_db
@@ -99,6 +99,22 @@ def world(dpo, analyst, qa_lead_a, queue_a, roles):
         rule="Policy quality_assurance",
         sweep_run=sweep,
         deleted_at=now,
+    )
+    SubjectDeletionRecord.objects.create(
+        subject_id=10**9,
+        subject_reference="DS-GONE",
+        reason="subject_storage_limit",
+        rule="Art. 5(1)(e)",
+        sweep_run=sweep,
+        deleted_at=now,
+    )
+    HeldErasure.objects.create(
+        recording=awaiting,
+        subject=awaiting.subject,
+        request_reference="DSR-2026-000009",
+        state="due",
+        deferred_at=now,
+        due_since=now,
     )
     request = request_create(
         request_type="access", channel="email", received_at=now, subject=recording.subject
