@@ -184,3 +184,49 @@ def test_two_concurrent_ticks_never_send_one_reminder_twice(smtp, roles, analyst
     assert len(smtp.accepted) == 1
     reminder = DeadlineReminder.objects.get(request=request)
     assert (reminder.state, reminder.attempts) == ("sent", 1)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("persona", ["anonymous", "stranger", "analyst", "qa_lead_a", "auditor", "dpo"])
+def test_the_undelivered_filter_and_flag_leak_nothing_to_any_role(
+    persona, request, client, roles, analyst, dpo, settings
+):
+    """Given two requests with a reminder given up, one assigned to the analyst and one to a DPO,
+    when each role opens the requests list filtered on undelivered reminders and the dashboard,
+    then nobody gets a 500, the anonymous visitor and staff without a role see nothing of them,
+    the analyst sees only their own, and the DPO and the auditor both."""
+    # given
+    mine, other = _request_due_in(3, analyst), _request_due_in(3, dpo)
+    for dsr in (mine, other):
+        DeadlineReminder.objects.create(
+            request=dsr,
+            kind="3-days-before",
+            due_date=dsr.due_date,
+            state="given_up",
+            attempts=6,
+            last_error="SMTPDataError 451: try later",
+            next_attempt_at=None,
+        )
+    if persona != "anonymous":
+        client.force_login(request.getfixturevalue(persona))
+
+    # when
+    listed = client.get(reverse("admin:dsr_datasubjectrequest_changelist") + "?reminders=undelivered")
+    index = client.get(reverse("admin:index"))
+
+    # then
+    assert listed.status_code in (200, 302, 403) and index.status_code in (200, 302)
+    page = listed.content.decode() if listed.status_code == 200 else ""
+    seen = {dsr.reference for dsr in (mine, other) if dsr.reference in page}
+    expected = {
+        "anonymous": set(),
+        "stranger": set(),
+        "qa_lead_a": set(),
+        "analyst": {mine.reference},
+        "auditor": {mine.reference, other.reference},
+        "dpo": {mine.reference, other.reference},
+    }[persona]
+    assert seen == expected
+    if persona in ("analyst", "auditor", "dpo"):
+        flagged = dashboard_for(request.getfixturevalue(persona), timezone.now()).reminders_undelivered
+        assert flagged == len(expected)
