@@ -96,8 +96,8 @@ from compliance_site.audit.chain import GENESIS_HASH
 from compliance_site.audit.models import AccessEvent, AuditChainHead
 from compliance_site.roles import DPO
 from dsr.models import DataSubjectRequest, DeadlineReminder
+from dsr.reminders import reminders_send_due
 from dsr.selectors import requests_due_for_reminder
-from dsr.services import reminders_send_due
 from recordings.models import DataSubject, Purpose, Queue, Recording, RecordingKey, SubjectKey
 from retention.models import DeletionRecord, LegalHold, RetentionPolicy, SweepRun
 from retention.selectors import recordings_past_retention

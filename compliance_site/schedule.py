@@ -23,6 +23,12 @@ PERIODIC_JOBS = [
         description="Emails assignees before DSR deadlines and escalates overdue requests.",
     ),
     PeriodicJob(
+        name="Deadline reminder retries",
+        task="dsr.tasks.retry_deadline_reminders",
+        crontab_setting="CUSTOS_REMINDER_RETRY_CRONTAB",
+        description="Retries, with backoff, the reminders whose email failed, until sent or given up.",
+    ),
+    PeriodicJob(
         name="Expired access packages",
         task="dsr.tasks.purge_expired_packages",
         crontab_setting="CUSTOS_PACKAGE_PURGE_CRONTAB",

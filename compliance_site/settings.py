@@ -7,7 +7,7 @@ with a message that names the variable to fix.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -311,6 +311,8 @@ EMAIL_BACKEND = env.str(
 )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="custos@localhost")
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))  # filebased backend
+# Seconds an SMTP conversation may block: a deadline reminder is sent under its row lock.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 if PRODUCTION:
     EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
     EMAIL_PORT = env.int("EMAIL_PORT", default=587)
@@ -327,6 +329,18 @@ if DSR_PERIOD_RULE not in {"days", "calendar_month"}:
     raise ImproperlyConfigured(f"DSR_PERIOD_RULE={DSR_PERIOD_RULE!r} must be 'days' or 'calendar_month'.")
 if DSR_PERIOD_DAYS < 1:
     raise ImproperlyConfigured(f"DSR_PERIOD_DAYS={DSR_PERIOD_DAYS} must be at least 1.")
+# A deadline is a date and ends at the end of that day in TIME_ZONE (Reg. 1182/71 Art. 3, dsr.deadlines).
+# Off (the default, the stricter rule): a period ending on a Saturday, Sunday or holiday ends then.
+# On: it ends at the end of the next working day (Art. 3(4)); holidays are ISO dates, comma-separated.
+DSR_DEADLINE_NEXT_WORKING_DAY = env.bool("DSR_DEADLINE_NEXT_WORKING_DAY", default=False)
+DSR_PUBLIC_HOLIDAYS = env.list("DSR_PUBLIC_HOLIDAYS", default=[])
+for _holiday in DSR_PUBLIC_HOLIDAYS:
+    try:
+        date.fromisoformat(_holiday)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"DSR_PUBLIC_HOLIDAYS: {_holiday!r} is not an ISO date (YYYY-MM-DD)."
+        ) from None
 # Whether the response period runs from receipt (default) or from identity verification.
 DSR_CLOCK_START = env.str("DSR_CLOCK_START", default="receipt")
 if DSR_CLOCK_START not in {"receipt", "verification"}:
@@ -335,6 +349,12 @@ if DSR_CLOCK_START not in {"receipt", "verification"}:
 DSR_ERASURE_FOUR_EYES = env.bool("DSR_ERASURE_FOUR_EYES", default=True)
 # Reminders go to the assignee this many days before the deadline, and on the day itself.
 DSR_REMINDER_OFFSETS = sorted(env.list("DSR_REMINDER_OFFSETS", cast=int, default=[7, 3, 1]), reverse=True)
+# A reminder whose email fails is tried again after 5, 10, 20, ... minutes (dsr.reminders); after
+# this many attempts it is given up and the DPO group is alerted once.
+DSR_REMINDER_RETRY_SECONDS = env.int("DSR_REMINDER_RETRY_SECONDS", default=300)
+DSR_REMINDER_MAX_ATTEMPTS = env.int("DSR_REMINDER_MAX_ATTEMPTS", default=6)
+if DSR_REMINDER_RETRY_SECONDS < 1 or DSR_REMINDER_MAX_ATTEMPTS < 1:
+    raise ImproperlyConfigured("DSR_REMINDER_RETRY_SECONDS and DSR_REMINDER_MAX_ATTEMPTS must be at least 1.")
 # An access or portability package can be downloaded for this many days after it is built.
 DSR_PACKAGE_TTL_DAYS = env.int("DSR_PACKAGE_TTL_DAYS", default=30)
 if DSR_PACKAGE_TTL_DAYS < 1:
@@ -365,6 +385,7 @@ CUSTOS_BASE_URL = env.str("CUSTOS_BASE_URL", default="http://127.0.0.1:8000")
 
 # Beat's periodic tasks, provisioned idempotently after every migrate (compliance_site.schedule).
 CUSTOS_REMINDER_CRONTAB = env.str("CUSTOS_REMINDER_CRONTAB", default="0 * * * *")
+CUSTOS_REMINDER_RETRY_CRONTAB = env.str("CUSTOS_REMINDER_RETRY_CRONTAB", default="*/5 * * * *")
 CUSTOS_RETENTION_SWEEP_CRONTAB = env.str("CUSTOS_RETENTION_SWEEP_CRONTAB", default="30 2 * * *")
 CUSTOS_PACKAGE_PURGE_CRONTAB = env.str("CUSTOS_PACKAGE_PURGE_CRONTAB", default="0 3 * * *")
 CUSTOS_LOGIN_LOG_PRUNE_CRONTAB = env.str("CUSTOS_LOGIN_LOG_PRUNE_CRONTAB", default="10 3 * * *")

@@ -19,7 +19,7 @@ from compliance_site.client_address import client_ip
 from compliance_site.model_update import history_save
 from dsr.admin_actions import job_display, job_state_view, step_view, steps_available
 from dsr.admin_held_erasures import HeldErasureAdmin  # noqa: F401 - registers the deferred erasures' list
-from dsr.dashboard import DEADLINE_FILTER_RANGES
+from dsr.dashboard import DEADLINE_FILTER_RANGES, reminder_undelivered
 from dsr.held_erasures import held_erasures_story
 from dsr.models import DataSubjectRequest, DeadlineReminder, RecipientNotification, RequestNote
 from dsr.packages import package_link_rows
@@ -48,6 +48,21 @@ class DeadlineFilter(admin.SimpleListFilter):
         return queryset.filter(days_left_range.q(timezone.now()))
 
 
+class ReminderDeliveryFilter(admin.SimpleListFilter):
+    """Requests with a reminder given up after its last attempt (the dashboard's alert links here)."""
+
+    title = "reminders"
+    parameter_name = "reminders"
+
+    def lookups(self, request, model_admin):
+        return [("undelivered", "Not delivered")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "undelivered":
+            return queryset.filter(reminder_undelivered())
+        return queryset
+
+
 class RequestNoteInline(admin.StackedInline):
     model = RequestNote
     fields = ("body", "author", "created_at")
@@ -60,8 +75,19 @@ class RequestNoteInline(admin.StackedInline):
 
 
 class DeadlineReminderInline(admin.TabularInline):
+    """The request's reminders with their delivery state (``dsr.reminders``' outbox)."""
+
     model = DeadlineReminder
-    fields = ("kind", "due_date", "recipients", "sent_at")
+    fields = (
+        "kind",
+        "due_date",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "recipients",
+        "sent_at",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -107,7 +133,7 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
         "days_left_display",
         "assignee",
     )
-    list_filter = (DeadlineFilter, "status", "request_type", "channel")
+    list_filter = (DeadlineFilter, ReminderDeliveryFilter, "status", "request_type", "channel")
     list_select_related = ("assignee",)
     search_fields = ("=reference", "=subject__reference")
     raw_id_fields = ("subject", "assignee")
@@ -127,6 +153,7 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
         "due_at",
         "extended_until",
         "extension_reason",
+        "reminder_alert",
         "identity_method",
         "identity_note",
         "identity_verified_by",
@@ -162,7 +189,10 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
         ),
         ("Subject", {"fields": ("subject", "subject_overview")}),
         ("Assignment", {"fields": ("assignee",)}),
-        ("Deadline", {"fields": ("received_at", "due_at", "extended_until", "extension_reason")}),
+        (
+            "Deadline",
+            {"fields": ("received_at", "due_at", "extended_until", "extension_reason", "reminder_alert")},
+        ),
         (
             "Identity",
             {"fields": ("identity_method", "identity_note", "identity_verified_by", "identity_verified_at")},
@@ -370,6 +400,19 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
             return "—"
         return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((line,) for line in lines)))
 
+    @admin.display(description="Reminders")
+    def reminder_alert(self, obj: DataSubjectRequest):
+        """The flag of a reminder given up after its last attempt: the assignee may not know."""
+        given_up = list(obj.reminders.filter(state=DeadlineReminder.State.GIVEN_UP).order_by("pk"))
+        if not given_up:
+            return "—"
+        kinds = ", ".join(f"{r.kind} (due {r.due_date:%Y-%m-%d}, {r.attempts} attempts)" for r in given_up)
+        return format_html(
+            '<strong class="dsr-reminder-undelivered">Not delivered: {}.</strong> The DPO group was '
+            "alerted; check that the assignee knows.",
+            kinds,
+        )
+
     @admin.display(description="deadline", ordering="deadline")
     def deadline_display(self, obj: DataSubjectRequest):
         return obj.effective_due_at
@@ -404,8 +447,17 @@ class RequestNoteAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
 
 @admin.register(DeadlineReminder)
 class DeadlineReminderAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
-    list_display = ("request", "kind", "due_date", "recipients", "sent_at")
-    list_filter = ("kind",)
+    list_display = (
+        "request",
+        "kind",
+        "due_date",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "sent_at",
+    )
+    list_filter = ("state", "kind")
     list_select_related = ("request",)
     search_fields = ("=request__reference",)
 

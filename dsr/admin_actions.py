@@ -83,7 +83,11 @@ class AssignForm(forms.Form):
 
 
 class ExtendForm(forms.Form):
-    until = forms.SplitDateTimeField(label="New deadline", widget=forms.SplitDateTimeWidget)
+    until = forms.DateField(
+        label="New due date",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Due at the end of that day; at most two months after the original due date.",
+    )
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
 
 

@@ -56,6 +56,11 @@ def dashboard_view(dashboard: Dashboard) -> dict:
         ],
         "by_status": [Row(s.label, s.count, _changelist(status__exact=s.value)) for s in dashboard.by_status],
         "chart": on_time_chart(dashboard),
+        "reminders_undelivered": Row(
+            "Open requests with a reminder that could not be delivered",
+            dashboard.reminders_undelivered,
+            _changelist(reminders="undelivered"),
+        ),
     }
 
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from dsr.models import DataSubjectRequest, RequestStatus, RequestType
+from dsr.models import DataSubjectRequest, DeadlineReminder, RequestStatus, RequestType
 from dsr.selectors import requests_visible_to
 
 # The deadline in force, as SQL: the extension if one was granted, else the original due date.
@@ -69,6 +69,13 @@ DEADLINE_FILTER_RANGES = (
 )
 
 
+def reminder_undelivered() -> Exists:
+    """The request has a reminder given up after its last attempt (``dsr.reminders``)."""
+    return Exists(
+        DeadlineReminder.objects.filter(request=OuterRef("pk"), state=DeadlineReminder.State.GIVEN_UP)
+    )
+
+
 def day_start(day: datetime.date) -> datetime.datetime:
     """The first instant of ``day`` in the current time zone (DST-safe: midnight of that date)."""
     return datetime.datetime.combine(day, datetime.time.min, tzinfo=timezone.get_current_timezone())
@@ -100,6 +107,7 @@ class Dashboard:
     by_type: list[Tally]
     by_status: list[Tally]
     on_time_days: list[DayOnTime]  # the last ON_TIME_DAYS days, oldest first, today last
+    reminders_undelivered: int = 0  # open requests with a reminder given up
 
     @property
     def answered(self) -> int:
@@ -123,9 +131,10 @@ def dashboard_for(user, now: datetime.datetime) -> Dashboard:
     visible = _with_deadline(requests_visible_to(user))
     open_requests = visible.filter(status__in=DataSubjectRequest.OPEN_STATUSES)
 
-    # 1. Open requests by days left.
+    # 1. Open requests by days left, and those whose reminder could not be delivered.
     totals = open_requests.aggregate(
         open_total=Count("pk"),
+        reminders_undelivered=Count("pk", filter=Q(reminder_undelivered())),
         **{bucket.key: Count("pk", filter=bucket.q(now)) for bucket in DAYS_LEFT_BUCKETS},
     )
 
@@ -159,4 +168,5 @@ def dashboard_for(user, now: datetime.datetime) -> Dashboard:
         by_type=[Tally(value, RequestType(value).label, n) for value, n in by_type.items()],
         by_status=[Tally(value, RequestStatus(value).label, n) for value, n in by_status.items()],
         on_time_days=[DayOnTime(day, *answered.get(day, (0, 0))) for day in days],
+        reminders_undelivered=totals["reminders_undelivered"],
     )

@@ -88,8 +88,13 @@ class DataSubjectRequest(models.Model):
         help_text="The language the subject's letters are written in.",
     )
     received_at = models.DateTimeField()
-    due_at = models.DateTimeField(help_text="Received + the period rule (default 30 days).")
-    extended_until = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(
+        help_text="The end (23:59:59 local time) of the due date: received date + the period rule "
+        "(default 30 days), see dsr.deadlines."
+    )
+    extended_until = models.DateTimeField(
+        null=True, blank=True, help_text="The end of the extended due date (Art. 12(3))."
+    )
     extension_reason = models.TextField(blank=True)
     identity_method = models.CharField(max_length=20, choices=IdentityMethod.choices, blank=True)
     identity_note = models.TextField(blank=True)
@@ -193,8 +198,14 @@ class DataSubjectRequest(models.Model):
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
 
+    @property
+    def due_date(self) -> datetime.date:
+        """The date the deadline in force falls on: the request is due until the end of it."""
+        return timezone.localdate(self.effective_due_at)
+
     def days_left(self, now: datetime.datetime | None = None) -> int:
-        """Whole days until the deadline in the configured time zone; negative when overdue."""
+        """Whole days until the due date in the configured time zone: 0 all day on the due date,
+        negative once it has passed."""
         now = now or timezone.now()
         due_day = timezone.localdate(self.effective_due_at)
         return (due_day - timezone.localdate(now)).days
@@ -215,13 +226,44 @@ class RequestNote(models.Model):
         return f"Note on {self.request_id} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
+class ReminderState(models.TextChoices):
+    PENDING = "pending", "pending"
+    SENT = "sent", "sent"
+    FAILED = "failed", "failed, to be retried"
+    GIVEN_UP = "given_up", "given up (the DPOs were alerted)"
+    CANCELLED = "cancelled", "cancelled (request closed or deadline moved)"
+
+
 class DeadlineReminder(models.Model):
-    """A reminder about one deadline; the unique row is written before the email is sent, so no
-    beat, redelivery or crash can send the same reminder twice."""
+    """A reminder about one deadline, as an outbox row (``dsr.reminders``).
+
+    The row is written first, one per (request, kind, due date) by a unique constraint, so no
+    beat, redelivery or crash creates the same reminder twice. A tick then claims it under a row
+    lock, sends the email and records the outcome in the same transaction: sent, or failed with
+    the error and the time of the next attempt (exponential backoff), or, after
+    ``DSR_REMINDER_MAX_ATTEMPTS``, given up, which queues one ``undelivered-…`` reminder to the
+    DPO group and flags the request.
+    """
+
+    State = ReminderState
+    # States a tick still works on.
+    DUE_STATES = (ReminderState.PENDING, ReminderState.FAILED)
+    ESCALATION_PREFIX = "undelivered-"
 
     request = models.ForeignKey(DataSubjectRequest, on_delete=models.CASCADE, related_name="reminders")
     kind = models.CharField(max_length=32, help_text="e.g. 7-days-before, due-day, overdue-3")
     due_date = models.DateField(help_text="The deadline this reminder is about.")
+    state = models.CharField(max_length=10, choices=ReminderState.choices, default=ReminderState.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Sends tried so far.")
+    next_attempt_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        default=timezone.now,
+        help_text="When a tick next tries it; empty once sent, given up or cancelled.",
+    )
+    last_error = models.CharField(
+        max_length=200, blank=True, help_text="The last failure: error class and code, no personal data."
+    )
     recipients = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -230,14 +272,35 @@ class DeadlineReminder(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="reminder_due_idx")]
         constraints = [
             models.UniqueConstraint(
                 fields=["request", "kind", "due_date"], name="reminder_once_per_deadline"
             ),
+            models.CheckConstraint(condition=Q(state__in=ReminderState.values), name="reminder_state_valid"),
+            # Sent exactly when it has a sending time; only what a tick still works on waits
+            # for an attempt; a failure says what failed.
+            models.CheckConstraint(
+                condition=Q(state="sent", sent_at__isnull=False) | ~Q(state="sent") & Q(sent_at__isnull=True),
+                name="reminder_sent_at_matches_state",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=["pending", "failed"], next_attempt_at__isnull=False)
+                | ~Q(state__in=["pending", "failed"]) & Q(next_attempt_at__isnull=True),
+                name="reminder_next_attempt_matches_state",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state__in=["failed", "given_up"]) | ~Q(last_error=""),
+                name="reminder_failure_has_error",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} reminder for {self.request_id} (due {self.due_date})"
+        return f"{self.kind} reminder for {self.request_id} (due {self.due_date}): {self.state}"
+
+    @property
+    def is_escalation(self) -> bool:
+        return self.kind.startswith(self.ESCALATION_PREFIX)
 
 
 class ReferenceCounter(models.Model):

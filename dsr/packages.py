@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 
 from django.conf import settings
 from django.core import signing
@@ -39,12 +39,12 @@ from compliance_site.audit.services import access_event_record, access_events_re
 from compliance_site.history_bulk import HISTORY_CHANGED, history_copy
 from compliance_site.model_update import history_save, model_update
 from dsr.models import DataPackage, DataSubjectRequest, RequestType
+from dsr.package_information import package_information
 from dsr.selectors import packages_downloadable_by
 from recordings.models import (
     Consent,
     DataSubject,
     Objection,
-    Purpose,
     Recipient,
     Recording,
     RecordingKey,
@@ -303,142 +303,6 @@ def _objection_data(objection: Objection) -> dict:
     }
 
 
-# The texts of Art. 15(1)(a)-(h) and 15(2), in the request's language; the manifest and the
-# summary say the same thing.
-_TEXT: dict[str, dict[str, Any]] = {
-    "en": {
-        "categories": [
-            "identification and contact data: name, phone number, email address",
-            "voice recordings of your calls with our customer support",
-            "call metadata: time, duration, support queue, direction",
-            "your consent decisions and the evidence of each (when, how, under which notice)",
-            "your objections and their outcome",
-        ],
-        "recipients_none": "No recipient outside our organisation has received this data.",
-        "retention_rule": (
-            "Kept until keep_until: the longest retention period among the purposes the recording "
-            "still serves; a legal hold can keep it longer."
-        ),
-        "retention_default": "Purposes without a policy of their own are kept {days} days.",
-        "rights": {
-            "rectification": "Art. 16: have inaccurate data about you corrected.",
-            "erasure": "Art. 17: have your data erased, unless an exemption of Art. 17(3) applies.",
-            "restriction": "Art. 18: have the use of your data restricted.",
-            "objection": "Art. 21: object to processing based on legitimate interests.",
-            "portability": "Art. 20: receive the data you provided in a machine-readable format.",
-            "withdraw_consent": "Art. 7(3): withdraw a consent at any time, as easily as you gave it.",
-            "complaint": "Art. 77: lodge a complaint with a supervisory authority.",
-        },
-        "source": (
-            "Telephony recording: the recordings were made during your calls with our customer "
-            "support; your contact data comes from you or from those calls."
-        ),
-        "automated_decision_making": "None: no decision about you is based solely on automated processing.",
-        "transfers": "None: the data is stored in the EU/EEA and not transferred to a third country.",
-    },
-    "de": {
-        "categories": [
-            "Identifikations- und Kontaktdaten: Name, Telefonnummer, E-Mail-Adresse",
-            "Sprachaufzeichnungen Ihrer Gespräche mit unserem Kundenservice",
-            "Gesprächsdaten: Zeitpunkt, Dauer, Service-Warteschlange, Richtung",
-            "Ihre Einwilligungsentscheidungen und deren Nachweis (wann, wie, mit welchem Hinweis)",
-            "Ihre Widersprüche und deren Ergebnis",
-        ],
-        "recipients_none": "Kein Empfänger außerhalb unserer Organisation hat diese Daten erhalten.",
-        "retention_rule": (
-            "Gespeichert bis keep_until: die längste Speicherdauer unter den Zwecken, denen die "
-            "Aufzeichnung noch dient; eine rechtliche Aufbewahrungspflicht kann sie verlängern."
-        ),
-        "retention_default": "Zwecke ohne eigene Regel werden {days} Tage gespeichert.",
-        "rights": {
-            "rectification": "Art. 16: Berichtigung unrichtiger Daten.",
-            "erasure": "Art. 17: Löschung Ihrer Daten, sofern keine Ausnahme nach Art. 17(3) greift.",
-            "restriction": "Art. 18: Einschränkung der Verarbeitung.",
-            "objection": "Art. 21: Widerspruch gegen eine Verarbeitung aus berechtigtem Interesse.",
-            "portability": "Art. 20: Herausgabe Ihrer bereitgestellten Daten in maschinenlesbarer Form.",
-            "withdraw_consent": (
-                "Art. 7(3): Widerruf einer Einwilligung jederzeit, so einfach wie ihre Erteilung."
-            ),
-            "complaint": "Art. 77: Beschwerde bei einer Aufsichtsbehörde.",
-        },
-        "source": (
-            "Telefonaufzeichnung: die Aufzeichnungen entstanden während Ihrer Gespräche mit unserem "
-            "Kundenservice; Ihre Kontaktdaten stammen von Ihnen oder aus diesen Gesprächen."
-        ),
-        "automated_decision_making": (
-            "Keine: keine Entscheidung über Sie beruht ausschließlich auf automatisierter Verarbeitung."
-        ),
-        "transfers": "Keine: die Daten liegen in der EU/im EWR und werden in kein Drittland übermittelt.",
-    },
-}
-
-
-def _texts(language: str) -> dict[str, Any]:
-    return _TEXT.get(language, _TEXT["en"])
-
-
-def _recipients(purposes: list[Purpose]) -> list[dict[str, Any]]:
-    """The recipients (processors, third parties) of these purposes, from the registry."""
-    found = (
-        Recipient.objects.filter(purposes__in=[p.pk for p in purposes])
-        .prefetch_related("purposes")
-        .distinct()
-        .order_by("name")
-    )
-    codes = {p.pk for p in purposes}
-    return [
-        {
-            "name": r.name,
-            "role": r.get_role_display(),
-            "country": r.country,
-            "safeguard": r.safeguard or None,
-            "purposes": sorted(p.code for p in r.purposes.all() if p.pk in codes),
-        }
-        for r in found
-    ]
-
-
-def _information(texts: dict[str, Any], recordings: list[Recording], policies: dict) -> dict:
-    """Art. 15(1)(a)-(h) and 15(2), for this subject's recordings."""
-    purposes: dict[int, Purpose] = {}
-    bases: dict[int, set[str]] = {}
-    for recording in recordings:
-        for purpose in recording.purposes.all():
-            purposes[purpose.pk] = purpose
-            bases.setdefault(purpose.pk, set()).add(recording.get_lawful_basis_display())
-    ordered = sorted(purposes.values(), key=lambda p: (p.name, p.pk))
-    return {
-        "purposes": [  # (a)
-            {
-                "code": p.code,
-                "name": p.name,
-                "description": p.description,
-                "lawful_bases": sorted(bases[p.pk]),
-            }
-            for p in ordered
-        ],
-        "categories_of_data": texts["categories"],  # (b)
-        "recipients": _recipients(ordered),  # (c)
-        "recipients_note": "" if _recipients(ordered) else texts["recipients_none"],
-        "retention": {  # (d)
-            "periods": [
-                {
-                    "purpose": p.name,
-                    "days": keep_days_for(p, policies),
-                    "legal_reference": policies[p.pk].legal_reference if p.pk in policies else "",
-                }
-                for p in ordered
-            ],
-            "rule": texts["retention_rule"],
-            "default": texts["retention_default"].format(days=settings.RETENTION_DEFAULT_DAYS),
-        },
-        "rights": texts["rights"],  # (e), (f)
-        "source": texts["source"],  # (g)
-        "automated_decision_making": texts["automated_decision_making"],  # (h)
-        "third_country_transfers": texts["transfers"],  # 15(2)
-    }
-
-
 def _json(data: dict) -> bytes:
     return json.dumps(data, ensure_ascii=False, indent=2).encode()
 
@@ -472,7 +336,6 @@ def _contents(
     ):
         for purpose in recipient.purposes.all():
             recipients.setdefault(purpose.pk, set()).add(recipient.name)
-    texts = _texts(dsr.language)
     consents = list(
         Consent.objects.filter(subject=subject)
         .select_related("purpose", "notice", "recording")
@@ -500,7 +363,9 @@ def _contents(
         "recordings": [_recording_data(entry, policies, served, recipients) for entry in entries],
         "consents": [_consent_data(c) for c in consents],
         "objections": [_objection_data(o) for o in objections],
-        "information": _information(texts, recordings, policies),
+        "information": package_information(
+            language=dsr.language, subject=subject, recordings=recordings, policies=policies
+        ),
     }
     return _Contents(data, entries, consents, objections)
 

@@ -1,30 +1,20 @@
-"""Write use-cases of the DSR desk at its edges: a request's intake (``request_create``, for the
-admin and the API alike) and the deadline reminders beat sends. A request's life once registered
-is ``dsr.workflow``'s."""
+"""Write use-cases of the DSR desk at its edge: a request's intake (``request_create``, for the
+admin and the API alike). A request's life once registered is ``dsr.workflow``'s; the deadline
+reminders beat sends are ``dsr.reminders``'s."""
 
 from __future__ import annotations
 
 import datetime
-import logging
 
-from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
-from django.urls import reverse
+from django.db import transaction
 from django.utils import timezone
 
 from compliance_site.audit.models import AccessAction
 from compliance_site.audit.services import access_event_record
-from compliance_site.roles import DPO
 from dsr.deadlines import due_at_for
-from dsr.models import DataSubjectRequest, DeadlineReminder, ReferenceCounter
-from dsr.selectors import requests_due_for_reminder
+from dsr.models import DataSubjectRequest, ReferenceCounter
 from recordings.models import DataSubject
-
-logger = logging.getLogger(__name__)
 
 
 def _next_reference(year: int) -> str:
@@ -102,70 +92,3 @@ def request_create(
 
         assignment_grant(dsr=dsr)
     return dsr
-
-
-def _reminder_kind(days_left: int) -> str | None:
-    if days_left in settings.DSR_REMINDER_OFFSETS:
-        return f"{days_left}-days-before"
-    if days_left == 0:
-        return "due-day"
-    if days_left < 0:
-        return f"overdue-{-days_left}"
-    if days_left + 1 in settings.DSR_REMINDER_OFFSETS:
-        # Yesterday's reminder, in case no tick sent it (beat, broker or workers down all day);
-        # its unique row makes this a no-op when it went out.
-        return f"{days_left + 1}-days-before"
-    return None
-
-
-def _reminder_recipients(dsr: DataSubjectRequest, kind: str) -> list[str]:
-    users = get_user_model().objects.filter(is_active=True).exclude(email="")
-    if kind.startswith("overdue") or dsr.assignee_id is None:
-        # Escalation (and an unassigned request) goes to every DPO.
-        return list(users.filter(groups__name=DPO).values_list("email", flat=True).distinct())
-    return list(users.filter(pk=dsr.assignee_id).values_list("email", flat=True))
-
-
-def reminder_send(*, dsr: DataSubjectRequest, now: datetime.datetime) -> DeadlineReminder | None:
-    """Send the reminder due today for ``dsr``, at most once per (request, kind, due date)."""
-    days_left = dsr.days_left(now)
-    kind = _reminder_kind(days_left)
-    if kind is None or not dsr.is_open:
-        return None
-    due_date = timezone.localdate(dsr.effective_due_at)
-    try:
-        with transaction.atomic():
-            reminder = DeadlineReminder.objects.create(request=dsr, kind=kind, due_date=due_date)
-    except IntegrityError:
-        return None  # already claimed by another tick, beat or worker
-    recipients = _reminder_recipients(dsr, kind)
-    context = {
-        "request": dsr,
-        "kind": kind,
-        "days_left": days_left,
-        "due_date": due_date,
-        "url": settings.CUSTOS_BASE_URL.rstrip("/")
-        + reverse("admin:dsr_datasubjectrequest_change", args=[dsr.pk]),
-    }
-    if recipients:
-        send_mail(
-            subject=render_to_string("dsr/email/reminder_subject.txt", context).strip(),
-            message=render_to_string("dsr/email/reminder_body.txt", context),
-            from_email=None,
-            recipient_list=recipients,
-        )
-    reminder.recipients = len(recipients)
-    reminder.sent_at = timezone.now()
-    reminder.save(update_fields=["recipients", "sent_at"])
-    logger.info("Sent %s reminder for %s to %d recipient(s)", kind, dsr.reference, len(recipients))
-    return reminder
-
-
-def reminders_send_due(*, now: datetime.datetime) -> int:
-    """Send every reminder that is due at ``now``; returns how many were sent."""
-    horizon = max(settings.DSR_REMINDER_OFFSETS, default=0)
-    sent = 0
-    for dsr in requests_due_for_reminder(now, horizon).select_related("assignee").iterator():
-        if reminder_send(dsr=dsr, now=now) is not None:
-            sent += 1
-    return sent

@@ -10,7 +10,7 @@ from django.utils import timezone
 from dsr.held_erasures import held_erasures_execute, held_erasures_finish
 from dsr.jobs import JobInterrupted, request_job_run, request_jobs_resume
 from dsr.packages import package_orphans_delete, packages_expired_purge
-from dsr.services import reminders_send_due
+from dsr.reminders import reminders_deliver, reminders_send_due
 
 # A transient error (database or storage away) is retried after 10 s, 20 s, 40 s, ... up to ten
 # minutes apart; the last attempt fails the job with its reason.
@@ -28,6 +28,13 @@ def send_deadline_reminders(now: str | None = None) -> int:
     if timezone.is_naive(moment):
         raise ValueError(f"now={now!r} must carry its UTC offset.")
     return reminders_send_due(now=moment)
+
+
+@shared_task(name="dsr.tasks.retry_deadline_reminders")
+def retry_deadline_reminders() -> int:
+    """Every few minutes: attempt again the reminders whose email failed, once their backoff has
+    passed (``dsr.reminders``); returns how many were sent."""
+    return reminders_deliver(now=timezone.now())
 
 
 @shared_task(name="dsr.tasks.purge_expired_packages")

@@ -26,7 +26,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from compliance_site.model_update import history_save, model_update
 from compliance_site.roles import DPO, PRIVACY_ANALYST, is_dpo
-from dsr.deadlines import due_at_for, extension_limit
+from dsr.deadlines import due_at_for, end_of_day, extension_limit_date, local_date
 from dsr.models import DataSubjectRequest, RecipientNotification, RequestType, ResponseLetter
 from recordings.models import DataSubject, Recipient
 
@@ -197,30 +197,41 @@ def request_match(*, dsr: DataSubjectRequest, subject, actor) -> DataSubjectRequ
 
 @transaction.atomic
 def request_extend(
-    *, dsr: DataSubjectRequest, until: datetime.datetime, reason: str, actor
+    *, dsr: DataSubjectRequest, until: datetime.date, reason: str, actor
 ) -> DataSubjectRequest:
-    """Extend the deadline by up to two further months (Art. 12(3)): with a reason, only before
-    the original due date has passed, and with the notice letter to the subject."""
+    """Extend the deadline by up to two further months (Art. 12(3)): with a reason, notified by
+    the letter to the subject no later than the original due date (any time of that day: a
+    deadline is a date, ``dsr.deadlines``). ``until`` is the new due date (an aware datetime counts
+    as its local date); the request is then due at the end of that day. The DPO's date is kept as
+    chosen: ``DSR_DEADLINE_NEXT_WORKING_DAY`` moves computed deadlines, not a date a person set."""
     from dsr.letters import letter_write
 
     dsr = _locked(dsr)
-    now = timezone.now()
+    today = local_date(timezone.now())
+    due_date = local_date(dsr.due_at)
     if not dsr.is_open:
         raise ValidationError("The request is closed.")
-    if now > dsr.due_at:
+    if today > due_date:
         raise ValidationError(
-            f"The original deadline ({timezone.localtime(dsr.due_at):%Y-%m-%d %H:%M}) has passed; "
-            "an extension must be notified before it."
+            f"The original deadline ({due_date:%Y-%m-%d}) has passed; an extension must be notified "
+            "no later than that day."
         )
     if not reason.strip():
         raise ValidationError({"extension_reason": "Give the reason (complexity, number of requests)."})
-    limit = extension_limit(dsr.due_at)
-    if until <= dsr.effective_due_at:
-        raise ValidationError({"extended_until": "An extension moves the deadline later."})
-    if until > limit:
-        latest = f"{timezone.localtime(limit):%Y-%m-%d}"
-        raise ValidationError({"extended_until": f"At most two further months: no later than {latest}."})
-    dsr.extended_until, dsr.extension_reason = until, reason.strip()
+    new_date = local_date(until)
+    limit = extension_limit_date(dsr.due_at)
+    if new_date <= local_date(dsr.effective_due_at):
+        raise ValidationError(
+            {
+                "extended_until": "An extension moves the deadline to a later date than "
+                f"{local_date(dsr.effective_due_at):%Y-%m-%d}."
+            }
+        )
+    if new_date > limit:
+        raise ValidationError(
+            {"extended_until": f"At most two further months: {limit:%Y-%m-%d} at the latest."}
+        )
+    dsr.extended_until, dsr.extension_reason = end_of_day(new_date), reason.strip()
     _save(dsr, actor)
     letter_write(dsr=dsr, kind=ResponseLetter.Kind.EXTENSION, actor=actor)
     return dsr

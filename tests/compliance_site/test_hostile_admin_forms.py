@@ -188,7 +188,7 @@ def test_registering_a_request(desk, values):
 STEP_FORMS = {
     "match": {"reference": "", "phone": "+49 30 1234567", "email": ""},
     "verify": {"method": "document", "note": "Passport seen."},
-    "extend": {"until_0": "", "until_1": "", "reason": "Complex request."},
+    "extend": {"until": "", "reason": "Complex request."},
     "transition": {"to": "identity_pending", "refusal_ground": "", "outcome": ""},
 }
 
@@ -205,12 +205,7 @@ def test_the_request_steps(desk, step, data):
         request_type="access", channel="email", received_at=timezone.now() - datetime.timedelta(days=1)
     )
     if step == "extend":
-        good = {
-            **good,
-            **dict(
-                zip(("until_0", "until_1"), _local(request.due_at + datetime.timedelta(days=20)), strict=True)
-            ),
-        }
+        good = {**good, "until": _local(request.due_at + datetime.timedelta(days=20))[0]}
     before = request.history.count()
 
     # when

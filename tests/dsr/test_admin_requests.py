@@ -36,7 +36,11 @@ def test_dpo_registers_a_request_and_gets_reference_and_due_date(client, dpo):
     assert response.status_code == 302
     request = DataSubjectRequest.objects.get()
     assert request.reference.startswith(f"DSR-{received.year}-")
-    assert request.due_at - request.received_at == datetime.timedelta(days=30)
+    # due until the end of the 30th day after the day of receipt (Reg. 1182/71 Art. 3)
+    assert timezone.localdate(request.due_at) == timezone.localdate(request.received_at) + datetime.timedelta(
+        days=30
+    )
+    assert timezone.localtime(request.due_at).time() == datetime.time.max
     assert request.history.first().history_user == dpo
 
 

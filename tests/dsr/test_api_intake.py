@@ -7,6 +7,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from compliance_site.audit.models import AccessEvent
@@ -39,7 +40,11 @@ def test_a_request_is_registered_and_matched_by_phone(api):
     request = DataSubjectRequest.objects.get(reference=response.json()["reference"])
     assert (request.subject, request.channel, request.language) == (subject, "api", "de")
     assert response.json()["matched"] is True
-    assert request.due_at - request.received_at == datetime.timedelta(days=30)
+    # due until the end of the 30th day after the day of receipt (Reg. 1182/71 Art. 3)
+    assert timezone.localdate(request.due_at) == timezone.localdate(request.received_at) + datetime.timedelta(
+        days=30
+    )
+    assert timezone.localtime(request.due_at).time() == datetime.time.max
     # and the access log names the integration that filed it, from where
     event = AccessEvent.objects.get(action="request_filed")
     assert (event.actor.username, event.actor_label, event.object_id, event.object_reference) == (

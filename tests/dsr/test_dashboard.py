@@ -37,14 +37,15 @@ def at(*args) -> datetime.datetime:
 
 
 def due(deadline: datetime.datetime, request_type: str = "access", assignee=None) -> DataSubjectRequest:
-    """An open request whose deadline is ``deadline`` (received 30 wall-clock days before)."""
+    """An open request due on ``deadline``'s date (received 30 days before; a deadline is a date,
+    which ends at the end of that day)."""
     request = request_create(
         request_type=request_type,
         channel="email",
         received_at=deadline - datetime.timedelta(days=30),
         assignee=assignee,
     )
-    assert request.due_at == deadline
+    assert request.due_at == datetime.datetime.combine(deadline.date(), datetime.time.max, tzinfo=BERLIN)
     return request
 
 

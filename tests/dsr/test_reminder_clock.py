@@ -9,7 +9,7 @@ import pytest
 from django.core import mail
 
 from dsr.models import DeadlineReminder
-from dsr.services import reminders_send_due
+from dsr.reminders import reminders_send_due
 from tests.dsr.reminder_clock import (
     Timeline,
     at_local,

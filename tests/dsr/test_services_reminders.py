@@ -9,7 +9,8 @@ from django.core import mail
 from django.utils import timezone
 
 from dsr.models import DataSubjectRequest, DeadlineReminder, RequestType
-from dsr.services import reminders_send_due, request_create
+from dsr.reminders import reminders_send_due
+from dsr.services import request_create
 from tests.factories import DataSubjectFactory
 
 pytestmark = pytest.mark.django_db

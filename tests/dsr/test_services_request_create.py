@@ -34,7 +34,11 @@ def test_request_gets_a_sequential_reference_for_its_year():
 def test_request_is_due_thirty_days_after_receipt_and_is_in_history():
     request = _create()
 
-    assert request.due_at - request.received_at == datetime.timedelta(days=30)
+    # due until the end of the 30th day after the day of receipt (Reg. 1182/71 Art. 3)
+    assert timezone.localdate(request.due_at) == timezone.localdate(request.received_at) + datetime.timedelta(
+        days=30
+    )
+    assert timezone.localtime(request.due_at).time() == datetime.time.max
     assert request.status == DataSubjectRequest.Status.NEW
     assert request.history.count() == 1
 
