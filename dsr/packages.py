@@ -32,6 +32,8 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
+import zipstream.ng
+from isal.isal_zlib import crc32 as isal_crc32
 from zipstream import ZIP_DEFLATED, ZIP_STORED, ZipStream
 
 from compliance_site.audit.models import AccessAction
@@ -61,7 +63,6 @@ from recordings.vault.keys import (
     seal,
     subject_key,
 )
-from recordings.vault.prefetch import prefetched
 from recordings.vault.storage import audio_open, ciphertext_open, ciphertext_save, recordings_storage
 from recordings.vault.streaming_aead import EncryptingReader, plaintext_size
 from retention.models import RetentionPolicy
@@ -69,13 +70,17 @@ from retention.selectors import keep_days_for, retention_policies_for
 
 logger = logging.getLogger(__name__)
 
+# zipstream-ng computes each entry's CRC-32 with zlib's, which cost more than both AES-GCM passes
+# of a package together (0.26 CPU s per GiB, docs/PERFORMANCE.md); ISA-L's is the same CRC-32
+# (same polynomial, same values) at a tenth of that. zipstream-ng looks the function up by its
+# module's global name on every chunk, so pointing that name at ISA-L's is all it takes.
+zipstream.ng.crc32 = isal_crc32  # type: ignore[attr-defined]
+
 FORMAT_VERSION = 1
 LINK_MAX_AGE = datetime.timedelta(minutes=15)
 _LINK_SALT = "dsr.package-download"
 # Audio is read (and written into the archive) 8 segments, about 512 KiB, at a time.
 _CHUNK_SEGMENTS = 8
-# How many such chunks the archive's producer thread may run ahead of its encrypting consumer.
-_PREFETCH_CHUNKS = 2
 SOURCE = "telephony recording"
 
 _KINDS: dict[str, DataPackage.Kind] = {
@@ -182,9 +187,9 @@ ProgressReport = Callable[[int, int], None]
 
 
 class _Progress:
-    """Recordings whose audio is in the archive so far. Counted by the archive's producer thread
-    (a plain int: one writer), reported from the building thread, which owns the database
-    connection, each time the count has moved (so at most once per recording)."""
+    """Recordings whose audio is in the archive so far: counted as each entry's audio ends,
+    reported between the archive's chunks each time the count has moved (so at most once per
+    recording), from the building thread, which owns the database connection."""
 
     def __init__(self, total: int, report: ProgressReport | None) -> None:
         self.total, self.done = total, 0
@@ -685,12 +690,14 @@ def _reported(chunks: Iterable[bytes], progress: _Progress | None) -> Iterator[b
 
 
 def _store(archive: ZipStream, *, key: bytes, name: str, progress: _Progress | None = None) -> _Stored:
-    """Encrypt the archive into the storage on two threads: one builds the ZIP (reading,
-    decrypting and CRC-ing the audio), this one encrypts and writes it. A third thread for the
-    encryption was slower: AES-GCM holds the GIL, so the threads only took turns.
+    """Encrypt the archive into the storage, in this thread: the ZIP is built (audio read,
+    decrypted and CRC-ed) as the encryption pulls it. A producer thread for the ZIP used to run
+    beside it, but both AES-GCM passes hold the GIL and the CRC-32 (ISA-L) is now a tenth of
+    the work: the threads took turns, and their hand-offs cost a third more CPU per GB than one
+    thread, with no gain in wall-clock time (docs/PERFORMANCE.md).
     No hash of the whole package: each 64 KiB segment's GCM tag already proves it unaltered, and
     SHA-256 would cost more than all the rest of the encryption."""
-    chunks = prefetched(archive, name="package-archive", depth=_PREFETCH_CHUNKS)
+    chunks = archive.finalize()  # a generator: closing it closes the audio it had open
     try:
         reader = EncryptingReader(
             # A read-only binary file (its read gives views, which the encryption takes).
@@ -701,7 +708,7 @@ def _store(archive: ZipStream, *, key: bytes, name: str, progress: _Progress | N
         )
         stored_name = ciphertext_save(name, reader)
     finally:
-        chunks.close()  # an abandoned archive closes the audio it had open
+        chunks.close()
     return _Stored(stored_name, reader.plaintext_bytes_read)
 
 
