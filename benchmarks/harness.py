@@ -215,6 +215,11 @@ def md(text: str, **values: Any) -> list[str]:
     return [*textwrap.dedent(text).strip("\n").format(**values).splitlines(), ""]
 
 
+def target_line(verdict: Verdict, target: str) -> list[str]:
+    """'Target: <target>. <measured>: <verdict>.' and a blank line."""
+    return [f"Target: {target}. {verdict.measured}: {verdict.cell}.", ""]
+
+
 def verdict_table(verdicts: Sequence[Verdict]) -> list[str]:
     return table(
         [dataclasses.asdict(v) | {"cell": v.cell} for v in verdicts],

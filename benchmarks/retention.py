@@ -773,12 +773,9 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
         rounds=len(r.sweep),
         size=size,
         unlink=median(x["baseline"]["unlink_seconds"] for x in r.sweep),
-        fresh=BATCH_PROBE_FRESH,
         roundtrip=median(x["custos"]["roundtrip_us"] for x in r.sweep),
-        largest=largest["deleted"],
         erased=r.probes[-1]["erased"],
         plan=r.probes[-1]["plan"],
-        deleted=profile["deleted"],
         req=req,
         tick=tick,
         statuses=", ".join(f"{n:,} {s}" for s, n in req["statuses"].items()),
@@ -787,32 +784,11 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
     )
     out = md(
         """
-        How it is measured:
-
-        - A database `custos_bench_retention`, created afresh and migrated; a temporary `CUSTOS_VAR_DIR` holds
-          the recordings storage ({free:.0f} GiB free at the start). Before every timed run the dataset is
-          rebuilt through the models (COPY of model instances): {layout.expired:,} recordings whose keep-until
-          passed 1 to 365 days ago and that nothing holds, {layout.held:,} expired ones whose subjects are
-          under an active legal hold ({layout.held_subjects:,} holds; {layout.released_holds:,} released holds
-          hold nothing), {layout.review:,} expired ones with a purpose under disposition review,
-          {layout.live:,} not yet expired; one subject (with its subject key) per 5 calls, every recording
-          with its key and the quality-assurance purpose, and a {kib} KiB blob named as `audio_blob_name`
-          names them (random bytes: the sweep deletes them unread). Then `VACUUM (ANALYZE)`, `CHECKPOINT` and
-          `sync`. The rebuild is untimed (median {rows_s:.0f} s of rows, {blobs_s:.0f} s of blobs,
-          {settle_s:.0f} s flushing).
-        - (a) Custos: `retention_sweep(now=...)`, batches of {batch}, timed from call to return: per batch the
-          rows locked (`FOR UPDATE SKIP LOCKED`), their keys emptied, one chained `key_destroyed` event each,
-          shares revoked, a tombstone each, the recordings marked erased with their history rows; the blobs
-          deleted and confirmed by a worker thread behind the next batch. Checked: exactly the expired, unheld
-          recordings erased, keys emptied, tombstones confirmed, history and events written, only the kept
-          blobs left.
-        - (b) Baseline: the selector's rows (`recordings_past_retention`, its own SQL) into a temporary table,
-          one bulk `DELETE` each of their purpose links, keys and recordings in one transaction, then
-          `os.unlink` of every blob: no tombstone, history or event. Checked the same way.
-        - {rounds} round(s), each variant on its own rebuilt dataset, in alternating order; the ratio is the
-          median of the rounds' ratios.
-        - Statements are counted with `connection.execute_wrapper` (`SAVEPOINT`s included, `BEGIN`/`COMMIT`
-          not); each `pgbulk.copy` counts as one; the blob worker's connection is not counted.
+        Dataset: {layout.expired:,} expired recordings, {layout.held:,} held ({layout.held_subjects:,} holds,
+        {layout.released_holds:,} released), {layout.review:,} under disposition review, {layout.live:,} live;
+        {kib} KiB blobs, {free:.0f} GiB free at the start; batches of {batch}; {rounds} round(s). Rebuilt
+        before every timed run, untimed: median {rows_s:.0f} s of rows, {blobs_s:.0f} s of blobs,
+        {settle_s:.0f} s flushing.
 
         ### 1. Sweep of {size:,} expired recordings: Custos against bulk DELETE and unlink
         """,
@@ -832,13 +808,8 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
         """,
     )
     out += md(
-        """
-        Custos deletes the blobs in a worker thread while the next batch's database work goes on; the baseline
-        unlinks after its SQL ({unlink:,.1f} s of unlinks, median). A bare `SELECT 1` through Django's cursor
-        took {roundtrip:,.0f} µs just before each Custos sweep.
-
-        ### 2. Statements per batch
-        """,
+        "The baseline's unlinks took {unlink:,.1f} s (median); a bare `SELECT 1` through Django's cursor "
+        "{roundtrip:,.0f} µs just before each Custos sweep.\n\n### 2. Statements per batch",
         **values,
     )
     out += table(
@@ -855,20 +826,7 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
     )
     out += [f"What a sweep of {largest['deleted']:,} sends, by statement and table:", ""]
     out += _kinds(largest["kinds"], largest["kind_seconds"], largest["deleted"], "deletion")
-    out += md(
-        """
-        A full batch costs the same statements whatever the sweep's size, plus the fixed ones of every sweep
-        (stale runs, pending blobs, the held-back count, its run row, the last empty batch); the batch query
-        is bounded (`LIMIT`) and the set-based statements name the batch's ids.
-
-        #### The batch query as erased recordings pile up
-
-        The sweep's batch query (`recordings_past_retention(now)`, `FOR UPDATE SKIP LOCKED`, pk order) on the
-        sweep's dataset with that many expired recordings already erased (the rows kept) and {fresh:,} freshly
-        expired ones behind them; `EXPLAIN (ANALYZE, BUFFERS)`, rolled back, warm cache:
-        """,
-        **values,
-    )
+    out += ["#### The batch query as erased recordings pile up", ""]
     out += table(
         r.probes,
         "Erased recordings ahead> {erased:,}\nBatch query, ms> {ms:,.1f}\n"
@@ -880,16 +838,10 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
     out += table(parts, "Part (cumulative, parts overlap) {part}\nms> {ms:,.0f}\nShare> {share:.0%}")
     out += md(
         """
-        cProfile sees the sweep's own thread only: the blob worker shows as the time the sweep waited for it.
-
         ### 3. Reminder tick over {req[rows]:,} requests
 
-        `DataSubjectRequest` filled through the models with {req[rows]:,} requests ({statuses}): closed ones
-        received over ten years and answered within the month; open ones due from 60 days ago to 60 days
-        ahead, a tenth extended by 60 days, nine in ten assigned to one of three DPOs with an e-mail address.
-        {tick[due]:,} open requests have a deadline within the horizon ({tick[horizon]} days + 1) or past it.
-        `reminders_send_due(now={tick[now]:%Y-%m-%d %H:%M} UTC)` once per round, locmem e-mail, the reminders
-        emptied between rounds.
+        {req[rows]:,} requests ({statuses}). {tick[due]:,} open requests have a deadline within the horizon
+        ({tick[horizon]} days + 1) or past it; `now` = {tick[now]:%Y-%m-%d %H:%M} UTC.
         """,
         **values,
     )
@@ -906,29 +858,10 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
         ms per reminder> {per}
         """,
     )
-    out += md(
-        """
-        Of the {sent:,} reminders, {overdue:,} are escalations of overdue requests. The tick reads its
-        requests with one query, then sends each reminder with a constant number of statements:
-        """,
-        **values,
-    )
+    out += md("Of the {sent:,} reminders, {overdue:,} are escalations of overdue requests.", **values)
     out += _kinds(last["kinds"], last["kind_seconds"], max(last["sent"], 1), "reminder")
-    out += ["The second tick at the same `now` sends nothing: each reminder row exists already.", ""]
-    out += [
-        "The tick's query (`requests_due_for_reminder`, `select_related('assignee')`), its plan, warm cache:",
-        "",
-    ]
+    out += ["The tick's query (`requests_due_for_reminder`, `select_related('assignee')`), its plan:", ""]
     out += ["```sql", tick["sql"], "```", "", "```", tick["plan"], "```", ""]
-    if tick["used"] and not tick["seq_scan"]:
-        name = tick["used"][0]
-        out += md(
-            """
-            The open requests are found through `{name}` (`{fields}`): the closed requests, 99% of the table,
-            are never read; the deadline (`COALESCE(extended_until, due_at)`) is filtered on the open
-            requests' rows, work that follows their number, not the table's.
-            """,
-            name=name,
-            fields=tick["index_fields"][name],
-        )
+    for name in tick["used"][:1]:
+        out += [f"The open requests are found through `{name}` (`{tick['index_fields'][name]}`).", ""]
     return Outcome(verdicts, out, data={"sweep": r.sweep, "scaling": r.scaling, "ticks": r.ticks})

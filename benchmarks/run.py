@@ -84,7 +84,6 @@ from benchmarks.harness import (
     count_label,
     create_database,
     database_exists,
-    md,
     median,
     migrate,
     numbered_rows,
@@ -460,81 +459,31 @@ def prepare(ctx: Context, size: int) -> str:
 
 # --- The pages ------------------------------------------------------------------------------------
 
-_QA_RULE = (
-    "`recordings_visible_to` shows a recording only when it is in a granted queue or granted by an "
-    "unexpired ad-hoc grant, active, within retention, and lawful for quality assurance now (stated "
-    "purpose; consent given and not withdrawn nor overtaken by a later refusal, or an approved "
-    "assessment and no objection the DPO has not overruled)."
-)
-
 
 @dataclass(frozen=True)
 class Page:
     key: str
     title: str
-    user: str  # "superuser" or a generated QA lead
-    description: str
+    user: str  # "superuser" or a generated QA lead (docs/PERFORMANCE.md describes each page)
     list_per_page: int = LIST_PER_PAGE
 
 
 PAGES = {
     page.key: page
     for page in (
-        Page(
-            "superuser",
-            "Superuser, first page",
-            "superuser",
-            "The first page of `/admin/recordings/recording/` "
-            "with default ordering, as a superuser (sees every recording).",
-        ),
-        Page(
-            "qa-lead",
-            "QA lead, first page",
-            TYPICAL_QA_LEAD,
-            f"The first page as `{TYPICAL_QA_LEAD}`, a typical "
-            "generated QA lead: `review_queue` on 2 of the 50 queues (of 10 at 1k) and about 250 ad-hoc "
-            f"`review_recording` grants at 1M (a quarter of them expired). {_QA_RULE}",
-        ),
+        Page("superuser", "Superuser, first page", "superuser"),
+        Page("qa-lead", "QA lead, first page", TYPICAL_QA_LEAD),
         Page(
             "qa-lead-20",
             f"QA lead, first page, {SMALL_LIST_PER_PAGE} per page",
             TYPICAL_QA_LEAD,
-            f"The same page of the same lead with `list_per_page = {SMALL_LIST_PER_PAGE}` instead of "
-            f"{LIST_PER_PAGE}: the query count must not follow the page size.",
             SMALL_LIST_PER_PAGE,
         ),
-        Page(
-            "qa-lead-few-grants",
-            "QA lead with few ad-hoc grants, first page",
-            FEW_GRANTS_QA_LEAD,
-            f"The first page as `{FEW_GRANTS_QA_LEAD}`: 2 queues and the fewest ad-hoc grants (10 at 1M).",
-        ),
-        Page(
-            "qa-lead-many-grants",
-            "QA lead with many ad-hoc grants, first page",
-            MANY_GRANTS_QA_LEAD,
-            f"The first page as `{MANY_GRANTS_QA_LEAD}`: 2 queues and the most ad-hoc grants (1,000 at 1M): "
-            "the query count must not follow the grant count.",
-        ),
-        Page(
-            "filter",
-            "Superuser, filtered by status",
-            "superuser",
-            "The first page with the list filter "
-            "`?status__exact=active`, as the superuser (every generated recording is active).",
-        ),
-        Page(
-            "search-recording",
-            "Superuser, search by recording reference",
-            "superuser",
-            "A search `?q=<reference>` for an existing recording from the middle of the table (one hit).",
-        ),
-        Page(
-            "search-subject",
-            "Superuser, search by subject reference",
-            "superuser",
-            "A search `?q=<reference>` for that recording's subject (about 5 hits: the subject's calls).",
-        ),
+        Page("qa-lead-few-grants", "QA lead with few ad-hoc grants, first page", FEW_GRANTS_QA_LEAD),
+        Page("qa-lead-many-grants", "QA lead with many ad-hoc grants, first page", MANY_GRANTS_QA_LEAD),
+        Page("filter", "Superuser, filtered by status", "superuser"),
+        Page("search-recording", "Superuser, search by recording reference", "superuser"),
+        Page("search-subject", "Superuser, search by subject reference", "superuser"),
     )
 }
 
@@ -1115,40 +1064,8 @@ Round medians (ms) {medians}
 
 
 def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> list[str]:
-    scale, label, sizes = ctx.scale, count_label, ctx.scale.sizes
-    out = md(
-        """
-        What is measured:
-
-        - Pages of `/admin/recordings/recording/` through Django's test client: the whole request, middleware,
-          session and template rendering included, no network or browser.
-        {pages}
-        - One PostgreSQL database per size (`custos_bench_1k`, `custos_bench_100k`, `custos_bench_1m`),
-          migrated and filled through the models by `benchmarks/run.py` (COPY of model instances): 50 queues
-          (10 at 1k), one subject per 5 recordings, calls over two years, a mix of lawful bases and
-          directions, every recording active; then `VACUUM (ANALYZE)`. Every recording states quality
-          assurance (some also training and dispute handling); the consent-basis calls carry their consent
-          ledger (mostly given; some refused, withdrawn later, or overtaken by a later refusal for all of the
-          subject's calls), the legitimate-interest calls an approved assessment, some of their subjects an
-          objection (two in three upheld). 200 QA leads review 1 to 3 queues each and share ad-hoc
-          `review_recording` grants with a reason, 5 per 100 recordings (50,000 at 1M), mostly on recent
-          calls, a quarter expired.
-        - {rounds} rounds; each runs every page on every size in a fresh process ({warmup} warm-up requests,
-          then {requests} timed), the sizes interleaved. *Median*: the median of the rounds' medians; *p90*
-          over all timed requests; *SQL ms*: the database time inside one request; queries counted on separate
-          requests (`CaptureQueriesContext`). `DEBUG` is off.
-        - Each page is checked against the same list computed without the admin (the access rules in plain
-          SQL): its rows must be the list's first {per_page}, its total exact where the list has at most
-          {limit:,} rows. *Rows read*: rows of `recordings_recording` a query visits in its `EXPLAIN
-          (ANALYZE)`.
-        """,
-        pages="\n".join(f"  - *{page.title}*: {page.description}" for page in pages),
-        rounds=scale.rounds,
-        warmup=scale.warmup,
-        requests=scale.requests,
-        per_page=LIST_PER_PAGE,
-        limit=EXACT_COUNT_LIMIT,
-    )
+    label, sizes = count_label, ctx.scale.sizes
+    out: list[str] = []
     for page in pages:
         res = results[page.key]
         paths = {r.last["path"] for r in res}
@@ -1171,17 +1088,10 @@ def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> li
             ]
     if ratios := _lead_ratios(results):
         qa = results["qa-lead"][-1]
-        out += md(
-            """
-            ### QA lead against the superuser, same rounds
-
-            The typical QA lead's first page against the superuser's, both measured in every round on every
-            size. Target: at most {target:g}x at {largest}. *Per round*: the ratio of the two pages' medians
-            in each round.
-            """,
-            target=TARGET_QA_LEAD_RATIO,
-            largest=label(sizes[-1]),
-        )
+        out += [
+            f"### QA lead against the superuser, same rounds (target: at most {TARGET_QA_LEAD_RATIO:g}x)",
+            "",
+        ]
         for x in ratios:
             x["per_round"] = ", ".join(f"{y:.2f}" for y in x["rounds"])
         out += table(
@@ -1202,12 +1112,7 @@ def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> li
         ]
     keys = (*PAGE_SIZE_PAGES, GRANT_COUNT_PAGES[0], GRANT_COUNT_PAGES[2])
     if all(k in results for k in keys):
-        out += ["### QA lead's query count by page size and by grant count", ""]
-        out += [
-            "Queries of one request, with its median time. Target: the same count whatever the page size "
-            "and however many grants the lead holds.",
-            "",
-        ]
+        out += ["### QA lead's query count by page size and by grant count (target: the same count)", ""]
         rows = [
             {"size": size, **{f"c{j}": results[k][i] for j, k in enumerate(keys)}}
             for i, size in enumerate(sizes)
@@ -1229,18 +1134,10 @@ def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> li
     cases = _usable_cases(usable[sizes[-1]])
     for c in cases:
         c["answer"] = ("yes" if c["expected"] else "no") + ("" if c["right"] else " (**wrong**)")
-    out += md(
-        """
-        ### `recording_usable_for`: may this recording serve quality assurance now?
-
-        `recordings.selectors.recording_usable_for(recording, purpose)` on the newest recording of each case,
-        the purpose given by its code (as the API passes it) and as a `Purpose` object (as the admin does);
-        queries counted, the median of the rounds' medians; the answer checked against the rules in plain SQL.
-        Target: at most {most} queries. At {largest} recordings:
-        """,
-        most=USABLE_MAX_QUERIES,
-        largest=label(sizes[-1]),
-    )
+    out += [
+        f"### `recording_usable_for` at {label(sizes[-1])} (target: at most {USABLE_MAX_QUERIES} queries)",
+        "",
+    ]
     out += table(
         cases,
         """
@@ -1256,19 +1153,7 @@ def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> li
         out += ["Its queries for a consent-basis recording, the purpose given by its code:", "", "```sql"]
         out += [sqlparse.format(q, reindent=True, indent_width=4).strip() + ";" for q in consent_sql]
         out += ["```", ""]
-    out += md(
-        """
-        ### Targets per page
-
-        For every page: {largest} within {target:g}x of {smallest}; a query count independent of the row
-        count, no full-table `COUNT(*)` above {limit:,} rows (below it the paginator counts exactly, so a
-        small page may differ by that query); the right rows and total.
-        """,
-        largest=label(sizes[-1]),
-        smallest=label(sizes[0]),
-        target=TARGET_RATIO,
-        limit=EXACT_COUNT_LIMIT,
-    )
+    out += ["### Targets per page", ""]
     rows = []
     for page in pages:
         res, (time_ok, queries_ok, page_ok, _) = results[page.key], judged[page.key]
@@ -1304,34 +1189,7 @@ def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> li
         if r.size > EXACT_COUNT_LIMIT and r.last["total_shown"] is not None
     ]
     if off:
-        out += md(
-            """
-            Totals under the list at {largest} (above {limit:,} rows they are the planner's estimates; the
-            page's rows are always exact): {off}. Where the filter is an OR over id subqueries (the grants,
-            the search's related references) the planner cannot see into them and estimates a fixed share of
-            the table.
-            """,
-            largest=label(sizes[-1]),
-            limit=EXACT_COUNT_LIMIT,
-            off="; ".join(off),
-        )
-    out += md(
-        """
-        ### What keeps the pages flat
-
-        - `recording_started_idx` on `(-started_at, -id)` is the admin's default ordering: the page is an
-          index scan that stops after its rows instead of a sort of the whole table.
-        - `RecordingAdmin.paginator = EstimatedCountPaginator` (`compliance_site/pagination.py`): above
-          {limit:,} rows it reads `pg_class.reltuples`, or the filtered list's `EXPLAIN` estimate, and counts
-          exactly only when that estimate is at most {limit:,}.
-        - `recordings_visible_to` asks guardian's grant tables in small id subqueries, run once each as hashed
-          SubPlans while PostgreSQL walks `recording_started_idx`; `lawful_for_purpose` is a few index probes
-          per row visited.
-        - Searches (`ReferenceSearchMixin`) match the reference exactly, no `UPPER(...)` nor `LIKE`;
-          `show_full_result_count = False`; no `date_hierarchy`; `list_select_related = ('queue',)`.
-        """,
-        limit=EXACT_COUNT_LIMIT,
-    )
+        out += [f"Totals under the list at {label(sizes[-1])} (planner's estimates): {'; '.join(off)}.", ""]
     with psycopg.connect(largest_url, autocommit=True) as conn:
         started = time.perf_counter()
         conn.execute(f'SELECT count(*) FROM "{TABLE}"').fetchone()

@@ -110,6 +110,7 @@ from benchmarks.harness import (
     size_label,
     staff_user,
     table,
+    target_line,
     wav_size,
     write_wav,
 )
@@ -788,44 +789,13 @@ def _report(ctx: Context, r: dict, store_profile: list, rotation_profile: tuple,
     values = dict(
         big=big,
         small=small,
-        store=store,
-        api=api,
-        scale=scale,
         v=v,
-        blob=blob_bytes,
-        keys=keys,
-        batch=batch,
-        batch_ms=batch_ms,
-        seek=SEEK_FROM_END,
         ingest=m(r["store"], "ingest_ratio"),
         lookup=m(r["store"], "lookup_ms"),
         plain=m(r["store"], "lookup_plain_ms"),
         with_lookup=m(r["store"], "with_lookup"),
     )
-    out = md(
-        """
-        How it is measured:
-
-        - A database `custos_bench_vault`, created afresh and migrated; a temporary `CUSTOS_VAR_DIR` holds the
-          recordings storage (`FileSystemStorage`) and a local keyring. `recording_ingest` stored 16-bit 8 kHz
-          mono WAVs of {big} and {small} (noise), encrypted with the streaming AEAD (the {big} blob is
-          {blob:,} bytes), read from the page cache as a recently stored call is.
-        - {scale.rounds} rounds; in each the compared variants run side by side, their order rotating. A
-          figure is the median of the rounds' medians; a ratio the median of the rounds' ratios.
-        - HTTP through gunicorn, {scale.workers} sync workers on a free port, `DEBUG` off, to `http.client` on
-          the same host; playback as a superuser (`force_login`), the API with the token of `manage.py
-          create_integration bench-pbx`, its throttle raised.
-
-        ### 1. Decrypting reader against raw AES-256-GCM, {big}
-
-        Custos: `audio_open` and `DecryptingReader.iter_range` over the stored recording (key unwrapped
-        untimed). Raw: `AESGCM` decrypting the same ciphertext segment after segment from memory (read, key
-        derived and nonces made before the clock starts). Informational: one cache-resident 64 KiB segment
-        decrypted as many times. {scale.reader_passes} pass(es) of each per round; the CPU columns divide by
-        the thread's CPU time.
-        """,
-        **values,
-    )
+    out = ["### 1. Decrypting reader against raw AES-256-GCM, " + big, ""]
     out += table(
         r["reader"],
         """
@@ -841,19 +811,8 @@ def _report(ctx: Context, r: dict, store_profile: list, rotation_profile: tuple,
         Reader / cached> {cached_share:.0%}
         """,
     )
-    out += md(
-        """
-        Target: the reader at least 50% of raw (wall clock). {v[reader].measured}: {v[reader].cell}.
-        `DecryptingReader` reads a local blob through a read-only memory map, 8 segments per call.
-
-        ### 2. Peak memory of decrypting a recording whole, {small} and {big}
-
-        Each in a fresh process (`benchmarks/vault.py --child memory`): the key unwrapped, `gc.collect()`,
-        `tracemalloc.start()`, the recording decrypted as playback does (SHA-256 checked against ingest's),
-        the resident set read from `/proc/self/statm` every 16 chunks (it includes the mapped blob's pages).
-        """,
-        **values,
-    )
+    out += target_line(v["reader"], "the reader at least 50% of raw (wall clock)")
+    out += [f"### 2. Peak memory of decrypting a recording whole, {small} and {big}", ""]
     for x in r["memory"]:
         x.update(
             peak_mib=x["peak"] / MIB,
@@ -873,37 +832,15 @@ def _report(ctx: Context, r: dict, store_profile: list, rotation_profile: tuple,
         """,
     )
     out += md(
-        """
-        Target: under 32 MiB (tracemalloc). {small}: {v[memory-small].cell}; {big}: {v[memory-big].cell}. The
-        reader holds one read block and one plaintext chunk whatever the recording's size.
-
-        ### 3. Playback over HTTP through gunicorn, {big}
-
-        `GET /recordings/<id>/audio` of the whole recording, read in 1 MiB blocks, {scale.http_passes} per
-        round right after item 1. Informational.
-        """,
+        "Target: under 32 MiB (tracemalloc). {small}: {v[memory-small].cell}; {big}: {v[memory-big].cell}.",
         **values,
     )
+    out += [f"### 3. Playback over HTTP through gunicorn, {big}", ""]
     out += table(
         r["http"],
         "Round> {n}\nHTTP MB/s> {mbps:,.0f}\nReader MB/s> {reader:,.0f}\nHTTP / reader> {share:.0%}",
     )
-    out += md(
-        """
-        ### 4. Store step of a {store} recording
-
-        - (a) Custos's store step inside `recording_ingest`, one transaction: the `Recording` row (with
-          history), the subject key unwrapped, a recording key wrapped (`recording_key_new`) and its row,
-          `audio_store` (streaming AEAD through a memory map), the commit; the subject found and share-locked
-          untimed.
-        - (b) The whole `recording_ingest`. (c) Without the vault: the same row and `FileSystemStorage.save`
-          of the same bytes. (d) (c) plus a SHA-256. (e), (f): the subject's look-up as ingest does it, and a
-          plain one.
-        - The same {store} WAV for all; {scale.store_repeats} runs of each per round, rotating, every other
-          run backwards; each round's medians.
-        """,
-        **values,
-    )
+    out += [f"### 4. Store step of a {store} recording", ""]
     out += table(
         r["store"],
         """
@@ -929,29 +866,13 @@ def _report(ctx: Context, r: dict, store_profile: list, rotation_profile: tuple,
         **values,
     )
     out += table(store_profile, "Function {fn}\nCalls> {calls}\nOwn ms> {ms:.2f}\nShare> {share:.0%}")
-    out += md(
-        """
-        ### 5. API ingests of {api} WAVs through gunicorn
-
-        `POST /api/v1/recordings/` (multipart: a {api} WAV and the call's metadata with consent), one client
-        per worker for {scale.api_seconds:g} s per round; every answer 201. Informational.
-        """,
-        **values,
-    )
+    out += [f"### 5. API ingests of {api} WAVs through gunicorn", ""]
     out += table(
         r["api"],
         "Round> {n}\nIngests> {ingests}\nSeconds> {seconds:.1f}\nIngests/s> {rate:.1f}\n"
         "MB/s of audio> {mb:.1f}",
     )
-    out += md(
-        """
-        ### 6. Seek: time to first byte, {big}
-
-        A new connection per sample, `Range: bytes=0-` or `bytes=<size - {seek:,}>-`, timed to the first body
-        byte; {scale.seek_pairs} pairs per round, alternating.
-        """,
-        **values,
-    )
+    out += [f"### 6. Seek: time to first byte, {big}", ""]
     out += table(
         r["seek"],
         """
@@ -963,19 +884,8 @@ def _report(ctx: Context, r: dict, store_profile: list, rotation_profile: tuple,
         End / start> {ratio:.2f}x
         """,
     )
-    out += md(
-        """
-        Target: the end within 2x of the start. {v[seek].measured}: {v[seek].cell}. The reader reads the
-        header and the last segment, then only the segments of the range.
-
-        ### 7. Master-key rotation of {keys:,} subject keys
-
-        Set-up, untimed: {scale.subject_keys:,} subjects with a subject key each, wrapped by the local
-        keyring. Each round runs `rotate_master_key` (`call_command`, in this process): a new version, every
-        live key re-wrapped in batches of 500, checked complete. Informational.
-        """,
-        **values,
-    )
+    out += target_line(v["seek"], "the end within 2x of the start")
+    out += [f"### 7. Master-key rotation of {keys:,} subject keys", ""]
     out += table(
         r["rotation"],
         "Round> {n}\nKeys re-wrapped> {keys:,}\nSeconds> {seconds:.1f}\nKeys/s> {rate:,.0f}\n"
