@@ -61,27 +61,7 @@ from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from benchmarks.harness import (
-    MIB,
-    SAMPLE_RATE,
-    Context,
-    Outcome,
-    Verdict,
-    md,
-    median_of,
-    ordered,
-    profiled,
-    quality_assurance,
-    recording_notice,
-    rss_kib,
-    run_child,
-    sha256_file,
-    staff_user,
-    table,
-    timed,
-    wav_size,
-    write_wav,
-)
+from benchmarks import harness as h
 from dsr import packages
 from dsr.models import DataPackage, DataSubjectRequest
 from dsr.services import request_create
@@ -93,7 +73,7 @@ from retention.models import RetentionPolicy
 
 TARGET_CPU_RATIO = 1.5  # Custos's CPU seconds per GB over zipfile's, at most
 TARGET_PEAK_MIB = 64
-COPY_BLOCK = MIB  # the baseline copies 1 MiB at a time (ZipFile.write would copy 8 KiB)
+COPY_BLOCK = h.MIB  # the baseline copies 1 MiB at a time (ZipFile.write would copy 8 KiB)
 
 
 class Sink(io.RawIOBase):
@@ -144,19 +124,19 @@ class Fixture:
     plain: list[tuple[str, Path]]  # (arcname in the package, plaintext WAV)
 
 
-def prepare(ctx: Context) -> Fixture:
+def prepare(ctx: h.Context) -> Fixture:
     scale = ctx.scale
-    dpo = staff_user("bench-package-dpo", superuser=True)
-    notice, purpose = recording_notice("2026.1"), quality_assurance()
+    dpo = h.staff_user("bench-package-dpo", superuser=True)
+    notice, purpose = h.recording_notice("2026.1"), h.quality_assurance()
     RetentionPolicy.objects.get_or_create(purpose=purpose, defaults={"keep_days": 365})
     queue = Queue.objects.create(code="bench-package", name="Benchmark queue")
     subject, subject_key_bytes = subject_create(
         personal=PersonalData(full_name="Bench Caller", phone="+49 30 5550100", email="bench@example.org"),
         reference="BS-BENCH-PACKAGE",
     )
-    size, first_call, plain = wav_size(scale.size), timezone.now() - datetime.timedelta(days=60), []
+    size, first_call, plain = h.wav_size(scale.size), timezone.now() - datetime.timedelta(days=60), []
     for number in range(scale.recordings):
-        path = write_wav(ctx.workdir / "plain" / f"{number:05d}.wav", size, seed=number)
+        path = h.write_wav(ctx.workdir / "plain" / f"{number:05d}.wav", size, seed=number)
         started = first_call + datetime.timedelta(hours=number)
         with transaction.atomic():
             name = audio_blob_name("wav")
@@ -166,12 +146,12 @@ def prepare(ctx: Context) -> Fixture:
                 queue=queue,
                 direction="inbound",
                 started_at=started,
-                ended_at=started + datetime.timedelta(seconds=size / (2 * SAMPLE_RATE)),
+                ended_at=started + datetime.timedelta(seconds=size / (2 * h.SAMPLE_RATE)),
                 lawful_basis="consent",
                 storage_ref=name,
                 size_bytes=size,
                 content_type="audio/wav",
-                checksum_sha256=sha256_file(path),
+                checksum_sha256=h.sha256_file(path),
                 keep_until=started + datetime.timedelta(days=365),
             )
             recording.purposes.set([purpose])
@@ -215,7 +195,7 @@ def _discard(package: DataPackage) -> None:
 def custos_once(fx: Fixture) -> dict[str, Any]:
     sink = Sink()
     with archives_to(sink):
-        package, seconds, cpu = timed(lambda: _build(fx))
+        package, seconds, cpu = h.timed(lambda: _build(fx))
     _discard(package)
     return {"seconds": seconds, "cpu": cpu, "bytes": package.size_bytes, "ciphertext": sink.size}
 
@@ -229,7 +209,7 @@ def decrypt_once(fx: Fixture) -> dict[str, Any]:
         entries = packages._audio_entries(recordings, subject_key(subject))
         return sum(len(chunk) for entry in entries for chunk in packages._audio_chunks(entry))
 
-    size, seconds, cpu = timed(read)
+    size, seconds, cpu = h.timed(read)
     return {"seconds": seconds, "cpu": cpu, "bytes": size}
 
 
@@ -243,7 +223,7 @@ def zipfile_once(fx: Fixture) -> dict[str, Any]:
                 with path.open("rb") as source, archive.open(info, "w") as target:
                     shutil.copyfileobj(source, target, COPY_BLOCK)
 
-    _, seconds, cpu = timed(build)
+    _, seconds, cpu = h.timed(build)
     return {"seconds": seconds, "cpu": cpu, "bytes": sink.size}
 
 
@@ -251,14 +231,14 @@ def child(kind: str, request: str, actor: str) -> dict[str, Any]:
     """Build the package in this fresh process: tracemalloc's peak and the growth of ru_maxrss."""
     fx = Fixture(int(request), int(actor), [])
     gc.collect()
-    maxrss, rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, rss_kib()
+    maxrss, rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, h.rss_kib()
     tracemalloc.start()
-    package, seconds, _ = timed(lambda: _build(fx))
+    package, seconds, _ = h.timed(lambda: _build(fx))
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - maxrss
     _discard(package)
-    return {"seconds": seconds, "peak_mib": peak / MIB, "growth_mib": growth / 1024, "rss_mib": rss / 1024}
+    return {"seconds": seconds, "peak_mib": peak / h.MIB, "growth_mib": growth / 1024, "rss_mib": rss / 1024}
 
 
 # Where a build's time goes: the C functions doing the per-byte work, by their cProfile names.
@@ -277,7 +257,7 @@ PROFILE_PARTS = (
 
 def profile_build(fx: Fixture) -> dict[str, Any]:
     """cProfile of one build: own time of the per-byte work, the rest (Python, queries) lumped."""
-    package, stats = profiled(lambda: _build(fx))
+    package, stats = h.profiled(lambda: _build(fx))
     size = package.size_bytes
     _discard(package)
     total = stats.total_tt  # type: ignore[attr-defined]
@@ -311,7 +291,7 @@ def verify(fx: Fixture, package_id: int) -> int:
             for arcname, path in fx.plain:
                 with archive.open(arcname) as member:
                     digest = hashlib.file_digest(member, "sha256").hexdigest()
-                if digest != sha256_file(path):
+                if digest != h.sha256_file(path):
                     raise RuntimeError(f"{arcname} differs from its original")
     if written != package.size_bytes:
         raise RuntimeError("the decrypted package is not as long as recorded")
@@ -322,7 +302,7 @@ def verify(fx: Fixture, package_id: int) -> int:
 VARIANTS = {"custos": custos_once, "zipfile": zipfile_once, "decrypt": decrypt_once}
 
 
-def run(ctx: Context) -> Outcome:
+def run(ctx: h.Context) -> h.Outcome:
     scale = ctx.scale
     started = time.perf_counter()
     fx = prepare(ctx)
@@ -333,7 +313,7 @@ def run(ctx: Context) -> Outcome:
         once(fx)  # untimed warm-up
     rounds, memory = [], []
     for round_no in range(1, scale.rounds + 1):
-        order = ordered(list(VARIANTS), round_no)
+        order = h.ordered(list(VARIANTS), round_no)
         row: dict[str, Any] = {"order_text": ", ".join(order), "load": os.getloadavg()[0]}
         for variant in order:
             row[variant] = figures = VARIANTS[variant](fx)
@@ -343,7 +323,7 @@ def run(ctx: Context) -> Outcome:
         row["floor_ratio"] = row["decrypt_cpu_gb"] / row["zipfile_cpu_gb"]
         row["share"] = row["custos_mbps"] / row["zipfile_mbps"]
         rounds.append(row)
-        memory.append(run_child("package.py", "memory", request=fx.request_id, actor=fx.actor_id))
+        memory.append(h.run_child("package.py", "memory", request=fx.request_id, actor=fx.actor_id))
         ctx.log(
             f"round {round_no}/{scale.rounds}: CPU per GB Custos {row['custos_cpu_gb']:.2f} s, zipfile "
             f"{row['zipfile_cpu_gb']:.2f} s ({row['cpu_ratio']:.2f}x), decryption alone "
@@ -355,23 +335,25 @@ def run(ctx: Context) -> Outcome:
     return _report(ctx, rounds, memory, profile, entries, stored, setup)
 
 
-def _report(ctx, rounds, memory, profile, entries, stored, setup) -> Outcome:
+def _report(ctx, rounds, memory, profile, entries, stored, setup) -> h.Outcome:
     scale = ctx.scale
     total, each = size_label(scale.recordings * scale.size), size_label(scale.size)
-    ratio, zip_cpu = median_of(rounds, "cpu_ratio"), median_of(rounds, "zipfile_cpu_gb")
+    ratio, zip_cpu = h.median_of(rounds, "cpu_ratio"), h.median_of(rounds, "zipfile_cpu_gb")
     peak, rss = max(m["peak_mib"] for m in memory), max(m["growth_mib"] for m in memory)
-    wall = f"{median_of(rounds, 'share'):.0%} ({median_of(rounds, 'custos_mbps'):,.0f} vs "
-    wall += f"{median_of(rounds, 'zipfile_mbps'):,.0f} MB/s)"
-    cpu = f"{ratio:.2f}x (Custos {median_of(rounds, 'custos_cpu_gb'):.2f} s, zipfile {zip_cpu:.2f} s per GB, "
+    wall = f"{h.median_of(rounds, 'share'):.0%} ({h.median_of(rounds, 'custos_mbps'):,.0f} vs "
+    wall += f"{h.median_of(rounds, 'zipfile_mbps'):,.0f} MB/s)"
+    cpu = (
+        f"{ratio:.2f}x (Custos {h.median_of(rounds, 'custos_cpu_gb'):.2f} s, zipfile {zip_cpu:.2f} s per GB, "
+    )
     cpu += f"median of {len(rounds)} rounds)"
-    floor = f"{median_of(rounds, 'floor_ratio'):.2f}x zipfile's "
-    floor += f"({median_of(rounds, 'decrypt_cpu_gb'):.2f} s per GB)"
+    floor = f"{h.median_of(rounds, 'floor_ratio'):.2f}x zipfile's "
+    floor += f"({h.median_of(rounds, 'decrypt_cpu_gb'):.2f} s per GB)"
     title = f"Access package of {scale.recordings} x {each} ({total}): CPU seconds per GB, Custos vs zipfile"
     verdicts = [
-        Verdict("cpu", title, cpu, f"<= {TARGET_CPU_RATIO:g}x", ratio <= TARGET_CPU_RATIO),
-        Verdict("floor", "Decryption alone, CPU per GB (the floor)", floor, "informational", None),
-        Verdict("wall", "Wall-clock throughput, Custos vs zipfile ZIP_STORED", wall, "informational", None),
-        Verdict(
+        h.Verdict("cpu", title, cpu, f"<= {TARGET_CPU_RATIO:g}x", ratio <= TARGET_CPU_RATIO),
+        h.Verdict("floor", "Decryption alone, CPU per GB (the floor)", floor, "informational", None),
+        h.Verdict("wall", "Wall-clock throughput, Custos vs zipfile ZIP_STORED", wall, "informational", None),
+        h.Verdict(
             "memory",
             f"Peak memory while building it ({total})",
             f"{peak:.2f} MiB tracemalloc peak, RSS high-water mark +{rss:.1f} MiB",
@@ -383,7 +365,7 @@ def _report(ctx, rounds, memory, profile, entries, stored, setup) -> Outcome:
     parts = [
         {"part": k, "s": s, "share": s / profile["total"], "gb": s / gb} for k, s in profile["parts"].items()
     ]
-    out = md(
+    out = h.md(
         """
         One subject with {recordings} calls of {each} ({stored:,} bytes of ciphertext; set-up {setup:.0f} s,
         untimed); {zip_bytes:,} bytes of ZIP, {cipher_bytes:,} of ciphertext. The method is described above
@@ -398,7 +380,7 @@ def _report(ctx, rounds, memory, profile, entries, stored, setup) -> Outcome:
         zip_bytes=rounds[0]["custos"]["bytes"],
         cipher_bytes=rounds[0]["custos"]["ciphertext"],
     )
-    out += table(
+    out += h.table(
         rounds,
         """
         Round> {n}
@@ -414,15 +396,15 @@ def _report(ctx, rounds, memory, profile, entries, stored, setup) -> Outcome:
         Load average> {load:.1f}
         """,
     )
-    out += md(
+    out += h.md(
         "Where a build's time goes: cProfile of one more build ({total:.1f} s under the profiler for "
         "{size}), own time of the per-byte work:",
         total=profile["total"],
         size=size_label(profile["bytes"]),
     )
-    out += table(parts, "Part {part}\nSeconds> {s:.2f}\nShare> {share:.0%}\nSeconds per GB> {gb:.2f}")
+    out += h.table(parts, "Part {part}\nSeconds> {s:.2f}\nShare> {share:.0%}\nSeconds per GB> {gb:.2f}")
     out += ["### Peak memory while building", ""]
-    out += table(
+    out += h.table(
         memory,
         """
         Run> {n}
@@ -432,7 +414,7 @@ def _report(ctx, rounds, memory, profile, entries, stored, setup) -> Outcome:
         Seconds (tracemalloc on)> {seconds:.1f}
         """,
     )
-    out += md(
+    out += h.md(
         """
         ### Check
 
@@ -442,4 +424,4 @@ def _report(ctx, rounds, memory, profile, entries, stored, setup) -> Outcome:
         """,
         entries=entries,
     )
-    return Outcome(verdicts, out, data={"rounds": rounds, "memory": memory, "profile": profile})
+    return h.Outcome(verdicts, out, data={"rounds": rounds, "memory": memory, "profile": profile})

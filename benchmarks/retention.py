@@ -74,24 +74,7 @@ from django.db import connection, transaction
 from django.db.models import Subquery
 from django.utils import timezone
 
-from benchmarks.harness import (
-    GIB,
-    Context,
-    Outcome,
-    Verdict,
-    analyze,
-    copy_rows,
-    explain,
-    md,
-    median,
-    median_of,
-    numbered_rows,
-    profile_parts,
-    profiled,
-    staff_user,
-    table,
-    truncate,
-)
+from benchmarks import harness as h
 from compliance_site.audit.chain import GENESIS_HASH
 from compliance_site.audit.models import AccessEvent, AuditChainHead
 from compliance_site.roles import DPO
@@ -169,9 +152,9 @@ def fill(layout: Layout, now: datetime.datetime, *, blobs: bool = True) -> dict[
     """Empties what the sweep touches, fills it for ``layout`` through the models, writes the
     blobs that are missing, analyses and flushes everything (``CHECKPOINT``, ``sync``)."""
     started = time.perf_counter()
-    user = staff_user("bench-retention-dpo")
+    user = h.staff_user("bench-retention-dpo")
     with transaction.atomic():
-        truncate(
+        h.truncate(
             Recording,
             DataSubject,
             Queue,
@@ -192,10 +175,10 @@ def fill(layout: Layout, now: datetime.datetime, *, blobs: bool = True) -> dict[
         RetentionPolicy.objects.create(
             purpose=disputes, keep_days=730, disposition_review=True, legal_reference="Benchmark policy"
         )
-        numbered_rows(Queue, QUEUES, code="ret-queue-{n:02d}", name="Queue {n}")
+        h.numbered_rows(Queue, QUEUES, code="ret-queue-{n:02d}", name="Queue {n}")
         subjects = layout.subjects + layout.held_subjects
-        numbered_rows(DataSubject, subjects, reference="BS-{n:07d}")
-        copy_rows(
+        h.numbered_rows(DataSubject, subjects, reference="BS-{n:07d}")
+        h.copy_rows(
             SubjectKey,
             [
                 SubjectKey(
@@ -238,8 +221,8 @@ def fill(layout: Layout, now: datetime.datetime, *, blobs: bool = True) -> dict[
                         subject_id=first + (g - 1) // per,
                     )
                 )
-        copy_rows(Recording, rows, with_ids=True)
-        copy_rows(
+        h.copy_rows(Recording, rows, with_ids=True)
+        h.copy_rows(
             RecordingKey,
             [
                 RecordingKey(recording_id=r.pk, wrapped_key=hashlib.sha384(b"k%d" % r.pk).digest())
@@ -247,7 +230,7 @@ def fill(layout: Layout, now: datetime.datetime, *, blobs: bool = True) -> dict[
             ],
         )
         link = Recording.purposes.through
-        copy_rows(
+        h.copy_rows(
             link,
             [link(recording_id=r.pk, purpose_id=qa.pk) for r in rows]
             + [
@@ -281,7 +264,7 @@ def fill(layout: Layout, now: datetime.datetime, *, blobs: bool = True) -> dict[
             )
             for s in range(1, layout.released_holds + 1)
         ]
-        copy_rows(LegalHold, holds)
+        h.copy_rows(LegalHold, holds)
     rows_seconds = time.perf_counter() - started
     started = time.perf_counter()
     refs = [r.storage_ref for r in rows] if blobs else []
@@ -297,7 +280,7 @@ def fill(layout: Layout, now: datetime.datetime, *, blobs: bool = True) -> dict[
             path.write_bytes(_BLOB)
     blobs_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    analyze(
+    h.analyze(
         Recording,
         link,
         RecordingKey,
@@ -476,7 +459,7 @@ def batch_query_probe(erased: int, now: datetime.datetime) -> dict[str, Any]:
         Recording.objects.filter(reference__startswith="RET-expired-").order_by("pk").values("pk")[:erased]
     )
     Recording.objects.filter(pk__in=Subquery(oldest)).update(status="erased", storage_ref="")
-    analyze(Recording)
+    h.analyze(Recording)
     with transaction.atomic():
         queryset = (
             recordings_past_retention(now)
@@ -484,7 +467,7 @@ def batch_query_probe(erased: int, now: datetime.datetime) -> dict[str, Any]:
             .order_by("pk")
             .select_related("subject", "queue")[: settings.RETENTION_SWEEP_BATCH_SIZE]
         )
-        plan = explain(*queryset.query.sql_with_params())
+        plan = h.explain(*queryset.query.sql_with_params())
         transaction.set_rollback(True)
     match = re.search(r"Execution Time: ([0-9.]+) ms", plan)
     removed = [int(n) for n in re.findall(r"Rows Removed by Filter: (\d+)", plan)]
@@ -522,7 +505,7 @@ def fill_requests(rows: int, open_share: float, now: datetime.datetime) -> dict[
     within the month; open ones due from 60 days ago to 60 days ahead, a tenth extended; nine in
     ten assigned to one of three DPOs with an e-mail address."""
     dpos = [
-        staff_user(f"bench-reminder-dpo-{n}", group=DPO, email=f"dpo{n}@example.invalid").pk
+        h.staff_user(f"bench-reminder-dpo-{n}", group=DPO, email=f"dpo{n}@example.invalid").pk
         for n in (1, 2, 3)
     ]
     open_rows = max(1, int(rows * open_share))
@@ -566,14 +549,14 @@ def fill_requests(rows: int, open_share: float, now: datetime.datetime) -> dict[
             )
         )
     with transaction.atomic():
-        truncate(
+        h.truncate(
             DataSubjectRequest,
             DeadlineReminder,
             DataSubjectRequest.history.model,
             DeadlineReminder.history.model,
         )
-        copy_rows(DataSubjectRequest, objs)
-    analyze(DataSubjectRequest)
+        h.copy_rows(DataSubjectRequest, objs)
+    h.analyze(DataSubjectRequest)
     statuses = Counter(o.status for o in objs)
     return {"rows": rows, "open": open_rows, "statuses": dict(statuses.most_common())}
 
@@ -607,17 +590,17 @@ class Results:
     ticks: list[dict[str, Any]] = field(default_factory=list)
 
 
-def run(ctx: Context) -> Outcome:
+def run(ctx: h.Context) -> h.Outcome:
     scale, r = ctx.scale, Results()
     now = timezone.now().replace(microsecond=0)
     location().mkdir(parents=True, exist_ok=True)
     usage = shutil.disk_usage(location())
     size = scale.size
-    while size > 1_000 and Layout(size).total * BLOB_FOOTPRINT + 2 * GIB > usage.free:
+    while size > 1_000 and Layout(size).total * BLOB_FOOTPRINT + 2 * h.GIB > usage.free:
         size -= 10_000  # the blobs must fit on the disk
     if size != scale.size:
         ctx.log(
-            f"Only {usage.free / GIB:.1f} GiB free: the timed sweeps delete {size:,}, not {scale.size:,}."
+            f"Only {usage.free / h.GIB:.1f} GiB free: the timed sweeps delete {size:,}, not {scale.size:,}."
         )
     layout = Layout(size)
     for n in scale.query_sizes:
@@ -642,11 +625,11 @@ def run(ctx: Context) -> Outcome:
             f"baseline {row['baseline']['seconds']:.1f} s: {row['ratio']:.2f}x"
         )
     fill(Layout(scale.profile), now)
-    run_, stats = profiled(lambda: retention_sweep(now=now))
+    run_, stats = h.profiled(lambda: retention_sweep(now=now))
     profile = {
         "deleted": run_.deleted,
         "total_ms": stats.total_tt * 1000,  # type: ignore[attr-defined]
-        "parts": [p for p in profile_parts(stats, SWEEP_PARTS) if p["ms"]],
+        "parts": [p for p in h.profile_parts(stats, SWEEP_PARTS) if p["ms"]],
     }
     for erased in scale.batch_probe:
         r.probes.append(batch_query_probe(erased, now))
@@ -656,7 +639,7 @@ def run(ctx: Context) -> Outcome:
     horizon = max(settings.DSR_REMINDER_OFFSETS, default=0)
     due = requests_due_for_reminder(now, horizon).count()
     sql, params = requests_due_for_reminder(now, horizon).select_related("assignee").query.sql_with_params()
-    plan = explain(sql, params)
+    plan = h.explain(sql, params)
     with connection.cursor() as cursor:
         literal = cursor.mogrify(sql, params)
         literal = literal.decode() if isinstance(literal, bytes) else literal
@@ -667,7 +650,7 @@ def run(ctx: Context) -> Outcome:
     )
     seq_scan = f"Seq Scan on {DataSubjectRequest._meta.db_table}" in plan
     for _ in range(scale.rounds):
-        truncate(DeadlineReminder, DeadlineReminder.history.model)
+        h.truncate(DeadlineReminder, DeadlineReminder.history.model)
         r.ticks.append(reminder_tick(now))
     repeat = reminder_tick(now)
     if repeat["sent"]:
@@ -698,13 +681,13 @@ def _kinds(kinds: dict[str, int], seconds: dict[str, float], per: int, label: st
         + label
         + "> {per:.3f}\nTime, ms> {ms:,.0f}\nµs each> {us:,.0f}"
     )
-    return table(items, columns)
+    return h.table(items, columns)
 
 
-def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict, usage: Any) -> Outcome:
+def _report(ctx: h.Context, r: Results, layout: Layout, profile: dict, tick: dict, usage: Any) -> h.Outcome:
     size, req = layout.expired, tick["requests"]
-    ratio = median_of(r.sweep, "ratio")
-    custos_s, base_s = (median_of([x[v] for x in r.sweep], "seconds") for v in ("custos", "baseline"))
+    ratio = h.median_of(r.sweep, "ratio")
+    custos_s, base_s = (h.median_of([x[v] for x in r.sweep], "seconds") for v in ("custos", "baseline"))
     runs = [
         *(dict(x, where="a sweep of its own, classified") for x in r.scaling),
         *(dict(x["custos"], where=f"timed sweep, round {x['round']}") for x in r.sweep),
@@ -715,7 +698,7 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
         )
     rates = [x["rate"] for x in runs]
     spread = (max(rates) - min(rates)) / min(rates)
-    tick_s = median_of(r.ticks, "seconds")
+    tick_s = h.median_of(r.ticks, "seconds")
     sizes = ", ".join(f"{s:,}" for s in sorted({x["deleted"] for x in runs}))
     plan_text = ("a sequential scan" if tick["seq_scan"] else "no sequential scan of the requests") + (
         "; index " + ", ".join(f"`{i}`" for i in tick["used"]) if tick["used"] else "; no index"
@@ -723,28 +706,28 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
     sweep = f"{ratio:.2f}x ({custos_s:,.0f} s = {size / custos_s:,.0f}/s vs "
     sweep += f"{base_s:,.0f} s = {size / base_s:,.0f}/s)"
     verdicts = [
-        Verdict(
+        h.Verdict(
             "sweep",
             f"Sweep of {size:,} expired recordings: Custos time / baseline time",
             sweep,
             "<= 3x",
             ratio <= TARGET_SWEEP_RATIO,
         ),
-        Verdict(
+        h.Verdict(
             "queries",
             f"Statements per 1,000 deletions beyond a sweep's fixed ones, sweeps of {sizes}",
             f"{min(rates):,.1f} to {max(rates):,.1f} (spread {spread:.2%})",
             "constant (spread <= 1%)",
             spread <= TARGET_QUERY_SPREAD,
         ),
-        Verdict(
+        h.Verdict(
             "index",
             f"Reminder tick over {req['rows']:,} requests: its query's plan",
             plan_text,
             "an index, no sequential scan",
             bool(tick["used"]) and not tick["seq_scan"],
         ),
-        Verdict(
+        h.Verdict(
             "tick",
             f"Reminder tick over {req['rows']:,} requests ({req['open']:,} open)",
             f"{tick_s:.1f} s, {r.ticks[-1]['queries']:,} statements, {r.ticks[-1]['sent']:,} reminders sent",
@@ -764,16 +747,16 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
     repeat["label"] = "second tick, same now"
     values = dict(
         layout=layout,
-        free=usage.free / GIB,
+        free=usage.free / h.GIB,
         kib=BLOB_BYTES // 1024,
         batch=settings.RETENTION_SWEEP_BATCH_SIZE,
-        rows_s=median(f["rows_seconds"] for f in fills),
-        blobs_s=median(f["blobs_seconds"] for f in fills),
-        settle_s=median(f["settle_seconds"] for f in fills),
+        rows_s=h.median(f["rows_seconds"] for f in fills),
+        blobs_s=h.median(f["blobs_seconds"] for f in fills),
+        settle_s=h.median(f["settle_seconds"] for f in fills),
         rounds=len(r.sweep),
         size=size,
-        unlink=median(x["baseline"]["unlink_seconds"] for x in r.sweep),
-        roundtrip=median(x["custos"]["roundtrip_us"] for x in r.sweep),
+        unlink=h.median(x["baseline"]["unlink_seconds"] for x in r.sweep),
+        roundtrip=h.median(x["custos"]["roundtrip_us"] for x in r.sweep),
         erased=r.probes[-1]["erased"],
         plan=r.probes[-1]["plan"],
         req=req,
@@ -782,7 +765,7 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
         sent=last["sent"],
         overdue=sum(n for k, n in last["by_kind"].items() if k.startswith("overdue")),
     )
-    out = md(
+    out = h.md(
         """
         Dataset: {layout.expired:,} expired recordings, {layout.held:,} held ({layout.held_subjects:,} holds,
         {layout.released_holds:,} released), {layout.review:,} under disposition review, {layout.live:,} live;
@@ -794,7 +777,7 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
         """,
         **values,
     )
-    out += table(
+    out += h.table(
         r.sweep,
         """
         Round {round}
@@ -807,12 +790,12 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
         Custos / baseline> {ratio:.2f}x
         """,
     )
-    out += md(
+    out += h.md(
         "The baseline's unlinks took {unlink:,.1f} s (median); a bare `SELECT 1` through Django's cursor "
         "{roundtrip:,.0f} µs just before each Custos sweep.\n\n### 2. Statements per batch",
         **values,
     )
-    out += table(
+    out += h.table(
         runs,
         """
         Sweep size> {deleted:,}
@@ -827,7 +810,7 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
     out += [f"What a sweep of {largest['deleted']:,} sends, by statement and table:", ""]
     out += _kinds(largest["kinds"], largest["kind_seconds"], largest["deleted"], "deletion")
     out += ["#### The batch query as erased recordings pile up", ""]
-    out += table(
+    out += h.table(
         r.probes,
         "Erased recordings ahead> {erased:,}\nBatch query, ms> {ms:,.1f}\n"
         "Rows read and filtered out> {rows_removed:,}",
@@ -835,8 +818,8 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
     out += [f"The plan behind {values['erased']:,} erased recordings:", "", "```", values["plan"], "```", ""]
     out += [f"#### Where a sweep's time goes (cProfile of a sweep of {profile['deleted']:,})", ""]
     parts = [*profile["parts"], {"part": "the whole sweep", "ms": profile["total_ms"], "share": 1.0}]
-    out += table(parts, "Part (cumulative, parts overlap) {part}\nms> {ms:,.0f}\nShare> {share:.0%}")
-    out += md(
+    out += h.table(parts, "Part (cumulative, parts overlap) {part}\nms> {ms:,.0f}\nShare> {share:.0%}")
+    out += h.md(
         """
         ### 3. Reminder tick over {req[rows]:,} requests
 
@@ -847,7 +830,7 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
     )
     for n, t in enumerate(r.ticks, 1):
         t["label"] = str(n)
-    out += table(
+    out += h.table(
         [*r.ticks, repeat],
         """
         Round {label}
@@ -858,10 +841,10 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
         ms per reminder> {per}
         """,
     )
-    out += md("Of the {sent:,} reminders, {overdue:,} are escalations of overdue requests.", **values)
+    out += h.md("Of the {sent:,} reminders, {overdue:,} are escalations of overdue requests.", **values)
     out += _kinds(last["kinds"], last["kind_seconds"], max(last["sent"], 1), "reminder")
     out += ["The tick's query (`requests_due_for_reminder`, `select_related('assignee')`), its plan:", ""]
     out += ["```sql", tick["sql"], "```", "", "```", tick["plan"], "```", ""]
     for name in tick["used"][:1]:
         out += [f"The open requests are found through `{name}` (`{tick['index_fields'][name]}`).", ""]
-    return Outcome(verdicts, out, data={"sweep": r.sweep, "scaling": r.scaling, "ticks": r.ticks})
+    return h.Outcome(verdicts, out, data={"sweep": r.sweep, "scaling": r.scaling, "ticks": r.ticks})

@@ -75,25 +75,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone
 
-from benchmarks.harness import (
-    Context,
-    Outcome,
-    Verdict,
-    analyze,
-    copy_rows,
-    count_label,
-    create_database,
-    database_exists,
-    median,
-    migrate,
-    numbered_rows,
-    percentile,
-    run_child,
-    staff_user,
-    table,
-    truncate,
-    with_database,
-)
+from benchmarks import harness as h
 from compliance_site.pagination import EXACT_COUNT_LIMIT
 from compliance_site.roles import DPO, QA_LEAD
 from recordings.models import (
@@ -204,18 +186,18 @@ def generate(size: int) -> dict[str, Any]:
     users = get_user_model()
     queues = queue_count(size)
     with transaction.atomic():
-        truncate(Recording, DataSubject, Queue, LegitimateInterestAssessment, RecordingNotice)
+        h.truncate(Recording, DataSubject, Queue, LegitimateInterestAssessment, RecordingNotice)
         purpose = {
             code: Purpose.objects.get_or_create(code=code, defaults={"name": name, "description": text})[0].pk
             for code, name, text in PURPOSES
         }
         qa, training, disputes = purpose["quality_assurance"], purpose["training"], purpose["disputes"]
         people = {
-            username: staff_user(username, group=group)
+            username: h.staff_user(username, group=group)
             for username, group in [("bench-dpo", DPO), *((lead_name(n), QA_LEAD) for n, *_ in qa_leads())]
         }
         approver = people["bench-dpo"]
-        numbered_rows(Queue, queues, code="bench-queue-{n:02d}", name="Bench queue {n:02d}")
+        h.numbered_rows(Queue, queues, code="bench-queue-{n:02d}", name="Bench queue {n:02d}")
         notice = RecordingNotice.objects.create(
             version="bench-1",
             language="en",
@@ -230,7 +212,7 @@ def generate(size: int) -> dict[str, Any]:
         )
         assessment.purposes.set([qa, training])
         subjects = max(1, size // 5)
-        numbered_rows(DataSubject, subjects, reference="BS-{n:07d}")
+        h.numbered_rows(DataSubject, subjects, reference="BS-{n:07d}")
 
         # Calls in time order (ids follow started_at, a few minutes of jitter), 30 s to 30 min.
         calls = []  # (id, subject, basis, started_at)
@@ -268,13 +250,13 @@ def generate(size: int) -> dict[str, Any]:
                     else None,
                 )
             )
-        copy_rows(Recording, rows, with_ids=True)
+        h.copy_rows(Recording, rows, with_ids=True)
         del rows
         # Every call states quality assurance; 30% training too, 3% dispute handling.
         link = Recording.purposes.through
         stated = {(i, training) for i, *_ in calls if rng.random() < 0.30}
         stated |= {(i, disputes) for i, *_ in calls if rng.random() < 0.03}
-        copy_rows(
+        h.copy_rows(
             link, (link(recording_id=i, purpose_id=p) for i, p in [*((i, qa) for i, *_ in calls), *stated])
         )
 
@@ -336,7 +318,7 @@ def generate(size: int) -> dict[str, Any]:
                         captured_at=first + max(ANCHOR - first, datetime.timedelta(hours=1)) * rng.random(),
                     )
                 )
-        copy_rows(Consent, consents)
+        h.copy_rows(Consent, consents)
         # Objections to QA from 3% of the subjects with legitimate-interest calls, all decided two
         # weeks later: two in three upheld (their calls leave the leads' lists), one overruled.
         objecting = {}
@@ -361,7 +343,7 @@ def generate(size: int) -> dict[str, Any]:
                         else "Compelling grounds: an open dispute.",
                     )
                 )
-        copy_rows(Objection, objections)
+        h.copy_rows(Objection, objections)
 
         # Queue grants, and each lead's ad-hoc grants: distinct recordings outside their queues,
         # mostly recent, with a reason; a quarter expired, 15% open-ended.
@@ -370,7 +352,7 @@ def generate(size: int) -> dict[str, Any]:
             codename="review_recording", content_type__app_label="recordings"
         )
         queue_of = {}
-        copy_rows(
+        h.copy_rows(
             QueueUserObjectPermission,
             (
                 QueueUserObjectPermission(
@@ -408,9 +390,9 @@ def generate(size: int) -> dict[str, Any]:
                     )
                 )
             queue_of[number] = mine
-        copy_rows(RecordingUserObjectPermission, grants)
+        h.copy_rows(RecordingUserObjectPermission, grants)
     # The paginator reads pg_class.reltuples; the plans need the ledger's and grants' statistics.
-    analyze(
+    h.analyze(
         Recording,
         link,
         DataSubject,
@@ -435,21 +417,21 @@ def _marker(size: int) -> str:
     return f"custos benchmark dataset v{DATASET_VERSION}: {size} recordings"
 
 
-def prepare(ctx: Context, size: int) -> str:
+def prepare(ctx: h.Context, size: int) -> str:
     """The database of ``size`` recordings, created if missing, migrated, filled unless it holds
     the dataset already; its URL."""
-    name = f"custos_bench_{count_label(size).lower()}"
-    url = with_database(ctx.server_url, name)
+    name = f"custos_bench_{h.count_label(size).lower()}"
+    url = h.with_database(ctx.server_url, name)
     started = time.perf_counter()
-    if not database_exists(ctx.server_url, name):
-        create_database(ctx.server_url, name)
-    migrate(url)
+    if not h.database_exists(ctx.server_url, name):
+        h.create_database(ctx.server_url, name)
+    h.migrate(url)
     with psycopg.connect(url) as conn:
         (marker,) = conn.execute(
             "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()"
         ).fetchone()
     if ctx.scale.regenerate or marker != _marker(size):
-        run_child("run.py", "generate", env={"DATABASE_URL": url}, size=size)
+        h.run_child("run.py", "generate", env={"DATABASE_URL": url}, size=size)
         action = "generated"
     else:
         action = "reused"
@@ -604,7 +586,7 @@ def _page_setup(page: Page) -> tuple[Any, str, Callable[[], int], Callable[[int]
             ).count(),
         }
         return user, CHANGELIST_URL, count, first, info
-    user = staff_user("bench-superuser", superuser=True)
+    user = h.staff_user("bench-superuser", superuser=True)
     queryset, path, info = Recording.objects.all(), CHANGELIST_URL, {}
     if page.key == "filter":
         queryset = queryset.filter(status="active")
@@ -805,15 +787,15 @@ class Result:
 
     @property
     def median_ms(self) -> float:
-        return median(self.medians)
+        return h.median(self.medians)
 
     @property
     def p90_ms(self) -> float:
-        return percentile([t for r in self.rounds for t in r["timings_ms"]], 0.9)
+        return h.percentile([t for r in self.rounds for t in r["timings_ms"]], 0.9)
 
     @property
     def sql_ms(self) -> float:
-        return median(r["sql_ms"] for r in self.rounds)
+        return h.median(r["sql_ms"] for r in self.rounds)
 
     @property
     def queries(self) -> int:
@@ -888,7 +870,7 @@ def judge(page: Page, results: list[Result]) -> tuple[bool, bool, bool, list[str
     return time_ok, not query_notes, not page_notes, notes + query_notes + page_notes
 
 
-def run(ctx: Context) -> Outcome:
+def run(ctx: h.Context) -> h.Outcome:
     scale = ctx.scale
     pages = [PAGES[key] for key in (scale.pages or PAGES)]
     ctx.log("Preparing " + ", ".join(f"{n:,}" for n in scale.sizes) + " recordings ...")
@@ -898,7 +880,7 @@ def run(ctx: Context) -> Outcome:
     for round_no in range(1, scale.rounds + 1):
         for page in pages:
             for res in results[page.key]:
-                figures = run_child(
+                figures = h.run_child(
                     "run.py",
                     "page",
                     env={"DATABASE_URL": urls[res.size]},
@@ -913,7 +895,7 @@ def run(ctx: Context) -> Outcome:
                 )
         for size in scale.sizes:
             usable[size].append(
-                run_child(
+                h.run_child(
                     "run.py",
                     "usable",
                     env={"DATABASE_URL": urls[size]},
@@ -923,7 +905,7 @@ def run(ctx: Context) -> Outcome:
             )
     judged = {page.key: judge(page, results[page.key]) for page in pages}
     verdicts = [
-        Verdict(
+        h.Verdict(
             page.key,
             page.title,
             "; ".join(judged[page.key][3]) or "every size right, flat",
@@ -939,7 +921,7 @@ def run(ctx: Context) -> Outcome:
         key: {r.size: {k: v for k, v in r.last.items() if k not in ("timings_ms", "queries")} for r in res}
         for key, res in results.items()
     }
-    return Outcome(verdicts, body, data=data, summary=False)
+    return h.Outcome(verdicts, body, data=data, summary=False)
 
 
 def _lead_ratios(results: dict[str, list[Result]]) -> list[dict[str, Any]]:
@@ -967,20 +949,20 @@ def _usable_cases(rounds: list[list[dict]]) -> list[dict[str, Any]]:
             **runs[-1],
             "right": all(r["usable_by_code"] == r["expected"] == r["usable_by_object"] for r in runs),
             "queries": max(max(r["queries_by_code"], r["queries_by_object"]) for r in runs),
-            "ms_by_code": median(r["ms_by_code"] for r in runs),
-            "ms_by_object": median(r["ms_by_object"] for r in runs),
+            "ms_by_code": h.median(r["ms_by_code"] for r in runs),
+            "ms_by_object": h.median(r["ms_by_object"] for r in runs),
         }
         for runs in by_case.values()
     ]
 
 
-def _compare(results: dict[str, list[Result]], usable: dict[int, list[list[dict]]]) -> list[Verdict]:
+def _compare(results: dict[str, list[Result]], usable: dict[int, list[list[dict]]]) -> list[h.Verdict]:
     out = []
     ratios = _lead_ratios(results)
     if ratios:
         last = ratios[-1]
         out.append(
-            Verdict(
+            h.Verdict(
                 "qa-vs-superuser",
                 "QA lead vs superuser, same rounds",
                 f"{last['ratio']:.2f}x at {last['size']:,}",
@@ -1000,7 +982,9 @@ def _compare(results: dict[str, list[Result]], usable: dict[int, list[list[dict]
                 if len({results[k][i].queries for k in keys}) > 1
                 or not all(results[k][i].stable for k in keys)
             ]
-            out.append(Verdict(key, title, "; ".join(notes) or "the same count", "the same count", not notes))
+            out.append(
+                h.Verdict(key, title, "; ".join(notes) or "the same count", "the same count", not notes)
+            )
     notes = [
         f"{size:,} rows, {c['basis']} ({c['case']}): {c['queries']} queries"
         + ("" if c["right"] else ", answered otherwise than the rules in SQL")
@@ -1009,7 +993,7 @@ def _compare(results: dict[str, list[Result]], usable: dict[int, list[list[dict]
         if c["queries"] > USABLE_MAX_QUERIES or not c["right"]
     ]
     out.append(
-        Verdict(
+        h.Verdict(
             "usable",
             "recording_usable_for",
             "; ".join(notes) or "right, few queries",
@@ -1064,7 +1048,7 @@ Round medians (ms) {medians}
 
 
 def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> list[str]:
-    label, sizes = count_label, ctx.scale.sizes
+    label, sizes = h.count_label, ctx.scale.sizes
     out: list[str] = []
     for page in pages:
         res = results[page.key]
@@ -1074,7 +1058,7 @@ def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> li
             if len(paths) == 1
             else ", ".join(f"{label(r.size)}: `{r.last['path']}`" for r in res)
         )
-        out += [f"### {page.title}", "", where, "", *table(_page_rows(res), PAGE_COLUMNS)]
+        out += [f"### {page.title}", "", where, "", *h.table(_page_rows(res), PAGE_COLUMNS)]
         sql = [r.sql_ms for r in res]
         if max(sql) - min(sql) < 1:
             out += [
@@ -1094,7 +1078,7 @@ def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> li
         ]
         for x in ratios:
             x["per_round"] = ", ".join(f"{y:.2f}" for y in x["rounds"])
-        out += table(
+        out += h.table(
             ratios,
             """
             Recordings> {size:,}
@@ -1117,7 +1101,7 @@ def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> li
             {"size": size, **{f"c{j}": results[k][i] for j, k in enumerate(keys)}}
             for i, size in enumerate(sizes)
         ]
-        out += table(
+        out += h.table(
             rows,
             f"""
             Recordings> {{size:,}}
@@ -1138,7 +1122,7 @@ def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> li
         f"### `recording_usable_for` at {label(sizes[-1])} (target: at most {USABLE_MAX_QUERIES} queries)",
         "",
     ]
-    out += table(
+    out += h.table(
         cases,
         """
         Lawful basis {basis}
@@ -1174,8 +1158,8 @@ def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> li
         )
     columns = "Page {title}\nTime vs smallest {time}\nQueries {queries}\n"
     columns += "Full-table COUNT(*) above the limit^ {full}"
-    out += table(rows, columns + "\nRows and total^ {rows}\nVerdict^ {cell}")
-    out += table(
+    out += h.table(rows, columns + "\nRows and total^ {rows}\nVerdict^ {cell}")
+    out += h.table(
         [{"title": c.title, "cell": c.cell} for c in comparisons], "QA lead target {title}\nVerdict^ {cell}"
     )
     notes = [f"- {page.title}: {note}" for page in pages for note in judged[page.key][3]]
