@@ -79,8 +79,11 @@ zipstream.ng.crc32 = isal_crc32  # type: ignore[attr-defined]
 FORMAT_VERSION = 1
 LINK_MAX_AGE = datetime.timedelta(minutes=15)
 _LINK_SALT = "dsr.package-download"
-# Audio is read (and written into the archive) 8 segments, about 512 KiB, at a time.
-_CHUNK_SEGMENTS = 8
+# Audio goes into the archive a segment (64 KiB) at a time, as AES-GCM decrypts it: joining 8 into
+# one 512 KiB chunk cost more than decrypting them (a fresh allocation that size is mapped and
+# faulted in page by page: 0.17 CPU s per GB, docs/PERFORMANCE.md). The reader still reads the
+# blob 8 segments at a time.
+_CHUNK_SEGMENTS = 1
 SOURCE = "telephony recording"
 
 _KINDS: dict[str, DataPackage.Kind] = {

@@ -391,7 +391,7 @@ def test_a_storage_failure_while_writing_leaves_no_row_no_blob_and_no_thread(
     # then
     assert DataPackage.objects.count() == 0
     assert _files_under("packages") == []
-    assert threading.active_count() == threads  # the archive's worker thread stopped
+    assert threading.active_count() == threads  # no thread left behind
 
 
 def test_each_recording_lists_the_recipients_of_its_purposes(subject, calls, dpo):
