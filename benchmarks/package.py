@@ -57,18 +57,16 @@ from typing import Any
 from unittest import mock
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history
 
 from benchmarks import harness as h
 from dsr import packages
 from dsr.models import DataPackage, DataSubjectRequest
 from dsr.services import request_create
-from recordings.models import Consent, Queue, Recording
+from recordings.models import Queue, Recording
 from recordings.services import subject_create
-from recordings.vault.keys import PersonalData, recording_key_new, subject_key
-from recordings.vault.storage import audio_blob_name, audio_store, recordings_storage
+from recordings.vault.keys import PersonalData, subject_key
+from recordings.vault.storage import recordings_storage
 from retention.models import RetentionPolicy
 
 TARGET_CPU_RATIO = 1.5  # Custos's CPU seconds per GB over zipfile's, at most
@@ -124,58 +122,24 @@ class Fixture:
     plain: list[tuple[str, Path]]  # (arcname in the package, plaintext WAV)
 
 
+SUBJECT, QUEUE, NOTICE = "BS-BENCH-PACKAGE", "bench-package", "2026.1"
+
+
 def prepare(ctx: h.Context) -> Fixture:
+    """One subject with ``scale.recordings`` calls stored by ``recording_ingest``, an hour apart."""
     scale = ctx.scale
     dpo = h.staff_user("bench-package-dpo", superuser=True)
-    notice, purpose = h.recording_notice("2026.1"), h.quality_assurance()
-    RetentionPolicy.objects.get_or_create(purpose=purpose, defaults={"keep_days": 365})
-    queue = Queue.objects.create(code="bench-package", name="Benchmark queue")
-    subject, subject_key_bytes = subject_create(
-        personal=PersonalData(full_name="Bench Caller", phone="+49 30 5550100", email="bench@example.org"),
-        reference="BS-BENCH-PACKAGE",
-    )
+    h.recording_notice(NOTICE)
+    RetentionPolicy.objects.get_or_create(purpose=h.quality_assurance(), defaults={"keep_days": 365})
+    Queue.objects.create(code=QUEUE, name="Benchmark queue")
+    personal = PersonalData(full_name="Bench Caller", phone="+49 30 5550100", email="bench@example.org")
+    subject, _ = subject_create(personal=personal, reference=SUBJECT)
     size, first_call, plain = h.wav_size(scale.size), timezone.now() - datetime.timedelta(days=60), []
     for number in range(scale.recordings):
         path = h.write_wav(ctx.workdir / "plain" / f"{number:05d}.wav", size, seed=number)
-        started = first_call + datetime.timedelta(hours=number)
-        with transaction.atomic():
-            name = audio_blob_name("wav")
-            recording = Recording.objects.create(
-                reference=f"REC-BENCH-{number:05d}",
-                subject=subject,
-                queue=queue,
-                direction="inbound",
-                started_at=started,
-                ended_at=started + datetime.timedelta(seconds=size / (2 * h.SAMPLE_RATE)),
-                lawful_basis="consent",
-                storage_ref=name,
-                size_bytes=size,
-                content_type="audio/wav",
-                checksum_sha256=h.sha256_file(path),
-                keep_until=started + datetime.timedelta(days=365),
-            )
-            recording.purposes.set([purpose])
-            key, key_row = recording_key_new(recording, subject_key_bytes)
-            key_row.save()
-            with path.open("rb") as audio:
-                audio_store(plaintext=audio, key=key, recording_id=recording.pk, name=name)
-            bulk_create_with_history(
-                [
-                    Consent(
-                        subject=subject,
-                        recording=recording,
-                        purpose=purpose,
-                        decision="given",
-                        method="ivr_keypress",
-                        notice=notice,
-                        captured_at=started + datetime.timedelta(seconds=12),
-                        evidence_offset=datetime.timedelta(seconds=12),
-                        jurisdiction="DE",
-                    )
-                ],
-                Consent,
-            )
-        plain.append((f"recordings/{recording.reference}.wav", path))
+        ended = first_call + datetime.timedelta(hours=number)
+        metadata = h.wav_call(subject=SUBJECT, queue=QUEUE, notice=NOTICE, size=size, ended=ended)
+        plain.append((f"recordings/{h.ingest(path, metadata).reference}.wav", path))
     request = request_create(
         request_type="access", channel="email", received_at=timezone.now(), subject=subject
     )

@@ -90,9 +90,8 @@ from django.utils import timezone
 
 from benchmarks import harness as h
 from compliance_site.keys import get_provider
-from recordings.intake.serializers import RecordingMetadataSerializer
 from recordings.intake.services import recording_ingest
-from recordings.models import DataSubject, Purpose, Queue, Recording, SubjectKey
+from recordings.models import DataSubject, Queue, Recording, SubjectKey
 from recordings.services import subject_create, subject_share_lock
 from recordings.vault.keys import (
     KEY_BYTES,
@@ -130,38 +129,8 @@ SUBJECT_REFERENCE, QUEUE_CODE, NOTICE_VERSION = "BS-BENCH-VAULT", "bench-vault",
 # --- Data -----------------------------------------------------------------------------------------
 
 
-def call_metadata(*, minutes: float) -> dict[str, Any]:
-    """One inbound call of the benchmark's subject, recorded with consent (the API's JSON)."""
-    ended = timezone.now().replace(microsecond=0) - datetime.timedelta(hours=1)
-    started = ended - datetime.timedelta(minutes=minutes)
-    qa = Purpose.QUALITY_ASSURANCE
-    return {
-        "subject": {"reference": SUBJECT_REFERENCE},
-        "queue": QUEUE_CODE,
-        "direction": "inbound",
-        "started_at": started.isoformat(),
-        "ended_at": ended.isoformat(),
-        "lawful_basis": "consent",
-        "purposes": [qa],
-        "consents": [
-            {
-                "purpose": qa,
-                "decision": "given",
-                "method": "ivr_keypress",
-                "notice_version": NOTICE_VERSION,
-                "notice_language": "en",
-                "jurisdiction": "DE",
-                "evidence_offset_seconds": 12,
-                "captured_at": (started + datetime.timedelta(seconds=12)).isoformat(),
-            }
-        ],
-    }
-
-
-def validated_metadata(size: int) -> dict[str, Any]:
-    serializer = RecordingMetadataSerializer(data=call_metadata(minutes=size / (2 * h.SAMPLE_RATE) / 60))
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+def call(size: int) -> dict[str, Any]:
+    return h.wav_call(subject=SUBJECT_REFERENCE, queue=QUEUE_CODE, notice=NOTICE_VERSION, size=size)
 
 
 @dataclass
@@ -187,8 +156,7 @@ def prepare(ctx: h.Context) -> Fixture:
     recordings = {}
     for seed, (label, size) in enumerate(sizes.items(), start=1):
         path = h.write_wav(workdir / "input" / f"{label}.wav", size, seed=seed)
-        with path.open("rb") as audio:
-            recordings[label] = recording_ingest(audio=audio, metadata=validated_metadata(size)).pk
+        recordings[label] = h.ingest(path, call(size)).pk
         path.unlink()  # the stored, encrypted copy is what is measured
     store_input = h.write_wav(workdir / "input" / "store.wav", h.wav_size(scale.store), seed=100)
     # Subjects with a fresh subject key each, wrapped by the keyring as subject_key_new does.
@@ -364,7 +332,7 @@ def store_custos(fx: Fixture) -> float:
 
 def store_ingest(fx: Fixture) -> float:
     """(b) The whole ``recording_ingest`` (metadata validated untimed)."""
-    metadata = validated_metadata(fx.store_input.stat().st_size)
+    metadata = h.validated(call(fx.store_input.stat().st_size))
     with fx.store_input.open("rb") as audio:
         started = time.perf_counter()
         recording = recording_ingest(audio=audio, metadata=metadata)
@@ -628,7 +596,7 @@ def run(ctx: h.Context) -> h.Outcome:
         .splitlines()[-1]
     )
     api_wav = h.write_wav(ctx.workdir / "input" / "api.wav", h.wav_size(scale.api), seed=200)
-    body, content_type = multipart(api_wav.read_bytes(), call_metadata(minutes=1))
+    body, content_type = multipart(api_wav.read_bytes(), call(60 * 2 * h.SAMPLE_RATE))  # a 1-minute call
     ctx.log(
         f"  recordings stored, {scale.subject_keys:,} subject keys, in {time.perf_counter() - started:.0f} s"
     )

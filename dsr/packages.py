@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO, cast
 
+import zipstream.ng
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
@@ -32,7 +33,6 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
-import zipstream.ng
 from isal.isal_zlib import crc32 as isal_crc32
 from zipstream import ZIP_DEFLATED, ZIP_STORED, ZipStream
 
@@ -74,7 +74,7 @@ logger = logging.getLogger(__name__)
 # of a package together (0.26 CPU s per GiB, docs/PERFORMANCE.md); ISA-L's is the same CRC-32
 # (same polynomial, same values) at a tenth of that. zipstream-ng looks the function up by its
 # module's global name on every chunk, so pointing that name at ISA-L's is all it takes.
-zipstream.ng.crc32 = isal_crc32  # type: ignore[attr-defined]
+zipstream.ng.crc32 = isal_crc32
 
 FORMAT_VERSION = 1
 LINK_MAX_AGE = datetime.timedelta(minutes=15)
