@@ -171,7 +171,8 @@ def decrypt_once(fx: Fixture) -> dict[str, Any]:
         subject = DataSubjectRequest.objects.get(pk=fx.request_id).subject
         recordings = list(Recording.objects.filter(subject=subject))
         entries = packages._audio_entries(recordings, subject_key(subject))
-        return sum(len(chunk) for entry in entries for chunk in packages._audio_chunks(entry))
+        buffers = packages._chunk_buffers()
+        return sum(len(chunk) for e in entries for chunk in packages._audio_chunks(e, buffers=buffers))
 
     size, seconds, cpu = h.timed(read)
     return {"seconds": seconds, "cpu": cpu, "bytes": size}

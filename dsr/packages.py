@@ -64,7 +64,7 @@ from recordings.vault.keys import (
     subject_key,
 )
 from recordings.vault.storage import audio_open, ciphertext_open, ciphertext_save, recordings_storage
-from recordings.vault.streaming_aead import EncryptingReader, plaintext_size
+from recordings.vault.streaming_aead import PLAINTEXT_SEGMENT_SIZE, EncryptingReader, plaintext_size
 from retention.models import RetentionPolicy
 from retention.selectors import keep_days_for, retention_policies_for
 
@@ -79,11 +79,15 @@ zipstream.ng.crc32 = isal_crc32
 FORMAT_VERSION = 1
 LINK_MAX_AGE = datetime.timedelta(minutes=15)
 _LINK_SALT = "dsr.package-download"
-# Audio goes into the archive a segment (64 KiB) at a time, as AES-GCM decrypts it: joining 8 into
-# one 512 KiB chunk cost more than decrypting them (a fresh allocation that size is mapped and
-# faulted in page by page: 0.17 CPU s per GB, docs/PERFORMANCE.md). The reader still reads the
-# blob 8 segments at a time.
-_CHUNK_SEGMENTS = 1
+# Audio goes into the archive 16 segments (1 MiB) at a time, decrypted into one of a few buffers
+# that the build reuses in turn: a fresh 1 MiB of bytes per chunk was mapped and faulted in page by
+# page, and 64 KiB chunks cost as much Python per byte as the encryption (docs/PERFORMANCE.md).
+_CHUNK_SEGMENTS = 16
+# The encryption holds views of at most two chunks (see _audio_chunks): one more buffer is being
+# filled, and one spare.
+_CHUNK_BUFFERS = 4
+# A download is read 8 segments (512 KiB) at a time.
+_DOWNLOAD_CHUNK_SEGMENTS = 8
 SOURCE = "telephony recording"
 
 _KINDS: dict[str, DataPackage.Kind] = {
@@ -205,7 +209,20 @@ class _Progress:
             self._report(self.done, self.total)
 
 
-def _audio_chunks(entry: _Audio, progress: _Progress | None = None) -> Iterator[bytes]:
+def _chunk_buffers() -> list[bytearray]:
+    return [bytearray(_CHUNK_SEGMENTS * PLAINTEXT_SEGMENT_SIZE) for _ in range(_CHUNK_BUFFERS)]
+
+
+def _audio_chunks(
+    entry: _Audio, progress: _Progress | None = None, buffers: list[bytearray] | None = None
+) -> Iterator[memoryview]:
+    """The entry's audio as views of ``buffers`` (reused in turn, shared by the archive's
+    entries), each valid until its buffer comes round again: what reads them streams them on.
+    Every such view is at least a segment long (a shorter tail has a buffer of its own) and the
+    encryption reads the archive a segment at a time, so it holds views of at most two of them
+    when the next is decrypted: the segment it is about to encrypt and the one it is reading,
+    which may straddle from the first into the second, however many short entries lie between.
+    (tests/dsr/test_package_chunks.py builds archives of mixed sizes with fewer buffers.)"""
     if entry.key is None:
         raise ValueError("an erased or deleted recording has no audio entry")
     # Opened only when the archive reaches this entry, closed when it moves on.
@@ -213,7 +230,7 @@ def _audio_chunks(entry: _Audio, progress: _Progress | None = None) -> Iterator[
         name=entry.recording.storage_ref, key=entry.key, recording_id=entry.recording.pk
     ) as reader:
         if reader.plaintext_size:
-            yield from reader.iter_range(0, None, chunk_segments=_CHUNK_SEGMENTS)
+            yield from reader.iter_into(buffers or _chunk_buffers(), chunk_segments=_CHUNK_SEGMENTS)
     if progress is not None:
         progress.done += 1
 
@@ -623,12 +640,12 @@ def _archive(dsr: DataSubjectRequest, contents: _Contents, progress: _Progress |
         else:
             archive.add(_json(contents.data), "manifest.json")
             archive.add(_summary(dsr, contents), "summary.html")
+    buffers = _chunk_buffers()
     for entry in contents.entries:
         if entry.arcname:
             # Stored, not deflated: call audio is compressed already or gains too little.
-            archive.add(
-                _audio_chunks(entry, progress), entry.arcname, size=entry.size, compress_type=ZIP_STORED
-            )
+            chunks = _audio_chunks(entry, progress, buffers)
+            archive.add(chunks, entry.arcname, size=entry.size, compress_type=ZIP_STORED)
     return archive
 
 
@@ -637,14 +654,15 @@ def _archive(dsr: DataSubjectRequest, contents: _Contents, progress: _Progress |
 
 class ChunksReader(io.RawIOBase):
     """A read-only binary file over an iterable of byte chunks (the ZIP stream), so that
-    ``EncryptingReader`` can pull from a generator. Holds at most one chunk. ``read`` returns a
-    view into it rather than a copy (the encryption takes any buffer): a package is every byte of
-    a subject's audio, and each copy of it costs."""
+    ``EncryptingReader`` can pull from a generator. Holds at most one chunk, as it came (a view of
+    a reused buffer stays a view). ``read`` returns a view into it rather than a copy (the
+    encryption takes any buffer): a package is every byte of a subject's audio, and each copy of
+    it costs."""
 
-    def __init__(self, chunks: Iterable[bytes]) -> None:
+    def __init__(self, chunks: Iterable[bytes | memoryview]) -> None:
         super().__init__()
         self._chunks = iter(chunks)
-        self._chunk = b""
+        self._chunk = memoryview(b"")
         self._offset = 0
 
     def readable(self) -> bool:
@@ -655,18 +673,15 @@ class ChunksReader(io.RawIOBase):
             chunk = next(self._chunks, None)
             if chunk is None:
                 return False
-            self._chunk, self._offset = bytes(chunk), 0
+            self._chunk, self._offset = memoryview(chunk), 0
         return True
 
-    def read(self, size: int | None = -1) -> bytes:
+    def read(self, size: int | None = -1) -> bytes | memoryview:
         if size is None or size < 0:
             return b"".join(iter(lambda: self.read(1 << 20), b""))
         if size == 0 or not self._fill():
             return b""
-        if self._offset == 0 and size >= len(self._chunk):
-            taken = self._chunk  # a whole chunk is handed over as it is
-        else:
-            taken = memoryview(self._chunk)[self._offset : self._offset + size]
+        taken = self._chunk[self._offset : self._offset + size]
         self._offset += len(taken)
         return taken
 
@@ -850,7 +865,7 @@ def _decrypted(package: DataPackage, key: bytes) -> Iterator[bytes]:
     with ciphertext_open(
         name=package.storage_ref, key=key, associated_data=_blob_aad(package.storage_ref)
     ) as reader:
-        yield from reader.iter_range(0, None, chunk_segments=_CHUNK_SEGMENTS)
+        yield from reader.iter_range(0, None, chunk_segments=_DOWNLOAD_CHUNK_SEGMENTS)
 
 
 @transaction.atomic

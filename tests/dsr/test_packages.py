@@ -338,18 +338,18 @@ def test_a_failure_in_the_middle_of_building_leaves_no_row_no_blob_and_no_event(
     subject, calls, dpo, monkeypatch
 ):
     # given: the second recording's audio fails after its first chunk
-    real_iter_range = DecryptingReader.iter_range
+    real_iter_into = DecryptingReader.iter_into
     opened = []
 
-    def failing_iter_range(self, *args, **kwargs):
+    def failing_iter_into(self, *args, **kwargs):
         opened.append(self)
-        chunks = real_iter_range(self, *args, **kwargs)
+        chunks = real_iter_into(self, *args, **kwargs)
         if len(opened) == 2:
             yield next(chunks)
             raise OSError("storage went away")
         yield from chunks
 
-    monkeypatch.setattr(DecryptingReader, "iter_range", failing_iter_range)
+    monkeypatch.setattr(DecryptingReader, "iter_into", failing_iter_into)
     request = _request(subject)  # registering it is an event of its own
     events = AccessEvent.objects.count()
 
