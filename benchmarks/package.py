@@ -208,7 +208,7 @@ def child(kind: str, request: str, actor: str) -> dict[str, Any]:
 
 # Where a build's time goes: the C functions doing the per-byte work, by their cProfile names.
 PROFILE_PARTS = (
-    ("AES-GCM decryption of the recordings", "decrypt' of 'cryptography"),
+    ("AES-GCM decryption of the recordings", "decrypt_into' of 'cryptography"),
     ("AES-GCM encryption of the archive", "encrypt_into' of 'cryptography"),
     ("CRC-32 of the ZIP entries (ISA-L)", "<built-in method isal.isal_zlib.crc32>"),
     (
@@ -216,7 +216,7 @@ PROFILE_PARTS = (
         "<method 'read' of '_io.BufferedReader' objects>",
     ),
     ("File writes (the archive, to a discarding sink)", "write' of 'benchmarks"),
-    ("Copies (joining segments into chunks)", "<method 'join' of 'bytes' objects>"),
+    ("Copies (segments straddling two chunks)", "<method 'join' of 'bytes' objects>"),
 )
 
 
@@ -333,8 +333,8 @@ def _report(ctx, rounds, memory, profile, entries, stored, setup) -> h.Outcome:
     out = h.md(
         """
         One subject with {recordings} calls of {each} ({stored:,} bytes of ciphertext; set-up {setup:.0f} s,
-        untimed); {zip_bytes:,} bytes of ZIP, {cipher_bytes:,} of ciphertext. The method is described above
-        this section.
+        untimed); {zip_bytes:,} bytes of ZIP, {cipher_bytes:,} of ciphertext. The method follows this
+        section.
 
         ### Throughput and CPU
         """,
