@@ -215,6 +215,11 @@ def md(text: str, **values: Any) -> list[str]:
     return [*textwrap.dedent(text).strip("\n").format(**values).splitlines(), ""]
 
 
+def target_line(verdict: Verdict, target: str) -> list[str]:
+    """'Target: <target>. <measured>: <verdict>.' and a blank line."""
+    return [f"Target: {target}. {verdict.measured}: {verdict.cell}.", ""]
+
+
 def verdict_table(verdicts: Sequence[Verdict]) -> list[str]:
     return table(
         [dataclasses.asdict(v) | {"cell": v.cell} for v in verdicts],
@@ -386,6 +391,48 @@ def quality_assurance(name: str = "Quality assurance") -> Any:
 
     defaults = {"name": name, "description": "QA."}
     return Purpose.objects.get_or_create(code=Purpose.QUALITY_ASSURANCE, defaults=defaults)[0]
+
+
+def wav_call(*, subject: str, queue: str, notice: str, size: int, ended: Any = None) -> dict[str, Any]:
+    """The API's metadata of one inbound call of ``subject`` whose 8 kHz 16-bit WAV has ``size``
+    bytes, ending ``ended`` (an hour ago by default), recorded with consent to quality assurance."""
+    import datetime
+
+    from django.utils import timezone
+
+    ended = ended or timezone.now().replace(microsecond=0) - datetime.timedelta(hours=1)
+    started = ended - datetime.timedelta(seconds=size / (2 * SAMPLE_RATE))
+    qa = "quality_assurance"
+    consent = {"purpose": qa, "decision": "given", "method": "ivr_keypress", "notice_version": notice}
+    consent |= {"notice_language": "en", "jurisdiction": "DE", "evidence_offset_seconds": 12}
+    consent["captured_at"] = (started + datetime.timedelta(seconds=12)).isoformat()
+    return {
+        "subject": {"reference": subject},
+        "queue": queue,
+        "direction": "inbound",
+        "started_at": started.isoformat(),
+        "ended_at": ended.isoformat(),
+        "lawful_basis": "consent",
+        "purposes": [qa],
+        "consents": [consent],
+    }
+
+
+def validated(metadata: dict[str, Any]) -> dict[str, Any]:
+    """``metadata`` validated as the API validates it (``recording_ingest`` takes the result)."""
+    from recordings.intake.serializers import RecordingMetadataSerializer
+
+    serializer = RecordingMetadataSerializer(data=metadata)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def ingest(path: Path, metadata: dict[str, Any]) -> Any:
+    """``recording_ingest`` of the WAV at ``path``, as the API stores a call."""
+    from recordings.intake.services import recording_ingest
+
+    with path.open("rb") as audio:
+        return recording_ingest(audio=audio, metadata=validated(metadata))
 
 
 def analyze(*models: Any) -> None:

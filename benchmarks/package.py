@@ -57,42 +57,21 @@ from typing import Any
 from unittest import mock
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history
 
-from benchmarks.harness import (
-    MIB,
-    SAMPLE_RATE,
-    Context,
-    Outcome,
-    Verdict,
-    md,
-    median_of,
-    profiled,
-    quality_assurance,
-    recording_notice,
-    rss_kib,
-    run_child,
-    sha256_file,
-    staff_user,
-    table,
-    timed,
-    wav_size,
-    write_wav,
-)
+from benchmarks import harness as h
 from dsr import packages
 from dsr.models import DataPackage, DataSubjectRequest
 from dsr.services import request_create
-from recordings.models import Consent, Queue, Recording
+from recordings.models import Queue, Recording
 from recordings.services import subject_create
-from recordings.vault.keys import PersonalData, recording_key_new
-from recordings.vault.storage import audio_blob_name, audio_store, recordings_storage
+from recordings.vault.keys import PersonalData, subject_key
+from recordings.vault.storage import recordings_storage
 from retention.models import RetentionPolicy
 
 TARGET_CPU_RATIO = 1.5  # Custos's CPU seconds per GB over zipfile's, at most
 TARGET_PEAK_MIB = 64
-COPY_BLOCK = MIB  # the baseline copies 1 MiB at a time (ZipFile.write would copy 8 KiB)
+COPY_BLOCK = h.MIB  # the baseline copies 1 MiB at a time (ZipFile.write would copy 8 KiB)
 
 
 class Sink(io.RawIOBase):
@@ -124,14 +103,15 @@ class Sink(io.RawIOBase):
 
 @contextlib.contextmanager
 def archives_to(sink: Sink) -> Iterator[None]:
-    """``package_build`` writes its encrypted archive into ``sink`` instead of the storage (the
-    ``EncryptingReader`` read to its end in 1 MiB blocks, as the baseline copies)."""
+    """The recordings storage's ``save`` writes into ``sink``, as ``FileSystemStorage`` writes a file:
+    each chunk of the content (the real ``ciphertext_save`` and its ``_CiphertextFile``) in turn."""
 
-    def save(name: str, reader: Any) -> str:
-        shutil.copyfileobj(reader, sink, COPY_BLOCK)
+    def save(name: str, content: Any, max_length: int | None = None) -> str:
+        for chunk in content.chunks():
+            sink.write(chunk)
         return name
 
-    with mock.patch.object(packages, "ciphertext_save", save):
+    with mock.patch.object(recordings_storage(), "save", save):
         yield
 
 
@@ -142,58 +122,24 @@ class Fixture:
     plain: list[tuple[str, Path]]  # (arcname in the package, plaintext WAV)
 
 
-def prepare(ctx: Context) -> Fixture:
+SUBJECT, QUEUE, NOTICE = "BS-BENCH-PACKAGE", "bench-package", "2026.1"
+
+
+def prepare(ctx: h.Context) -> Fixture:
+    """One subject with ``scale.recordings`` calls stored by ``recording_ingest``, an hour apart."""
     scale = ctx.scale
-    dpo = staff_user("bench-package-dpo", superuser=True)
-    notice, purpose = recording_notice("2026.1"), quality_assurance()
-    RetentionPolicy.objects.get_or_create(purpose=purpose, defaults={"keep_days": 365})
-    queue = Queue.objects.create(code="bench-package", name="Benchmark queue")
-    subject, subject_key_bytes = subject_create(
-        personal=PersonalData(full_name="Bench Caller", phone="+49 30 5550100", email="bench@example.org"),
-        reference="BS-BENCH-PACKAGE",
-    )
-    size, first_call, plain = wav_size(scale.size), timezone.now() - datetime.timedelta(days=60), []
+    dpo = h.staff_user("bench-package-dpo", superuser=True)
+    h.recording_notice(NOTICE)
+    RetentionPolicy.objects.get_or_create(purpose=h.quality_assurance(), defaults={"keep_days": 365})
+    Queue.objects.create(code=QUEUE, name="Benchmark queue")
+    personal = PersonalData(full_name="Bench Caller", phone="+49 30 5550100", email="bench@example.org")
+    subject, _ = subject_create(personal=personal, reference=SUBJECT)
+    size, first_call, plain = h.wav_size(scale.size), timezone.now() - datetime.timedelta(days=60), []
     for number in range(scale.recordings):
-        path = write_wav(ctx.workdir / "plain" / f"{number:05d}.wav", size, seed=number)
-        started = first_call + datetime.timedelta(hours=number)
-        with transaction.atomic():
-            name = audio_blob_name("wav")
-            recording = Recording.objects.create(
-                reference=f"REC-BENCH-{number:05d}",
-                subject=subject,
-                queue=queue,
-                direction="inbound",
-                started_at=started,
-                ended_at=started + datetime.timedelta(seconds=size / (2 * SAMPLE_RATE)),
-                lawful_basis="consent",
-                storage_ref=name,
-                size_bytes=size,
-                content_type="audio/wav",
-                checksum_sha256=sha256_file(path),
-                keep_until=started + datetime.timedelta(days=365),
-            )
-            recording.purposes.set([purpose])
-            key, key_row = recording_key_new(recording, subject_key_bytes)
-            key_row.save()
-            with path.open("rb") as audio:
-                audio_store(plaintext=audio, key=key, recording_id=recording.pk, name=name)
-            bulk_create_with_history(
-                [
-                    Consent(
-                        subject=subject,
-                        recording=recording,
-                        purpose=purpose,
-                        decision="given",
-                        method="ivr_keypress",
-                        notice=notice,
-                        captured_at=started + datetime.timedelta(seconds=12),
-                        evidence_offset=datetime.timedelta(seconds=12),
-                        jurisdiction="DE",
-                    )
-                ],
-                Consent,
-            )
-        plain.append((f"recordings/{recording.reference}.wav", path))
+        path = h.write_wav(ctx.workdir / "plain" / f"{number:05d}.wav", size, seed=number)
+        ended = first_call + datetime.timedelta(hours=number)
+        metadata = h.wav_call(subject=SUBJECT, queue=QUEUE, notice=NOTICE, size=size, ended=ended)
+        plain.append((f"recordings/{h.ingest(path, metadata).reference}.wav", path))
     request = request_create(
         request_type="access", channel="email", received_at=timezone.now(), subject=subject
     )
@@ -213,9 +159,23 @@ def _discard(package: DataPackage) -> None:
 def custos_once(fx: Fixture) -> dict[str, Any]:
     sink = Sink()
     with archives_to(sink):
-        package, seconds, cpu = timed(lambda: _build(fx))
+        package, seconds, cpu = h.timed(lambda: _build(fx))
     _discard(package)
     return {"seconds": seconds, "cpu": cpu, "bytes": package.size_bytes, "ciphertext": sink.size}
+
+
+def decrypt_once(fx: Fixture) -> dict[str, Any]:
+    """The floor: every recording's audio decrypted as the build reads it, and nothing else."""
+
+    def read() -> int:
+        subject = DataSubjectRequest.objects.get(pk=fx.request_id).subject
+        recordings = list(Recording.objects.filter(subject=subject))
+        entries = packages._audio_entries(recordings, subject_key(subject))
+        buffers = packages._chunk_buffers()
+        return sum(len(chunk) for e in entries for chunk in packages._audio_chunks(e, buffers=buffers))
+
+    size, seconds, cpu = h.timed(read)
+    return {"seconds": seconds, "cpu": cpu, "bytes": size}
 
 
 def zipfile_once(fx: Fixture) -> dict[str, Any]:
@@ -228,7 +188,7 @@ def zipfile_once(fx: Fixture) -> dict[str, Any]:
                 with path.open("rb") as source, archive.open(info, "w") as target:
                     shutil.copyfileobj(source, target, COPY_BLOCK)
 
-    _, seconds, cpu = timed(build)
+    _, seconds, cpu = h.timed(build)
     return {"seconds": seconds, "cpu": cpu, "bytes": sink.size}
 
 
@@ -236,37 +196,33 @@ def child(kind: str, request: str, actor: str) -> dict[str, Any]:
     """Build the package in this fresh process: tracemalloc's peak and the growth of ru_maxrss."""
     fx = Fixture(int(request), int(actor), [])
     gc.collect()
-    maxrss, rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, rss_kib()
+    maxrss, rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, h.rss_kib()
     tracemalloc.start()
-    package, seconds, _ = timed(lambda: _build(fx))
+    package, seconds, _ = h.timed(lambda: _build(fx))
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - maxrss
     _discard(package)
-    return {"seconds": seconds, "peak_mib": peak / MIB, "growth_mib": growth / 1024, "rss_mib": rss / 1024}
+    return {"seconds": seconds, "peak_mib": peak / h.MIB, "growth_mib": growth / 1024, "rss_mib": rss / 1024}
 
 
 # Where a build's time goes: the C functions doing the per-byte work, by their cProfile names.
 PROFILE_PARTS = (
-    ("AES-GCM decryption of the recordings", "decrypt' of 'cryptography"),
+    ("AES-GCM decryption of the recordings", "decrypt_into' of 'cryptography"),
     ("AES-GCM encryption of the archive", "encrypt_into' of 'cryptography"),
-    ("CRC-32 of the ZIP entries (zlib)", "<built-in method zlib.crc32>"),
+    ("CRC-32 of the ZIP entries (ISA-L)", "<built-in method isal.isal_zlib.crc32>"),
     (
         "File reads (headers; the segments come from memory maps)",
         "<method 'read' of '_io.BufferedReader' objects>",
     ),
     ("File writes (the archive, to a discarding sink)", "write' of 'benchmarks"),
+    ("Copies (segments straddling two chunks)", "<method 'join' of 'bytes' objects>"),
 )
 
 
 def profile_build(fx: Fixture) -> dict[str, Any]:
-    """cProfile of one build with its archive produced inline (cProfile sees one thread)."""
-    threaded = packages.prefetched
-    packages.prefetched = lambda chunks, **options: iter(chunks)
-    try:
-        package, stats = profiled(lambda: _build(fx))
-    finally:
-        packages.prefetched = threaded
+    """cProfile of one build: own time of the per-byte work, the rest (Python, queries) lumped."""
+    package, stats = h.profiled(lambda: _build(fx))
     size = package.size_bytes
     _discard(package)
     total = stats.total_tt  # type: ignore[attr-defined]
@@ -300,7 +256,7 @@ def verify(fx: Fixture, package_id: int) -> int:
             for arcname, path in fx.plain:
                 with archive.open(arcname) as member:
                     digest = hashlib.file_digest(member, "sha256").hexdigest()
-                if digest != sha256_file(path):
+                if digest != h.sha256_file(path):
                     raise RuntimeError(f"{arcname} differs from its original")
     if written != package.size_bytes:
         raise RuntimeError("the decrypted package is not as long as recorded")
@@ -308,53 +264,61 @@ def verify(fx: Fixture, package_id: int) -> int:
     return len(names)
 
 
-def run(ctx: Context) -> Outcome:
+VARIANTS = {"custos": custos_once, "zipfile": zipfile_once, "decrypt": decrypt_once}
+
+
+def run(ctx: h.Context) -> h.Outcome:
     scale = ctx.scale
     started = time.perf_counter()
     fx = prepare(ctx)
     setup = time.perf_counter() - started
     stored = sum(recordings_storage().size(r.storage_ref) for r in Recording.objects.all())
     ctx.log(f"  {scale.recordings} recordings stored ({stored:,} bytes of ciphertext) in {setup:.0f} s")
-    zipfile_once(fx), custos_once(fx)  # untimed warm-up of both
+    for once in VARIANTS.values():
+        once(fx)  # untimed warm-up
     rounds, memory = [], []
     for round_no in range(1, scale.rounds + 1):
-        order = ["custos", "zipfile"] if round_no % 2 else ["zipfile", "custos"]
-        row: dict[str, Any] = {"order": order, "order_text": " then ".join(order), "load": os.getloadavg()[0]}
+        order = h.ordered(list(VARIANTS), round_no)
+        row: dict[str, Any] = {"order_text": ", ".join(order), "load": os.getloadavg()[0]}
         for variant in order:
-            row[variant] = custos_once(fx) if variant == "custos" else zipfile_once(fx)
-        for variant in ("custos", "zipfile"):
-            row[f"{variant}_mbps"] = row[variant]["bytes"] / row[variant]["seconds"] / MB
-            row[f"{variant}_cpu_gb"] = row[variant]["cpu"] / (row[variant]["bytes"] / 1e9)
+            row[variant] = figures = VARIANTS[variant](fx)
+            row[f"{variant}_mbps"] = figures["bytes"] / figures["seconds"] / MB
+            row[f"{variant}_cpu_gb"] = figures["cpu"] / (figures["bytes"] / 1e9)
         row["cpu_ratio"] = row["custos_cpu_gb"] / row["zipfile_cpu_gb"]
+        row["floor_ratio"] = row["decrypt_cpu_gb"] / row["zipfile_cpu_gb"]
         row["share"] = row["custos_mbps"] / row["zipfile_mbps"]
         rounds.append(row)
-        memory.append(run_child("package.py", "memory", request=fx.request_id, actor=fx.actor_id))
+        memory.append(h.run_child("package.py", "memory", request=fx.request_id, actor=fx.actor_id))
         ctx.log(
             f"round {round_no}/{scale.rounds}: CPU per GB Custos {row['custos_cpu_gb']:.2f} s, zipfile "
-            f"{row['zipfile_cpu_gb']:.2f} s ({row['cpu_ratio']:.2f}x); wall clock {row['share']:.0%}"
+            f"{row['zipfile_cpu_gb']:.2f} s ({row['cpu_ratio']:.2f}x), decryption alone "
+            f"{row['decrypt_cpu_gb']:.2f} s; wall clock {row['share']:.0%}"
         )
-    sink = Sink()
-    with archives_to(sink):
+    with archives_to(Sink()):
         profile = profile_build(fx)
     entries = verify(fx, _build(fx).pk)  # one more package, stored for real, decrypted and checked
     return _report(ctx, rounds, memory, profile, entries, stored, setup)
 
 
-def _report(ctx, rounds, memory, profile, entries, stored, setup) -> Outcome:
+def _report(ctx, rounds, memory, profile, entries, stored, setup) -> h.Outcome:
     scale = ctx.scale
     total, each = size_label(scale.recordings * scale.size), size_label(scale.size)
-    ratio = median_of(rounds, "cpu_ratio")
-    custos_cpu, zip_cpu = median_of(rounds, "custos_cpu_gb"), median_of(rounds, "zipfile_cpu_gb")
+    ratio, zip_cpu = h.median_of(rounds, "cpu_ratio"), h.median_of(rounds, "zipfile_cpu_gb")
     peak, rss = max(m["peak_mib"] for m in memory), max(m["growth_mib"] for m in memory)
-    wall = f"{median_of(rounds, 'share'):.0%} ({median_of(rounds, 'custos_mbps'):,.0f} vs "
-    wall += f"{median_of(rounds, 'zipfile_mbps'):,.0f} MB/s)"
-    cpu = f"{ratio:.2f}x (Custos {custos_cpu:.2f} s, zipfile {zip_cpu:.2f} s per GB, "
+    wall = f"{h.median_of(rounds, 'share'):.0%} ({h.median_of(rounds, 'custos_mbps'):,.0f} vs "
+    wall += f"{h.median_of(rounds, 'zipfile_mbps'):,.0f} MB/s)"
+    cpu = (
+        f"{ratio:.2f}x (Custos {h.median_of(rounds, 'custos_cpu_gb'):.2f} s, zipfile {zip_cpu:.2f} s per GB, "
+    )
     cpu += f"median of {len(rounds)} rounds)"
+    floor = f"{h.median_of(rounds, 'floor_ratio'):.2f}x zipfile's "
+    floor += f"({h.median_of(rounds, 'decrypt_cpu_gb'):.2f} s per GB)"
     title = f"Access package of {scale.recordings} x {each} ({total}): CPU seconds per GB, Custos vs zipfile"
     verdicts = [
-        Verdict("cpu", title, cpu, f"<= {TARGET_CPU_RATIO:g}x", ratio <= TARGET_CPU_RATIO),
-        Verdict("wall", "Wall-clock throughput, Custos vs zipfile ZIP_STORED", wall, "informational", None),
-        Verdict(
+        h.Verdict("cpu", title, cpu, f"<= {TARGET_CPU_RATIO:g}x", ratio <= TARGET_CPU_RATIO),
+        h.Verdict("floor", "Decryption alone, CPU per GB (the floor)", floor, "informational", None),
+        h.Verdict("wall", "Wall-clock throughput, Custos vs zipfile ZIP_STORED", wall, "informational", None),
+        h.Verdict(
             "memory",
             f"Peak memory while building it ({total})",
             f"{peak:.2f} MiB tracemalloc peak, RSS high-water mark +{rss:.1f} MiB",
@@ -366,32 +330,11 @@ def _report(ctx, rounds, memory, profile, entries, stored, setup) -> Outcome:
     parts = [
         {"part": k, "s": s, "share": s / profile["total"], "gb": s / gb} for k, s in profile["parts"].items()
     ]
-    aes = sum(p["gb"] for p in parts if p["part"].startswith("AES-GCM"))
-    out = md(
+    out = h.md(
         """
-        How it is measured:
-
-        - A database `custos_bench_package`, created afresh and migrated; a temporary `CUSTOS_VAR_DIR` holds
-          the recordings storage (`FileSystemStorage`) and a local keyring. One subject with {recordings}
-          calls of {each}: WAVs of distinct noise, each encrypted by `audio_store` under its own recording
-          key, {stored:,} bytes of ciphertext, each with its consent; an access request. Set-up {setup:.0f} s,
-          untimed; both sides read their sources from the page cache.
-        - (a) Custos: `dsr.packages.package_build` end to end: its queries, the manifest and the HTML summary,
-          every recording decrypted into the zipstream-ng ZIP stream, the stream encrypted by the streaming
-          AEAD under a fresh package key into the recordings storage, the row and the export event
-          ({zip_bytes:,} bytes of ZIP, {cipher_bytes:,} of ciphertext).
-        - (b) Baseline: the same plaintext WAVs written into `zipfile.ZipFile(path, 'w', ZIP_STORED)` under
-          the same names, copied in 1 MiB blocks; no encryption, no database.
-        - Both archives go to the same discarding sink (a seekable file object that counts the bytes and
-          keeps none; for Custos, `dsr.packages.ciphertext_save` is replaced in the benchmark's process by a
-          copy of the encrypting reader into it, 1 MiB at a time, as the baseline copies). On disk the
-          kernel's write-back decided the wall-clock ratio (41% to 242% in one run on a quiet machine); on
-          tmpfs its page allocation charged either side up to 2.6 s per GB in a round.
-        - {rounds} round(s) after an untimed warm-up of both, (a) and (b) back to back in alternating order.
-          *CPU s per GB*: the process's user and system time, all threads (`getrusage`), per GB of archive;
-          the target is judged on the median of the rounds' ratios. Wall-clock MB/s beside it, informational.
-        - Memory: each round a fresh process (`benchmarks/package.py --child memory`) builds the package under
-          tracemalloc and reports its peak and the growth of `ru_maxrss`.
+        One subject with {recordings} calls of {each} ({stored:,} bytes of ciphertext; set-up {setup:.0f} s,
+        untimed); {zip_bytes:,} bytes of ZIP, {cipher_bytes:,} of ciphertext. The method follows this
+        section.
 
         ### Throughput and CPU
         """,
@@ -401,51 +344,32 @@ def _report(ctx, rounds, memory, profile, entries, stored, setup) -> Outcome:
         setup=setup,
         zip_bytes=rounds[0]["custos"]["bytes"],
         cipher_bytes=rounds[0]["custos"]["ciphertext"],
-        rounds=scale.rounds,
     )
-    out += table(
+    out += h.table(
         rounds,
         """
         Round> {n}
         Order {order_text}
-        Custos s> {custos[seconds]:.1f}
         Custos MB/s> {custos_mbps:,.0f}
-        zipfile s> {zipfile[seconds]:.1f}
         zipfile MB/s> {zipfile_mbps:,.0f}
         Custos / zipfile> {share:.0%}
         CPU s per GB, Custos> {custos_cpu_gb:.2f}
         CPU s per GB, zipfile> {zipfile_cpu_gb:.2f}
+        CPU s per GB, decryption alone> {decrypt_cpu_gb:.2f}
         CPU, Custos / zipfile> {cpu_ratio:.2f}x
+        CPU, decryption alone / zipfile> {floor_ratio:.2f}x
         Load average> {load:.1f}
         """,
     )
-    out += md(
-        """
-        Target: Custos's CPU per GB at most {target:g}x zipfile's. {measured}: {cell}. Custos does more work
-        per byte: it decrypts and authenticates every 64 KiB segment of the recordings, computes the ZIP's
-        CRC-32, then encrypts and authenticates the archive; zipfile reads, CRCs and writes.
-
-        Where a build's time goes: cProfile of one more build ({total:.1f} s under the profiler for {size}),
-        its archive produced inline in one thread, own time of the per-byte work:
-        """,
-        target=TARGET_CPU_RATIO,
-        measured=cpu,
-        cell=verdicts[0].cell,
+    out += h.md(
+        "Where a build's time goes: cProfile of one more build ({total:.1f} s under the profiler for "
+        "{size}), own time of the per-byte work:",
         total=profile["total"],
         size=size_label(profile["bytes"]),
     )
-    out += table(parts, "Part {part}\nSeconds> {s:.2f}\nShare> {share:.0%}\nSeconds per GB> {gb:.2f}")
-    out += md(
-        """
-        The two AES-GCM passes cost {aes:.2f} s per GB here, zipfile's whole job {zip_cpu:.2f} CPU s per GB in
-        the rounds; the profiler inflates the Python part, most of the rest.
-
-        ### Peak memory while building
-        """,
-        aes=aes,
-        zip_cpu=zip_cpu,
-    )
-    out += table(
+    out += h.table(parts, "Part {part}\nSeconds> {s:.2f}\nShare> {share:.0%}\nSeconds per GB> {gb:.2f}")
+    out += ["### Peak memory while building", ""]
+    out += h.table(
         memory,
         """
         Run> {n}
@@ -455,19 +379,14 @@ def _report(ctx, rounds, memory, profile, entries, stored, setup) -> Outcome:
         Seconds (tracemalloc on)> {seconds:.1f}
         """,
     )
-    out += md(
+    out += h.md(
         """
-        Target: under 64 MiB. {measured}: {cell}. The build holds a few 512 KiB blocks and the manifest and
-        summary, which grow with the number of recordings, not their length.
-
         ### Check
 
-        The last round's package was decrypted as the download does (`package_open`) and opened with
+        One more package, stored for real, was decrypted as the download does (`package_open`) and opened with
         `zipfile`: {entries} entries (manifest, summary, every recording), every CRC-32 correct, every
         recording equal to its original (SHA-256), the length as recorded.
         """,
-        measured=verdicts[2].measured,
-        cell=verdicts[2].cell,
         entries=entries,
     )
-    return Outcome(verdicts, out, data={"rounds": rounds, "memory": memory, "profile": profile})
+    return h.Outcome(verdicts, out, data={"rounds": rounds, "memory": memory, "profile": profile})

@@ -74,24 +74,7 @@ from django.db import connection, transaction
 from django.db.models import Subquery
 from django.utils import timezone
 
-from benchmarks.harness import (
-    GIB,
-    Context,
-    Outcome,
-    Verdict,
-    analyze,
-    copy_rows,
-    explain,
-    md,
-    median,
-    median_of,
-    numbered_rows,
-    profile_parts,
-    profiled,
-    staff_user,
-    table,
-    truncate,
-)
+from benchmarks import harness as h
 from compliance_site.audit.chain import GENESIS_HASH
 from compliance_site.audit.models import AccessEvent, AuditChainHead
 from compliance_site.roles import DPO
@@ -169,9 +152,9 @@ def fill(layout: Layout, now: datetime.datetime, *, blobs: bool = True) -> dict[
     """Empties what the sweep touches, fills it for ``layout`` through the models, writes the
     blobs that are missing, analyses and flushes everything (``CHECKPOINT``, ``sync``)."""
     started = time.perf_counter()
-    user = staff_user("bench-retention-dpo")
+    user = h.staff_user("bench-retention-dpo")
     with transaction.atomic():
-        truncate(
+        h.truncate(
             Recording,
             DataSubject,
             Queue,
@@ -192,10 +175,10 @@ def fill(layout: Layout, now: datetime.datetime, *, blobs: bool = True) -> dict[
         RetentionPolicy.objects.create(
             purpose=disputes, keep_days=730, disposition_review=True, legal_reference="Benchmark policy"
         )
-        numbered_rows(Queue, QUEUES, code="ret-queue-{n:02d}", name="Queue {n}")
+        h.numbered_rows(Queue, QUEUES, code="ret-queue-{n:02d}", name="Queue {n}")
         subjects = layout.subjects + layout.held_subjects
-        numbered_rows(DataSubject, subjects, reference="BS-{n:07d}")
-        copy_rows(
+        h.numbered_rows(DataSubject, subjects, reference="BS-{n:07d}")
+        h.copy_rows(
             SubjectKey,
             [
                 SubjectKey(
@@ -238,8 +221,8 @@ def fill(layout: Layout, now: datetime.datetime, *, blobs: bool = True) -> dict[
                         subject_id=first + (g - 1) // per,
                     )
                 )
-        copy_rows(Recording, rows, with_ids=True)
-        copy_rows(
+        h.copy_rows(Recording, rows, with_ids=True)
+        h.copy_rows(
             RecordingKey,
             [
                 RecordingKey(recording_id=r.pk, wrapped_key=hashlib.sha384(b"k%d" % r.pk).digest())
@@ -247,7 +230,7 @@ def fill(layout: Layout, now: datetime.datetime, *, blobs: bool = True) -> dict[
             ],
         )
         link = Recording.purposes.through
-        copy_rows(
+        h.copy_rows(
             link,
             [link(recording_id=r.pk, purpose_id=qa.pk) for r in rows]
             + [
@@ -281,7 +264,7 @@ def fill(layout: Layout, now: datetime.datetime, *, blobs: bool = True) -> dict[
             )
             for s in range(1, layout.released_holds + 1)
         ]
-        copy_rows(LegalHold, holds)
+        h.copy_rows(LegalHold, holds)
     rows_seconds = time.perf_counter() - started
     started = time.perf_counter()
     refs = [r.storage_ref for r in rows] if blobs else []
@@ -297,7 +280,7 @@ def fill(layout: Layout, now: datetime.datetime, *, blobs: bool = True) -> dict[
             path.write_bytes(_BLOB)
     blobs_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    analyze(
+    h.analyze(
         Recording,
         link,
         RecordingKey,
@@ -476,7 +459,7 @@ def batch_query_probe(erased: int, now: datetime.datetime) -> dict[str, Any]:
         Recording.objects.filter(reference__startswith="RET-expired-").order_by("pk").values("pk")[:erased]
     )
     Recording.objects.filter(pk__in=Subquery(oldest)).update(status="erased", storage_ref="")
-    analyze(Recording)
+    h.analyze(Recording)
     with transaction.atomic():
         queryset = (
             recordings_past_retention(now)
@@ -484,7 +467,7 @@ def batch_query_probe(erased: int, now: datetime.datetime) -> dict[str, Any]:
             .order_by("pk")
             .select_related("subject", "queue")[: settings.RETENTION_SWEEP_BATCH_SIZE]
         )
-        plan = explain(*queryset.query.sql_with_params())
+        plan = h.explain(*queryset.query.sql_with_params())
         transaction.set_rollback(True)
     match = re.search(r"Execution Time: ([0-9.]+) ms", plan)
     removed = [int(n) for n in re.findall(r"Rows Removed by Filter: (\d+)", plan)]
@@ -522,7 +505,7 @@ def fill_requests(rows: int, open_share: float, now: datetime.datetime) -> dict[
     within the month; open ones due from 60 days ago to 60 days ahead, a tenth extended; nine in
     ten assigned to one of three DPOs with an e-mail address."""
     dpos = [
-        staff_user(f"bench-reminder-dpo-{n}", group=DPO, email=f"dpo{n}@example.invalid").pk
+        h.staff_user(f"bench-reminder-dpo-{n}", group=DPO, email=f"dpo{n}@example.invalid").pk
         for n in (1, 2, 3)
     ]
     open_rows = max(1, int(rows * open_share))
@@ -566,14 +549,14 @@ def fill_requests(rows: int, open_share: float, now: datetime.datetime) -> dict[
             )
         )
     with transaction.atomic():
-        truncate(
+        h.truncate(
             DataSubjectRequest,
             DeadlineReminder,
             DataSubjectRequest.history.model,
             DeadlineReminder.history.model,
         )
-        copy_rows(DataSubjectRequest, objs)
-    analyze(DataSubjectRequest)
+        h.copy_rows(DataSubjectRequest, objs)
+    h.analyze(DataSubjectRequest)
     statuses = Counter(o.status for o in objs)
     return {"rows": rows, "open": open_rows, "statuses": dict(statuses.most_common())}
 
@@ -607,17 +590,17 @@ class Results:
     ticks: list[dict[str, Any]] = field(default_factory=list)
 
 
-def run(ctx: Context) -> Outcome:
+def run(ctx: h.Context) -> h.Outcome:
     scale, r = ctx.scale, Results()
     now = timezone.now().replace(microsecond=0)
     location().mkdir(parents=True, exist_ok=True)
     usage = shutil.disk_usage(location())
     size = scale.size
-    while size > 1_000 and Layout(size).total * BLOB_FOOTPRINT + 2 * GIB > usage.free:
+    while size > 1_000 and Layout(size).total * BLOB_FOOTPRINT + 2 * h.GIB > usage.free:
         size -= 10_000  # the blobs must fit on the disk
     if size != scale.size:
         ctx.log(
-            f"Only {usage.free / GIB:.1f} GiB free: the timed sweeps delete {size:,}, not {scale.size:,}."
+            f"Only {usage.free / h.GIB:.1f} GiB free: the timed sweeps delete {size:,}, not {scale.size:,}."
         )
     layout = Layout(size)
     for n in scale.query_sizes:
@@ -642,11 +625,11 @@ def run(ctx: Context) -> Outcome:
             f"baseline {row['baseline']['seconds']:.1f} s: {row['ratio']:.2f}x"
         )
     fill(Layout(scale.profile), now)
-    run_, stats = profiled(lambda: retention_sweep(now=now))
+    run_, stats = h.profiled(lambda: retention_sweep(now=now))
     profile = {
         "deleted": run_.deleted,
         "total_ms": stats.total_tt * 1000,  # type: ignore[attr-defined]
-        "parts": [p for p in profile_parts(stats, SWEEP_PARTS) if p["ms"]],
+        "parts": [p for p in h.profile_parts(stats, SWEEP_PARTS) if p["ms"]],
     }
     for erased in scale.batch_probe:
         r.probes.append(batch_query_probe(erased, now))
@@ -656,7 +639,7 @@ def run(ctx: Context) -> Outcome:
     horizon = max(settings.DSR_REMINDER_OFFSETS, default=0)
     due = requests_due_for_reminder(now, horizon).count()
     sql, params = requests_due_for_reminder(now, horizon).select_related("assignee").query.sql_with_params()
-    plan = explain(sql, params)
+    plan = h.explain(sql, params)
     with connection.cursor() as cursor:
         literal = cursor.mogrify(sql, params)
         literal = literal.decode() if isinstance(literal, bytes) else literal
@@ -667,7 +650,7 @@ def run(ctx: Context) -> Outcome:
     )
     seq_scan = f"Seq Scan on {DataSubjectRequest._meta.db_table}" in plan
     for _ in range(scale.rounds):
-        truncate(DeadlineReminder, DeadlineReminder.history.model)
+        h.truncate(DeadlineReminder, DeadlineReminder.history.model)
         r.ticks.append(reminder_tick(now))
     repeat = reminder_tick(now)
     if repeat["sent"]:
@@ -698,13 +681,13 @@ def _kinds(kinds: dict[str, int], seconds: dict[str, float], per: int, label: st
         + label
         + "> {per:.3f}\nTime, ms> {ms:,.0f}\nµs each> {us:,.0f}"
     )
-    return table(items, columns)
+    return h.table(items, columns)
 
 
-def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict, usage: Any) -> Outcome:
+def _report(ctx: h.Context, r: Results, layout: Layout, profile: dict, tick: dict, usage: Any) -> h.Outcome:
     size, req = layout.expired, tick["requests"]
-    ratio = median_of(r.sweep, "ratio")
-    custos_s, base_s = (median_of([x[v] for x in r.sweep], "seconds") for v in ("custos", "baseline"))
+    ratio = h.median_of(r.sweep, "ratio")
+    custos_s, base_s = (h.median_of([x[v] for x in r.sweep], "seconds") for v in ("custos", "baseline"))
     runs = [
         *(dict(x, where="a sweep of its own, classified") for x in r.scaling),
         *(dict(x["custos"], where=f"timed sweep, round {x['round']}") for x in r.sweep),
@@ -715,7 +698,7 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
         )
     rates = [x["rate"] for x in runs]
     spread = (max(rates) - min(rates)) / min(rates)
-    tick_s = median_of(r.ticks, "seconds")
+    tick_s = h.median_of(r.ticks, "seconds")
     sizes = ", ".join(f"{s:,}" for s in sorted({x["deleted"] for x in runs}))
     plan_text = ("a sequential scan" if tick["seq_scan"] else "no sequential scan of the requests") + (
         "; index " + ", ".join(f"`{i}`" for i in tick["used"]) if tick["used"] else "; no index"
@@ -723,28 +706,28 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
     sweep = f"{ratio:.2f}x ({custos_s:,.0f} s = {size / custos_s:,.0f}/s vs "
     sweep += f"{base_s:,.0f} s = {size / base_s:,.0f}/s)"
     verdicts = [
-        Verdict(
+        h.Verdict(
             "sweep",
             f"Sweep of {size:,} expired recordings: Custos time / baseline time",
             sweep,
             "<= 3x",
             ratio <= TARGET_SWEEP_RATIO,
         ),
-        Verdict(
+        h.Verdict(
             "queries",
             f"Statements per 1,000 deletions beyond a sweep's fixed ones, sweeps of {sizes}",
             f"{min(rates):,.1f} to {max(rates):,.1f} (spread {spread:.2%})",
             "constant (spread <= 1%)",
             spread <= TARGET_QUERY_SPREAD,
         ),
-        Verdict(
+        h.Verdict(
             "index",
             f"Reminder tick over {req['rows']:,} requests: its query's plan",
             plan_text,
             "an index, no sequential scan",
             bool(tick["used"]) and not tick["seq_scan"],
         ),
-        Verdict(
+        h.Verdict(
             "tick",
             f"Reminder tick over {req['rows']:,} requests ({req['open']:,} open)",
             f"{tick_s:.1f} s, {r.ticks[-1]['queries']:,} statements, {r.ticks[-1]['sent']:,} reminders sent",
@@ -764,61 +747,37 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
     repeat["label"] = "second tick, same now"
     values = dict(
         layout=layout,
-        free=usage.free / GIB,
+        free=usage.free / h.GIB,
         kib=BLOB_BYTES // 1024,
         batch=settings.RETENTION_SWEEP_BATCH_SIZE,
-        rows_s=median(f["rows_seconds"] for f in fills),
-        blobs_s=median(f["blobs_seconds"] for f in fills),
-        settle_s=median(f["settle_seconds"] for f in fills),
+        rows_s=h.median(f["rows_seconds"] for f in fills),
+        blobs_s=h.median(f["blobs_seconds"] for f in fills),
+        settle_s=h.median(f["settle_seconds"] for f in fills),
         rounds=len(r.sweep),
         size=size,
-        unlink=median(x["baseline"]["unlink_seconds"] for x in r.sweep),
-        fresh=BATCH_PROBE_FRESH,
-        roundtrip=median(x["custos"]["roundtrip_us"] for x in r.sweep),
-        largest=largest["deleted"],
+        unlink=h.median(x["baseline"]["unlink_seconds"] for x in r.sweep),
+        roundtrip=h.median(x["custos"]["roundtrip_us"] for x in r.sweep),
         erased=r.probes[-1]["erased"],
         plan=r.probes[-1]["plan"],
-        deleted=profile["deleted"],
         req=req,
         tick=tick,
         statuses=", ".join(f"{n:,} {s}" for s, n in req["statuses"].items()),
         sent=last["sent"],
         overdue=sum(n for k, n in last["by_kind"].items() if k.startswith("overdue")),
     )
-    out = md(
+    out = h.md(
         """
-        How it is measured:
-
-        - A database `custos_bench_retention`, created afresh and migrated; a temporary `CUSTOS_VAR_DIR` holds
-          the recordings storage ({free:.0f} GiB free at the start). Before every timed run the dataset is
-          rebuilt through the models (COPY of model instances): {layout.expired:,} recordings whose keep-until
-          passed 1 to 365 days ago and that nothing holds, {layout.held:,} expired ones whose subjects are
-          under an active legal hold ({layout.held_subjects:,} holds; {layout.released_holds:,} released holds
-          hold nothing), {layout.review:,} expired ones with a purpose under disposition review,
-          {layout.live:,} not yet expired; one subject (with its subject key) per 5 calls, every recording
-          with its key and the quality-assurance purpose, and a {kib} KiB blob named as `audio_blob_name`
-          names them (random bytes: the sweep deletes them unread). Then `VACUUM (ANALYZE)`, `CHECKPOINT` and
-          `sync`. The rebuild is untimed (median {rows_s:.0f} s of rows, {blobs_s:.0f} s of blobs,
-          {settle_s:.0f} s flushing).
-        - (a) Custos: `retention_sweep(now=...)`, batches of {batch}, timed from call to return: per batch the
-          rows locked (`FOR UPDATE SKIP LOCKED`), their keys emptied, one chained `key_destroyed` event each,
-          shares revoked, a tombstone each, the recordings marked erased with their history rows; the blobs
-          deleted and confirmed by a worker thread behind the next batch. Checked: exactly the expired, unheld
-          recordings erased, keys emptied, tombstones confirmed, history and events written, only the kept
-          blobs left.
-        - (b) Baseline: the selector's rows (`recordings_past_retention`, its own SQL) into a temporary table,
-          one bulk `DELETE` each of their purpose links, keys and recordings in one transaction, then
-          `os.unlink` of every blob: no tombstone, history or event. Checked the same way.
-        - {rounds} round(s), each variant on its own rebuilt dataset, in alternating order; the ratio is the
-          median of the rounds' ratios.
-        - Statements are counted with `connection.execute_wrapper` (`SAVEPOINT`s included, `BEGIN`/`COMMIT`
-          not); each `pgbulk.copy` counts as one; the blob worker's connection is not counted.
+        Dataset: {layout.expired:,} expired recordings, {layout.held:,} held ({layout.held_subjects:,} holds,
+        {layout.released_holds:,} released), {layout.review:,} under disposition review, {layout.live:,} live;
+        {kib} KiB blobs, {free:.0f} GiB free at the start; batches of {batch}; {rounds} round(s). Rebuilt
+        before every timed run, untimed: median {rows_s:.0f} s of rows, {blobs_s:.0f} s of blobs,
+        {settle_s:.0f} s flushing.
 
         ### 1. Sweep of {size:,} expired recordings: Custos against bulk DELETE and unlink
         """,
         **values,
     )
-    out += table(
+    out += h.table(
         r.sweep,
         """
         Round {round}
@@ -831,17 +790,12 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
         Custos / baseline> {ratio:.2f}x
         """,
     )
-    out += md(
-        """
-        Custos deletes the blobs in a worker thread while the next batch's database work goes on; the baseline
-        unlinks after its SQL ({unlink:,.1f} s of unlinks, median). A bare `SELECT 1` through Django's cursor
-        took {roundtrip:,.0f} µs just before each Custos sweep.
-
-        ### 2. Statements per batch
-        """,
+    out += h.md(
+        "The baseline's unlinks took {unlink:,.1f} s (median); a bare `SELECT 1` through Django's cursor "
+        "{roundtrip:,.0f} µs just before each Custos sweep.\n\n### 2. Statements per batch",
         **values,
     )
-    out += table(
+    out += h.table(
         runs,
         """
         Sweep size> {deleted:,}
@@ -855,21 +809,8 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
     )
     out += [f"What a sweep of {largest['deleted']:,} sends, by statement and table:", ""]
     out += _kinds(largest["kinds"], largest["kind_seconds"], largest["deleted"], "deletion")
-    out += md(
-        """
-        A full batch costs the same statements whatever the sweep's size, plus the fixed ones of every sweep
-        (stale runs, pending blobs, the held-back count, its run row, the last empty batch); the batch query
-        is bounded (`LIMIT`) and the set-based statements name the batch's ids.
-
-        #### The batch query as erased recordings pile up
-
-        The sweep's batch query (`recordings_past_retention(now)`, `FOR UPDATE SKIP LOCKED`, pk order) on the
-        sweep's dataset with that many expired recordings already erased (the rows kept) and {fresh:,} freshly
-        expired ones behind them; `EXPLAIN (ANALYZE, BUFFERS)`, rolled back, warm cache:
-        """,
-        **values,
-    )
-    out += table(
+    out += ["#### The batch query as erased recordings pile up", ""]
+    out += h.table(
         r.probes,
         "Erased recordings ahead> {erased:,}\nBatch query, ms> {ms:,.1f}\n"
         "Rows read and filtered out> {rows_removed:,}",
@@ -877,25 +818,19 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
     out += [f"The plan behind {values['erased']:,} erased recordings:", "", "```", values["plan"], "```", ""]
     out += [f"#### Where a sweep's time goes (cProfile of a sweep of {profile['deleted']:,})", ""]
     parts = [*profile["parts"], {"part": "the whole sweep", "ms": profile["total_ms"], "share": 1.0}]
-    out += table(parts, "Part (cumulative, parts overlap) {part}\nms> {ms:,.0f}\nShare> {share:.0%}")
-    out += md(
+    out += h.table(parts, "Part (cumulative, parts overlap) {part}\nms> {ms:,.0f}\nShare> {share:.0%}")
+    out += h.md(
         """
-        cProfile sees the sweep's own thread only: the blob worker shows as the time the sweep waited for it.
-
         ### 3. Reminder tick over {req[rows]:,} requests
 
-        `DataSubjectRequest` filled through the models with {req[rows]:,} requests ({statuses}): closed ones
-        received over ten years and answered within the month; open ones due from 60 days ago to 60 days
-        ahead, a tenth extended by 60 days, nine in ten assigned to one of three DPOs with an e-mail address.
-        {tick[due]:,} open requests have a deadline within the horizon ({tick[horizon]} days + 1) or past it.
-        `reminders_send_due(now={tick[now]:%Y-%m-%d %H:%M} UTC)` once per round, locmem e-mail, the reminders
-        emptied between rounds.
+        {req[rows]:,} requests ({statuses}). {tick[due]:,} open requests have a deadline within the horizon
+        ({tick[horizon]} days + 1) or past it; `now` = {tick[now]:%Y-%m-%d %H:%M} UTC.
         """,
         **values,
     )
     for n, t in enumerate(r.ticks, 1):
         t["label"] = str(n)
-    out += table(
+    out += h.table(
         [*r.ticks, repeat],
         """
         Round {label}
@@ -906,29 +841,10 @@ def _report(ctx: Context, r: Results, layout: Layout, profile: dict, tick: dict,
         ms per reminder> {per}
         """,
     )
-    out += md(
-        """
-        Of the {sent:,} reminders, {overdue:,} are escalations of overdue requests. The tick reads its
-        requests with one query, then sends each reminder with a constant number of statements:
-        """,
-        **values,
-    )
+    out += h.md("Of the {sent:,} reminders, {overdue:,} are escalations of overdue requests.", **values)
     out += _kinds(last["kinds"], last["kind_seconds"], max(last["sent"], 1), "reminder")
-    out += ["The second tick at the same `now` sends nothing: each reminder row exists already.", ""]
-    out += [
-        "The tick's query (`requests_due_for_reminder`, `select_related('assignee')`), its plan, warm cache:",
-        "",
-    ]
+    out += ["The tick's query (`requests_due_for_reminder`, `select_related('assignee')`), its plan:", ""]
     out += ["```sql", tick["sql"], "```", "", "```", tick["plan"], "```", ""]
-    if tick["used"] and not tick["seq_scan"]:
-        name = tick["used"][0]
-        out += md(
-            """
-            The open requests are found through `{name}` (`{fields}`): the closed requests, 99% of the table,
-            are never read; the deadline (`COALESCE(extended_until, due_at)`) is filtered on the open
-            requests' rows, work that follows their number, not the table's.
-            """,
-            name=name,
-            fields=tick["index_fields"][name],
-        )
-    return Outcome(verdicts, out, data={"sweep": r.sweep, "scaling": r.scaling, "ticks": r.ticks})
+    for name in tick["used"][:1]:
+        out += [f"The open requests are found through `{name}` (`{tick['index_fields'][name]}`).", ""]
+    return h.Outcome(verdicts, out, data={"sweep": r.sweep, "scaling": r.scaling, "ticks": r.ticks})

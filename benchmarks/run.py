@@ -75,26 +75,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone
 
-from benchmarks.harness import (
-    Context,
-    Outcome,
-    Verdict,
-    analyze,
-    copy_rows,
-    count_label,
-    create_database,
-    database_exists,
-    md,
-    median,
-    migrate,
-    numbered_rows,
-    percentile,
-    run_child,
-    staff_user,
-    table,
-    truncate,
-    with_database,
-)
+from benchmarks import harness as h
 from compliance_site.pagination import EXACT_COUNT_LIMIT
 from compliance_site.roles import DPO, QA_LEAD
 from recordings.models import (
@@ -205,18 +186,18 @@ def generate(size: int) -> dict[str, Any]:
     users = get_user_model()
     queues = queue_count(size)
     with transaction.atomic():
-        truncate(Recording, DataSubject, Queue, LegitimateInterestAssessment, RecordingNotice)
+        h.truncate(Recording, DataSubject, Queue, LegitimateInterestAssessment, RecordingNotice)
         purpose = {
             code: Purpose.objects.get_or_create(code=code, defaults={"name": name, "description": text})[0].pk
             for code, name, text in PURPOSES
         }
         qa, training, disputes = purpose["quality_assurance"], purpose["training"], purpose["disputes"]
         people = {
-            username: staff_user(username, group=group)
+            username: h.staff_user(username, group=group)
             for username, group in [("bench-dpo", DPO), *((lead_name(n), QA_LEAD) for n, *_ in qa_leads())]
         }
         approver = people["bench-dpo"]
-        numbered_rows(Queue, queues, code="bench-queue-{n:02d}", name="Bench queue {n:02d}")
+        h.numbered_rows(Queue, queues, code="bench-queue-{n:02d}", name="Bench queue {n:02d}")
         notice = RecordingNotice.objects.create(
             version="bench-1",
             language="en",
@@ -231,7 +212,7 @@ def generate(size: int) -> dict[str, Any]:
         )
         assessment.purposes.set([qa, training])
         subjects = max(1, size // 5)
-        numbered_rows(DataSubject, subjects, reference="BS-{n:07d}")
+        h.numbered_rows(DataSubject, subjects, reference="BS-{n:07d}")
 
         # Calls in time order (ids follow started_at, a few minutes of jitter), 30 s to 30 min.
         calls = []  # (id, subject, basis, started_at)
@@ -269,13 +250,13 @@ def generate(size: int) -> dict[str, Any]:
                     else None,
                 )
             )
-        copy_rows(Recording, rows, with_ids=True)
+        h.copy_rows(Recording, rows, with_ids=True)
         del rows
         # Every call states quality assurance; 30% training too, 3% dispute handling.
         link = Recording.purposes.through
         stated = {(i, training) for i, *_ in calls if rng.random() < 0.30}
         stated |= {(i, disputes) for i, *_ in calls if rng.random() < 0.03}
-        copy_rows(
+        h.copy_rows(
             link, (link(recording_id=i, purpose_id=p) for i, p in [*((i, qa) for i, *_ in calls), *stated])
         )
 
@@ -337,7 +318,7 @@ def generate(size: int) -> dict[str, Any]:
                         captured_at=first + max(ANCHOR - first, datetime.timedelta(hours=1)) * rng.random(),
                     )
                 )
-        copy_rows(Consent, consents)
+        h.copy_rows(Consent, consents)
         # Objections to QA from 3% of the subjects with legitimate-interest calls, all decided two
         # weeks later: two in three upheld (their calls leave the leads' lists), one overruled.
         objecting = {}
@@ -362,7 +343,7 @@ def generate(size: int) -> dict[str, Any]:
                         else "Compelling grounds: an open dispute.",
                     )
                 )
-        copy_rows(Objection, objections)
+        h.copy_rows(Objection, objections)
 
         # Queue grants, and each lead's ad-hoc grants: distinct recordings outside their queues,
         # mostly recent, with a reason; a quarter expired, 15% open-ended.
@@ -371,7 +352,7 @@ def generate(size: int) -> dict[str, Any]:
             codename="review_recording", content_type__app_label="recordings"
         )
         queue_of = {}
-        copy_rows(
+        h.copy_rows(
             QueueUserObjectPermission,
             (
                 QueueUserObjectPermission(
@@ -409,9 +390,9 @@ def generate(size: int) -> dict[str, Any]:
                     )
                 )
             queue_of[number] = mine
-        copy_rows(RecordingUserObjectPermission, grants)
+        h.copy_rows(RecordingUserObjectPermission, grants)
     # The paginator reads pg_class.reltuples; the plans need the ledger's and grants' statistics.
-    analyze(
+    h.analyze(
         Recording,
         link,
         DataSubject,
@@ -436,21 +417,21 @@ def _marker(size: int) -> str:
     return f"custos benchmark dataset v{DATASET_VERSION}: {size} recordings"
 
 
-def prepare(ctx: Context, size: int) -> str:
+def prepare(ctx: h.Context, size: int) -> str:
     """The database of ``size`` recordings, created if missing, migrated, filled unless it holds
     the dataset already; its URL."""
-    name = f"custos_bench_{count_label(size).lower()}"
-    url = with_database(ctx.server_url, name)
+    name = f"custos_bench_{h.count_label(size).lower()}"
+    url = h.with_database(ctx.server_url, name)
     started = time.perf_counter()
-    if not database_exists(ctx.server_url, name):
-        create_database(ctx.server_url, name)
-    migrate(url)
+    if not h.database_exists(ctx.server_url, name):
+        h.create_database(ctx.server_url, name)
+    h.migrate(url)
     with psycopg.connect(url) as conn:
         (marker,) = conn.execute(
             "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()"
         ).fetchone()
     if ctx.scale.regenerate or marker != _marker(size):
-        run_child("run.py", "generate", env={"DATABASE_URL": url}, size=size)
+        h.run_child("run.py", "generate", env={"DATABASE_URL": url}, size=size)
         action = "generated"
     else:
         action = "reused"
@@ -460,81 +441,31 @@ def prepare(ctx: Context, size: int) -> str:
 
 # --- The pages ------------------------------------------------------------------------------------
 
-_QA_RULE = (
-    "`recordings_visible_to` shows a recording only when it is in a granted queue or granted by an "
-    "unexpired ad-hoc grant, active, within retention, and lawful for quality assurance now (stated "
-    "purpose; consent given and not withdrawn nor overtaken by a later refusal, or an approved "
-    "assessment and no objection the DPO has not overruled)."
-)
-
 
 @dataclass(frozen=True)
 class Page:
     key: str
     title: str
-    user: str  # "superuser" or a generated QA lead
-    description: str
+    user: str  # "superuser" or a generated QA lead (docs/PERFORMANCE.md describes each page)
     list_per_page: int = LIST_PER_PAGE
 
 
 PAGES = {
     page.key: page
     for page in (
-        Page(
-            "superuser",
-            "Superuser, first page",
-            "superuser",
-            "The first page of `/admin/recordings/recording/` "
-            "with default ordering, as a superuser (sees every recording).",
-        ),
-        Page(
-            "qa-lead",
-            "QA lead, first page",
-            TYPICAL_QA_LEAD,
-            f"The first page as `{TYPICAL_QA_LEAD}`, a typical "
-            "generated QA lead: `review_queue` on 2 of the 50 queues (of 10 at 1k) and about 250 ad-hoc "
-            f"`review_recording` grants at 1M (a quarter of them expired). {_QA_RULE}",
-        ),
+        Page("superuser", "Superuser, first page", "superuser"),
+        Page("qa-lead", "QA lead, first page", TYPICAL_QA_LEAD),
         Page(
             "qa-lead-20",
             f"QA lead, first page, {SMALL_LIST_PER_PAGE} per page",
             TYPICAL_QA_LEAD,
-            f"The same page of the same lead with `list_per_page = {SMALL_LIST_PER_PAGE}` instead of "
-            f"{LIST_PER_PAGE}: the query count must not follow the page size.",
             SMALL_LIST_PER_PAGE,
         ),
-        Page(
-            "qa-lead-few-grants",
-            "QA lead with few ad-hoc grants, first page",
-            FEW_GRANTS_QA_LEAD,
-            f"The first page as `{FEW_GRANTS_QA_LEAD}`: 2 queues and the fewest ad-hoc grants (10 at 1M).",
-        ),
-        Page(
-            "qa-lead-many-grants",
-            "QA lead with many ad-hoc grants, first page",
-            MANY_GRANTS_QA_LEAD,
-            f"The first page as `{MANY_GRANTS_QA_LEAD}`: 2 queues and the most ad-hoc grants (1,000 at 1M): "
-            "the query count must not follow the grant count.",
-        ),
-        Page(
-            "filter",
-            "Superuser, filtered by status",
-            "superuser",
-            "The first page with the list filter "
-            "`?status__exact=active`, as the superuser (every generated recording is active).",
-        ),
-        Page(
-            "search-recording",
-            "Superuser, search by recording reference",
-            "superuser",
-            "A search `?q=<reference>` for an existing recording from the middle of the table (one hit).",
-        ),
-        Page(
-            "search-subject",
-            "Superuser, search by subject reference",
-            "superuser",
-            "A search `?q=<reference>` for that recording's subject (about 5 hits: the subject's calls).",
-        ),
+        Page("qa-lead-few-grants", "QA lead with few ad-hoc grants, first page", FEW_GRANTS_QA_LEAD),
+        Page("qa-lead-many-grants", "QA lead with many ad-hoc grants, first page", MANY_GRANTS_QA_LEAD),
+        Page("filter", "Superuser, filtered by status", "superuser"),
+        Page("search-recording", "Superuser, search by recording reference", "superuser"),
+        Page("search-subject", "Superuser, search by subject reference", "superuser"),
     )
 }
 
@@ -655,7 +586,7 @@ def _page_setup(page: Page) -> tuple[Any, str, Callable[[], int], Callable[[int]
             ).count(),
         }
         return user, CHANGELIST_URL, count, first, info
-    user = staff_user("bench-superuser", superuser=True)
+    user = h.staff_user("bench-superuser", superuser=True)
     queryset, path, info = Recording.objects.all(), CHANGELIST_URL, {}
     if page.key == "filter":
         queryset = queryset.filter(status="active")
@@ -856,15 +787,15 @@ class Result:
 
     @property
     def median_ms(self) -> float:
-        return median(self.medians)
+        return h.median(self.medians)
 
     @property
     def p90_ms(self) -> float:
-        return percentile([t for r in self.rounds for t in r["timings_ms"]], 0.9)
+        return h.percentile([t for r in self.rounds for t in r["timings_ms"]], 0.9)
 
     @property
     def sql_ms(self) -> float:
-        return median(r["sql_ms"] for r in self.rounds)
+        return h.median(r["sql_ms"] for r in self.rounds)
 
     @property
     def queries(self) -> int:
@@ -939,7 +870,7 @@ def judge(page: Page, results: list[Result]) -> tuple[bool, bool, bool, list[str
     return time_ok, not query_notes, not page_notes, notes + query_notes + page_notes
 
 
-def run(ctx: Context) -> Outcome:
+def run(ctx: h.Context) -> h.Outcome:
     scale = ctx.scale
     pages = [PAGES[key] for key in (scale.pages or PAGES)]
     ctx.log("Preparing " + ", ".join(f"{n:,}" for n in scale.sizes) + " recordings ...")
@@ -949,7 +880,7 @@ def run(ctx: Context) -> Outcome:
     for round_no in range(1, scale.rounds + 1):
         for page in pages:
             for res in results[page.key]:
-                figures = run_child(
+                figures = h.run_child(
                     "run.py",
                     "page",
                     env={"DATABASE_URL": urls[res.size]},
@@ -964,7 +895,7 @@ def run(ctx: Context) -> Outcome:
                 )
         for size in scale.sizes:
             usable[size].append(
-                run_child(
+                h.run_child(
                     "run.py",
                     "usable",
                     env={"DATABASE_URL": urls[size]},
@@ -974,7 +905,7 @@ def run(ctx: Context) -> Outcome:
             )
     judged = {page.key: judge(page, results[page.key]) for page in pages}
     verdicts = [
-        Verdict(
+        h.Verdict(
             page.key,
             page.title,
             "; ".join(judged[page.key][3]) or "every size right, flat",
@@ -990,7 +921,7 @@ def run(ctx: Context) -> Outcome:
         key: {r.size: {k: v for k, v in r.last.items() if k not in ("timings_ms", "queries")} for r in res}
         for key, res in results.items()
     }
-    return Outcome(verdicts, body, data=data, summary=False)
+    return h.Outcome(verdicts, body, data=data, summary=False)
 
 
 def _lead_ratios(results: dict[str, list[Result]]) -> list[dict[str, Any]]:
@@ -1018,20 +949,20 @@ def _usable_cases(rounds: list[list[dict]]) -> list[dict[str, Any]]:
             **runs[-1],
             "right": all(r["usable_by_code"] == r["expected"] == r["usable_by_object"] for r in runs),
             "queries": max(max(r["queries_by_code"], r["queries_by_object"]) for r in runs),
-            "ms_by_code": median(r["ms_by_code"] for r in runs),
-            "ms_by_object": median(r["ms_by_object"] for r in runs),
+            "ms_by_code": h.median(r["ms_by_code"] for r in runs),
+            "ms_by_object": h.median(r["ms_by_object"] for r in runs),
         }
         for runs in by_case.values()
     ]
 
 
-def _compare(results: dict[str, list[Result]], usable: dict[int, list[list[dict]]]) -> list[Verdict]:
+def _compare(results: dict[str, list[Result]], usable: dict[int, list[list[dict]]]) -> list[h.Verdict]:
     out = []
     ratios = _lead_ratios(results)
     if ratios:
         last = ratios[-1]
         out.append(
-            Verdict(
+            h.Verdict(
                 "qa-vs-superuser",
                 "QA lead vs superuser, same rounds",
                 f"{last['ratio']:.2f}x at {last['size']:,}",
@@ -1051,7 +982,9 @@ def _compare(results: dict[str, list[Result]], usable: dict[int, list[list[dict]
                 if len({results[k][i].queries for k in keys}) > 1
                 or not all(results[k][i].stable for k in keys)
             ]
-            out.append(Verdict(key, title, "; ".join(notes) or "the same count", "the same count", not notes))
+            out.append(
+                h.Verdict(key, title, "; ".join(notes) or "the same count", "the same count", not notes)
+            )
     notes = [
         f"{size:,} rows, {c['basis']} ({c['case']}): {c['queries']} queries"
         + ("" if c["right"] else ", answered otherwise than the rules in SQL")
@@ -1060,7 +993,7 @@ def _compare(results: dict[str, list[Result]], usable: dict[int, list[list[dict]
         if c["queries"] > USABLE_MAX_QUERIES or not c["right"]
     ]
     out.append(
-        Verdict(
+        h.Verdict(
             "usable",
             "recording_usable_for",
             "; ".join(notes) or "right, few queries",
@@ -1115,40 +1048,8 @@ Round medians (ms) {medians}
 
 
 def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> list[str]:
-    scale, label, sizes = ctx.scale, count_label, ctx.scale.sizes
-    out = md(
-        """
-        What is measured:
-
-        - Pages of `/admin/recordings/recording/` through Django's test client: the whole request, middleware,
-          session and template rendering included, no network or browser.
-        {pages}
-        - One PostgreSQL database per size (`custos_bench_1k`, `custos_bench_100k`, `custos_bench_1m`),
-          migrated and filled through the models by `benchmarks/run.py` (COPY of model instances): 50 queues
-          (10 at 1k), one subject per 5 recordings, calls over two years, a mix of lawful bases and
-          directions, every recording active; then `VACUUM (ANALYZE)`. Every recording states quality
-          assurance (some also training and dispute handling); the consent-basis calls carry their consent
-          ledger (mostly given; some refused, withdrawn later, or overtaken by a later refusal for all of the
-          subject's calls), the legitimate-interest calls an approved assessment, some of their subjects an
-          objection (two in three upheld). 200 QA leads review 1 to 3 queues each and share ad-hoc
-          `review_recording` grants with a reason, 5 per 100 recordings (50,000 at 1M), mostly on recent
-          calls, a quarter expired.
-        - {rounds} rounds; each runs every page on every size in a fresh process ({warmup} warm-up requests,
-          then {requests} timed), the sizes interleaved. *Median*: the median of the rounds' medians; *p90*
-          over all timed requests; *SQL ms*: the database time inside one request; queries counted on separate
-          requests (`CaptureQueriesContext`). `DEBUG` is off.
-        - Each page is checked against the same list computed without the admin (the access rules in plain
-          SQL): its rows must be the list's first {per_page}, its total exact where the list has at most
-          {limit:,} rows. *Rows read*: rows of `recordings_recording` a query visits in its `EXPLAIN
-          (ANALYZE)`.
-        """,
-        pages="\n".join(f"  - *{page.title}*: {page.description}" for page in pages),
-        rounds=scale.rounds,
-        warmup=scale.warmup,
-        requests=scale.requests,
-        per_page=LIST_PER_PAGE,
-        limit=EXACT_COUNT_LIMIT,
-    )
+    label, sizes = h.count_label, ctx.scale.sizes
+    out: list[str] = []
     for page in pages:
         res = results[page.key]
         paths = {r.last["path"] for r in res}
@@ -1157,7 +1058,7 @@ def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> li
             if len(paths) == 1
             else ", ".join(f"{label(r.size)}: `{r.last['path']}`" for r in res)
         )
-        out += [f"### {page.title}", "", where, "", *table(_page_rows(res), PAGE_COLUMNS)]
+        out += [f"### {page.title}", "", where, "", *h.table(_page_rows(res), PAGE_COLUMNS)]
         sql = [r.sql_ms for r in res]
         if max(sql) - min(sql) < 1:
             out += [
@@ -1171,20 +1072,13 @@ def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> li
             ]
     if ratios := _lead_ratios(results):
         qa = results["qa-lead"][-1]
-        out += md(
-            """
-            ### QA lead against the superuser, same rounds
-
-            The typical QA lead's first page against the superuser's, both measured in every round on every
-            size. Target: at most {target:g}x at {largest}. *Per round*: the ratio of the two pages' medians
-            in each round.
-            """,
-            target=TARGET_QA_LEAD_RATIO,
-            largest=label(sizes[-1]),
-        )
+        out += [
+            f"### QA lead against the superuser, same rounds (target: at most {TARGET_QA_LEAD_RATIO:g}x)",
+            "",
+        ]
         for x in ratios:
             x["per_round"] = ", ".join(f"{y:.2f}" for y in x["rounds"])
-        out += table(
+        out += h.table(
             ratios,
             """
             Recordings> {size:,}
@@ -1202,17 +1096,12 @@ def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> li
         ]
     keys = (*PAGE_SIZE_PAGES, GRANT_COUNT_PAGES[0], GRANT_COUNT_PAGES[2])
     if all(k in results for k in keys):
-        out += ["### QA lead's query count by page size and by grant count", ""]
-        out += [
-            "Queries of one request, with its median time. Target: the same count whatever the page size "
-            "and however many grants the lead holds.",
-            "",
-        ]
+        out += ["### QA lead's query count by page size and by grant count (target: the same count)", ""]
         rows = [
             {"size": size, **{f"c{j}": results[k][i] for j, k in enumerate(keys)}}
             for i, size in enumerate(sizes)
         ]
-        out += table(
+        out += h.table(
             rows,
             f"""
             Recordings> {{size:,}}
@@ -1229,19 +1118,11 @@ def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> li
     cases = _usable_cases(usable[sizes[-1]])
     for c in cases:
         c["answer"] = ("yes" if c["expected"] else "no") + ("" if c["right"] else " (**wrong**)")
-    out += md(
-        """
-        ### `recording_usable_for`: may this recording serve quality assurance now?
-
-        `recordings.selectors.recording_usable_for(recording, purpose)` on the newest recording of each case,
-        the purpose given by its code (as the API passes it) and as a `Purpose` object (as the admin does);
-        queries counted, the median of the rounds' medians; the answer checked against the rules in plain SQL.
-        Target: at most {most} queries. At {largest} recordings:
-        """,
-        most=USABLE_MAX_QUERIES,
-        largest=label(sizes[-1]),
-    )
-    out += table(
+    out += [
+        f"### `recording_usable_for` at {label(sizes[-1])} (target: at most {USABLE_MAX_QUERIES} queries)",
+        "",
+    ]
+    out += h.table(
         cases,
         """
         Lawful basis {basis}
@@ -1256,19 +1137,7 @@ def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> li
         out += ["Its queries for a consent-basis recording, the purpose given by its code:", "", "```sql"]
         out += [sqlparse.format(q, reindent=True, indent_width=4).strip() + ";" for q in consent_sql]
         out += ["```", ""]
-    out += md(
-        """
-        ### Targets per page
-
-        For every page: {largest} within {target:g}x of {smallest}; a query count independent of the row
-        count, no full-table `COUNT(*)` above {limit:,} rows (below it the paginator counts exactly, so a
-        small page may differ by that query); the right rows and total.
-        """,
-        largest=label(sizes[-1]),
-        smallest=label(sizes[0]),
-        target=TARGET_RATIO,
-        limit=EXACT_COUNT_LIMIT,
-    )
+    out += ["### Targets per page", ""]
     rows = []
     for page in pages:
         res, (time_ok, queries_ok, page_ok, _) = results[page.key], judged[page.key]
@@ -1289,8 +1158,8 @@ def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> li
         )
     columns = "Page {title}\nTime vs smallest {time}\nQueries {queries}\n"
     columns += "Full-table COUNT(*) above the limit^ {full}"
-    out += table(rows, columns + "\nRows and total^ {rows}\nVerdict^ {cell}")
-    out += table(
+    out += h.table(rows, columns + "\nRows and total^ {rows}\nVerdict^ {cell}")
+    out += h.table(
         [{"title": c.title, "cell": c.cell} for c in comparisons], "QA lead target {title}\nVerdict^ {cell}"
     )
     notes = [f"- {page.title}: {note}" for page in pages for note in judged[page.key][3]]
@@ -1304,34 +1173,7 @@ def _render(ctx, pages, results, judged, comparisons, usable, largest_url) -> li
         if r.size > EXACT_COUNT_LIMIT and r.last["total_shown"] is not None
     ]
     if off:
-        out += md(
-            """
-            Totals under the list at {largest} (above {limit:,} rows they are the planner's estimates; the
-            page's rows are always exact): {off}. Where the filter is an OR over id subqueries (the grants,
-            the search's related references) the planner cannot see into them and estimates a fixed share of
-            the table.
-            """,
-            largest=label(sizes[-1]),
-            limit=EXACT_COUNT_LIMIT,
-            off="; ".join(off),
-        )
-    out += md(
-        """
-        ### What keeps the pages flat
-
-        - `recording_started_idx` on `(-started_at, -id)` is the admin's default ordering: the page is an
-          index scan that stops after its rows instead of a sort of the whole table.
-        - `RecordingAdmin.paginator = EstimatedCountPaginator` (`compliance_site/pagination.py`): above
-          {limit:,} rows it reads `pg_class.reltuples`, or the filtered list's `EXPLAIN` estimate, and counts
-          exactly only when that estimate is at most {limit:,}.
-        - `recordings_visible_to` asks guardian's grant tables in small id subqueries, run once each as hashed
-          SubPlans while PostgreSQL walks `recording_started_idx`; `lawful_for_purpose` is a few index probes
-          per row visited.
-        - Searches (`ReferenceSearchMixin`) match the reference exactly, no `UPPER(...)` nor `LIKE`;
-          `show_full_result_count = False`; no `date_hierarchy`; `list_select_related = ('queue',)`.
-        """,
-        limit=EXACT_COUNT_LIMIT,
-    )
+        out += [f"Totals under the list at {label(sizes[-1])} (planner's estimates): {'; '.join(off)}.", ""]
     with psycopg.connect(largest_url, autocommit=True) as conn:
         started = time.perf_counter()
         conn.execute(f'SELECT count(*) FROM "{TABLE}"').fetchone()

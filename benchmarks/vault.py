@@ -88,35 +88,10 @@ from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
-from benchmarks.harness import (
-    MIB,
-    ROOT,
-    SAMPLE_RATE,
-    Context,
-    Outcome,
-    Verdict,
-    copy_rows,
-    md,
-    median,
-    ordered,
-    percentile,
-    profile_parts,
-    profiled,
-    quality_assurance,
-    recording_notice,
-    rss_kib,
-    run_child,
-    sha256_file,
-    size_label,
-    staff_user,
-    table,
-    wav_size,
-    write_wav,
-)
+from benchmarks import harness as h
 from compliance_site.keys import get_provider
-from recordings.intake.serializers import RecordingMetadataSerializer
 from recordings.intake.services import recording_ingest
-from recordings.models import DataSubject, Purpose, Queue, Recording, SubjectKey
+from recordings.models import DataSubject, Queue, Recording, SubjectKey
 from recordings.services import subject_create, subject_share_lock
 from recordings.vault.keys import (
     KEY_BYTES,
@@ -145,7 +120,7 @@ from recordings.vault.streaming_aead import (
 )
 
 TARGET_READER_SHARE = 0.5
-TARGET_PEAK_BYTES = 32 * MIB
+TARGET_PEAK_BYTES = 32 * h.MIB
 TARGET_STORE_RATIO = 1.3
 TARGET_SEEK_RATIO = 2.0
 SEEK_FROM_END = 1_000_000
@@ -154,38 +129,8 @@ SUBJECT_REFERENCE, QUEUE_CODE, NOTICE_VERSION = "BS-BENCH-VAULT", "bench-vault",
 # --- Data -----------------------------------------------------------------------------------------
 
 
-def call_metadata(*, minutes: float) -> dict[str, Any]:
-    """One inbound call of the benchmark's subject, recorded with consent (the API's JSON)."""
-    ended = timezone.now().replace(microsecond=0) - datetime.timedelta(hours=1)
-    started = ended - datetime.timedelta(minutes=minutes)
-    qa = Purpose.QUALITY_ASSURANCE
-    return {
-        "subject": {"reference": SUBJECT_REFERENCE},
-        "queue": QUEUE_CODE,
-        "direction": "inbound",
-        "started_at": started.isoformat(),
-        "ended_at": ended.isoformat(),
-        "lawful_basis": "consent",
-        "purposes": [qa],
-        "consents": [
-            {
-                "purpose": qa,
-                "decision": "given",
-                "method": "ivr_keypress",
-                "notice_version": NOTICE_VERSION,
-                "notice_language": "en",
-                "jurisdiction": "DE",
-                "evidence_offset_seconds": 12,
-                "captured_at": (started + datetime.timedelta(seconds=12)).isoformat(),
-            }
-        ],
-    }
-
-
-def validated_metadata(size: int) -> dict[str, Any]:
-    serializer = RecordingMetadataSerializer(data=call_metadata(minutes=size / (2 * SAMPLE_RATE) / 60))
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+def call(size: int) -> dict[str, Any]:
+    return h.wav_call(subject=SUBJECT_REFERENCE, queue=QUEUE_CODE, notice=NOTICE_VERSION, size=size)
 
 
 @dataclass
@@ -200,21 +145,20 @@ class Fixture:
     plain_dir: Path
 
 
-def prepare(ctx: Context) -> Fixture:
+def prepare(ctx: h.Context) -> Fixture:
     scale, workdir = ctx.scale, ctx.workdir
-    admin = staff_user("bench-vault-admin", superuser=True)
-    recording_notice(NOTICE_VERSION)
-    quality_assurance("QA")
+    admin = h.staff_user("bench-vault-admin", superuser=True)
+    h.recording_notice(NOTICE_VERSION)
+    h.quality_assurance("QA")
     queue = Queue.objects.create(code=QUEUE_CODE, name="Benchmark queue")
     subject, _ = subject_create(personal=PersonalData(full_name="Bench Caller"), reference=SUBJECT_REFERENCE)
-    sizes = {"small": wav_size(scale.small), "big": wav_size(scale.big)}
+    sizes = {"small": h.wav_size(scale.small), "big": h.wav_size(scale.big)}
     recordings = {}
     for seed, (label, size) in enumerate(sizes.items(), start=1):
-        path = write_wav(workdir / "input" / f"{label}.wav", size, seed=seed)
-        with path.open("rb") as audio:
-            recordings[label] = recording_ingest(audio=audio, metadata=validated_metadata(size)).pk
+        path = h.write_wav(workdir / "input" / f"{label}.wav", size, seed=seed)
+        recordings[label] = h.ingest(path, call(size)).pk
         path.unlink()  # the stored, encrypted copy is what is measured
-    store_input = write_wav(workdir / "input" / "store.wav", wav_size(scale.store), seed=100)
+    store_input = h.write_wav(workdir / "input" / "store.wav", h.wav_size(scale.store), seed=100)
     # Subjects with a fresh subject key each, wrapped by the keyring as subject_key_new does.
     provider, made = get_provider(), 0
     while made < scale.subject_keys:
@@ -224,7 +168,7 @@ def prepare(ctx: Context) -> Fixture:
         for s in subjects:
             version, wrapped = provider.wrap(os.urandom(KEY_BYTES), associated_data=subject_key_aad(s))
             keys.append(SubjectKey(subject=s, master_version=version, wrapped_key=wrapped))
-        copy_rows(SubjectKey, keys)
+        h.copy_rows(SubjectKey, keys)
         made += len(batch)
     return Fixture(
         admin.pk,
@@ -233,7 +177,7 @@ def prepare(ctx: Context) -> Fixture:
         recordings,
         sizes,
         store_input,
-        sha256_file(store_input),
+        h.sha256_file(store_input),
         workdir / "plain",
     )
 
@@ -288,15 +232,15 @@ def cached_pass(pk: int, size: int) -> tuple[int, float, float]:
 
 def round_reader(fx: Fixture, passes: int, round_no: int) -> dict[str, Any]:
     passes_of = {"custos": reader_pass, "raw": raw_pass, "raw_cached": cached_pass}
-    order = ordered(list(passes_of), round_no)
+    order = h.ordered(list(passes_of), round_no)
     runs: dict[str, list[tuple[int, float, float]]] = {v: [] for v in passes_of}
     for _ in range(passes):
         for variant in order:
             runs[variant].append(passes_of[variant](fx.recordings["big"], fx.sizes["big"]))
     if {runs["custos"][0][0], runs["raw"][0][0]} != {fx.sizes["big"]}:
         raise RuntimeError("the reader or the raw pass decrypted another number of bytes")
-    mbps = {v: r[0][0] / median(x[1] for x in r) / MB for v, r in runs.items()}
-    cpu = {v: r[0][0] / median(x[2] for x in r) / MB for v, r in runs.items()}
+    mbps = {v: r[0][0] / h.median(x[1] for x in r) / MB for v, r in runs.items()}
+    cpu = {v: r[0][0] / h.median(x[2] for x in r) / MB for v, r in runs.items()}
     return {
         "order": order,
         "order_text": " then ".join(order),
@@ -320,7 +264,7 @@ def child(kind: str, recording: str) -> dict[str, Any]:
     rec, key = _recording(int(recording))
     digest, total = hashlib.sha256(), 0
     gc.collect()
-    rss_before = rss_peak = rss_kib()
+    rss_before = rss_peak = h.rss_kib()
     tracemalloc.start()
     started = time.perf_counter()
     with audio_open(name=rec.storage_ref, key=key, recording_id=rec.pk) as reader:
@@ -328,7 +272,7 @@ def child(kind: str, recording: str) -> dict[str, Any]:
             digest.update(chunk)
             total += len(chunk)
             if number % 16 == 0:
-                rss_peak = max(rss_peak, rss_kib())
+                rss_peak = max(rss_peak, h.rss_kib())
     elapsed, (_, peak) = time.perf_counter() - started, tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return {
@@ -388,7 +332,7 @@ def store_custos(fx: Fixture) -> float:
 
 def store_ingest(fx: Fixture) -> float:
     """(b) The whole ``recording_ingest`` (metadata validated untimed)."""
-    metadata = validated_metadata(fx.store_input.stat().st_size)
+    metadata = h.validated(call(fx.store_input.stat().st_size))
     with fx.store_input.open("rb") as audio:
         started = time.perf_counter()
         recording = recording_ingest(audio=audio, metadata=metadata)
@@ -408,7 +352,7 @@ def store_plain(fx: Fixture, checksum: bool = False) -> float:
         started = time.perf_counter()
         if checksum:
             digest = hashlib.sha256()
-            while block := plaintext.read(MIB):
+            while block := plaintext.read(h.MIB):
                 digest.update(block)
             plaintext.seek(0)
         recording.save()
@@ -427,13 +371,13 @@ STORE = {
 
 
 def round_store(fx: Fixture, repeats: int, round_no: int) -> dict[str, Any]:
-    order = ordered(list(STORE), round_no)
+    order = h.ordered(list(STORE), round_no)
     times: dict[str, list[float]] = {v: [] for v in STORE}
     for repeat in range(repeats):
         # Every other repeat backwards, so that no variant always follows the same one.
         for variant in order if repeat % 2 == 0 else order[::-1]:
             times[variant].append(STORE[variant](fx))
-    ms = {v: median(t) * 1000 for v, t in times.items()}
+    ms = {v: h.median(t) * 1000 for v, t in times.items()}
     # (e) and (f): the subject's look-up as ingest does it, and a plain one.
     lookups: dict[str, list[float]] = {"custos": [], "plain": []}
     for _ in range(10 * repeats):
@@ -444,15 +388,15 @@ def round_store(fx: Fixture, repeats: int, round_no: int) -> dict[str, Any]:
                     pk=fx.subject_id
                 )
             lookups[variant].append((time.perf_counter() - started) * 1000)
-    extra = median(lookups["custos"]) - median(lookups["plain"])
+    extra = h.median(lookups["custos"]) - h.median(lookups["plain"])
     return {
         "order": order,
         "ms": ms,
         "ratio": ms["custos"] / ms["plain"],
         "ingest_ratio": ms["ingest"] / ms["plain"],
         "sha_ratio": ms["plain_sha256"] / ms["plain"],
-        "lookup_ms": median(lookups["custos"]),
-        "lookup_plain_ms": median(lookups["plain"]),
+        "lookup_ms": h.median(lookups["custos"]),
+        "lookup_plain_ms": h.median(lookups["plain"]),
         "with_lookup": (ms["custos"] + extra) / ms["plain"],
     }
 
@@ -489,7 +433,7 @@ def gunicorn(workers: int, log: Path) -> Iterator[Server]:
             "--log-level=warning",
             f"--error-logfile={log}",
         ],
-        cwd=ROOT,
+        cwd=h.ROOT,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -520,7 +464,7 @@ def gunicorn(workers: int, log: Path) -> Iterator[Server]:
 
 def get_whole(server: Server, path: str, cookie: str, expected: int) -> float:
     """Seconds to GET the whole body, read in 1 MiB blocks; its length checked."""
-    buffer, received, conn = bytearray(MIB), 0, server.connection()
+    buffer, received, conn = bytearray(h.MIB), 0, server.connection()
     try:
         started = time.perf_counter()
         conn.request("GET", path, headers={"Cookie": cookie})
@@ -632,7 +576,7 @@ def rotation() -> dict[str, Any]:
 # --- The run -----------------------------------------------------------------------------------------------
 
 
-def run(ctx: Context) -> Outcome:
+def run(ctx: h.Context) -> h.Outcome:
     scale = ctx.scale
     started = time.perf_counter()
     fx = prepare(ctx)
@@ -643,7 +587,7 @@ def run(ctx: Context) -> Outcome:
     token = (
         subprocess.run(
             [sys.executable, "manage.py", "create_integration", "bench-pbx"],
-            cwd=ROOT,
+            cwd=h.ROOT,
             capture_output=True,
             text=True,
             check=True,
@@ -651,8 +595,8 @@ def run(ctx: Context) -> Outcome:
         .stdout.strip()
         .splitlines()[-1]
     )
-    api_wav = write_wav(ctx.workdir / "input" / "api.wav", wav_size(scale.api), seed=200)
-    body, content_type = multipart(api_wav.read_bytes(), call_metadata(minutes=1))
+    api_wav = h.write_wav(ctx.workdir / "input" / "api.wav", h.wav_size(scale.api), seed=200)
+    body, content_type = multipart(api_wav.read_bytes(), call(60 * 2 * h.SAMPLE_RATE))  # a 1-minute call
     ctx.log(
         f"  recordings stored, {scale.subject_keys:,} subject keys, in {time.perf_counter() - started:.0f} s"
     )
@@ -667,36 +611,36 @@ def run(ctx: Context) -> Outcome:
             reader = round_reader(fx, scale.reader_passes, round_no)
             r["reader"].append(reader)
             http_s = [get_whole(server, big_path, cookie, fx.sizes["big"]) for _ in range(scale.http_passes)]
-            mbps = fx.sizes["big"] / median(http_s) / MB
+            mbps = fx.sizes["big"] / h.median(http_s) / MB
             r["http"].append({"mbps": mbps, "reader": reader["custos"], "share": mbps / reader["custos"]})
             samples: dict[str, list[float]] = {"start": [], "end": []}
             for pair in range(scale.seek_pairs):
-                for variant in ordered(["start", "end"], round_no + pair):
+                for variant in h.ordered(["start", "end"], round_no + pair):
                     at = 0 if variant == "start" else fx.sizes["big"] - SEEK_FROM_END
                     samples[variant].append(first_byte(server, big_path, cookie, at) * 1000)
             r["seek"].append(
                 {
-                    "start": median(samples["start"]),
-                    "end": median(samples["end"]),
+                    "start": h.median(samples["start"]),
+                    "end": h.median(samples["end"]),
                     "samples": samples,
-                    "ratio": median(samples["end"]) / median(samples["start"]),
+                    "ratio": h.median(samples["end"]) / h.median(samples["start"]),
                 }
             )
             r["store"].append(round_store(fx, scale.store_repeats, round_no))
             api = api_load(server, token, body, content_type, scale.api_seconds)
             rate = api["ingests"] / api["seconds"]
             r["api"].append({**api, "rate": rate, "mb": rate * scale.api / MB})
-            for label in ordered(["small", "big"], round_no):
-                figures = run_child("vault.py", "memory", recording=fx.recordings[label])
+            for label in h.ordered(["small", "big"], round_no):
+                figures = h.run_child("vault.py", "memory", recording=fx.recordings[label])
                 if not figures["ok"]:
                     raise RuntimeError(f"decrypting the {label} recording gave other bytes than were stored")
-                r["memory"].append({"label": label, "size_text": size_label(fx.sizes[label]), **figures})
+                r["memory"].append({"label": label, "size_text": h.size_label(fx.sizes[label]), **figures})
             r["rotation"].append(rotation())
             ctx.log(
                 f"{tag}: reader {reader['share']:.0%} of raw, store {r['store'][-1]['ratio']:.2f}x, seek "
                 f"{r['seek'][-1]['ratio']:.2f}x, rotation {r['rotation'][-1]['seconds']:.1f} s"
             )
-    _, stats = profiled(lambda: store_custos(fx))
+    _, stats = h.profiled(lambda: store_custos(fx))
     total = stats.total_tt  # type: ignore[attr-defined]
     own = sorted(
         ((own, calls, fn, path, line) for (path, line, fn), (_, calls, own, _, _) in stats.stats.items()),  # type: ignore[attr-defined]
@@ -712,32 +656,34 @@ def run(ctx: Context) -> Outcome:
         for own, calls, fn, path, line in own
     ]
     get_provider().create_version()
-    batch, stats = profiled(subject_keys_rewrap_batch)
-    rotation_profile = (batch, stats.total_tt * 1000, profile_parts(stats, ROTATION_PARTS))  # type: ignore[attr-defined]
+    batch, stats = h.profiled(subject_keys_rewrap_batch)
+    rotation_profile = (batch, stats.total_tt * 1000, h.profile_parts(stats, ROTATION_PARTS))  # type: ignore[attr-defined]
     blob_bytes = recordings_storage().size(Recording.objects.get(pk=fx.recordings["big"]).storage_ref)
     return _report(ctx, r, store_profile, rotation_profile, blob_bytes)
 
 
-def _report(ctx: Context, r: dict, store_profile: list, rotation_profile: tuple, blob_bytes: int) -> Outcome:
+def _report(
+    ctx: h.Context, r: dict, store_profile: list, rotation_profile: tuple, blob_bytes: int
+) -> h.Outcome:
     scale = ctx.scale
-    big, small, store, api = (size_label(x) for x in (scale.big, scale.small, scale.store, scale.api))
+    big, small, store, api = (h.size_label(x) for x in (scale.big, scale.small, scale.store, scale.api))
 
     def m(rows: list[dict], key: str) -> float:
-        return median(row[key] for row in rows)
+        return h.median(row[key] for row in rows)
 
     runs = {label: [x for x in r["memory"] if x["label"] == label] for label in ("small", "big")}
     for x in r["store"]:
         x.update({f"{k}_ms": v for k, v in x["ms"].items()}, order_text=", ".join(x["order"]))
     for x in r["seek"]:
         x.update(
-            start_p90=percentile(x["samples"]["start"], 0.9), end_p90=percentile(x["samples"]["end"], 0.9)
+            start_p90=h.percentile(x["samples"]["start"], 0.9), end_p90=h.percentile(x["samples"]["end"], 0.9)
         )
     for x in r["rotation"]:
         x["rate"] = x["keys"] / x["seconds"]
     reader = f"{m(r['reader'], 'share'):.0%} of raw ({m(r['reader'], 'custos'):,.0f} vs "
     reader += f"{m(r['reader'], 'raw'):,.0f} MB/s; per CPU-second {m(r['reader'], 'cpu_share'):.0%})"
     verdicts = [
-        Verdict(
+        h.Verdict(
             "reader",
             f"Decrypting reader vs raw AES-256-GCM ({big})",
             reader,
@@ -746,11 +692,11 @@ def _report(ctx: Context, r: dict, store_profile: list, rotation_profile: tuple,
         ),
     ]
     for label, x in runs.items():
-        peak, rss = max(y["peak"] for y in x) / MIB, max(y["rss_growth_kib"] for y in x) / 1024
+        peak, rss = max(y["peak"] for y in x) / h.MIB, max(y["rss_growth_kib"] for y in x) / 1024
         measured = f"{peak:.2f} MiB tracemalloc peak (resident set +{rss:.1f} MiB at most)"
         title = f"Peak memory, decrypting {x[0]['size_text']} whole"
         verdicts.append(
-            Verdict(f"memory-{label}", title, measured, "< 32 MiB", peak * MIB < TARGET_PEAK_BYTES)
+            h.Verdict(f"memory-{label}", title, measured, "< 32 MiB", peak * h.MIB < TARGET_PEAK_BYTES)
         )
     store_ms = f"{m(r['store'], 'custos_ms'):.1f} vs {m(r['store'], 'plain_ms'):.1f} ms"
     seek_ms = f"{m(r['seek'], 'end'):.1f} vs {m(r['seek'], 'start'):.1f} ms"
@@ -759,74 +705,43 @@ def _report(ctx: Context, r: dict, store_profile: list, rotation_profile: tuple,
     keys = r["rotation"][0]["keys"]
     rotation = f"{m(r['rotation'], 'rate'):,.0f} keys/s ({m(r['rotation'], 'seconds'):.1f} s)"
     verdicts += [
-        Verdict(
+        h.Verdict(
             "store",
             f"Store step of {store}: Custos vs plain save",
             f"{m(r['store'], 'ratio'):.2f}x ({store_ms})",
             "<= 1.3x",
             m(r["store"], "ratio") <= TARGET_STORE_RATIO,
         ),
-        Verdict(
+        h.Verdict(
             "seek",
             f"Seek: time to first byte near the end vs at the start ({big})",
             f"{m(r['seek'], 'ratio'):.2f}x ({seek_ms})",
             "<= 2x",
             m(r["seek"], "ratio") <= TARGET_SEEK_RATIO,
         ),
-        Verdict("http", f"Playback over HTTP, gunicorn ({big})", http, "informational", None),
-        Verdict(
+        h.Verdict("http", f"Playback over HTTP, gunicorn ({big})", http, "informational", None),
+        h.Verdict(
             "api",
             f"API ingests of {api} WAVs, gunicorn",
             f"{rate:.1f} ingests/s ({rate * scale.api / MB:.1f} MB/s of audio)",
             "informational",
             None,
         ),
-        Verdict("rotation", f"Master-key rotation, {keys:,} subject keys", rotation, "informational", None),
+        h.Verdict("rotation", f"Master-key rotation, {keys:,} subject keys", rotation, "informational", None),
     ]
     v = {x.key: x for x in verdicts}
     batch, batch_ms, parts = rotation_profile
     values = dict(
         big=big,
         small=small,
-        store=store,
-        api=api,
-        scale=scale,
         v=v,
-        blob=blob_bytes,
-        keys=keys,
-        batch=batch,
-        batch_ms=batch_ms,
-        seek=SEEK_FROM_END,
         ingest=m(r["store"], "ingest_ratio"),
         lookup=m(r["store"], "lookup_ms"),
         plain=m(r["store"], "lookup_plain_ms"),
         with_lookup=m(r["store"], "with_lookup"),
     )
-    out = md(
-        """
-        How it is measured:
-
-        - A database `custos_bench_vault`, created afresh and migrated; a temporary `CUSTOS_VAR_DIR` holds the
-          recordings storage (`FileSystemStorage`) and a local keyring. `recording_ingest` stored 16-bit 8 kHz
-          mono WAVs of {big} and {small} (noise), encrypted with the streaming AEAD (the {big} blob is
-          {blob:,} bytes), read from the page cache as a recently stored call is.
-        - {scale.rounds} rounds; in each the compared variants run side by side, their order rotating. A
-          figure is the median of the rounds' medians; a ratio the median of the rounds' ratios.
-        - HTTP through gunicorn, {scale.workers} sync workers on a free port, `DEBUG` off, to `http.client` on
-          the same host; playback as a superuser (`force_login`), the API with the token of `manage.py
-          create_integration bench-pbx`, its throttle raised.
-
-        ### 1. Decrypting reader against raw AES-256-GCM, {big}
-
-        Custos: `audio_open` and `DecryptingReader.iter_range` over the stored recording (key unwrapped
-        untimed). Raw: `AESGCM` decrypting the same ciphertext segment after segment from memory (read, key
-        derived and nonces made before the clock starts). Informational: one cache-resident 64 KiB segment
-        decrypted as many times. {scale.reader_passes} pass(es) of each per round; the CPU columns divide by
-        the thread's CPU time.
-        """,
-        **values,
-    )
-    out += table(
+    out = ["### 1. Decrypting reader against raw AES-256-GCM, " + big, ""]
+    out += h.table(
         r["reader"],
         """
         Round> {n}
@@ -841,27 +756,16 @@ def _report(ctx: Context, r: dict, store_profile: list, rotation_profile: tuple,
         Reader / cached> {cached_share:.0%}
         """,
     )
-    out += md(
-        """
-        Target: the reader at least 50% of raw (wall clock). {v[reader].measured}: {v[reader].cell}.
-        `DecryptingReader` reads a local blob through a read-only memory map, 8 segments per call.
-
-        ### 2. Peak memory of decrypting a recording whole, {small} and {big}
-
-        Each in a fresh process (`benchmarks/vault.py --child memory`): the key unwrapped, `gc.collect()`,
-        `tracemalloc.start()`, the recording decrypted as playback does (SHA-256 checked against ingest's),
-        the resident set read from `/proc/self/statm` every 16 chunks (it includes the mapped blob's pages).
-        """,
-        **values,
-    )
+    out += h.target_line(v["reader"], "the reader at least 50% of raw (wall clock)")
+    out += [f"### 2. Peak memory of decrypting a recording whole, {small} and {big}", ""]
     for x in r["memory"]:
         x.update(
-            peak_mib=x["peak"] / MIB,
+            peak_mib=x["peak"] / h.MIB,
             growth_mib=x["rss_growth_kib"] / 1024,
             rss_mib=x["rss_before_kib"] / 1024,
             ok_text="yes" if x["ok"] else "no",
         )
-    out += table(
+    out += h.table(
         runs["small"] + runs["big"],
         """
         Recording {size_text}
@@ -872,39 +776,17 @@ def _report(ctx: Context, r: dict, store_profile: list, rotation_profile: tuple,
         Plaintext = stored SHA-256^ {ok_text}
         """,
     )
-    out += md(
-        """
-        Target: under 32 MiB (tracemalloc). {small}: {v[memory-small].cell}; {big}: {v[memory-big].cell}. The
-        reader holds one read block and one plaintext chunk whatever the recording's size.
-
-        ### 3. Playback over HTTP through gunicorn, {big}
-
-        `GET /recordings/<id>/audio` of the whole recording, read in 1 MiB blocks, {scale.http_passes} per
-        round right after item 1. Informational.
-        """,
+    out += h.md(
+        "Target: under 32 MiB (tracemalloc). {small}: {v[memory-small].cell}; {big}: {v[memory-big].cell}.",
         **values,
     )
-    out += table(
+    out += [f"### 3. Playback over HTTP through gunicorn, {big}", ""]
+    out += h.table(
         r["http"],
         "Round> {n}\nHTTP MB/s> {mbps:,.0f}\nReader MB/s> {reader:,.0f}\nHTTP / reader> {share:.0%}",
     )
-    out += md(
-        """
-        ### 4. Store step of a {store} recording
-
-        - (a) Custos's store step inside `recording_ingest`, one transaction: the `Recording` row (with
-          history), the subject key unwrapped, a recording key wrapped (`recording_key_new`) and its row,
-          `audio_store` (streaming AEAD through a memory map), the commit; the subject found and share-locked
-          untimed.
-        - (b) The whole `recording_ingest`. (c) Without the vault: the same row and `FileSystemStorage.save`
-          of the same bytes. (d) (c) plus a SHA-256. (e), (f): the subject's look-up as ingest does it, and a
-          plain one.
-        - The same {store} WAV for all; {scale.store_repeats} runs of each per round, rotating, every other
-          run backwards; each round's medians.
-        """,
-        **values,
-    )
-    out += table(
+    out += [f"### 4. Store step of a {store} recording", ""]
+    out += h.table(
         r["store"],
         """
         Round> {n}
@@ -918,7 +800,7 @@ def _report(ctx: Context, r: dict, store_profile: list, rotation_profile: tuple,
         (d) / (c)> {sha_ratio:.2f}x
         """,
     )
-    out += md(
+    out += h.md(
         """
         Target: (a) within 1.3x of (c). {v[store].measured}: {v[store].cell}. The whole ingest (b) is
         {ingest:.2f}x (c). The look-up as ingest does it (e) takes {lookup:.2f} ms, a plain one (f)
@@ -928,31 +810,15 @@ def _report(ctx: Context, r: dict, store_profile: list, rotation_profile: tuple,
         """,
         **values,
     )
-    out += table(store_profile, "Function {fn}\nCalls> {calls}\nOwn ms> {ms:.2f}\nShare> {share:.0%}")
-    out += md(
-        """
-        ### 5. API ingests of {api} WAVs through gunicorn
-
-        `POST /api/v1/recordings/` (multipart: a {api} WAV and the call's metadata with consent), one client
-        per worker for {scale.api_seconds:g} s per round; every answer 201. Informational.
-        """,
-        **values,
-    )
-    out += table(
+    out += h.table(store_profile, "Function {fn}\nCalls> {calls}\nOwn ms> {ms:.2f}\nShare> {share:.0%}")
+    out += [f"### 5. API ingests of {api} WAVs through gunicorn", ""]
+    out += h.table(
         r["api"],
         "Round> {n}\nIngests> {ingests}\nSeconds> {seconds:.1f}\nIngests/s> {rate:.1f}\n"
         "MB/s of audio> {mb:.1f}",
     )
-    out += md(
-        """
-        ### 6. Seek: time to first byte, {big}
-
-        A new connection per sample, `Range: bytes=0-` or `bytes=<size - {seek:,}>-`, timed to the first body
-        byte; {scale.seek_pairs} pairs per round, alternating.
-        """,
-        **values,
-    )
-    out += table(
+    out += [f"### 6. Seek: time to first byte, {big}", ""]
+    out += h.table(
         r["seek"],
         """
         Round> {n}
@@ -963,29 +829,18 @@ def _report(ctx: Context, r: dict, store_profile: list, rotation_profile: tuple,
         End / start> {ratio:.2f}x
         """,
     )
-    out += md(
-        """
-        Target: the end within 2x of the start. {v[seek].measured}: {v[seek].cell}. The reader reads the
-        header and the last segment, then only the segments of the range.
-
-        ### 7. Master-key rotation of {keys:,} subject keys
-
-        Set-up, untimed: {scale.subject_keys:,} subjects with a subject key each, wrapped by the local
-        keyring. Each round runs `rotate_master_key` (`call_command`, in this process): a new version, every
-        live key re-wrapped in batches of 500, checked complete. Informational.
-        """,
-        **values,
-    )
-    out += table(
+    out += h.target_line(v["seek"], "the end within 2x of the start")
+    out += [f"### 7. Master-key rotation of {keys:,} subject keys", ""]
+    out += h.table(
         r["rotation"],
         "Round> {n}\nKeys re-wrapped> {keys:,}\nSeconds> {seconds:.1f}\nKeys/s> {rate:,.0f}\n"
         "Versions {from} to {to}",
     )
     out += [f"cProfile of one batch of {batch} keys ({batch_ms:.0f} ms under the profiler), cumulative:", ""]
-    out += table(parts, "Part {part}\nms> {ms:.1f}\nShare of the batch> {share:.0%}")
+    out += h.table(parts, "Part {part}\nms> {ms:.1f}\nShare of the batch> {share:.0%}")
     import cryptography
     from cryptography.hazmat.backends.openssl import backend
 
     setting = f", cryptography {cryptography.__version__} ({backend.openssl_version_text()}), gunicorn "
     setting += importlib.metadata.version("gunicorn")
-    return Outcome(verdicts, out, setting=setting, data=r)
+    return h.Outcome(verdicts, out, setting=setting, data=r)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import BinaryIO, cast
 
+import zipstream.ng
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
@@ -32,6 +33,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
+from isal.isal_zlib import crc32 as isal_crc32
 from zipstream import ZIP_DEFLATED, ZIP_STORED, ZipStream
 
 from compliance_site.audit.models import AccessAction
@@ -61,21 +63,31 @@ from recordings.vault.keys import (
     seal,
     subject_key,
 )
-from recordings.vault.prefetch import prefetched
 from recordings.vault.storage import audio_open, ciphertext_open, ciphertext_save, recordings_storage
-from recordings.vault.streaming_aead import EncryptingReader, plaintext_size
+from recordings.vault.streaming_aead import PLAINTEXT_SEGMENT_SIZE, EncryptingReader, plaintext_size
 from retention.models import RetentionPolicy
 from retention.selectors import keep_days_for, retention_policies_for
 
 logger = logging.getLogger(__name__)
 
+# zipstream-ng computes each entry's CRC-32 with zlib's, which cost more than both AES-GCM passes
+# of a package together (0.26 CPU s per GiB, docs/PERFORMANCE.md); ISA-L's is the same CRC-32
+# (same polynomial, same values) at a tenth of that. zipstream-ng looks the function up by its
+# module's global name on every chunk, so pointing that name at ISA-L's is all it takes.
+zipstream.ng.crc32 = isal_crc32
+
 FORMAT_VERSION = 1
 LINK_MAX_AGE = datetime.timedelta(minutes=15)
 _LINK_SALT = "dsr.package-download"
-# Audio is read (and written into the archive) 8 segments, about 512 KiB, at a time.
-_CHUNK_SEGMENTS = 8
-# How many such chunks the archive's producer thread may run ahead of its encrypting consumer.
-_PREFETCH_CHUNKS = 2
+# Audio goes into the archive 16 segments (1 MiB) at a time, decrypted into one of a few buffers
+# that the build reuses in turn: a fresh 1 MiB of bytes per chunk was mapped and faulted in page by
+# page, and 64 KiB chunks cost as much Python per byte as the encryption (docs/PERFORMANCE.md).
+_CHUNK_SEGMENTS = 16
+# The encryption holds views of at most two chunks (see _audio_chunks): one more buffer is being
+# filled, and one spare.
+_CHUNK_BUFFERS = 4
+# A download is read 8 segments (512 KiB) at a time.
+_DOWNLOAD_CHUNK_SEGMENTS = 8
 SOURCE = "telephony recording"
 
 _KINDS: dict[str, DataPackage.Kind] = {
@@ -182,9 +194,9 @@ ProgressReport = Callable[[int, int], None]
 
 
 class _Progress:
-    """Recordings whose audio is in the archive so far. Counted by the archive's producer thread
-    (a plain int: one writer), reported from the building thread, which owns the database
-    connection, each time the count has moved (so at most once per recording)."""
+    """Recordings whose audio is in the archive so far: counted as each entry's audio ends,
+    reported between the archive's chunks each time the count has moved (so at most once per
+    recording), from the building thread, which owns the database connection."""
 
     def __init__(self, total: int, report: ProgressReport | None) -> None:
         self.total, self.done = total, 0
@@ -197,7 +209,20 @@ class _Progress:
             self._report(self.done, self.total)
 
 
-def _audio_chunks(entry: _Audio, progress: _Progress | None = None) -> Iterator[bytes]:
+def _chunk_buffers() -> list[bytearray]:
+    return [bytearray(_CHUNK_SEGMENTS * PLAINTEXT_SEGMENT_SIZE) for _ in range(_CHUNK_BUFFERS)]
+
+
+def _audio_chunks(
+    entry: _Audio, progress: _Progress | None = None, buffers: list[bytearray] | None = None
+) -> Iterator[memoryview]:
+    """The entry's audio as views of ``buffers`` (reused in turn, shared by the archive's
+    entries), each valid until its buffer comes round again: what reads them streams them on.
+    Every such view is at least a segment long (a shorter tail has a buffer of its own) and the
+    encryption reads the archive a segment at a time, so it holds views of at most two of them
+    when the next is decrypted: the segment it is about to encrypt and the one it is reading,
+    which may straddle from the first into the second, however many short entries lie between.
+    (tests/dsr/test_package_chunks.py builds archives of mixed sizes with fewer buffers.)"""
     if entry.key is None:
         raise ValueError("an erased or deleted recording has no audio entry")
     # Opened only when the archive reaches this entry, closed when it moves on.
@@ -205,7 +230,7 @@ def _audio_chunks(entry: _Audio, progress: _Progress | None = None) -> Iterator[
         name=entry.recording.storage_ref, key=entry.key, recording_id=entry.recording.pk
     ) as reader:
         if reader.plaintext_size:
-            yield from reader.iter_range(0, None, chunk_segments=_CHUNK_SEGMENTS)
+            yield from reader.iter_into(buffers or _chunk_buffers(), chunk_segments=_CHUNK_SEGMENTS)
     if progress is not None:
         progress.done += 1
 
@@ -480,12 +505,12 @@ def _archive(dsr: DataSubjectRequest, contents: _Contents, progress: _Progress |
         else:
             archive.add(_json(contents.data), "manifest.json")
             archive.add(_summary(dsr, contents), "summary.html")
+    buffers = _chunk_buffers()
     for entry in contents.entries:
         if entry.arcname:
             # Stored, not deflated: call audio is compressed already or gains too little.
-            archive.add(
-                _audio_chunks(entry, progress), entry.arcname, size=entry.size, compress_type=ZIP_STORED
-            )
+            chunks = _audio_chunks(entry, progress, buffers)
+            archive.add(chunks, entry.arcname, size=entry.size, compress_type=ZIP_STORED)
     return archive
 
 
@@ -494,14 +519,15 @@ def _archive(dsr: DataSubjectRequest, contents: _Contents, progress: _Progress |
 
 class ChunksReader(io.RawIOBase):
     """A read-only binary file over an iterable of byte chunks (the ZIP stream), so that
-    ``EncryptingReader`` can pull from a generator. Holds at most one chunk. ``read`` returns a
-    view into it rather than a copy (the encryption takes any buffer): a package is every byte of
-    a subject's audio, and each copy of it costs."""
+    ``EncryptingReader`` can pull from a generator. Holds at most one chunk, as it came (a view of
+    a reused buffer stays a view). ``read`` returns a view into it rather than a copy (the
+    encryption takes any buffer): a package is every byte of a subject's audio, and each copy of
+    it costs."""
 
-    def __init__(self, chunks: Iterable[bytes]) -> None:
+    def __init__(self, chunks: Iterable[bytes | memoryview]) -> None:
         super().__init__()
         self._chunks = iter(chunks)
-        self._chunk = b""
+        self._chunk = memoryview(b"")
         self._offset = 0
 
     def readable(self) -> bool:
@@ -512,18 +538,15 @@ class ChunksReader(io.RawIOBase):
             chunk = next(self._chunks, None)
             if chunk is None:
                 return False
-            self._chunk, self._offset = bytes(chunk), 0
+            self._chunk, self._offset = memoryview(chunk), 0
         return True
 
-    def read(self, size: int | None = -1) -> bytes:
+    def read(self, size: int | None = -1) -> bytes | memoryview:
         if size is None or size < 0:
             return b"".join(iter(lambda: self.read(1 << 20), b""))
         if size == 0 or not self._fill():
             return b""
-        if self._offset == 0 and size >= len(self._chunk):
-            taken = self._chunk  # a whole chunk is handed over as it is
-        else:
-            taken = memoryview(self._chunk)[self._offset : self._offset + size]
+        taken = self._chunk[self._offset : self._offset + size]
         self._offset += len(taken)
         return taken
 
@@ -550,12 +573,14 @@ def _reported(chunks: Iterable[bytes], progress: _Progress | None) -> Iterator[b
 
 
 def _store(archive: ZipStream, *, key: bytes, name: str, progress: _Progress | None = None) -> _Stored:
-    """Encrypt the archive into the storage on two threads: one builds the ZIP (reading,
-    decrypting and CRC-ing the audio), this one encrypts and writes it. A third thread for the
-    encryption was slower: AES-GCM holds the GIL, so the threads only took turns.
+    """Encrypt the archive into the storage, in this thread: the ZIP is built (audio read,
+    decrypted and CRC-ed) as the encryption pulls it. A producer thread for the ZIP used to run
+    beside it, but both AES-GCM passes hold the GIL and the CRC-32 (ISA-L) is now a tenth of
+    the work: the threads took turns, and their hand-offs cost a third more CPU per GB than one
+    thread, with no gain in wall-clock time (docs/PERFORMANCE.md).
     No hash of the whole package: each 64 KiB segment's GCM tag already proves it unaltered, and
     SHA-256 would cost more than all the rest of the encryption."""
-    chunks = prefetched(archive, name="package-archive", depth=_PREFETCH_CHUNKS)
+    chunks = archive.finalize()  # a generator: closing it closes the audio it had open
     try:
         reader = EncryptingReader(
             # A read-only binary file (its read gives views, which the encryption takes).
@@ -566,7 +591,7 @@ def _store(archive: ZipStream, *, key: bytes, name: str, progress: _Progress | N
         )
         stored_name = ciphertext_save(name, reader)
     finally:
-        chunks.close()  # an abandoned archive closes the audio it had open
+        chunks.close()
     return _Stored(stored_name, reader.plaintext_bytes_read)
 
 
@@ -705,7 +730,7 @@ def _decrypted(package: DataPackage, key: bytes) -> Iterator[bytes]:
     with ciphertext_open(
         name=package.storage_ref, key=key, associated_data=_blob_aad(package.storage_ref)
     ) as reader:
-        yield from reader.iter_range(0, None, chunk_segments=_CHUNK_SEGMENTS)
+        yield from reader.iter_range(0, None, chunk_segments=_DOWNLOAD_CHUNK_SEGMENTS)
 
 
 @transaction.atomic

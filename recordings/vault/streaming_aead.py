@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HEADER_SIZE",
     "KEY_SIZE",
+    "PLAINTEXT_SEGMENT_SIZE",
     "SEGMENT_SIZE",
     "TAG_SIZE",
     "EncryptingReader",
@@ -62,6 +63,7 @@ _NONCE_PREFIX_SIZE = 7
 HEADER_SIZE = 1 + KEY_SIZE + _NONCE_PREFIX_SIZE  # the salt is as long as the derived key
 _FIRST_PLAINTEXT_SIZE = SEGMENT_SIZE - HEADER_SIZE - TAG_SIZE  # 65480
 _PLAINTEXT_SEGMENT_SIZE = SEGMENT_SIZE - TAG_SIZE  # 65520
+PLAINTEXT_SEGMENT_SIZE = _PLAINTEXT_SEGMENT_SIZE  # the most plaintext a segment holds
 _MAX_SEGMENTS = 2**32  # the segment number is a 32-bit field of the nonce
 
 # A plaintext file is mapped (not read into buffers) from this size on: below it, setting up

@@ -246,6 +246,50 @@ class DecryptingReader:
                     pieces.append(plaintext[max(start - base, 0) : stop - base + 1])
             yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
+    def iter_into(self, buffers: list[bytearray], chunk_segments: int) -> Iterator[memoryview]:
+        """The whole plaintext, ``chunk_segments`` segments at a time, each chunk decrypted into the
+        next of ``buffers`` (``decrypt_into``: no allocation, no join) and yielded as a view of it,
+        every segment authenticated before its chunk is yielded. The list is rotated as it is used,
+        so that readers sharing it one after the other take the buffers in turn. A view is valid
+        until its buffer comes round again: the caller must be done with a chunk
+        ``len(buffers) - 1`` such chunks later. Each buffer holds ``chunk_segments`` whole segments;
+        a chunk shorter than one segment (a short stream's tail) gets a buffer of its own. For
+        a consumer that streams the bytes on (the access package); one that keeps them takes
+        ``iter_range``."""
+        if chunk_segments < 1 or any(len(b) < chunk_segments * _PLAINTEXT_SEGMENT_SIZE for b in buffers):
+            raise ValueError("each buffer must hold chunk_segments whole plaintext segments")
+        decrypt, prefix, last = self._aead.decrypt_into, self._nonce_prefix, self._last_index
+        for first in range(0, last + 1, chunk_segments):
+            stop = min(first + chunk_segments, last + 1)
+            end = self._plaintext_size if stop > last else self._plaintext_offset(stop)
+            if end - self._plaintext_offset(first) < _PLAINTEXT_SEGMENT_SIZE:
+                out = memoryview(bytearray(end - self._plaintext_offset(first)))  # a short tail
+            else:
+                buffers.append(buffer := buffers.pop(0))  # the ring turns across calls too
+                out = memoryview(buffer)
+            written = 0
+            if first < last:  # one read for the chunk's segments (the last one is in memory)
+                offset = self._segment_span(first)[0]
+                expected = sum(self._segment_span(min(stop, last) - 1)) - offset
+                block = self._read_block(offset, expected)
+                if len(block) < expected:
+                    self._check_complete(offset, expected, block)
+            for index in range(first, stop):
+                if index == last:
+                    plaintext = self._last_plaintext
+                    out[written : written + len(plaintext)] = plaintext
+                    written += len(plaintext)
+                    continue
+                start, length = self._segment_span(index)
+                ciphertext = block[start - offset : start - offset + length]
+                target = out[written : written + length - TAG_SIZE]
+                try:
+                    decrypt(prefix + index.to_bytes(4, "big") + b"\x00", ciphertext, None, target)
+                except InvalidTag:
+                    raise self._diagnose(index, bytes(ciphertext)) from None
+                written += length - TAG_SIZE
+            yield out[:written]
+
 
 def decrypt_bytes(ciphertext: bytes, *, key: bytes, associated_data: bytes) -> bytes:
     """Decrypt and authenticate a whole in-memory ciphertext."""

@@ -338,18 +338,18 @@ def test_a_failure_in_the_middle_of_building_leaves_no_row_no_blob_and_no_event(
     subject, calls, dpo, monkeypatch
 ):
     # given: the second recording's audio fails after its first chunk
-    real_iter_range = DecryptingReader.iter_range
+    real_iter_into = DecryptingReader.iter_into
     opened = []
 
-    def failing_iter_range(self, *args, **kwargs):
+    def failing_iter_into(self, *args, **kwargs):
         opened.append(self)
-        chunks = real_iter_range(self, *args, **kwargs)
+        chunks = real_iter_into(self, *args, **kwargs)
         if len(opened) == 2:
             yield next(chunks)
             raise OSError("storage went away")
         yield from chunks
 
-    monkeypatch.setattr(DecryptingReader, "iter_range", failing_iter_range)
+    monkeypatch.setattr(DecryptingReader, "iter_into", failing_iter_into)
     request = _request(subject)  # registering it is an event of its own
     events = AccessEvent.objects.count()
 
@@ -391,7 +391,7 @@ def test_a_storage_failure_while_writing_leaves_no_row_no_blob_and_no_thread(
     # then
     assert DataPackage.objects.count() == 0
     assert _files_under("packages") == []
-    assert threading.active_count() == threads  # the archive's worker thread stopped
+    assert threading.active_count() == threads  # no thread left behind
 
 
 def test_each_recording_lists_the_recipients_of_its_purposes(subject, calls, dpo):
