@@ -82,6 +82,12 @@ PERIODIC_JOBS = [
         crontab_setting="CUSTOS_REQUEST_JOB_RESUME_CRONTAB",
         description="Sends again package builds and erasures whose message was lost or whose worker died.",
     ),
+    PeriodicJob(
+        name="Stalled keep-until recomputations",
+        task="retention.tasks.resume_keep_until_recomputations",
+        crontab_setting="CUSTOS_RECOMPUTE_RESUME_CRONTAB",
+        description="Sends again keep-until recomputations whose message was lost or whose worker died.",
+    ),
 ]
 
 

@@ -345,6 +345,8 @@ PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="DE")
 RECORDING_MAX_BYTES = env.int("RECORDING_MAX_BYTES", default=500 * 1024 * 1024)
 RETENTION_DEFAULT_DAYS = env.int("RETENTION_DEFAULT_DAYS", default=90)
 RETENTION_SWEEP_BATCH_SIZE = env.int("RETENTION_SWEEP_BATCH_SIZE", default=500)
+# Recordings per batch (one transaction each) of a keep-until recomputation (retention.recompute).
+RETENTION_RECOMPUTE_BATCH_SIZE = env.int("RETENTION_RECOMPUTE_BATCH_SIZE", default=1000)
 CUSTOS_BASE_URL = env.str("CUSTOS_BASE_URL", default="http://127.0.0.1:8000")
 
 # Beat's periodic tasks, provisioned idempotently after every migrate (compliance_site.schedule).
@@ -363,6 +365,7 @@ CUSTOS_SPOOL_CLEAN_CRONTAB = env.str("CUSTOS_SPOOL_CLEAN_CRONTAB", default="*/10
 CUSTOS_PACKAGE_ORPHAN_CRONTAB = env.str("CUSTOS_PACKAGE_ORPHAN_CRONTAB", default="*/15 * * * *")
 # Package builds and erasures whose message was lost (or whose worker died) are sent again.
 CUSTOS_REQUEST_JOB_RESUME_CRONTAB = env.str("CUSTOS_REQUEST_JOB_RESUME_CRONTAB", default="*/5 * * * *")
+CUSTOS_RECOMPUTE_RESUME_CRONTAB = env.str("CUSTOS_RECOMPUTE_RESUME_CRONTAB", default="*/5 * * * *")
 # A package blob that no package row names is deleted once it is this old: longer than any build
 # takes between writing its blob and committing its row (a 2.5 GB build takes seconds; a web
 # worker's timeout kills a build long before).

@@ -35,7 +35,8 @@ logger = logging.getLogger(__name__)
 # Sent inside the ingest transaction; retention answers it with the recording's keep-until.
 recording_ingested = Signal()
 # Sent with ``recordings``: the purposes these recordings may serve changed (a consent withdrawn,
-# an objection upheld), so their retention must be computed again.
+# given or refused, an objection decided, the recording's purposes edited), so their retention
+# must be computed again (retention.receivers) and their shares checked (recordings.apps).
 recording_grounds_changed = Signal()
 
 
@@ -71,10 +72,20 @@ def subject_share_lock(subject: DataSubject) -> None:
         cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR SHARE", [subject.pk])  # noqa: S608
 
 
+def grounds_changed_announce(*, subject_id: int, purpose_id: int | None = None) -> None:
+    """What the subject's calls (for this purpose, or all) may serve changed: a consent given,
+    refused or withdrawn, an objection decided. Retention recomputes their keep-until and sharing
+    revokes the shares that lost their ground, in the caller's transaction."""
+    recordings = Recording.objects.filter(subject_id=subject_id).exclude(status=Recording.Status.ERASED)
+    if purpose_id is not None:
+        recordings = recordings.filter(purposes=purpose_id)
+    found = list(recordings)
+    if found:
+        recording_grounds_changed.send(sender=Recording, recordings=found)
+
+
 def _grounds_changed(subject_id: int, purpose_id: int) -> None:
-    recordings = list(Recording.objects.filter(subject_id=subject_id, purposes=purpose_id))
-    if recordings:
-        recording_grounds_changed.send(sender=Recording, recordings=recordings)
+    grounds_changed_announce(subject_id=subject_id, purpose_id=purpose_id)
 
 
 @transaction.atomic
@@ -157,8 +168,8 @@ def objection_decide(*, objection: Objection, decision: str, actor, reason: str)
     objection.decision, objection.reason = decision, reason
     objection.decided_at, objection.decided_by = timezone.now(), actor
     history_save(objection, actor=actor)
-    if decision == Objection.Decision.UPHELD:
-        _grounds_changed(objection.subject_id, objection.purpose_id)
+    # Upheld, the purpose stays stopped; overruled, it serves again: either way retention follows.
+    _grounds_changed(objection.subject_id, objection.purpose_id)
     return objection
 
 

@@ -42,6 +42,7 @@ from recordings.selectors import (
     recordings_playable_by,
     recordings_visible_to,
 )
+from recordings.services import recording_grounds_changed
 
 
 class ConsentInline(admin.TabularInline):
@@ -257,3 +258,6 @@ class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistory
     def save_related(self, request, form, formsets, change):
         if change:
             super().save_related(request, form, formsets, change)
+            if "purposes" in form.changed_data:
+                # Its keep-until follows its purposes (retention), at once.
+                recording_grounds_changed.send(sender=Recording, recordings=[form.instance])
