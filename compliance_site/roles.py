@@ -33,6 +33,7 @@ _VIEW_RETENTION_APP = [
     "retention.view_legalhold",
     "retention.view_sweeprun",
     "retention.view_deletionrecord",
+    "retention.view_keepuntilrecomputation",
 ]
 _VIEW_DSR_APP = [
     "dsr.view_datasubjectrequest",

@@ -30,9 +30,11 @@ from django.db.models import (
     Case,
     DateTimeField,
     DurationField,
+    Exists,
     ExpressionWrapper,
     F,
     IntegerField,
+    OuterRef,
     Q,
     QuerySet,
     Value,
@@ -137,7 +139,7 @@ def _without_ground(rows: list[tuple], now: datetime.datetime) -> dict[int, Keep
     """Keep-until, cause and rule of recordings that may serve no purpose any more: three
     queries for the whole batch (their stated purposes, consents, objections)."""
     ids = [row[1] for row in rows]
-    subjects = list({row[6] for row in rows})
+    subjects = list({row[7] for row in rows})
     stated: dict[int, set[int]] = defaultdict(set)
     for recording_id, purpose_id in Recording.purposes.through.objects.filter(
         recording_id__any_of=ids
@@ -270,3 +272,49 @@ def recordings_in_scope(
     if assessment_id is not None:
         recordings = recordings.filter(legitimate_interest_assessment_id=assessment_id)
     return recordings
+
+
+@dataclass(frozen=True)
+class PolicyChangeEffect:
+    """What saving a purpose's policy with other keep-days would do to keep-until."""
+
+    due_now: int  # past their new keep-until now: the next sweep deletes them ...
+    due_now_review: int  # ... except these, whose policy asks for the DPO's disposition review
+    later: int  # brought forward, still in the future
+
+    def __str__(self) -> str:
+        text = (
+            f"This change makes {self.due_now:,} recording(s) due now (deleted at the next sweep"
+            + (
+                f"; {self.due_now_review:,} of them wait for the DPO's disposition review first"
+                if self.due_now_review
+                else ""
+            )
+            + f"), {self.later:,} later."
+        )
+        return text
+
+
+def retention_policy_change_effect(
+    *, purpose_id: int, keep_days: int, disposition_review: bool, now: datetime.datetime
+) -> PolicyChangeEffect:
+    """The recordings a policy of ``keep_days`` for this purpose would make due now, and those it
+    would bring forward to a later day, by the same rule as the recomputation; two counts.
+    Recordings held by a legal hold or restricted are counted too: the sweep skips them, but their
+    keep-until moves."""
+    table = purpose_retentions(overrides={purpose_id: keep_days})
+    scope = recordings_in_scope(purpose_id=purpose_id).annotate(new_until=keep_until_expression(table))
+    due = scope.filter(new_until__lt=now).exclude(keep_until__lt=now)
+    due_now = due.count()
+    if disposition_review:
+        review = due_now  # every one states the purpose
+    else:
+        other_review = Recording.purposes.through.objects.filter(
+            recording_id=OuterRef("pk"), purpose__retention_policy__disposition_review=True
+        ).exclude(purpose_id=purpose_id)
+        review = due.filter(Exists(other_review)).count()
+    return PolicyChangeEffect(
+        due_now=due_now,
+        due_now_review=review,
+        later=scope.filter(new_until__gte=now, new_until__lt=F("keep_until")).count(),
+    )
