@@ -52,6 +52,11 @@ def recomputation_queue(
 ) -> KeepUntilRecomputation:
     """Queue a recomputation in the caller's transaction; a worker runs it once that commits. A
     job of the same scope still queued takes this change too (it has not read anything yet)."""
+    with transaction.atomic():
+        return _queue(trigger, description, purpose_id, assessment_id, actor)
+
+
+def _queue(trigger: str, description: str, purpose_id, assessment_id, actor) -> KeepUntilRecomputation:
     queued = (
         Job.objects.select_for_update()
         .filter(state=Job.State.QUEUED, purpose_id=purpose_id, assessment_id=assessment_id)
