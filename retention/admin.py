@@ -53,7 +53,7 @@ class RetentionPolicyForm(forms.ModelForm):
     effect: PolicyChangeEffect | None = None
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         purpose, days = cleaned.get("purpose"), cleaned.get("keep_days")
         if purpose is None or not days or self.errors:
             return cleaned
