@@ -41,6 +41,7 @@ from django.db.models import (
     When,
 )
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from compliance_site.history_bulk import HISTORY_CHANGED, history_copy
 from recordings.models import Consent, LawfulBasis, Objection, Purpose, Recording
@@ -255,6 +256,8 @@ def keep_until_recompute(recording_ids: Sequence[int], *, now: datetime.datetime
         Recording.objects.bulk_update(moved, ["keep_until", "keep_until_cause", "keep_until_rule"])
         changed += [recording.pk for recording in moved]
     if changed:
+        if actor is None:  # as simple-history does for a save: the user of the request in progress
+            actor = getattr(getattr(HistoricalRecords.context, "request", None), "user", None)
         history_copy(
             Recording.objects.filter(pk__any_of=changed), history_type=HISTORY_CHANGED, date=now, user=actor
         )

@@ -47,7 +47,8 @@ def keep_until_for(recording: Recording) -> datetime.datetime:
 @transaction.atomic
 def recording_keep_until_recompute(*, recording: Recording) -> Recording:
     """One recording's keep-until, cause and rule, by the same set-based rule as a batch."""
-    keep_until_recompute([recording.pk], now=timezone.now())
+    # The history row's author is the recording's own (the ingest's actor), as a save would take it.
+    keep_until_recompute([recording.pk], now=timezone.now(), actor=getattr(recording, "_history_user", None))
     recording.refresh_from_db(fields=["keep_until", "keep_until_cause", "keep_until_rule"])
     return recording
 
