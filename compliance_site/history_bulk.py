@@ -57,46 +57,57 @@ def history_copy(
         user.pk if user is not None and user.is_authenticated else None,
         change_reason,
     ]
+    object_id = meta.get_field(queryset.model._meta.pk.name)
     with connection.cursor() as cursor:
         cursor.execute(
             # Names come from the models, quoted; every value is a bound parameter.
             f"INSERT INTO {quote(meta.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608
             f"SELECT source.*, %s, %s, %s, %s FROM ({select_sql}) source "
-            f"RETURNING {quote(meta.pk.column)}",
+            f"RETURNING {quote(meta.pk.column)}, {quote(object_id.column)}",
             (*constants, *select_params),  # the constants come first in the text
         )
-        history_ids = [row[0] for row in cursor.fetchall()]
+        new_rows = cursor.fetchall()
+    history_ids = [history_id for history_id, _ in new_rows]
     if history_ids:
+        owners = sorted({owner for _, owner in new_rows})
         for field in history_model._history_m2m_fields:
-            _m2m_history_copy(history_model, field, history_ids)
+            _m2m_history_copy(history_model, field, history_ids, owners)
     return history_ids
 
 
-def _m2m_history_copy(history_model, field, history_ids: list[int]) -> None:
+def _m2m_history_copy(history_model, field, history_ids: list[int], owners: list) -> None:
     """Each new history row gets its object's current links of this m2m field, as
-    simple-history's ``create_historical_record_m2ms`` gives it."""
+    simple-history's ``create_historical_record_m2ms`` gives it: one statement joining the new
+    rows (by history id) to the links of their objects (``owners``), both named by a bound list,
+    so its cost follows the rows copied, not the size of the history or of the links."""
     quote = connection.ops.quote_name
     m2m_history_model = HistoricalRecords.m2m_models[field]
-    through_meta = field.remote_field.through._meta
-    link_columns = [f.column for f in through_meta.concrete_fields]
-    owner_column = through_meta.get_field(get_m2m_field_name(field)).column
-    history_meta = history_model._meta
-    object_id_column = history_meta.get_field(history_model.instance_type._meta.pk.name).column
+    through = field.remote_field.through
+    link_fields = through._meta.concrete_fields
+    owner = through._meta.get_field(get_m2m_field_name(field))
     # The m2m history table has the through table's columns plus its link to the history row.
     history_link_column = m2m_history_model._meta.get_field("history").column
-    # The new history rows, by id: the same ``__any_of`` as the callers' batches.
-    new_rows_sql, new_rows_params = (
-        history_model.objects.filter(pk__any_of=history_ids).values("pk").query.sql_with_params()
+    history_meta = history_model._meta
+    object_id = history_meta.get_field(history_model.instance_type._meta.pk.name)
+    links_sql, links_params = (
+        through.objects.filter(**{f"{owner.attname}__any_of": owners})
+        .order_by()
+        .values_list(*(f.attname for f in link_fields))
+        .query.sql_with_params()
+    )
+    versions_sql, versions_params = (
+        history_model.objects.filter(pk__any_of=history_ids)
+        .order_by()
+        .values_list(history_meta.pk.attname, object_id.attname)
+        .query.sql_with_params()
     )
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {quote(m2m_history_model._meta.db_table)} "  # noqa: S608 (as above)
-            f"({', '.join(map(quote, link_columns))}, {quote(history_link_column)}) "
-            f"SELECT {', '.join('link.' + quote(c) for c in link_columns)}, "
+            f"({', '.join(quote(f.column) for f in link_fields)}, {quote(history_link_column)}) "
+            f"SELECT {', '.join('link.' + quote(f.column) for f in link_fields)}, "
             f"version.{quote(history_meta.pk.column)} "
-            f"FROM {quote(through_meta.db_table)} link "
-            f"JOIN {quote(history_meta.db_table)} version "
-            f"ON version.{quote(object_id_column)} = link.{quote(owner_column)} "
-            f"WHERE version.{quote(history_meta.pk.column)} IN ({new_rows_sql})",
-            new_rows_params,
+            f"FROM ({links_sql}) link JOIN ({versions_sql}) version "
+            f"ON version.{quote(object_id.column)} = link.{quote(owner.column)}",
+            (*links_params, *versions_params),
         )

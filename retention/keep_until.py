@@ -96,9 +96,12 @@ def purpose_retentions(*, overrides: dict[int, int] | None = None) -> list[Purpo
     return table
 
 
-def first_lawful(table: Sequence[PurposeRetention]) -> Case:
-    """The index in ``table`` of the first purpose the recording may still serve; -1 for none."""
-    whens = [When(lawful_for_purpose(entry.purpose), then=Value(i)) for i, entry in enumerate(table)]
+def first_lawful(table: Sequence[PurposeRetention], *, among: Sequence[int] | None = None) -> Case:
+    """The index in ``table`` of the first purpose the recording may still serve; -1 for none.
+    ``among``: the batch's ids, when the query reads those only (``lawful_for_purpose``)."""
+    whens = [
+        When(lawful_for_purpose(entry.purpose, among=among), then=Value(i)) for i, entry in enumerate(table)
+    ]
     return Case(*whens, default=Value(-1), output_field=IntegerField())
 
 
@@ -128,10 +131,12 @@ _COLUMNS = (
 
 
 def _rows(recording_ids: Sequence[int], table: Sequence[PurposeRetention]) -> list[tuple]:
+    ids = list(recording_ids)
     return list(
-        Recording.objects.filter(pk__any_of=list(recording_ids))
+        Recording.objects.filter(pk__any_of=ids)
         .exclude(status=Recording.Status.ERASED)
-        .annotate(first_lawful=first_lawful(table))
+        .annotate(first_lawful=first_lawful(table, among=ids))
+        .order_by()
         .values_list("first_lawful", *_COLUMNS)
     )
 
@@ -265,13 +270,19 @@ def keep_until_recompute(recording_ids: Sequence[int], *, now: datetime.datetime
 
 
 def recordings_in_scope(
-    *, purpose_id: int | None = None, assessment_id: int | None = None
+    *, purpose_id: int | None = None, assessment_id: int | None = None, after: int = 0
 ) -> QuerySet[Recording]:
     """The live recordings whose keep-until a change of this purpose's policy, or of this
-    assessment, can move (every live recording when neither is given)."""
-    recordings = Recording.objects.exclude(status=Recording.Status.ERASED)
+    assessment, can move (every live recording when neither is given); ``after``: those of a
+    greater id only (a batch's keyset)."""
+    recordings = Recording.objects.exclude(status=Recording.Status.ERASED).filter(pk__gt=after)
     if purpose_id is not None:
-        recordings = recordings.filter(purposes=purpose_id)
+        # The bound on the links too: PostgreSQL merges both in id order, and would otherwise
+        # read the purpose's links from the first recording on for every batch.
+        links = Recording.purposes.through.objects.filter(
+            recording_id=OuterRef("pk"), purpose_id=purpose_id, recording_id__gt=after
+        )
+        recordings = recordings.filter(Exists(links))
     if assessment_id is not None:
         recordings = recordings.filter(legitimate_interest_assessment_id=assessment_id)
     return recordings

@@ -103,16 +103,15 @@ def _claim(job_id: int) -> tuple[KeepUntilRecomputation, BeatLock] | None:
     return job, lease
 
 
-def _scope(job: KeepUntilRecomputation):
-    return recordings_in_scope(purpose_id=job.purpose_id, assessment_id=job.assessment_id)
+def _scope(job: KeepUntilRecomputation, *, after: int = 0):
+    return recordings_in_scope(purpose_id=job.purpose_id, assessment_id=job.assessment_id, after=after)
 
 
 def _batch(job: KeepUntilRecomputation, batch_size: int) -> int:
     """Recompute the next batch and record the progress with it, in one transaction."""
     with transaction.atomic():
         ids = list(
-            _scope(job)
-            .filter(pk__gt=job.last_recording_id)
+            _scope(job, after=job.last_recording_id)
             .order_by("pk")
             .values_list("pk", flat=True)[:batch_size]
         )
