@@ -24,6 +24,7 @@ from simple_history.models import HistoricalRecords
 from simple_history.utils import get_m2m_field_name
 
 HISTORY_CREATED, HISTORY_CHANGED = "+", "~"
+M2M_CHUNK = 1000  # new rows per statement copying their m2m links (SQLite: a parameter each)
 
 
 def history_copy(
@@ -68,18 +69,20 @@ def history_copy(
         )
         new_rows = cursor.fetchall()
     history_ids = [history_id for history_id, _ in new_rows]
-    if history_ids:
-        owners = sorted({owner for _, owner in new_rows})
-        for field in history_model._history_m2m_fields:
-            _m2m_history_copy(history_model, field, history_ids, owners)
+    for field in history_model._history_m2m_fields:
+        for start in range(0, len(new_rows), M2M_CHUNK):
+            _m2m_history_copy(history_model, field, new_rows[start : start + M2M_CHUNK])
     return history_ids
 
 
-def _m2m_history_copy(history_model, field, history_ids: list[int], owners: list) -> None:
+def _m2m_history_copy(history_model, field, new_rows: list[tuple]) -> None:
     """Each new history row gets its object's current links of this m2m field, as
     simple-history's ``create_historical_record_m2ms`` gives it: one statement joining the new
-    rows (by history id) to the links of their objects (``owners``), both named by a bound list,
-    so its cost follows the rows copied, not the size of the history or of the links."""
+    rows (named by their history ids) to their objects' links. Both sides are bounded by ranges
+    too, the lowest and highest history id and object id: whatever the statistics say (taken
+    when the history was small, say), the database reads the rows of this batch's ranges only,
+    one index descent a row. Without them the join read the whole history table, or the whole
+    link table, a cost growing with them (docs/PERFORMANCE.md, keep-until recomputation)."""
     quote = connection.ops.quote_name
     m2m_history_model = HistoricalRecords.m2m_models[field]
     through = field.remote_field.through
@@ -89,14 +92,18 @@ def _m2m_history_copy(history_model, field, history_ids: list[int], owners: list
     history_link_column = m2m_history_model._meta.get_field("history").column
     history_meta = history_model._meta
     object_id = history_meta.get_field(history_model.instance_type._meta.pk.name)
+    history_ids = [history_id for history_id, _ in new_rows]
+    owners = [object_id for _, object_id in new_rows]
     links_sql, links_params = (
-        through.objects.filter(**{f"{owner.attname}__any_of": owners})
+        through.objects.filter(**{f"{owner.attname}__gte": min(owners), f"{owner.attname}__lte": max(owners)})
         .order_by()
         .values_list(*(f.attname for f in link_fields))
         .query.sql_with_params()
     )
     versions_sql, versions_params = (
-        history_model.objects.filter(pk__any_of=history_ids)
+        history_model.objects.filter(
+            pk__gte=min(history_ids), pk__lte=max(history_ids), pk__any_of=history_ids
+        )
         .order_by()
         .values_list(history_meta.pk.attname, object_id.attname)
         .query.sql_with_params()

@@ -90,19 +90,24 @@ def _grounds_changed(subject_id: int, purpose_id: int) -> None:
 
 @transaction.atomic
 def consent_withdraw(
-    *, consent: Consent, via: str, actor=None, at=None, client_ip: str | None = None
+    *, consent: Consent, via: str, actor=None, at=None, client_ip: str | None = None, under: str = ""
 ) -> Consent:
-    """Record a withdrawal (Art. 7(3)): the consent stays, with when, through which channel and
-    who recorded it. Recordings for which it was the only ground leave every QA lead's list and
+    """Record a withdrawal (Art. 7(3)): the consent stays, with when, through which channel, who
+    recorded it and ``under`` which request (a data-subject request's reference: retention's
+    tombstone names it). Recordings for which it was the only ground leave every QA lead's list and
     player at once (the access selectors read the ledger), and their retention is recomputed.
     The withdrawal is an access event too: it brings retention forward, so whoever recorded it
     (a DPO, an integration's account) is in the chained log, not only in history."""
-    consent = _consent_withdrawal_record(consent=consent, via=via, actor=actor, at=at, client_ip=client_ip)
+    consent = _consent_withdrawal_record(
+        consent=consent, via=via, actor=actor, at=at, client_ip=client_ip, under=under
+    )
     _grounds_changed(consent.subject_id, consent.purpose_id)
     return consent
 
 
-def _consent_withdrawal_record(*, consent: Consent, via: str, actor, at, client_ip: str | None) -> Consent:
+def _consent_withdrawal_record(
+    *, consent: Consent, via: str, actor, at, client_ip: str | None, under: str = ""
+) -> Consent:
     """``consent_withdraw`` but for the recordings' recomputation, which the caller makes (once
     for many consents of one subject and purpose). In the caller's transaction."""
     # The subject and the purpose come with the lock (the event names them); only the consent is locked.
@@ -122,7 +127,10 @@ def _consent_withdrawal_record(*, consent: Consent, via: str, actor, at, client_
         raise ValidationError({"withdrawn_at": "A consent cannot be withdrawn before it was given."})
     consent.withdrawn_at, consent.withdrawn_via = at, via
     consent.withdrawn_by = actor if actor is not None and actor.is_authenticated else None
-    history_save(consent, actor=actor, update_fields=["withdrawn_at", "withdrawn_via", "withdrawn_by"])
+    consent.withdrawn_under = under[:40]
+    history_save(
+        consent, actor=actor, update_fields=["withdrawn_at", "withdrawn_via", "withdrawn_by", "withdrawn_under"]
+    )
     access_event_record(
         action=AccessAction.CONSENT_WITHDRAWN,
         object_type="subject",

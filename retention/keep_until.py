@@ -9,8 +9,9 @@ recording gives its keep-until and its rule ("Policy quality_assurance: 30 days 
 
 When no purpose is lawful any more, keep-until is now (or earlier, if it already was) and the
 cause names what ended the last ground: a consent withdrawn or refused (``consent_withdrawn``),
-an objection (``objection_upheld``), or an assessment withdrawn or narrowed, no purpose stated
-(``retention_expired``, with the assessment in the rule). The cause and the rule are stored on the
+an objection (``objection_upheld``), or anything else that left it without a ground: an
+assessment withdrawn or narrowed, the purposes removed, no consent on record (``ground_ended``,
+with the assessment or the missing purpose in the rule). The cause and the rule are stored on the
 recording with keep-until (derived state, with history), so the sweep's tombstone, the
 recording's page and ``retention_preview`` say the same thing.
 
@@ -155,12 +156,21 @@ def _without_ground(rows: list[tuple], now: datetime.datetime) -> dict[int, Keep
     ended = Consent.objects.filter(
         Q(withdrawn_at__isnull=False) | Q(decision=Consent.Decision.REFUSED), subject_id__any_of=subjects
     )
-    for pk, subject, recording, purpose, captured, withdrawn, via in ended.values_list(
-        "pk", "subject_id", "recording_id", "purpose_id", "captured_at", "withdrawn_at", "withdrawn_via"
+    for pk, subject, recording, purpose, captured, withdrawn, via, under in ended.values_list(
+        "pk",
+        "subject_id",
+        "recording_id",
+        "purpose_id",
+        "captured_at",
+        "withdrawn_at",
+        "withdrawn_via",
+        "withdrawn_under",
     ):
         if withdrawn is not None:
             text = f"Consent {pk} withdrawn {_day(withdrawn)}"
-            if via == Consent.Channel.DSR:
+            if under:  # the request it was withdrawn under, e.g. "DSR-2026-000004"
+                text += f" ({under})"
+            elif via == Consent.Channel.DSR:
                 text += " (data-subject request)"
             consent_events[subject, purpose].append((withdrawn, recording, text))
         else:
@@ -182,7 +192,7 @@ def _without_ground(rows: list[tuple], now: datetime.datetime) -> dict[int, Keep
     result = {}
     for _, pk, _started, until, _cause, _rule, basis, subject, assessment in rows:
         purposes = stated[pk]
-        cause, rule = DeletionReason.RETENTION_EXPIRED.value, "No purpose stated for the call"
+        cause, rule = DeletionReason.GROUND_ENDED.value, "No purpose stated for the call"
         if purposes and basis == LawfulBasis.CONSENT:
             events = [
                 (when, text)

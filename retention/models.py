@@ -195,6 +195,7 @@ class DeletionReason(models.TextChoices):
     OBJECTION_UPHELD = "objection_upheld", "Objection upheld (Art. 21), no other ground"
     HOLD_RELEASED = "hold_released", "Erasure deferred by a legal hold, carried out on release"
     SUBJECT_STORAGE_LIMIT = "subject_storage_limit", "Nothing left to keep of the subject (Art. 5(1)(e))"
+    GROUND_ENDED = "ground_ended", "Lawful ground ended (assessment withdrawn or purpose removed)"
 
 
 class DeletionRecord(models.Model):

@@ -21,7 +21,7 @@ from recordings.selectors import (
 from recordings.services import consent_withdraw, grounds_changed_announce, objection_decide
 
 # The evidence of a consent is fixed once captured (Art. 7(1)); only its withdrawal is added later.
-CONSENT_WITHDRAWAL_FIELDS = ("withdrawn_at", "withdrawn_via", "withdrawn_by")
+CONSENT_WITHDRAWAL_FIELDS = ("withdrawn_at", "withdrawn_via", "withdrawn_by", "withdrawn_under")
 
 CONSENT_EVIDENCE_FIELDS = (
     "subject",

@@ -192,6 +192,7 @@ class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistory
             if consent.withdrawn_at:
                 via = consent.get_withdrawn_via_display()
                 recorded = f", recorded by {consent.withdrawn_by}" if consent.withdrawn_by else ""
+                recorded += f", under {consent.withdrawn_under}" if consent.withdrawn_under else ""
                 events.append((consent.withdrawn_at, f"Withdrawn for {consent.purpose} via {via}{recorded}"))
         events.sort(key=lambda event: event[0])
         lawful = ", ".join(str(p) for p in purposes_lawful_for(recording)) or "nothing (retention ends)"

@@ -30,4 +30,18 @@ class Migration(migrations.Migration):
             name='keep_until_rule',
             field=models.CharField(blank=True, editable=False, max_length=200),
         ),
+        migrations.AddField(
+            model_name='consent',
+            name='withdrawn_under',
+            field=models.CharField(blank=True, help_text="The request the withdrawal was made under, e.g. a data-subject request's reference.", max_length=40),
+        ),
+        migrations.AddField(
+            model_name='historicalconsent',
+            name='withdrawn_under',
+            field=models.CharField(blank=True, help_text="The request the withdrawal was made under, e.g. a data-subject request's reference.", max_length=40),
+        ),
+        migrations.AddConstraint(
+            model_name='consent',
+            constraint=models.CheckConstraint(condition=models.Q(('withdrawn_under', ''), ('withdrawn_at__isnull', False), _connector='OR'), name='consent_withdrawn_under_only_withdrawn'),
+        ),
     ]

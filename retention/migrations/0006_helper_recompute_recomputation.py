@@ -42,4 +42,22 @@ class Migration(migrations.Migration):
                 'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('finished_at__isnull', True), ('state__in', ['queued', 'running'])), models.Q(('finished_at__isnull', False), ('state__in', ['done', 'failed'])), _connector='OR'), name='recompute_state_matches_finish'), models.CheckConstraint(condition=models.Q(('state', 'failed'), ('failure_reason', ''), _connector='OR'), name='recompute_reason_only_when_failed')],
             },
         ),
+        migrations.RemoveConstraint(
+            model_name='deletionrecord',
+            name='deletion_reason_valid',
+        ),
+        migrations.AlterField(
+            model_name='deletionrecord',
+            name='reason',
+            field=models.CharField(choices=[('retention_expired', 'Retention period ended'), ('erasure_request', 'Erasure request (Art. 17)'), ('consent_withdrawn', 'Consent withdrawn, no other ground'), ('objection_upheld', 'Objection upheld (Art. 21), no other ground'), ('hold_released', 'Erasure deferred by a legal hold, carried out on release'), ('subject_storage_limit', 'Nothing left to keep of the subject (Art. 5(1)(e))'), ('ground_ended', 'Lawful ground ended (assessment withdrawn or purpose removed)')], max_length=30),
+        ),
+        migrations.AlterField(
+            model_name='historicaldeletionrecord',
+            name='reason',
+            field=models.CharField(choices=[('retention_expired', 'Retention period ended'), ('erasure_request', 'Erasure request (Art. 17)'), ('consent_withdrawn', 'Consent withdrawn, no other ground'), ('objection_upheld', 'Objection upheld (Art. 21), no other ground'), ('hold_released', 'Erasure deferred by a legal hold, carried out on release'), ('subject_storage_limit', 'Nothing left to keep of the subject (Art. 5(1)(e))'), ('ground_ended', 'Lawful ground ended (assessment withdrawn or purpose removed)')], max_length=30),
+        ),
+        migrations.AddConstraint(
+            model_name='deletionrecord',
+            constraint=models.CheckConstraint(condition=models.Q(('reason__in', ['retention_expired', 'erasure_request', 'consent_withdrawn', 'objection_upheld', 'hold_released', 'subject_storage_limit', 'ground_ended'])), name='deletion_reason_valid'),
+        ),
     ]

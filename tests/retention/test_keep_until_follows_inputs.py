@@ -10,6 +10,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from dsr.services import request_create
+from dsr.workflow import request_complete, request_identity_verify
 from recordings.models import Consent, LawfulBasis, LegitimateInterestAssessment, Objection, Recording
 from recordings.selectors import recordings_visible_to
 from recordings.services import consent_withdraw, objection_decide
@@ -144,9 +146,9 @@ def test_a_withdrawn_assessment_makes_its_calls_due_now_and_the_tombstone_names_
         assessment.save()
     retention_sweep(now=timezone.now())
 
-    # then: no ground is left: deleted, and the tombstone names the assessment
+    # then: no ground is left: deleted as such (not as an expired retention), naming the assessment
     tombstone = _tombstone(call)
-    assert tombstone.reason == Reason.RETENTION_EXPIRED
+    assert tombstone.reason == Reason.GROUND_ENDED
     assert tombstone.rule.startswith(f"Assessment {assessment.pk} not approved for any stated purpose")
 
 
@@ -206,15 +208,9 @@ def test_an_upheld_objection_deletes_as_objection_upheld(dpo):
     assert tombstone.rule.startswith(f"Objection {objection.pk} upheld ")
 
 
-def test_a_purpose_removed_from_a_call_in_the_admin_recomputes_its_keep_until(client, dpo):
-    # given: a call stated for quality assurance (30 days) and training (365 days)
-    qa, training = PurposeFactory(), PurposeFactory(code="training")
-    RetentionPolicyFactory(purpose=qa, keep_days=30)
-    RetentionPolicyFactory(purpose=training, keep_days=365)
-    call = _call(3, purposes=[qa, training], lawful_basis=LawfulBasis.CONTRACT)
-    assert call.keep_until == call.started_at + 365 * DAY
+def _recording_form(client, call: Recording) -> tuple[str, dict]:
+    """The recording's change page as the DPO's browser would post it back unchanged."""
     url = reverse("admin:recordings_recording_change", args=[call.pk])
-    client.force_login(dpo)
     page = client.get(url)
     form = page.context["adminform"].form
     data = {}
@@ -233,6 +229,18 @@ def test_a_purpose_removed_from_a_call_in_the_admin_recomputes_its_keep_until(cl
         for index, inline_form in enumerate(inline.formset.forms):
             data[inline_form.add_prefix("id")] = inline_form.instance.pk
             data[f"{inline.formset.prefix}-{index}-recording"] = call.pk
+    return url, data
+
+
+def test_a_purpose_removed_from_a_call_in_the_admin_recomputes_its_keep_until(client, dpo):
+    # given: a call stated for quality assurance (30 days) and training (365 days)
+    qa, training = PurposeFactory(), PurposeFactory(code="training")
+    RetentionPolicyFactory(purpose=qa, keep_days=30)
+    RetentionPolicyFactory(purpose=training, keep_days=365)
+    call = _call(3, purposes=[qa, training], lawful_basis=LawfulBasis.CONTRACT)
+    assert call.keep_until == call.started_at + 365 * DAY
+    client.force_login(dpo)
+    url, data = _recording_form(client, call)
 
     # when: the DPO takes training off the call
     response = client.post(url, {**data, "purposes": [qa.pk]})
@@ -241,6 +249,55 @@ def test_a_purpose_removed_from_a_call_in_the_admin_recomputes_its_keep_until(cl
     assert response.status_code == 302, response.content.decode()[:2000]
     call.refresh_from_db()
     assert call.keep_until == call.started_at + 30 * DAY
+
+
+def test_a_call_left_without_any_purpose_is_deleted_as_its_ground_ended(client, dpo):
+    # given: a call on a contract, stated for quality assurance only, kept 30 days
+    qa = PurposeFactory()
+    RetentionPolicyFactory(purpose=qa, keep_days=30)
+    call = _call(3, purposes=[qa], lawful_basis=LawfulBasis.CONTRACT)
+    client.force_login(dpo)
+    url, data = _recording_form(client, call)
+
+    # when: the DPO removes its purpose, and the sweep runs
+    response = client.post(url, {**data, "purposes": []})
+    retention_sweep(now=timezone.now() + datetime.timedelta(seconds=1))
+
+    # then: nothing may keep it: deleted as "lawful ground ended", not as an expired retention
+    assert response.status_code == 302, response.content.decode()[:2000]
+    tombstone = _tombstone(call)
+    assert tombstone.reason == Reason.GROUND_ENDED
+    assert tombstone.get_reason_display().startswith("Lawful ground ended")
+    assert tombstone.rule.startswith("No purpose stated for the call")
+
+
+def test_a_consent_withdrawn_through_a_data_subject_request_names_the_request_in_the_tombstone(dpo):
+    # given: a consented call, and the caller's consent-withdrawal request by letter, verified
+    call = _call(3)
+    consent = Consent.objects.get(recording=call)
+    dsr = request_identity_verify(
+        dsr=request_create(
+            request_type="consent_withdrawal",
+            channel="letter",
+            received_at=timezone.now() - DAY,
+            subject=call.subject,
+        ),
+        method="document",
+        note="Signed letter.",
+        actor=dpo,
+    )
+
+    # when: the DPO completes the request, and the sweep runs
+    request_complete(dsr=dsr, actor=dpo)
+    retention_sweep(now=timezone.now() + datetime.timedelta(seconds=1))
+
+    # then: the consent keeps the request it was withdrawn under; the tombstone names it
+    consent.refresh_from_db()
+    assert (consent.withdrawn_via, consent.withdrawn_under) == ("letter", dsr.reference)
+    tombstone = _tombstone(call)
+    assert tombstone.reason == Reason.CONSENT_WITHDRAWN
+    withdrawn = f"{timezone.localtime(consent.withdrawn_at):%Y-%m-%d}"
+    assert tombstone.rule.startswith(f"Consent {consent.pk} withdrawn {withdrawn} ({dsr.reference})")
 
 
 def test_beat_sends_again_a_recomputation_whose_message_was_lost():
