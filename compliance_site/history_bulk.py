@@ -24,6 +24,7 @@ from simple_history.models import HistoricalRecords
 from simple_history.utils import get_m2m_field_name
 
 HISTORY_CREATED, HISTORY_CHANGED = "+", "~"
+M2M_CHUNK = 1000  # new rows per statement copying their m2m links (SQLite: a parameter each)
 
 
 def history_copy(
@@ -57,46 +58,63 @@ def history_copy(
         user.pk if user is not None and user.is_authenticated else None,
         change_reason,
     ]
+    object_id = meta.get_field(queryset.model._meta.pk.name)
     with connection.cursor() as cursor:
         cursor.execute(
             # Names come from the models, quoted; every value is a bound parameter.
             f"INSERT INTO {quote(meta.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608
             f"SELECT source.*, %s, %s, %s, %s FROM ({select_sql}) source "
-            f"RETURNING {quote(meta.pk.column)}",
+            f"RETURNING {quote(meta.pk.column)}, {quote(object_id.column)}",
             (*constants, *select_params),  # the constants come first in the text
         )
-        history_ids = [row[0] for row in cursor.fetchall()]
-    if history_ids:
-        for field in history_model._history_m2m_fields:
-            _m2m_history_copy(history_model, field, history_ids)
+        new_rows = cursor.fetchall()
+    history_ids = [history_id for history_id, _ in new_rows]
+    for field in history_model._history_m2m_fields:
+        for start in range(0, len(new_rows), M2M_CHUNK):
+            _m2m_history_copy(history_model, field, new_rows[start : start + M2M_CHUNK])
     return history_ids
 
 
-def _m2m_history_copy(history_model, field, history_ids: list[int]) -> None:
+def _m2m_history_copy(history_model, field, new_rows: list[tuple]) -> None:
     """Each new history row gets its object's current links of this m2m field, as
-    simple-history's ``create_historical_record_m2ms`` gives it."""
+    simple-history's ``create_historical_record_m2ms`` gives it: one statement joining the new
+    rows (named by their history ids) to their objects' links. Both sides are bounded by ranges
+    too, the lowest and highest history id and object id: whatever the statistics say (taken
+    when the history was small, say), the database reads the rows of this batch's ranges only,
+    one index descent a row. Without them the join read the whole history table, or the whole
+    link table, a cost growing with them (docs/PERFORMANCE.md, keep-until recomputation)."""
     quote = connection.ops.quote_name
     m2m_history_model = HistoricalRecords.m2m_models[field]
-    through_meta = field.remote_field.through._meta
-    link_columns = [f.column for f in through_meta.concrete_fields]
-    owner_column = through_meta.get_field(get_m2m_field_name(field)).column
-    history_meta = history_model._meta
-    object_id_column = history_meta.get_field(history_model.instance_type._meta.pk.name).column
+    through = field.remote_field.through
+    link_fields = through._meta.concrete_fields
+    owner = through._meta.get_field(get_m2m_field_name(field))
     # The m2m history table has the through table's columns plus its link to the history row.
     history_link_column = m2m_history_model._meta.get_field("history").column
-    # The new history rows, by id: the same ``__any_of`` as the callers' batches.
-    new_rows_sql, new_rows_params = (
-        history_model.objects.filter(pk__any_of=history_ids).values("pk").query.sql_with_params()
+    history_meta = history_model._meta
+    object_id = history_meta.get_field(history_model.instance_type._meta.pk.name)
+    history_ids = [history_id for history_id, _ in new_rows]
+    owners = [object_id for _, object_id in new_rows]
+    links_sql, links_params = (
+        through.objects.filter(**{f"{owner.attname}__gte": min(owners), f"{owner.attname}__lte": max(owners)})
+        .order_by()
+        .values_list(*(f.attname for f in link_fields))
+        .query.sql_with_params()
+    )
+    versions_sql, versions_params = (
+        history_model.objects.filter(
+            pk__gte=min(history_ids), pk__lte=max(history_ids), pk__any_of=history_ids
+        )
+        .order_by()
+        .values_list(history_meta.pk.attname, object_id.attname)
+        .query.sql_with_params()
     )
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {quote(m2m_history_model._meta.db_table)} "  # noqa: S608 (as above)
-            f"({', '.join(map(quote, link_columns))}, {quote(history_link_column)}) "
-            f"SELECT {', '.join('link.' + quote(c) for c in link_columns)}, "
+            f"({', '.join(quote(f.column) for f in link_fields)}, {quote(history_link_column)}) "
+            f"SELECT {', '.join('link.' + quote(f.column) for f in link_fields)}, "
             f"version.{quote(history_meta.pk.column)} "
-            f"FROM {quote(through_meta.db_table)} link "
-            f"JOIN {quote(history_meta.db_table)} version "
-            f"ON version.{quote(object_id_column)} = link.{quote(owner_column)} "
-            f"WHERE version.{quote(history_meta.pk.column)} IN ({new_rows_sql})",
-            new_rows_params,
+            f"FROM ({links_sql}) link JOIN ({versions_sql}) version "
+            f"ON version.{quote(object_id.column)} = link.{quote(owner.column)}",
+            (*links_params, *versions_params),
         )

@@ -37,6 +37,7 @@ _VIEW_RETENTION_APP = [
     "retention.view_deletionrecord",
     "retention.view_helderasure",
     "retention.view_subjectdeletionrecord",
+    "retention.view_keepuntilrecomputation",
 ]
 _VIEW_DSR_APP = [
     "dsr.view_datasubjectrequest",

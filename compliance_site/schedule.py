@@ -94,6 +94,12 @@ PERIODIC_JOBS = [
         crontab_setting="CUSTOS_HELD_ERASURE_CRONTAB",
         description="Carries out erasures deferred by a released hold once the grace period has passed.",
     ),
+    PeriodicJob(
+        name="Stalled keep-until recomputations",
+        task="retention.tasks.resume_keep_until_recomputations",
+        crontab_setting="CUSTOS_RECOMPUTE_RESUME_CRONTAB",
+        description="Sends again keep-until recomputations whose message was lost or whose worker died.",
+    ),
 ]
 
 

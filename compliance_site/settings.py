@@ -381,6 +381,8 @@ if CUSTOS_REQUEST_RECORD_RETENTION_DAYS < 1:
     raise ImproperlyConfigured(
         f"CUSTOS_REQUEST_RECORD_RETENTION_DAYS={CUSTOS_REQUEST_RECORD_RETENTION_DAYS} must be at least 1."
     )
+# Recordings per batch (one transaction each) of a keep-until recomputation (retention.recompute).
+RETENTION_RECOMPUTE_BATCH_SIZE = env.int("RETENTION_RECOMPUTE_BATCH_SIZE", default=1000)
 CUSTOS_BASE_URL = env.str("CUSTOS_BASE_URL", default="http://127.0.0.1:8000")
 
 # Beat's periodic tasks, provisioned idempotently after every migrate (compliance_site.schedule).
@@ -403,6 +405,7 @@ CUSTOS_REQUEST_JOB_RESUME_CRONTAB = env.str("CUSTOS_REQUEST_JOB_RESUME_CRONTAB",
 # Carries out the erasures whose holds were released and whose grace period has passed, and
 # sends again the approved ones whose message was lost.
 CUSTOS_HELD_ERASURE_CRONTAB = env.str("CUSTOS_HELD_ERASURE_CRONTAB", default="50 * * * *")
+CUSTOS_RECOMPUTE_RESUME_CRONTAB = env.str("CUSTOS_RECOMPUTE_RESUME_CRONTAB", default="*/5 * * * *")
 # A package blob that no package row names is deleted once it is this old: longer than any build
 # takes between writing its blob and committing its row (a 2.5 GB build takes seconds; a web
 # worker's timeout kills a build long before).

@@ -50,7 +50,7 @@ from dsr.selectors import requests_due_for_reminder
 logger = logging.getLogger(__name__)
 
 State = DeadlineReminder.State
-# How many due reminders one tick attempts; the rest wait for the next tick.
+# How many due reminders' ids one tick reads at a time (it goes on until none is left).
 DELIVERY_BATCH = 500
 _ADDRESS = re.compile(r"\S+@\S+")
 
@@ -92,18 +92,25 @@ def reminders_queue(*, now: datetime.datetime) -> int:
 
 
 def reminders_deliver(*, now: datetime.datetime) -> int:
-    """Attempt every reminder due at ``now`` (new ones and retries); returns how many were sent."""
-    due = (
-        DeadlineReminder.objects.filter(state__in=DeadlineReminder.DUE_STATES, next_attempt_at__lte=now)
-        .order_by("next_attempt_at", "pk")
-        .values_list("pk", flat=True)[:DELIVERY_BATCH]
-    )
-    sent = 0
-    for reminder_id in list(due):
-        reminder = reminder_attempt(reminder_id=reminder_id, now=now)
-        if reminder is not None and reminder.state == State.SENT:
-            sent += 1
-    return sent
+    """Attempt every reminder due at ``now`` (new ones and retries), ``DELIVERY_BATCH`` ids read at
+    a time in id order; returns how many were sent. Each row is read once per tick: one that fails
+    is due again only after its backoff, one another tick holds is that tick's."""
+    sent, after = 0, 0
+    while True:
+        due = list(
+            DeadlineReminder.objects.filter(
+                state__in=DeadlineReminder.DUE_STATES, next_attempt_at__lte=now, pk__gt=after
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)[:DELIVERY_BATCH]
+        )
+        if not due:
+            return sent
+        for reminder_id in due:
+            reminder = reminder_attempt(reminder_id=reminder_id, now=now)
+            if reminder is not None and reminder.state == State.SENT:
+                sent += 1
+        after = due[-1]
 
 
 def reminders_send_due(*, now: datetime.datetime) -> int:

@@ -219,7 +219,9 @@ def withdrawal_execute(*, dsr: DataSubjectRequest, actor, consent_ids: tuple[int
     if consent_ids is not None:
         active = active.filter(pk__in=consent_ids)
     via = _REQUEST_CHANNEL_TO_CONSENT.get(dsr.channel, Consent.Channel.DSR)
-    withdrawn = [consent_withdraw(consent=c, via=via, actor=actor) for c in active.order_by("pk")]
+    withdrawn = [
+        consent_withdraw(consent=c, via=via, actor=actor, under=dsr.reference) for c in active.order_by("pk")
+    ]
     if not withdrawn:
         raise ValidationError("No active consent was chosen to withdraw.")
     purposes = ", ".join(sorted({str(c.purpose) for c in withdrawn}))

@@ -35,7 +35,8 @@ logger = logging.getLogger(__name__)
 # Sent inside the ingest transaction; retention answers it with the recording's keep-until.
 recording_ingested = Signal()
 # Sent with ``recordings``: the purposes these recordings may serve changed (a consent withdrawn,
-# an objection upheld), so their retention must be computed again.
+# given or refused, an objection decided, the recording's purposes edited), so their retention
+# must be computed again (retention.receivers) and their shares checked (recordings.apps).
 recording_grounds_changed = Signal()
 
 
@@ -71,27 +72,42 @@ def subject_share_lock(subject: DataSubject) -> None:
         cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR SHARE", [subject.pk])  # noqa: S608
 
 
+def grounds_changed_announce(*, subject_id: int, purpose_id: int | None = None) -> None:
+    """What the subject's calls (for this purpose, or all) may serve changed: a consent given,
+    refused or withdrawn, an objection decided. Retention recomputes their keep-until and sharing
+    revokes the shares that lost their ground, in the caller's transaction."""
+    recordings = Recording.objects.filter(subject_id=subject_id).exclude(status=Recording.Status.ERASED)
+    if purpose_id is not None:
+        recordings = recordings.filter(purposes=purpose_id)
+    found = list(recordings)
+    if found:
+        recording_grounds_changed.send(sender=Recording, recordings=found)
+
+
 def _grounds_changed(subject_id: int, purpose_id: int) -> None:
-    recordings = list(Recording.objects.filter(subject_id=subject_id, purposes=purpose_id))
-    if recordings:
-        recording_grounds_changed.send(sender=Recording, recordings=recordings)
+    grounds_changed_announce(subject_id=subject_id, purpose_id=purpose_id)
 
 
 @transaction.atomic
 def consent_withdraw(
-    *, consent: Consent, via: str, actor=None, at=None, client_ip: str | None = None
+    *, consent: Consent, via: str, actor=None, at=None, client_ip: str | None = None, under: str = ""
 ) -> Consent:
-    """Record a withdrawal (Art. 7(3)): the consent stays, with when, through which channel and
-    who recorded it. Recordings for which it was the only ground leave every QA lead's list and
+    """Record a withdrawal (Art. 7(3)): the consent stays, with when, through which channel, who
+    recorded it and ``under`` which request (a data-subject request's reference: retention's
+    tombstone names it). Recordings for which it was the only ground leave every QA lead's list and
     player at once (the access selectors read the ledger), and their retention is recomputed.
     The withdrawal is an access event too: it brings retention forward, so whoever recorded it
     (a DPO, an integration's account) is in the chained log, not only in history."""
-    consent = _consent_withdrawal_record(consent=consent, via=via, actor=actor, at=at, client_ip=client_ip)
+    consent = _consent_withdrawal_record(
+        consent=consent, via=via, actor=actor, at=at, client_ip=client_ip, under=under
+    )
     _grounds_changed(consent.subject_id, consent.purpose_id)
     return consent
 
 
-def _consent_withdrawal_record(*, consent: Consent, via: str, actor, at, client_ip: str | None) -> Consent:
+def _consent_withdrawal_record(
+    *, consent: Consent, via: str, actor, at, client_ip: str | None, under: str = ""
+) -> Consent:
     """``consent_withdraw`` but for the recordings' recomputation, which the caller makes (once
     for many consents of one subject and purpose). In the caller's transaction."""
     # The subject and the purpose come with the lock (the event names them); only the consent is locked.
@@ -111,7 +127,12 @@ def _consent_withdrawal_record(*, consent: Consent, via: str, actor, at, client_
         raise ValidationError({"withdrawn_at": "A consent cannot be withdrawn before it was given."})
     consent.withdrawn_at, consent.withdrawn_via = at, via
     consent.withdrawn_by = actor if actor is not None and actor.is_authenticated else None
-    history_save(consent, actor=actor, update_fields=["withdrawn_at", "withdrawn_via", "withdrawn_by"])
+    consent.withdrawn_under = under[:40]
+    history_save(
+        consent,
+        actor=actor,
+        update_fields=["withdrawn_at", "withdrawn_via", "withdrawn_by", "withdrawn_under"],
+    )
     access_event_record(
         action=AccessAction.CONSENT_WITHDRAWN,
         object_type="subject",
@@ -157,8 +178,8 @@ def objection_decide(*, objection: Objection, decision: str, actor, reason: str)
     objection.decision, objection.reason = decision, reason
     objection.decided_at, objection.decided_by = timezone.now(), actor
     history_save(objection, actor=actor)
-    if decision == Objection.Decision.UPHELD:
-        _grounds_changed(objection.subject_id, objection.purpose_id)
+    # Upheld, the purpose stays stopped; overruled, it serves again: either way retention follows.
+    _grounds_changed(objection.subject_id, objection.purpose_id)
     return objection
 
 

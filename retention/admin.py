@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -13,14 +14,17 @@ from recordings.admin.recording import RecordingAdmin
 from recordings.admin.search import ReferenceSearchMixin
 from retention import admin_restricted  # noqa: F401 - registers "Restricted recordings past retention"
 from retention.explain import retention_verdict
+from retention.keep_until import PolicyChangeEffect, retention_policy_change_effect
 from retention.models import (
     DeletionRecord,
+    KeepUntilRecomputation,
     LegalHold,
     PendingDisposition,
     RetentionPolicy,
     SubjectDeletionRecord,
     SweepRun,
 )
+from retention.recompute import recomputation_latest
 from retention.selectors import recordings_awaiting_disposition
 from retention.services import disposition_approve, hold_place, hold_release
 
@@ -34,12 +38,81 @@ def recording_retention(recording) -> str:
 RecordingAdmin.page_field_register(recording_retention, permission="recordings.view_all_recordings")
 
 
+class RetentionPolicyForm(forms.ModelForm):
+    """A change that shortens keep-until says first what it does (``retention_policy_change_effect``)
+    and, when it makes recordings due now, is saved only once the DPO confirms it."""
+
+    confirm_due_now = forms.BooleanField(
+        required=False,
+        label="Confirm recordings due now",
+        help_text="Tick to save a change that makes recordings due at the next sweep.",
+    )
+
+    class Meta:
+        model = RetentionPolicy
+        fields = ("purpose", "keep_days", "disposition_review", "legal_reference")
+
+    effect: PolicyChangeEffect | None = None
+
+    def clean(self):
+        cleaned = super().clean() or {}
+        purpose, days = cleaned.get("purpose"), cleaned.get("keep_days")
+        if purpose is None or not days or self.errors:
+            return cleaned
+        before = self.instance.keep_days if self.instance.pk else settings.RETENTION_DEFAULT_DAYS
+        if days < before or (self.instance.pk and self.instance.purpose_id != purpose.pk):
+            self.effect = retention_policy_change_effect(
+                purpose_id=purpose.pk,
+                keep_days=days,
+                disposition_review=bool(cleaned.get("disposition_review")),
+                now=timezone.now(),
+            )
+            if self.effect.due_now and not cleaned.get("confirm_due_now"):
+                raise ValidationError(f"{self.effect} Tick “Confirm recordings due now” to save it.")
+        return cleaned
+
+
 @admin.register(RetentionPolicy)
 class RetentionPolicyAdmin(ScopedHistoryAdmin):
+    form = RetentionPolicyForm
     list_display = ("purpose", "keep_days", "disposition_review", "updated_at")
     list_filter = ("disposition_review",)
     list_select_related = ("purpose",)
     search_fields = ("purpose__name", "purpose__code")
+    readonly_fields = ("recomputation",)
+
+    @admin.display(description="Keep-until recomputation")
+    def recomputation(self, obj: RetentionPolicy) -> str:
+        """The line on the policy's page: how far the recomputation of its last change has got."""
+        job = recomputation_latest(purpose_id=obj.purpose_id) if obj.pk else None
+        return f"{job.description}: {job.progress}" if job else "None yet."
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # The change queued a recomputation (retention.receivers); it runs in this DPO's name.
+        KeepUntilRecomputation.objects.filter(purpose_id=obj.purpose_id, state="queued").update(
+            requested_by=request.user
+        )
+        effect = form.effect
+        messages.info(
+            request,
+            (f"{effect} " if effect else "")
+            + "Keep-until is being recomputed on a worker (Keep-until recomputations).",
+        )
+
+
+@admin.register(KeepUntilRecomputation)
+class KeepUntilRecomputationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The recomputations queued by policy and assessment changes, with their progress."""
+
+    list_display = ("id", "created_at", "trigger", "description", "progress", "started_at", "finished_at")
+    list_filter = ("state", "trigger")
+    date_hierarchy = "created_at"
+    readonly_fields = ("progress",)
+
+    @admin.display(description="Progress")
+    def progress(self, obj: KeepUntilRecomputation) -> str:
+        return obj.progress
 
 
 class LegalHoldForm(forms.ModelForm):

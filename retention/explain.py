@@ -1,5 +1,7 @@
 """Why a recording is kept or deleted: the same sentence for the DPO's admin and for
-``manage.py retention_preview``. References and dates only, never personal data."""
+``manage.py retention_preview``. References and dates only, never personal data. The cause and
+rule of a retention that has ended are those stored with keep-until (``retention.keep_until``),
+which the sweep's tombstone names too."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from django.utils import timezone
 
 from recordings.models import Recording
 from recordings.selectors import purposes_lawful_for
-from retention.models import DispositionApproval, RetentionPolicy
+from retention.models import DeletionReason, DispositionApproval, RetentionPolicy
 from retention.restricted import restriction_reason
 from retention.selectors import holds_covering, keep_days_for, retention_ended, retention_policies_for
 
@@ -61,14 +63,25 @@ def retention_verdict(recording: Recording, at: datetime.datetime) -> RetentionV
             + ")"
             for purpose in lawful
         )
+        rule = f" Rule: {recording.keep_until_rule}." if recording.keep_until_rule else ""
         return RetentionVerdict(
-            False, f"Kept until {_day(recording.keep_until)} for {grounds or 'the default period'}."
+            False, f"Kept until {_day(recording.keep_until)} for {grounds or 'the default period'}.{rule}"
         )
+    why = _why_ended(recording)
     needs_review = RetentionPolicy.objects.filter(
         purpose__in=recording.purposes.all(), disposition_review=True
     ).exists()
     if needs_review and not DispositionApproval.objects.filter(recording=recording).exists():
         return RetentionVerdict(
-            False, f"Retention ended {_day(recording.keep_until)}; waiting for the DPO's disposition review."
+            False,
+            f"Retention ended {_day(recording.keep_until)}{why}; waiting for the DPO's disposition review.",
         )
-    return RetentionVerdict(True, f"Retention ended {_day(recording.keep_until)}: deleted by the sweep.")
+    return RetentionVerdict(True, f"Retention ended {_day(recording.keep_until)}{why}: deleted by the sweep.")
+
+
+def _why_ended(recording: Recording) -> str:
+    """The cause and rule stored with keep-until, as the sweep's tombstone will name them."""
+    if not recording.keep_until_rule:
+        return ""
+    cause = DeletionReason(recording.keep_until_cause or DeletionReason.RETENTION_EXPIRED).label
+    return f" ({cause}: {recording.keep_until_rule})"

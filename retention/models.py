@@ -208,6 +208,7 @@ class DeletionReason(models.TextChoices):
     OBJECTION_UPHELD = "objection_upheld", "Objection upheld (Art. 21), no other ground"
     HOLD_RELEASED = "hold_released", "Erasure deferred by a legal hold, carried out on release"
     SUBJECT_STORAGE_LIMIT = "subject_storage_limit", "Nothing left to keep of the subject (Art. 5(1)(e))"
+    GROUND_ENDED = "ground_ended", "Lawful ground ended (assessment withdrawn or purpose removed)"
 
 
 class DeletionRecord(models.Model):
@@ -374,3 +375,85 @@ class SubjectDeletionRecord(models.Model):
 
     def __str__(self) -> str:
         return f"Subject {self.subject_reference} erased ({self.get_reason_display()})"
+
+
+class KeepUntilRecomputation(models.Model):
+    """A durable recomputation of keep-until (``retention.recompute``): what changed, which
+    recordings it reaches, and how far the worker has got. A work table, without history: the
+    worker claims it by a conditional update, and each batch commits with its progress, so a
+    killed worker's successor (a redelivery, or beat's resume) goes on from ``last_recording_id``."""
+
+    class Trigger(models.TextChoices):
+        POLICY_CHANGED = "policy_changed", "Retention policy changed"
+        POLICY_DELETED = "policy_deleted", "Retention policy deleted"
+        ASSESSMENT_CHANGED = "assessment_changed", "Legitimate-interest assessment changed"
+        MANUAL = "manual", "Recomputation asked for"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    ACTIVE_STATES = (State.QUEUED, State.RUNNING)
+
+    trigger = models.CharField(max_length=20, choices=Trigger.choices)
+    description = models.CharField(max_length=200, help_text="What changed, e.g. the policy and its days.")
+    purpose = models.ForeignKey(
+        Purpose,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Scope: the recordings stating this purpose.",
+    )
+    assessment = models.ForeignKey(
+        "recordings.LegitimateInterestAssessment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Scope: the recordings held on this assessment.",
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    total = models.PositiveIntegerField(null=True, blank=True)
+    done = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    last_recording_id = models.BigIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    failure_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "keep-until recomputation"
+        indexes = [models.Index(fields=["state", "updated_at"], name="recompute_state_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=["queued", "running"], finished_at__isnull=True)
+                | Q(state__in=["done", "failed"], finished_at__isnull=False),
+                name="recompute_state_matches_finish",
+            ),
+            models.CheckConstraint(
+                condition=Q(state="failed") | Q(failure_reason=""), name="recompute_reason_only_when_failed"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Recomputation {self.pk}: {self.description}"
+
+    @property
+    def progress(self) -> str:
+        """One line for the admin: "running, 3,000 of 100,000 recordings"."""
+        state = self.get_state_display()
+        if self.state == self.State.FAILED:
+            return f"Failed: {self.failure_reason}"
+        if self.total is None:
+            return state
+        return f"{state}, {self.done:,} of {self.total:,} recordings ({self.changed:,} changed)"

@@ -1,10 +1,24 @@
-"""Retention's answers to events of the recordings app (which may not import retention)."""
+"""Retention's answers to changes of keep-until's inputs (``retention.recompute`` says which).
+
+The recordings app may not import retention: it sends ``recording_ingested`` and
+``recording_grounds_changed`` (a consent withdrawn, given or refused, an objection decided, a
+recording's purposes changed), answered here inline, in the sender's transaction. Changes of a
+retention policy or of a legitimate-interest assessment reach many recordings: they queue a
+durable recomputation, run by a worker once the change commits. Connected in ``retention.apps``.
+"""
 
 from __future__ import annotations
 
-from recordings.models import Recording, SubjectRestriction
-from retention.models import HeldErasure
+from django.conf import settings
+from django.utils import timezone
+
+from recordings.models import LegitimateInterestAssessment, Recording, SubjectRestriction
+from retention.keep_until import keep_until_recompute
+from retention.models import HeldErasure, KeepUntilRecomputation, RetentionPolicy
+from retention.recompute import recomputation_queue
 from retention.services import recording_keep_until_recompute
+
+Trigger = KeepUntilRecomputation.Trigger
 
 
 def keep_until_on_ingest(sender, *, recording: Recording, **kwargs) -> None:
@@ -12,8 +26,56 @@ def keep_until_on_ingest(sender, *, recording: Recording, **kwargs) -> None:
 
 
 def keep_until_on_grounds_changed(sender, *, recordings: list[Recording], **kwargs) -> None:
-    for recording in recordings:
-        recording_keep_until_recompute(recording=recording)
+    """One subject's calls: recomputed in the same transaction as the withdrawal or decision."""
+    keep_until_recompute([recording.pk for recording in recordings], now=timezone.now())
+
+
+def keep_until_on_policy_saved(
+    sender, *, instance: RetentionPolicy, created: bool, raw: bool = False, **kwargs
+):
+    if raw:
+        return  # loading a fixture
+    verb = "set" if created else "changed"
+    recomputation_queue(
+        trigger=Trigger.POLICY_CHANGED,
+        description=f"Policy {instance.purpose.code} {verb}: {instance.keep_days} days",
+        purpose_id=instance.purpose_id,
+    )
+
+
+def keep_until_on_policy_deleted(sender, *, instance: RetentionPolicy, **kwargs) -> None:
+    recomputation_queue(
+        trigger=Trigger.POLICY_DELETED,
+        description=f"Policy {instance.purpose.code} deleted: default {settings.RETENTION_DEFAULT_DAYS} days",
+        purpose_id=instance.purpose_id,
+    )
+
+
+def _assessment_changed(assessment: LegitimateInterestAssessment, what: str) -> None:
+    if not Recording.objects.filter(legitimate_interest_assessment=assessment).exists():
+        return  # a new assessment holds no recording yet
+    recomputation_queue(
+        trigger=Trigger.ASSESSMENT_CHANGED,
+        description=f"Assessment {assessment.pk} {what}",
+        assessment_id=assessment.pk,
+    )
+
+
+def keep_until_on_assessment_saved(sender, *, instance, created: bool, raw: bool = False, **kwargs) -> None:
+    if not raw and not created:
+        _assessment_changed(instance, "approved" if instance.is_approved else "not approved (withdrawn)")
+
+
+def keep_until_on_assessment_purposes(sender, *, instance, action: str, reverse: bool, **kwargs) -> None:
+    if action not in ("post_add", "post_remove", "post_clear"):
+        return
+    assessments = (
+        [instance]
+        if not reverse
+        else list(LegitimateInterestAssessment.objects.filter(pk__in=kwargs.get("pk_set") or []))
+    )
+    for assessment in assessments:
+        _assessment_changed(assessment, "purposes changed")
 
 
 def restricted_for_held_erasure(sender, *, restriction: SubjectRestriction, **kwargs) -> list[int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.conf import settings
@@ -18,7 +19,6 @@ from compliance_site.bulk_rows import rows_insert
 from compliance_site.history_bulk import HISTORY_CHANGED, HISTORY_CREATED, history_copy
 from compliance_site.leases import lease_acquire, lease_held, lease_release
 from recordings.models import Recording
-from recordings.selectors import purposes_lawful_for
 from recordings.sharing.services import shares_revoke_for
 from recordings.vault.services import recording_keys_destroy
 from retention.held_erasures import (
@@ -26,15 +26,14 @@ from retention.held_erasures import (
     held_erasures_on_hold_released,
     subjects_lock_for_hold,
 )
+from retention.keep_until import keep_until_compute, keep_until_recompute
 from retention.models import DeletionRecord, DispositionApproval, LegalHold, SweepRun
 from retention.selectors import (
     ERASURE_TARGET_COLUMNS,
     ErasureTarget,
     deletions_with_blob_pending,
-    keep_days_for,
     recordings_expired,
     recordings_past_retention,
-    retention_policies_for,
 )
 from retention.subject_expiry import subjects_expire
 
@@ -47,19 +46,16 @@ BLOB_CONFIRM_CHUNK = 500
 def keep_until_for(recording: Recording) -> datetime.datetime:
     """The longest retention among the purposes the recording may still serve (the default for
     one without a policy); when it may serve none (its only consent withdrawn), now: the next
-    sweep deletes it unless a legal hold keeps it."""
-    purpose_ids = [p.pk for p in purposes_lawful_for(recording)]
-    if not purpose_ids:
-        return min(timezone.now(), recording.keep_until or timezone.now())
-    policies = retention_policies_for(purpose_ids)
-    longest = max(keep_days_for(purpose_id, policies) for purpose_id in purpose_ids)
-    return recording.started_at + datetime.timedelta(days=longest)
+    sweep deletes it unless a legal hold keeps it. The rule is ``retention.keep_until``'s."""
+    return keep_until_compute([recording.pk], now=timezone.now())[recording.pk].keep_until
 
 
 @transaction.atomic
 def recording_keep_until_recompute(*, recording: Recording) -> Recording:
-    recording.keep_until = keep_until_for(recording)
-    recording.save(update_fields=["keep_until"])
+    """One recording's keep-until, cause and rule, by the same set-based rule as a batch."""
+    # The history row's author is the recording's own (the ingest's actor), as a save would take it.
+    keep_until_recompute([recording.pk], now=timezone.now(), actor=getattr(recording, "_history_user", None))
+    recording.refresh_from_db(fields=["keep_until", "keep_until_cause", "keep_until_rule"])
     return recording
 
 
@@ -237,19 +233,19 @@ def _erase_batch(run: SweepRun, now: datetime.datetime, batch_size: int) -> int:
             recordings_past_retention(now)
             .select_for_update(skip_locked=True, of=("self",))
             .order_by("pk")
-            .values_list(*ERASURE_TARGET_COLUMNS, "keep_until")[:batch_size]
+            .values_list(*ERASURE_TARGET_COLUMNS, "keep_until", "keep_until_cause", "keep_until_rule")[
+                :batch_size
+            ]
         )
-        batch, rules = [], {}
-        for *target, keep_until in rows:
+        batch, by_cause, rules = [], defaultdict(list), {}
+        for *target, keep_until, cause, rule in rows:
             batch.append(ErasureTarget(*target))
-            rules[batch[-1].pk] = f"Retention ended {keep_until:%Y-%m-%d}"
-        recordings_erase(
-            targets=batch,
-            reason=DeletionRecord.Reason.RETENTION_EXPIRED,
-            rules=rules,
-            now=now,
-            sweep_run=run,
-        )
+            # The cause and rule stored with keep-until (retention.keep_until): what ended it.
+            by_cause[cause or DeletionRecord.Reason.RETENTION_EXPIRED].append(batch[-1])
+            ended = f"Retention ended {keep_until:%Y-%m-%d}"
+            rules[batch[-1].pk] = f"{rule}; {ended[0].lower()}{ended[1:]}"[:200] if rule else ended
+        for cause, targets in by_cause.items():
+            recordings_erase(targets=targets, reason=cause, rules=rules, now=now, sweep_run=run)
         if batch:
             # One event per batch: each recording already has its key_destroyed event with the rule.
             access_event_record(

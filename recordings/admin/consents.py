@@ -18,10 +18,10 @@ from recordings.selectors import (
     consents_visible_to,
     subjects_visible_to,
 )
-from recordings.services import consent_withdraw, objection_decide
+from recordings.services import consent_withdraw, grounds_changed_announce, objection_decide
 
 # The evidence of a consent is fixed once captured (Art. 7(1)); only its withdrawal is added later.
-CONSENT_WITHDRAWAL_FIELDS = ("withdrawn_at", "withdrawn_via", "withdrawn_by")
+CONSENT_WITHDRAWAL_FIELDS = ("withdrawn_at", "withdrawn_via", "withdrawn_by", "withdrawn_under")
 
 CONSENT_EVIDENCE_FIELDS = (
     "subject",
@@ -66,6 +66,12 @@ class ConsentAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
 
     def get_exclude(self, request, obj=None):
         return CONSENT_WITHDRAWAL_FIELDS if obj is None else ()
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            # A consent given or refused changes what the subject's calls may serve, at once.
+            grounds_changed_announce(subject_id=obj.subject_id, purpose_id=obj.purpose_id)
 
     @admin.action(
         description="Withdraw the selected consents (on the subject's behalf)", permissions=["withdraw"]
@@ -119,6 +125,12 @@ class ObjectionAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
     def get_readonly_fields(self, request, obj=None):
         decided = ("decision", "decided_at", "decided_by", "reason")
         return (*self.fields[:3], *decided) if obj is not None else decided
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            # A pending objection stops the purpose at once (Art. 21(1)): retention follows.
+            grounds_changed_announce(subject_id=obj.subject_id, purpose_id=obj.purpose_id)
 
     def _decide(self, request, queryset, decision: str) -> None:
         reason = request.POST.get("reason", "")

@@ -42,6 +42,7 @@ from recordings.selectors import (
     recordings_playable_by,
     recordings_visible_to,
 )
+from recordings.services import recording_grounds_changed
 
 
 class ConsentInline(admin.TabularInline):
@@ -191,6 +192,7 @@ class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistory
             if consent.withdrawn_at:
                 via = consent.get_withdrawn_via_display()
                 recorded = f", recorded by {consent.withdrawn_by}" if consent.withdrawn_by else ""
+                recorded += f", under {consent.withdrawn_under}" if consent.withdrawn_under else ""
                 events.append((consent.withdrawn_at, f"Withdrawn for {consent.purpose} via {via}{recorded}"))
         events.sort(key=lambda event: event[0])
         lawful = ", ".join(str(p) for p in purposes_lawful_for(recording)) or "nothing (retention ends)"
@@ -257,3 +259,6 @@ class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistory
     def save_related(self, request, form, formsets, change):
         if change:
             super().save_related(request, form, formsets, change)
+            if "purposes" in form.changed_data:
+                # Its keep-until follows its purposes (retention), at once.
+                recording_grounds_changed.send(sender=Recording, recordings=[form.instance])

@@ -61,6 +61,11 @@ class Recording(models.Model):
     keep_until = models.DateTimeField(
         null=True, blank=True, help_text="Retention end, computed from the purposes' policies."
     )
+    # Derived with keep_until by retention (``retention.keep_until``), never typed in: why the
+    # retention ends when it does, as the tombstone will say it (a deletion reason's value, e.g.
+    # "consent_withdrawn") and the rule behind it ("Policy quality_assurance: 30 days ...").
+    keep_until_cause = models.CharField(max_length=30, blank=True, editable=False)
+    keep_until_rule = models.CharField(max_length=200, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     # History rows are looked up by recording (id) and date; the indexes simple-history would copy

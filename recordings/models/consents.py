@@ -73,6 +73,11 @@ class Consent(models.Model):
         related_name="recorded_withdrawals",
         help_text="Staff who recorded the withdrawal on the subject's behalf.",
     )
+    withdrawn_under = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="The request the withdrawal was made under, e.g. a data-subject request's reference.",
+    )
 
     history = HistoricalRecords()
 
@@ -98,6 +103,10 @@ class Consent(models.Model):
             models.CheckConstraint(
                 condition=Q(withdrawn_at__isnull=True) | Q(decision="given"),
                 name="consent_only_given_is_withdrawn",
+            ),
+            models.CheckConstraint(
+                condition=Q(withdrawn_under="") | Q(withdrawn_at__isnull=False),
+                name="consent_withdrawn_under_only_withdrawn",
             ),
             models.CheckConstraint(
                 condition=Q(jurisdiction__regex=r"^[A-Z]{2}$"), name="consent_jurisdiction_iso"

@@ -230,3 +230,20 @@ def test_the_undelivered_filter_and_flag_leak_nothing_to_any_role(
     if persona in ("analyst", "auditor", "dpo"):
         flagged = dashboard_for(request.getfixturevalue(persona), timezone.now()).reminders_undelivered
         assert flagged == len(expected)
+
+
+@pytest.mark.django_db
+def test_one_tick_sends_every_due_reminder_however_many_batches_they_fill(analyst, monkeypatch, mailoutbox):
+    """Given five requests each owed today's reminder and a tick that reads two reminders at a
+    time, when beat's hourly tick runs once, then all five are sent (not the first batch only), and a
+    second tick at the same moment sends nothing."""
+    from dsr import reminders
+
+    monkeypatch.setattr(reminders, "DELIVERY_BATCH", 2)
+    requests = [_request_due_in(7, analyst) for _ in range(5)]
+    now = timezone.now()
+
+    assert reminders_send_due(now=now) == 5
+    assert reminders_send_due(now=now) == 0
+    assert len(mailoutbox) == 5
+    assert set(DeadlineReminder.objects.values_list("request", "state")) == {(r.pk, "sent") for r in requests}
