@@ -111,9 +111,7 @@ def _batch(job: KeepUntilRecomputation, batch_size: int) -> int:
     """Recompute the next batch and record the progress with it, in one transaction."""
     with transaction.atomic():
         ids = list(
-            _scope(job, after=job.last_recording_id)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:batch_size]
+            _scope(job, after=job.last_recording_id).order_by("pk").values_list("pk", flat=True)[:batch_size]
         )
         if not ids:
             return 0
