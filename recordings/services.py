@@ -128,11 +128,8 @@ def _consent_withdrawal_record(
     consent.withdrawn_at, consent.withdrawn_via = at, via
     consent.withdrawn_by = actor if actor is not None and actor.is_authenticated else None
     consent.withdrawn_under = under[:40]
-    history_save(
-        consent,
-        actor=actor,
-        update_fields=["withdrawn_at", "withdrawn_via", "withdrawn_by", "withdrawn_under"],
-    )
+    withdrawal = ["withdrawn_at", "withdrawn_via", "withdrawn_by", "withdrawn_under"]
+    history_save(consent, actor=actor, update_fields=withdrawal)
     access_event_record(
         action=AccessAction.CONSENT_WITHDRAWN,
         object_type="subject",
