@@ -610,27 +610,21 @@ class Bench:
 
     def main(self, argv: list[str] | None = None) -> int:
         parser = argparse.ArgumentParser(description=f"benchmarks/{self.script}: the {self.name} benchmark")
-        parser.add_argument(
-            "--quick", action="store_true", help="small sizes, 1 round; the doc is left alone"
-        )
-        parser.add_argument("--rounds", type=int, help=f"rounds (default {self.full.rounds}, --quick 1)")
+        add = parser.add_argument
+        add("--quick", action="store_true", help="small sizes, 1 round; the doc is left alone")
+        add("--rounds", type=int, help=f"rounds (default {self.full.rounds}, --quick 1)")
         for name, kind, text in self.options:
             flag = "--" + name.replace("_", "-")
             if kind is bool:
-                parser.add_argument(flag, dest=name, action="store_const", const=True, help=text)
+                add(flag, dest=name, action="store_const", const=True, help=text)
             else:
-                parser.add_argument(flag, dest=name, type=kind, help=text)
-        parser.add_argument(
-            "--server-url",
-            default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_SERVER_URL),
-            help="any database URL on the PostgreSQL server; the benchmark's databases go beside it",
-        )
-        parser.add_argument("--json", type=Path, help="also write the figures as JSON to this file")
-        parser.add_argument(
-            "--doc", action=argparse.BooleanOptionalAction, default=None, help="write the doc"
-        )
-        parser.add_argument("--keep", action="store_true", help="keep the database and the temporary folder")
-        parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+                add(flag, dest=name, type=kind, help=text)
+        server = "any database URL on the PostgreSQL server; the benchmark's databases go beside it"
+        add("--server-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_SERVER_URL), help=server)
+        add("--json", type=Path, help="also write the figures as JSON to this file")
+        add("--doc", action=argparse.BooleanOptionalAction, default=None, help="write the doc")
+        add("--keep", action="store_true", help="keep the database and the temporary folder")
+        add("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
         args = parser.parse_args(argv)
         if args.child:
             return self._child(args.child)

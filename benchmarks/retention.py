@@ -481,9 +481,8 @@ def run(ctx: h.Context) -> h.Outcome:
     while size > 1_000 and Layout(size).total * BLOB_FOOTPRINT + 2 * h.GIB > usage.free:
         size -= 10_000  # the blobs must fit on the disk
     if size != scale.size:
-        ctx.log(
-            f"Only {usage.free / h.GIB:.1f} GiB free: the timed sweeps delete {size:,}, not {scale.size:,}."
-        )
+        free = f"{usage.free / h.GIB:.1f} GiB"
+        ctx.log(f"Only {free} free: the timed sweeps delete {size:,}, not {scale.size:,}.")
     layout = Layout(size)
     for n in scale.query_sizes:
         fill(Layout(n), now)
@@ -491,10 +490,8 @@ def run(ctx: h.Context) -> h.Outcome:
         r.scaling.append({**run_custos(Layout(n), now, by_kind=True), "roundtrip_us": rt})
         ctx.log(f"  sweep of {n:,}: {r.scaling[-1]['queries']:,} statements ({r.scaling[-1]['fixed']} fixed)")
     for round_no in range(1, scale.rounds + 1):
-        row: dict[str, Any] = {
-            "round": round_no,
-            "order": ["custos", "baseline"] if round_no % 2 else ["baseline", "custos"],
-        }
+        order = ["custos", "baseline"] if round_no % 2 else ["baseline", "custos"]
+        row: dict[str, Any] = {"round": round_no, "order": order}
         for variant in row["order"]:
             prepared = fill(layout, now)
             rt = roundtrip_us()
@@ -517,38 +514,28 @@ def run(ctx: h.Context) -> h.Outcome:
         r.probes.append(batch_query_probe(erased, now))
         ctx.log(f"batch query behind {erased:,} erased: {r.probes[-1]['ms']:.1f} ms")
     ctx.log(f"Filling {scale.requests:,} requests ...")
-    requests = fill_requests(scale.requests, scale.open_share, now)
     horizon = max(settings.DSR_REMINDER_OFFSETS, default=0)
-    due = requests_due_for_reminder(now, horizon).count()
+    tick: dict[str, Any] = {
+        "requests": fill_requests(scale.requests, scale.open_share, now),
+        "horizon": horizon,
+    }
+    tick |= {"now": now, "due": requests_due_for_reminder(now, horizon).count()}
     sql, params = requests_due_for_reminder(now, horizon).select_related("assignee").query.sql_with_params()
-    plan = h.explain(sql, params)
+    tick["plan"] = plan = h.explain(sql, params)
     with connection.cursor() as cursor:
         literal = cursor.mogrify(sql, params)
-        literal = literal.decode() if isinstance(literal, bytes) else literal
+    tick["sql"] = literal.decode() if isinstance(literal, bytes) else literal
     indexes = {i.name: i for i in DataSubjectRequest._meta.indexes}
-    used = sorted(
-        set(re.findall(r"(?:Index (?:Only )?Scan (?:Backward )?using|Bitmap Index Scan on) (\w+)", plan))
-        & indexes.keys()
-    )
-    seq_scan = f"Seq Scan on {DataSubjectRequest._meta.db_table}" in plan
+    scans = re.findall(r"(?:Index (?:Only )?Scan (?:Backward )?using|Bitmap Index Scan on) (\w+)", plan)
+    tick["used"] = used = sorted(set(scans) & indexes.keys())
+    tick["seq_scan"] = f"Seq Scan on {DataSubjectRequest._meta.db_table}" in plan
+    tick["index_fields"] = {n: ", ".join(indexes[n].fields) for n in used}
     for _ in range(scale.rounds):
         h.truncate(DeadlineReminder, DeadlineReminder.history.model)
         r.ticks.append(reminder_tick(now))
-    repeat = reminder_tick(now)
-    if repeat["sent"]:
+    if (repeat := reminder_tick(now))["sent"]:
         raise RuntimeError(f"a second tick at the same now sent {repeat['sent']} reminders")
-    tick = {
-        "requests": requests,
-        "due": due,
-        "plan": plan,
-        "sql": literal,
-        "used": used,
-        "seq_scan": seq_scan,
-        "index_fields": {n: ", ".join(indexes[n].fields) for n in used},
-        "repeat": repeat,
-        "horizon": horizon,
-        "now": now,
-    }
+    tick["repeat"] = repeat
     return _report(ctx, r, layout, profile, tick, usage)
 
 

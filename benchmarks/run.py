@@ -61,7 +61,6 @@ import json
 import random
 import re
 import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -383,15 +382,13 @@ def prepare(ctx: h.Context, size: int) -> str:
         h.create_database(ctx.server_url, name)
     h.migrate(url)
     with psycopg.connect(url) as conn:
-        (marker,) = conn.execute(
+        comment = (
             "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()"
-        ).fetchone()
-    if ctx.scale.regenerate or marker != _marker(size):
+        )
+        (marker,) = conn.execute(comment).fetchone()
+    if regenerate := ctx.scale.regenerate or marker != _marker(size):
         h.run_child("run.py", "generate", env={"DATABASE_URL": url}, size=size)
-        action = "generated"
-    else:
-        action = "reused"
-    ctx.log(f"  {name}: {action} in {time.perf_counter() - started:.1f} s")
+    ctx.log(f"  {name}: {'generated' if regenerate else 'reused'} in {time.perf_counter() - started:.1f} s")
     return url
 
 
@@ -502,47 +499,31 @@ def _qa_id() -> int | None:
     return Purpose.objects.filter(code=Purpose.QUALITY_ASSURANCE).values_list("pk", flat=True).first()
 
 
-def _page_setup(page: Page) -> tuple[Any, str, Callable[[], int], Callable[[int], list[str]], dict]:
+def _page_setup(page: Page) -> tuple[Any, str, int, list[str], dict]:
     """The page's user, path, and the list it should show computed without the admin nor the
-    selectors: (count, first n references)."""
-    users = get_user_model()
+    selectors: its length and first references."""
     if page.user != "superuser":
-        user = users.objects.get(username=page.user, groups__name=QA_LEAD)
-        params = {"user": user.pk, "now": timezone.now(), "qa": _qa_id()}
-
-        def count() -> int:
-            with connection.cursor() as cursor:
-                # The planner prices this count's probes high enough to JIT-compile it, which
-                # takes longer than running it; off for this query only.
-                cursor.execute("SET jit = off")
-                cursor.execute(
-                    f"SELECT count(*) FROM recordings_recording r WHERE {VISIBLE_TO_LEAD_SQL}", params
-                )
-                (n,) = cursor.fetchone()
-                cursor.execute("RESET jit")
-                return n
-
-        def first(n: int) -> list[str]:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT r.reference FROM recordings_recording r WHERE {VISIBLE_TO_LEAD_SQL} "
-                    "ORDER BY r.started_at DESC, r.id DESC LIMIT %(limit)s",
-                    {**params, "limit": n},
-                )
-                return [ref for (ref,) in cursor.fetchall()]
-
+        user = get_user_model().objects.get(username=page.user, groups__name=QA_LEAD)
+        params = {"user": user.pk, "now": timezone.now(), "qa": _qa_id(), "limit": page.list_per_page}
+        visible = f"FROM recordings_recording r WHERE {VISIBLE_TO_LEAD_SQL}"
+        with connection.cursor() as cursor:
+            # The planner prices this count's probes high enough to JIT-compile it, which
+            # takes longer than running it; off for this query only.
+            cursor.execute("SET jit = off")
+            cursor.execute(f"SELECT count(*) {visible}", params)
+            (total,) = cursor.fetchone()
+            cursor.execute("RESET jit")
+            cursor.execute(
+                f"SELECT r.reference {visible} ORDER BY r.started_at DESC, r.id DESC LIMIT %(limit)s", params
+            )
+            refs = [ref for (ref,) in cursor.fetchall()]
         grants = RecordingUserObjectPermission.objects.filter(
             user=user, permission__codename="review_recording"
         )
-        info = {
-            "username": user.username,
-            "queues": QueueUserObjectPermission.objects.filter(user=user).count(),
-            "ad_hoc_grants": grants.count(),
-            "ad_hoc_grants_unexpired": grants.filter(
-                Q(expires_at__isnull=True) | Q(expires_at__gt=params["now"])
-            ).count(),
-        }
-        return user, CHANGELIST_URL, count, first, info
+        unexpired = grants.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=params["now"])).count()
+        queues = QueueUserObjectPermission.objects.filter(user=user).count()
+        info = {"username": user.username, "queues": queues, "ad_hoc_grants": grants.count()}
+        return user, CHANGELIST_URL, total, refs, info | {"ad_hoc_grants_unexpired": unexpired}
     user = h.staff_user("bench-superuser", superuser=True)
     queryset, path, info = Recording.objects.all(), CHANGELIST_URL, {}
     if page.key == "filter":
@@ -560,8 +541,8 @@ def _page_setup(page: Page) -> tuple[Any, str, Callable[[], int], Callable[[int]
         queryset = queryset.filter(Q(reference=term) | Q(subject__reference=term))
         path += "?" + urlencode({"q": term})
         info["term"] = term
-    ordered_refs = queryset.order_by("-started_at", "-pk").values_list("reference", flat=True)
-    return user, path, queryset.count, lambda n: list(ordered_refs[:n]), info
+    refs = queryset.order_by("-started_at", "-pk").values_list("reference", flat=True)
+    return user, path, queryset.count(), list(refs[: page.list_per_page]), info
 
 
 def measure_page(page: Page, requests: int, warmup: int, captured: int = 3) -> dict[str, Any]:
@@ -572,8 +553,7 @@ def measure_page(page: Page, requests: int, warmup: int, captured: int = 3) -> d
     from django.test.utils import CaptureQueriesContext
 
     admin.site._registry[Recording].list_per_page = page.list_per_page
-    user, path, count, first, info = _page_setup(page)
-    expected_total, expected_refs = count(), first(page.list_per_page)
+    user, path, expected_total, expected_refs, info = _page_setup(page)
     client = Client()
     client.force_login(user)
 
