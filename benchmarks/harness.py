@@ -140,11 +140,8 @@ def write_wav(path: Path, size: int, *, seed: int) -> Path:
 def sha256_file(path: Path) -> str:
     import hashlib
 
-    digest = hashlib.sha256()
     with path.open("rb") as file:
-        while block := file.read(MIB):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def size_label(size: float) -> str:

@@ -584,7 +584,8 @@ def run(ctx: h.Context) -> h.Outcome:
                 f"{r['rotation'][-1]['seconds']:.1f} s"
             )
     _, stats = h.profiled(lambda: store_custos(fx))
-    own = sorted(((v[2], v[1], key) for key, v in stats.stats.items()), reverse=True)[:8]  # type: ignore[attr-defined]
+    entries = stats.stats.items()  # type: ignore[attr-defined]
+    own = sorted(((v[2], v[1], key) for key, v in entries), reverse=True)[:8]
     store_profile = [
         {
             "fn": f"`{fn}`" if path == "~" else f"`{Path(path).name}:{line}({fn})`",
@@ -596,7 +597,8 @@ def run(ctx: h.Context) -> h.Outcome:
     ]
     get_provider().create_version()
     batch, stats = h.profiled(subject_keys_rewrap_batch)
-    rotation_profile = (batch, stats.total_tt * 1000, h.profile_parts(stats, ROTATION_PARTS))  # type: ignore[attr-defined]
+    batch_ms = stats.total_tt * 1000  # type: ignore[attr-defined]
+    rotation_profile = (batch, batch_ms, h.profile_parts(stats, ROTATION_PARTS))
     return _report(ctx, r, store_profile, rotation_profile)
 
 
