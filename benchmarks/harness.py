@@ -16,11 +16,13 @@ import argparse
 import contextlib
 import cProfile
 import dataclasses
+import functools
 import importlib
 import json
 import os
 import platform
 import pstats
+import re
 import shutil
 import signal
 import statistics
@@ -29,7 +31,8 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,6 +78,18 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
     cpu, started = cpu_seconds(), time.perf_counter()
     result = fn()
     return result, time.perf_counter() - started, cpu_seconds() - cpu
+
+
+def timings_ms(fn: Callable[[], Any], count: int, warmup: int = 0) -> list[float]:
+    """``fn()`` ``warmup`` times untimed, then ``count`` times: the milliseconds of each call."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(count):
+        started = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - started) * 1000)
+    return out
 
 
 def cpu_seconds() -> float:
@@ -125,11 +140,8 @@ def write_wav(path: Path, size: int, *, seed: int) -> Path:
 def sha256_file(path: Path) -> str:
     import hashlib
 
-    digest = hashlib.sha256()
     with path.open("rb") as file:
-        while block := file.read(MIB):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def size_label(size: float) -> str:
@@ -456,6 +468,61 @@ def explain(sql: str, params: Any = None, *, runs: int = 3) -> str:
     return "\n".join(line for (line,) in plan)
 
 
+_TABLE_RE = re.compile(r'(?:FROM|INTO|UPDATE)\s+"?([a-z_]+)"?', re.I)
+
+
+class QueryCounter:
+    """Counts the statements Django sends (``execute_wrapper``; cheaper than capturing them, so it
+    stays on in timed runs); ``by_kind`` classifies and times each (verb and first table)."""
+
+    def __init__(self, by_kind: bool = False) -> None:
+        self.count, self.by_kind = 0, by_kind
+        self.kinds: Counter[str] = Counter()
+        self.seconds: Counter[str] = Counter()
+
+    def _kind(self, sql: str) -> str:
+        head = sql.lstrip().upper()
+        for verb in ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT"):
+            if head.startswith(verb):
+                return verb
+        match = _TABLE_RE.search(sql)
+        return head.split(None, 1)[0] + (f" {match.group(1)}" if match else "")
+
+    def _run(self, label: str | None, run: Any, *args: Any, **kwargs: Any) -> Any:
+        self.count += 1
+        if not self.by_kind:
+            return run(*args, **kwargs)
+        self.kinds[label or "?"] += 1
+        started = time.perf_counter()
+        try:
+            return run(*args, **kwargs)
+        finally:
+            self.seconds[label or "?"] += time.perf_counter() - started
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        return self._run(self.by_kind and self._kind(sql), execute, sql, params, many, context)
+
+    def copy(self, original: Any, queryset: Any, *args: Any, **kwargs: Any) -> Any:
+        model = queryset if isinstance(queryset, type) else queryset.model
+        return self._run(f"COPY {model._meta.db_table}", original, queryset, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def counting(by_kind: bool = False) -> Iterator[QueryCounter]:
+    """Every statement through Django's cursor, and each ``pgbulk.copy`` (COPY bypasses it)."""
+    from unittest import mock
+
+    import pgbulk
+    from django.db import connection
+
+    counter = QueryCounter(by_kind)
+    with (
+        connection.execute_wrapper(counter),
+        mock.patch.object(pgbulk, "copy", functools.partial(counter.copy, pgbulk.copy)),
+    ):
+        yield counter
+
+
 # --- Processes ----------------------------------------------------------------------------------
 
 
@@ -540,27 +607,21 @@ class Bench:
 
     def main(self, argv: list[str] | None = None) -> int:
         parser = argparse.ArgumentParser(description=f"benchmarks/{self.script}: the {self.name} benchmark")
-        parser.add_argument(
-            "--quick", action="store_true", help="small sizes, 1 round; the doc is left alone"
-        )
-        parser.add_argument("--rounds", type=int, help=f"rounds (default {self.full.rounds}, --quick 1)")
+        add = parser.add_argument
+        add("--quick", action="store_true", help="small sizes, 1 round; the doc is left alone")
+        add("--rounds", type=int, help=f"rounds (default {self.full.rounds}, --quick 1)")
         for name, kind, text in self.options:
             flag = "--" + name.replace("_", "-")
             if kind is bool:
-                parser.add_argument(flag, dest=name, action="store_const", const=True, help=text)
+                add(flag, dest=name, action="store_const", const=True, help=text)
             else:
-                parser.add_argument(flag, dest=name, type=kind, help=text)
-        parser.add_argument(
-            "--server-url",
-            default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_SERVER_URL),
-            help="any database URL on the PostgreSQL server; the benchmark's databases go beside it",
-        )
-        parser.add_argument("--json", type=Path, help="also write the figures as JSON to this file")
-        parser.add_argument(
-            "--doc", action=argparse.BooleanOptionalAction, default=None, help="write the doc"
-        )
-        parser.add_argument("--keep", action="store_true", help="keep the database and the temporary folder")
-        parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+                add(flag, dest=name, type=kind, help=text)
+        server = "any database URL on the PostgreSQL server; the benchmark's databases go beside it"
+        add("--server-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_SERVER_URL), help=server)
+        add("--json", type=Path, help="also write the figures as JSON to this file")
+        add("--doc", action=argparse.BooleanOptionalAction, default=None, help="write the doc")
+        add("--keep", action="store_true", help="keep the database and the temporary folder")
+        add("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
         args = parser.parse_args(argv)
         if args.child:
             return self._child(args.child)

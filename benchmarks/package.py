@@ -85,8 +85,7 @@ class Sink(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def seekable(self) -> bool:
-        return True
+    seekable = writable
 
     def write(self, data: Any) -> int:
         self.position += len(data)
@@ -330,10 +329,11 @@ def _report(ctx, rounds, memory, profile, entries, stored, setup) -> h.Outcome:
     parts = [
         {"part": k, "s": s, "share": s / profile["total"], "gb": s / gb} for k, s in profile["parts"].items()
     ]
+    built = rounds[0]["custos"]
     out = h.md(
         """
         One subject with {recordings} calls of {each} ({stored:,} bytes of ciphertext; set-up {setup:.0f} s,
-        untimed); {zip_bytes:,} bytes of ZIP, {cipher_bytes:,} of ciphertext. The method follows this
+        untimed); {built[bytes]:,} bytes of ZIP, {built[ciphertext]:,} of ciphertext. The method follows this
         section.
 
         ### Throughput and CPU
@@ -342,8 +342,7 @@ def _report(ctx, rounds, memory, profile, entries, stored, setup) -> h.Outcome:
         each=each,
         stored=stored,
         setup=setup,
-        zip_bytes=rounds[0]["custos"]["bytes"],
-        cipher_bytes=rounds[0]["custos"]["ciphertext"],
+        built=built,
     )
     out += h.table(
         rounds,
@@ -361,12 +360,11 @@ def _report(ctx, rounds, memory, profile, entries, stored, setup) -> h.Outcome:
         Load average> {load:.1f}
         """,
     )
-    out += h.md(
-        "Where a build's time goes: cProfile of one more build ({total:.1f} s under the profiler for "
-        "{size}), own time of the per-byte work:",
-        total=profile["total"],
-        size=size_label(profile["bytes"]),
-    )
+    under = f"{profile['total']:.1f} s under the profiler for {size_label(profile['bytes'])}"
+    out += [
+        f"Where a build's time goes: cProfile of one more build ({under}), own time of the per-byte work:",
+        "",
+    ]
     out += h.table(parts, "Part {part}\nSeconds> {s:.2f}\nShare> {share:.0%}\nSeconds per GB> {gb:.2f}")
     out += ["### Peak memory while building", ""]
     out += h.table(

@@ -53,7 +53,6 @@ BENCH = Bench(
 if __name__ == "__main__":
     sys.exit(BENCH.main())
 
-import contextlib
 import datetime
 import functools
 import hashlib
@@ -62,11 +61,8 @@ import re
 import shutil
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
-from unittest import mock
 
-import pgbulk
 from django.apps import apps
 from django.conf import settings
 from django.core import mail
@@ -93,46 +89,24 @@ BLOB_FOOTPRINT = BLOB_BYTES + 4096  # on disk, with its inode and directory entr
 KEEP_DAYS, QUEUES, PER_SUBJECT, HELD_PER_SUBJECT = 365, 20, 5, 5
 BATCH_PROBE_FRESH = 1_000
 _BLOB = os.urandom(BLOB_BYTES)
+DAY = datetime.timedelta(days=1)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Layout:
     """The recordings of a dataset with ``expired`` deletable ones: held (subject under a legal
     hold), review (a purpose under disposition review) and live (not yet expired) are kept."""
 
     expired: int
 
-    @property
-    def held(self) -> int:
-        return max(1, self.expired // 100)
-
-    @property
-    def review(self) -> int:
-        return max(1, self.expired // 100)
-
-    @property
-    def live(self) -> int:
-        return max(1, self.expired // 10)
-
-    @property
-    def kept(self) -> int:
-        return self.held + self.review + self.live
-
-    @property
-    def total(self) -> int:
-        return self.expired + self.kept
-
-    @property
-    def subjects(self) -> int:
-        return -(-(self.expired + self.review + self.live) // PER_SUBJECT)
-
-    @property
-    def held_subjects(self) -> int:
-        return -(-self.held // HELD_PER_SUBJECT)
-
-    @property
-    def released_holds(self) -> int:
-        return max(1, self.expired // 500)
+    def __post_init__(self) -> None:
+        self.held = self.review = max(1, self.expired // 100)
+        self.live = max(1, self.expired // 10)
+        self.kept = self.held + self.review + self.live
+        self.total = self.expired + self.kept
+        self.subjects = -(-(self.expired + self.review + self.live) // PER_SUBJECT)
+        self.held_subjects = -(-self.held // HELD_PER_SUBJECT)
+        self.released_holds = max(1, self.expired // 500)
 
 
 def location() -> Path:
@@ -151,44 +125,33 @@ def _historical(*app_labels: str) -> list[Any]:
 def fill(layout: Layout, now: datetime.datetime, *, blobs: bool = True) -> dict[str, float]:
     """Empties what the sweep touches, fills it for ``layout`` through the models, writes the
     blobs that are missing, analyses and flushes everything (``CHECKPOINT``, ``sync``)."""
-    started = time.perf_counter()
-    user = h.staff_user("bench-retention-dpo")
+    started, user, day = time.perf_counter(), h.staff_user("bench-retention-dpo"), datetime.timedelta(days=1)
     with transaction.atomic():
-        h.truncate(
-            Recording,
-            DataSubject,
-            Queue,
-            Purpose,
-            AccessEvent,
-            AuditChainHead,
-            DeletionRecord,
-            SweepRun,
-            *_historical("recordings", "retention"),
-        )
+        h.truncate(Recording, DataSubject, Queue, Purpose, AccessEvent, AuditChainHead, DeletionRecord)
+        h.truncate(SweepRun, *_historical("recordings", "retention"))
         # The access log's chain began long before: the first batch does not pay for its head.
         AuditChainHead.objects.create(id=1, sequence=0, last_hash=GENESIS_HASH)
-        qa = Purpose.objects.create(
-            code="quality_assurance", name="Quality assurance", description="Reviewing calls."
+        qa, disputes = (
+            Purpose.objects.create(code=code, name=name, description=text)
+            for code, name, text in (
+                ("quality_assurance", "Quality assurance", "Reviewing calls."),
+                ("disputes", "Dispute handling", "Evidence."),
+            )
         )
-        disputes = Purpose.objects.create(code="disputes", name="Dispute handling", description="Evidence.")
-        RetentionPolicy.objects.create(purpose=qa, keep_days=KEEP_DAYS, legal_reference="Benchmark policy")
-        RetentionPolicy.objects.create(
-            purpose=disputes, keep_days=730, disposition_review=True, legal_reference="Benchmark policy"
-        )
+        policy = functools.partial(RetentionPolicy.objects.create, legal_reference="Benchmark policy")
+        policy(purpose=qa, keep_days=KEEP_DAYS)
+        policy(purpose=disputes, keep_days=730, disposition_review=True)
         h.numbered_rows(Queue, QUEUES, code="ret-queue-{n:02d}", name="Queue {n}")
         subjects = layout.subjects + layout.held_subjects
         h.numbered_rows(DataSubject, subjects, reference="BS-{n:07d}")
+        key = functools.partial(SubjectKey, master_version="bench-v1")
         h.copy_rows(
             SubjectKey,
-            [
-                SubjectKey(
-                    subject_id=s, master_version="bench-v1", wrapped_key=hashlib.sha256(b"s%d" % s).digest()
-                )
-                for s in range(1, subjects + 1)
-            ],
+            [key(subject_id=s, wrapped_key=_digest("sha256", b"s%d" % s)) for s in range(1, subjects + 1)],
         )
         # Expired calls fill the regular subjects from the first; review and live calls share them;
-        # held calls go to the subjects under hold. keep_until: now -/+ 1 to 365 days.
+        # held calls go to the subjects under hold. keep_until: now -/+ 1 to 365 days. Every one
+        # active, as audio/wav (the model's defaults).
         rows, pk = [], 0
         for kind, count, sign, first, per in (
             ("expired", layout.expired, -1, 1, PER_SUBJECT),
@@ -201,7 +164,7 @@ def fill(layout: Layout, now: datetime.datetime, *, blobs: bool = True) -> dict[
                 keep_until = now + sign * datetime.timedelta(
                     days=1 + int(364 * g / count), seconds=g * 7919 % 86400
                 )
-                started_at = keep_until - datetime.timedelta(days=KEEP_DAYS)
+                started_at = keep_until - KEEP_DAYS * day
                 digest = hashlib.md5(f"{kind}{g}".encode(), usedforsecurity=False).hexdigest()
                 rows.append(
                     Recording(
@@ -211,10 +174,8 @@ def fill(layout: Layout, now: datetime.datetime, *, blobs: bool = True) -> dict[
                         started_at=started_at,
                         ended_at=started_at + datetime.timedelta(minutes=4),
                         lawful_basis=("contract", "consent", "legal_obligation")[g % 3],
-                        status="active",
                         storage_ref=f"audio/{started_at:%Y/%m}/{digest}.wav.tink",
                         size_bytes=BLOB_BYTES,
-                        content_type="audio/wav",
                         checksum_sha256=digest * 2,
                         keep_until=keep_until,
                         queue_id=1 + g % QUEUES,
@@ -224,49 +185,36 @@ def fill(layout: Layout, now: datetime.datetime, *, blobs: bool = True) -> dict[
         h.copy_rows(Recording, rows, with_ids=True)
         h.copy_rows(
             RecordingKey,
-            [
-                RecordingKey(recording_id=r.pk, wrapped_key=hashlib.sha384(b"k%d" % r.pk).digest())
-                for r in rows
-            ],
+            [RecordingKey(recording_id=r.pk, wrapped_key=_digest("sha384", b"k%d" % r.pk)) for r in rows],
         )
         link = Recording.purposes.through
+        review = [r for r in rows if r.reference.startswith("RET-review")]
         h.copy_rows(
             link,
-            [link(recording_id=r.pk, purpose_id=qa.pk) for r in rows]
-            + [
-                link(recording_id=r.pk, purpose_id=disputes.pk)
-                for r in rows
-                if r.reference.startswith("RET-review")
+            [
+                link(recording_id=r.pk, purpose_id=p.pk)
+                for p, of in ((qa, rows), (disputes, review))
+                for r in of
             ],
         )
+        hold = functools.partial(LegalHold, scope="subject", placed_by=user)
         holds = [
-            LegalHold(
-                scope="subject",
+            hold(
                 subject_id=s,
                 case_reference=f"CASE-{s}",
                 reason="Benchmark: litigation",
-                placed_by=user,
-                placed_at=now - datetime.timedelta(days=400),
+                placed_at=now - 400 * day,
             )
             for s in range(layout.subjects + 1, subjects + 1)
         ]
+        old = {"reason": "Benchmark: settled", "placed_at": now - 800 * day, "released_by": user}
+        old |= {"released_at": now - 500 * day, "release_reason": "Settled."}
         holds += [
-            LegalHold(
-                scope="subject",
-                subject_id=s,
-                case_reference=f"CASE-OLD-{s}",
-                reason="Benchmark: settled",
-                placed_by=user,
-                placed_at=now - datetime.timedelta(days=800),
-                released_by=user,
-                released_at=now - datetime.timedelta(days=500),
-                release_reason="Settled.",
-            )
+            hold(subject_id=s, case_reference=f"CASE-OLD-{s}", **old)
             for s in range(1, layout.released_holds + 1)
         ]
         h.copy_rows(LegalHold, holds)
-    rows_seconds = time.perf_counter() - started
-    started = time.perf_counter()
+    rows_seconds, started = time.perf_counter() - started, time.perf_counter()
     refs = [r.storage_ref for r in rows] if blobs else []
     wanted = {str(location() / ref) for ref in refs}
     for root, _, files in os.walk(location()):  # blobs of an earlier, different dataset go
@@ -274,23 +222,12 @@ def fill(layout: Layout, now: datetime.datetime, *, blobs: bool = True) -> dict[
             if os.path.join(root, name) not in wanted:
                 os.unlink(os.path.join(root, name))
     for ref in refs:  # the kept recordings' blobs survive from one run to the next
-        path = location() / ref
-        if not path.exists():
+        if not (path := location() / ref).exists():
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             path.write_bytes(_BLOB)
-    blobs_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    h.analyze(
-        Recording,
-        link,
-        RecordingKey,
-        DataSubject,
-        SubjectKey,
-        Purpose,
-        RetentionPolicy,
-        LegalHold,
-        DeletionRecord,
-    )
+    blobs_seconds, started = time.perf_counter() - started, time.perf_counter()
+    h.analyze(Recording, link, RecordingKey, DataSubject, SubjectKey, Purpose, RetentionPolicy, LegalHold)
+    h.analyze(DeletionRecord)
     with connection.cursor() as cursor:
         cursor.execute("CHECKPOINT")
     os.sync()
@@ -301,56 +238,8 @@ def fill(layout: Layout, now: datetime.datetime, *, blobs: bool = True) -> dict[
     }
 
 
-# --- Counting the statements --------------------------------------------------------------------------
-
-_TABLE_RE = re.compile(r'(?:FROM|INTO|UPDATE)\s+"?([a-z_]+)"?', re.I)
-
-
-class QueryCounter:
-    """Counts the statements Django sends (``execute_wrapper``; cheaper than capturing them, so it
-    stays on in the timed sweeps); ``by_kind`` classifies and times each (verb and first table)."""
-
-    def __init__(self, by_kind: bool = False) -> None:
-        self.count, self.by_kind = 0, by_kind
-        self.kinds: Counter[str] = Counter()
-        self.seconds: Counter[str] = Counter()
-
-    def _kind(self, sql: str) -> str:
-        head = sql.lstrip().upper()
-        for verb in ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT"):
-            if head.startswith(verb):
-                return verb
-        match = _TABLE_RE.search(sql)
-        return head.split(None, 1)[0] + (f" {match.group(1)}" if match else "")
-
-    def _run(self, label: str | None, run: Any, *args: Any, **kwargs: Any) -> Any:
-        self.count += 1
-        if not self.by_kind:
-            return run(*args, **kwargs)
-        self.kinds[label or "?"] += 1
-        started = time.perf_counter()
-        try:
-            return run(*args, **kwargs)
-        finally:
-            self.seconds[label or "?"] += time.perf_counter() - started
-
-    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        return self._run(self.by_kind and self._kind(sql), execute, sql, params, many, context)
-
-    def copy(self, original: Any, queryset: Any, *args: Any, **kwargs: Any) -> Any:
-        model = queryset if isinstance(queryset, type) else queryset.model
-        return self._run(f"COPY {model._meta.db_table}", original, queryset, *args, **kwargs)
-
-
-@contextlib.contextmanager
-def counting(by_kind: bool = False) -> Iterator[QueryCounter]:
-    """Every statement through Django's cursor, and each ``pgbulk.copy`` (COPY bypasses it)."""
-    counter = QueryCounter(by_kind)
-    with (
-        connection.execute_wrapper(counter),
-        mock.patch.object(pgbulk, "copy", functools.partial(counter.copy, pgbulk.copy)),
-    ):
-        yield counter
+def _digest(name: str, data: bytes) -> bytes:
+    return hashlib.new(name, data).digest()
 
 
 # --- 1. The sweep and its baseline ---------------------------------------------------------------------
@@ -389,7 +278,7 @@ def roundtrip_us(statements: int = 2000) -> float:
 
 
 def run_custos(layout: Layout, now: datetime.datetime, by_kind: bool = False) -> dict[str, Any]:
-    with counting(by_kind) as counter:
+    with h.counting(by_kind) as counter:
         started = time.perf_counter()
         run = retention_sweep(now=now)
         elapsed = time.perf_counter() - started
@@ -410,7 +299,7 @@ def run_custos(layout: Layout, now: datetime.datetime, by_kind: bool = False) ->
             "blobs": layout.kept,
         },
     )
-    with counting() as fixed:  # a sweep with nothing left: the statements every sweep sends once
+    with h.counting() as fixed:  # a sweep with nothing left: the statements every sweep sends once
         retention_sweep(now=now)
     return {
         "deleted": run.deleted,
@@ -427,7 +316,7 @@ def run_baseline(layout: Layout, now: datetime.datetime) -> dict[str, Any]:
     q = connection.ops.quote_name
     link = Recording.purposes.through
     doomed, params = recordings_past_retention(now).values("id", "storage_ref").query.sql_with_params()
-    with counting() as counter:
+    with h.counting() as counter:
         started = time.perf_counter()
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f"CREATE TEMPORARY TABLE bench_doomed ON COMMIT DROP AS {doomed}", params)
@@ -510,15 +399,8 @@ def fill_requests(rows: int, open_share: float, now: datetime.datetime) -> dict[
     ]
     open_rows = max(1, int(rows * open_share))
     closed = rows - open_rows
-    types = (
-        "access",
-        "erasure",
-        "objection",
-        "rectification",
-        "restriction",
-        "portability",
-        "consent_withdrawal",
-    )
+    types = ("access", "erasure", "objection", "rectification", "restriction", "portability")
+    types += ("consent_withdrawal",)
     numbers: Counter[int] = Counter()
     objs = []
     for g in range(1, rows + 1):
@@ -563,7 +445,7 @@ def fill_requests(rows: int, open_share: float, now: datetime.datetime) -> dict[
 
 def reminder_tick(now: datetime.datetime) -> dict[str, Any]:
     mail.outbox = []
-    with counting(by_kind=True) as counter:
+    with h.counting(by_kind=True) as counter:
         started = time.perf_counter()
         sent = reminders_send_due(now=now)
         elapsed = time.perf_counter() - started
@@ -599,9 +481,8 @@ def run(ctx: h.Context) -> h.Outcome:
     while size > 1_000 and Layout(size).total * BLOB_FOOTPRINT + 2 * h.GIB > usage.free:
         size -= 10_000  # the blobs must fit on the disk
     if size != scale.size:
-        ctx.log(
-            f"Only {usage.free / h.GIB:.1f} GiB free: the timed sweeps delete {size:,}, not {scale.size:,}."
-        )
+        free = f"{usage.free / h.GIB:.1f} GiB"
+        ctx.log(f"Only {free} free: the timed sweeps delete {size:,}, not {scale.size:,}.")
     layout = Layout(size)
     for n in scale.query_sizes:
         fill(Layout(n), now)
@@ -609,10 +490,8 @@ def run(ctx: h.Context) -> h.Outcome:
         r.scaling.append({**run_custos(Layout(n), now, by_kind=True), "roundtrip_us": rt})
         ctx.log(f"  sweep of {n:,}: {r.scaling[-1]['queries']:,} statements ({r.scaling[-1]['fixed']} fixed)")
     for round_no in range(1, scale.rounds + 1):
-        row: dict[str, Any] = {
-            "round": round_no,
-            "order": ["custos", "baseline"] if round_no % 2 else ["baseline", "custos"],
-        }
+        order = ["custos", "baseline"] if round_no % 2 else ["baseline", "custos"]
+        row: dict[str, Any] = {"round": round_no, "order": order}
         for variant in row["order"]:
             prepared = fill(layout, now)
             rt = roundtrip_us()
@@ -635,38 +514,28 @@ def run(ctx: h.Context) -> h.Outcome:
         r.probes.append(batch_query_probe(erased, now))
         ctx.log(f"batch query behind {erased:,} erased: {r.probes[-1]['ms']:.1f} ms")
     ctx.log(f"Filling {scale.requests:,} requests ...")
-    requests = fill_requests(scale.requests, scale.open_share, now)
     horizon = max(settings.DSR_REMINDER_OFFSETS, default=0)
-    due = requests_due_for_reminder(now, horizon).count()
+    tick: dict[str, Any] = {
+        "requests": fill_requests(scale.requests, scale.open_share, now),
+        "horizon": horizon,
+    }
+    tick |= {"now": now, "due": requests_due_for_reminder(now, horizon).count()}
     sql, params = requests_due_for_reminder(now, horizon).select_related("assignee").query.sql_with_params()
-    plan = h.explain(sql, params)
+    tick["plan"] = plan = h.explain(sql, params)
     with connection.cursor() as cursor:
         literal = cursor.mogrify(sql, params)
-        literal = literal.decode() if isinstance(literal, bytes) else literal
+    tick["sql"] = literal.decode() if isinstance(literal, bytes) else literal
     indexes = {i.name: i for i in DataSubjectRequest._meta.indexes}
-    used = sorted(
-        set(re.findall(r"(?:Index (?:Only )?Scan (?:Backward )?using|Bitmap Index Scan on) (\w+)", plan))
-        & indexes.keys()
-    )
-    seq_scan = f"Seq Scan on {DataSubjectRequest._meta.db_table}" in plan
+    scans = re.findall(r"(?:Index (?:Only )?Scan (?:Backward )?using|Bitmap Index Scan on) (\w+)", plan)
+    tick["used"] = used = sorted(set(scans) & indexes.keys())
+    tick["seq_scan"] = f"Seq Scan on {DataSubjectRequest._meta.db_table}" in plan
+    tick["index_fields"] = {n: ", ".join(indexes[n].fields) for n in used}
     for _ in range(scale.rounds):
         h.truncate(DeadlineReminder, DeadlineReminder.history.model)
         r.ticks.append(reminder_tick(now))
-    repeat = reminder_tick(now)
-    if repeat["sent"]:
+    if (repeat := reminder_tick(now))["sent"]:
         raise RuntimeError(f"a second tick at the same now sent {repeat['sent']} reminders")
-    tick = {
-        "requests": requests,
-        "due": due,
-        "plan": plan,
-        "sql": literal,
-        "used": used,
-        "seq_scan": seq_scan,
-        "index_fields": {n: ", ".join(indexes[n].fields) for n in used},
-        "repeat": repeat,
-        "horizon": horizon,
-        "now": now,
-    }
+    tick["repeat"] = repeat
     return _report(ctx, r, layout, profile, tick, usage)
 
 
@@ -705,6 +574,9 @@ def _report(ctx: h.Context, r: Results, layout: Layout, profile: dict, tick: dic
     )
     sweep = f"{ratio:.2f}x ({custos_s:,.0f} s = {size / custos_s:,.0f}/s vs "
     sweep += f"{base_s:,.0f} s = {size / base_s:,.0f}/s)"
+    rows, ticks = f"Reminder tick over {req['rows']:,} requests", r.ticks[-1]
+    per_1000 = f"{min(rates):,.1f} to {max(rates):,.1f} (spread {spread:.2%})"
+    tick_text = f"{tick_s:.1f} s, {ticks['queries']:,} statements, {ticks['sent']:,} reminders sent"
     verdicts = [
         h.Verdict(
             "sweep",
@@ -716,24 +588,18 @@ def _report(ctx: h.Context, r: Results, layout: Layout, profile: dict, tick: dic
         h.Verdict(
             "queries",
             f"Statements per 1,000 deletions beyond a sweep's fixed ones, sweeps of {sizes}",
-            f"{min(rates):,.1f} to {max(rates):,.1f} (spread {spread:.2%})",
+            per_1000,
             "constant (spread <= 1%)",
             spread <= TARGET_QUERY_SPREAD,
         ),
         h.Verdict(
             "index",
-            f"Reminder tick over {req['rows']:,} requests: its query's plan",
+            f"{rows}: its query's plan",
             plan_text,
             "an index, no sequential scan",
             bool(tick["used"]) and not tick["seq_scan"],
         ),
-        h.Verdict(
-            "tick",
-            f"Reminder tick over {req['rows']:,} requests ({req['open']:,} open)",
-            f"{tick_s:.1f} s, {r.ticks[-1]['queries']:,} statements, {r.ticks[-1]['sent']:,} reminders sent",
-            "informational",
-            None,
-        ),
+        h.Verdict("tick", f"{rows} ({req['open']:,} open)", tick_text, "informational", None),
     ]
     fills = [x[v]["fill"] for x in r.sweep for v in ("custos", "baseline")]
     for x in r.sweep:

@@ -61,6 +61,7 @@ if __name__ == "__main__":
 
 import contextlib
 import datetime
+import functools
 import gc
 import hashlib
 import http.client
@@ -70,11 +71,11 @@ import os
 import signal
 import socket
 import subprocess
-import threading
 import time
 import tracemalloc
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from io import StringIO
 from typing import Any
 
@@ -87,6 +88,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django.test import Client
 from django.utils import timezone
+from urllib3 import encode_multipart_formdata
 
 from benchmarks import harness as h
 from compliance_site.keys import get_provider
@@ -170,15 +172,9 @@ def prepare(ctx: h.Context) -> Fixture:
             keys.append(SubjectKey(subject=s, master_version=version, wrapped_key=wrapped))
         h.copy_rows(SubjectKey, keys)
         made += len(batch)
+    checksum = h.sha256_file(store_input)
     return Fixture(
-        admin.pk,
-        subject.pk,
-        queue.pk,
-        recordings,
-        sizes,
-        store_input,
-        h.sha256_file(store_input),
-        workdir / "plain",
+        admin.pk, subject.pk, queue.pk, recordings, sizes, store_input, checksum, workdir / "plain"
     )
 
 
@@ -241,18 +237,10 @@ def round_reader(fx: Fixture, passes: int, round_no: int) -> dict[str, Any]:
         raise RuntimeError("the reader or the raw pass decrypted another number of bytes")
     mbps = {v: r[0][0] / h.median(x[1] for x in r) / MB for v, r in runs.items()}
     cpu = {v: r[0][0] / h.median(x[2] for x in r) / MB for v, r in runs.items()}
-    return {
-        "order": order,
-        "order_text": " then ".join(order),
-        "custos": mbps["custos"],
-        "raw": mbps["raw"],
-        "cached": mbps["raw_cached"],
-        "share": mbps["custos"] / mbps["raw"],
-        "custos_cpu": cpu["custos"],
-        "raw_cpu": cpu["raw"],
-        "cpu_share": cpu["custos"] / cpu["raw"],
-        "cached_share": mbps["custos"] / mbps["raw_cached"],
-    }
+    out = {"order": order, "order_text": " then ".join(order), "cached": mbps["raw_cached"]}
+    out |= {"custos": mbps["custos"], "raw": mbps["raw"], "share": mbps["custos"] / mbps["raw"]}
+    out |= {"custos_cpu": cpu["custos"], "raw_cpu": cpu["raw"], "cpu_share": cpu["custos"] / cpu["raw"]}
+    return out | {"cached_share": mbps["custos"] / mbps["raw_cached"]}
 
 
 # --- 2. Peak memory, in a fresh process -------------------------------------------------------------
@@ -275,12 +263,13 @@ def child(kind: str, recording: str) -> dict[str, Any]:
                 rss_peak = max(rss_peak, h.rss_kib())
     elapsed, (_, peak) = time.perf_counter() - started, tracemalloc.get_traced_memory()
     tracemalloc.stop()
+    ok = total == rec.size_bytes and digest.hexdigest() == rec.checksum_sha256
     return {
         "seconds": elapsed,
         "peak": peak,
         "rss_before_kib": rss_before,
         "rss_growth_kib": rss_peak - rss_before,
-        "ok": total == rec.size_bytes and digest.hexdigest() == rec.checksum_sha256,
+        "ok": ok,
     }
 
 
@@ -379,26 +368,26 @@ def round_store(fx: Fixture, repeats: int, round_no: int) -> dict[str, Any]:
             times[variant].append(STORE[variant](fx))
     ms = {v: h.median(t) * 1000 for v, t in times.items()}
     # (e) and (f): the subject's look-up as ingest does it, and a plain one.
+    lookup = {
+        "custos": lambda: _subject_as_ingest_finds_it(fx),
+        "plain": lambda: DataSubject.objects.get(pk=fx.subject_id),
+    }
     lookups: dict[str, list[float]] = {"custos": [], "plain": []}
     for _ in range(10 * repeats):
-        for variant in ("custos", "plain"):
+        for variant, find in lookup.items():
             started = time.perf_counter()
             with transaction.atomic():
-                _subject_as_ingest_finds_it(fx) if variant == "custos" else DataSubject.objects.get(
-                    pk=fx.subject_id
-                )
+                find()
             lookups[variant].append((time.perf_counter() - started) * 1000)
-    extra = h.median(lookups["custos"]) - h.median(lookups["plain"])
-    return {
+    custos, plain = h.median(lookups["custos"]), h.median(lookups["plain"])
+    out = {
         "order": order,
         "ms": ms,
         "ratio": ms["custos"] / ms["plain"],
         "ingest_ratio": ms["ingest"] / ms["plain"],
-        "sha_ratio": ms["plain_sha256"] / ms["plain"],
-        "lookup_ms": h.median(lookups["custos"]),
-        "lookup_plain_ms": h.median(lookups["plain"]),
-        "with_lookup": (ms["custos"] + extra) / ms["plain"],
     }
+    out |= {"sha_ratio": ms["plain_sha256"] / ms["plain"], "lookup_ms": custos, "lookup_plain_ms": plain}
+    return out | {"with_lookup": (ms["custos"] + custos - plain) / ms["plain"]}
 
 
 # --- HTTP: gunicorn and its clients ----------------------------------------------------------------------
@@ -409,8 +398,11 @@ class Server:
     port: int
     workers: int
 
-    def connection(self, timeout: float = 300) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+    def request(self, method: str, path: str, **kw: Any) -> tuple[http.client.HTTPConnection, Any]:
+        """A new connection, its request sent; (the connection, its response)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=kw.pop("timeout", 300))
+        conn.request(method, path, **kw)
+        return conn, conn.getresponse()
 
 
 @contextlib.contextmanager
@@ -419,36 +411,24 @@ def gunicorn(workers: int, log: Path) -> Iterator[Server]:
     group stopped when the block ends, however it ends."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    executable = Path(sys.executable).parent / "gunicorn"
+        server = Server(sock.getsockname()[1], workers)
+    options = f"--workers={workers} --worker-class=sync --bind=127.0.0.1:{server.port} --timeout=300"
+    options += f" --log-level=warning --error-logfile={log}"
     process = subprocess.Popen(
-        [
-            str(executable) if executable.exists() else sys.executable,
-            *([] if executable.exists() else ["-m", "gunicorn"]),
-            "compliance_site.wsgi",
-            f"--workers={workers}",
-            "--worker-class=sync",
-            f"--bind=127.0.0.1:{port}",
-            "--timeout=300",
-            "--log-level=warning",
-            f"--error-logfile={log}",
-        ],
+        [sys.executable, "-m", "gunicorn", "compliance_site.wsgi", *options.split()],
         cwd=h.ROOT,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    server = Server(port, workers)
     try:
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"gunicorn did not start:\n{log.read_text() if log.exists() else ''}")
             with contextlib.suppress(OSError):
-                conn = server.connection(timeout=5)
-                conn.request("GET", "/admin/login/")
-                if conn.getresponse().status == 200:
+                if server.request("GET", "/admin/login/", timeout=5)[1].status == 200:
                     break
             time.sleep(0.2)
         yield server
@@ -464,16 +444,12 @@ def gunicorn(workers: int, log: Path) -> Iterator[Server]:
 
 def get_whole(server: Server, path: str, cookie: str, expected: int) -> float:
     """Seconds to GET the whole body, read in 1 MiB blocks; its length checked."""
-    buffer, received, conn = bytearray(h.MIB), 0, server.connection()
-    try:
-        started = time.perf_counter()
-        conn.request("GET", path, headers={"Cookie": cookie})
-        response = conn.getresponse()
+    buffer, received, started = bytearray(h.MIB), 0, time.perf_counter()
+    conn, response = server.request("GET", path, headers={"Cookie": cookie})
+    with contextlib.closing(conn):
         while count := response.readinto(buffer):
             received += count
         elapsed = time.perf_counter() - started
-    finally:
-        conn.close()
     if response.status != 200 or received != expected:
         raise RuntimeError(f"GET {path}: {response.status}, {received} bytes of {expected}")
     return elapsed
@@ -481,15 +457,11 @@ def get_whole(server: Server, path: str, cookie: str, expected: int) -> float:
 
 def first_byte(server: Server, path: str, cookie: str, start: int) -> float:
     """Seconds from a Range request to its first body byte; then the connection is dropped."""
-    conn = server.connection()
-    try:
-        started = time.perf_counter()
-        conn.request("GET", path, headers={"Cookie": cookie, "Range": f"bytes={start}-"})
-        response = conn.getresponse()
+    started = time.perf_counter()
+    conn, response = server.request("GET", path, headers={"Cookie": cookie, "Range": f"bytes={start}-"})
+    with contextlib.closing(conn):
         first = response.read(1)
         elapsed = time.perf_counter() - started
-    finally:
-        conn.close()
     if (
         response.status != 206
         or len(first) != 1
@@ -501,49 +473,30 @@ def first_byte(server: Server, path: str, cookie: str, start: int) -> float:
 
 def api_load(server: Server, token: str, body: bytes, content_type: str, seconds: float) -> dict[str, Any]:
     """One client per worker POSTing the same call for ``seconds``; every answer must be 201."""
-    deadline, lock = time.perf_counter() + seconds, threading.Lock()
-    tally: dict[str, Any] = {"ok": 0, "failed": 0, "error": ""}
-    headers = {"Authorization": f"Token {token}", "Content-Type": content_type}
+    deadline, headers = (
+        time.perf_counter() + seconds,
+        {"Authorization": f"Token {token}", "Content-Type": content_type},
+    )
 
-    def client() -> None:
+    def client(_: int) -> tuple[int, list[str]]:
+        ok, failures = 0, []
         while time.perf_counter() < deadline:
-            conn = server.connection()
             try:
-                conn.request("POST", "/api/v1/recordings/", body=body, headers=headers)
-                response = conn.getresponse()
-                status, answer = response.status, response.read()
+                conn, response = server.request("POST", "/api/v1/recordings/", body=body, headers=headers)
+                with contextlib.closing(conn):
+                    status, answer = response.status, response.read()
             except OSError as exc:
                 status, answer = 0, str(exc).encode()
-            finally:
-                conn.close()
-            with lock:
-                tally["ok" if status == 201 else "failed"] += 1
-                tally["error"] = tally["error"] or ("" if status == 201 else f"{status}: {answer[:300]!r}")
+            ok += status == 201
+            failures += [] if status == 201 else [f"{status}: {answer[:300]!r}"]
+        return ok, failures
 
-    threads = [threading.Thread(target=client) for _ in range(server.workers)]
     started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if tally["failed"]:
-        raise RuntimeError(f"{tally['failed']} ingests failed, first: {tally['error']}")
-    return {"ingests": tally["ok"], "seconds": time.perf_counter() - started}
-
-
-def multipart(audio: bytes, metadata: dict[str, Any]) -> tuple[bytes, str]:
-    boundary = f"custos-bench-{uuid.uuid4().hex}"
-    parts = [
-        ('name="audio"; filename="call.wav"', "audio/wav", audio),
-        ('name="metadata"', "application/json", json.dumps(metadata).encode()),
-    ]
-    body = b"".join(
-        f"--{boundary}\r\nContent-Disposition: form-data; {d}\r\nContent-Type: {t}\r\n\r\n".encode()
-        + content
-        + b"\r\n"
-        for d, t, content in parts
-    )
-    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+    with ThreadPoolExecutor(server.workers) as pool:
+        tallies = list(pool.map(client, range(server.workers)))
+    if failures := [f for _, fs in tallies for f in fs]:
+        raise RuntimeError(f"{len(failures)} ingests failed, first: {failures[0]}")
+    return {"ingests": sum(ok for ok, _ in tallies), "seconds": time.perf_counter() - started}
 
 
 # --- 7. Rotation ---------------------------------------------------------------------------------------
@@ -577,55 +530,44 @@ def rotation() -> dict[str, Any]:
 
 
 def run(ctx: h.Context) -> h.Outcome:
-    scale = ctx.scale
-    started = time.perf_counter()
+    scale, started = ctx.scale, time.perf_counter()
     fx = prepare(ctx)
-    big_path = f"/recordings/{fx.recordings['big']}/audio"
+    big, big_path = fx.sizes["big"], f"/recordings/{fx.recordings['big']}/audio"
     client = Client()
     client.force_login(get_user_model().objects.get(pk=fx.admin_id))
     cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
-    token = (
-        subprocess.run(
-            [sys.executable, "manage.py", "create_integration", "bench-pbx"],
-            cwd=h.ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
+    call_command("create_integration", "bench-pbx", stdout=(printed := StringIO()), stderr=StringIO())
+    token = printed.getvalue().strip().splitlines()[-1]
     api_wav = h.write_wav(ctx.workdir / "input" / "api.wav", h.wav_size(scale.api), seed=200)
-    body, content_type = multipart(api_wav.read_bytes(), call(60 * 2 * h.SAMPLE_RATE))  # a 1-minute call
+    metadata = (None, json.dumps(call(60 * 2 * h.SAMPLE_RATE)), "application/json")  # a 1-minute call
+    body, content_type = encode_multipart_formdata(
+        {"audio": ("call.wav", api_wav.read_bytes(), "audio/wav"), "metadata": metadata}
+    )
     ctx.log(
         f"  recordings stored, {scale.subject_keys:,} subject keys, in {time.perf_counter() - started:.0f} s"
     )
     r: dict[str, list] = {k: [] for k in ("reader", "memory", "http", "store", "api", "seek", "rotation")}
     with gunicorn(scale.workers, ctx.workdir / "gunicorn.log") as server:
-        get_whole(server, big_path, cookie, fx.sizes["big"])  # untimed warm-up of every path
+        get_whole(server, big_path, cookie, big)  # untimed warm-up of every path
         api_load(server, token, body, content_type, 0.5)
         for variant in STORE.values():
             variant(fx)
         for round_no in range(1, scale.rounds + 1):
-            tag = f"round {round_no}/{scale.rounds}"
             reader = round_reader(fx, scale.reader_passes, round_no)
             r["reader"].append(reader)
-            http_s = [get_whole(server, big_path, cookie, fx.sizes["big"]) for _ in range(scale.http_passes)]
-            mbps = fx.sizes["big"] / h.median(http_s) / MB
+            mbps = (
+                big
+                / h.median(get_whole(server, big_path, cookie, big) for _ in range(scale.http_passes))
+                / MB
+            )
             r["http"].append({"mbps": mbps, "reader": reader["custos"], "share": mbps / reader["custos"]})
             samples: dict[str, list[float]] = {"start": [], "end": []}
             for pair in range(scale.seek_pairs):
                 for variant in h.ordered(["start", "end"], round_no + pair):
-                    at = 0 if variant == "start" else fx.sizes["big"] - SEEK_FROM_END
+                    at = 0 if variant == "start" else big - SEEK_FROM_END
                     samples[variant].append(first_byte(server, big_path, cookie, at) * 1000)
-            r["seek"].append(
-                {
-                    "start": h.median(samples["start"]),
-                    "end": h.median(samples["end"]),
-                    "samples": samples,
-                    "ratio": h.median(samples["end"]) / h.median(samples["start"]),
-                }
-            )
+            start, end = h.median(samples["start"]), h.median(samples["end"])
+            r["seek"].append({"start": start, "end": end, "samples": samples, "ratio": end / start})
             r["store"].append(round_store(fx, scale.store_repeats, round_no))
             api = api_load(server, token, body, content_type, scale.api_seconds)
             rate = api["ingests"] / api["seconds"]
@@ -637,40 +579,85 @@ def run(ctx: h.Context) -> h.Outcome:
                 r["memory"].append({"label": label, "size_text": h.size_label(fx.sizes[label]), **figures})
             r["rotation"].append(rotation())
             ctx.log(
-                f"{tag}: reader {reader['share']:.0%} of raw, store {r['store'][-1]['ratio']:.2f}x, seek "
-                f"{r['seek'][-1]['ratio']:.2f}x, rotation {r['rotation'][-1]['seconds']:.1f} s"
+                f"round {round_no}/{scale.rounds}: reader {reader['share']:.0%} of raw, store "
+                f"{r['store'][-1]['ratio']:.2f}x, seek {end / start:.2f}x, rotation "
+                f"{r['rotation'][-1]['seconds']:.1f} s"
             )
     _, stats = h.profiled(lambda: store_custos(fx))
-    total = stats.total_tt  # type: ignore[attr-defined]
-    own = sorted(
-        ((own, calls, fn, path, line) for (path, line, fn), (_, calls, own, _, _) in stats.stats.items()),  # type: ignore[attr-defined]
-        reverse=True,
-    )[:8]
+    entries = stats.stats.items()  # type: ignore[attr-defined]
+    own = sorted(((v[2], v[1], key) for key, v in entries), reverse=True)[:8]
     store_profile = [
         {
             "fn": f"`{fn}`" if path == "~" else f"`{Path(path).name}:{line}({fn})`",
             "calls": calls,
-            "ms": own * 1000,
-            "share": own / total,
+            "ms": seconds * 1000,
+            "share": seconds / stats.total_tt,  # type: ignore[attr-defined]
         }
-        for own, calls, fn, path, line in own
+        for seconds, calls, (path, line, fn) in own
     ]
     get_provider().create_version()
     batch, stats = h.profiled(subject_keys_rewrap_batch)
-    rotation_profile = (batch, stats.total_tt * 1000, h.profile_parts(stats, ROTATION_PARTS))  # type: ignore[attr-defined]
-    blob_bytes = recordings_storage().size(Recording.objects.get(pk=fx.recordings["big"]).storage_ref)
-    return _report(ctx, r, store_profile, rotation_profile, blob_bytes)
+    batch_ms = stats.total_tt * 1000  # type: ignore[attr-defined]
+    rotation_profile = (batch, batch_ms, h.profile_parts(stats, ROTATION_PARTS))
+    return _report(ctx, r, store_profile, rotation_profile)
 
 
-def _report(
-    ctx: h.Context, r: dict, store_profile: list, rotation_profile: tuple, blob_bytes: int
-) -> h.Outcome:
+READER_COLUMNS = """
+Round> {n}
+Order {order_text}
+Reader MB/s> {custos:,.0f}
+Raw AES-GCM MB/s> {raw:,.0f}
+Reader / raw> {share:.0%}
+Reader MB per CPU-s> {custos_cpu:,.0f}
+Raw MB per CPU-s> {raw_cpu:,.0f}
+Reader / raw, CPU time> {cpu_share:.0%}
+One cached segment MB/s> {cached:,.0f}
+Reader / cached> {cached_share:.0%}
+"""
+MEMORY_COLUMNS = """
+Recording {size_text}
+tracemalloc peak (MiB)> {peak_mib:.2f}
+Resident set growth, peak (MiB)> {growth_mib:.1f}
+RSS before (MiB)> {rss_mib:.0f}
+Seconds (tracemalloc on)> {seconds:.2f}
+Plaintext = stored SHA-256^ {ok_text}
+"""
+STORE_COLUMNS = """
+Round> {n}
+Order {order_text}
+(a) Custos store step ms> {custos_ms:.1f}
+(b) `recording_ingest` ms> {ingest_ms:.1f}
+(c) plain save ms> {plain_ms:.1f}
+(d) plain save + SHA-256 ms> {plain_sha256_ms:.1f}
+(a) / (c)> {ratio:.2f}x
+(b) / (c)> {ingest_ratio:.2f}x
+(d) / (c)> {sha_ratio:.2f}x
+"""
+SEEK_COLUMNS = """
+Round> {n}
+`bytes=0-` median ms> {start:.2f}
+p90 ms> {start_p90:.2f}
+Near the end median ms> {end:.2f}
+p90 ms> {end_p90:.2f}
+End / start> {ratio:.2f}x
+"""
+HTTP_COLUMNS = "Round> {n}\nHTTP MB/s> {mbps:,.0f}\nReader MB/s> {reader:,.0f}\nHTTP / reader> {share:.0%}"
+API_COLUMNS = (
+    "Round> {n}\nIngests> {ingests}\nSeconds> {seconds:.1f}\nIngests/s> {rate:.1f}\nMB/s of audio> {mb:.1f}"
+)
+ROTATION_COLUMNS = """
+Round> {n}
+Keys re-wrapped> {keys:,}
+Seconds> {seconds:.1f}
+Keys/s> {rate:,.0f}
+Versions {from} to {to}
+"""
+
+
+def _report(ctx: h.Context, r: dict, store_profile: list, rotation_profile: tuple) -> h.Outcome:
     scale = ctx.scale
     big, small, store, api = (h.size_label(x) for x in (scale.big, scale.small, scale.store, scale.api))
-
-    def m(rows: list[dict], key: str) -> float:
-        return h.median(row[key] for row in rows)
-
+    m = {key: functools.partial(h.median_of, r[key]) for key in r}
     runs = {label: [x for x in r["memory"] if x["label"] == label] for label in ("small", "big")}
     for x in r["store"]:
         x.update({f"{k}_ms": v for k, v in x["ms"].items()}, order_text=", ".join(x["order"]))
@@ -680,16 +667,26 @@ def _report(
         )
     for x in r["rotation"]:
         x["rate"] = x["keys"] / x["seconds"]
-    reader = f"{m(r['reader'], 'share'):.0%} of raw ({m(r['reader'], 'custos'):,.0f} vs "
-    reader += f"{m(r['reader'], 'raw'):,.0f} MB/s; per CPU-second {m(r['reader'], 'cpu_share'):.0%})"
+    for x in r["memory"]:
+        x.update(
+            peak_mib=x["peak"] / h.MIB,
+            growth_mib=x["rss_growth_kib"] / 1024,
+            rss_mib=x["rss_before_kib"] / 1024,
+        )
+        x["ok_text"] = "yes" if x["ok"] else "no"
+    reader = (
+        f"{m['reader']('share'):.0%} of raw ({m['reader']('custos'):,.0f} vs {m['reader']('raw'):,.0f} MB/s; "
+    )
+    reader += f"per CPU-second {m['reader']('cpu_share'):.0%})"
+    share = m["reader"]("share")
     verdicts = [
         h.Verdict(
             "reader",
             f"Decrypting reader vs raw AES-256-GCM ({big})",
             reader,
             ">= 50% of raw",
-            m(r["reader"], "share") >= TARGET_READER_SHARE,
-        ),
+            share >= TARGET_READER_SHARE,
+        )
     ]
     for label, x in runs.items():
         peak, rss = max(y["peak"] for y in x) / h.MIB, max(y["rss_growth_kib"] for y in x) / 1024
@@ -698,108 +695,46 @@ def _report(
         verdicts.append(
             h.Verdict(f"memory-{label}", title, measured, "< 32 MiB", peak * h.MIB < TARGET_PEAK_BYTES)
         )
-    store_ms = f"{m(r['store'], 'custos_ms'):.1f} vs {m(r['store'], 'plain_ms'):.1f} ms"
-    seek_ms = f"{m(r['seek'], 'end'):.1f} vs {m(r['seek'], 'start'):.1f} ms"
-    http = f"{m(r['http'], 'mbps'):,.0f} MB/s (reader alone: {m(r['http'], 'reader'):,.0f} MB/s)"
-    rate = m(r["api"], "rate")
+    store_ratio, seek_ratio, rate = m["store"]("ratio"), m["seek"]("ratio"), m["api"]("rate")
+    store_ms = f"{store_ratio:.2f}x ({m['store']('custos_ms'):.1f} vs {m['store']('plain_ms'):.1f} ms)"
+    seek_ms = f"{seek_ratio:.2f}x ({m['seek']('end'):.1f} vs {m['seek']('start'):.1f} ms)"
+    http = f"{m['http']('mbps'):,.0f} MB/s (reader alone: {m['http']('reader'):,.0f} MB/s)"
+    api_rate = f"{rate:.1f} ingests/s ({rate * scale.api / MB:.1f} MB/s of audio)"
     keys = r["rotation"][0]["keys"]
-    rotation = f"{m(r['rotation'], 'rate'):,.0f} keys/s ({m(r['rotation'], 'seconds'):.1f} s)"
+    rotation = f"{m['rotation']('rate'):,.0f} keys/s ({m['rotation']('seconds'):.1f} s)"
     verdicts += [
         h.Verdict(
             "store",
             f"Store step of {store}: Custos vs plain save",
-            f"{m(r['store'], 'ratio'):.2f}x ({store_ms})",
+            store_ms,
             "<= 1.3x",
-            m(r["store"], "ratio") <= TARGET_STORE_RATIO,
+            store_ratio <= TARGET_STORE_RATIO,
         ),
         h.Verdict(
             "seek",
             f"Seek: time to first byte near the end vs at the start ({big})",
-            f"{m(r['seek'], 'ratio'):.2f}x ({seek_ms})",
+            seek_ms,
             "<= 2x",
-            m(r["seek"], "ratio") <= TARGET_SEEK_RATIO,
+            seek_ratio <= TARGET_SEEK_RATIO,
         ),
         h.Verdict("http", f"Playback over HTTP, gunicorn ({big})", http, "informational", None),
-        h.Verdict(
-            "api",
-            f"API ingests of {api} WAVs, gunicorn",
-            f"{rate:.1f} ingests/s ({rate * scale.api / MB:.1f} MB/s of audio)",
-            "informational",
-            None,
-        ),
+        h.Verdict("api", f"API ingests of {api} WAVs, gunicorn", api_rate, "informational", None),
         h.Verdict("rotation", f"Master-key rotation, {keys:,} subject keys", rotation, "informational", None),
     ]
     v = {x.key: x for x in verdicts}
     batch, batch_ms, parts = rotation_profile
-    values = dict(
-        big=big,
-        small=small,
-        v=v,
-        ingest=m(r["store"], "ingest_ratio"),
-        lookup=m(r["store"], "lookup_ms"),
-        plain=m(r["store"], "lookup_plain_ms"),
-        with_lookup=m(r["store"], "with_lookup"),
-    )
-    out = ["### 1. Decrypting reader against raw AES-256-GCM, " + big, ""]
-    out += h.table(
-        r["reader"],
-        """
-        Round> {n}
-        Order {order_text}
-        Reader MB/s> {custos:,.0f}
-        Raw AES-GCM MB/s> {raw:,.0f}
-        Reader / raw> {share:.0%}
-        Reader MB per CPU-s> {custos_cpu:,.0f}
-        Raw MB per CPU-s> {raw_cpu:,.0f}
-        Reader / raw, CPU time> {cpu_share:.0%}
-        One cached segment MB/s> {cached:,.0f}
-        Reader / cached> {cached_share:.0%}
-        """,
-    )
+    out = [
+        f"### 1. Decrypting reader against raw AES-256-GCM, {big}",
+        "",
+        *h.table(r["reader"], READER_COLUMNS),
+    ]
     out += h.target_line(v["reader"], "the reader at least 50% of raw (wall clock)")
     out += [f"### 2. Peak memory of decrypting a recording whole, {small} and {big}", ""]
-    for x in r["memory"]:
-        x.update(
-            peak_mib=x["peak"] / h.MIB,
-            growth_mib=x["rss_growth_kib"] / 1024,
-            rss_mib=x["rss_before_kib"] / 1024,
-            ok_text="yes" if x["ok"] else "no",
-        )
-    out += h.table(
-        runs["small"] + runs["big"],
-        """
-        Recording {size_text}
-        tracemalloc peak (MiB)> {peak_mib:.2f}
-        Resident set growth, peak (MiB)> {growth_mib:.1f}
-        RSS before (MiB)> {rss_mib:.0f}
-        Seconds (tracemalloc on)> {seconds:.2f}
-        Plaintext = stored SHA-256^ {ok_text}
-        """,
-    )
-    out += h.md(
-        "Target: under 32 MiB (tracemalloc). {small}: {v[memory-small].cell}; {big}: {v[memory-big].cell}.",
-        **values,
-    )
-    out += [f"### 3. Playback over HTTP through gunicorn, {big}", ""]
-    out += h.table(
-        r["http"],
-        "Round> {n}\nHTTP MB/s> {mbps:,.0f}\nReader MB/s> {reader:,.0f}\nHTTP / reader> {share:.0%}",
-    )
-    out += [f"### 4. Store step of a {store} recording", ""]
-    out += h.table(
-        r["store"],
-        """
-        Round> {n}
-        Order {order_text}
-        (a) Custos store step ms> {custos_ms:.1f}
-        (b) `recording_ingest` ms> {ingest_ms:.1f}
-        (c) plain save ms> {plain_ms:.1f}
-        (d) plain save + SHA-256 ms> {plain_sha256_ms:.1f}
-        (a) / (c)> {ratio:.2f}x
-        (b) / (c)> {ingest_ratio:.2f}x
-        (d) / (c)> {sha_ratio:.2f}x
-        """,
-    )
+    out += h.table(runs["small"] + runs["big"], MEMORY_COLUMNS)
+    cells = f"{small}: {v['memory-small'].cell}; {big}: {v['memory-big'].cell}"
+    out += [f"Target: under 32 MiB (tracemalloc). {cells}.", ""]
+    out += [f"### 3. Playback over HTTP through gunicorn, {big}", "", *h.table(r["http"], HTTP_COLUMNS)]
+    out += [f"### 4. Store step of a {store} recording", "", *h.table(r["store"], STORE_COLUMNS)]
     out += h.md(
         """
         Target: (a) within 1.3x of (c). {v[store].measured}: {v[store].cell}. The whole ingest (b) is
@@ -808,39 +743,25 @@ def _report(
 
         Where the store step's time goes (cProfile of one store step, own time):
         """,
-        **values,
+        v=v,
+        ingest=m["store"]("ingest_ratio"),
+        lookup=m["store"]("lookup_ms"),
+        plain=m["store"]("lookup_plain_ms"),
+        with_lookup=m["store"]("with_lookup"),
     )
     out += h.table(store_profile, "Function {fn}\nCalls> {calls}\nOwn ms> {ms:.2f}\nShare> {share:.0%}")
-    out += [f"### 5. API ingests of {api} WAVs through gunicorn", ""]
-    out += h.table(
-        r["api"],
-        "Round> {n}\nIngests> {ingests}\nSeconds> {seconds:.1f}\nIngests/s> {rate:.1f}\n"
-        "MB/s of audio> {mb:.1f}",
-    )
-    out += [f"### 6. Seek: time to first byte, {big}", ""]
-    out += h.table(
-        r["seek"],
-        """
-        Round> {n}
-        `bytes=0-` median ms> {start:.2f}
-        p90 ms> {start_p90:.2f}
-        Near the end median ms> {end:.2f}
-        p90 ms> {end_p90:.2f}
-        End / start> {ratio:.2f}x
-        """,
-    )
+    out += [f"### 5. API ingests of {api} WAVs through gunicorn", "", *h.table(r["api"], API_COLUMNS)]
+    out += [f"### 6. Seek: time to first byte, {big}", "", *h.table(r["seek"], SEEK_COLUMNS)]
     out += h.target_line(v["seek"], "the end within 2x of the start")
-    out += [f"### 7. Master-key rotation of {keys:,} subject keys", ""]
-    out += h.table(
-        r["rotation"],
-        "Round> {n}\nKeys re-wrapped> {keys:,}\nSeconds> {seconds:.1f}\nKeys/s> {rate:,.0f}\n"
-        "Versions {from} to {to}",
-    )
+    out += [
+        f"### 7. Master-key rotation of {keys:,} subject keys",
+        "",
+        *h.table(r["rotation"], ROTATION_COLUMNS),
+    ]
     out += [f"cProfile of one batch of {batch} keys ({batch_ms:.0f} ms under the profiler), cumulative:", ""]
     out += h.table(parts, "Part {part}\nms> {ms:.1f}\nShare of the batch> {share:.0%}")
     import cryptography
     from cryptography.hazmat.backends.openssl import backend
 
     setting = f", cryptography {cryptography.__version__} ({backend.openssl_version_text()}), gunicorn "
-    setting += importlib.metadata.version("gunicorn")
-    return h.Outcome(verdicts, out, setting=setting, data=r)
+    return h.Outcome(verdicts, out, setting=setting + importlib.metadata.version("gunicorn"), data=r)
