@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -105,7 +106,9 @@ def erasure_execute(*, dsr: DataSubjectRequest, actor) -> RightResult:
         return RightResult(
             outcome=(
                 f"{erased.erased} recording(s) erased. {erased.restricted} recording(s) and the subject's "
-                f"personal data are restricted instead of erased, because of a {erased.held_by}."
+                f"personal data are restricted instead of erased, because of a {erased.held_by}. "
+                "They are erased once the hold is released: after a second DPO's approval, or at the "
+                f"latest {settings.CUSTOS_HELD_ERASURE_GRACE_DAYS} days after the release."
             ),
             exemption=erased.held_by[:200],
         )

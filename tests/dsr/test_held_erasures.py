@@ -286,3 +286,19 @@ def test_an_erasure_ends_the_subjects_restriction_and_what_a_hold_keeps_stays_re
     assert erasure.reference in restriction.lift_reason
     assert statuses([free, held]) == [Recording.Status.ERASED, Recording.Status.RESTRICTED]
     assert HeldErasure.objects.get(recording=held).state == State.WAITING
+
+
+def test_the_subject_is_told_that_the_held_erasure_resumes_on_release(
+    dpo, second_dpo, queue_a, django_capture_on_commit_callbacks, jobs_eager, settings
+):
+    """Given a legal hold on one of a caller's calls, when their erasure is carried out, then the
+    outcome and the letter say that the held call is erased once the hold is released, and by when."""
+    settings.CUSTOS_HELD_ERASURE_GRACE_DAYS = 14
+    subject = DataSubjectFactory()
+    held = RecordingFactory(subject=subject, queue=queue_a)
+    place(dpo, recording=held)
+
+    request = erase(subject, dpo, second_dpo, django_capture_on_commit_callbacks)
+
+    assert "erased once the hold is released" in request.outcome
+    assert "14 days after the release" in request.letters.get().body
