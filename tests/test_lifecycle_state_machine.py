@@ -365,6 +365,13 @@ class LifecycleMachine(RuleBasedStateMachine):
     def time_passes(self, days: int) -> None:
         self.clock.shift(datetime.timedelta(days=days))
 
+    @precondition(lambda self: any(c.erasure_due_at for c in self.model.live()))
+    @rule()
+    def nobody_confirms_until_the_grace_period_is_over(self) -> None:
+        """A released hold's erasures wait for the DPOs; past the grace period beat does it."""
+        self.clock.shift(datetime.timedelta(days=self.grace_days, hours=1))
+        self.beat_runs()
+
     @rule()
     def beat_runs(self) -> None:
         """The nightly work: held erasures past their grace, then the sweep."""
