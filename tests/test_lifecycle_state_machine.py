@@ -457,3 +457,51 @@ def test_random_lives_of_calls_keep_to_the_law(roles, settings):
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
         ),
     )
+
+
+@pytest.mark.django_db
+def test_a_played_story_reaches_the_paths_random_runs_reach_rarely(roles, settings):
+    """The machine's rarest path, played once on purpose and checked by the same model: a caller
+    with a restriction and a call under a hold asks for erasure; the hold is released and nobody
+    confirms; past the grace period beat erases the call; a waiting request's reminders go out
+    exactly once although the mail server refuses twice."""
+    settings.EMAIL_BACKEND = "tests.lifecycle_steps.FlakyMailBackend"
+    LifecycleMachine.roles = roles
+    machine = LifecycleMachine()
+    checks = (machine.custos_agrees_with_the_law, machine.nothing_held_or_restricted_is_deleted)
+    try:
+        steps_played = [
+            lambda: machine.open_for_business(qa_days=30, training_days=10),
+            lambda: machine.a_call_comes_in(phone=PHONES[0], basis="consent", purposes={"training"}),
+            lambda: machine.a_call_comes_in(
+                phone=PHONES[0], basis="contract", purposes={"quality_assurance"}
+            ),
+            lambda: machine.restriction_requested(phone=PHONES[0]),
+            lambda: machine.an_access_request_waits(phone=PHONES[0]),
+            lambda: machine.hold_placed(phone=PHONES[0]),
+            lambda: machine.erasure_approved(phone=PHONES[0], asked=0),
+            lambda: machine.the_mail_server_refuses(refusals=2),
+            lambda: machine.time_passes(days=31),
+            lambda: machine.beat_runs(),
+            lambda: machine.hold_released(PlayedDraw(sorted(machine.model.holds)[0])),
+            lambda: machine.nobody_confirms_until_the_grace_period_is_over(),
+        ]
+        for step in steps_played:
+            step()
+            for check in checks:
+                check()
+        assert all(call.erased for call in machine.model.calls.values())
+        assert Recording.objects.exclude(status=Recording.Status.ERASED).count() == 0
+        assert DeadlineReminder.objects.filter(state=DeadlineReminder.State.SENT).exists()
+    finally:
+        machine.teardown()
+
+
+class PlayedDraw:
+    """Stands in for hypothesis' ``st.data()`` in a played story: every draw is the given value."""
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+    def draw(self, strategy):
+        return self.value
