@@ -230,12 +230,13 @@ def run(ctx: h.Context) -> h.Outcome:
     body += h.md(
         """
         Where a batch of 1,000 spends its time (statements timed one by one at 100k; the machine's load
-        moves them): the `UPDATE` of the recordings about 40 ms, as much as the bulk `UPDATE`'s whole cost
-        per 1,000 (each row rewritten with its indexes); the history rows and their purposes' rows about 30
-        ms; the rule's `SELECT` 5 to 8 ms; the scope's keyset query 1 to 2 ms; the other reads about 5 ms;
-        Python (building the queries, loading the rows) the rest. The job writes what the bulk `UPDATE`
-        leaves out (cause, rule, history, progress, a commit per batch), so 2x is out of reach without
-        dropping the history row. The bulk `UPDATE` is costed above PostgreSQL's `jit_above_cost`: its JIT
+        moves them): one statement updating the rows that change and writing their history rows and
+        their purposes' rows (`history_of_update`: the rows are not read again) about 45 to 50 ms, of
+        which the `UPDATE` itself costs about as much as the bulk `UPDATE`'s whole cost per 1,000 (each
+        row rewritten with its indexes); the rule's `SELECT` 6 to 7 ms, which also compares the result with
+        each row's keep-until, cause and rule so that only ids and two small integers come back (no dates
+        loaded into Python); the scope's keyset query 1 to 2 ms; the other reads about 3 ms; Python the
+        rest. The bulk `UPDATE` is costed above PostgreSQL's `jit_above_cost`: its JIT
         compilation, about 0.5 s, is most of its time at 10k (hence its 1.1x there); the job's statements
         stay below it.
         """

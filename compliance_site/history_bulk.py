@@ -6,15 +6,17 @@ writes the history of hundreds of rows per batch, that round trip through Python
 time. ``history_copy`` writes the same rows with one ``INSERT ... SELECT``: the columns it copies
 are simple-history's tracked fields, read from the historical model, so a new field needs no
 change here. The history of the model's m2m fields (``HistoricalRecords(m2m_fields=...)``) is
-copied the same way, one statement per field.
+copied the same way, one statement per field. ``history_of_update`` (PostgreSQL) writes the
+history of the rows an ``UPDATE`` changes, with their m2m rows, in the ``UPDATE``'s own statement.
 
-Both run in the caller's transaction, on PostgreSQL and SQLite alike (``RETURNING`` needs SQLite
-3.35), and honour ``SIMPLE_HISTORY_ENABLED`` as simple-history does.
+All run in the caller's transaction; ``history_copy`` on PostgreSQL and SQLite alike
+(``RETURNING`` needs SQLite 3.35), and honour ``SIMPLE_HISTORY_ENABLED`` as simple-history does.
 """
 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
@@ -73,6 +75,80 @@ def history_copy(
         for start in range(0, len(new_rows), M2M_CHUNK):
             _m2m_history_copy(history_model, field, new_rows[start : start + M2M_CHUNK])
     return history_ids
+
+
+def history_of_update(
+    model,
+    *,
+    update_sql: str,
+    params: Sequence,
+    history_type: str,
+    date: datetime.datetime,
+    user=None,
+    change_reason: str = "",
+) -> list[int]:
+    """PostgreSQL only: run ``update_sql`` (an ``UPDATE`` of ``model``'s table, without
+    ``RETURNING``) and write one history row per row it changed, holding the row's new state, in
+    the same statement (``WITH changed AS (UPDATE ... RETURNING ...) INSERT ... SELECT``): the
+    rows are not read again, as ``history_copy`` would. Their m2m history rows, as
+    ``history_copy`` writes them, in the same statement too; returns the new rows' history ids."""
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+        with connection.cursor() as cursor:
+            cursor.execute(update_sql, params)
+        return []
+    history_model = model.history.model
+    meta = history_model._meta
+    tracked = history_model.tracked_fields
+    returning = ", ".join(f"{table}.{quote(model._meta.get_field(f.name).column)}" for f in tracked)
+    columns = [meta.get_field(field.name).column for field in tracked] + [
+        meta.get_field(name).column
+        for name in ("history_date", "history_type", "history_user", "history_change_reason")
+    ]
+    constants = [
+        meta.get_field("history_date").get_db_prep_value(date, connection),
+        history_type,
+        user.pk if user is not None and user.is_authenticated else None,
+        change_reason,
+    ]
+    object_id = meta.get_field(model._meta.pk.name)
+    m2m_inserts = [
+        _m2m_from_versions(history_model, field, i)
+        for i, field in enumerate(history_model._history_m2m_fields)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Names come from the models, quoted; every value is a bound parameter
+            # (``update_sql``: the caller's, built the same way).
+            f"WITH changed AS ({update_sql} RETURNING {returning}), "  # noqa: S608
+            f"versions AS (INSERT INTO {quote(meta.db_table)} ({', '.join(map(quote, columns))}) "
+            f"SELECT changed.*, %s, %s, %s, %s FROM changed "
+            f"RETURNING {quote(meta.pk.column)} AS history_id, {quote(object_id.column)} AS object_id)"
+            + "".join(f", {insert}" for insert in m2m_inserts)
+            + " SELECT history_id FROM versions",
+            (*params, *constants),  # the update's parameters come first in the text
+        )
+        return [history_id for (history_id,) in cursor.fetchall()]
+
+
+def _m2m_from_versions(history_model, field, number: int) -> str:
+    """A CTE of ``history_of_update``: the new versions' (``versions``) rows of this m2m field,
+    their objects' current links; the links read in the versions' range of object ids only."""
+    quote = connection.ops.quote_name
+    m2m_history_model = HistoricalRecords.m2m_models[field]
+    through = field.remote_field.through
+    columns = [quote(f.column) for f in through._meta.concrete_fields]
+    owner = quote(through._meta.get_field(get_m2m_field_name(field)).column)
+    history_link = quote(m2m_history_model._meta.get_field("history").column)
+    return (
+        f"m2m_{number} AS (INSERT INTO {quote(m2m_history_model._meta.db_table)} "  # noqa: S608 (names)
+        f"({', '.join(columns)}, {history_link}) "
+        f"SELECT {', '.join('link.' + c for c in columns)}, versions.history_id "
+        f"FROM {quote(through._meta.db_table)} link JOIN versions ON versions.object_id = link.{owner} "
+        f"WHERE link.{owner} >= (SELECT min(object_id) FROM versions) "
+        f"AND link.{owner} <= (SELECT max(object_id) FROM versions))"
+    )
 
 
 def _m2m_history_copy(history_model, field, new_rows: list[tuple]) -> None:

@@ -25,8 +25,10 @@ import datetime
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import (
     Case,
     DateTimeField,
@@ -34,6 +36,7 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
+    Field,
     IntegerField,
     OuterRef,
     Q,
@@ -44,7 +47,7 @@ from django.db.models import (
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from compliance_site.history_bulk import HISTORY_CHANGED, history_copy
+from compliance_site.history_bulk import HISTORY_CHANGED, history_copy, history_of_update
 from recordings.models import Consent, LawfulBasis, Objection, Purpose, Recording
 from recordings.selectors import lawful_for_purpose
 from retention.models import DeletionReason, RetentionPolicy
@@ -231,52 +234,124 @@ def keep_until_compute(recording_ids: Sequence[int], *, now: datetime.datetime) 
     return computed
 
 
+def _unchanged(table: Sequence[PurposeRetention]) -> Case:
+    """The index in ``table`` of the purpose whose keep-until, cause and rule the recording holds
+    now; -2 for none. Plain comparisons of the row's own columns: with ``first_lawful``, the
+    database says which rows a recomputation changes, and no dates travel to Python."""
+    whens = [
+        When(
+            Q(
+                keep_until=ExpressionWrapper(
+                    F("started_at") + Value(datetime.timedelta(days=entry.days)), output_field=DateTimeField()
+                ),
+                keep_until_cause=DeletionReason.RETENTION_EXPIRED.value,
+                keep_until_rule=entry.rule,
+            ),
+            then=Value(i),
+        )
+        for i, entry in enumerate(table)
+    ]
+    return Case(*whens, default=Value(-2), output_field=IntegerField())
+
+
 def keep_until_recompute(recording_ids: Sequence[int], *, now: datetime.datetime, actor=None) -> int:
     """Recompute keep-until, cause and rule of these recordings, in the caller's transaction;
     returns how many changed. A fixed number of statements whatever the batch's size: one SELECT
-    evaluating the rule, one UPDATE per purpose that decides (keep-until computed by the database
-    from each row's start), one for the recordings left without a ground, and their history."""
+    evaluating the rule and comparing its result with what each row holds (only ids and two small
+    integers come back: no dates to load and compare in Python); for the rows a purpose now
+    decides that change, keep-until computed by the database from each row's start, with their
+    history rows: on PostgreSQL one statement (``_moving_update_with_history``), elsewhere one
+    UPDATE per deciding purpose and ``history_copy``; for the recordings left without a ground, a
+    read of their current values, one update of those that change and their history."""
     table = purpose_retentions()
-    rows = _rows(recording_ids, table)
-    by_purpose: dict[int, list[int]] = defaultdict(list)
-    for first, pk, started, until, cause, rule, *_ in rows:
-        entry = table[first] if first >= 0 else None
-        if entry is not None and (until, cause, rule) != (
-            started + datetime.timedelta(days=entry.days),
-            DeletionReason.RETENTION_EXPIRED.value,
-            entry.rule,
-        ):
+    ids = list(recording_ids)
+    rows = list(
+        Recording.objects.filter(pk__any_of=ids)
+        .exclude(status=Recording.Status.ERASED)
+        .annotate(first_lawful=first_lawful(table, among=ids), unchanged=_unchanged(table))
+        .order_by()
+        .values_list("first_lawful", "unchanged", "pk")
+    )
+    moving = [(pk, first) for first, unchanged, pk in rows if first >= 0 and first != unchanged]
+    if actor is None:  # as simple-history does for a save: the user of the request in progress
+        actor = getattr(getattr(HistoricalRecords.context, "request", None), "user", None)
+    changed: list[int] = []  # whose history is still to write
+    if moving and connection.vendor == "postgresql":
+        _moving_update_with_history(moving, table, now=now, actor=actor)
+    elif moving:
+        by_purpose: dict[int, list[int]] = defaultdict(list)
+        for pk, first in moving:
             by_purpose[first].append(pk)
-    changed: list[int] = []
-    for first, ids in by_purpose.items():
-        entry = table[first]
-        Recording.objects.filter(pk__any_of=ids).update(
-            keep_until=ExpressionWrapper(
-                F("started_at") + Value(datetime.timedelta(days=entry.days)), output_field=DateTimeField()
-            ),
-            keep_until_cause=DeletionReason.RETENTION_EXPIRED.value,
-            keep_until_rule=entry.rule,
+        for first, pks in by_purpose.items():
+            entry = table[first]
+            Recording.objects.filter(pk__any_of=pks).update(
+                keep_until=ExpressionWrapper(
+                    F("started_at") + Value(datetime.timedelta(days=entry.days)), output_field=DateTimeField()
+                ),
+                keep_until_cause=DeletionReason.RETENTION_EXPIRED.value,
+                keep_until_rule=entry.rule,
+            )
+            changed += pks
+    lost_ids = [pk for first, _, pk in rows if first < 0]
+    moved: list[Recording] = []
+    if lost_ids:
+        lost_rows = list(
+            Recording.objects.filter(pk__any_of=lost_ids)
+            .order_by()
+            .annotate(first_lawful=Value(-1))
+            .values_list("first_lawful", *_COLUMNS)
         )
-        changed += ids
-    lost = _without_ground([row for row in rows if row[0] < 0], now)
-    current = {row[1]: (row[3], row[4], row[5]) for row in rows if row[0] < 0}
-    moved = [
-        Recording(
-            pk=pk, keep_until=value.keep_until, keep_until_cause=value.cause, keep_until_rule=value.rule
-        )
-        for pk, value in lost.items()
-        if current[pk] != (value.keep_until, value.cause, value.rule)
-    ]
-    if moved:
-        Recording.objects.bulk_update(moved, ["keep_until", "keep_until_cause", "keep_until_rule"])
-        changed += [recording.pk for recording in moved]
+        lost = _without_ground(lost_rows, now)
+        current = {row[1]: (row[3], row[4], row[5]) for row in lost_rows}
+        moved += [
+            Recording(
+                pk=pk, keep_until=value.keep_until, keep_until_cause=value.cause, keep_until_rule=value.rule
+            )
+            for pk, value in lost.items()
+            if current[pk] != (value.keep_until, value.cause, value.rule)
+        ]
+        if moved:
+            Recording.objects.bulk_update(moved, ["keep_until", "keep_until_cause", "keep_until_rule"])
+            changed += [recording.pk for recording in moved]
     if changed:
-        if actor is None:  # as simple-history does for a save: the user of the request in progress
-            actor = getattr(getattr(HistoricalRecords.context, "request", None), "user", None)
         history_copy(
             Recording.objects.filter(pk__any_of=changed), history_type=HISTORY_CHANGED, date=now, user=actor
         )
-    return len(changed)
+    return len(moving) + len(moved)
+
+
+def _moving_update_with_history(
+    moving: list[tuple[int, int]], table: Sequence[PurposeRetention], *, now: datetime.datetime, actor
+) -> None:
+    """PostgreSQL: the rows whose keep-until a purpose now decides, (id, index in ``table``),
+    updated in one statement that writes their history rows too (``history_of_update``): the
+    purposes' days and rules go as two short arrays indexed by each row's purpose, the rows as two
+    arrays of one element per row (no list of placeholders, no re-reading of the rows)."""
+    quote = connection.ops.quote_name
+    meta = Recording._meta
+    recording, pk = quote(meta.db_table), quote(meta.pk.column)
+    column = {
+        name: quote(cast(Field, meta.get_field(name)).column)
+        for name in ("started_at", "keep_until", "keep_until_cause", "keep_until_rule")
+    }
+    update_sql = (
+        f"UPDATE {recording} SET "  # noqa: S608 (names from the model, quoted; values bound)
+        f"{column['keep_until']} = {recording}.{column['started_at']} "
+        "+ make_interval(days => (%s::int[])[batch.i]), "
+        f"{column['keep_until_cause']} = %s, "
+        f"{column['keep_until_rule']} = (%s::text[])[batch.i] "
+        f"FROM unnest(%s::bigint[], %s::int[]) AS batch(id, i) WHERE {recording}.{pk} = batch.id"
+    )
+    params = (
+        [entry.days for entry in table],
+        DeletionReason.RETENTION_EXPIRED.value,
+        [entry.rule for entry in table],
+        [pk for pk, _ in moving],
+        [first + 1 for _, first in moving],  # SQL arrays count from 1
+    )
+    history_of_update(
+        Recording, update_sql=update_sql, params=params, history_type=HISTORY_CHANGED, date=now, user=actor
+    )
 
 
 def recordings_in_scope(
