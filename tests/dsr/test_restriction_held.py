@@ -363,3 +363,20 @@ def test_a_rule_of_a_higher_app_keeps_its_recordings_restricted_through_a_lift(d
     free.refresh_from_db()
     assert (waiting.status, free.status) == (Recording.Status.RESTRICTED, Recording.Status.ACTIVE)
     assert AccessEvent.objects.get(action="restriction_lifted").detail["kept_restricted"] == [waiting.pk]
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["\x00", "a\x00b", "x" * 100_000, "<script>alert(1)</script>", "  \n\t "],
+    ids=["nul", "nul-inside", "huge", "markup", "blank"],
+)
+def test_the_lift_step_answers_hostile_reasons_without_a_500(client, dpo, restricted_request, reason):
+    """Given a DPO on a completed restriction, when the lift is posted with a hostile reason,
+    then the answer is a form error or a redirect (never a 500) and markup is never shown raw."""
+    client.force_login(dpo)
+    url = reverse("admin:dsr_datasubjectrequest_step", args=[restricted_request.pk, "lift"])
+
+    response = client.post(url, {"reason": reason})
+
+    assert response.status_code in (200, 302, 400)
+    assert b"<script>alert(1)</script>" not in response.content

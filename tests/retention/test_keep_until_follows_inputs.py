@@ -348,3 +348,25 @@ def test_who_sees_the_recomputations_and_the_policy_page(
     # and: nobody deletes a recomputation, the DPO neither
     client.post(reverse("admin:retention_keepuntilrecomputation_delete", args=[job.pk]), {"post": "yes"})
     assert KeepUntilRecomputation.objects.filter(pk=job.pk).exists()
+
+
+@pytest.mark.parametrize(
+    "keep_days", ["0", "-30", "abc", "1e3", "99999999999999999999", "\x00", ""], ids=repr
+)
+def test_the_policy_form_refuses_hostile_periods_without_a_500_and_changes_nothing(client, dpo, keep_days):
+    """Given a 180-day policy with a call under it, when the DPO posts a hostile period (with or
+    without the confirmation), then the form answers with an error, the policy keeps 180 days and
+    no recomputation is queued."""
+    policy = RetentionPolicyFactory(purpose=PurposeFactory(), keep_days=180)
+    _call(100)
+    url = reverse("admin:retention_retentionpolicy_change", args=[policy.pk])
+    client.force_login(dpo)
+    queued = KeepUntilRecomputation.objects.count()
+
+    for extra in ({}, {"confirm_due_now": "on"}):
+        response = client.post(url, {"purpose": policy.purpose_id, "keep_days": keep_days, **extra})
+
+        assert response.status_code in (200, 400)
+        policy.refresh_from_db()
+        assert policy.keep_days == 180
+        assert KeepUntilRecomputation.objects.count() == queued
