@@ -134,3 +134,34 @@ def page(chromium_browser, console_log: ConsoleLog, request, tmp_path: Path) -> 
             except Exception as exc:  # a screenshot must never hide the real failure
                 print(f"\nCould not take a screenshot: {exc}")
         context.close()
+
+
+# Screenshots of every journey step, kept as CI artefacts (CI keeps ``var/``): a reviewer sees
+# what the DPO, the QA lead or the auditor saw at each step, failed or not.
+SCREENSHOT_ROOT = Path(__file__).resolve().parents[2] / "var" / "e2e-screenshots"
+
+
+class Journey:
+    """Numbered full-page screenshots of one test's steps under ``var/e2e-screenshots/<test>/``."""
+
+    def __init__(self, page, folder: Path) -> None:
+        self.page = page
+        self.folder = folder
+        self.taken: list[Path] = []
+
+    def shot(self, name: str, page=None) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.lower()).strip("-")
+        path = self.folder / f"{len(self.taken) + 1:02d}-{slug}.png"
+        (page or self.page).screenshot(path=str(path), full_page=True)
+        self.taken.append(path)
+        return path
+
+
+@pytest.fixture
+def journey(page, request) -> Journey:
+    folder = SCREENSHOT_ROOT / request.node.name.replace("[", "-").replace("]", "")
+    if folder.exists():
+        for old in folder.glob("*.png"):
+            old.unlink()
+    return Journey(page, folder)
