@@ -83,6 +83,7 @@ def _erasure(dsr: DataSubjectRequest) -> dict[str, Any]:
         "erased": erased,
         "held": held,
         "personal_data_erased": shredded,
+        "grace_days": settings.CUSTOS_HELD_ERASURE_GRACE_DAYS,
         "record_years": max(1, round(settings.CUSTOS_REQUEST_RECORD_RETENTION_DAYS / 365)),
     }
 
