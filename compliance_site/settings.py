@@ -385,6 +385,45 @@ if CUSTOS_REQUEST_RECORD_RETENTION_DAYS < 1:
 RETENTION_RECOMPUTE_BATCH_SIZE = env.int("RETENTION_RECOMPUTE_BATCH_SIZE", default=1000)
 CUSTOS_BASE_URL = env.str("CUSTOS_BASE_URL", default="http://127.0.0.1:8000")
 
+# Letters to the subject (dsr.letters): who writes, whom to ask, where to complain. Printed on
+# every letter (Art. 12(4), 13(1)(a)-(b), 15(1)(f), 77). The defaults are a fictional demo
+# company (example.com, "Musterstadt"); production sets its own. Address lines are separated by
+# "|", e.g. CUSTOS_CONTROLLER_ADDRESS="Hauptstraße 5|10115 Berlin|Germany".
+
+
+def _lines(name: str, default: str) -> list[str]:
+    return [line.strip() for line in env.str(name, default=default).split("|") if line.strip()]
+
+
+CUSTOS_CONTROLLER = {
+    "name": env.str("CUSTOS_CONTROLLER_NAME", default="Musterfirma Kundenservice GmbH (demo)"),
+    "address": _lines("CUSTOS_CONTROLLER_ADDRESS", "Beispielweg 1|12345 Musterstadt|Germany"),
+    "email": env.str("CUSTOS_CONTROLLER_EMAIL", default="privacy@musterfirma.example.com"),
+}
+CUSTOS_DPO_CONTACT = {
+    "email": env.str("CUSTOS_DPO_EMAIL", default="dpo@musterfirma.example.com"),
+    "address": _lines(
+        "CUSTOS_DPO_ADDRESS",
+        "Musterfirma Kundenservice GmbH|Datenschutz|Beispielweg 1|12345 Musterstadt|Germany",
+    ),
+}
+CUSTOS_SUPERVISORY_AUTHORITY = {
+    "name": env.str("CUSTOS_AUTHORITY_NAME", default="Landesbeauftragte für Datenschutz Musterland (demo)"),
+    "address": _lines("CUSTOS_AUTHORITY_ADDRESS", "Amtsplatz 2|12345 Musterstadt|Germany"),
+    "website": env.str("CUSTOS_AUTHORITY_WEBSITE", default="https://datenschutz.musterland.example.com"),
+}
+if not CUSTOS_CONTROLLER["name"] or not CUSTOS_CONTROLLER["address"] or not CUSTOS_DPO_CONTACT["email"]:
+    raise ImproperlyConfigured(
+        "CUSTOS_CONTROLLER_NAME, CUSTOS_CONTROLLER_ADDRESS and CUSTOS_DPO_EMAIL must not be empty: "
+        "every letter to a subject names them."
+    )
+if not CUSTOS_SUPERVISORY_AUTHORITY["name"]:
+    raise ImproperlyConfigured("CUSTOS_AUTHORITY_NAME must not be empty: every letter names it.")
+# Letters are written in English or German, from the gettext catalogue under locale/ (the
+# compiled .mo is committed, so no gettext tools are needed to run).
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+
 # Beat's periodic tasks, provisioned idempotently after every migrate (compliance_site.schedule).
 CUSTOS_REMINDER_CRONTAB = env.str("CUSTOS_REMINDER_CRONTAB", default="0 * * * *")
 CUSTOS_REMINDER_RETRY_CRONTAB = env.str("CUSTOS_REMINDER_RETRY_CRONTAB", default="*/5 * * * *")

@@ -19,6 +19,7 @@ from compliance_site.client_address import client_ip
 from compliance_site.model_update import history_save
 from dsr.admin_actions import job_display, job_state_view, step_view, steps_available
 from dsr.admin_held_erasures import HeldErasureAdmin  # noqa: F401 - registers the deferred erasures' list
+from dsr.admin_letters import letter_urls, letters_display
 from dsr.dashboard import DEADLINE_FILTER_RANGES, reminder_undelivered
 from dsr.held_erasures import held_erasures_story
 from dsr.models import DataSubjectRequest, DeadlineReminder, RecipientNotification, RequestNote
@@ -235,7 +236,7 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
                 name="dsr_datasubjectrequest_job",
             ),
         ]
-        return urls + super().get_urls()
+        return urls + letter_urls(self) + super().get_urls()
 
     def step_view(self, request, object_id, step_name):
         return step_view(self, request, object_id, step_name)
@@ -276,23 +277,7 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
 
     @admin.display(description="Letters")
     def letters_display(self, obj: DataSubjectRequest):
-        rows = [
-            (
-                f"{timezone.localtime(letter.created_at):%Y-%m-%d %H:%M}",
-                letter.get_kind_display(),
-                letter.language,
-                letter.subject_line,
-                letter.body,
-            )
-            for letter in obj.letters.all()
-        ]
-        if not rows:
-            return "—"
-        return format_html_join(
-            "",
-            "<details><summary>{} · {} · {}</summary><pre class='dsr-letter'>{}\n\n{}</pre></details>",
-            rows,
-        )
+        return letters_display(obj)
 
     def get_queryset(self, request):
         # Most urgent first: the deadline in force, whether original or extended.

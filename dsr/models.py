@@ -314,8 +314,9 @@ class ReferenceCounter(models.Model):
 
 
 class ResponseLetter(models.Model):
-    """A letter to the subject (acknowledgement, extension notice, outcome), rendered from the
-    templates under ``templates/dsr/letters/`` in the subject's language and kept with the request."""
+    """A letter to the subject (extension notice, response, restriction lifted), kept with the
+    request as the facts it states and a name-less text copy; rendered with the subject's name,
+    in the request's language, when it is read (``dsr.letters``)."""
 
     class Kind(models.TextChoices):
         EXTENSION = "extension", "Extension notice (Art. 12(3))"
@@ -331,6 +332,9 @@ class ResponseLetter(models.Model):
     language = models.CharField(max_length=2, choices=Language.choices)
     subject_line = models.CharField(max_length=200)
     body = models.TextField()
+    # What the letter states, never the subject's name (dsr.letter_facts); empty for a letter
+    # written before letters kept their facts, which shows its stored text.
+    facts = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField()
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

@@ -1,5 +1,6 @@
 """The information an access package gives under Art. 15(1)(a)-(h) and 15(2), in the request's
-language (English or German): the manifest's ``information`` block, which the summary renders.
+language (English or German, from the gettext catalogue): the manifest's ``information`` block,
+which the summary renders, and the access letter (``dsr.letters``).
 
 Recipients (Art. 15(1)(c)) are those actually given the subject's data: every share of one of
 their recordings (with its date, ground and revocation) and every recipient told of a
@@ -15,120 +16,83 @@ import datetime
 from typing import Any
 
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from dsr.models import RecipientNotification
 from recordings.models import DataSubject, Purpose, Recipient, Recording, Share
 from recordings.sharing.transfers import EEA_COUNTRIES
 from retention.selectors import keep_days_for
 
-_TEXT: dict[str, dict[str, Any]] = {
-    "en": {
+LANGUAGES = ("en", "de")
+
+
+def _texts() -> dict[str, Any]:
+    """The information's sentences in the active language (gettext, ``locale/``)."""
+    return {
         "categories": [
-            "identification and contact data: name, phone number, email address",
-            "voice recordings of your calls with our customer support",
-            "call metadata: time, duration, support queue, direction",
-            "your consent decisions and the evidence of each (when, how, under which notice)",
-            "your objections and their outcome",
+            _("identification and contact data: name, phone number, email address"),
+            _("voice recordings of your calls with our customer support"),
+            _("call metadata: time, duration, support queue, direction"),
+            _("your consent decisions and the evidence of each (when, how, under which notice)"),
+            _("your objections and their outcome"),
         ],
-        "recipients_none": "No recipient outside our organisation has received this data.",
-        "recipients_possible": (
+        "recipients_none": _("No recipient outside our organisation has received this data."),
+        "recipients_possible": _(
             "Depending on the purposes of your calls, your data may be disclosed to these recipients:"
         ),
-        "retention_rule": (
+        "retention_rule": _(
             "Kept until keep_until: the longest retention period among the purposes the recording "
             "still serves; a legal hold can keep it longer."
         ),
-        "retention_default": "Purposes without a policy of their own are kept {days} days.",
+        "retention_default": _("Purposes without a policy of their own are kept {days} days."),
         "rights": {
-            "rectification": "Art. 16: have inaccurate data about you corrected.",
-            "erasure": "Art. 17: have your data erased, unless an exemption of Art. 17(3) applies.",
-            "restriction": "Art. 18: have the use of your data restricted.",
-            "objection": "Art. 21: object to processing based on legitimate interests.",
-            "portability": "Art. 20: receive the data you provided in a machine-readable format.",
-            "withdraw_consent": "Art. 7(3): withdraw a consent at any time, as easily as you gave it.",
-            "complaint": "Art. 77: lodge a complaint with a supervisory authority.",
+            "rectification": _("Art. 16: have inaccurate data about you corrected."),
+            "erasure": _("Art. 17: have your data erased, unless an exemption of Art. 17(3) applies."),
+            "restriction": _("Art. 18: have the use of your data restricted."),
+            "objection": _("Art. 21: object to processing based on legitimate interests."),
+            "portability": _("Art. 20: receive the data you provided in a machine-readable format."),
+            "withdraw_consent": _("Art. 7(3): withdraw a consent at any time, as easily as you gave it."),
+            "complaint": _("Art. 77: lodge a complaint with a supervisory authority."),
         },
-        "source": (
+        "source": _(
             "Telephony recording: the recordings were made during your calls with our customer "
             "support; your contact data comes from you or from those calls."
         ),
-        "automated_decision_making": "None: no decision about you is based solely on automated processing.",
-        "transfers_none": "None: the data is stored in the EU/EEA and not transferred to a third country.",
-        "transfers": (
+        "automated_decision_making": _(
+            "None: no decision about you is based solely on automated processing."
+        ),
+        "transfers_none": _("None: the data is stored in the EU/EEA and not transferred to a third country."),
+        "transfers": _(
             "Your data was transferred to these recipients outside the EU/EEA, with these safeguards:"
         ),
-        "roles": {"processor": "Processor (Art. 28)", "third_party": "Third party"},
+        "roles": {"processor": _("Processor (Art. 28)"), "third_party": _("Third party")},
         "grounds": {
-            "adequacy": "Adequacy decision (Art. 45)",
-            "scc": "Standard contractual clauses (Art. 46(2)(c))",
-            "bcr": "Binding corporate rules (Art. 47)",
-            "": "No safeguard recorded",
+            "adequacy": _("Adequacy decision (Art. 45)"),
+            "scc": _("Standard contractual clauses (Art. 46(2)(c))"),
+            "bcr": _("Binding corporate rules (Art. 47)"),
+            "": _("No safeguard recorded"),
         },
         "share_grounds": {
-            "consent": "your consent to sharing with third parties",
-            "legal_claim": "establishment, exercise or defence of a legal claim",
-            "legal_obligation": "legal obligation (Art. 6(1)(c))",
+            "consent": _("your consent to sharing with third parties"),
+            "legal_claim": _("establishment, exercise or defence of a legal claim"),
+            "legal_obligation": _("legal obligation (Art. 6(1)(c))"),
         },
-    },
-    "de": {
-        "categories": [
-            "Identifikations- und Kontaktdaten: Name, Telefonnummer, E-Mail-Adresse",
-            "Sprachaufzeichnungen Ihrer Gespräche mit unserem Kundenservice",
-            "Gesprächsdaten: Zeitpunkt, Dauer, Service-Warteschlange, Richtung",
-            "Ihre Einwilligungsentscheidungen und deren Nachweis (wann, wie, mit welchem Hinweis)",
-            "Ihre Widersprüche und deren Ergebnis",
-        ],
-        "recipients_none": "Kein Empfänger außerhalb unserer Organisation hat diese Daten erhalten.",
-        "recipients_possible": (
-            "Je nach den Zwecken Ihrer Gespräche können Ihre Daten diesen Empfängern offengelegt werden:"
-        ),
-        "retention_rule": (
-            "Gespeichert bis keep_until: die längste Speicherdauer unter den Zwecken, denen die "
-            "Aufzeichnung noch dient; eine rechtliche Aufbewahrungspflicht kann sie verlängern."
-        ),
-        "retention_default": "Zwecke ohne eigene Regel werden {days} Tage gespeichert.",
-        "rights": {
-            "rectification": "Art. 16: Berichtigung unrichtiger Daten.",
-            "erasure": "Art. 17: Löschung Ihrer Daten, sofern keine Ausnahme nach Art. 17(3) greift.",
-            "restriction": "Art. 18: Einschränkung der Verarbeitung.",
-            "objection": "Art. 21: Widerspruch gegen eine Verarbeitung aus berechtigtem Interesse.",
-            "portability": "Art. 20: Herausgabe Ihrer bereitgestellten Daten in maschinenlesbarer Form.",
-            "withdraw_consent": (
-                "Art. 7(3): Widerruf einer Einwilligung jederzeit, so einfach wie ihre Erteilung."
-            ),
-            "complaint": "Art. 77: Beschwerde bei einer Aufsichtsbehörde.",
+        "lawful_bases": {
+            "consent": _("Consent (Art. 6(1)(a))"),
+            "contract": _("Contract (Art. 6(1)(b))"),
+            "legal_obligation": _("Legal obligation (Art. 6(1)(c))"),
+            "vital_interests": _("Vital interests (Art. 6(1)(d))"),
+            "public_task": _("Public interest / official authority (Art. 6(1)(e))"),
+            "legitimate_interests": _("Legitimate interests (Art. 6(1)(f))"),
         },
-        "source": (
-            "Telefonaufzeichnung: die Aufzeichnungen entstanden während Ihrer Gespräche mit unserem "
-            "Kundenservice; Ihre Kontaktdaten stammen von Ihnen oder aus diesen Gesprächen."
-        ),
-        "automated_decision_making": (
-            "Keine: keine Entscheidung über Sie beruht ausschließlich auf automatisierter Verarbeitung."
-        ),
-        "transfers_none": (
-            "Keine: die Daten liegen in der EU/im EWR und werden in kein Drittland übermittelt."
-        ),
-        "transfers": (
-            "Ihre Daten wurden an diese Empfänger außerhalb der EU/des EWR übermittelt, mit diesen Garantien:"
-        ),
-        "roles": {"processor": "Auftragsverarbeiter (Art. 28)", "third_party": "Dritter"},
-        "grounds": {
-            "adequacy": "Angemessenheitsbeschluss (Art. 45)",
-            "scc": "Standardvertragsklauseln (Art. 46 Abs. 2 lit. c)",
-            "bcr": "Verbindliche interne Datenschutzvorschriften (Art. 47)",
-            "": "Keine Garantie erfasst",
-        },
-        "share_grounds": {
-            "consent": "Ihre Einwilligung in die Weitergabe an Dritte",
-            "legal_claim": "Geltendmachung, Ausübung oder Verteidigung von Rechtsansprüchen",
-            "legal_obligation": "rechtliche Verpflichtung (Art. 6 Abs. 1 lit. c)",
-        },
-    },
-}
+    }
 
 
 def information_texts(language: str) -> dict[str, Any]:
-    return _TEXT.get(language, _TEXT["en"])
+    """The information's sentences in ``language`` (English for any language without a catalogue)."""
+    with translation.override(language if language in LANGUAGES else "en"):
+        return _texts()
 
 
 def _iso(moment: datetime.datetime | None) -> str | None:
@@ -228,7 +192,9 @@ def package_information(
     for recording in recordings:
         for purpose in recording.purposes.all():
             purposes[purpose.pk] = purpose
-            bases.setdefault(purpose.pk, set()).add(recording.get_lawful_basis_display())
+            bases.setdefault(purpose.pk, set()).add(
+                texts["lawful_bases"].get(recording.lawful_basis, recording.get_lawful_basis_display())
+            )
     ordered = sorted(purposes.values(), key=lambda p: (p.name, p.pk))
     given = recipients_given(subject, texts)
     transfers = third_country_transfers(given, texts)

@@ -110,7 +110,10 @@ def test_a_call_restricted_by_an_erasure_a_hold_deferred_is_listed_with_that_rea
 
 @pytest.mark.parametrize(
     ("language", "words"),
-    [("en", ("Article 18(3)", "the claim was settled")), ("de", ("Art. 18 Abs. 3", "the claim was settled"))],
+    [
+        ("en", ("Art. 18(3) GDPR", "the claim was settled")),
+        ("de", ("Art. 18 Abs. 3", "the claim was settled")),
+    ],
 )
 def test_lifting_informs_the_subject_records_it_and_retention_resumes(dpo, queue_a, language, words):
     """Given a restricted call past retention whose keep-until is stale (computed under a longer

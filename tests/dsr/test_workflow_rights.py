@@ -114,7 +114,7 @@ def test_a_refusal_needs_its_ground_and_writes_the_letter(dpo):
 
     assert request.status == Status.REFUSED and request.closed_at is not None
     letter = request.letters.get()
-    assert "Identity not verified" in letter.body
+    assert "We could not confirm that the request comes from you (Art. 12(6) GDPR)." in letter.body
 
 
 def test_extension_up_to_two_months_with_reason_and_notice_letter_in_german(dpo):
@@ -211,7 +211,7 @@ def test_erasure_needs_a_second_dpo_and_then_shreds_everything(
         request.reference,
     )
     assert erasure.detail["erased"] == 2 and erasure.detail["personal_data_shredded"] is True
-    assert "2 recording(s) erased" in request.letters.get().body
+    assert "the recordings of your 2 calls" in request.letters.get().body
 
 
 def test_a_legal_hold_turns_the_erasure_into_a_restriction_with_the_ground_stated(
@@ -237,7 +237,9 @@ def test_a_legal_hold_turns_the_erasure_into_a_restriction_with_the_ground_state
     assert recording_key(held)  # still readable: kept for the claim
     assert personal_data_read(DataSubject.objects.get(pk=subject.pk)).full_name  # restricted, not erased
     assert "CASE-0042" in request.exemption and "Art. 17(3)(e)" in request.exemption
-    assert "CASE-0042" in request.letters.get().body
+    # the subject is told the ground in their terms; the case number stays internal
+    body = request.letters.get().body
+    assert "Art. 17(3)(e) GDPR" in body and "CASE-0042" not in body
 
 
 def test_a_failed_erasure_leaves_the_subject_as_it_was(
