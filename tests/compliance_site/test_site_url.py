@@ -81,7 +81,9 @@ def test_the_site_url_setting_defaults_to_the_demo_and_reads_the_former_name(env
     assert result.stdout.strip() == expected
 
 
-@pytest.mark.parametrize("value", ["127.0.0.1:8000", "ftp://custos.example.eu", "https://x.eu/?a=1", "https://"])
+@pytest.mark.parametrize(
+    "value", ["127.0.0.1:8000", "ftp://custos.example.eu", "https://x.eu/?a=1", "https://"]
+)
 def test_a_bad_site_url_is_refused_at_start_with_its_name(value):
     result = _site_url_with(CUSTOS_SITE_URL=value)
     assert result.returncode != 0
