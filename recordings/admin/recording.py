@@ -104,7 +104,8 @@ class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistory
     # The subject is shown by reference at the top of the page (linked only for those who may
     # open it) and changed only by ``recording_reattribute``, which re-wraps the recording's key:
     # a plain edit would leave the key wrapped under the old subject's key, and playback broken.
-    exclude = ("subject",)
+    # The agent and the assessment are evidence too, shown as text below (``call_agent``...).
+    exclude = ("subject", "agent", "legitimate_interest_assessment")
     # The call's evidence: what the telephony recorded and ingest stored, never typed in.
     # Purposes and queue stay editable: what the call may serve and which team reviews it.
     readonly_fields = (
@@ -246,6 +247,8 @@ class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistory
             if playable:
                 token = playback_token(user=request.user, recording=obj)
                 audio_url = f"{reverse('recording-audio', args=[obj.pk])}?{urlencode({'playback': token})}"
+                # The player loads nothing until play is pressed, then reports what it played.
+                context.update(playback_token=token, heard_url=reverse("recording-heard", args=[obj.pk]))
             context.update(sensitive_context(self, request, obj, audio_url=audio_url))
             context.update(subject_context(self, request, obj))
             if playable:

@@ -269,7 +269,19 @@ def test_the_change_form_shows_the_subject_by_reference_and_takes_no_subject_id(
 
     assert call.subject.reference in page
     assert 'name="subject"' not in page and "vRawIdAdminField" not in page
-    for evidence in ("started_at", "ended_at", "lawful_basis", "storage_ref", "checksum_sha256", "reference"):
+    evidence_fields = (
+        "started_at",
+        "ended_at",
+        "lawful_basis",
+        "storage_ref",
+        "checksum_sha256",
+        "reference",
+        "agent",
+        "legitimate_interest_assessment",
+        "direction",
+        "size_bytes",
+    )
+    for evidence in evidence_fields:
         assert f'name="{evidence}' not in page, evidence
     assert reattribute_url(call) in page
 
@@ -278,6 +290,10 @@ def test_the_change_form_shows_the_subject_by_reference_and_takes_no_subject_id(
         change_url(call),
         {
             "subject": other.pk,
+            "lawful_basis": "vital_interests",
+            "started_at_0": "2020-01-01",
+            "started_at_1": "00:00:00",
+            "storage_ref": "elsewhere.wav",
             "queue": call.queue_id,
             "purposes": list(call.purposes.values_list("pk", flat=True)),
             "consents-TOTAL_FORMS": "0",
@@ -285,10 +301,11 @@ def test_the_change_form_shows_the_subject_by_reference_and_takes_no_subject_id(
         },
     )
 
-    # then: ignored; the call is still its subject's and still plays
-    assert post.status_code in (200, 302)
+    # then: saved, with the evidence ignored; the call is still its subject's and still plays
+    assert post.status_code == 302, post.content.decode()
+    before = (call.subject_id, call.lawful_basis, call.started_at, call.storage_ref)
     call.refresh_from_db()
-    assert call.subject_id != other.pk
+    assert (call.subject_id, call.lawful_basis, call.started_at, call.storage_ref) == before
     assert audio_bytes(client, call)[0] == 200
 
 
