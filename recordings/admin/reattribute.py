@@ -14,6 +14,8 @@ from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from compliance_site.audit.admin import admin_access_record
+from compliance_site.audit.models import AccessAction
 from recordings.models import DataSubject, Recording
 from recordings.reattribution import (
     PERMISSION,
@@ -101,6 +103,14 @@ def reattribute_view(request, object_id, *, model_admin):
         "form": form,
         "preview": preview,
     }
+    # The page names the subjects and, in the preview, the consents given in the call.
+    admin_access_record(
+        request,
+        action=AccessAction.VIEW,
+        object_type="recording",
+        obj=recording,
+        page="reattribute_preview" if preview is not None else "reattribute",
+    )
     response = TemplateResponse(request, "admin/recordings/recording/reattribute.html", context)
     response["Cache-Control"] = "no-store, private"
     return response

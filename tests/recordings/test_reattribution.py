@@ -331,8 +331,11 @@ def test_the_page_previews_then_reattributes_by_reference(client, dpo, call, oth
         reattribute_url(call), {"reference": f"  {other.reference.lower()} ", "reason": REASON}
     )
 
-    # then: a preview, nothing changed yet
+    # then: a preview, in the access log as a view, nothing changed yet
     assert preview.status_code == 200
+    assert AccessEvent.objects.filter(
+        action=AccessAction.VIEW, object_id=call.pk, detail__page="reattribute_preview"
+    ).exists()
     body = preview.content.decode()
     assert 'id="reattribute-preview"' in body and other.reference in body and old_reference in body
     call.refresh_from_db()
