@@ -15,9 +15,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from compliance_site.audit.models import AccessAction, AccessEvent
-from recordings.models import Consent, Recording, RecordingKey, SubjectRestriction
+from recordings.models import Consent, Purpose, Recipient, Recording, RecordingKey, SubjectRestriction
 from recordings.reattribution import recording_reattribute
 from recordings.redaction.transcripts import transcript_read, transcript_store
+from recordings.sharing.services import share_create, share_for_token
 from recordings.vault.keys import CiphertextError, _aad, open_sealed, recording_key, subject_key
 from recordings.vault.services import subject_key_destroy
 from retention.keep_until import keep_until_recompute
@@ -257,6 +258,54 @@ def test_a_hold_on_the_call_itself_or_on_the_new_subject_goes_along(dpo, call, o
 
     call.refresh_from_db()
     assert call.subject == other
+
+
+def _shared_call(queue, dpo, *, consent_in_call: bool):
+    """A call shared on the caller's consent to sharing, given in the call or for all calls."""
+    sharing = PurposeFactory(code=Purpose.SHARING, name="Sharing with third parties")
+    call = RecordingFactory(queue=queue, purposes=[sharing], consented=consent_in_call, audio=AUDIO)
+    if not consent_in_call:
+        ConsentFactory(
+            recording=None,
+            subject=call.subject,
+            purpose=sharing,
+            notice=RecordingNoticeFactory(),
+            captured_at=call.started_at,
+        )
+    vendor = Recipient.objects.create(name="Dispute Lawyers LLP", role="third_party", country="DE")
+    share, token = share_create(
+        recording=call,
+        recipient=vendor,
+        ground="consent",
+        expires_at=timezone.now() + datetime.timedelta(days=7),
+        actor=dpo,
+    )
+    return call, share, token
+
+
+def test_a_share_resting_on_the_old_subjects_consent_is_revoked(dpo, queue_a, other):
+    call, share, token = _shared_call(queue_a, dpo, consent_in_call=False)
+
+    recording_reattribute(recording=call, new_subject=other, reason=REASON, actor=dpo)
+
+    share.refresh_from_db()
+    assert share.revoked_at is not None
+    assert share_for_token(token) is None
+
+
+def test_a_share_resting_on_the_consent_given_in_the_call_stays_open_and_plays(client, dpo, queue_a, other):
+    call, share, token = _shared_call(queue_a, dpo, consent_in_call=True)
+
+    recording_reattribute(recording=call, new_subject=other, reason=REASON, actor=dpo)
+
+    share.refresh_from_db()
+    assert share.revoked_at is None
+    assert share_for_token(token) == share
+    # The recipient's link still decrypts: the recording key is the same, wrapped anew.
+    opened = client.post(reverse("share-open"), {"token": token})
+    assert opened.status_code == 303 and opened["Location"] == reverse("share-audio", args=[share.pk])
+    audio = client.get(opened["Location"])
+    assert audio.status_code == 200 and b"".join(audio.streaming_content) == AUDIO
 
 
 # --- The admin page --------------------------------------------------------------------------
