@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PORT ?= 8000
+# The address in the links of the demo's emails (reminders): the demo's own, unless set.
+CUSTOS_SITE_URL ?= http://127.0.0.1:$(PORT)
 
 .PHONY: demo test bench lint format install install-dev lock clean-demo
 
@@ -46,7 +48,7 @@ demo: install
 	@echo ""
 	@echo "Custos back office: http://127.0.0.1:$(PORT)/admin/  (Ctrl-C stops web, worker and beat)"
 	@echo ""
-	CUSTOS_PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile
+	CUSTOS_PORT=$(PORT) CUSTOS_SITE_URL=$(CUSTOS_SITE_URL) $(VENV)/bin/honcho start -f Procfile
 
 test: install-dev
 	$(VENV)/bin/pytest

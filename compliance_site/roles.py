@@ -59,6 +59,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "recordings.play_recording",
         "recordings.play_unredacted",
         "recordings.mark_sensitive",
+        "recordings.reattribute_recording",
         "recordings.change_datasubject",
         "recordings.add_datasubject",
         "recordings.add_queue",

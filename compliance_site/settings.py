@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -383,7 +384,19 @@ if CUSTOS_REQUEST_RECORD_RETENTION_DAYS < 1:
     )
 # Recordings per batch (one transaction each) of a keep-until recomputation (retention.recompute).
 RETENTION_RECOMPUTE_BATCH_SIZE = env.int("RETENTION_RECOMPUTE_BATCH_SIZE", default=1000)
-CUSTOS_BASE_URL = env.str("CUSTOS_BASE_URL", default="http://127.0.0.1:8000")
+# Where staff reach this back office: every link in an email is made from it
+# (``compliance_site.site_url.absolute_url``), since a worker has no request to take the host from.
+# ``make demo PORT=...`` sets it to the demo's address; CUSTOS_BASE_URL is its former name.
+CUSTOS_SITE_URL = env.str(
+    "CUSTOS_SITE_URL",
+    default=env.str("CUSTOS_BASE_URL", default=f"http://127.0.0.1:{env.str('CUSTOS_PORT', default='8000')}"),
+)
+_site = urlsplit(CUSTOS_SITE_URL)
+if _site.scheme not in {"http", "https"} or not _site.netloc or _site.query or _site.fragment:
+    raise ImproperlyConfigured(
+        f"CUSTOS_SITE_URL={CUSTOS_SITE_URL!r} must be an http(s) address such as https://custos.example.com "
+        "(a path prefix is allowed; no query or fragment)."
+    )
 
 # Letters to the subject (dsr.letters): who writes, whom to ask, where to complain. Printed on
 # every letter (Art. 12(4), 13(1)(a)-(b), 15(1)(f), 77). The defaults are a fictional demo

@@ -29,7 +29,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
-from django_otp.forms import OTPTokenForm
+from django_otp.forms import OTPAuthenticationFormMixin
 
 from compliance_site.models import Authenticator, RecoveryCodeSet, User
 from compliance_site.services import authenticator_prepare, enrolment_code_redeem, second_factor_enrol
@@ -38,11 +38,14 @@ from compliance_site.two_factor import second_factor_pending, session_mark_verif
 logger = logging.getLogger(__name__)
 
 
-class SecondFactorForm(OTPTokenForm):
-    """django-otp's token form, with the user's devices as plain choices: the authenticator app
-    (the default) or a recovery code."""
+class SecondFactorForm(OTPAuthenticationFormMixin, forms.Form):
+    """One field for the second factor: the authenticator app's code or a recovery code, whichever
+    the user types. The code's shape picks the device to check it against (django-otp's own
+    ``_verify_token`` then checks it, with each device's throttling): the app's codes are all
+    digits, of its length; a recovery code is eight base32 letters and digits. Only that one
+    device is tried, so a wrong app code never counts against the recovery codes, or the reverse.
+    """
 
-    otp_device = forms.ChoiceField(choices=[], widget=forms.RadioSelect, label="Use")
     otp_token = forms.CharField(
         label="Code",
         required=False,
@@ -53,27 +56,34 @@ class SecondFactorForm(OTPTokenForm):
     )
 
     def __init__(self, user, request=None, *args, **kwargs):
-        super().__init__(user, request, *args, **kwargs)
-        totp = Authenticator.objects.filter(user=user, confirmed=True).first()
-        if totp is not None:
-            self.fields["otp_device"].initial = totp.persistent_id
+        super().__init__(*args, **kwargs)
+        self.user = user
 
-    @staticmethod
-    def device_choices(user):
-        # Only Custos' own devices, whose secrets are not in clear in the table: a row that
-        # somebody writes into django-otp's tables is never a way in.
-        choices = [
-            (device.persistent_id, "The code of your authenticator app")
-            for device in Authenticator.objects.filter(user=user, confirmed=True)
-        ]
-        for device in RecoveryCodeSet.objects.filter(user=user, confirmed=True):
-            choices.append((device.persistent_id, f"A recovery code ({device.codes.count()} left)"))
-        return choices
+    def clean(self):
+        super().clean()
+        self.clean_otp(self.user)
+        return self.cleaned_data
+
+    def get_user(self):
+        return self.user
 
     def clean_otp_token(self) -> str:
         # Codes are read off a phone or a sheet of paper: spaces and dashes are not part of them,
         # and recovery codes are lower case.
         return "".join(ch for ch in self.cleaned_data["otp_token"] if ch not in " -\t").lower()
+
+    def _chosen_device(self, user):
+        # Only Custos' own devices, whose secrets are not in clear in the table: a row that
+        # somebody writes into django-otp's tables is never a way in.
+        token = self.cleaned_data.get("otp_token") or ""
+        authenticator = Authenticator.objects.filter(user=user, confirmed=True).first()
+        if authenticator is not None and token.isdigit() and len(token) == authenticator.digits:
+            return authenticator
+        return RecoveryCodeSet.objects.filter(user=user, confirmed=True).first() or authenticator
+
+    def recovery_codes_left(self) -> int:
+        device = RecoveryCodeSet.objects.filter(user=self.user, confirmed=True).first()
+        return device.codes.count() if device is not None else 0
 
 
 class EnrolmentCodeForm(forms.Form):

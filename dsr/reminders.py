@@ -44,6 +44,7 @@ from django.utils import timezone
 
 from compliance_site.model_update import model_update
 from compliance_site.roles import DPO
+from compliance_site.site_url import absolute_url
 from dsr.models import DataSubjectRequest, DeadlineReminder
 from dsr.selectors import requests_due_for_reminder
 
@@ -162,7 +163,7 @@ def _obsolete(reminder: DeadlineReminder, dsr: DataSubjectRequest) -> bool:
 
 
 def _send(reminder: DeadlineReminder, dsr: DataSubjectRequest, recipients: list[str], now) -> None:
-    url = settings.CUSTOS_BASE_URL.rstrip("/") + reverse("admin:dsr_datasubjectrequest_change", args=[dsr.pk])
+    url = absolute_url(reverse("admin:dsr_datasubjectrequest_change", args=[dsr.pk]))
     context = {
         "request": dsr,
         "kind": reminder.kind,

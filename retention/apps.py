@@ -8,6 +8,7 @@ class RetentionConfig(AppConfig):
 
     def ready(self) -> None:
         from recordings.models import LegitimateInterestAssessment
+        from recordings.reattribution import recording_reattributing
         from recordings.restrictions import restriction_lifting
         from recordings.services import recording_grounds_changed, recording_ingested
         from retention import receivers
@@ -42,4 +43,7 @@ class RetentionConfig(AppConfig):
         )
         restriction_lifting.connect(
             receivers.restricted_for_held_erasure, dispatch_uid="retention-restricted-for-held-erasure"
+        )
+        recording_reattributing.connect(
+            receivers.reattribution_refused_by_holds, dispatch_uid="retention-reattribution-holds"
         )

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from recordings.models import LegitimateInterestAssessment, Recording, SubjectRestriction
 from retention.keep_until import keep_until_recompute
-from retention.models import HeldErasure, KeepUntilRecomputation, RetentionPolicy
+from retention.models import HeldErasure, KeepUntilRecomputation, LegalHold, RetentionPolicy
 from retention.recompute import recomputation_queue
 from retention.services import recording_keep_until_recompute
 
@@ -86,3 +86,27 @@ def restricted_for_held_erasure(sender, *, restriction: SubjectRestriction, **kw
             recording__restrictions=restriction, state__in=HeldErasure.OPEN_STATES
         ).values_list("recording_id", flat=True)
     )
+
+
+def reattribution_refused_by_holds(
+    sender, *, recording: Recording, old_subject, new_subject, **kwargs
+) -> str:
+    """A call may not leave a subject whose legal hold keeps it (Art. 17(3)(e)): moving it would
+    release it from that hold without anyone releasing the hold. A hold on the call itself or on
+    its queue goes with it, and a hold on the new subject takes it in: neither is broken. Nor may
+    it move while an erasure a hold deferred waits on it (that erasure is the old subject's)."""
+    hold = LegalHold.objects.filter(
+        scope=LegalHold.Scope.SUBJECT, subject=old_subject, released_at__isnull=True
+    ).first()
+    if hold is not None:
+        return (
+            f"The legal hold {hold.case_reference} on {old_subject.reference} keeps this call; "
+            "re-attributing it would take it out of the hold. Release the hold first, or ask its owner."
+        )
+    erasure = HeldErasure.objects.filter(recording=recording, state__in=HeldErasure.OPEN_STATES).first()
+    if erasure is not None:
+        return (
+            f"An erasure under {erasure.request_reference} waits on this call "
+            f"({erasure.get_state_display().lower()}); it cannot be re-attributed before that is done."
+        )
+    return ""

@@ -25,7 +25,7 @@ RECORDINGS_FLOORS = (
     ("models",),
     ("vault",),
     ("playback", "redaction", "selectors", "sharing"),
-    ("services", "restrictions"),
+    ("services", "restrictions", "reattribution"),
     ("intake",),
     ("admin", "management", "api_urls", "urls", "apps", "tasks"),
 )

@@ -31,6 +31,7 @@ class AccessAction(models.TextChoices):
     RETENTION_DELETION = "retention_deletion", "Deleted by retention"
     RESTRICTION_PLACED = "restriction_placed", "Restriction placed (Art. 18)"
     RESTRICTION_LIFTED = "restriction_lifted", "Restriction lifted (Art. 18(3))"
+    REATTRIBUTED = "reattributed", "Re-attributed to another subject"
 
 
 class AccessEvent(models.Model):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
@@ -21,6 +20,7 @@ from compliance_site.audit.chain import GENESIS_HASH, ChainBreak, ChainedEvent, 
 from compliance_site.audit.models import AccessEvent, AuditChainHead
 from compliance_site.audit.services import event_fields
 from compliance_site.roles import DPO
+from compliance_site.site_url import absolute_url
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def access_log_verify() -> ChainBreak | None:
         return broken
     context = {
         "broken": broken,
-        "url": settings.CUSTOS_BASE_URL.rstrip("/") + reverse("admin:audit_accessevent_changelist"),
+        "url": absolute_url(reverse("admin:audit_accessevent_changelist")),
     }
     send_mail(
         subject=render_to_string("audit/email/audit_broken_subject.txt", context).strip(),

@@ -17,6 +17,7 @@ from compliance_site.audit.models import AccessAction
 from compliance_site.bad_requests import ClearBadRequest
 from compliance_site.pagination import EstimatedCountPaginator
 from recordings.admin.consents import CONSENT_EVIDENCE_FIELDS, CONSENT_WITHDRAWAL_FIELDS
+from recordings.admin.reattribute import reattribute_view, subject_context
 from recordings.admin.search import ReferenceSearchMixin
 from recordings.admin.sensitive import (
     recording_page_url,
@@ -98,10 +99,23 @@ class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistory
     # References, or the subject's phone/email through the blind index; never personal data in clear.
     search_fields = ("=reference", "=subject__reference")
     subject_search_path = "subject"
-    raw_id_fields = ("subject", "agent", "legitimate_interest_assessment")
     filter_horizontal = ("purposes",)
     change_form_template = "admin/recordings/recording/change_form.html"
+    # The subject is shown by reference at the top of the page (linked only for those who may
+    # open it) and changed only by ``recording_reattribute``, which re-wraps the recording's key:
+    # a plain edit would leave the key wrapped under the old subject's key, and playback broken.
+    # The agent and the assessment are evidence too, shown as text below (``call_agent``...).
+    exclude = ("subject", "agent", "legitimate_interest_assessment")
+    # The call's evidence: what the telephony recorded and ingest stored, never typed in.
+    # Purposes and queue stay editable: what the call may serve and which team reviews it.
     readonly_fields = (
+        "reference",
+        "call_agent",
+        "direction",
+        "started_at",
+        "ended_at",
+        "lawful_basis",
+        "call_assessment",
         "status",
         "storage_ref",
         "size_bytes",
@@ -122,6 +136,7 @@ class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistory
             ("<int:object_id>/unredacted/", unredacted_playback_view, "unredacted"),
             # Not ".../transcript/unredacted/": the audio's "<id>/unredacted/" would look alike.
             ("<int:object_id>/unredacted-transcript/", transcript_unredacted_view, "transcript_unredacted"),
+            ("<int:object_id>/reattribute/", reattribute_view, "reattribute"),
         ]
         return [
             *(
@@ -164,6 +179,16 @@ class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistory
         if request.user.has_perm("recordings.view_consent"):
             fields = (*fields, "consent_story")
         return fields
+
+    @admin.display(description="Agent")
+    def call_agent(self, recording: Recording) -> str:
+        # As text: a link to the user's page would be a 403 for most who read this page.
+        return str(recording.agent) if recording.agent_id else "—"
+
+    @admin.display(description="Legitimate-interest assessment")
+    def call_assessment(self, recording: Recording) -> str:
+        assessment = recording.legitimate_interest_assessment
+        return str(assessment) if assessment is not None else "—"
 
     @admin.display(description="Consent story")
     def consent_story(self, recording):
@@ -222,7 +247,10 @@ class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistory
             if playable:
                 token = playback_token(user=request.user, recording=obj)
                 audio_url = f"{reverse('recording-audio', args=[obj.pk])}?{urlencode({'playback': token})}"
+                # The player loads nothing until play is pressed, then reports what it played.
+                context.update(playback_token=token, heard_url=reverse("recording-heard", args=[obj.pk]))
             context.update(sensitive_context(self, request, obj, audio_url=audio_url))
+            context.update(subject_context(self, request, obj))
             if playable:
                 url = recording_page_url(self, "transcript_unredacted", obj)
                 context.update(transcript_panel(request, obj, unredacted_url=url))

@@ -160,10 +160,11 @@ def unredacted_playback_view(request, object_id, *, model_admin):
     if not request.user.has_perm(UNREDACTED_PERMISSION):
         raise PermissionDenied
     form = UnredactedPlaybackForm(request.POST if request.method == "POST" else None)
-    audio_url = None
+    audio_url = token = None
     if form.is_bound and form.is_valid():
+        token = playback_token(user=request.user, recording=recording)
         query = {
-            "playback": playback_token(user=request.user, recording=recording),
+            "playback": token,
             "unredacted": unredacted_token(
                 user=request.user, recording=recording, reason=form.cleaned_data["reason"]
             ),
@@ -176,6 +177,8 @@ def unredacted_playback_view(request, object_id, *, model_admin):
         "title": f"Unredacted playback of {recording.reference}",
         "form": form,
         "audio_url": audio_url,
+        "playback_token": token,
+        "heard_url": reverse("recording-heard", args=[recording.pk]),
         "valid_minutes": int(TOKEN_MAX_AGE.total_seconds() // 60),
         "segments": recording.sensitive_segments.all(),
     }

@@ -85,6 +85,7 @@ class Recording(models.Model):
             ("play_unredacted", "Can hear muted segments and read unredacted transcripts (with a reason)"),
             ("share_recording", "Can share a recording with a recipient"),
             ("mark_sensitive", "Can mark sensitive segments"),
+            ("reattribute_recording", "Can re-attribute a recording to another subject (DPO)"),
         ]
         indexes = [
             # Serves the admin's default ordering without a sort over the whole table.

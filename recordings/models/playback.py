@@ -25,6 +25,9 @@ class PlaybackSession(models.Model):
     purpose = models.CharField(max_length=50, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     ranges = models.JSONField(default=list, help_text="Requested byte ranges, merged: [[first, last], ...].")
+    # What the listener's player reports it played, in seconds of the call, merged: the bytes a
+    # browser fetches run ahead of what is heard (it buffers), this is what was heard.
+    heard = models.JSONField(default=list, help_text="Played time ranges in seconds: [[from, to], ...].")
     requests = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField()
     last_request_at = models.DateTimeField()

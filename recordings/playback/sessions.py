@@ -1,14 +1,19 @@
-"""One access event per playback, carrying the byte ranges the player asked for.
+"""One access event per playback, carrying the byte ranges the player asked for and the time
+ranges it played.
 
-The admin page hands its player a signed playback token (user, recording, a random playback id).
-Every Range request made with it joins one ``PlaybackSession``; ``playbacks_seal_idle`` (run by
-beat every minute) turns each session idle for ``PLAYBACK_IDLE_SECONDS`` into one chained ``play``
-event. A request without a valid token (a direct link, a script) is a playback of its own and is
-logged at once.
+The admin page hands its player a signed playback token (user, recording, a random playback id)
+and loads no audio until the person presses play (``preload="none"``): opening the page is a view,
+never a playback. Every Range request made with the token joins one ``PlaybackSession``; while it
+plays, and when it pauses or ends, the player reports the time ranges it played
+(``playback_heard_record``, from ``custos/player.js``), which also keeps a long listen from being
+sealed half-way. ``playbacks_seal_idle`` (run by beat every minute) turns each session idle for
+``PLAYBACK_IDLE_SECONDS`` into one chained ``play`` event. A request without a valid token (a
+direct link, a script) is a playback of its own and is logged at once.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime, timedelta
 
@@ -57,6 +62,69 @@ def ranges_merge(ranges: list[list[int]], new: list[int]) -> list[list[int]]:
     if len(merged) > MAX_RANGES:
         merged = [[merged[0][0], max(last for _, last in merged)]]
     return merged
+
+
+# Gaps shorter than this between two played ranges are joined (a seek by a hair, rounding).
+_HEARD_JOIN_SECONDS = 0.5
+# A player may report a little past the call's end (container and clock rounding).
+_HEARD_SLACK_SECONDS = 5.0
+
+
+class HeardRangesInvalid(ValueError):
+    """A player's report of played time ranges that cannot be one."""
+
+
+def heard_ranges_clean(raw: object, *, duration_seconds: float) -> list[list[float]]:
+    """The played ranges a player reported, checked: a list of at most ``MAX_RANGES`` pairs of
+    finite seconds within the call, each from <= to; rounded to a tenth of a second."""
+    if not isinstance(raw, list) or len(raw) > MAX_RANGES:
+        raise HeardRangesInvalid(f"Expected a list of at most {MAX_RANGES} [from, to] pairs.")
+    limit = duration_seconds + _HEARD_SLACK_SECONDS
+    cleaned = []
+    for pair in raw:
+        if not (isinstance(pair, list) and len(pair) == 2):
+            raise HeardRangesInvalid("Each range is a [from, to] pair of seconds.")
+        start, end = pair
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in pair):
+            raise HeardRangesInvalid("Each range is a [from, to] pair of seconds.")
+        if not 0 <= start <= end <= limit:
+            raise HeardRangesInvalid("A range lies outside the call.")
+        cleaned.append([round(start, 1), round(end, 1)])
+    return cleaned
+
+
+def heard_merge(heard: list[list[float]], new: list[list[float]]) -> list[list[float]]:
+    """``heard`` plus ``new``, sorted, overlapping or nearly touching ranges joined."""
+    merged: list[list[float]] = []
+    for start, end in sorted([*heard, *new]):
+        if merged and start <= merged[-1][1] + _HEARD_JOIN_SECONDS:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    if len(merged) > MAX_RANGES:
+        merged = [[merged[0][0], max(end for _, end in merged)]]
+    return merged
+
+
+def playback_heard_record(*, token: str, user, recording: Recording, heard: list[list[float]]) -> bool:
+    """Add what the player reports it played to its open playback; False when there is none to
+    add to (a forged or foreign token, or nothing was served with it: a report alone is never a
+    playback). A report counts as activity: a long listen is not sealed while it plays."""
+    playback_id = _playback_id(token, user=user, recording=recording)
+    if playback_id is None:
+        return False
+    with transaction.atomic():
+        session = (
+            PlaybackSession.objects.select_for_update()
+            .filter(playback_id=playback_id, event__isnull=True, actor=user, recording=recording)
+            .first()
+        )
+        if session is None:
+            return False
+        session.heard = heard_merge(session.heard, heard)
+        session.last_request_at = timezone.now()
+        session.save(update_fields=["heard", "last_request_at"])
+    return True
 
 
 def _event_for(*, recording_id: int, reference: str, actor, purpose: str, client_ip, detail) -> AccessEvent:
@@ -155,6 +223,7 @@ def playbacks_seal_idle(*, now: datetime | None = None, idle_seconds: int | None
                 detail={
                     "playback": str(session.playback_id),
                     "ranges": session.ranges,
+                    "heard_seconds": session.heard,
                     "requests": session.requests,
                     "started_at": session.started_at.isoformat(),
                     "last_request_at": session.last_request_at.isoformat(),

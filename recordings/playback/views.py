@@ -8,16 +8,23 @@ segments are muted for everyone, unless the request carries a valid unredacted-p
 
 from __future__ import annotations
 
+import json
+
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import Http404, HttpRequest, HttpResponseForbidden
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from compliance_site.client_address import client_ip
 from recordings.models import Purpose
 from recordings.playback.audio import audio_response, served_range
-from recordings.playback.sessions import playback_request_record
+from recordings.playback.sessions import (
+    HeardRangesInvalid,
+    heard_ranges_clean,
+    playback_heard_record,
+    playback_request_record,
+)
 from recordings.playback.unredacted import REFUSED_MESSAGE, unredacted_grant, unredacted_playback_record
 from recordings.selectors import recordings_playable_by
 from recordings.vault.keys import KeyDestroyedError, recording_key
@@ -65,3 +72,29 @@ def recording_audio(request: HttpRequest, pk: int) -> HttpResponseBase:
         response.close()  # nothing is served that was not logged; the blob closes
         raise
     return response
+
+
+# Far more than MAX_RANGES pairs of seconds take; a bigger report is refused unread.
+_HEARD_MAX_CHARS = 16_000
+
+
+@require_POST
+@staff_member_required
+def recording_heard(request: HttpRequest, pk: int) -> HttpResponse:
+    """``/recordings/<id>/heard``: the player reports the time ranges it played (``heard``, JSON
+    ``[[from, to], ...]`` in seconds) under its playback token; they join that playback's access
+    event. 404 for a recording the user may not play, 400 for a report that cannot be one, 204
+    otherwise (a report with no playback open to join changes nothing)."""
+    recording = get_object_or_404(recordings_playable_by(request.user), pk=pk)
+    raw = request.POST.get("heard", "")
+    if len(raw) > _HEARD_MAX_CHARS:
+        return HttpResponseBadRequest("The report is too long.", content_type="text/plain; charset=utf-8")
+    try:
+        heard = heard_ranges_clean(json.loads(raw), duration_seconds=recording.duration.total_seconds())
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and HeardRangesInvalid are ValueErrors
+        message = str(exc) if isinstance(exc, HeardRangesInvalid) else "The report is not JSON."
+        return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+    playback_heard_record(
+        token=request.POST.get("playback", ""), user=request.user, recording=recording, heard=heard
+    )
+    return HttpResponse(status=204)

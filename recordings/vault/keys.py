@@ -106,6 +106,16 @@ def recording_key_unwrap(row: RecordingKey | None, recording: Recording, subject
     return open_sealed(subject_key_bytes, bytes(row.wrapped_key), _aad("recording-key", recording.pk))
 
 
+def recording_key_rewrap(
+    row: RecordingKey, recording: Recording, *, old_subject_key: bytes, new_subject_key: bytes
+) -> None:
+    """Wrap the recording's key under another subject's key (a call re-attributed): the key
+    itself, and so the audio and the sealed transcript under it, stay as they are. Sets the row's
+    ``wrapped_key``; no save. CiphertextError if ``old_subject_key`` does not open it."""
+    key = recording_key_unwrap(row, recording, old_subject_key)
+    row.wrapped_key = seal(new_subject_key, key, _aad("recording-key", recording.pk))
+
+
 # --- Personal fields ------------------------------------------------------------------------
 
 PERSONAL_FIELDS = ("full_name", "phone", "email")

@@ -44,7 +44,7 @@ def test_a_dump_of_the_session_table_yields_no_usable_cookie(client, dpo, settin
     settings.CUSTOS_REQUIRE_2FA = True
     device, _ = enrolled(dpo)
     log_in_with_password(client, dpo.username)
-    verify(client, device, totp_now(device, steps_ahead=1))
+    verify(client, totp_now(device, steps_ahead=1))
     assert client.get(INDEX).status_code == 200
     cookie = client.cookies[django_settings.SESSION_COOKIE_NAME].value
 

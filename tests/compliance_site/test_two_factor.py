@@ -79,11 +79,9 @@ def log_in_with_password(client, username: str, next_url: str = INDEX):
     )
 
 
-def verify(client, device, token: str, next_url: str = INDEX):
-    return client.post(
-        reverse("admin:second_factor"),
-        {"otp_device": device.persistent_id, "otp_token": token, "next": next_url},
-    )
+def verify(client, token: str, next_url: str = INDEX):
+    """The second-factor page posted as a user fills it in: one field, the code."""
+    return client.post(reverse("admin:second_factor"), {"otp_token": token, "next": next_url})
 
 
 # --- Refused without the second factor ---------------------------------------------------------
@@ -127,7 +125,7 @@ def test_a_wrong_code_is_refused_and_the_session_stays_unverified(client, dpo):
     log_in_with_password(client, dpo.username)
     wrong = f"{(int(totp_now(device)) + 1) % 1_000_000:06d}"
 
-    response = verify(client, device, wrong)
+    response = verify(client, wrong)
 
     assert response.status_code == 200
     assert "Invalid token" in response.content.decode()
@@ -145,7 +143,7 @@ def test_a_valid_totp_code_opens_the_admin_where_the_user_was_going(client, dpo)
     session_key = client.session.session_key
 
     # when: they enter the current code
-    response = verify(client, device, totp_now(device, steps_ahead=1), next_url)
+    response = verify(client, totp_now(device, steps_ahead=1), next_url)
 
     # then: they land where they were going, under a new session key, and stay verified
     assert response.status_code == 302
@@ -160,12 +158,12 @@ def test_a_code_is_not_accepted_twice(client, dpo):
     device, _ = enrolled(dpo)
     log_in_with_password(client, dpo.username)
     code = totp_now(device, steps_ahead=1)
-    assert verify(client, device, code).status_code == 302
+    assert verify(client, code).status_code == 302
 
     # when: someone who saw it replays it in another session
     other = client.__class__()
     log_in_with_password(other, dpo.username)
-    response = verify(other, device, code)
+    response = verify(other, code)
 
     # then: refused (django-otp remembers the last time step used)
     assert response.status_code == 200
@@ -179,7 +177,7 @@ def test_another_users_device_cannot_verify(client, dpo, auditor):
     log_in_with_password(client, auditor.username)
 
     # when: the auditor submits the DPO's device and code
-    response = verify(client, dpo_device, totp_now(dpo_device, steps_ahead=1))
+    response = verify(client, totp_now(dpo_device, steps_ahead=1))
 
     # then: not verified
     assert response.status_code == 200
@@ -197,7 +195,7 @@ def test_a_recovery_code_works_once(client, dpo):
 
     # when: they log in with one (typed in upper case with a space, as from paper)
     log_in_with_password(client, dpo.username)
-    response = verify(client, recovery, f"{code[:4].upper()} {code[4:].upper()}")
+    response = verify(client, f"{code[:4].upper()} {code[4:].upper()}")
 
     # then: in, told how many are left; the code is gone
     assert response.status_code == 302
@@ -208,22 +206,95 @@ def test_a_recovery_code_works_once(client, dpo):
     # when: the same code is tried again in a new login
     client.post(reverse("admin:logout"))
     log_in_with_password(client, dpo.username)
-    again = verify(client, recovery, code)
+    again = verify(client, code)
 
     # then: refused
     assert again.status_code == 200
     assert client.get(INDEX).status_code == 302
 
 
-def test_the_code_page_offers_the_app_and_the_recovery_codes(client, dpo):
-    device, codes = enrolled(dpo)
+def test_the_code_page_has_one_field_for_either_code(client, dpo):
+    _, codes = enrolled(dpo)
     log_in_with_password(client, dpo.username)
 
     page = client.get(reverse("admin:second_factor")).content.decode()
 
-    assert "The code of your authenticator app" in page
-    assert f"A recovery code ({len(codes)} left)" in page
-    assert f'value="{device.persistent_id}"' in page and "checked" in page
+    # One field and no choice to make first: nothing to tick, the help says either code works.
+    assert 'name="otp_token"' in page and 'name="otp_device"' not in page and 'type="radio"' not in page
+    assert "or one of the\n    recovery codes" in page and f"{len(codes)} left" in page
+
+
+def test_a_recovery_code_is_accepted_without_choosing_it_and_a_totp_code_beside_it(client, dpo):
+    # given: the DPO enrolled; the page is posted as the browser does, without any device
+    device, codes = enrolled(dpo)
+    log_in_with_password(client, dpo.username)
+
+    # when: a recovery code in the one field
+    response = client.post(reverse("admin:second_factor"), {"otp_token": codes[0], "next": INDEX})
+
+    # then: in
+    assert response.status_code == 302
+    assert client.get(INDEX).status_code == 200
+
+    # and: the next login passes with the app's code in the same field
+    client.post(reverse("admin:logout"))
+    log_in_with_password(client, dpo.username)
+    response = client.post(reverse("admin:second_factor"), {"otp_token": totp_now(device, steps_ahead=1)})
+    assert response.status_code == 302
+    assert client.get(INDEX).status_code == 200
+
+
+def test_a_device_posted_by_hand_changes_nothing(client, dpo):
+    # given: a form posted with the old device choice naming the app, and a recovery code
+    device, codes = enrolled(dpo)
+    log_in_with_password(client, dpo.username)
+
+    # when
+    response = client.post(
+        reverse("admin:second_factor"),
+        {"otp_device": device.persistent_id, "otp_token": codes[1], "next": INDEX},
+    )
+
+    # then: the code's shape decides, not the posted field
+    assert response.status_code == 302
+    assert client.get(INDEX).status_code == 200
+
+
+def test_a_wrong_recovery_code_locks_the_recovery_codes_and_not_the_app(client, dpo, settings):
+    # given: the DPO enrolled; a failure locks a device for a minute (django-otp's throttling)
+    settings.OTP_STATIC_THROTTLE_FACTOR = settings.OTP_TOTP_THROTTLE_FACTOR = 60
+    device, codes = enrolled(dpo)
+    recovery = RecoveryCodeSet.objects.get(user=dpo)
+    log_in_with_password(client, dpo.username)
+
+    # when: a wrong recovery code is tried
+    assert verify(client, "wrongzz2").status_code == 200
+
+    # then: the recovery codes are locked, even the right one is refused for now and not spent ...
+    recovery.refresh_from_db()
+    device.refresh_from_db()
+    assert (recovery.throttling_failure_count, device.throttling_failure_count) == (1, 0)
+    refused = verify(client, codes[2])
+    assert refused.status_code == 200 and "temporarily disabled" in refused.content.decode()
+    assert RecoveryCode.objects.filter(device=recovery).count() == len(codes)
+    # ... while the app's code still lets the DPO in
+    assert verify(client, totp_now(device, steps_ahead=1)).status_code == 302
+
+
+def test_a_wrong_app_code_locks_the_app_and_not_the_recovery_codes(client, dpo, settings):
+    settings.OTP_STATIC_THROTTLE_FACTOR = settings.OTP_TOTP_THROTTLE_FACTOR = 60
+    device, codes = enrolled(dpo)
+    log_in_with_password(client, dpo.username)
+    wrong = f"{(int(totp_now(device, steps_ahead=1)) + 7) % 1_000_000:06d}"
+
+    assert verify(client, wrong).status_code == 200
+
+    device.refresh_from_db()
+    assert device.throttling_failure_count == 1
+    assert RecoveryCodeSet.objects.get(user=dpo).throttling_failure_count == 0
+    refused = verify(client, totp_now(device, steps_ahead=1))
+    assert refused.status_code == 200 and "temporarily disabled" in refused.content.decode()
+    assert verify(client, codes[0]).status_code == 302
 
 
 # --- Enrolment: an enrolment code, then a fresh secret for this session only -------------------
@@ -297,7 +368,7 @@ def test_a_secret_seen_by_an_attacker_is_not_the_one_the_user_enrols(client, qa_
     log_in_with_password(client, qa_lead_a.username)
     forged = TOTP(noted, 30, 0, 6, 0)
     forged.time = time.time()
-    response = verify(client, enrolled_device, f"{forged.token():06d}")
+    response = verify(client, f"{forged.token():06d}")
     assert response.status_code == 200
     assert client.get(INDEX).status_code == 302
     # and the attacker's session cannot confirm its old attempt either
@@ -539,7 +610,7 @@ def test_next_cannot_lead_off_site(client, dpo):
     device, _ = enrolled(dpo)
     log_in_with_password(client, dpo.username)
 
-    response = verify(client, device, totp_now(device, steps_ahead=1), "https://evil.example/")
+    response = verify(client, totp_now(device, steps_ahead=1), "https://evil.example/")
 
     assert response["Location"] == INDEX
 
@@ -605,7 +676,7 @@ def test_reset_removes_the_devices_leaves_history_and_prints_an_enrolment_code(c
     # given: the analyst enrolled and logged in with both factors
     device, _ = enrolled(analyst)
     log_in_with_password(client, analyst.username)
-    verify(client, device, totp_now(device, steps_ahead=1))
+    verify(client, totp_now(device, steps_ahead=1))
     assert client.get(INDEX).status_code == 200
 
     # when: the DPO resets the analyst's second factor (phone lost)
@@ -637,7 +708,7 @@ def test_a_session_verified_before_a_reset_stays_unverified_even_if_its_device_c
     # given: the analyst's session passed its second factor
     device, _ = enrolled(analyst)
     log_in_with_password(client, analyst.username)
-    verify(client, device, totp_now(device, steps_ahead=1))
+    verify(client, totp_now(device, steps_ahead=1))
     assert client.get(INDEX).status_code == 200
     saved = Authenticator.objects.filter(pk=device.pk).values()[0]
 
@@ -656,7 +727,7 @@ def test_a_session_verified_before_a_reset_stays_unverified_even_if_its_device_c
 
     # and: passing the second factor again in that session lets it in
     Authenticator.objects.filter(pk=device.pk).update(last_t=-1)
-    assert verify(client, device, totp_now(device, steps_ahead=1)).status_code == 302
+    assert verify(client, totp_now(device, steps_ahead=1)).status_code == 302
     assert client.get(INDEX).status_code == 200
 
 
