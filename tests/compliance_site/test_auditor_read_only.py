@@ -28,7 +28,7 @@ from compliance_site.audit.services import access_event_record
 from compliance_site.roles import DPO
 from compliance_site.services import integration_token_issue
 from dsr.admin_actions import STEPS
-from dsr.models import DeadlineReminder, RecipientNotification, RequestNote
+from dsr.models import DeadlineReminder, RecipientNotification, RequestNote, ResponseLetter
 from dsr.services import request_create
 from dsr.workflow import request_assign
 from recordings.models import (
@@ -166,11 +166,15 @@ def _kwarg_values(name: str, obj, auditor) -> list:
         return [Group.objects.get(name=DPO).pk]
     if name == "step_name":
         return list(STEPS)
+    if name == "letter_id":
+        return [letter.pk for letter in getattr(obj, "letters", ResponseLetter.objects.none()).all()] or [0]
+    if name == "fmt":
+        return ["html", "pdf"]
     raise AssertionError(f"A custom admin URL takes {name!r}: teach this test which value to give it.")
 
 
 def _refused(response) -> bool:
-    return response.status_code in (403, 404) or (
+    return response.status_code in (403, 404, 405) or (
         response.status_code == 302 and response["Location"] == reverse("admin:index")
     )
 
