@@ -331,6 +331,7 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
             received_at=obj.received_at,
             subject=obj.subject,
             assignee=obj.assignee,
+            language=obj.language,
             actor=request.user,
             client_ip=client_ip(request),
         )
