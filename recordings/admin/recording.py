@@ -15,6 +15,7 @@ from compliance_site.admin_history import ScopedHistoryAdmin
 from compliance_site.audit.admin import AccessLoggedAdminMixin
 from compliance_site.audit.models import AccessAction
 from compliance_site.bad_requests import ClearBadRequest
+from compliance_site.display import local_minutes
 from compliance_site.pagination import EstimatedCountPaginator
 from recordings.admin.consents import CONSENT_EVIDENCE_FIELDS, CONSENT_WITHDRAWAL_FIELDS
 from recordings.admin.search import ReferenceSearchMixin
@@ -198,7 +199,7 @@ class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistory
         lawful = ", ".join(str(p) for p in purposes_lawful_for(recording)) or "nothing (retention ends)"
         return format_html(
             "<ol class='consent-story'>{}</ol><p>May serve now: {}</p>",
-            format_html_join("", "<li>{}: {}</li>", ((f"{at:%Y-%m-%d %H:%M}", text) for at, text in events)),
+            format_html_join("", "<li>{}: {}</li>", ((local_minutes(at), text) for at, text in events)),
             lawful,
         )
 
