@@ -35,7 +35,8 @@ def test_a_field_value_reads_as_its_label():
     assert field_value_display(status, "completed") == "Completed"
     assert field_value_display(assignee, None) == "—"
     assert field_value_display(DataSubjectRequest._meta.get_field("extension_reason"), "") == "—"
-    assert field_value_display(DataSubjectRequest._meta.get_field("received_at"), WINTER_UTC) == "2026-01-15 10:30"
+    received_at = DataSubjectRequest._meta.get_field("received_at")
+    assert field_value_display(received_at, WINTER_UTC) == "2026-01-15 10:30"
 
 
 def test_a_user_reads_as_name_and_login():
