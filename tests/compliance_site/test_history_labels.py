@@ -57,6 +57,7 @@ def test_the_auditor_reads_a_requests_history_in_labels_and_local_time(client, d
     # given: a request assigned (no earlier assignee) and then completed
     dsr = request_create(request_type="access", channel="email", received_at=timezone.now())
     request_assign(dsr=dsr, assignee=analyst, actor=dpo)
+    dsr.refresh_from_db()
     model_update(dsr, actor=dpo, status="completed", closed_at=timezone.now(), outcome="Sent.")
     client.force_login(auditor)
 
