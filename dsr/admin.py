@@ -20,6 +20,7 @@ from compliance_site.model_update import history_save
 from dsr.admin_actions import job_display, job_state_view, step_view, steps_available
 from dsr.admin_held_erasures import HeldErasureAdmin  # noqa: F401 - registers the deferred erasures' list
 from dsr.dashboard import DEADLINE_FILTER_RANGES, reminder_undelivered
+from dsr.deadline_words import deadline_in_words
 from dsr.held_erasures import held_erasures_story
 from dsr.models import DataSubjectRequest, DeadlineReminder, RecipientNotification, RequestNote
 from dsr.packages import package_link_rows
@@ -150,6 +151,7 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
         "subject",
         "assignee",
         "received_at",
+        "deadline_in_words",
         "due_at",
         "extended_until",
         "extension_reason",
@@ -191,7 +193,16 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
         ("Assignment", {"fields": ("assignee",)}),
         (
             "Deadline",
-            {"fields": ("received_at", "due_at", "extended_until", "extension_reason", "reminder_alert")},
+            {
+                "fields": (
+                    "received_at",
+                    "deadline_in_words",
+                    "due_at",
+                    "extended_until",
+                    "extension_reason",
+                    "reminder_alert",
+                )
+            },
         ),
         (
             "Identity",
@@ -413,6 +424,10 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
             "alerted; check that the assignee knows.",
             kinds,
         )
+
+    @admin.display(description="Deadline in force")
+    def deadline_in_words(self, obj: DataSubjectRequest):
+        return deadline_in_words(obj)
 
     @admin.display(description="deadline", ordering="deadline")
     def deadline_display(self, obj: DataSubjectRequest):
