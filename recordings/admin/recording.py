@@ -12,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from compliance_site.admin_history import ScopedHistoryAdmin
+from compliance_site.admin_links import PermittedLinksAdminMixin
 from compliance_site.audit.admin import AccessLoggedAdminMixin
 from compliance_site.audit.models import AccessAction
 from compliance_site.bad_requests import ClearBadRequest
@@ -44,6 +45,22 @@ from recordings.selectors import (
     recordings_visible_to,
 )
 from recordings.services import recording_grounds_changed
+
+
+def audio_unavailable_reason(user, recording: Recording) -> str:
+    """Why the page has no player for ``user``, in the order ``recordings_playable_by`` checks."""
+    if not user.has_perm("recordings.play_recording"):
+        return (
+            "Not playable for you: your role reads recordings, their consents and history but does "
+            "not listen to calls (playback is for the DPO and the QA leads of the call's queue)."
+        )
+    if recording.status == Recording.Status.RESTRICTED:
+        return (
+            "Not playable: the recording is restricted (Art. 18); nobody plays it until the restriction ends."
+        )
+    if recording.status == Recording.Status.ERASED:
+        return "Not playable: the recording was erased; no audio remains."
+    return "Not playable for you: the call is outside the queues and calls you are granted."
 
 
 class ConsentInline(admin.TabularInline):
@@ -84,7 +101,9 @@ class VisibleQueueFilter(admin.SimpleListFilter):
 
 
 @admin.register(Recording)
-class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistoryAdmin):
+class RecordingAdmin(
+    PermittedLinksAdminMixin, AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistoryAdmin
+):
     """A call's list and page. The page's parts are functions of their own modules, handed what
     they need: the player and its segments (``admin.sensitive``), the redacted transcript
     (``admin.transcript``), the add page's upload form (``admin.upload``); the recording's own
@@ -113,6 +132,8 @@ class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistory
     )
     inlines = (ConsentInline,)
     access_object_type = "recording"
+    # Shown read-only (a QA lead, the auditor), linked only where the viewer may open the page.
+    permitted_link_fields = ("subject", "queue", "agent")
 
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
@@ -224,6 +245,8 @@ class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistory
                 token = playback_token(user=request.user, recording=obj)
                 audio_url = f"{reverse('recording-audio', args=[obj.pk])}?{urlencode({'playback': token})}"
             context.update(sensitive_context(self, request, obj, audio_url=audio_url))
+            if not playable:
+                context["audio_unavailable"] = audio_unavailable_reason(request.user, obj)
             if playable:
                 url = recording_page_url(self, "transcript_unredacted", obj)
                 context.update(transcript_panel(request, obj, unredacted_url=url))
