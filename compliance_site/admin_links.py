@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import flatten_fieldsets
 from django.db import models
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
@@ -112,6 +113,15 @@ class PermittedLinksAdminMixin(_Base):
         if obj is not None:
             obj._link_viewer = request.user
         return obj
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # The link fields are display functions, never form fields (a past version's page asks
+        # for a form with every field of the fieldsets).
+        links = set(self._link_substitutes(request, obj).values())
+        if links and kwargs.get("fields", ()) is not None:
+            fields = kwargs.get("fields") or flatten_fieldsets(self.get_fieldsets(request, obj))
+            kwargs["fields"] = [name for name in fields if name not in links]
+        return super().get_form(request, obj, change=change, **kwargs)
 
     def _link_substitutes(self, request, obj) -> dict[str, str]:
         if obj is None or not self.permitted_link_fields:

@@ -177,7 +177,7 @@ class RecordingAdmin(
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()  # the add page is the upload form: nothing of the model is shown there
-        fields: tuple[Any, ...] = (*self.readonly_fields,)
+        fields: tuple[Any, ...] = (*super().get_readonly_fields(request, obj),)  # with the links' rule
         if recording_transcript(obj) is not None:
             fields = (*fields, payment_data_flag)
         for permission, value in self.page_fields:
