@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from compliance_site.admin_history import ScopedHistoryAdmin
+from compliance_site.admin_links import PermittedLinksAdminMixin, openable_ids
 from compliance_site.audit.admin import admin_access_record
 from compliance_site.audit.models import AccessAction
 from compliance_site.client_address import client_ip
@@ -21,6 +22,7 @@ from dsr.admin_actions import job_display, job_state_view, step_view, steps_avai
 from dsr.admin_held_erasures import HeldErasureAdmin  # noqa: F401 - registers the deferred erasures' list
 from dsr.admin_letters import letter_urls, letters_display
 from dsr.dashboard import DEADLINE_FILTER_RANGES, reminder_undelivered
+from dsr.deadline_words import deadline_in_words
 from dsr.held_erasures import held_erasures_story
 from dsr.models import DataSubjectRequest, DeadlineReminder, RecipientNotification, RequestNote
 from dsr.packages import package_link_rows
@@ -28,6 +30,8 @@ from dsr.selectors import notes_visible_to, reminders_visible_to, requests_visib
 from dsr.services import receipt_validate, request_create
 from dsr.workflow import notification_record_sent
 from recordings.admin.search import ReferenceSearchMixin
+from recordings.admin.subjects import DataSubjectAdmin
+from recordings.models import DataSubject, Recording
 
 
 class DeadlineFilter(admin.SimpleListFilter):
@@ -124,8 +128,10 @@ class RequestIntakeForm(forms.ModelForm):
 
 
 @admin.register(DataSubjectRequest)
-class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
+class DataSubjectRequestAdmin(PermittedLinksAdminMixin, ReferenceSearchMixin, ScopedHistoryAdmin):
     subject_search_path = "subject"
+    # Linked only for a viewer who may open the subject's or the user's page (else a 403).
+    permitted_link_fields = ("subject", "assignee")
     list_display = (
         "reference",
         "request_type",
@@ -151,6 +157,7 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
         "subject",
         "assignee",
         "received_at",
+        "deadline_in_words",
         "due_at",
         "extended_until",
         "extension_reason",
@@ -192,7 +199,16 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
         ("Assignment", {"fields": ("assignee",)}),
         (
             "Deadline",
-            {"fields": ("received_at", "due_at", "extended_until", "extension_reason", "reminder_alert")},
+            {
+                "fields": (
+                    "received_at",
+                    "deadline_in_words",
+                    "due_at",
+                    "extended_until",
+                    "extension_reason",
+                    "reminder_alert",
+                )
+            },
         ),
         (
             "Identity",
@@ -273,7 +289,16 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
         if obj.subject is None:
             return "Not matched yet: use “Match the requester to a subject”."
         overview = subject_overview(obj.subject, exclude_request=obj)
-        return render_to_string("admin/dsr/datasubjectrequest/subject_overview.html", {"o": overview})
+        viewer = getattr(obj, "_viewer", None)
+        # Each line links only where the viewer may follow (an analyst sees no recording page).
+        links = {
+            "subject_linked": bool(openable_ids(viewer, DataSubject, [obj.subject_id])),
+            "recording_links": openable_ids(viewer, Recording, [r.pk for r in overview.recordings]),
+            "request_links": openable_ids(viewer, DataSubjectRequest, [q.pk for q in overview.requests]),
+        }
+        return render_to_string(
+            "admin/dsr/datasubjectrequest/subject_overview.html", {"o": overview, **links}
+        )
 
     @admin.display(description="Letters")
     def letters_display(self, obj: DataSubjectRequest):
@@ -298,10 +323,10 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return ((None, {"fields": RequestIntakeForm.Meta.fields}),)
-        return self.fieldsets
+        return super().get_fieldsets(request, obj)  # the links' rule (PermittedLinksAdminMixin)
 
     def get_readonly_fields(self, request, obj=None):
-        return () if obj is None else self.readonly_fields
+        return () if obj is None else super().get_readonly_fields(request, obj)
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else ()
@@ -316,6 +341,7 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
             received_at=obj.received_at,
             subject=obj.subject,
             assignee=obj.assignee,
+            language=obj.language,
             actor=request.user,
             client_ip=client_ip(request),
         )
@@ -398,6 +424,10 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
             kinds,
         )
 
+    @admin.display(description="Deadline in force")
+    def deadline_in_words(self, obj: DataSubjectRequest):
+        return deadline_in_words(obj)
+
     @admin.display(description="deadline", ordering="deadline")
     def deadline_display(self, obj: DataSubjectRequest):
         return obj.effective_due_at
@@ -411,6 +441,10 @@ class DataSubjectRequestAdmin(ReferenceSearchMixin, ScopedHistoryAdmin):
         urgency = "overdue" if days < 0 else "soon" if days <= 7 else "ok"
         label = f"{-days} overdue" if days < 0 else "due today" if days == 0 else str(days)
         return format_html('<strong class="days-left-{}">{}</strong>', urgency, label)
+
+
+# The subject's page links to their requests (recordings knows nothing of dsr).
+DataSubjectAdmin.related_list_register(DataSubjectRequest, "Requests")
 
 
 @admin.register(RequestNote)

@@ -21,6 +21,8 @@ from django.utils import timezone
 
 from compliance_site.models import User
 from compliance_site.roles import DPO, PRIVACY_ANALYST
+from dsr.admin_extend import ExtendForm, extension_allowed
+from dsr.deadlines import local_date
 from dsr.jobs import request_job_latest, request_job_retry, request_job_state
 from dsr.models import DataSubjectRequest, RequestJob, RequestType
 from dsr.restriction import lift_refusal, request_restriction_lift, restriction_of
@@ -80,15 +82,6 @@ class AssignForm(forms.Form):
         .distinct()
         .order_by("username")
     )
-
-
-class ExtendForm(forms.Form):
-    until = forms.DateField(
-        label="New due date",
-        widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="Due at the end of that day; at most two months after the original due date.",
-    )
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
 
 
 class TransitionForm(forms.Form):
@@ -251,6 +244,8 @@ def steps_available(dsr: DataSubjectRequest, user) -> list[Step]:
         names.append("approve")
     elif completion_refusal(dsr) is None:
         names.append("complete")
+    if not extension_allowed(dsr, local_date(timezone.now())):
+        names = [name for name in names if name != "extend"]
     return [STEPS[name] for name in names if user.has_perm(STEPS[name].permission)]
 
 
@@ -274,7 +269,7 @@ def step_view(model_admin, request, object_id: str, step_name: str):
     if not request.user.has_perm(step.permission):
         raise PermissionDenied
     kwargs: dict[str, Any] = {}
-    if step.form in (TransitionForm, CompleteForm):
+    if step.form in (TransitionForm, CompleteForm, ExtendForm):
         kwargs["dsr"] = dsr
     form = step.form(request.POST if request.method == "POST" else None, **kwargs)
     if request.method == "POST" and form.is_valid():

@@ -108,7 +108,8 @@ def on_time_chart(dashboard: Dashboard) -> dict:
     if dashboard.answered:
         summary = (
             f"Of {dashboard.answered} requests answered from {_day(first)} to {_day(last)}, "
-            f"{dashboard.on_time} ({dashboard.on_time_rate:.0%}) were answered by their deadline."
+            f"{dashboard.on_time} ({dashboard.on_time / dashboard.answered:.0%}) were answered by "
+            "their deadline."
         )
         worst = min(answered_days, key=lambda day: (day.rate, -day.answered))
         if worst.rate is not None and worst.rate < 1:
@@ -126,9 +127,11 @@ def on_time_chart(dashboard: Dashboard) -> dict:
         "bars": bars,
         "month_marks": month_marks,
         "summary": summary,
-        "rate": f"{dashboard.on_time_rate:.0%}" if dashboard.answered else "",
+        "rate": f"{dashboard.on_time_rate:.0%}" if dashboard.counted else "",
         "answered": dashboard.answered,
         "on_time": dashboard.on_time,
+        "open_overdue": dashboard.open_overdue,
+        "counted": dashboard.counted,
         "days": [
             {
                 "label": _day(day.day),

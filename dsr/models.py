@@ -11,6 +11,7 @@ from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from simple_history.models import HistoricalRecords
 
+from compliance_site.display import local_minutes
 from recordings.models import DataSubject
 
 
@@ -223,7 +224,7 @@ class RequestNote(models.Model):
         ordering = ["created_at"]
 
     def __str__(self) -> str:
-        return f"Note on {self.request_id} at {self.created_at:%Y-%m-%d %H:%M}"
+        return f"Note on {self.request_id} at {local_minutes(self.created_at)}"
 
 
 class ReminderState(models.TextChoices):

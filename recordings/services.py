@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from compliance_site.audit.models import AccessAction
 from compliance_site.audit.services import access_event_record
+from compliance_site.display import local_minutes
 from compliance_site.model_update import history_save
 from recordings.models import (
     Consent,
@@ -119,7 +120,7 @@ def _consent_withdrawal_record(
     if consent.decision != Consent.Decision.GIVEN:
         raise ValidationError("A refusal cannot be withdrawn; record a new consent instead.")
     if consent.withdrawn_at is not None:
-        raise ValidationError(f"This consent was already withdrawn on {consent.withdrawn_at:%Y-%m-%d %H:%M}.")
+        raise ValidationError(f"This consent was already withdrawn on {local_minutes(consent.withdrawn_at)}.")
     if via not in Consent.Channel.values:
         raise ValidationError({"via": f"Unknown channel {via!r}."})
     at = at or timezone.now()

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
+from compliance_site.display import local_minutes
 from recordings.models import DataSubject, Purpose, Queue, Recording
 
 
@@ -189,7 +190,7 @@ class SweepRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Sweep {self.started_at:%Y-%m-%d %H:%M} ({self.get_status_display()})"
+        return f"Sweep {local_minutes(self.started_at)} ({self.get_status_display()})"
 
     @property
     def state(self) -> str:

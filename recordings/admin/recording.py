@@ -12,9 +12,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from compliance_site.admin_history import ScopedHistoryAdmin
+from compliance_site.admin_links import PermittedLinksAdminMixin
 from compliance_site.audit.admin import AccessLoggedAdminMixin
 from compliance_site.audit.models import AccessAction
 from compliance_site.bad_requests import ClearBadRequest
+from compliance_site.display import local_minutes
 from compliance_site.pagination import EstimatedCountPaginator
 from recordings.admin.consents import CONSENT_EVIDENCE_FIELDS, CONSENT_WITHDRAWAL_FIELDS
 from recordings.admin.reattribute import reattribute_view, subject_context
@@ -44,6 +46,22 @@ from recordings.selectors import (
     recordings_visible_to,
 )
 from recordings.services import recording_grounds_changed
+
+
+def audio_unavailable_reason(user, recording: Recording) -> str:
+    """Why the page has no player for ``user``, in the order ``recordings_playable_by`` checks."""
+    if not user.has_perm("recordings.play_recording"):
+        return (
+            "Not playable for you: your role reads recordings, their consents and history but does "
+            "not listen to calls (playback is for the DPO and the QA leads of the call's queue)."
+        )
+    if recording.status == Recording.Status.RESTRICTED:
+        return (
+            "Not playable: the recording is restricted (Art. 18); nobody plays it until the restriction ends."
+        )
+    if recording.status == Recording.Status.ERASED:
+        return "Not playable: the recording was erased; no audio remains."
+    return "Not playable for you: the call is outside the queues and calls you are granted."
 
 
 class ConsentInline(admin.TabularInline):
@@ -84,7 +102,9 @@ class VisibleQueueFilter(admin.SimpleListFilter):
 
 
 @admin.register(Recording)
-class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistoryAdmin):
+class RecordingAdmin(
+    PermittedLinksAdminMixin, AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistoryAdmin
+):
     """A call's list and page. The page's parts are functions of their own modules, handed what
     they need: the player and its segments (``admin.sensitive``), the redacted transcript
     (``admin.transcript``), the add page's upload form (``admin.upload``); the recording's own
@@ -126,6 +146,8 @@ class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistory
     )
     inlines = (ConsentInline,)
     access_object_type = "recording"
+    # Shown read-only (a QA lead, the auditor), linked only where the viewer may open the page.
+    permitted_link_fields = ("subject", "queue", "agent")
 
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
@@ -170,7 +192,7 @@ class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistory
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()  # the add page is the upload form: nothing of the model is shown there
-        fields: tuple[Any, ...] = (*self.readonly_fields,)
+        fields: tuple[Any, ...] = (*super().get_readonly_fields(request, obj),)  # with the links' rule
         if recording_transcript(obj) is not None:
             fields = (*fields, payment_data_flag)
         for permission, value in self.page_fields:
@@ -223,7 +245,7 @@ class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistory
         lawful = ", ".join(str(p) for p in purposes_lawful_for(recording)) or "nothing (retention ends)"
         return format_html(
             "<ol class='consent-story'>{}</ol><p>May serve now: {}</p>",
-            format_html_join("", "<li>{}: {}</li>", ((f"{at:%Y-%m-%d %H:%M}", text) for at, text in events)),
+            format_html_join("", "<li>{}: {}</li>", ((local_minutes(at), text) for at, text in events)),
             lawful,
         )
 
@@ -251,6 +273,8 @@ class RecordingAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistory
                 context.update(playback_token=token, heard_url=reverse("recording-heard", args=[obj.pk]))
             context.update(sensitive_context(self, request, obj, audio_url=audio_url))
             context.update(subject_context(self, request, obj))
+            if not playable:
+                context["audio_unavailable"] = audio_unavailable_reason(request.user, obj)
             if playable:
                 url = recording_page_url(self, "transcript_unredacted", obj)
                 context.update(transcript_panel(request, obj, unredacted_url=url))

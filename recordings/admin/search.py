@@ -9,6 +9,10 @@ subqueries, which the planner can only answer by scanning. Personal fields are n
 in clear: a term that reads as a phone number or an email is turned into its blind index and
 matched against the subjects' indexes, and only there. It is not also tried as a reference, so
 it never reaches the database, its statement log or a slow-query log in clear.
+
+A term with a letter in it is never read as a phone number: libphonenumber drops letters and
+dashes, so ``DSR-2026-000001`` would otherwise pass as the German number 2026000001 and find no
+request. Staff type phone numbers in digits; vanity numbers ("0800-FLOWERS") are not searched.
 """
 
 from __future__ import annotations
@@ -65,8 +69,11 @@ class ReferenceSearchMixin(_Base):
     def _subjects_by_personal_data(term: str) -> list[int] | None:
         """Ids of the subjects whose phone or email has the term's blind index; None when the
         term is neither a phone number nor an email (then it is a reference)."""
+        is_email = "@" in term
+        if not is_email and any(character.isalpha() for character in term):
+            return None
         try:
-            matching = subject_matching(email=term if "@" in term else "", phone="" if "@" in term else term)
+            matching = subject_matching(email=term if is_email else "", phone="" if is_email else term)
             return list(matching.values_list("pk", flat=True))
         except ValidationError:
             return None

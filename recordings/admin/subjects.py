@@ -3,12 +3,17 @@ notices and legitimate-interest assessments."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.html import format_html_join
 from guardian.admin import GuardedModelAdminMixin
 
 from compliance_site.admin_history import ScopedHistoryAdmin
+from compliance_site.admin_links import PermittedLinksAdminMixin, permitted_changelist_url
 from compliance_site.audit.admin import AccessLoggedAdminMixin
 from compliance_site.audit.models import AccessAction
 from compliance_site.pagination import EstimatedCountPaginator
@@ -16,12 +21,15 @@ from recordings.admin.search import ReferenceSearchMixin
 from recordings.admin.sharing import recipient_may_receive, subject_shares_html
 from recordings.intake.serializers import reference_problem
 from recordings.models import (
+    Consent,
     DataSubject,
     LegitimateInterestAssessment,
     Purpose,
     Queue,
     Recipient,
+    Recording,
     RecordingNotice,
+    Share,
     SubjectKey,
 )
 from recordings.selectors import (
@@ -67,7 +75,9 @@ class DataSubjectCreateForm(forms.ModelForm):
 
 
 @admin.register(DataSubject)
-class DataSubjectAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistoryAdmin):
+class DataSubjectAdmin(
+    PermittedLinksAdminMixin, AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHistoryAdmin
+):
     # Its page, each history version and the list are access events; the page and the versions
     # decrypt the subject's personal fields (compliance_site.audit.admin).
     access_object_type = "subject"
@@ -76,7 +86,16 @@ class DataSubjectAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHisto
     # Search by reference, or by phone/email through the blind index: never in clear.
     search_fields = ("=reference",)
     subject_search_path = ""
-    readonly_fields = ("reference", "full_name", "phone", "email", "key_state", "created_at", "shares")
+    readonly_fields = (
+        "reference",
+        "full_name",
+        "phone",
+        "email",
+        "key_state",
+        "created_at",
+        "related_lists",
+        "shares",
+    )
     show_full_result_count = False
     paginator = EstimatedCountPaginator
 
@@ -95,6 +114,33 @@ class DataSubjectAdmin(AccessLoggedAdminMixin, ReferenceSearchMixin, ScopedHisto
 
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_fields if obj is not None else ()
+
+    # Lists of what concerns a subject, each searched by the subject's reference: (model, label).
+    # Apps above recordings add theirs (dsr: the requests) with ``related_list_register``.
+    related_lists_shown: ClassVar[list[tuple[type[models.Model], str]]] = [
+        (Recording, "Recordings"),
+        (Consent, "Consents"),
+        (Share, "Shares"),
+    ]
+
+    @classmethod
+    def related_list_register(cls, model: type[models.Model], label: str) -> None:
+        if all(registered is not model for registered, _label in cls.related_lists_shown):
+            cls.related_lists_shown.append((model, label))
+
+    @admin.display(description="Related")
+    def related_lists(self, subject):
+        """The subject's recordings, consents, requests and shares: links to those lists, searched
+        by the subject's reference, for the lists the viewer may open."""
+        viewer = getattr(subject, "_link_viewer", None)
+        links = [
+            (url, label)
+            for model, label in self.related_lists_shown
+            if (url := permitted_changelist_url(viewer, model, q=subject.reference))
+        ]
+        if not links:
+            return "—"
+        return format_html_join(" · ", '<a class="subject-related" href="{}">{}</a>', links)
 
     @admin.display(description="Shares with recipients")
     def shares(self, subject):

@@ -23,6 +23,7 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from compliance_site.client_address import client_ip
+from compliance_site.display import local_minutes
 from recordings.models import Recording, Transcript
 from recordings.redaction.text import CARD_NUMBER, EMAIL, IBAN, PHONE_NUMBER
 from recordings.redaction.transcripts import (
@@ -124,7 +125,7 @@ def payment_data_flag(recording: Recording) -> str:
     if flagged_at is None:
         return "Not flagged."
     return (
-        f"Flagged {flagged_at:%Y-%m-%d %H:%M}: the transcript has a card number and no payment-card "
+        f"Flagged {local_minutes(flagged_at)}: the transcript has a card number and no payment-card "
         "segment is marked, so payment data may be in the audio. Mark the segment (it is then muted "
         "and the flag clears) or have the recording deleted."
     )

@@ -166,8 +166,10 @@ def test_on_time_rate_per_day_of_the_last_90_days(dpo):
     extended.extended_until, extended.extension_reason = at(2026, 3, 25, 9, 0), "Complex."
     extended.status, extended.closed_at = "completed", at(2026, 3, 12, 9, 0)
     request_save_as_is(dsr=extended)
-    # Still open: not in the rate.
+    # Still open, past its deadline of 1 March: late already, so in the rate (not in a day's bar).
     due(at(2026, 3, 1, 9, 0))
+    # Still open and not yet due: not in the rate.
+    due(at(2026, 3, 30, 9, 0))
 
     dashboard = dashboard_for(dpo, NOW)
 
@@ -183,7 +185,8 @@ def test_on_time_rate_per_day_of_the_last_90_days(dpo):
     }
     assert next(day for day in days if day.day == datetime.date(2026, 3, 11)).rate == 0.5
     assert next(day for day in days if day.day == datetime.date(2026, 3, 13)).rate is None
-    assert (dashboard.answered, dashboard.on_time, dashboard.on_time_rate) == (5, 4, 0.8)
+    assert (dashboard.answered, dashboard.open_overdue, dashboard.on_time) == (5, 1, 4)
+    assert dashboard.on_time_rate == 4 / 6
 
 
 def test_dashboard_takes_the_same_queries_for_few_and_many_requests(dpo):
@@ -258,7 +261,9 @@ def test_index_shows_the_dpo_the_dashboard_with_links_to_the_matching_lists(clie
     assert 'role="img"' in svg
     assert "<title id=" in svg and "<desc id=" in svg
     assert "Of 2 requests answered" in svg
-    assert "1 of 2 (50%)" in page
+    # The headline counts the open overdue request as late, and says so.
+    assert "1 of 3 (33%)" in page
+    assert "1 ÷ (2 + 1)" in page
     assert "<details>" in page and "Figures by day" in page
     assert "<script" not in svg and "http" not in svg.replace("http://www.w3.org", "")
 
