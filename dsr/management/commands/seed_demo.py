@@ -1,21 +1,21 @@
 """``manage.py seed_demo``: a believable back office to click through, made idempotently.
 
-Everything is synthetic and generated in code (the audio is a few seconds of tones), with a fixed
-random seed so that every run produces the same data. A second run changes nothing.
+Everything is synthetic, with a fixed random seed so that every run produces the same data; a
+second run changes nothing. Calls last one to three minutes and sound like speech (espeak-ng when
+installed, else formant synthesis in code: ``compliance_site.demo``), with a WebVTT transcript
+with word timings, and the card number and IBAN the caller reads out marked as sensitive segments
+where they are said. Consents fit their evidence; requests stand in every step of their workflow,
+each moved there by the workflow's own services, with their letters; shares open and play.
 """
 
 from __future__ import annotations
 
-import array
 import datetime
-import functools
 import io
 import logging
-import math
 import random
-import sys
 import uuid
-import wave
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -23,32 +23,52 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
+from compliance_site.demo import calls, scripts, speech
 from compliance_site.provisioning import provision
 from compliance_site.roles import AUDITOR, DPO, PRIVACY_ANALYST, QA_LEAD
-from dsr.models import DataSubjectRequest, RequestJob, RequestNote, RequestType
+from dsr.jobs import request_job_run
+from dsr.models import DataSubjectRequest, RequestJob, RequestType
+from dsr.rights import RightInput
 from dsr.services import request_create
+from dsr.workflow import (
+    request_approve,
+    request_assign,
+    request_complete,
+    request_extend,
+    request_identity_verify,
+    request_transition,
+)
 from recordings.intake.services import recording_ingest
 from recordings.models import (
     Consent,
+    DataSubject,
     LawfulBasis,
     LegitimateInterestAssessment,
     Purpose,
     Queue,
+    Recipient,
     Recording,
     RecordingNotice,
+    RestrictionGround,
+    Share,
 )
-from recordings.services import consent_withdraw, subject_create
+from recordings.services import subject_create
+from recordings.sharing.services import share_create, share_ground_problem
 from recordings.vault.keys import PersonalData
 from retention.models import LegalHold, RetentionPolicy
 from retention.services import hold_place
 
 DEMO_PASSWORD = "custos-demo-2026"  # noqa: S105 - printed for the demo; never used in production
 MARKER_REFERENCE = "REC-DEMO-00001"
-RECORDING_COUNT = 300
-SUBJECT_COUNT = 120
+# Enough to fill every list and queue; each call is one to three minutes of 8 kHz audio
+# (about 1.5 MB), so more would only make the seed slower.
+RECORDING_COUNT = 90
+SUBJECT_COUNT = 60
+CALL_SECONDS = (62.0, 170.0)
 
 DEMO_USERS = [
     # username, first name, role, description
@@ -59,6 +79,10 @@ DEMO_USERS = [
     ("qa.technical", "Tom", QA_LEAD, "QA lead, Technical support queue"),
     ("auditor", "Aud", AUDITOR, "auditor (read-only)"),
 ]
+
+# The call centre's agents: no staff access (no password, not staff), named on their calls and on
+# the consents they asked for.
+AGENTS = [("agent.mila", "Mila"), ("agent.jonas", "Jonas"), ("agent.sara", "Sara")]
 
 QUEUES = [
     ("billing", "Billing", "Invoices, payments and refunds."),
@@ -123,32 +147,6 @@ LAST_NAMES = [
 ]
 
 
-@functools.lru_cache(maxsize=64)
-def _tone(freq: int, samples: int, rate: int) -> bytes:
-    """Little-endian 16-bit PCM of one sine tone (WAV is little-endian)."""
-    wave_samples = array.array(
-        "h", (int(8000 * math.sin(2 * math.pi * freq * i / rate)) for i in range(samples))
-    )
-    if sys.byteorder == "big":
-        wave_samples.byteswap()
-    return wave_samples.tobytes()
-
-
-def synthetic_call_audio(rng: random.Random, seconds: float = 2.0, rate: int = 8000) -> bytes:
-    """A short PCM WAV (8 kHz mono, the telephony norm) of four tones."""
-    segment = int(seconds * rate) // 4
-    frames = b"".join(
-        _tone(rng.choice([350, 440, 480, 620, 697, 770, 852, 941]), segment, rate) for _ in range(4)
-    )
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(frames)
-    return buffer.getvalue()
-
-
 class Command(BaseCommand):
     help = "Create the demo users, queues, purposes, recordings, consents, requests and holds (idempotent)."
 
@@ -186,6 +184,16 @@ class Command(BaseCommand):
                 user.save()
             user.groups.add(Group.objects.get(name=role))
             users[username] = user
+        agents = []
+        for username, first_name in AGENTS:
+            agent, created = User.objects.get_or_create(
+                username=username, defaults={"first_name": first_name, "is_staff": False}
+            )
+            if created:
+                agent.set_unusable_password()
+                agent.save()
+            agents.append(agent)
+        users["agents"] = agents
         return users
 
     def _print_logins(self) -> None:
@@ -206,8 +214,20 @@ class Command(BaseCommand):
 
     # --- data --------------------------------------------------------------------------------
 
-    @transaction.atomic
     def _seed(self, users: dict) -> None:
+        """Everything in one transaction (all or nothing: a second run then finds the marker or
+        starts over); the request jobs (package builds, the approved erasure) then run here, as
+        the worker would, once their requests have committed."""
+        with transaction.atomic():
+            links = self._seed_data(users)
+        for job_id in RequestJob.objects.filter(state=RequestJob.State.QUEUED).values_list("pk", flat=True):
+            request_job_run(job_id=job_id)
+        site = getattr(settings, "CUSTOS_SITE_URL", "") or "http://127.0.0.1:8000"
+        self.stdout.write("\nShare links (shown once; a recipient opens them without logging in):")
+        for reference, token in links:
+            self.stdout.write(f"  {reference}: {site.rstrip('/')}{reverse('share-open')}#{token}")
+
+    def _seed_data(self, users: dict) -> list[tuple[str, str]]:
         rng = random.Random(2026)  # noqa: S311 - demo data, not security
         now = timezone.now()
         queues = {
@@ -252,10 +272,11 @@ class Command(BaseCommand):
         )
         lia.purposes.set([purposes[Purpose.QUALITY_ASSURANCE]])
 
+        names = [f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}" for _ in range(SUBJECT_COUNT)]
         subjects = [
             subject_create(
                 personal=PersonalData(
-                    full_name=f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
+                    full_name=names[n],
                     phone=f"+49 30 {rng.randint(2000000, 9999999)}",
                     email=f"caller{n:03d}@example.org",
                 ),
@@ -263,21 +284,43 @@ class Command(BaseCommand):
             )[0]
             for n in range(SUBJECT_COUNT)
         ]
-        agents = [users["dpo"]]  # the demo has no agent accounts; consents captured by IVR mostly
-        recordings = []
-        for n in range(1, RECORDING_COUNT + 1):
-            recordings.append(self._recording(n, rng, now, subjects, queues, purposes, notices, lia, agents))
-        self._requests(rng, now, subjects, users)
-        self._withdrawal(recordings, users)
+        engine = calls.choose_engine()
+        recordings = [
+            self._recording(
+                n,
+                rng,
+                now,
+                subjects=subjects,
+                names=names,
+                queues=queues,
+                purposes=purposes,
+                notices=notices,
+                lia=lia,
+                agents=users["agents"],
+                engine=engine,
+            )
+            for n in range(1, RECORDING_COUNT + 1)
+        ]
+        hold_subject = recordings[0].subject
         hold = LegalHold(
             scope=LegalHold.Scope.SUBJECT,
-            subject=recordings[0].subject,
+            subject=hold_subject,
             case_reference="CASE-2026-014",
             reason="Customer dispute over a cancelled contract; keep every call until settled.",
         )
         hold_place(hold=hold, placed_by=users["dpo"])
+        links = self._shares(recordings, users)
+        shared = {r.subject_id for r in recordings if r.shares.exists()}
+        self._requests(
+            rng,
+            now,
+            [s for s in subjects if s.pk != hold_subject.pk and s.pk not in shared],
+            users,
+        )
+        self.stdout.write(f"Calls synthesised with {engine}.")
+        return links
 
-    def _recording(self, n, rng, now, subjects, queues, purposes, notices, lia, agents):
+    def _recording(self, n, rng, now, *, subjects, names, queues, purposes, notices, lia, agents, engine):
         """One call, stored the way the telephony integration stores it (recording_ingest)."""
         started = now - datetime.timedelta(days=rng.uniform(0, 120), seconds=rng.randint(0, 86400))
         basis = rng.choices(
@@ -289,141 +332,265 @@ class Command(BaseCommand):
             ],
             weights=[50, 30, 15, 5],
         )[0]
-        # Every fifth call on consent also asks to share it with a named recipient, so that a
-        # consent-based share can be tried in the demo (no draw from rng: the rest stays the same).
-        consent_codes = [Purpose.QUALITY_ASSURANCE, "training"] + ([Purpose.SHARING] if n % 5 == 0 else [])
-        codes = {
-            LawfulBasis.CONSENT: consent_codes,
-            LawfulBasis.LEGITIMATE_INTERESTS: [Purpose.QUALITY_ASSURANCE],
-            LawfulBasis.CONTRACT: ["dispute_resolution"],
-            LawfulBasis.LEGAL_OBLIGATION: ["legal_compliance"],
-        }[basis]
-        consents, stated = [], list(codes)
+        index = rng.randrange(len(subjects))
+        subject = subjects[index]
+        queue = rng.choice(list(queues.values()))
+        agent = rng.choice(agents)
+        plan = None
         if basis == LawfulBasis.CONSENT:
+            # Every fifth call on consent also asks to share it with a named recipient, so that a
+            # consent-based share can be tried in the demo.
+            asked = [Purpose.QUALITY_ASSURANCE, "training"] + ([Purpose.SHARING] if n % 5 == 0 else [])
+            if rng.random() < 0.6:
+                # The IVR asks, a key press answers: 1 gives, 2 refuses (training, now and then).
+                decisions = {code: not (code == "training" and rng.random() < 0.3) for code in asked}
+                plan = scripts.ConsentPlan(Consent.Method.IVR_KEYPRESS, decisions)
+            else:
+                # The agent asks and the caller says yes: a verbal consent is only ever a yes.
+                plan = scripts.ConsentPlan(Consent.Method.VERBAL_AGENT, {code: True for code in asked})
+        # The subject's own card and IBAN, the same on each of their calls.
+        own = random.Random(subject.reference)  # noqa: S311 - demo data
+        call = scripts.conversation(
+            queue=queue.code,
+            plan=plan,
+            agent_name=agent.first_name,
+            caller_name=names[index],
+            card=calls.luhn_card_number(own),
+            iban=calls.german_iban(own),
+            target_seconds=rng.uniform(*CALL_SECONDS),
+            seed=n,
+            voices={
+                calls.IVR: speech.IVR_VOICE,
+                calls.AGENT: speech.AGENT_VOICES[agents.index(agent) % len(speech.AGENT_VOICES)],
+                calls.CALLER: speech.CALLER_VOICES[index % len(speech.CALLER_VOICES)],
+            },
+            engine=engine,
+        )
+        consents = []
+        stated = []
+        if plan is not None:
             notice = notices[rng.choice(["en", "de"])]
-            for code in codes:
-                refused = code == "training" and rng.random() < 0.3
-                if refused:
-                    stated.remove(code)  # a refused purpose is recorded, never served
+            jurisdiction = rng.choice(["DE", "FR", "NL", "AT", "IE"])
+            for code, given in plan.decisions.items():
+                answered = datetime.timedelta(seconds=call.answers[code])
+                if given:
+                    stated.append(code)  # a refused purpose is recorded, never served
                 consents.append(
                     {
                         "purpose": purposes[code],
-                        "decision": Consent.Decision.REFUSED if refused else Consent.Decision.GIVEN,
-                        "method": rng.choice([Consent.Method.IVR_KEYPRESS, Consent.Method.VERBAL_AGENT]),
+                        "decision": Consent.Decision.GIVEN if given else Consent.Decision.REFUSED,
+                        "method": plan.method,
                         "notice": notice,
-                        "captured_by": rng.choice(agents) if rng.random() < 0.5 else None,
-                        "captured_at": started + datetime.timedelta(seconds=5),
-                        "evidence_offset": datetime.timedelta(seconds=rng.randint(3, 25)),
-                        "jurisdiction": rng.choice(["DE", "FR", "NL", "AT", "IE"]),
+                        "captured_by": agent if plan.method == Consent.Method.VERBAL_AGENT else None,
+                        "captured_at": started + answered,
+                        "evidence_offset": answered,
+                        "jurisdiction": jurisdiction,
                     }
                 )
-        subject = rng.choice(subjects)
-        recording = recording_ingest(
-            audio=io.BytesIO(synthetic_call_audio(rng, seconds=rng.choice([1.5, 2.0, 3.0]))),
+        else:
+            stated = {
+                LawfulBasis.LEGITIMATE_INTERESTS: [Purpose.QUALITY_ASSURANCE],
+                LawfulBasis.CONTRACT: ["dispute_resolution"],
+                LawfulBasis.LEGAL_OBLIGATION: ["legal_compliance"],
+            }[basis]
+        return recording_ingest(
+            audio=io.BytesIO(speech.wav_bytes(call.frames)),
             metadata={
                 "reference": MARKER_REFERENCE if n == 1 else f"REC-DEMO-{n:05d}",
                 "subject": {"reference": subject.reference, "personal": PersonalData()},
-                "queue": rng.choice(list(queues.values())),
-                "direction": rng.choice(Recording.Direction.values),
+                "agent": agent,
+                "queue": queue,
+                "direction": Recording.Direction.INBOUND,
                 "started_at": started,
-                "ended_at": started + datetime.timedelta(seconds=rng.randint(40, 1800)),
+                "ended_at": started + datetime.timedelta(seconds=call.seconds),
                 "lawful_basis": basis,
                 "legitimate_interest_assessment": lia if basis == LawfulBasis.LEGITIMATE_INTERESTS else None,
                 "purposes": [purposes[c] for c in stated],
                 "consents": consents,
+                "sensitive_segments": [
+                    {
+                        "start_seconds": Decimal(str(segment.start_seconds)),
+                        "end_seconds": Decimal(str(min(segment.end_seconds, call.seconds))),
+                        "kind": segment.kind,
+                    }
+                    for segment in call.segments
+                ],
+                "transcript": {
+                    "text": call.webvtt(),
+                    "language": "en",
+                    "source": f"Demo speech-to-text (WebVTT with word timings; audio: {call.engine})",
+                },
             },
             actor_label="seed_demo",
         )
-        for consent in recording.consents.filter(decision=Consent.Decision.GIVEN):
-            if rng.random() < 0.1:
-                consent.withdrawn_at = min(now, started + datetime.timedelta(days=rng.randint(1, 20)))
-                consent.withdrawn_via = rng.choice([Consent.Channel.PHONE, Consent.Channel.EMAIL])
-                consent.save(update_fields=["withdrawn_at", "withdrawn_via"])
-        return recording
 
-    def _withdrawal(self, recordings, users) -> None:
-        """One caller withdrew their consent by email: the DPO recorded it, so the call left the
-        QA lead's list and its retention ends at the next sweep (its story is on its page)."""
-        consent = (
-            Consent.objects.filter(
-                recording__in=[r for r in recordings if r.lawful_basis == LawfulBasis.CONSENT],
-                decision=Consent.Decision.GIVEN,
-            )
-            .order_by("pk")
-            .first()
+    def _shares(self, recordings, users) -> list[tuple[str, str]]:
+        """Two calls shared with the dispute mediator: one on the caller's consent to sharing, one
+        for a legal claim; returns (recording reference, link token) to print."""
+        mediator, _ = Recipient.objects.get_or_create(
+            name="Schlichtungsstelle Telekommunikation (demo)",
+            defaults={"role": Recipient.Role.THIRD_PARTY, "country": "DE"},
         )
-        if consent is not None:
-            consent_withdraw(consent=consent, via=Consent.Channel.EMAIL, actor=users["dpo"])
+        expires = timezone.now() + datetime.timedelta(days=14)
+        links = []
+        by_consent = next(
+            r
+            for r in recordings[1:]
+            if share_ground_problem(recording=r, ground=Share.Ground.CONSENT, ground_note="") is None
+        )
+        _, token = share_create(
+            recording=by_consent,
+            recipient=mediator,
+            ground=Share.Ground.CONSENT,
+            expires_at=expires,
+            actor=users["dpo"],
+        )
+        links.append((by_consent.reference, token))
+        for_claim = next(
+            r
+            for r in recordings[1:]
+            if r.queue.code == "billing"
+            and r.subject_id != by_consent.subject_id
+            and r.status == r.Status.ACTIVE
+        )
+        _, token = share_create(
+            recording=for_claim,
+            recipient=mediator,
+            ground=Share.Ground.LEGAL_CLAIM,
+            ground_note="Mediation case SCH-2026-0412: the caller disputes a double charge.",
+            expires_at=expires,
+            actor=users["dpo"],
+        )
+        links.append((for_claim.reference, token))
+        return links
 
-    def _requests(self, rng, now, subjects, users) -> None:
-        """Requests of every type and status, due from overdue to next month."""
-        Status = DataSubjectRequest.Status
-        statuses = [
-            Status.NEW,
-            Status.IDENTITY_PENDING,
-            Status.IN_PROGRESS,
-            Status.AWAITING_APPROVAL,
-            Status.EXECUTING,
-            Status.COMPLETED,
-            Status.REFUSED,
-            Status.WITHDRAWN,
+    # --- requests, each moved along its workflow by the workflow's services ----------------------
+
+    def _requests(self, rng, now, subjects: list[DataSubject], users) -> None:
+        """Requests of every type in every step (but "being carried out", which lasts only while
+        a worker runs), due from overdue to next month, each brought there by the services a DPO's
+        clicks call, so each has its history, access events and letters."""
+        dpo, dpo2, analyst = users["dpo"], users["dpo2"], users["analyst"]
+        with_consents = [
+            s
+            for s in subjects
+            if Consent.objects.filter(
+                subject=s, decision=Consent.Decision.GIVEN, withdrawn_at__isnull=True
+            ).exists()
         ]
-        # Being carried out only where a worker builds a package (dsr.jobs); not an erasure,
-        # which the demo has nobody to approve.
-        job_kinds: dict[str, RequestJob.Kind] = {
-            RequestType.ACCESS: RequestJob.Kind.PACKAGE,
-            RequestType.PORTABILITY: RequestJob.Kind.PACKAGE,
+        # A subject of their own for each request, those with consents kept for the withdrawals.
+        pool = [s for s in subjects if s not in with_consents] + with_consents[4:]
+        rng.shuffle(pool)
+        consenting = with_consents[:4]
+
+        def received(days: int) -> datetime.datetime:
+            return now - datetime.timedelta(days=days, hours=rng.randint(1, 20))
+
+        def new(kind: str, days: int, *, subject=True, language="en", assignee=None, source=None):
+            return request_create(
+                request_type=kind,
+                channel=rng.choice(
+                    [
+                        DataSubjectRequest.Channel.EMAIL,
+                        DataSubjectRequest.Channel.PHONE,
+                        DataSubjectRequest.Channel.LETTER,
+                        DataSubjectRequest.Channel.WEB,
+                    ]
+                ),
+                received_at=received(days),
+                subject=(source or pool).pop() if subject else None,
+                language=language,
+                assignee=assignee,
+                actor=dpo,
+            )
+
+        def verified(dsr):
+            return request_identity_verify(
+                dsr=dsr,
+                method=DataSubjectRequest.IdentityMethod.CALLER_NUMBER,
+                note="Called from the number on file; date of birth confirmed.",
+                actor=dpo,
+            )
+
+        quick_inputs = {
+            RequestType.RECTIFICATION: lambda dsr: RightInput(
+                personal=PersonalData(email=f"new.{dsr.subject.reference.lower()}@example.org")
+            ),
+            RequestType.RESTRICTION: lambda dsr: RightInput(
+                restriction_ground=RestrictionGround.ACCURACY_CONTESTED
+            ),
+            RequestType.OBJECTION: lambda dsr: RightInput(),
+            RequestType.CONSENT_WITHDRAWAL: lambda dsr: RightInput(),
         }
-        n = 0
-        for request_type in RequestType.values:
-            for status in statuses:
-                if status == Status.EXECUTING and request_type not in job_kinds:
-                    continue
-                n += 1
-                received = now - datetime.timedelta(days=rng.randint(0, 45), hours=rng.randint(0, 23))
-                subject = rng.choice(subjects)
-                assignee = users["analyst"] if n % 2 else None
-                dsr = request_create(
-                    request_type=request_type,
-                    channel=rng.choice(DataSubjectRequest.Channel.values),
-                    received_at=received,
-                    subject=subject,
-                    assignee=assignee,
+        refusals = {
+            RequestType.ACCESS: DataSubjectRequest.RefusalGround.EXCESSIVE,
+            RequestType.ERASURE: DataSubjectRequest.RefusalGround.LEGAL_OBLIGATION,
+            RequestType.RECTIFICATION: DataSubjectRequest.RefusalGround.IDENTITY_NOT_VERIFIED,
+            RequestType.OBJECTION: DataSubjectRequest.RefusalGround.MANIFESTLY_UNFOUNDED,
+        }
+        for kind in RequestType.values:
+            german = kind in (RequestType.ACCESS, RequestType.ERASURE)
+            # New: one not yet matched to a subject, waiting for the DPO's match.
+            new(
+                kind, rng.randint(0, 3), subject=kind != RequestType.ACCESS, language="de" if german else "en"
+            )
+            # Identity pending: the requester was asked for proof.
+            request_transition(
+                dsr=new(kind, rng.randint(2, 12)), to=DataSubjectRequest.Status.IDENTITY_PENDING, actor=dpo
+            )
+            # In progress, with the analyst; one of them long overdue.
+            request_assign(dsr=verified(new(kind, rng.randint(5, 40))), assignee=analyst, actor=dpo)
+            # Withdrawn by the subject.
+            request_transition(
+                dsr=new(kind, rng.randint(10, 40)),
+                to=DataSubjectRequest.Status.WITHDRAWN,
+                outcome="The subject withdrew the request by email.",
+                actor=dpo,
+            )
+            if kind in refusals:
+                request_transition(
+                    dsr=new(kind, rng.randint(10, 40)),
+                    to=DataSubjectRequest.Status.REFUSED,
+                    refusal_ground=refusals[kind],
+                    outcome="Refused; the ground and the right to complain were stated to the subject.",
+                    actor=dpo,
                 )
-                if assignee is not None:
-                    assign_perm("recordings.view_datasubject", assignee, subject)
-                if status != Status.NEW:
-                    dsr.identity_method = DataSubjectRequest.IdentityMethod.CALLER_NUMBER
-                    dsr.identity_note = "Caller number matched the number on file."
-                    if status != Status.IDENTITY_PENDING:
-                        dsr.identity_verified_by = users["dpo"]
-                        dsr.identity_verified_at = received + datetime.timedelta(hours=2)
-                dsr.status = status
-                if status in (Status.COMPLETED, Status.REFUSED, Status.WITHDRAWN):
-                    dsr.closed_at = min(now, received + datetime.timedelta(days=rng.randint(1, 20)))
-                    dsr.outcome = {
-                        Status.COMPLETED: "Answered in full.",
-                        Status.REFUSED: "Refused; ground stated to the subject.",
-                        Status.WITHDRAWN: "The subject withdrew the request.",
-                    }[status]
-                if status == Status.REFUSED:
-                    dsr.refusal_ground = DataSubjectRequest.RefusalGround.EXCESSIVE
-                dsr.save()
-                if status == Status.EXECUTING:
-                    # A job that failed, for the DPO to see the reason and retry it.
-                    RequestJob.objects.create(
-                        request=dsr,
-                        kind=job_kinds[request_type],
-                        state=RequestJob.State.FAILED,
-                        requested_by=users["dpo"],
-                        attempts=1,
-                        failure_reason="OSError: the storage did not answer (a seeded example)",
-                        started_at=now,
-                        finished_at=now,
-                    )
-                if n % 3 == 0:
-                    RequestNote.objects.create(
-                        request=dsr,
-                        author=users["dpo"],
-                        body="Called back; the subject confirmed the request.",
-                    )
+            # Completed: the right carried out (long rights by their job, run after the commit).
+            source = consenting if kind == RequestType.CONSENT_WITHDRAWAL else None
+            for _ in range(3 if kind == RequestType.CONSENT_WITHDRAWAL else 1):
+                dsr = verified(
+                    new(kind, rng.randint(3, 25), language="de" if german else "en", source=source)
+                )
+                if kind == RequestType.ERASURE:
+                    self._erasure_approved(dsr, dpo, dpo2)
+                else:
+                    request_complete(dsr=dsr, actor=dpo, given=quick_inputs.get(kind, lambda d: None)(dsr))
+        # Awaiting approval: an erasure prepared by one DPO, for the other to approve.
+        request_transition(
+            dsr=verified(new(RequestType.ERASURE, 6, language="de")),
+            to=DataSubjectRequest.Status.AWAITING_APPROVAL,
+            actor=dpo,
+        )
+        # An extension (Art. 12(3)), notified by letter before the original deadline.
+        extended = verified(new(RequestType.ACCESS, 20))
+        request_extend(
+            dsr=extended,
+            until=timezone.localdate(extended.due_at) + datetime.timedelta(days=30),
+            reason="Twelve recordings over three years to review; the subject was told why.",
+            actor=dpo,
+        )
+        self._seed_ready_to_send(new, verified, dpo)
+
+    @staticmethod
+    def _erasure_approved(dsr, dpo, dpo2) -> None:
+        """Four eyes: one DPO prepares, the other approves; the erasure job runs after the commit."""
+        request_transition(dsr=dsr, to=DataSubjectRequest.Status.AWAITING_APPROVAL, actor=dpo)
+        request_approve(dsr=dsr, actor=dpo2)
+
+    @staticmethod
+    def _seed_ready_to_send(new, verified, dpo) -> None:
+        """An access request whose package is built but not yet sent, where the workflow has that
+        step ("ready to send"): its package job, run after the commit, stops there."""
+        if "ready_to_send" not in DataSubjectRequest.Status.values:
+            return
+        request_complete(dsr=verified(new(RequestType.ACCESS, 8)), actor=dpo)
