@@ -186,7 +186,7 @@ def choose_engine() -> str:
         return "espeak"
     try:
         speech.syllable_bank(speech.IVR_VOICE)
-    except Exception:  # noqa: BLE001 - any failure of the synthesiser leaves the tones
+    except Exception:  # any failure of the synthesiser leaves the tones
         return "tones"
     return "formant"
 

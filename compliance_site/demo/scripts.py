@@ -23,10 +23,10 @@ class ConsentPlan:
     decisions: dict[str, bool]
 
 
-_IVR_PROMPTS = {
-    QUALITY_ASSURANCE: "To allow us to record this call for quality assurance, press one. To refuse, press two.",
-    TRAINING: "To allow us to use the recording to train new agents, press one. To refuse, press two.",
-    SHARING: "To allow us to share the recording with our dispute mediator, press one. To refuse, press two.",
+_IVR_ASKS = {
+    QUALITY_ASSURANCE: "To allow us to record this call for quality assurance, press one.",
+    TRAINING: "To allow us to use the recording to train new agents, press one.",
+    SHARING: "To allow us to share the recording with our dispute mediator, press one.",
 }
 _AGENT_ASKS = {
     QUALITY_ASSURANCE: "Before we start, may I record this call for quality assurance?",
@@ -44,7 +44,7 @@ def opening(plan: ConsentPlan | None, agent_name: str, rng: random.Random) -> li
         )
     elif plan.method == "ivr_keypress":
         for purpose, given in plan.decisions.items():
-            turns.append(turn(IVR, _IVR_PROMPTS[purpose]))
+            turns.append(turn(IVR, _IVR_ASKS[purpose], "To refuse, press two."))
             turns.append(Turn(CALLER, (Chunk(key="1" if given else "2"),), purpose))
     turns.append(
         turn(AGENT, f"Good morning, you are speaking with {agent_name}.", "How can I help you today?")

@@ -15,6 +15,7 @@ import io
 import logging
 import random
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -173,7 +174,7 @@ class Command(BaseCommand):
     @transaction.atomic
     def _users(self) -> dict[str, Any]:
         User = get_user_model()
-        users = {}
+        users: dict[str, Any] = {}
         for username, first_name, role, _ in DEMO_USERS:
             user, created = User.objects.get_or_create(
                 username=username,
@@ -512,9 +513,9 @@ class Command(BaseCommand):
                 actor=dpo,
             )
 
-        quick_inputs = {
+        quick_inputs: dict[str, Callable[[DataSubjectRequest], RightInput]] = {
             RequestType.RECTIFICATION: lambda dsr: RightInput(
-                personal=PersonalData(email=f"new.{dsr.subject.reference.lower()}@example.org")
+                personal=PersonalData(email=f"new.{dsr.reference.lower()}@example.org")
             ),
             RequestType.RESTRICTION: lambda dsr: RightInput(
                 restriction_ground=RestrictionGround.ACCURACY_CONTESTED
@@ -522,7 +523,7 @@ class Command(BaseCommand):
             RequestType.OBJECTION: lambda dsr: RightInput(),
             RequestType.CONSENT_WITHDRAWAL: lambda dsr: RightInput(),
         }
-        refusals = {
+        refusals: dict[str, str] = {
             RequestType.ACCESS: DataSubjectRequest.RefusalGround.EXCESSIVE,
             RequestType.ERASURE: DataSubjectRequest.RefusalGround.LEGAL_OBLIGATION,
             RequestType.RECTIFICATION: DataSubjectRequest.RefusalGround.IDENTITY_NOT_VERIFIED,
@@ -564,7 +565,8 @@ class Command(BaseCommand):
                 if kind == RequestType.ERASURE:
                     self._erasure_approved(dsr, dpo, dpo2)
                 else:
-                    request_complete(dsr=dsr, actor=dpo, given=quick_inputs.get(kind, lambda d: None)(dsr))
+                    given = quick_inputs[kind](dsr) if kind in quick_inputs else None
+                    request_complete(dsr=dsr, actor=dpo, given=given)
         # Awaiting approval: an erasure prepared by one DPO, for the other to approve.
         request_transition(
             dsr=verified(new(RequestType.ERASURE, 6, language="de")),
