@@ -269,7 +269,7 @@ _INLINE = re.compile(r"<(\d{2}:\d{2}:\d{2}\.\d{3})>")
 
 def parse_seconds(stamp: str) -> float:
     hours, minutes, seconds = stamp.split(":")
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    return round(int(hours) * 3600 + int(minutes) * 60 + float(seconds), 3)
 
 
 def word_starts(vtt: str) -> list[tuple[float, str]]:
