@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 from django.utils import timezone
 
-from dsr.models import DataSubjectRequest, RequestType
+from compliance_site.model_update import history_save
+from dsr.models import DataSubjectRequest, RequestNote, RequestType
 from dsr.rights import RightInput
 from dsr.services import request_create
 from dsr.workflow import (
@@ -95,7 +96,12 @@ def demo_requests_create(rng, now, subjects: list[DataSubject], users) -> None:
             dsr=new(kind, rng.randint(2, 12)), to=DataSubjectRequest.Status.IDENTITY_PENDING, actor=dpo
         )
         # In progress, with the analyst; one of them long overdue.
-        request_assign(dsr=verified(new(kind, rng.randint(5, 40))), assignee=analyst, actor=dpo)
+        working = request_assign(dsr=verified(new(kind, rng.randint(5, 40))), assignee=analyst, actor=dpo)
+        # A note, saved as the request page saves one (its author, with history).
+        history_save(
+            RequestNote(request=working, author=dpo, body="Called back; the subject confirmed the request."),
+            actor=dpo,
+        )
         # Withdrawn by the subject.
         request_transition(
             dsr=new(kind, rng.randint(10, 40)),
