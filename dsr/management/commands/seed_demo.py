@@ -137,8 +137,9 @@ class Command(BaseCommand):
                 "seed_demo creates staff accounts with the published demo password; "
                 "it refuses to run with CUSTOS_ENV=production."
             )
-        # One log line per stored call is right for the API, noise for three hundred demo calls.
-        logging.getLogger("recordings.services").setLevel(logging.WARNING)
+        # One log line per stored call is right for the API, noise for ninety demo calls.
+        for name in ("recordings.services", "recordings.intake.services"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         provision()
         users = self._users()
         if Recording.objects.filter(reference=MARKER_REFERENCE).exists():
