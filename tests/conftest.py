@@ -47,6 +47,10 @@ def _fast_and_isolated(settings, tmp_path):
     settings.LOCAL_KEYRING_PATH = tmp_path / "keyring.json"
     # Each test has its own upload spool: a cleaning in one never meets another's uploads.
     settings.CUSTOS_SPOOL_DIR = tmp_path / "spool"
+    # And its own lease files (compliance_site.leases on SQLite): under pytest-xdist two tests
+    # that run job or sweep-run 1 at once in their own databases would otherwise take each
+    # other's lease ("held elsewhere").
+    settings.VAR_DIR = tmp_path / "var"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.STORAGES = {
         **settings.STORAGES,

@@ -15,6 +15,10 @@ each step found is masked before the next one looks, so no text is claimed twice
 - Email addresses: local part, @, a dotted domain.
 - Phone numbers: ``phonenumbers.PhoneNumberMatcher`` at leniency VALID (a number that could be
   dialled in its region), so dates, amounts and short numbers stay.
+
+A transcript may be WebVTT with word timings (``00:00:04.731 --> 00:00:11.235`` cue timings,
+``<00:01:02.350>`` before a word): the timings are masked before any step looks, so their digits
+are never taken for a phone number and stay as they are.
 """
 
 from __future__ import annotations
@@ -157,6 +161,18 @@ def find_ibans(text: str) -> list[Span]:
     return spans
 
 
+# A WebVTT cue timing (``00:01:02.350 --> 00:01:05.000``, hours optional) or an inline timestamp.
+_WEBVTT_TIMESTAMP = r"(?:[0-9]{2,}:)?[0-5][0-9]:[0-5][0-9]\.[0-9]{3}"
+_WEBVTT_TIMING = re.compile(
+    rf"^{_WEBVTT_TIMESTAMP} --> {_WEBVTT_TIMESTAMP}(?=[ \t]|$)|<{_WEBVTT_TIMESTAMP}>", re.MULTILINE
+)
+
+
+def find_webvtt_timings(text: str) -> list[Span]:
+    """Where ``text`` holds WebVTT timings: never redacted, only kept out of the other steps."""
+    return [Span("timing", match.start(), match.end()) for match in _WEBVTT_TIMING.finditer(text)]
+
+
 def find_emails(text: str) -> list[Span]:
     return [Span(EMAIL, match.start(), match.end()) for match in _EMAIL.finditer(text)]
 
@@ -178,13 +194,14 @@ def _mask(text: str, spans: list[Span]) -> str:
 def card_numbers_in(text: str) -> list[Span]:
     """The card numbers alone (IBANs masked first, as in ``find_sensitive``): for the payment
     flag, without the cost of the phone matcher."""
+    text = _mask(text, find_webvtt_timings(text))
     return find_card_numbers(_mask(text, find_ibans(text)))
 
 
 def find_sensitive(text: str, *, phone_region: str) -> list[Span]:
     """Every value to redact, in text order, none overlapping another."""
     found: list[Span] = []
-    masked = text
+    masked = _mask(text, find_webvtt_timings(text))
     for finder in (find_ibans, find_card_numbers, find_emails):
         spans = finder(masked)
         found += spans

@@ -631,3 +631,22 @@ def test_an_id_that_is_no_recording_id_is_not_found_on_the_unredacted_transcript
         assert response.status_code in (302, 404)
         assert "4111" not in response.content.decode()
     assert not AccessEvent.objects.filter(action="unredacted").exists()
+
+
+def test_webvtt_timings_are_not_taken_for_phone_numbers_and_what_they_time_is_redacted():
+    # given: a transcript with word timings (WebVTT, as the demo's speech-to-text writes them)
+    text = (
+        "WEBVTT\n\n1\n00:00:04.731 --> 00:00:11.235\n<v IVR>To <00:00:04.980>allow <00:00:16.658>press "
+        "<00:00:16.904>one.\n\n2\n00:01:20.498 --> 00:01:24.000\n<v Caller>The <00:01:20.700>number "
+        "<00:01:21.000>is <00:01:21.400>4111 1111 1111 1111 <00:01:26.100>and <00:01:26.300>my "
+        "<00:01:26.500>IBAN <00:01:26.800>is <00:01:27.000>DE89 3704 0044 0532 0130 00\n"
+    )
+
+    # when
+    redacted = redact(text, phone_region="DE")
+
+    # then: the timings stay as they are; the card number and the IBAN alone are replaced
+    assert [span.kind for span in redacted.spans] == [CARD_NUMBER, IBAN]
+    assert "00:00:04.731 --> 00:00:11.235" in redacted.text and "<00:00:16.904>one." in redacted.text
+    assert "<00:01:21.400>[card number] <00:01:26.100>and" in redacted.text
+    assert redacted.text.endswith("<00:01:27.000>[IBAN]\n")

@@ -1,21 +1,19 @@
 """``manage.py seed_demo``: a believable back office to click through, made idempotently.
 
-Everything is synthetic and generated in code (the audio is a few seconds of tones), with a fixed
-random seed so that every run produces the same data. A second run changes nothing.
+Everything is synthetic, with a fixed random seed so that every run produces the same data; a
+second run changes nothing. Calls last one to three minutes and sound like speech (espeak-ng when
+installed, else formant synthesis in code: ``compliance_site.demo``), with a WebVTT transcript
+with word timings, and the card number and IBAN the caller reads out marked as sensitive segments
+where they are said. Consents fit their evidence; requests stand in every step of their workflow,
+each moved there by the workflow's own services, with their letters; shares open and play.
 """
 
 from __future__ import annotations
 
-import array
 import datetime
-import functools
-import io
 import logging
-import math
 import random
-import sys
 import uuid
-import wave
 from typing import Any
 
 from django.conf import settings
@@ -23,32 +21,34 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
+from compliance_site.demo import calls
 from compliance_site.provisioning import provision
 from compliance_site.roles import AUDITOR, DPO, PRIVACY_ANALYST, QA_LEAD
-from dsr.models import DataSubjectRequest, RequestJob, RequestNote, RequestType
-from dsr.services import request_create
-from recordings.intake.services import recording_ingest
+from dsr.demo.calls import MARKER_REFERENCE, demo_call_ingest, demo_shares_create
+from dsr.demo.requests import demo_requests_create
+from dsr.jobs import request_job_run
+from dsr.models import RequestJob
 from recordings.models import (
-    Consent,
-    LawfulBasis,
     LegitimateInterestAssessment,
     Purpose,
     Queue,
     Recording,
     RecordingNotice,
 )
-from recordings.services import consent_withdraw, subject_create
+from recordings.services import subject_create
 from recordings.vault.keys import PersonalData
 from retention.models import LegalHold, RetentionPolicy
 from retention.services import hold_place
 
 DEMO_PASSWORD = "custos-demo-2026"  # noqa: S105 - printed for the demo; never used in production
-MARKER_REFERENCE = "REC-DEMO-00001"
-RECORDING_COUNT = 300
-SUBJECT_COUNT = 120
+# Enough to fill every list and queue; each call is one to three minutes of 8 kHz audio
+# (about 1.5 MB), so more would only make the seed slower.
+RECORDING_COUNT = 90
+SUBJECT_COUNT = 60
 
 DEMO_USERS = [
     # username, first name, role, description
@@ -59,6 +59,10 @@ DEMO_USERS = [
     ("qa.technical", "Tom", QA_LEAD, "QA lead, Technical support queue"),
     ("auditor", "Aud", AUDITOR, "auditor (read-only)"),
 ]
+
+# The call centre's agents: no staff access (no password, not staff), named on their calls and on
+# the consents they asked for.
+AGENTS = [("agent.mila", "Mila"), ("agent.jonas", "Jonas"), ("agent.sara", "Sara")]
 
 QUEUES = [
     ("billing", "Billing", "Invoices, payments and refunds."),
@@ -123,32 +127,6 @@ LAST_NAMES = [
 ]
 
 
-@functools.lru_cache(maxsize=64)
-def _tone(freq: int, samples: int, rate: int) -> bytes:
-    """Little-endian 16-bit PCM of one sine tone (WAV is little-endian)."""
-    wave_samples = array.array(
-        "h", (int(8000 * math.sin(2 * math.pi * freq * i / rate)) for i in range(samples))
-    )
-    if sys.byteorder == "big":
-        wave_samples.byteswap()
-    return wave_samples.tobytes()
-
-
-def synthetic_call_audio(rng: random.Random, seconds: float = 2.0, rate: int = 8000) -> bytes:
-    """A short PCM WAV (8 kHz mono, the telephony norm) of four tones."""
-    segment = int(seconds * rate) // 4
-    frames = b"".join(
-        _tone(rng.choice([350, 440, 480, 620, 697, 770, 852, 941]), segment, rate) for _ in range(4)
-    )
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(frames)
-    return buffer.getvalue()
-
-
 class Command(BaseCommand):
     help = "Create the demo users, queues, purposes, recordings, consents, requests and holds (idempotent)."
 
@@ -159,8 +137,9 @@ class Command(BaseCommand):
                 "seed_demo creates staff accounts with the published demo password; "
                 "it refuses to run with CUSTOS_ENV=production."
             )
-        # One log line per stored call is right for the API, noise for three hundred demo calls.
-        logging.getLogger("recordings.services").setLevel(logging.WARNING)
+        # One log line per stored call is right for the API, noise for ninety demo calls.
+        for name in ("recordings.services", "recordings.intake.services"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         provision()
         users = self._users()
         if Recording.objects.filter(reference=MARKER_REFERENCE).exists():
@@ -175,7 +154,7 @@ class Command(BaseCommand):
     @transaction.atomic
     def _users(self) -> dict[str, Any]:
         User = get_user_model()
-        users = {}
+        users: dict[str, Any] = {}
         for username, first_name, role, _ in DEMO_USERS:
             user, created = User.objects.get_or_create(
                 username=username,
@@ -186,6 +165,16 @@ class Command(BaseCommand):
                 user.save()
             user.groups.add(Group.objects.get(name=role))
             users[username] = user
+        agents = []
+        for username, first_name in AGENTS:
+            agent, created = User.objects.get_or_create(
+                username=username, defaults={"first_name": first_name, "is_staff": False}
+            )
+            if created:
+                agent.set_unusable_password()
+                agent.save()
+            agents.append(agent)
+        users["agents"] = agents
         return users
 
     def _print_logins(self) -> None:
@@ -206,8 +195,20 @@ class Command(BaseCommand):
 
     # --- data --------------------------------------------------------------------------------
 
-    @transaction.atomic
     def _seed(self, users: dict) -> None:
+        """Everything in one transaction (all or nothing: a second run then finds the marker or
+        starts over); the request jobs (package builds, the approved erasure) then run here, as
+        the worker would, once their requests have committed."""
+        with transaction.atomic():
+            links = self._seed_data(users)
+        for job_id in RequestJob.objects.filter(state=RequestJob.State.QUEUED).values_list("pk", flat=True):
+            request_job_run(job_id=job_id)
+        site = getattr(settings, "CUSTOS_SITE_URL", "") or "http://127.0.0.1:8000"
+        self.stdout.write("\nShare links (shown once; a recipient opens them without logging in):")
+        for reference, token in links:
+            self.stdout.write(f"  {reference}: {site.rstrip('/')}{reverse('share-open')}#{token}")
+
+    def _seed_data(self, users: dict) -> list[tuple[str, str]]:
         rng = random.Random(2026)  # noqa: S311 - demo data, not security
         now = timezone.now()
         queues = {
@@ -252,10 +253,11 @@ class Command(BaseCommand):
         )
         lia.purposes.set([purposes[Purpose.QUALITY_ASSURANCE]])
 
+        names = [f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}" for _ in range(SUBJECT_COUNT)]
         subjects = [
             subject_create(
                 personal=PersonalData(
-                    full_name=f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
+                    full_name=names[n],
                     phone=f"+49 30 {rng.randint(2000000, 9999999)}",
                     email=f"caller{n:03d}@example.org",
                 ),
@@ -263,167 +265,38 @@ class Command(BaseCommand):
             )[0]
             for n in range(SUBJECT_COUNT)
         ]
-        agents = [users["dpo"]]  # the demo has no agent accounts; consents captured by IVR mostly
-        recordings = []
-        for n in range(1, RECORDING_COUNT + 1):
-            recordings.append(self._recording(n, rng, now, subjects, queues, purposes, notices, lia, agents))
-        self._requests(rng, now, subjects, users)
-        self._withdrawal(recordings, users)
+        engine = calls.choose_engine()
+        recordings = [
+            demo_call_ingest(
+                n,
+                rng,
+                now,
+                subjects=subjects,
+                names=names,
+                queues=queues,
+                purposes=purposes,
+                notices=notices,
+                lia=lia,
+                agents=users["agents"],
+                engine=engine,
+            )
+            for n in range(1, RECORDING_COUNT + 1)
+        ]
+        hold_subject = recordings[0].subject
         hold = LegalHold(
             scope=LegalHold.Scope.SUBJECT,
-            subject=recordings[0].subject,
+            subject=hold_subject,
             case_reference="CASE-2026-014",
             reason="Customer dispute over a cancelled contract; keep every call until settled.",
         )
         hold_place(hold=hold, placed_by=users["dpo"])
-
-    def _recording(self, n, rng, now, subjects, queues, purposes, notices, lia, agents):
-        """One call, stored the way the telephony integration stores it (recording_ingest)."""
-        started = now - datetime.timedelta(days=rng.uniform(0, 120), seconds=rng.randint(0, 86400))
-        basis = rng.choices(
-            [
-                LawfulBasis.CONSENT,
-                LawfulBasis.LEGITIMATE_INTERESTS,
-                LawfulBasis.CONTRACT,
-                LawfulBasis.LEGAL_OBLIGATION,
-            ],
-            weights=[50, 30, 15, 5],
-        )[0]
-        # Every fifth call on consent also asks to share it with a named recipient, so that a
-        # consent-based share can be tried in the demo (no draw from rng: the rest stays the same).
-        consent_codes = [Purpose.QUALITY_ASSURANCE, "training"] + ([Purpose.SHARING] if n % 5 == 0 else [])
-        codes = {
-            LawfulBasis.CONSENT: consent_codes,
-            LawfulBasis.LEGITIMATE_INTERESTS: [Purpose.QUALITY_ASSURANCE],
-            LawfulBasis.CONTRACT: ["dispute_resolution"],
-            LawfulBasis.LEGAL_OBLIGATION: ["legal_compliance"],
-        }[basis]
-        consents, stated = [], list(codes)
-        if basis == LawfulBasis.CONSENT:
-            notice = notices[rng.choice(["en", "de"])]
-            for code in codes:
-                refused = code == "training" and rng.random() < 0.3
-                if refused:
-                    stated.remove(code)  # a refused purpose is recorded, never served
-                consents.append(
-                    {
-                        "purpose": purposes[code],
-                        "decision": Consent.Decision.REFUSED if refused else Consent.Decision.GIVEN,
-                        "method": rng.choice([Consent.Method.IVR_KEYPRESS, Consent.Method.VERBAL_AGENT]),
-                        "notice": notice,
-                        "captured_by": rng.choice(agents) if rng.random() < 0.5 else None,
-                        "captured_at": started + datetime.timedelta(seconds=5),
-                        "evidence_offset": datetime.timedelta(seconds=rng.randint(3, 25)),
-                        "jurisdiction": rng.choice(["DE", "FR", "NL", "AT", "IE"]),
-                    }
-                )
-        subject = rng.choice(subjects)
-        recording = recording_ingest(
-            audio=io.BytesIO(synthetic_call_audio(rng, seconds=rng.choice([1.5, 2.0, 3.0]))),
-            metadata={
-                "reference": MARKER_REFERENCE if n == 1 else f"REC-DEMO-{n:05d}",
-                "subject": {"reference": subject.reference, "personal": PersonalData()},
-                "queue": rng.choice(list(queues.values())),
-                "direction": rng.choice(Recording.Direction.values),
-                "started_at": started,
-                "ended_at": started + datetime.timedelta(seconds=rng.randint(40, 1800)),
-                "lawful_basis": basis,
-                "legitimate_interest_assessment": lia if basis == LawfulBasis.LEGITIMATE_INTERESTS else None,
-                "purposes": [purposes[c] for c in stated],
-                "consents": consents,
-            },
-            actor_label="seed_demo",
+        links = demo_shares_create(recordings, users)
+        shared = {r.subject_id for r in recordings if r.shares.exists()}
+        demo_requests_create(
+            rng,
+            now,
+            [s for s in subjects if s.pk != hold_subject.pk and s.pk not in shared],
+            users,
         )
-        for consent in recording.consents.filter(decision=Consent.Decision.GIVEN):
-            if rng.random() < 0.1:
-                consent.withdrawn_at = min(now, started + datetime.timedelta(days=rng.randint(1, 20)))
-                consent.withdrawn_via = rng.choice([Consent.Channel.PHONE, Consent.Channel.EMAIL])
-                consent.save(update_fields=["withdrawn_at", "withdrawn_via"])
-        return recording
-
-    def _withdrawal(self, recordings, users) -> None:
-        """One caller withdrew their consent by email: the DPO recorded it, so the call left the
-        QA lead's list and its retention ends at the next sweep (its story is on its page)."""
-        consent = (
-            Consent.objects.filter(
-                recording__in=[r for r in recordings if r.lawful_basis == LawfulBasis.CONSENT],
-                decision=Consent.Decision.GIVEN,
-            )
-            .order_by("pk")
-            .first()
-        )
-        if consent is not None:
-            consent_withdraw(consent=consent, via=Consent.Channel.EMAIL, actor=users["dpo"])
-
-    def _requests(self, rng, now, subjects, users) -> None:
-        """Requests of every type and status, due from overdue to next month."""
-        Status = DataSubjectRequest.Status
-        statuses = [
-            Status.NEW,
-            Status.IDENTITY_PENDING,
-            Status.IN_PROGRESS,
-            Status.AWAITING_APPROVAL,
-            Status.EXECUTING,
-            Status.COMPLETED,
-            Status.REFUSED,
-            Status.WITHDRAWN,
-        ]
-        # Being carried out only where a worker builds a package (dsr.jobs); not an erasure,
-        # which the demo has nobody to approve.
-        job_kinds: dict[str, RequestJob.Kind] = {
-            RequestType.ACCESS: RequestJob.Kind.PACKAGE,
-            RequestType.PORTABILITY: RequestJob.Kind.PACKAGE,
-        }
-        n = 0
-        for request_type in RequestType.values:
-            for status in statuses:
-                if status == Status.EXECUTING and request_type not in job_kinds:
-                    continue
-                n += 1
-                received = now - datetime.timedelta(days=rng.randint(0, 45), hours=rng.randint(0, 23))
-                subject = rng.choice(subjects)
-                assignee = users["analyst"] if n % 2 else None
-                dsr = request_create(
-                    request_type=request_type,
-                    channel=rng.choice(DataSubjectRequest.Channel.values),
-                    received_at=received,
-                    subject=subject,
-                    assignee=assignee,
-                )
-                if assignee is not None:
-                    assign_perm("recordings.view_datasubject", assignee, subject)
-                if status != Status.NEW:
-                    dsr.identity_method = DataSubjectRequest.IdentityMethod.CALLER_NUMBER
-                    dsr.identity_note = "Caller number matched the number on file."
-                    if status != Status.IDENTITY_PENDING:
-                        dsr.identity_verified_by = users["dpo"]
-                        dsr.identity_verified_at = received + datetime.timedelta(hours=2)
-                dsr.status = status
-                if status in (Status.COMPLETED, Status.REFUSED, Status.WITHDRAWN):
-                    dsr.closed_at = min(now, received + datetime.timedelta(days=rng.randint(1, 20)))
-                    dsr.outcome = {
-                        Status.COMPLETED: "Answered in full.",
-                        Status.REFUSED: "Refused; ground stated to the subject.",
-                        Status.WITHDRAWN: "The subject withdrew the request.",
-                    }[status]
-                if status == Status.REFUSED:
-                    dsr.refusal_ground = DataSubjectRequest.RefusalGround.EXCESSIVE
-                dsr.save()
-                if status == Status.EXECUTING:
-                    # A job that failed, for the DPO to see the reason and retry it.
-                    RequestJob.objects.create(
-                        request=dsr,
-                        kind=job_kinds[request_type],
-                        state=RequestJob.State.FAILED,
-                        requested_by=users["dpo"],
-                        attempts=1,
-                        failure_reason="OSError: the storage did not answer (a seeded example)",
-                        started_at=now,
-                        finished_at=now,
-                    )
-                if n % 3 == 0:
-                    RequestNote.objects.create(
-                        request=dsr,
-                        author=users["dpo"],
-                        body="Called back; the subject confirmed the request.",
-                    )
+        self.stdout.write(f"Calls synthesised with {engine}.")
+        return links

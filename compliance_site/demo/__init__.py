@@ -1,0 +1,1 @@
+"""Demo data that looks and sounds like the product's real input (``manage.py seed_demo``)."""
