@@ -379,6 +379,8 @@ class Command(BaseCommand):
             for status in statuses:
                 if status == Status.EXECUTING and request_type not in job_kinds:
                     continue
+                if status == Status.AWAITING_APPROVAL and request_type != RequestType.ERASURE:
+                    continue  # only an erasure waits for a second DPO (dsr_awaiting_approval_prepared)
                 n += 1
                 received = now - datetime.timedelta(days=rng.randint(0, 45), hours=rng.randint(0, 23))
                 subject = rng.choice(subjects)
@@ -399,6 +401,8 @@ class Command(BaseCommand):
                         dsr.identity_verified_by = users["dpo"]
                         dsr.identity_verified_at = received + datetime.timedelta(hours=2)
                 dsr.status = status
+                if status == Status.AWAITING_APPROVAL:
+                    dsr.prepared_by = users["dpo"]  # so dpo2 approves it: four eyes
                 if status in (Status.COMPLETED, Status.REFUSED, Status.WITHDRAWN):
                     dsr.closed_at = min(now, received + datetime.timedelta(days=rng.randint(1, 20)))
                     dsr.outcome = {
