@@ -58,6 +58,8 @@ class MatchForm(forms.Form):
     def clean(self):
         super().clean()
         data = self.cleaned_data
+        if self.errors:
+            return data  # a field already refused its value (e.g. a NUL character): nothing to match
         if not any(data.get(name) for name in ("reference", "phone", "email")):
             raise ValidationError("Give a reference, a phone number or an email.")
         try:

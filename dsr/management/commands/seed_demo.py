@@ -28,7 +28,8 @@ from guardian.shortcuts import assign_perm
 
 from compliance_site.provisioning import provision
 from compliance_site.roles import AUDITOR, DPO, PRIVACY_ANALYST, QA_LEAD
-from dsr.models import DataSubjectRequest, RequestJob, RequestNote, RequestType
+from dsr.letters import letter_write
+from dsr.models import DataSubjectRequest, RequestJob, RequestNote, RequestType, ResponseLetter
 from dsr.services import request_create
 from recordings.intake.services import recording_ingest
 from recordings.models import (
@@ -364,6 +365,7 @@ class Command(BaseCommand):
             Status.IN_PROGRESS,
             Status.AWAITING_APPROVAL,
             Status.EXECUTING,
+            Status.READY_TO_SEND,
             Status.COMPLETED,
             Status.REFUSED,
             Status.WITHDRAWN,
@@ -377,7 +379,7 @@ class Command(BaseCommand):
         n = 0
         for request_type in RequestType.values:
             for status in statuses:
-                if status == Status.EXECUTING and request_type not in job_kinds:
+                if status in (Status.EXECUTING, Status.READY_TO_SEND) and request_type not in job_kinds:
                     continue
                 if status == Status.AWAITING_APPROVAL and request_type != RequestType.ERASURE:
                     continue  # only an erasure waits for a second DPO (dsr_awaiting_approval_prepared)
@@ -403,6 +405,9 @@ class Command(BaseCommand):
                 dsr.status = status
                 if status == Status.AWAITING_APPROVAL:
                     dsr.prepared_by = users["dpo"]  # so dpo2 approves it: four eyes
+                if status == Status.READY_TO_SEND:
+                    dsr.executed_at = min(now, received + datetime.timedelta(days=2))
+                    dsr.outcome = "Package built; to be sent to the subject."
                 if status in (Status.COMPLETED, Status.REFUSED, Status.WITHDRAWN):
                     dsr.closed_at = min(now, received + datetime.timedelta(days=rng.randint(1, 20)))
                     dsr.outcome = {
@@ -413,6 +418,8 @@ class Command(BaseCommand):
                 if status == Status.REFUSED:
                     dsr.refusal_ground = DataSubjectRequest.RefusalGround.EXCESSIVE
                 dsr.save()
+                if status == Status.READY_TO_SEND:
+                    letter_write(dsr=dsr, kind=ResponseLetter.Kind.OUTCOME, actor=users["dpo"])
                 if status == Status.EXECUTING:
                     # A job that failed, for the DPO to see the reason and retry it.
                     RequestJob.objects.create(
