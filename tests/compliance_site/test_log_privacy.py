@@ -316,12 +316,7 @@ def test_no_personal_data_in_any_log_record(
     assert (
         _step(client, erasure, "verify", {"method": "document", "note": "ID card seen."}).status_code == 302
     )
-    assert (
-        _step(
-            client, erasure, "prepare", {"confirm": "on"}
-        ).status_code
-        == 302
-    )
+    assert _step(client, erasure, "prepare", {"confirm": "on"}).status_code == 302
     client.force_login(second_dpo)
     with django_capture_on_commit_callbacks(execute=True):
         approved = _step(client, erasure, "approve", {"confirm": "on"})
