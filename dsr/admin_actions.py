@@ -156,7 +156,7 @@ class SendForm(forms.Form):
         cast(forms.ChoiceField, self.fields["channel"]).choices = choices
 
     def clean(self):
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("channel") == self.POST and not (data.get("note") or "").strip():
             self.add_error("note", "Say how and when it was posted.")
         return data
