@@ -4,9 +4,11 @@ database, and the response delivered to the subject (dsr.response_delivery, the 
 from __future__ import annotations
 
 import datetime
+import re
 from html.parser import HTMLParser
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -26,7 +28,7 @@ from dsr.response_delivery import (
 )
 from dsr.services import request_create
 from dsr.stages import progress
-from dsr.subject_links import subject_package_token, subject_package_url
+from dsr.subject_links import subject_package_from_token, subject_package_token
 from dsr.workflow import (
     request_approve,
     request_complete,
@@ -293,7 +295,9 @@ def test_the_response_email_goes_through_the_outbox_with_the_subjects_link(
     assert message.subject == letter.subject_line
     assert message.to == [f"{subject_email(subject)}"]
     package = DataPackage.objects.get(request=dsr)
-    assert subject_package_url(package) in message.body
+    link = re.search(r"(\S+)/dsr/p/(\S+)", message.body)
+    assert link is not None and link.group(1) == settings.CUSTOS_BASE_URL.rstrip("/")
+    assert subject_package_from_token(link.group(2)) == package
     # the address was decrypted to send it, and that is in the access log
     assert AccessEvent.objects.filter(action=AccessAction.DECRYPT).count() == decrypts + 1
     # and the request is completed at the moment it was sent
@@ -414,8 +418,9 @@ def test_a_bad_token_is_404_and_an_expired_or_purged_package_410(
     assert get("nonsense").status_code == 404
     assert get(package_link_token(package=package, user=dpo)).status_code == 404
     # past the package's expiry: gone
+    past = timezone.now() - datetime.timedelta(days=1)
     DataPackage.objects.filter(pk=package.pk).update(
-        expires_at=timezone.now() - datetime.timedelta(seconds=1)
+        created_at=past - datetime.timedelta(days=30), expires_at=past
     )
     expired = get(token)
     assert expired.status_code == 410 and expired["Cache-Control"] == "no-store, private"
