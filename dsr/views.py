@@ -15,7 +15,7 @@ from compliance_site.audit.models import AccessAction
 from compliance_site.audit.services import access_event_record
 from compliance_site.client_address import client_ip
 from compliance_site.model_update import model_update
-from dsr.models import DataPackage
+from dsr.models import DataPackage, DataSubjectRequest
 from dsr.packages import PackageUnavailable, package_download_record, package_link_check, package_open
 from dsr.selectors import packages_downloadable_by
 from dsr.subject_links import subject_package_from_token
@@ -90,7 +90,8 @@ def subject_package_download(request: HttpRequest, token: str) -> HttpResponseBa
             detail={"kind": package.kind, "bytes": package.size_bytes, "by": "subject"},
             client_ip=client_ip(request),
         )
-        request_response_delivered(dsr=package.request, channel="download", actor=None)
+        if package.request.status == DataSubjectRequest.Status.READY_TO_SEND:
+            request_response_delivered(dsr=package.request, channel="download", actor=None)
     response = StreamingHttpResponse(body, content_type="application/zip")
     response["Content-Length"] = str(package.size_bytes)
     response["Content-Disposition"] = f'attachment; filename="{package.name}"'

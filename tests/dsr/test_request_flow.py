@@ -455,3 +455,33 @@ def test_the_send_step_offers_email_only_with_an_address_and_has_no_default(
         reverse("admin:dsr_datasubjectrequest_step", args=[dsr.pk, "send"]), {"channel": "email", "note": ""}
     )
     assert response.status_code == 200 and not LetterDelivery.objects.exists()
+
+
+# --- Who may take the new steps ------------------------------------------------------------------
+
+NEW_STEPS = ("identity", "prepare", "build", "send", "send_back", "refuse", "withdraw")
+
+
+@pytest.mark.parametrize("step", NEW_STEPS)
+def test_the_new_steps_answer_each_persona_without_a_leak(
+    client, subject, dpo, analyst, auditor, qa_lead_a, step
+):
+    # given: a request nobody assigned to the analyst
+    dsr = _request(subject, "erasure", dpo)
+    url = reverse("admin:dsr_datasubjectrequest_step", args=[dsr.pk, step])
+
+    # then: anonymous is sent to the login; the analyst and the QA lead do not learn it exists;
+    # the auditor sees it but may not act; nothing changed
+    assert client.get(url).status_code == 302
+    for persona, expected in ((analyst, 404), (qa_lead_a, 404), (auditor, 403)):
+        client.force_login(persona)
+        assert client.get(url).status_code == expected, persona
+        assert client.post(url, {"confirm": "on", "note": "x", "channel": "post"}).status_code == expected
+    dsr.refresh_from_db()
+    assert dsr.status == Status.IN_PROGRESS and dsr.history.count() == 2
+
+
+def test_the_subject_link_answers_hostile_tokens_with_404(client):
+    for token in ("a" * 5000, "..", "%00", "eyJwIjoxfQ:1abc:forged", "<script>"):
+        response = client.get(f"/dsr/p/{token}")
+        assert response.status_code in (400, 404), token
