@@ -7,8 +7,12 @@ Completion: the quick rights are carried out inside ``request_complete``'s trans
 portability and erasure are long work: ``request_complete`` (and ``request_approve`` for the
 second DPO's approval of an erasure) records the decision, moves the request to "being carried
 out" and queues a job; the worker's job (``dsr.jobs``) does the work and completes the request
-with ``request_close_completed``. While the job is queued or running the request changes no
-further (``dsr.jobs.request_job_guard``).
+with ``request_close_completed`` (an erasure) or leaves it ready to send with
+``request_package_ready`` (a package: it completes on delivery, ``request_response_delivered``).
+While the job is queued or running the request changes no further (``dsr.jobs.request_job_guard``).
+
+The request page offers these as explicit steps, per request type (``dsr.stages``); the generic
+``request_transition`` stays the one place a status moves, behind the named steps.
 """
 
 from __future__ import annotations
