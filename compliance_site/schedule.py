@@ -29,6 +29,12 @@ PERIODIC_JOBS = [
         description="Retries, with backoff, the reminders whose email failed, until sent or given up.",
     ),
     PeriodicJob(
+        name="Response letters by email",
+        task="dsr.tasks.deliver_responses",
+        crontab_setting="CUSTOS_RESPONSE_DELIVERY_CRONTAB",
+        description="Emails response letters to subjects, retries with backoff, alerts DPOs if given up.",
+    ),
+    PeriodicJob(
         name="Expired access packages",
         task="dsr.tasks.purge_expired_packages",
         crontab_setting="CUSTOS_PACKAGE_PURGE_CRONTAB",

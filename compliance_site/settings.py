@@ -440,6 +440,7 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 # Beat's periodic tasks, provisioned idempotently after every migrate (compliance_site.schedule).
 CUSTOS_REMINDER_CRONTAB = env.str("CUSTOS_REMINDER_CRONTAB", default="0 * * * *")
 CUSTOS_REMINDER_RETRY_CRONTAB = env.str("CUSTOS_REMINDER_RETRY_CRONTAB", default="*/5 * * * *")
+CUSTOS_RESPONSE_DELIVERY_CRONTAB = env.str("CUSTOS_RESPONSE_DELIVERY_CRONTAB", default="*/5 * * * *")
 CUSTOS_RETENTION_SWEEP_CRONTAB = env.str("CUSTOS_RETENTION_SWEEP_CRONTAB", default="30 2 * * *")
 CUSTOS_PACKAGE_PURGE_CRONTAB = env.str("CUSTOS_PACKAGE_PURGE_CRONTAB", default="0 3 * * *")
 CUSTOS_LOGIN_LOG_PRUNE_CRONTAB = env.str("CUSTOS_LOGIN_LOG_PRUNE_CRONTAB", default="10 3 * * *")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.db.models import Case, Value, When
 from django.db.models.functions import Coalesce
@@ -26,12 +27,16 @@ from dsr.deadline_words import deadline_in_words
 from dsr.held_erasures import held_erasures_story
 from dsr.models import DataSubjectRequest, DeadlineReminder, RecipientNotification, RequestNote
 from dsr.packages import package_link_rows
+from dsr.response_delivery import delivery_summary
 from dsr.selectors import notes_visible_to, reminders_visible_to, requests_visible_to, subject_overview
 from dsr.services import receipt_validate, request_create
+from dsr.stages import STAGE_STATE_LABELS, progress
 from dsr.workflow import notification_record_sent
 from recordings.admin.search import ReferenceSearchMixin
 from recordings.admin.subjects import DataSubjectAdmin
 from recordings.models import DataSubject, Recording
+
+Status = DataSubjectRequest.Status
 
 
 class DeadlineFilter(admin.SimpleListFilter):
@@ -149,6 +154,7 @@ class DataSubjectRequestAdmin(PermittedLinksAdminMixin, ReferenceSearchMixin, Sc
     # Everything that carries the law (status, deadline, identity, outcome) changes only through
     # the workflow steps (dsr.admin_actions → dsr.workflow); the form keeps the bookkeeping.
     readonly_fields = (
+        "workflow_progress",
         "workflow_steps",
         "reference",
         "request_type",
@@ -185,6 +191,7 @@ class DataSubjectRequestAdmin(PermittedLinksAdminMixin, ReferenceSearchMixin, Sc
             None,
             {
                 "fields": (
+                    "workflow_progress",
                     "workflow_steps",
                     "reference",
                     "request_type",
@@ -279,10 +286,43 @@ class DataSubjectRequestAdmin(PermittedLinksAdminMixin, ReferenceSearchMixin, Sc
         steps = steps_available(obj, viewer) if viewer is not None else []
         if not steps:
             return "—" if obj.is_open else "Closed."
-        links = (
-            (reverse("admin:dsr_datasubjectrequest_step", args=[obj.pk, s.name]), s.title) for s in steps
+
+        def links(danger: bool):
+            return format_html_join(
+                " ",
+                '<a class="button{}" href="{}">{}</a>',
+                (
+                    (
+                        " dsr-step-danger" if danger else "",
+                        reverse("admin:dsr_datasubjectrequest_step", args=[obj.pk, s.name]),
+                        s.title,
+                    )
+                    for s in steps
+                    if s.danger == danger
+                ),
+            )
+
+        ending = [s for s in steps if s.danger]
+        if not ending:
+            return links(False)
+        return format_html('{} <span class="dsr-steps-danger">{}</span>', links(False), links(True))
+
+    @admin.display(description="Progress")
+    def workflow_progress(self, obj: DataSubjectRequest):
+        rows = progress(obj, four_eyes=settings.DSR_ERASURE_FOUR_EYES)
+        items = format_html_join(
+            "",
+            '<li class="dsr-stage dsr-stage-{}" data-stage="{}" title="{}">{} {}</li>',
+            ((r.state, r.key, STAGE_STATE_LABELS[r.state], r.number, r.label) for r in rows),
         )
-        return format_html_join(" ", '<a class="button" href="{}">{}</a>', links)
+        delivery = delivery_summary(obj)
+        ending = f"{obj.get_status_display()}." if obj.status in (Status.REFUSED, Status.WITHDRAWN) else ""
+        return format_html(
+            '<ol class="dsr-progress">{}</ol>{}{}',
+            items,
+            format_html('<p class="dsr-progress-ending">{}</p>', ending) if ending else "",
+            format_html('<p class="dsr-delivery">{}</p>', delivery) if delivery else "",
+        )
 
     @admin.display(description="What we hold")
     def subject_overview(self, obj: DataSubjectRequest):

@@ -25,10 +25,11 @@ from dsr.admin_extend import ExtendForm, extension_allowed
 from dsr.deadlines import local_date
 from dsr.jobs import request_job_latest, request_job_retry, request_job_state
 from dsr.models import DataSubjectRequest, RequestJob, RequestType
+from dsr.response_delivery import response_record_posted, response_send_email, send_refusal, subject_has_email
 from dsr.restriction import lift_refusal, request_restriction_lift, restriction_of
 from dsr.rights import Preview, RightInput, right_preview
+from dsr.stages import PACKAGE_TYPES
 from dsr.workflow import (
-    TRANSITIONS,
     approval_refusal,
     completion_refusal,
     needs_approval,
@@ -36,9 +37,13 @@ from dsr.workflow import (
     request_assign,
     request_complete,
     request_extend,
+    request_identity_ask,
     request_identity_verify,
     request_match,
-    request_transition,
+    request_refuse,
+    request_send_back,
+    request_send_for_approval,
+    request_withdraw,
 )
 from recordings.models import Consent, RestrictionGround
 from recordings.selectors import subject_matching
@@ -55,6 +60,8 @@ class MatchForm(forms.Form):
     def clean(self):
         super().clean()
         data = self.cleaned_data
+        if self.errors:
+            return data  # a field already refused its value (e.g. a NUL character): nothing to match
         if not any(data.get(name) for name in ("reference", "phone", "email")):
             raise ValidationError("Give a reference, a phone number or an email.")
         try:
@@ -71,8 +78,13 @@ class MatchForm(forms.Form):
         return data
 
 
+# Every select of a step starts on this empty, required choice: no state-changing step has a
+# default a careless click could submit.
+CHOOSE = ("", "— choose —")
+
+
 class VerifyForm(forms.Form):
-    method = forms.ChoiceField(choices=DataSubjectRequest.IdentityMethod.choices)
+    method = forms.ChoiceField(choices=[CHOOSE, *DataSubjectRequest.IdentityMethod.choices])
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Evidence")
 
 
@@ -80,25 +92,67 @@ class AssignForm(forms.Form):
     assignee = forms.ModelChoiceField(
         queryset=User.objects.filter(is_active=True, groups__name__in=[DPO, PRIVACY_ANALYST])
         .distinct()
-        .order_by("username")
+        .order_by("username"),
+        empty_label=CHOOSE[1],
     )
 
 
-class TransitionForm(forms.Form):
-    to = forms.ChoiceField(label="New status")
-    refusal_ground = forms.ChoiceField(
-        choices=[("", "—"), *DataSubjectRequest.RefusalGround.choices], required=False
-    )
-    outcome = forms.CharField(
+class NoteForm(forms.Form):
+    note = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Note for the record"
+    )
+
+
+class ConfirmForm(forms.Form):
+    confirm = forms.BooleanField(label="I have read what this step does and want it done.")
+
+
+class RefuseForm(forms.Form):
+    refusal_ground = forms.ChoiceField(
+        choices=[CHOOSE, *DataSubjectRequest.RefusalGround.choices],
+        label="Ground of the refusal",
+        help_text="Quoted in the refusal letter to the subject.",
+    )
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Note for the record"
+    )
+    confirm = forms.BooleanField(label="Refuse this request: it closes, and the refusal letter is written.")
+
+
+class WithdrawForm(forms.Form):
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="How the subject withdrew it",
+        help_text="e.g. “phone call of 3 May, the subject no longer wants the copy”.",
+    )
+    confirm = forms.BooleanField(label="The subject withdrew this request: close it, nothing is carried out.")
+
+
+class SendForm(forms.Form):
+    """How the response reaches the subject; no default (an email goes to a real person)."""
+
+    EMAIL, POST = "email", "post"
+    channel = forms.ChoiceField(label="How")
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        label="For a letter by post: how and when",
+        help_text="e.g. “registered letter, posted 4 May”.",
     )
 
     def __init__(self, *args, dsr: DataSubjectRequest, **kwargs):
         super().__init__(*args, **kwargs)
-        allowed = [s for s in TRANSITIONS[dsr.status] if s != Status.COMPLETED]
-        if not needs_approval(dsr):
-            allowed = [s for s in allowed if s != Status.AWAITING_APPROVAL]
-        cast(forms.ChoiceField, self.fields["to"]).choices = [(s, Status(s).label) for s in allowed]
+        choices = [CHOOSE]
+        if subject_has_email(dsr):
+            choices.append((self.EMAIL, "Email it to the subject's address on file"))
+        choices.append((self.POST, "I sent it by post"))
+        cast(forms.ChoiceField, self.fields["channel"]).choices = choices
+
+    def clean(self):
+        data = super().clean() or {}
+        if data.get("channel") == self.POST and not (data.get("note") or "").strip():
+            self.add_error("note", "Say how and when it was posted.")
+        return data
 
 
 class CompleteForm(forms.Form):
@@ -118,7 +172,7 @@ class CompleteForm(forms.Form):
             )
         if kind == RequestType.RESTRICTION:
             self.fields["restriction_ground"] = forms.ChoiceField(
-                choices=[("", "—"), *RestrictionGround.choices],
+                choices=[CHOOSE, *RestrictionGround.choices],
                 label="Ground of the restriction",
                 help_text="Which case of Art. 18(1) the subject is in.",
             )
@@ -177,6 +231,7 @@ class Step:
     form: type[forms.Form]
     permission: str  # a model permission the user needs besides seeing the request
     destructive: bool = False
+    danger: bool = False  # ends the request without carrying it out: shown apart, in red
 
     def run(self, dsr: DataSubjectRequest, form: forms.Form, actor) -> None:
         data = form.cleaned_data
@@ -184,66 +239,106 @@ class Step:
             request_match(dsr=dsr, subject=data["subject"], actor=actor)
         elif self.name == "verify":
             request_identity_verify(dsr=dsr, method=data["method"], note=data["note"], actor=actor)
+        elif self.name == "identity":
+            request_identity_ask(dsr=dsr, actor=actor, note=data["note"])
         elif self.name == "assign":
             request_assign(dsr=dsr, assignee=data["assignee"], actor=actor)
         elif self.name == "extend":
             request_extend(dsr=dsr, until=data["until"], reason=data["reason"], actor=actor)
-        elif self.name == "transition":
-            request_transition(
-                dsr=dsr,
-                to=data["to"],
-                actor=actor,
-                outcome=data["outcome"],
-                refusal_ground=data["refusal_ground"],
-            )
-        elif self.name == "complete":
+        elif self.name == "prepare":
+            request_send_for_approval(dsr=dsr, actor=actor)
+        elif self.name in ("complete", "build"):
             if not isinstance(form, CompleteForm):
                 raise TypeError("The complete step takes a CompleteForm.")
             request_complete(dsr=dsr, actor=actor, given=form.right_input())
         elif self.name == "approve":
             request_approve(dsr=dsr, actor=actor)
+        elif self.name == "send":
+            if data["channel"] == SendForm.EMAIL:
+                response_send_email(dsr=dsr, actor=actor)
+            else:
+                response_record_posted(dsr=dsr, note=data["note"], actor=actor)
+        elif self.name == "send_back":
+            request_send_back(dsr=dsr, actor=actor, note=data["note"])
         elif self.name == "retry":
             request_job_retry(dsr=dsr, actor=actor)
+        elif self.name == "refuse":
+            request_refuse(dsr=dsr, ground=data["refusal_ground"], note=data["note"], actor=actor)
+        elif self.name == "withdraw":
+            request_withdraw(dsr=dsr, note=data["note"], actor=actor)
         elif self.name == "lift":
             request_restriction_lift(dsr=dsr, actor=actor, reason=data["reason"])
 
 
+CHANGE, ADD = "dsr.change_datasubjectrequest", "dsr.add_datasubjectrequest"
 STEPS = {
     step.name: step
     for step in (
         Step("match", "Match the requester to a subject", MatchForm, "dsr.match_request"),
-        Step("verify", "Record the identity verification", VerifyForm, "dsr.change_datasubjectrequest"),
-        Step("assign", "Assign the request", AssignForm, "dsr.add_datasubjectrequest"),
-        Step("extend", "Extend the deadline (Art. 12(3))", ExtendForm, "dsr.change_datasubjectrequest"),
-        Step("transition", "Change the status", TransitionForm, "dsr.change_datasubjectrequest"),
-        Step("complete", "Carry out the request", CompleteForm, "dsr.change_datasubjectrequest", True),
-        Step("approve", "Approve the erasure (second DPO)", ApproveForm, "dsr.add_datasubjectrequest", True),
-        Step("retry", "Retry the failed job", RetryForm, "dsr.add_datasubjectrequest"),
+        Step("verify", "Record the identity verification", VerifyForm, CHANGE),
+        Step("identity", "Ask for proof of identity", NoteForm, CHANGE),
+        Step("assign", "Assign the request", AssignForm, ADD),
+        Step("extend", "Extend the deadline (Art. 12(3))", ExtendForm, CHANGE),
+        Step("prepare", "Send for approval (four eyes)", ConfirmForm, CHANGE),
+        Step("approve", "Approve the erasure (second DPO)", ApproveForm, ADD, True),
+        Step("build", "Build the package", CompleteForm, CHANGE),
+        Step("complete", "Carry out the request", CompleteForm, CHANGE, True),
+        Step("send", "Send the response", SendForm, CHANGE),
+        Step("send_back", "Send back to in progress", NoteForm, CHANGE),
+        Step("retry", "Retry the failed job", RetryForm, ADD),
+        Step("refuse", "Refuse the request", RefuseForm, CHANGE, True, danger=True),
+        Step("withdraw", "Record the subject's withdrawal", WithdrawForm, CHANGE, True, danger=True),
         Step("lift", "Lift the restriction (Art. 18(3))", LiftForm, "recordings.lift_restriction", True),
     )
 }
+# The forms built for one request (their choices depend on it).
+_FORMS_WITH_REQUEST = (CompleteForm, SendForm, ExtendForm)
+
+
+def _main_step(dsr: DataSubjectRequest, user) -> list[str]:
+    """The step that moves the request to its next stage (dsr.stages), if it can be taken now."""
+    if dsr.status == Status.IN_PROGRESS:
+        if needs_approval(dsr):
+            ready = dsr.subject_id is not None and dsr.identity_verified_at is not None
+            return ["prepare"] if ready else []
+        if completion_refusal(dsr) is None:
+            return ["build"] if dsr.request_type in PACKAGE_TYPES else ["complete"]
+        return []
+    if dsr.status == Status.AWAITING_APPROVAL:
+        # Four eyes: approval is offered to a second DPO only, never to the preparer.
+        return ["approve", "send_back"] if approval_refusal(dsr, user) is None else ["send_back"]
+    if dsr.status == Status.READY_TO_SEND:
+        return ["send"]
+    return []
 
 
 def steps_available(dsr: DataSubjectRequest, user) -> list[Step]:
-    """The buttons to show on the request's page, in working order."""
+    """The buttons to show on the request's page: the valid next steps in working order, then the
+    deadline, then the two that end a request without carrying it out."""
     if not dsr.is_open:
-        # A completed restriction request keeps one step: lifting its restriction (a DPO's).
-        if lift_refusal(dsr, user) is None and user.has_perm(STEPS["lift"].permission):
-            return [STEPS["lift"]]
-        return []
-    names = ["match", "verify"] if dsr.identity_verified_at is None else ["match"]
-    names += ["assign", "extend", "transition"]
+        # A closed request keeps sending its response until it went, and a completed restriction
+        # request keeps one step: lifting its restriction (a DPO's).
+        names = ["send"] if send_refusal(dsr) is None else []
+        if lift_refusal(dsr, user) is None:
+            names.append("lift")
+        return [STEPS[name] for name in names if user.has_perm(STEPS[name].permission)]
     if dsr.status == Status.EXECUTING:
-        # Carried out on a worker: nothing to do but wait, or retry a failed job (a DPO's call).
+        # Carried out on a worker: nothing to do but wait, or, once its job failed, retry it
+        # (a DPO's call), send the request back, refuse it or record its withdrawal.
         job = request_job_latest(dsr)
-        if job is None or job.is_active:
-            names = ["assign", "extend"]  # the rest is refused while the job may still run
-        else:
-            names.append("retry")
-    elif approval_refusal(dsr, user) is None:  # four eyes: offered to the second DPO only
-        names.append("approve")
-    elif completion_refusal(dsr) is None:
-        names.append("complete")
+        names = ["assign", "extend"]
+        if job is not None and not job.is_active:
+            names = ["retry", "send_back", *names, "refuse", "withdraw"]
+    elif dsr.status == Status.READY_TO_SEND:
+        # The package is built for this subject: no re-match, no refusal; the subject may withdraw.
+        names = ["send", "assign", "extend", "withdraw"]
+    else:
+        names = ["match"]
+        if dsr.identity_verified_at is None:
+            names.append("verify")
+            if dsr.status == Status.NEW:
+                names.append("identity")
+        names += ["assign", *_main_step(dsr, user), "extend", "refuse", "withdraw"]
     if not extension_allowed(dsr, local_date(timezone.now())):
         names = [name for name in names if name != "extend"]
     return [STEPS[name] for name in names if user.has_perm(STEPS[name].permission)]
@@ -269,7 +364,7 @@ def step_view(model_admin, request, object_id: str, step_name: str):
     if not request.user.has_perm(step.permission):
         raise PermissionDenied
     kwargs: dict[str, Any] = {}
-    if step.form in (TransitionForm, CompleteForm, ExtendForm):
+    if step.form in _FORMS_WITH_REQUEST:
         kwargs["dsr"] = dsr
     form = step.form(request.POST if request.method == "POST" else None, **kwargs)
     if request.method == "POST" and form.is_valid():
@@ -287,9 +382,7 @@ def step_view(model_admin, request, object_id: str, step_name: str):
                 done = "done."
             model_admin.message_user(request, f"{dsr.reference}: {step.title.lower()} — {done}")
             return HttpResponseRedirect(reverse("admin:dsr_datasubjectrequest_change", args=[dsr.pk]))
-    preview = right_preview(dsr) if step.name in ("complete", "approve") else None
-    if step.name == "lift":
-        preview = lift_preview(dsr)
+    preview = step_preview(dsr, step.name)
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
@@ -302,6 +395,89 @@ def step_view(model_admin, request, object_id: str, step_name: str):
     if preview and preview.destructive:
         messages.warning(request, "This cannot be undone. Read the preview before you confirm.")
     return TemplateResponse(request, "admin/dsr/datasubjectrequest/step.html", context)
+
+
+def step_preview(dsr: DataSubjectRequest, name: str) -> Preview | None:
+    """What the step will do, shown above its form."""
+    if name == "build":
+        return package_preview(dsr)
+    if name in ("complete", "approve", "prepare"):
+        return right_preview(dsr)
+    if name == "lift":
+        return lift_preview(dsr)
+    if name == "send":
+        return send_preview(dsr)
+    if name == "refuse":
+        return Preview(
+            lines=[
+                "The request is refused and closed: nothing is carried out.",
+                "The refusal letter, with the ground you choose, is written; send it with “Send the "
+                "response”. The subject may complain to the supervisory authority.",
+            ],
+            destructive=True,
+        )
+    if name == "withdraw":
+        return Preview(
+            lines=[
+                "Only when the subject withdrew the request themselves: it is closed and nothing is "
+                "carried out. Your note records how they said so."
+            ],
+            destructive=True,
+        )
+    return None
+
+
+def package_preview(dsr: DataSubjectRequest) -> Preview:
+    """What the access or portability package will hold, read from the rows the build reads."""
+    from recordings.models import Objection, Recording
+
+    subject = dsr.subject
+    if subject is None:
+        return Preview(lines=["Match the request to a subject first."])
+    recordings = list(Recording.objects.filter(subject=subject).order_by("started_at", "pk"))
+    shown = ", ".join(f"{r.reference} ({timezone.localtime(r.started_at):%Y-%m-%d})" for r in recordings[:20])
+    more = f" and {len(recordings) - 20} more" if len(recordings) > 20 else ""
+    lines = [
+        "The subject's name, phone number and email as held (decrypted into the package).",
+        f"{len(recordings)} recording(s) with their details and the audio still stored"
+        + (f": {shown}{more}." if recordings else "."),
+        f"{Consent.objects.filter(subject=subject).count()} consent record(s) and "
+        f"{Objection.objects.filter(subject=subject).count()} objection(s).",
+    ]
+    if dsr.request_type == RequestType.ACCESS:
+        lines.append(
+            "The Art. 15 information: purposes, recipients, retention, source, transfers, your rights "
+            "and how to complain; and a readable summary."
+        )
+    else:
+        lines.append("What the subject provided, as machine-readable JSON (Art. 20), with the audio.")
+    lines.append(
+        "A worker builds and encrypts the archive; the request is then ready to send, and completes "
+        "when the package reaches the subject."
+    )
+    return Preview(lines=lines)
+
+
+def send_preview(dsr: DataSubjectRequest) -> Preview:
+    from dsr.stages import outcome_letter
+
+    letter = outcome_letter(dsr)
+    if letter is None:
+        return Preview(lines=["There is no response letter to send yet."])
+    lines = [f"The response letter “{letter.subject_line}” ({letter.get_language_display()})."]
+    package = dsr.packages.filter(purged_at__isnull=True).order_by("-created_at", "-pk").first()
+    if dsr.request_type in PACKAGE_TYPES and package is not None:
+        lines.append(
+            f"By email it carries the subject's own download link to {package.name}, valid until "
+            f"{timezone.localtime(package.expires_at):%Y-%m-%d}; their download is logged."
+        )
+    lines.append(
+        "By email, the subject's address on file is decrypted only to send it (logged); sent by post, "
+        "say how and when."
+    )
+    if dsr.status == Status.READY_TO_SEND:
+        lines.append("The request completes when the response is delivered: the deadline counts to then.")
+    return Preview(lines=lines)
 
 
 def lift_preview(dsr: DataSubjectRequest) -> Preview | None:

@@ -7,9 +7,10 @@ approval, who completed it) and moves the request to "being carried out" with a 
 web request returns. Once that commits, ``dsr.tasks.run_request_job`` runs ``request_job_run`` on
 a worker. The request page shows the job (queued / running, n of m recordings / done / failed:
 the reason) and refreshes itself while it runs (``custos/request-jobs.js`` polls
-``request_job_state``). The request is completed by the job: its outcome, ``executed_at``,
-``closed_at`` and the response letter are written when the work is done, in the same
-transaction as the work's last write, so "completed" always means "carried out".
+``request_job_state``). The job writes the outcome, ``executed_at`` and the response letter when
+the work is done, in the same transaction as the work's last write: an erasure is then completed
+("completed" always means "carried out"); a package leaves the request "ready to send", open
+until the package reaches the subject (``dsr.workflow.request_response_delivered``).
 
 The deadline keeps running while a job is queued or running, and the reminders keep firing: the
 subject has no answer until the job is done, and a reminder is the safety net that brings the
@@ -206,22 +207,21 @@ def _executing(request_id: int) -> DataSubjectRequest:
 
 
 def _package_run(job: RequestJob) -> None:
-    """Build the package outside any transaction (minutes for gigabytes), then save it, complete
-    the request and mark the job done in one short transaction."""
-    from dsr.workflow import request_close_completed
+    """Build the package outside any transaction (minutes for gigabytes), then save it, make the
+    request ready to send and mark the job done in one short transaction."""
+    from dsr.workflow import request_package_ready
 
     dsr = DataSubjectRequest.objects.select_related("subject").get(pk=job.request_id)
     if dsr.status != Status.EXECUTING:
         _executing(dsr.pk)  # raises with the reason
 
-    def complete(package: DataPackage) -> None:
+    def ready(package: DataPackage) -> None:
+        # Not completed: the request completes when the package reaches the subject (Art. 12(3)
+        # counts to the answer received), through the "Send" step (dsr.response_delivery).
         locked = _executing(dsr.pk)
-        request_close_completed(
+        request_package_ready(
             dsr=locked,
-            result=RightResult(
-                outcome=f"Package {package.name} built ({package.recordings} recording(s)); "
-                "download it from the request and send it to the subject."
-            ),
+            result=RightResult(outcome=f"Package {package.name} built ({package.recordings} recording(s))."),
             actor=job.requested_by,
         )
         _job_finish(job)
@@ -230,7 +230,7 @@ def _package_run(job: RequestJob) -> None:
         dsr=dsr,
         actor=job.requested_by,
         progress=lambda done, total: _job_progress(job, done, total),
-        then=complete,
+        then=ready,
     )
 
 

@@ -33,6 +33,10 @@ class RequestStatus(models.TextChoices):
     # Completed by the DPO, carried out on a worker (a package build, an erasure): still open,
     # the deadline still running, until the job finishes (dsr.jobs).
     EXECUTING = "executing", "Being carried out"
+    # An access or portability package is built and its response written, but the subject does
+    # not have it yet: still open, the deadline still running, until it is delivered
+    # (dsr.workflow.request_response_delivered).
+    READY_TO_SEND = "ready_to_send", "Ready to send"
     COMPLETED = "completed", "Completed"
     REFUSED = "refused", "Refused"
     WITHDRAWN = "withdrawn", "Withdrawn by the subject"
@@ -55,6 +59,7 @@ class DataSubjectRequest(models.Model):
         Status.IN_PROGRESS,
         Status.AWAITING_APPROVAL,
         Status.EXECUTING,
+        Status.READY_TO_SEND,
     )
 
     class IdentityMethod(models.TextChoices):
@@ -135,6 +140,12 @@ class DataSubjectRequest(models.Model):
         help_text="The second DPO who approved the erasure (four eyes).",
     )
     approved_at = models.DateTimeField(null=True, blank=True)
+    approved_without_preparer = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Set once, by migration, on requests closed before the database required a "
+        "preparer for every approval: their approval was recorded by one DPO alone. Never set since.",
+    )
     executed_at = models.DateTimeField(
         null=True, blank=True, help_text="When the right's effect on the data was carried out."
     )
@@ -175,10 +186,24 @@ class DataSubjectRequest(models.Model):
                 | ~Q(status="refused") & Q(refusal_ground=""),
                 name="dsr_refusal_has_ground",
             ),
-            # Four eyes: the approver is a second person.
+            # Four eyes: an approval answers someone's preparation, and the approver is a second
+            # person. The only exception is the record of a request closed before this was
+            # enforced (see approved_without_preparer); an open request never has it.
             models.CheckConstraint(
-                condition=Q(approved_by__isnull=True) | ~Q(approved_by=F("prepared_by")),
-                name="dsr_approver_is_a_second_person",
+                condition=Q(approved_by__isnull=True)
+                | Q(prepared_by__isnull=False) & ~Q(approved_by=F("prepared_by"))
+                | Q(approved_without_preparer=True, prepared_by__isnull=True, closed_at__isnull=False),
+                name="dsr_approval_has_a_second_preparer",
+            ),
+            models.CheckConstraint(
+                condition=Q(approved_without_preparer=False) | Q(closed_at__isnull=False),
+                name="dsr_unprepared_approval_only_closed",
+            ),
+            # Only an erasure waits for approval, and only once someone sent it for approval.
+            models.CheckConstraint(
+                condition=~Q(status="awaiting_approval")
+                | Q(request_type="erasure", prepared_by__isnull=False),
+                name="dsr_awaiting_approval_prepared",
             ),
             models.CheckConstraint(
                 condition=Q(status__in=["completed", "refused", "withdrawn"], closed_at__isnull=False)
@@ -348,6 +373,88 @@ class ResponseLetter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.language}) for {self.request_id}"
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", "pending"
+    FAILED = "failed", "failed, to be retried"
+    SENT = "sent", "sent"
+    GIVEN_UP = "given_up", "given up (the DPOs were alerted)"
+
+
+class LetterDelivery(models.Model):
+    """How a letter reached the subject (``dsr.response_delivery``): by email through an outbox,
+    or by post as a DPO or analyst recorded it.
+
+    One row per letter. An email is written as a pending row first; a tick claims it under a row
+    lock, sends it and records the outcome in the same transaction (sent; failed with the next
+    attempt's time; given up after ``DSR_REMINDER_MAX_ATTEMPTS``, which alerts the DPO group
+    once). A letter given up may be sent again, by email or by post: the same row starts over and
+    its history keeps the earlier attempts.
+    """
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        POST = "post", "Post"
+
+    State = DeliveryState
+    DUE_STATES = (DeliveryState.PENDING, DeliveryState.FAILED)
+
+    letter = models.OneToOneField(ResponseLetter, on_delete=models.CASCADE, related_name="delivery")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    state = models.CharField(max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(
+        max_length=200, blank=True, help_text="The last failure: error class and code, no personal data."
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Who chose to send it (by email) or recorded it sent (by post).",
+    )
+    sent_at = models.DateTimeField(null=True, blank=True)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Who posted it; empty for an email, which the outbox sent.",
+    )
+    note = models.TextField(blank=True, help_text="For a letter sent by post: how and when.")
+    alerted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the DPO group was told the email was given up."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "letter deliveries"
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="delivery_due_idx")]
+        constraints = [
+            models.CheckConstraint(condition=Q(channel__in=["email", "post"]), name="delivery_channel_valid"),
+            models.CheckConstraint(condition=Q(state__in=DeliveryState.values), name="delivery_state_valid"),
+            models.CheckConstraint(
+                condition=Q(state="sent", sent_at__isnull=False) | ~Q(state="sent") & Q(sent_at__isnull=True),
+                name="delivery_sent_at_matches_state",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=["pending", "failed"], next_attempt_at__isnull=False)
+                | ~Q(state__in=["pending", "failed"]) & Q(next_attempt_at__isnull=True),
+                name="delivery_next_attempt_matches_state",
+            ),
+            # A letter recorded as posted says how, and by whom; only an email goes through the outbox.
+            models.CheckConstraint(
+                condition=~Q(channel="post") | Q(state="sent", sent_by__isnull=False) & ~Q(note=""),
+                name="delivery_post_recorded",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} delivery of letter {self.letter_id}: {self.state}"
 
 
 class DataPackage(models.Model):

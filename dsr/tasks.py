@@ -11,6 +11,7 @@ from dsr.held_erasures import held_erasures_execute, held_erasures_finish
 from dsr.jobs import JobInterrupted, request_job_run, request_jobs_resume
 from dsr.packages import package_orphans_delete, packages_expired_purge
 from dsr.reminders import reminders_deliver, reminders_send_due
+from dsr.response_delivery import response_attempt, responses_deliver
 
 # A transient error (database or storage away) is retried after 10 s, 20 s, 40 s, ... up to ten
 # minutes apart; the last attempt fails the job with its reason.
@@ -88,3 +89,18 @@ def finish_held_erasures(now: str | None = None) -> int:
     if timezone.is_naive(moment):
         raise ValueError(f"now={now!r} must carry its UTC offset.")
     return held_erasures_finish(now=moment)
+
+
+@shared_task(name="dsr.tasks.deliver_response")
+def deliver_response(delivery_id: int) -> str | None:
+    """On demand, once "Send the response" by email commits: attempt that delivery now. The row's
+    claim makes a redelivered message, or beat's tick meeting it, send nothing twice."""
+    delivery = response_attempt(delivery_id=delivery_id)
+    return delivery.state if delivery is not None else None
+
+
+@shared_task(name="dsr.tasks.deliver_responses")
+def deliver_responses() -> int:
+    """Every few minutes: send the response emails that are due (retries, lost messages) and alert
+    the DPO group of those given up; returns how many were sent."""
+    return responses_deliver(now=timezone.now())

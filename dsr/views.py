@@ -1,17 +1,24 @@
-"""The DSR desk's one endpoint outside the admin: downloading a package through its signed link."""
+"""The DSR desk's endpoints outside the admin: downloading a package through its signed link, as
+staff and as the subject."""
 
 from __future__ import annotations
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core import signing
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponseGone, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
+from compliance_site.audit.models import AccessAction
+from compliance_site.audit.services import access_event_record
 from compliance_site.client_address import client_ip
+from compliance_site.model_update import model_update
+from dsr.models import DataPackage, DataSubjectRequest
 from dsr.packages import PackageUnavailable, package_download_record, package_link_check, package_open
 from dsr.selectors import packages_downloadable_by
+from dsr.subject_links import subject_package_from_token
 
 
 @require_GET
@@ -43,5 +50,56 @@ def package_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     response["Content-Length"] = str(package.size_bytes)
     response["Content-Disposition"] = f'attachment; filename="{package.name}"'
     # A subject's decrypted data must never sit in a shared or browser cache.
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+_GONE = "This download is no longer available. Please contact us if you still need your data."
+
+
+@require_GET
+def subject_package_download(request: HttpRequest, token: str) -> HttpResponseBase:
+    """``/dsr/p/<token>``: the subject's package, through the link of their response email.
+
+    No login: the signed token is the credential (``dsr.subject_links``). 404 for a bad token,
+    whatever it names; 410 once the package expired, was purged or the subject was erased. A
+    download is an access event by the subject and the response's delivery: a request ready to
+    send is completed by it.
+    """
+    from dsr.workflow import request_response_delivered
+
+    try:
+        package = subject_package_from_token(token)
+    except DataPackage.DoesNotExist as exc:
+        raise Http404("No such download.") from exc
+    if package.purged_at is not None:
+        return _gone()
+    try:
+        body = package_open(package=package)
+    except PackageUnavailable:
+        return _gone()
+    with transaction.atomic():
+        package = DataPackage.objects.select_for_update(of=("self",)).get(pk=package.pk)
+        model_update(package, actor=None, downloaded_count=package.downloaded_count + 1)
+        access_event_record(
+            action=AccessAction.DOWNLOAD,
+            object_type="package",
+            object_id=package.pk,
+            object_reference=package.request.reference,
+            actor_label="subject",
+            detail={"kind": package.kind, "bytes": package.size_bytes, "by": "subject"},
+            client_ip=client_ip(request),
+        )
+        if package.request.status == DataSubjectRequest.Status.READY_TO_SEND:
+            request_response_delivered(dsr=package.request, channel="download", actor=None)
+    response = StreamingHttpResponse(body, content_type="application/zip")
+    response["Content-Length"] = str(package.size_bytes)
+    response["Content-Disposition"] = f'attachment; filename="{package.name}"'
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+def _gone() -> HttpResponseGone:
+    response = HttpResponseGone(_GONE, content_type="text/plain")
     response["Cache-Control"] = "no-store, private"
     return response

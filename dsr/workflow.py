@@ -7,8 +7,12 @@ Completion: the quick rights are carried out inside ``request_complete``'s trans
 portability and erasure are long work: ``request_complete`` (and ``request_approve`` for the
 second DPO's approval of an erasure) records the decision, moves the request to "being carried
 out" and queues a job; the worker's job (``dsr.jobs``) does the work and completes the request
-with ``request_close_completed``. While the job is queued or running the request changes no
-further (``dsr.jobs.request_job_guard``).
+with ``request_close_completed`` (an erasure) or leaves it ready to send with
+``request_package_ready`` (a package: it completes on delivery, ``request_response_delivered``).
+While the job is queued or running the request changes no further (``dsr.jobs.request_job_guard``).
+
+The request page offers these as explicit steps, per request type (``dsr.stages``); the generic
+``request_transition`` stays the one place a status moves, behind the named steps.
 """
 
 from __future__ import annotations
@@ -58,6 +62,9 @@ TRANSITIONS: dict[str, set[str]] = {
         Status.WITHDRAWN,
     },
     Status.EXECUTING: {Status.IN_PROGRESS, Status.REFUSED, Status.WITHDRAWN},
+    # The package is built and the response written; only its delivery completes it
+    # (request_response_delivered), unless the subject withdraws meanwhile.
+    Status.READY_TO_SEND: {Status.WITHDRAWN},
     Status.COMPLETED: set(),
     Status.REFUSED: set(),
     Status.WITHDRAWN: set(),
@@ -180,6 +187,8 @@ def request_match(*, dsr: DataSubjectRequest, subject, actor) -> DataSubjectRequ
     previous_subject_id = dsr.subject_id
     if previous_subject_id == subject.pk:
         return dsr
+    if dsr.status == Status.READY_TO_SEND:
+        raise ValidationError("The package for this subject is built; it cannot be matched to another.")
     _job_guard(dsr)
     dsr.subject = subject
     if previous_subject_id is not None:
@@ -259,7 +268,12 @@ def request_transition(
     if to == Status.AWAITING_APPROVAL:
         if not needs_approval(dsr):
             raise ValidationError("Only an erasure waits for a second approval.")
+        if dsr.subject_id is None:
+            raise ValidationError("Match the request to a subject first.")
         dsr.prepared_by, dsr.approved_by, dsr.approved_at = actor, None, None
+    if dsr.status == Status.AWAITING_APPROVAL and to == Status.IN_PROGRESS:
+        # Sent back from approval: whoever sends it again becomes its preparer.
+        dsr.prepared_by = None
     if to == Status.REFUSED:
         if refusal_ground not in DataSubjectRequest.RefusalGround.values:
             raise ValidationError({"refusal_ground": "A refusal states its ground."})
@@ -276,14 +290,51 @@ def request_transition(
     return dsr
 
 
+# The explicit steps of the request page (dsr.stages), each one transition with its own rule.
+
+
+def request_identity_ask(*, dsr: DataSubjectRequest, actor, note: str = "") -> DataSubjectRequest:
+    """Record that the requester was asked for proof of identity (Art. 12(6))."""
+    return request_transition(dsr=dsr, to=Status.IDENTITY_PENDING, actor=actor, outcome=note)
+
+
+def request_send_for_approval(*, dsr: DataSubjectRequest, actor) -> DataSubjectRequest:
+    """The preparer's step of an erasure: it waits for a second DPO, who is not ``actor``."""
+    return request_transition(dsr=dsr, to=Status.AWAITING_APPROVAL, actor=actor)
+
+
+def request_send_back(*, dsr: DataSubjectRequest, actor, note: str = "") -> DataSubjectRequest:
+    """Back to in progress: an erasure the approver will not approve as prepared, or a request
+    whose job failed."""
+    return request_transition(dsr=dsr, to=Status.IN_PROGRESS, actor=actor, outcome=note)
+
+
+def request_refuse(*, dsr: DataSubjectRequest, ground: str, actor, note: str = "") -> DataSubjectRequest:
+    """Refuse the request with its ground (Art. 12(5), 12(6), 17(3)); the refusal letter is written."""
+    if not ground:
+        raise ValidationError({"refusal_ground": "A refusal states its ground."})
+    return request_transition(dsr=dsr, to=Status.REFUSED, actor=actor, refusal_ground=ground, outcome=note)
+
+
+def request_withdraw(*, dsr: DataSubjectRequest, actor, note: str) -> DataSubjectRequest:
+    """Record that the subject withdrew the request, with how they said so."""
+    if not note.strip():
+        raise ValidationError({"note": "Note how the subject withdrew the request."})
+    return request_transition(dsr=dsr, to=Status.WITHDRAWN, actor=actor, outcome=note.strip())
+
+
 # The rules of the two destructive steps, asked by the services before they act and by the
 # request page before it offers the button (dsr.admin_actions.steps_available).
 
 
 def approval_refusal(dsr: DataSubjectRequest, actor) -> str | None:
     """Why ``actor`` may not approve this erasure now, or None."""
+    if dsr.request_type != RequestType.ERASURE:
+        return "Only an erasure is approved by a second DPO."
     if dsr.status != Status.AWAITING_APPROVAL:
         return "Only a request awaiting approval can be approved."
+    if dsr.prepared_by_id is None:
+        return "Nobody sent this erasure for approval; send it for approval first."
     if not is_dpo(actor):
         return "Only a DPO approves an erasure."
     if dsr.prepared_by_id == actor.pk:
@@ -346,6 +397,48 @@ def request_complete(
         return dsr
     result = right_execute(dsr=dsr, actor=actor, given=given or RightInput())
     return request_close_completed(dsr=dsr, result=result, actor=actor)
+
+
+def request_package_ready(*, dsr: DataSubjectRequest, result, actor) -> DataSubjectRequest:
+    """The package of an access or portability request is built (the caller, the job, holds the
+    request locked inside its transaction): the outcome and the response letter are written and
+    the request waits, open, for its delivery (``request_response_delivered``)."""
+    from dsr.letters import letter_write
+
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("request_package_ready runs inside the building transaction.")
+    dsr.outcome = result.outcome
+    dsr.executed_at = timezone.now()
+    dsr.status = Status.READY_TO_SEND
+    _save(dsr, actor)
+    letter_write(dsr=dsr, kind=ResponseLetter.Kind.OUTCOME, actor=actor)
+    logger.info("Request %s ready to send (%s)", dsr.reference, dsr.request_type)
+    return dsr
+
+
+DELIVERY_CHANNELS = ("email", "download", "post")
+
+
+@transaction.atomic
+def request_response_delivered(
+    *, dsr: DataSubjectRequest, channel: str, actor, at: datetime.datetime | None = None
+) -> DataSubjectRequest:
+    """The response reached the subject (its email was delivered, they downloaded the package,
+    or it was posted): a request ready to send is completed, closed at that moment, so the
+    deadline counts to it. A no-op for a request already closed (a second download, a quick
+    right's letter sent after the right was carried out)."""
+    if channel not in DELIVERY_CHANNELS:
+        raise ValidationError(f"Unknown delivery channel {channel!r}.")
+    dsr = _locked(dsr)
+    if not dsr.is_open:
+        return dsr
+    if dsr.status != Status.READY_TO_SEND:
+        raise ValidationError("Only a response that is ready to send can be delivered.")
+    dsr.status = Status.COMPLETED
+    dsr.closed_at = at or timezone.now()
+    _save(dsr, actor)
+    logger.info("Request %s completed: response delivered by %s", dsr.reference, channel)
+    return dsr
 
 
 def request_close_completed(*, dsr: DataSubjectRequest, result, actor) -> DataSubjectRequest:

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from compliance_site.model_update import history_save
 from dsr.models import DataSubjectRequest, RequestNote, RequestType
+from dsr.response_delivery import response_record_posted
 from dsr.rights import RightInput
 from dsr.services import request_create
 from dsr.workflow import (
@@ -18,8 +19,11 @@ from dsr.workflow import (
     request_assign,
     request_complete,
     request_extend,
+    request_identity_ask,
     request_identity_verify,
-    request_transition,
+    request_refuse,
+    request_send_for_approval,
+    request_withdraw,
 )
 from recordings.models import Consent, DataSubject, RestrictionGround
 from recordings.vault.keys import PersonalData
@@ -92,8 +96,8 @@ def demo_requests_create(rng, now, subjects: list[DataSubject], users) -> None:
         # New: one not yet matched to a subject, waiting for the DPO's match.
         new(kind, rng.randint(0, 3), subject=kind != RequestType.ACCESS, language="de" if german else "en")
         # Identity pending: the requester was asked for proof.
-        request_transition(
-            dsr=new(kind, rng.randint(2, 12)), to=DataSubjectRequest.Status.IDENTITY_PENDING, actor=dpo
+        request_identity_ask(
+            dsr=new(kind, rng.randint(2, 12)), actor=dpo, note="Asked for a copy of an identity document."
         )
         # In progress, with the analyst; one of them long overdue.
         working = request_assign(dsr=verified(new(kind, rng.randint(5, 40))), assignee=analyst, actor=dpo)
@@ -103,18 +107,14 @@ def demo_requests_create(rng, now, subjects: list[DataSubject], users) -> None:
             actor=dpo,
         )
         # Withdrawn by the subject.
-        request_transition(
-            dsr=new(kind, rng.randint(10, 40)),
-            to=DataSubjectRequest.Status.WITHDRAWN,
-            outcome="The subject withdrew the request by email.",
-            actor=dpo,
+        request_withdraw(
+            dsr=new(kind, rng.randint(10, 40)), note="The subject withdrew the request by email.", actor=dpo
         )
         if kind in refusals:
-            request_transition(
+            request_refuse(
                 dsr=new(kind, rng.randint(10, 40)),
-                to=DataSubjectRequest.Status.REFUSED,
-                refusal_ground=refusals[kind],
-                outcome="Refused; the ground and the right to complain were stated to the subject.",
+                ground=refusals[kind],
+                note="Refused; the ground and the right to complain were stated to the subject.",
                 actor=dpo,
             )
         # Completed: the right carried out (long rights by their job, run after the commit).
@@ -127,11 +127,7 @@ def demo_requests_create(rng, now, subjects: list[DataSubject], users) -> None:
                 given = quick_inputs[kind](dsr) if kind in quick_inputs else None
                 request_complete(dsr=dsr, actor=dpo, given=given)
     # Awaiting approval: an erasure prepared by one DPO, for the other to approve.
-    request_transition(
-        dsr=verified(new(RequestType.ERASURE, 6, language="de")),
-        to=DataSubjectRequest.Status.AWAITING_APPROVAL,
-        actor=dpo,
-    )
+    request_send_for_approval(dsr=verified(new(RequestType.ERASURE, 6, language="de")), actor=dpo)
     # An extension (Art. 12(3)), notified by letter before the original deadline.
     extended = verified(new(RequestType.ACCESS, 20))
     request_extend(
@@ -145,13 +141,22 @@ def demo_requests_create(rng, now, subjects: list[DataSubject], users) -> None:
 
 def _erasure_approved(dsr, dpo, dpo2) -> None:
     """Four eyes: one DPO prepares, the other approves; the erasure job runs after the commit."""
-    request_transition(dsr=dsr, to=DataSubjectRequest.Status.AWAITING_APPROVAL, actor=dpo)
+    request_send_for_approval(dsr=dsr, actor=dpo)
     request_approve(dsr=dsr, actor=dpo2)
 
 
 def _seed_ready_to_send(new, verified, dpo) -> None:
-    """An access request whose package is built but not yet sent, where the workflow has that
-    step ("ready to send"): its package job, run after the commit, stops there."""
-    if "ready_to_send" not in DataSubjectRequest.Status.values:
-        return
+    """An access request whose package is built but not yet sent ("ready to send"): its package
+    job, run after the commit, stops there, and ``demo_responses_send`` leaves it so (it is the
+    last one created)."""
     request_complete(dsr=verified(new(RequestType.ACCESS, 8)), actor=dpo)
+
+
+def demo_responses_send(users) -> None:
+    """After the package jobs ran: every built package but the newest went out by post, as the
+    DPO records it, so those requests are completed and one stays ready to send."""
+    ready = DataSubjectRequest.objects.filter(status=DataSubjectRequest.Status.READY_TO_SEND).order_by("pk")
+    for dsr in list(ready)[:-1]:
+        response_record_posted(
+            dsr=dsr, note="Letter with an encrypted USB stick, posted by registered mail.", actor=users["dpo"]
+        )

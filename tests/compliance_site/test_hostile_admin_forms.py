@@ -189,7 +189,9 @@ STEP_FORMS = {
     "match": {"reference": "", "phone": "+49 30 1234567", "email": ""},
     "verify": {"method": "document", "note": "Passport seen."},
     "extend": {"until": "", "reason": "Complex request."},
-    "transition": {"to": "identity_pending", "refusal_ground": "", "outcome": ""},
+    "identity": {"note": "Asked for a copy of the ID card."},
+    "refuse": {"refusal_ground": "excessive", "note": "Fourth identical request.", "confirm": "on"},
+    "withdraw": {"note": "The subject called and withdrew it.", "confirm": "on"},
 }
 
 

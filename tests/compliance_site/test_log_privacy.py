@@ -252,7 +252,12 @@ def test_no_personal_data_in_any_log_record(
         _step(client, access, "verify", {"method": "document", "note": "Passport seen."}).status_code == 302
     )
     with django_capture_on_commit_callbacks(execute=True):  # the package job runs (eagerly)
-        assert _step(client, access, "complete", {}).status_code == 302
+        assert _step(client, access, "build", {}).status_code == 302
+    access.refresh_from_db()
+    assert access.status == Status.READY_TO_SEND
+    # and emails the response to the caller's address (decrypted to send: never logged)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _step(client, access, "send", {"channel": "email", "note": ""}).status_code == 302
     access.refresh_from_db()
     assert access.status == Status.COMPLETED
     [package] = access.packages.all()
@@ -311,12 +316,7 @@ def test_no_personal_data_in_any_log_record(
     assert (
         _step(client, erasure, "verify", {"method": "document", "note": "ID card seen."}).status_code == 302
     )
-    assert (
-        _step(
-            client, erasure, "transition", {"to": "awaiting_approval", "refusal_ground": "", "outcome": ""}
-        ).status_code
-        == 302
-    )
+    assert _step(client, erasure, "prepare", {"confirm": "on"}).status_code == 302
     client.force_login(second_dpo)
     with django_capture_on_commit_callbacks(execute=True):
         approved = _step(client, erasure, "approve", {"confirm": "on"})

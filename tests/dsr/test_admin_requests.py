@@ -105,12 +105,10 @@ def test_refusal_without_a_ground_is_an_error_on_the_form(client, dpo):
     request = request_create(request_type="access", channel="email", received_at=timezone.now())
     client.force_login(dpo)
 
-    response = client.post(
-        step_url(request, "transition"), {"to": "refused", "refusal_ground": "", "outcome": ""}
-    )
+    response = client.post(step_url(request, "refuse"), {"refusal_ground": "", "note": "", "confirm": "on"})
 
     assert response.status_code == 200
-    assert "A refusal states its ground" in response.content.decode()
+    assert "This field is required" in response.content.decode()
     request.refresh_from_db()
     assert request.status == "new"
 

@@ -127,6 +127,7 @@ def test_counts_by_type_and_status_are_of_open_requests(dpo):
         "in_progress": 0,
         "awaiting_approval": 0,
         "executing": 0,
+        "ready_to_send": 0,
     }
 
 

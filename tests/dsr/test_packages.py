@@ -284,7 +284,7 @@ def test_completing_an_access_request_builds_its_package(
     # then
     request.refresh_from_db()
     package = DataPackage.objects.get(request=request)
-    assert request.status == "completed"
+    assert request.status == "ready_to_send" and request.closed_at is None
     assert package.name in request.outcome
     assert "3 recording(s)" in request.outcome
 

@@ -79,12 +79,14 @@ def test_completing_an_access_request_returns_at_once_and_the_worker_completes_i
     # when: the worker runs it
     assert held_jobs.run() == [State.DONE]
 
-    # then: the package, the completed request and its letter, together
+    # then: the package, the request ready to send and its letter, together; it is still open
+    # (its deadline running) until the package reaches the subject
     job.refresh_from_db()
     request.refresh_from_db()
     package = DataPackage.objects.get(request=request)
     assert (job.state, job.progress_done, job.progress_total, job.attempts) == (State.DONE, 3, 3, 1)
-    assert request.status == Status.COMPLETED and package.name in request.outcome
+    assert request.status == Status.READY_TO_SEND and package.name in request.outcome
+    assert request.is_open and request.closed_at is None
     assert request.executed_at is not None and request.letters.count() == 1
     assert request.history.first().history_user == dpo
     assert jobs.request_job_summary(job).startswith("Package: done at ")
@@ -217,7 +219,7 @@ def test_a_failed_job_shows_its_reason_and_a_dpo_retries_it(
 
     # then
     request.refresh_from_db()
-    assert request.status == Status.COMPLETED and DataPackage.objects.count() == 1
+    assert request.status == Status.READY_TO_SEND and DataPackage.objects.count() == 1
     with pytest.raises(ValidationError, match="Only a failed job"):
         jobs.request_job_retry(dsr=request, actor=dpo)
 

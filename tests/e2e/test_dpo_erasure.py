@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import datetime
 import re
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.files.storage import storages
 from django.urls import reverse
 from django.utils import formats, timezone
@@ -33,6 +35,13 @@ PASSWORD = "correct horse battery staple"  # UserFactory's, for throwaway test a
 SUBJECT_PHONE = "+49 30 5550123"
 REQUESTER_PHONE = "030 555 0123"  # as the letter gives it: national format, spaced
 FOUR_EYES = "Four eyes: a second DPO must approve what you prepared."
+SHOTS = Path(settings.BASE_DIR) / "var" / "e2e" / "erasure-four-eyes"
+
+
+def shot(page, name: str) -> None:
+    """A screenshot kept with CI's artefacts (var/)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture
@@ -132,11 +141,12 @@ def test_dpo_works_an_erasure_from_intake_to_completed_with_the_second_approval(
     assert readonly(page, "status").inner_text().strip() == "In progress"
 
     # and: they send the erasure for approval
-    click_step(page, "Change the status", pk, "transition")
-    page.select_option("#id_to", label="Awaiting approval")
+    click_step(page, "Send for approval (four eyes)", pk, "prepare")
+    page.check("#id_confirm")
     run_step(page, pk)
     assert readonly(page, "status").inner_text().strip() == "Awaiting approval"
     assert readonly(page, "prepared_by").inner_text().strip() == dpo.username
+    shot(page, "1-prepared-by-dpo1")
 
     # then: approving what they prepared themselves is not offered, and typing its address is
     # refused on the step's page; nothing ran
@@ -170,6 +180,7 @@ def test_dpo_works_an_erasure_from_intake_to_completed_with_the_second_approval(
     page.locator(".dsr-step .form-row.errors").filter(has=page.locator("#id_confirm")).wait_for()
 
     # and: tick the confirmation and confirm
+    shot(page, "2-approval-preview-dpo2")
     page.check("#id_confirm")
     run_step(page, pk)
 
@@ -205,7 +216,18 @@ def test_dpo_works_an_erasure_from_intake_to_completed_with_the_second_approval(
     letters = readonly(page, "letters_display").locator("details")
     assert letters.count() == 1
     assert "Response" in letters.locator("summary").inner_text()
+    # the erasure shredded the subject's address: the response goes by post, and then nothing
+    # is left to do
+    assert readonly(page, "workflow_steps").inner_text().strip() == "Send the response"
+    click_step(page, "Send the response", pk, "send")
+    assert page.locator("#id_channel option").all_inner_texts() == ["— choose —", "I sent it by post"]
+    page.select_option("#id_channel", "post")
+    page.fill("#id_note", "Registered letter to the address on the request letter.")
+    run_step(page, pk)
     assert readonly(page, "workflow_steps").inner_text().strip() == "Closed."
+    assert page.locator(".dsr-progress .dsr-stage-done").count() == 6  # all but Assign
+    assert "Response sent by post" in readonly(page, "workflow_progress").inner_text()
+    shot(page, "3-completed-and-sent")
 
     # and in the data: the recordings are erased and their keys destroyed ...
     request_obj.refresh_from_db()

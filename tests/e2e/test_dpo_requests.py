@@ -148,11 +148,9 @@ def test_dpo_completes_an_access_request_and_watches_the_package_being_built(
     log_in(page, live_server)
     page.goto(f"{live_server.url}/admin/dsr/datasubjectrequest/{pk}/change/")
 
-    # when: the DPO carries it out
-    page.locator(".field-workflow_steps").get_by_role(
-        "link", name="Carry out the request", exact=True
-    ).click()
-    page.wait_for_url(re.compile(rf"/admin/dsr/datasubjectrequest/{pk}/step/complete/$"))
+    # when: the DPO has the package built
+    page.locator(".field-workflow_steps").get_by_role("link", name="Build the package", exact=True).click()
+    page.wait_for_url(re.compile(rf"/admin/dsr/datasubjectrequest/{pk}/step/build/$"))
     page.locator(".dsr-step [name=_run]").click()
     page.wait_for_url(re.compile(rf"/admin/dsr/datasubjectrequest/{pk}/change/$"))
 
@@ -175,8 +173,9 @@ def test_dpo_completes_an_access_request_and_watches_the_package_being_built(
     monkeypatch.setattr(jobs, "_job_progress", watched)
     assert held_jobs.run() == ["done"]
 
-    # then: the page reloads itself once the job is done: completed, with the package to download
-    status.filter(has_text="Completed").wait_for()
+    # then: the page reloads itself once the job is done: ready to send (not completed: the subject
+    # does not have it yet), with the package to download
+    status.filter(has_text="Ready to send").wait_for()
     assert job_line.inner_text().strip().startswith("Package: done at ")
     package = DataPackage.objects.get()
     assert page.locator(".field-package_links").get_by_role("link", name=package.name).is_visible()

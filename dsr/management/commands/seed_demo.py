@@ -28,8 +28,9 @@ from guardian.shortcuts import assign_perm
 from compliance_site.demo import calls
 from compliance_site.provisioning import provision
 from compliance_site.roles import AUDITOR, DPO, PRIVACY_ANALYST, QA_LEAD
+from compliance_site.site_url import absolute_url
 from dsr.demo.calls import MARKER_REFERENCE, demo_call_ingest, demo_shares_create
-from dsr.demo.requests import demo_requests_create
+from dsr.demo.requests import demo_requests_create, demo_responses_send
 from dsr.jobs import request_job_run
 from dsr.models import RequestJob
 from recordings.models import (
@@ -203,10 +204,10 @@ class Command(BaseCommand):
             links = self._seed_data(users)
         for job_id in RequestJob.objects.filter(state=RequestJob.State.QUEUED).values_list("pk", flat=True):
             request_job_run(job_id=job_id)
-        site = getattr(settings, "CUSTOS_SITE_URL", "") or "http://127.0.0.1:8000"
+        demo_responses_send(users)
         self.stdout.write("\nShare links (shown once; a recipient opens them without logging in):")
         for reference, token in links:
-            self.stdout.write(f"  {reference}: {site.rstrip('/')}{reverse('share-open')}#{token}")
+            self.stdout.write(f"  {reference}: {absolute_url(reverse('share-open'))}#{token}")
 
     def _seed_data(self, users: dict) -> list[tuple[str, str]]:
         rng = random.Random(2026)  # noqa: S311 - demo data, not security

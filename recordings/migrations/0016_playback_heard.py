@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('recordings', '0015_helper_recfix_reattribute_permission'),
+        ('recordings', '0015_reattribute_permission'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dsr', '0012_dated_deadlines_reminder_outbox'),
+        ('dsr', '0013_ready_to_send_four_eyes_deliveries'),
     ]
 
     operations = [
