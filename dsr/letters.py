@@ -113,6 +113,25 @@ def letter_pdf(letter: ResponseLetter, *, actor, purpose: str) -> bytes:
     )
 
 
+def letter_for_email(
+    letter: ResponseLetter, *, actor, appendix: dict[str, str] | None = None
+) -> tuple[str, str, bytes]:
+    """The letter as an email carries it: plain text, HTML and the PDF attachment, rendered from
+    one decryption of the name (one access event for the one send). ``appendix`` ({"text", "url"}:
+    the package's download link) follows the letter in the text and HTML parts, not in the PDF."""
+    context = _context(letter, name=_subject_name(letter, actor=actor, purpose="email"))
+    fragment = _fragment(letter, context)
+    with translation.override(letter.language):
+        html = render_to_string(
+            "dsr/letters/letter.html", {**context, "body": fragment, "appendix": appendix}
+        )
+    pdf = html_fragment_pdf(fragment, title=context["subject_line"], language=letter.language)
+    text = html_fragment_text(fragment)
+    if appendix:
+        text = f"{text.rstrip()}\n\n{appendix['text']}\n{appendix['url']}\n"
+    return text, html, pdf
+
+
 def letter_filename(letter: ResponseLetter, extension: str) -> str:
     return f"{letter.request.reference}-{letter.kind}-{letter.pk}.{extension}"
 

@@ -34,6 +34,7 @@ from compliance_site.audit.services import access_event_record
 from compliance_site.model_update import history_save, model_update
 from compliance_site.roles import DPO
 from compliance_site.site_url import absolute_url
+from dsr.letters import letter_filename, letter_for_email
 from dsr.models import DataPackage, DataSubjectRequest, LetterDelivery, ResponseLetter
 from dsr.reminders import error_summary, retry_delay
 from dsr.stages import PACKAGE_TYPES, outcome_letter
@@ -47,8 +48,8 @@ DELIVERY_BATCH = 200
 
 # The download link's paragraph, in the letter's language (the letter itself is dsr.letters').
 _LINK_TEXT = {
-    "en": "Download your data (available until {until}):\n{url}",
-    "de": "Ihre Daten zum Herunterladen (verfügbar bis {until}):\n{url}",
+    "en": "Download your data (available until {until}):",
+    "de": "Ihre Daten zum Herunterladen (verfügbar bis {until}):",
 }
 
 
@@ -173,20 +174,21 @@ def _package(dsr: DataSubjectRequest) -> DataPackage | None:
     return dsr.packages.filter(purged_at__isnull=True).order_by("-created_at", "-pk").first()
 
 
-def _letter_message(letter: ResponseLetter, to: str) -> EmailMultiAlternatives:
-    """The email carrying ``letter`` to ``to``: the letter's subject line and plain body, and for an
-    access or portability request the download link of its package.
-
-    The place to add the letter's HTML alternative and PDF attachment (``dsr.letters``)."""
-    body = letter.body.rstrip() + "\n"
+def _letter_message(letter: ResponseLetter, to: str, *, actor) -> EmailMultiAlternatives:
+    """The email carrying ``letter`` to ``to``: the letter as text and HTML with its PDF attached
+    (``dsr.letters``, the name decrypted once for this send), and for an access or portability
+    request the download link of its package."""
+    appendix = None
     package = _package(letter.request)
     if package is not None:
         until = f"{timezone.localtime(package.expires_at):%Y-%m-%d}"
-        link = _LINK_TEXT.get(letter.language, _LINK_TEXT["en"]).format(
-            until=until, url=subject_package_url(package)
-        )
-        body += "\n" + link + "\n"
-    return EmailMultiAlternatives(subject=letter.subject_line, body=body, to=[to])
+        text = _LINK_TEXT.get(letter.language, _LINK_TEXT["en"]).format(until=until)
+        appendix = {"text": text, "url": subject_package_url(package)}
+    text, html, pdf = letter_for_email(letter, actor=actor, appendix=appendix)
+    message = EmailMultiAlternatives(subject=letter.subject_line, body=text, to=[to])
+    message.attach_alternative(html, "text/html")
+    message.attach(letter_filename(letter, "pdf"), pdf, "application/pdf")
+    return message
 
 
 def _address(delivery: LetterDelivery, dsr: DataSubjectRequest) -> str:
@@ -228,7 +230,7 @@ def response_attempt(*, delivery_id: int, now: datetime.datetime | None = None) 
     dsr = letter.request
     attempts = delivery.attempts + 1
     try:
-        _letter_message(letter, _address(delivery, dsr)).send()
+        _letter_message(letter, _address(delivery, dsr), actor=delivery.requested_by).send()
     except KeyDestroyedError:
         return _failed(
             delivery,

@@ -298,8 +298,17 @@ def test_the_response_email_goes_through_the_outbox_with_the_subjects_link(
     link = re.search(r"(\S+)/dsr/p/(\S+)", message.body)
     assert link is not None and link.group(1) == settings.CUSTOS_SITE_URL.rstrip("/")
     assert subject_package_from_token(link.group(2)) == package
-    # the address was decrypted to send it, and that is in the access log
-    assert AccessEvent.objects.filter(action=AccessAction.DECRYPT).count() == decrypts + 1
+    # the address and the name were decrypted to send it, once each, and that is in the access log
+    sent_decrypts = list(AccessEvent.objects.filter(action=AccessAction.DECRYPT).order_by("pk")[decrypts:])
+    assert sorted(str(e.detail.get("what") or e.detail.get("fields")) for e in sent_decrypts) == [
+        "['full_name']",
+        "email",
+    ]
+    # and the letter went as HTML with its PDF attached, the link in both parts
+    [(html, html_type)] = message.alternatives
+    assert html_type == "text/html" and link.group(2) in html
+    [(pdf_name, pdf, pdf_type)] = message.attachments
+    assert pdf_type == "application/pdf" and pdf.startswith(b"%PDF") and pdf_name.endswith(".pdf")
     # and the request is completed at the moment it was sent
     dsr.refresh_from_db()
     assert dsr.status == Status.COMPLETED and dsr.closed_at == delivery.sent_at
@@ -330,7 +339,7 @@ def test_a_failing_mail_server_is_retried_then_given_up_with_one_alert_to_the_dp
         def send(self):
             raise ConnectionRefusedError(111, "Connection refused")
 
-    monkeypatch.setattr("dsr.response_delivery._letter_message", lambda letter, to: Refused())
+    monkeypatch.setattr("dsr.response_delivery._letter_message", lambda letter, to, actor: Refused())
     delivery = response_send_email(dsr=dsr, actor=dpo)
 
     # when: the first attempt
