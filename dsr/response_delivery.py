@@ -27,7 +27,8 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, send_mail
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from compliance_site.audit.models import AccessAction
 from compliance_site.audit.services import access_event_record
@@ -45,12 +46,6 @@ logger = logging.getLogger(__name__)
 
 State = LetterDelivery.State
 DELIVERY_BATCH = 200
-
-# The download link's paragraph, in the letter's language (the letter itself is dsr.letters').
-_LINK_TEXT = {
-    "en": "Download your data (available until {until}):",
-    "de": "Ihre Daten zum Herunterladen (verfügbar bis {until}):",
-}
 
 
 def subject_has_email(dsr: DataSubjectRequest) -> bool:
@@ -182,7 +177,8 @@ def _letter_message(letter: ResponseLetter, to: str, *, actor) -> EmailMultiAlte
     package = _package(letter.request)
     if package is not None:
         until = f"{timezone.localtime(package.expires_at):%Y-%m-%d}"
-        text = _LINK_TEXT.get(letter.language, _LINK_TEXT["en"]).format(until=until)
+        with translation.override(letter.language):
+            text = _("Download your data (available until %(until)s):") % {"until": until}
         appendix = {"text": text, "url": subject_package_url(package)}
     text, html, pdf = letter_for_email(letter, actor=actor, appendix=appendix)
     message = EmailMultiAlternatives(subject=letter.subject_line, body=text, to=[to])
