@@ -44,7 +44,7 @@ install-dev: $(VENV)/.installed-dev
 
 demo: install
 	$(PY) manage.py migrate --no-input
-	$(PY) manage.py seed_demo
+	CUSTOS_SITE_URL=$(CUSTOS_SITE_URL) $(PY) manage.py seed_demo
 	@echo ""
 	@echo "Custos back office: http://127.0.0.1:$(PORT)/admin/  (Ctrl-C stops web, worker and beat)"
 	@echo ""
