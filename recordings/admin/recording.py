@@ -147,7 +147,9 @@ class RecordingAdmin(
     inlines = (ConsentInline,)
     access_object_type = "recording"
     # Shown read-only (a QA lead, the auditor), linked only where the viewer may open the page.
-    permitted_link_fields = ("subject", "queue", "agent")
+    # The subject (top of the page, ``subject_context``) and the agent (``call_agent``) have rows
+    # of their own: listed here they would show twice to a view-only reader.
+    permitted_link_fields = ("queue",)
 
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name

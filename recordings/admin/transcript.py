@@ -13,6 +13,8 @@ recordings flagged: payment data may be in the audio.
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 from django import forms
@@ -104,9 +106,34 @@ def transcript_panel(request, recording: Recording, *, unredacted_url: str) -> d
         f"{about}. " if about else "",
         f"Redacted: {', '.join(counts)}." if counts else "Nothing to redact was found.",
         link,
-        redaction.text,
+        transcript_readable(redaction.text),
     )
     return {"transcript_html": html, "transcript_decrypted": True}
+
+
+_CUE_TIMING = re.compile(r"^(?:(\d{2,}):)?(\d{2}):(\d{2})\.\d{3} --> ")
+_VOICE = re.compile(r"^<v(?:\.[^ >]*)? ([^>]*)>")
+_TAG = re.compile(r"</?[^>]*>")
+
+
+def transcript_readable(text: str) -> str:
+    """A WebVTT transcript as a reader wants it: one line per cue, "01:23 Agent: words", without
+    the word timings and voice tags; any other text unchanged."""
+    if not text.startswith("WEBVTT"):
+        return text
+    lines = []
+    for block in re.split(r"\n\s*\n", text):
+        rows = block.strip().splitlines()
+        timing = next((i for i, row in enumerate(rows) if _CUE_TIMING.match(row)), None)
+        if timing is None:
+            continue
+        hours, minutes, seconds = _CUE_TIMING.match(rows[timing]).groups()  # type: ignore[union-attr]
+        at = f"{int(hours)}:{minutes}:{seconds}" if hours and int(hours) else f"{minutes}:{seconds}"
+        payload = " ".join(rows[timing + 1 :])
+        voice = _VOICE.match(payload)
+        words = " ".join(_TAG.sub("", payload).split())
+        lines.append(f"{at} {voice.group(1)}: {words}" if voice else f"{at} {words}")
+    return "\n".join(lines)
 
 
 def recording_transcript(recording: Recording) -> Transcript | None:
