@@ -14,7 +14,6 @@ recordings flagged: payment data may be in the audio.
 from __future__ import annotations
 
 import re
-
 from typing import Any
 
 from django import forms
