@@ -23,3 +23,11 @@ class DsrConfig(AppConfig):
 
         # A subject's requests keep their personal data from the sweep's subject stage.
         subject_keeper_register(REQUEST_KEEPER)
+
+        from dsr.receivers import reattribution_refused_by_requests
+        from recordings.reattribution import recording_reattributing
+
+        # A call does not move between subjects under a request built from their calls.
+        recording_reattributing.connect(
+            reattribution_refused_by_requests, dispatch_uid="dsr-reattribution-requests"
+        )
