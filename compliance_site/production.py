@@ -70,10 +70,37 @@ def production_problems(settings: dict[str, Any]) -> list[str]:
             "database holds only as digests (signed cookies, or Django's own database backend, make a "
             "copied cookie or a database dump a live login)."
         )
+    problems.extend(_letterhead_problems(settings))
+    site_url = settings.get("CUSTOS_SITE_URL", "")
+    if not site_url.startswith("https://"):
+        problems.append(
+            f"CUSTOS_SITE_URL must be the back office's https:// address (got {site_url!r}): it is "
+            "the address of every link in an email, the subject's download link among them."
+        )
     from compliance_site.keys import production_key_problems
 
     problems.extend(production_key_problems(settings))
     return problems
+
+
+def _letterhead_problems(settings: dict[str, Any]) -> list[str]:
+    """The letters to subjects must name the real controller, DPO and authority, not the demo's
+    fictional ones (their defaults say "(demo)" and use example.com addresses)."""
+    controller = settings.get("CUSTOS_CONTROLLER", {})
+    dpo = settings.get("CUSTOS_DPO_CONTACT", {})
+    authority = settings.get("CUSTOS_SUPERVISORY_AUTHORITY", {})
+    demo_values = [
+        ("CUSTOS_CONTROLLER_NAME", controller.get("name", "")),
+        ("CUSTOS_CONTROLLER_EMAIL", controller.get("email", "")),
+        ("CUSTOS_DPO_EMAIL", dpo.get("email", "")),
+        ("CUSTOS_AUTHORITY_NAME", authority.get("name", "")),
+        ("CUSTOS_AUTHORITY_WEBSITE", authority.get("website", "")),
+    ]
+    return [
+        f"{name} is the demo's fictional value: set the one your letters to subjects must name."
+        for name, value in demo_values
+        if "(demo)" in value or "example.com" in value
+    ]
 
 
 def validate_production_settings(settings: dict[str, Any]) -> None:

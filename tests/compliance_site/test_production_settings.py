@@ -27,6 +27,13 @@ SAFE_PRODUCTION_ENV = {
     "AWS_KMS_REGION_NAME": "eu-central-1",
     "BLIND_INDEX_KEY": "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=",
     "CUSTOS_TRUSTED_PROXIES": "10.0.0.5,10.0.1.0/24",
+    "CUSTOS_SITE_URL": "https://custos.example.eu",
+    "CUSTOS_CONTROLLER_NAME": "Beispiel Telekom AG",
+    "CUSTOS_CONTROLLER_ADDRESS": "Hauptstraße 1|10115 Berlin|Germany",
+    "CUSTOS_CONTROLLER_EMAIL": "privacy@beispiel-telekom.eu",
+    "CUSTOS_DPO_EMAIL": "dpo@beispiel-telekom.eu",
+    "CUSTOS_AUTHORITY_NAME": "Berliner Beauftragte für Datenschutz und Informationsfreiheit",
+    "CUSTOS_AUTHORITY_WEBSITE": "https://www.datenschutz-berlin.de",
 }
 
 
@@ -210,3 +217,23 @@ def test_a_proxy_given_by_name_instead_of_address_is_refused():
 
     assert result.returncode != 0
     assert "CUSTOS_TRUSTED_PROXIES: 'proxy.internal' is not an IP address or network" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("unset", "message"),
+    [
+        ("CUSTOS_CONTROLLER_NAME", "CUSTOS_CONTROLLER_NAME is the demo's fictional value"),
+        ("CUSTOS_DPO_EMAIL", "CUSTOS_DPO_EMAIL is the demo's fictional value"),
+        ("CUSTOS_AUTHORITY_NAME", "CUSTOS_AUTHORITY_NAME is the demo's fictional value"),
+        ("CUSTOS_SITE_URL", "CUSTOS_SITE_URL must be the back office's https:// address"),
+    ],
+)
+def test_production_refuses_the_demo_letterhead_and_a_plain_http_site_url(unset, message):
+    env = {k: v for k, v in os.environ.items() if k not in SAFE_PRODUCTION_ENV and k != "DEBUG"}
+    env.update({k: v for k, v in SAFE_PRODUCTION_ENV.items() if k != unset})
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+    assert result.returncode != 0
+    assert message in result.stderr
