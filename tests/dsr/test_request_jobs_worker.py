@@ -101,12 +101,12 @@ def test_a_worker_killed_mid_package_leaves_no_half_done_package_and_the_redeliv
     # when: the message is redelivered to the next worker
     _redeliver(celery_processes, worker)
 
-    # then: the package is built once, the request completed, the job done on its second attempt
+    # then: the package is built once, the request ready to send, the job done on its second attempt
     job.refresh_from_db()
     request.refresh_from_db()
     package = DataPackage.objects.get()
     assert (job.state, job.attempts, job.progress_done) == (State.DONE, 2, 16)
-    assert request.status == Status.COMPLETED and package.name in request.outcome
+    assert request.status == Status.READY_TO_SEND and package.name in request.outcome
     assert request.letters.count() == 1
 
     # and: the killed build's blob, if it got that far, is an orphan beat deletes; no other is left
