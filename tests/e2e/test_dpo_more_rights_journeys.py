@@ -323,5 +323,7 @@ def test_consent_withdrawal_ends_the_chosen_consents_and_the_qa_lead_loses_the_c
     no_console_errors(console_log)
 
     # and: typing its address finds nothing
-    gone = page.goto(f"{live_server.url}{reverse('admin:recordings_recording_change', args=[withdrawn_call.pk])}")
+    gone = page.goto(
+        f"{live_server.url}{reverse('admin:recordings_recording_change', args=[withdrawn_call.pk])}"
+    )
     assert gone is not None and gone.status == 404
