@@ -155,6 +155,16 @@ class SendForm(forms.Form):
         return data
 
 
+class ConsentChoiceField(forms.ModelMultipleChoiceField):
+    """The subject's active consents, each named so the DPO can tell them apart: the purpose, the
+    call it was given in (or all calls) and when, never a database id nor personal data."""
+
+    def label_from_instance(self, obj: Consent) -> str:
+        scope = f"call {obj.recording.reference}" if obj.recording is not None else "all calls"
+        given = f"{timezone.localtime(obj.captured_at):%Y-%m-%d}"
+        return f"{obj.purpose.name} · {scope} · given {given} ({obj.get_method_display()})"
+
+
 class CompleteForm(forms.Form):
     """Extra input some rights need; empty for the others."""
 
@@ -163,10 +173,10 @@ class CompleteForm(forms.Form):
         self.dsr = dsr
         kind = dsr.request_type
         if kind == RequestType.CONSENT_WITHDRAWAL and dsr.subject_id:
-            self.fields["consents"] = forms.ModelMultipleChoiceField(
+            self.fields["consents"] = ConsentChoiceField(
                 queryset=Consent.objects.filter(
                     subject=dsr.subject_id, decision=Consent.Decision.GIVEN, withdrawn_at__isnull=True
-                ).select_related("purpose"),
+                ).select_related("purpose", "recording"),
                 widget=forms.CheckboxSelectMultiple,
                 label="Consents to withdraw",
             )

@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from dsr.models import DataSubjectRequest
 from dsr.services import request_create
-from tests.factories import DataSubjectFactory, RecordingFactory
+from recordings.models import Consent
+from tests.factories import ConsentFactory, DataSubjectFactory, PurposeFactory, RecordingFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -99,6 +100,36 @@ def test_a_request_is_worked_through_its_steps(client, dpo):
     assert request.letters.count() == 1
     page = client.get(reverse("admin:dsr_datasubjectrequest_change", args=[request.pk])).content.decode()
     assert subject.reference in page and "Restricted (Art. 18)" in page
+
+
+def test_the_consents_to_withdraw_are_named_by_purpose_call_and_date(client, dpo):
+    # given: a subject who consented in two calls, and once for all their calls
+    subject = DataSubjectFactory()
+    calls = [
+        RecordingFactory(subject=subject, purposes=[PurposeFactory(name="Quality assurance")])
+        for _ in range(2)
+    ]
+    ConsentFactory(
+        recording=None,
+        subject=subject,
+        purpose=PurposeFactory(code="training", name="Agent training"),
+        method=Consent.Method.WEB_FORM,
+        captured_at=timezone.make_aware(datetime.datetime(2026, 3, 2, 23, 30), datetime.UTC),
+    )
+    request = request_create(request_type="consent_withdrawal", channel="email", received_at=timezone.now())
+    client.force_login(dpo)
+    client.post(step_url(request, "match"), {"reference": subject.reference, "phone": "", "email": ""})
+    client.post(step_url(request, "verify"), {"method": "email", "note": "Replied from the address on file."})
+
+    # when: the DPO opens "Carry out the request"
+    page = client.get(step_url(request, "complete")).content.decode()
+
+    # then: each checkbox says which consent it is (dates local: Berlin), not "Given for 2 (2)"
+    for call in calls:
+        given = f"{timezone.localtime(call.started_at):%Y-%m-%d}"
+        assert f"Quality assurance · call {call.reference} · given {given} (IVR key press)" in page
+    assert "Agent training · all calls · given 2026-03-03 (Web form)" in page
+    assert "Given for" not in page
 
 
 def test_refusal_without_a_ground_is_an_error_on_the_form(client, dpo):
