@@ -366,7 +366,13 @@ class DataSubjectRequestAdmin(PermittedLinksAdminMixin, ReferenceSearchMixin, Sc
         return super().get_fieldsets(request, obj)  # the links' rule (PermittedLinksAdminMixin)
 
     def get_readonly_fields(self, request, obj=None):
-        return () if obj is None else super().get_readonly_fields(request, obj)
+        if obj is None:
+            return ()
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if not obj.is_open:
+            # A closed request's letters are written: its channel and language are history now.
+            fields += tuple(name for name in ("channel", "language") if name not in fields)
+        return fields
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else ()

@@ -211,7 +211,14 @@ def withdrawal_preview(subject: DataSubject) -> Preview:
     active = Consent.objects.filter(
         subject=subject, decision=Consent.Decision.GIVEN, withdrawn_at__isnull=True
     )
-    return Preview(lines=[f"{active.count()} active consent(s) can be withdrawn; the chosen ones end now."])
+    # Destructive: a withdrawn consent is not given back; the subject would have to consent anew.
+    return Preview(
+        lines=[
+            f"{active.count()} active consent(s) can be withdrawn; the chosen ones end now, and the "
+            "calls they covered stop serving those purposes (keep-until is computed anew)."
+        ],
+        destructive=True,
+    )
 
 
 def withdrawal_execute(*, dsr: DataSubjectRequest, actor, consent_ids: tuple[int, ...] | None) -> RightResult:

@@ -171,3 +171,42 @@ def test_requests_list_shows_days_left_most_urgent_first(client, dpo):
     assert [r.pk for r in response.context["cl"].result_list] == [overdue.pk, fresh.pk, closed.pk]
     assert "5 overdue" in response.content.decode()
     assert [r.pk for r in overdue_only.context["cl"].result_list] == [overdue.pk]
+
+
+def test_withdrawing_consents_is_announced_as_final_before_it_is_confirmed(client, dpo):
+    # given: a verified consent withdrawal of a subject with an active consent
+    subject = DataSubjectFactory()
+    RecordingFactory(subject=subject, purposes=[PurposeFactory(name="Quality assurance")])
+    request = request_create(request_type="consent_withdrawal", channel="email", received_at=timezone.now())
+    client.force_login(dpo)
+    client.post(step_url(request, "match"), {"reference": subject.reference, "phone": "", "email": ""})
+    client.post(step_url(request, "verify"), {"method": "email", "note": "Replied from the address on file."})
+
+    # when: the DPO opens "Carry out the request"
+    page = client.get(step_url(request, "complete")).content.decode()
+
+    # then: the page warns, as for an erasure, that this cannot be undone
+    assert "This cannot be undone" in page
+
+
+def test_a_closed_request_keeps_its_channel_and_language_read_only(client, dpo):
+    # given: a request refused (closed, its letter written in German)
+    request = request_create(
+        request_type="access", channel="email", received_at=timezone.now(), language="de"
+    )
+    client.force_login(dpo)
+    client.post(step_url(request, "refuse"), {"refusal_ground": "excessive", "note": "", "confirm": "on"})
+    request.refresh_from_db()
+    assert request.status == DataSubjectRequest.Status.REFUSED
+
+    # when: the DPO opens it, and posts a change of language anyway
+    page = client.get(reverse("admin:dsr_datasubjectrequest_change", args=[request.pk])).content.decode()
+    client.post(
+        reverse("admin:dsr_datasubjectrequest_change", args=[request.pk]),
+        {"channel": "phone", "language": "en"},
+    )
+
+    # then: no select offers to change them, and nothing changed
+    assert 'name="language"' not in page and 'name="channel"' not in page
+    request.refresh_from_db()
+    assert (request.channel, request.language) == ("email", "de")
