@@ -24,6 +24,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from compliance_site.audit.models import AccessAction, AccessEvent
 from compliance_site.roles import PRIVACY_ANALYST
 from dsr.models import DataSubjectRequest, LetterDelivery, ResponseLetter
 from recordings.models import (
@@ -227,6 +228,21 @@ def test_rectification_carried_out_by_the_analyst_and_sent_by_post(
     assert "Dear Sir or Madam," in text  # the stored copy carries no name
     assert current_stage(page) == "5 Send"
     journey.shot("completed, response letter listed")
+
+    # and: opened, its "View" shows the letter with the subject's name, decrypted for it (logged)
+    letter_row = readonly(page, "letters_display").locator("details.dsr-letter")
+    letter_row.locator("summary").click()
+    with page.expect_popup() as opened:
+        letter_row.get_by_role("link", name="View", exact=True).click()
+    letter_page = opened.value
+    letter_page.wait_for_load_state()
+    assert "Dear Erika Mustermann," in letter_page.locator("body").inner_text()
+    assert "As you asked, we have corrected: your email address." in letter_page.locator("body").inner_text()
+    journey.shot("the letter as the subject reads it", page=letter_page)
+    letter_page.close()
+    assert AccessEvent.objects.filter(
+        action=AccessAction.DECRYPT, object_id=subject.pk, actor=analyst, purpose="letter_view"
+    ).exists()
 
     # and in the data: the subject's sealed email is the corrected one, the rest as it was
     subject.refresh_from_db()
