@@ -494,3 +494,27 @@ def test_the_subject_link_answers_hostile_tokens_with_404(client):
     for token in ("a" * 5000, "..", "%00", "eyJwIjoxfQ:1abc:forged", "<script>"):
         response = client.get(f"/dsr/p/{token}")
         assert response.status_code in (400, 404), token
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [("full_name", "E" * 201), ("phone", "+49 30 " + "1" * 40), ("email", "e" * 250 + "@example.org")],
+)
+def test_a_rectification_longer_than_the_subjects_own_form_allows_is_refused(client, dpo, field, value):
+    # given: a rectification request ready to be carried out
+    subject = DataSubjectFactory(full_name="Erika Mustermann", email="erika@example.org")
+    dsr = _request(subject, "rectification", dpo)
+    client.force_login(dpo)
+
+    # when: the DPO types a corrected value longer than the subject's form takes
+    url = reverse("admin:dsr_datasubjectrequest_step", args=[dsr.pk, "complete"])
+    response = client.post(url, {field: value, "_run": "1"})
+
+    # then: the form refuses it and nothing is sealed
+    assert response.status_code == 200
+    assert "Ensure this value has at most" in response.content.decode()
+    dsr.refresh_from_db()
+    assert dsr.status == Status.IN_PROGRESS
+    subject.refresh_from_db()
+    assert subject_email(subject) == "erika@example.org"
+    assert subject.history.count() == 1  # created, never re-sealed
