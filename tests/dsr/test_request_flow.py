@@ -518,3 +518,28 @@ def test_a_rectification_longer_than_the_subjects_own_form_allows_is_refused(cli
     subject.refresh_from_db()
     assert subject_email(subject) == "erika@example.org"
     assert subject.history.count() == 1  # created, never re-sealed
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="Product gap (reported by journeys1): only the outcome letter has a send step; the Art. "
+    "18(3) notice written when a restriction is lifted (and an Art. 12(3) extension notice) can be "
+    "viewed and downloaded but neither emailed nor recorded as posted.",
+)
+def test_the_notice_of_a_lifted_restriction_can_be_sent_to_the_subject(subject, dpo):
+    from dsr.restriction import request_restriction_lift
+    from dsr.rights import RightInput
+
+    # given: a restriction carried out, its response posted, then the restriction lifted
+    dsr = request_complete(
+        dsr=_request(subject, "restriction", dpo),
+        actor=dpo,
+        given=RightInput(restriction_ground="accuracy_contested"),
+    )
+    response_record_posted(dsr=dsr, note="Posted on the day.", actor=dpo)
+    request_restriction_lift(dsr=dsr, actor=dpo, reason="Accuracy verified.")
+    dsr.refresh_from_db()
+
+    # then: the desk offers a way to send the notice the subject must receive (Art. 18(3))
+    assert "send" in [step.name for step in steps_available(dsr, dpo)]
