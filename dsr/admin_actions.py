@@ -193,9 +193,11 @@ class CompleteForm(forms.Form):
                 help_text="Leave empty to uphold the objection; fill in to overrule it (Art. 21(1)).",
             )
         if kind == RequestType.RECTIFICATION:
-            self.fields["full_name"] = forms.CharField(required=False)
-            self.fields["phone"] = forms.CharField(required=False)
-            self.fields["email"] = forms.CharField(required=False)
+            # The bounds of every other way in (the subject's form, the intake API): a corrected
+            # value is sealed, indexed, and printed in letters like the original.
+            self.fields["full_name"] = forms.CharField(required=False, max_length=200)
+            self.fields["phone"] = forms.CharField(required=False, max_length=40)
+            self.fields["email"] = forms.CharField(required=False, max_length=254)
 
     def right_input(self) -> RightInput:
         data = self.cleaned_data
