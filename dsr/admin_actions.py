@@ -25,7 +25,15 @@ from dsr.admin_extend import ExtendForm, extension_allowed
 from dsr.deadlines import local_date
 from dsr.jobs import request_job_latest, request_job_retry, request_job_state
 from dsr.models import DataSubjectRequest, RequestJob, RequestType
-from dsr.response_delivery import response_record_posted, response_send_email, send_refusal, subject_has_email
+from dsr.response_delivery import (
+    notice_record_posted,
+    notice_send_email,
+    notices_unsent,
+    response_record_posted,
+    response_send_email,
+    send_refusal,
+    subject_has_email,
+)
 from dsr.restriction import lift_refusal, request_restriction_lift, restriction_of
 from dsr.rights import Preview, RightInput, right_preview
 from dsr.stages import PACKAGE_TYPES
@@ -155,6 +163,22 @@ class SendForm(forms.Form):
         return data
 
 
+class NoticeForm(SendForm):
+    """Which notice (extension, restriction lifted) goes to the subject, and how; no defaults."""
+
+    letter = forms.TypedChoiceField(label="Notice", coerce=int)
+
+    field_order = ("letter", "channel", "note")
+
+    def __init__(self, *args, dsr: DataSubjectRequest, **kwargs):
+        super().__init__(*args, dsr=dsr, **kwargs)
+        notices = [
+            (n.pk, f"{n.get_kind_display()} of {timezone.localtime(n.created_at):%Y-%m-%d %H:%M}")
+            for n in notices_unsent(dsr)
+        ]
+        cast(forms.TypedChoiceField, self.fields["letter"]).choices = [CHOOSE, *notices]
+
+
 class ConsentChoiceField(forms.ModelMultipleChoiceField):
     """The subject's active consents, each named so the DPO can tell them apart: the purpose, the
     call it was given in (or all calls) and when, never a database id nor personal data."""
@@ -270,6 +294,11 @@ class Step:
                 response_send_email(dsr=dsr, actor=actor)
             else:
                 response_record_posted(dsr=dsr, note=data["note"], actor=actor)
+        elif self.name == "notice":
+            if data["channel"] == SendForm.EMAIL:
+                notice_send_email(dsr=dsr, letter_id=data["letter"], actor=actor)
+            else:
+                notice_record_posted(dsr=dsr, letter_id=data["letter"], note=data["note"], actor=actor)
         elif self.name == "send_back":
             request_send_back(dsr=dsr, actor=actor, note=data["note"])
         elif self.name == "retry":
@@ -296,6 +325,7 @@ STEPS = {
         Step("build", "Build the package", CompleteForm, CHANGE),
         Step("complete", "Carry out the request", CompleteForm, CHANGE, True),
         Step("send", "Send the response", SendForm, CHANGE),
+        Step("notice", "Send a notice to the subject", NoticeForm, CHANGE),
         Step("send_back", "Send back to in progress", NoteForm, CHANGE),
         Step("retry", "Retry the failed job", RetryForm, ADD),
         Step("refuse", "Refuse the request", RefuseForm, CHANGE, True, danger=True),
@@ -304,7 +334,7 @@ STEPS = {
     )
 }
 # The forms built for one request (their choices depend on it).
-_FORMS_WITH_REQUEST = (CompleteForm, SendForm, ExtendForm)
+_FORMS_WITH_REQUEST = (CompleteForm, SendForm, NoticeForm, ExtendForm)
 
 
 def _main_step(dsr: DataSubjectRequest, user) -> list[str]:
@@ -333,6 +363,8 @@ def steps_available(dsr: DataSubjectRequest, user) -> list[Step]:
         names = ["send"] if send_refusal(dsr) is None else []
         if lift_refusal(dsr, user) is None:
             names.append("lift")
+        if notices_unsent(dsr):
+            names.append("notice")
         return [STEPS[name] for name in names if user.has_perm(STEPS[name].permission)]
     if dsr.status == Status.EXECUTING:
         # Carried out on a worker: nothing to do but wait, or, once its job failed, retry it
@@ -353,6 +385,8 @@ def steps_available(dsr: DataSubjectRequest, user) -> list[Step]:
         names += ["assign", *_main_step(dsr, user), "extend", "refuse", "withdraw"]
     if not extension_allowed(dsr, local_date(timezone.now())):
         names = [name for name in names if name != "extend"]
+    if notices_unsent(dsr):
+        names.append("notice")  # the extension notice must reach the subject too (Art. 12(3))
     return [STEPS[name] for name in names if user.has_perm(STEPS[name].permission)]
 
 

@@ -83,6 +83,44 @@ def _letter_to_send(dsr: DataSubjectRequest) -> ResponseLetter:
     return letter
 
 
+# Letters besides the response that must reach the subject: the extension notice (Art. 12(3))
+# and the notice that a restriction is lifted (Art. 18(3)). Sent like the response; delivering
+# one completes nothing.
+NOTICE_KINDS = (ResponseLetter.Kind.EXTENSION, ResponseLetter.Kind.RESTRICTION_LIFTED)
+
+
+def notices_unsent(dsr: DataSubjectRequest) -> list[ResponseLetter]:
+    """The request's notices not yet sent nor being sent (a given-up email counts as unsent)."""
+    return list(
+        dsr.letters.filter(kind__in=NOTICE_KINDS)
+        .exclude(delivery__state__in=[State.PENDING, State.FAILED, State.SENT])
+        .order_by("created_at", "pk")
+    )
+
+
+def _notice_to_send(dsr: DataSubjectRequest, letter_id: int) -> ResponseLetter:
+    letter = next((n for n in notices_unsent(dsr) if n.pk == letter_id), None)
+    if letter is None:
+        raise ValidationError("That notice is not waiting to be sent.")
+    return letter
+
+
+@transaction.atomic
+def notice_send_email(*, dsr: DataSubjectRequest, letter_id: int, actor) -> LetterDelivery:
+    """Send one of the request's notices to the subject's address on file, through the outbox."""
+    dsr = _locked(dsr)
+    return _email_queue(dsr, _notice_to_send(dsr, letter_id), actor)
+
+
+@transaction.atomic
+def notice_record_posted(*, dsr: DataSubjectRequest, letter_id: int, note: str, actor) -> LetterDelivery:
+    """Record that one of the request's notices was sent by post."""
+    if not note.strip():
+        raise ValidationError({"note": "Say how it was sent (e.g. registered letter, date posted)."})
+    dsr = _locked(dsr)
+    return _posted(_notice_to_send(dsr, letter_id), actor, note)
+
+
 def _locked(dsr: DataSubjectRequest) -> DataSubjectRequest:
     return DataSubjectRequest.objects.select_for_update(of=("self",)).select_related("subject").get(pk=dsr.pk)
 
@@ -110,7 +148,10 @@ def _delivery_start(letter: ResponseLetter, actor, **fields) -> LetterDelivery:
 def response_send_email(*, dsr: DataSubjectRequest, actor) -> LetterDelivery:
     """Send the response to the subject's address on file, through the outbox."""
     dsr = _locked(dsr)
-    letter = _letter_to_send(dsr)
+    return _email_queue(dsr, _letter_to_send(dsr), actor)
+
+
+def _email_queue(dsr: DataSubjectRequest, letter: ResponseLetter, actor) -> LetterDelivery:
     if not subject_has_email(dsr):
         raise ValidationError("There is no email address on file for the subject; send it by post.")
     delivery = _delivery_start(
@@ -138,19 +179,21 @@ def response_record_posted(*, dsr: DataSubjectRequest, note: str, actor) -> Lett
     if not note.strip():
         raise ValidationError({"note": "Say how it was sent (e.g. registered letter, date posted)."})
     dsr = _locked(dsr)
-    letter = _letter_to_send(dsr)
-    now = timezone.now()
-    delivery = _delivery_start(
+    delivery = _posted(_letter_to_send(dsr), actor, note)
+    _delivered(dsr, channel="post", actor=actor, at=delivery.sent_at)
+    return delivery
+
+
+def _posted(letter: ResponseLetter, actor, note: str) -> LetterDelivery:
+    return _delivery_start(
         letter,
         actor,
         channel=LetterDelivery.Channel.POST,
         state=State.SENT,
-        sent_at=now,
+        sent_at=timezone.now(),
         sent_by=actor,
         note=note.strip(),
     )
-    _delivered(dsr, channel="post", actor=actor, at=now)
-    return delivery
 
 
 def _delivered(dsr: DataSubjectRequest, *, channel: str, actor, at: datetime.datetime) -> None:
@@ -241,12 +284,13 @@ def response_attempt(*, delivery_id: int, now: datetime.datetime | None = None) 
     model_update(
         delivery, actor=None, state=State.SENT, attempts=attempts, next_attempt_at=None, sent_at=sent_at
     )
-    _delivered(
-        DataSubjectRequest.objects.select_for_update().get(pk=dsr.pk),
-        channel="email",
-        actor=delivery.requested_by,
-        at=sent_at,
-    )
+    if letter.kind == ResponseLetter.Kind.OUTCOME:  # a notice's delivery completes nothing
+        _delivered(
+            DataSubjectRequest.objects.select_for_update().get(pk=dsr.pk),
+            channel="email",
+            actor=delivery.requested_by,
+            at=sent_at,
+        )
     logger.info("Sent the response of %s by email", dsr.reference)
     return delivery
 

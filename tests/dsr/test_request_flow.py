@@ -520,14 +520,8 @@ def test_a_rectification_longer_than_the_subjects_own_form_allows_is_refused(cli
     assert subject.history.count() == 1  # created, never re-sealed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="Product gap (reported by journeys1): only the outcome letter has a send step; the Art. "
-    "18(3) notice written when a restriction is lifted (and an Art. 12(3) extension notice) can be "
-    "viewed and downloaded but neither emailed nor recorded as posted.",
-)
-def test_the_notice_of_a_lifted_restriction_can_be_sent_to_the_subject(subject, dpo):
+def test_the_notice_of_a_lifted_restriction_is_sent_by_post_and_then_no_longer_offered(subject, dpo):
+    from dsr.response_delivery import notice_record_posted
     from dsr.restriction import request_restriction_lift
     from dsr.rights import RightInput
 
@@ -540,6 +534,45 @@ def test_the_notice_of_a_lifted_restriction_can_be_sent_to_the_subject(subject, 
     response_record_posted(dsr=dsr, note="Posted on the day.", actor=dpo)
     request_restriction_lift(dsr=dsr, actor=dpo, reason="Accuracy verified.")
     dsr.refresh_from_db()
+    notice = dsr.letters.get(kind="lifted")
 
-    # then: the desk offers a way to send the notice the subject must receive (Art. 18(3))
-    assert "send" in [step.name for step in steps_available(dsr, dpo)]
+    # then: the desk offers to send the notice the subject must receive (Art. 18(3))
+    assert "notice" in [step.name for step in steps_available(dsr, dpo)]
+
+    # when: the DPO records it as posted
+    notice_record_posted(dsr=dsr, letter_id=notice.pk, note="Registered letter, posted today.", actor=dpo)
+
+    # then: its delivery is recorded, the step is gone, the request stays as it was
+    delivery = LetterDelivery.objects.get(letter=notice)
+    assert (delivery.channel, delivery.state, delivery.sent_by) == ("post", "sent", dpo)
+    assert "notice" not in [step.name for step in steps_available(dsr, dpo)]
+    with pytest.raises(ValidationError, match="not waiting to be sent"):
+        notice_record_posted(dsr=dsr, letter_id=notice.pk, note="Twice.", actor=dpo)
+
+
+def test_an_extension_notice_is_emailed_and_completes_nothing(
+    subject, dpo, django_capture_on_commit_callbacks, jobs_eager
+):
+    from dsr.response_delivery import notice_send_email
+    from dsr.workflow import request_extend
+
+    # given: an access request ready to send whose deadline was extended (its notice written)
+    dsr = _ready_to_send(subject, dpo, django_capture_on_commit_callbacks)
+    request_extend(
+        dsr=dsr,
+        until=timezone.localdate(dsr.due_at) + datetime.timedelta(days=20),
+        reason="Many recordings to review.",
+        actor=dpo,
+    )
+    notice = dsr.letters.get(kind="extension")
+
+    # when: the DPO emails the notice; the outbox sends it once that commits
+    with django_capture_on_commit_callbacks(execute=True):
+        notice_send_email(dsr=dsr, letter_id=notice.pk, actor=dpo)
+
+    # then: the notice went by email, and the request is still waiting for its response
+    assert LetterDelivery.objects.get(letter=notice).state == LetterDelivery.State.SENT
+    [message] = mail.outbox
+    assert message.subject == notice.subject_line
+    dsr.refresh_from_db()
+    assert dsr.status == Status.READY_TO_SEND and dsr.closed_at is None
