@@ -24,7 +24,8 @@ def reattribution_refused_by_requests(sender, *, recording, old_subject, new_sub
     )
     if settled is None:
         return ""
+    whose = old_subject if settled.subject_id == old_subject.pk else new_subject
     return (
         f"{settled.reference} ({settled.get_status_display().lower()}) was prepared from "
-        f"{settled.subject.reference}'s calls as they stand: finish it or send it back first."
+        f"{whose.reference}'s calls as they stand: finish it or send it back first."
     )

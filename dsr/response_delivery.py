@@ -179,18 +179,21 @@ def response_record_posted(*, dsr: DataSubjectRequest, note: str, actor) -> Lett
     if not note.strip():
         raise ValidationError({"note": "Say how it was sent (e.g. registered letter, date posted)."})
     dsr = _locked(dsr)
-    delivery = _posted(_letter_to_send(dsr), actor, note)
-    _delivered(dsr, channel="post", actor=actor, at=delivery.sent_at)
+    now = timezone.now()
+    delivery = _posted(_letter_to_send(dsr), actor, note, at=now)
+    _delivered(dsr, channel="post", actor=actor, at=now)
     return delivery
 
 
-def _posted(letter: ResponseLetter, actor, note: str) -> LetterDelivery:
+def _posted(
+    letter: ResponseLetter, actor, note: str, *, at: datetime.datetime | None = None
+) -> LetterDelivery:
     return _delivery_start(
         letter,
         actor,
         channel=LetterDelivery.Channel.POST,
         state=State.SENT,
-        sent_at=timezone.now(),
+        sent_at=at or timezone.now(),
         sent_by=actor,
         note=note.strip(),
     )
