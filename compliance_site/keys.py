@@ -63,6 +63,10 @@ class KeyVersion:
 class MasterKeyProvider(abc.ABC):
     """Wraps and unwraps subject keys under versioned master keys."""
 
+    # How long after ``destroy_version`` the key material is really gone (KMS waits before it
+    # deletes a key); the erasure horizon adds it.
+    destruction_delay = datetime.timedelta(0)
+
     @abc.abstractmethod
     def current_version(self) -> str:
         """The version that ``wrap`` uses now."""
@@ -374,6 +378,8 @@ class AwsKmsProvider(MasterKeyProvider):
         # ARN -> (KeyState, DeletionDate, when fetched): the state check before a decrypt.
         self._states: dict[str, tuple[str, datetime.datetime | None, float]] = {}
         self._states_lock = threading.Lock()
+
+    destruction_delay = datetime.timedelta(days=_DELETION_WINDOW_DAYS)
 
     def __repr__(self) -> str:
         return f"<AwsKmsProvider {self.key_id}>"

@@ -106,6 +106,15 @@ PERIODIC_JOBS = [
         crontab_setting="CUSTOS_RECOMPUTE_RESUME_CRONTAB",
         description="Sends again keep-until recomputations whose message was lost or whose worker died.",
     ),
+    PeriodicJob(
+        name="Master-key rotation and retirement",
+        task="recordings.tasks.rotate_master_key",
+        crontab_setting="CUSTOS_MASTER_KEY_ROTATION_CRONTAB",
+        description=(
+            "Rotates the master key when due (CUSTOS_MASTER_KEY_ROTATION_DAYS), re-wraps every key, "
+            "destroys versions retired longer than CUSTOS_BACKUP_RETENTION_DAYS."
+        ),
+    ),
 ]
 
 

@@ -459,6 +459,19 @@ CUSTOS_REQUEST_JOB_RESUME_CRONTAB = env.str("CUSTOS_REQUEST_JOB_RESUME_CRONTAB",
 # sends again the approved ones whose message was lost.
 CUSTOS_HELD_ERASURE_CRONTAB = env.str("CUSTOS_HELD_ERASURE_CRONTAB", default="50 * * * *")
 CUSTOS_RECOMPUTE_RESUME_CRONTAB = env.str("CUSTOS_RECOMPUTE_RESUME_CRONTAB", default="*/5 * * * *")
+# The erasure horizon (recordings.vault.rotation, recordings.vault.horizon): every hour beat asks
+# whether the current master-key version is older than CUSTOS_MASTER_KEY_ROTATION_DAYS and, if so,
+# rotates and re-wraps every key; a version no key uses any more is destroyed once it has been
+# retired for CUSTOS_BACKUP_RETENTION_DAYS. Set that to the LONGEST of the database backups' and
+# the WAL archive's retention: a backup older than it would no longer be readable, and an erasure
+# reaches every copy only once each version that wrapped the erased key is destroyed.
+CUSTOS_MASTER_KEY_ROTATION_CRONTAB = env.str("CUSTOS_MASTER_KEY_ROTATION_CRONTAB", default="40 * * * *")
+CUSTOS_MASTER_KEY_ROTATION_DAYS = env.int("CUSTOS_MASTER_KEY_ROTATION_DAYS", default=7)
+CUSTOS_BACKUP_RETENTION_DAYS = env.int("CUSTOS_BACKUP_RETENTION_DAYS", default=30)
+if CUSTOS_MASTER_KEY_ROTATION_DAYS < 1 or CUSTOS_BACKUP_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured(
+        "CUSTOS_MASTER_KEY_ROTATION_DAYS must be at least 1 and CUSTOS_BACKUP_RETENTION_DAYS at least 0."
+    )
 # A package blob that no package row names is deleted once it is this old: longer than any build
 # takes between writing its blob and committing its row (a 2.5 GB build takes seconds; a web
 # worker's timeout kills a build long before).

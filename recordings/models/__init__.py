@@ -33,6 +33,7 @@ from recordings.models.grants import (
     RecordingUserObjectPermission,
 )
 from recordings.models.keys import (
+    MasterKeyVersionRetirement,
     RecordingKey,
     SubjectKey,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "DataSubjectUserObjectPermission",
     "LawfulBasis",
     "LegitimateInterestAssessment",
+    "MasterKeyVersionRetirement",
     "Objection",
     "ObjectionDecision",
     "PlaybackSession",

@@ -55,3 +55,17 @@ class RecordingKey(models.Model):
 
     def __str__(self) -> str:
         return f"Key of recording {self.recording_id}" + (" (destroyed)" if self.destroyed_at else "")
+
+
+class MasterKeyVersionRetirement(models.Model):
+    """A master-key version that no wrapped key uses any more: since when (the first check that
+    found it unused), and when it was destroyed. The record of a destruction that old backups'
+    readability ends with; no key material, only the provider's version id."""
+
+    version = models.CharField(max_length=255, unique=True)
+    retired_at = models.DateTimeField()
+    destroyed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        state = f"destroyed {self.destroyed_at:%Y-%m-%d}" if self.destroyed_at else "retired"
+        return f"Master-key version {self.version} ({state})"

@@ -8,8 +8,10 @@ version (still readable); the next run sees them and finishes instead of startin
 from django.core.management.base import BaseCommand
 
 from compliance_site.keys import get_provider
-from compliance_site.services import authenticators_rewrap_batch, authenticators_stale_count
-from recordings.vault.services import subject_keys_rewrap_batch, subject_keys_stale_count
+from compliance_site.services import authenticators_stale_count
+from recordings.vault.retirement import master_key_versions_retire
+from recordings.vault.rotation import master_key_rotate
+from recordings.vault.services import subject_keys_stale_count
 
 
 class Command(BaseCommand):
@@ -22,8 +24,13 @@ class Command(BaseCommand):
             action="store_true",
             help="Finish an interrupted rotation; never start a new one.",
         )
+        parser.add_argument(
+            "--retire",
+            action="store_true",
+            help="Then destroy the versions retired longer than CUSTOS_BACKUP_RETENTION_DAYS.",
+        )
 
-    def handle(self, *args, batch_size: int, resume_only: bool, **options):
+    def handle(self, *args, batch_size: int, resume_only: bool, retire: bool, **options):
         provider = get_provider()
         stale = subject_keys_stale_count()
         if stale or authenticators_stale_count():
@@ -32,22 +39,21 @@ class Command(BaseCommand):
             )
         elif resume_only:
             self.stdout.write("Nothing to resume: every subject key is under the current version.")
-            return
-        else:
-            version = provider.create_version()
-            stale = subject_keys_stale_count()
-            self.stdout.write(f"New master-key version {version}; re-wrapping {stale} subject keys.")
-        done = 0
-        while rewrapped := subject_keys_rewrap_batch(batch_size=batch_size):
-            done += rewrapped
-            self.stdout.write(f"  {done}/{stale} re-wrapped", ending="\r")
-        # Staff authenticators too, or destroying the old version would lock every user out.
-        authenticators = 0
-        while rewrapped := authenticators_rewrap_batch(batch_size=batch_size):
-            authenticators += rewrapped
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"\nRotation complete: {done} subject keys and {authenticators} authenticator keys under "
-                f"{provider.current_version()}."
+        if stale or authenticators_stale_count() or not resume_only:
+            result = master_key_rotate(
+                force=not resume_only,
+                resume_only=resume_only,
+                batch_size=batch_size,
+                progress=lambda done, total: self.stdout.write(f"  {done}/{total} re-wrapped", ending="\r"),
             )
-        )
+            if result.started:
+                self.stdout.write(f"\nNew master-key version {result.started}.")
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"\nRotation complete: {result.subject_keys} subject keys and "
+                    f"{result.authenticator_keys} authenticator keys under {provider.current_version()}."
+                )
+            )
+        if retire:
+            for version in master_key_versions_retire():
+                self.stdout.write(f"Destroyed retired master-key version {version}.")
