@@ -414,10 +414,13 @@ def fill_requests(rows: int, open_share: float, now: datetime.datetime) -> dict[
             received = now - datetime.timedelta(days=91) - datetime.timedelta(days=3650) * (1 - g / closed)
             status = ("completed", "completed", "completed", "refused", "withdrawn")[g % 5]
         numbers[received.year] += 1
+        # Only a prepared erasure awaits approval (the database's four-eyes constraints).
+        awaiting = status == "awaiting_approval"
         objs.append(
             DataSubjectRequest(
                 reference=f"DSR-{received.year}-{numbers[received.year]:06d}",
-                request_type=types[g % len(types)],
+                request_type="erasure" if awaiting else types[g % len(types)],
+                prepared_by_id=dpos[(g + 1) % 3] if awaiting else None,
                 channel=("phone", "email", "letter", "web", "api")[g % 5],
                 received_at=received,
                 due_at=received + datetime.timedelta(days=30),
