@@ -35,6 +35,7 @@ from dsr.workflow import notification_record_sent
 from recordings.admin.search import ReferenceSearchMixin
 from recordings.admin.subjects import DataSubjectAdmin
 from recordings.models import DataSubject, Recording
+from recordings.vault.horizon import erasure_horizon
 
 Status = DataSubjectRequest.Status
 
@@ -179,6 +180,7 @@ class DataSubjectRequestAdmin(PermittedLinksAdminMixin, ReferenceSearchMixin, Sc
         "approved_by",
         "approved_at",
         "executed_at",
+        "erasure_horizon_display",
         "closed_at",
         "created_at",
         "subject_overview",
@@ -232,6 +234,7 @@ class DataSubjectRequestAdmin(PermittedLinksAdminMixin, ReferenceSearchMixin, Sc
                     "approved_by",
                     "approved_at",
                     "executed_at",
+                    "erasure_horizon_display",
                     "closed_at",
                     "created_at",
                 )
@@ -339,6 +342,16 @@ class DataSubjectRequestAdmin(PermittedLinksAdminMixin, ReferenceSearchMixin, Sc
         return render_to_string(
             "admin/dsr/datasubjectrequest/subject_overview.html", {"o": overview, **links}
         )
+
+    @admin.display(description="Erasure complete")
+    def erasure_horizon_display(self, obj: DataSubjectRequest):
+        """Where an erasure has reached: live data at once; backups, WAL archives and dead rows once
+        the master-key versions that could open them are destroyed (recordings.vault.horizon)."""
+        if obj.request_type != "erasure" or obj.executed_at is None:
+            return "—"
+        live = timezone.localtime(obj.executed_at)
+        backups = timezone.localdate(erasure_horizon(obj.executed_at))
+        return f"in live data since {live:%Y-%m-%d %H:%M}; in backups by {backups:%Y-%m-%d}"
 
     @admin.display(description="Letters")
     def letters_display(self, obj: DataSubjectRequest):

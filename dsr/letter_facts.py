@@ -20,6 +20,7 @@ from django.utils import timezone
 from dsr.models import DataSubjectRequest, RequestType, ResponseLetter
 from dsr.package_information import package_information
 from recordings.models import Consent, Objection, Recording, SubjectKey, SubjectRestriction
+from recordings.vault.horizon import erasure_horizon
 from retention.models import DeletionRecord, HeldErasure
 from retention.selectors import retention_policies_for
 
@@ -83,6 +84,8 @@ def _erasure(dsr: DataSubjectRequest) -> dict[str, Any]:
         "erased": erased,
         "held": held,
         "personal_data_erased": shredded,
+        # The date by which no backup can be read any more (recordings.vault.horizon).
+        "backups_by": _date(erasure_horizon(dsr.executed_at or timezone.now())) if shredded else None,
         "grace_days": settings.CUSTOS_HELD_ERASURE_GRACE_DAYS,
         "record_years": max(1, round(settings.CUSTOS_REQUEST_RECORD_RETENTION_DAYS / 365)),
     }

@@ -197,6 +197,8 @@ def _context(letter: ResponseLetter, *, name: str | None) -> dict[str, Any]:
         outcome = facts.get("outcome", {})
         if outcome.get("expires"):
             context["expires"] = _day(outcome["expires"])
+        if outcome.get("backups_by"):
+            context["backups_by"] = _day(outcome["backups_by"])
         if "fields" in outcome:
             context["fields"] = [
                 str(FIELD_NAMES[field]) for field in outcome["fields"] if field in FIELD_NAMES
