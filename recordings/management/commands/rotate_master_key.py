@@ -7,6 +7,7 @@ version (still readable); the next run sees them and finishes instead of startin
 
 from django.core.management.base import BaseCommand
 
+from compliance_site.audit.audit_keys import audit_keys_rotate, audit_keys_stale_count
 from compliance_site.keys import get_provider
 from compliance_site.services import authenticators_rewrap_batch, authenticators_stale_count
 from recordings.vault.services import subject_keys_rewrap_batch, subject_keys_stale_count
@@ -26,7 +27,7 @@ class Command(BaseCommand):
     def handle(self, *args, batch_size: int, resume_only: bool, **options):
         provider = get_provider()
         stale = subject_keys_stale_count()
-        if stale or authenticators_stale_count():
+        if stale or authenticators_stale_count() or audit_keys_stale_count():
             self.stdout.write(
                 f"Resuming: {stale} subject keys are not yet under {provider.current_version()}."
             )
@@ -45,9 +46,13 @@ class Command(BaseCommand):
         authenticators = 0
         while rewrapped := authenticators_rewrap_batch(batch_size=batch_size):
             authenticators += rewrapped
+        # The access log's keys too: a new one signs from now on, the older ones stay readable
+        # (every past event verifiable) once the old master-key version is destroyed.
+        audit_keys = audit_keys_rotate()
         self.stdout.write(
             self.style.SUCCESS(
-                f"\nRotation complete: {done} subject keys and {authenticators} authenticator keys under "
+                f"\nRotation complete: {done} subject keys, {authenticators} authenticator keys and "
+                f"{audit_keys} older audit keys under "
                 f"{provider.current_version()}."
             )
         )
