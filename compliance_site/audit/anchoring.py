@@ -43,7 +43,9 @@ def _event_problem(digest: StoredDigest, which: str) -> str | None:
     if ref is None:
         return None
     stored = AccessEvent.objects.filter(sequence=ref["sequence"]).values_list("pk", "hash").first()
-    where = f"event #{ref['sequence']} (id {ref['id']}), the {which.replace('_', ' ')} of digest {digest.name}"
+    where = (
+        f"event #{ref['sequence']} (id {ref['id']}), the {which.replace('_', ' ')} of digest {digest.name}"
+    )
     if stored is None:
         return f"{where}, is missing from the database: deleted (the tail, if the head was rewound)"
     if stored != (ref["id"], ref["hash"]):
@@ -74,8 +76,12 @@ def digest_problems(*, now: datetime.datetime | None = None) -> list[str]:
             problems.append(f"digest {digest.name} does not start where {previous.name} ends")
         start = previous.last_sequence if previous else 0
         if doc["count"] != digest.last_sequence - start:
-            problems.append(f"digest {digest.name} counts {doc['count']} events for #{start + 1}-#{digest.last_sequence}")
-        problems += filter(None, (_event_problem(digest, "first_event"), _event_problem(digest, "last_event")))
+            problems.append(
+                f"digest {digest.name} counts {doc['count']} events for #{start + 1}-#{digest.last_sequence}"
+            )
+        problems += filter(
+            None, (_event_problem(digest, "first_event"), _event_problem(digest, "last_event"))
+        )
         stored = AccessEvent.objects.filter(sequence__gt=start, sequence__lte=digest.last_sequence).count()
         if stored != doc["count"]:
             problems.append(

@@ -52,7 +52,9 @@ def audit_key(label: str) -> bytes:
     try:
         return _unwrap(row)
     except Exception as exc:  # a KeyProviderError, or a row an intruder wrote: not a key of ours
-        raise AuditKeyUnknownError(f"The audit key {label!r} does not unwrap ({type(exc).__name__}).") from None
+        raise AuditKeyUnknownError(
+            f"The audit key {label!r} does not unwrap ({type(exc).__name__})."
+        ) from None
 
 
 def audit_key_current() -> tuple[str, bytes]:

@@ -135,12 +135,13 @@ def _stretch_check(after: int, prev_hash: str, through: int, keyed_from: int) ->
     broken = first_break(
         events, None, "", key_for=_key_lookup, keyed_from=keyed_from, start=(after + 1, prev_hash)
     )
-    if broken is None:
-        found = AccessEvent.objects.filter(sequence__gt=after, sequence__lte=through).count()
-        if found != through - after:
-            broken = f"events #{after + 1}-#{through}: {found} stored, {through - after} expected"
     if broken is not None:
         raise DigestRefusedError(f"The access log is broken at {broken}; no digest was signed.")
+    found = AccessEvent.objects.filter(sequence__gt=after, sequence__lte=through).count()
+    if found != through - after:
+        raise DigestRefusedError(
+            f"The access log holds {found} of events #{after + 1}-#{through}; no digest was signed."
+        )
 
 
 def digest_write_next(*, now: datetime.datetime | None = None) -> StoredDigest | None:
@@ -163,7 +164,10 @@ def digest_write_next(*, now: datetime.datetime | None = None) -> StoredDigest |
         else GENESIS_HASH
     ) or ""
     through = (
-        AccessEvent.objects.filter(occurred_at__lt=end).order_by("-sequence").values_list("sequence", flat=True).first()
+        AccessEvent.objects.filter(occurred_at__lt=end)
+        .order_by("-sequence")
+        .values_list("sequence", flat=True)
+        .first()
         or 0
     )
     through = max(through, after)

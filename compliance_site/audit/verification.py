@@ -1,8 +1,8 @@
 """Verifying the access log: walk the whole chain (``access_log_first_break``), compare it with
-the signed digests outside the database (``anchoring``), both behind ``manage.py
-verify_audit_log``, and the nightly check: when the chain is broken or contradicts a digest,
-alert the DPO group (and log an error). The alert names the first broken link by sequence and id, and says what
-is wrong with it; it holds no personal data, as the log itself holds none.
+the signed digests outside the database (``anchoring``), both behind
+``manage.py verify_audit_log``, and the nightly check: when the chain is broken or contradicts a
+digest, alert the DPO group (and log an error). The alert names the first broken link by sequence
+and id, and says what is wrong with it; it holds no personal data, as the log itself holds none.
 
 Every night the chain stays broken the alert is sent again: a broken chain is not something to
 be told about once and forgotten. A whole chain sends nothing.

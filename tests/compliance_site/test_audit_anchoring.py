@@ -31,7 +31,9 @@ T0 = datetime.datetime(2026, 3, 2, 9, 10, tzinfo=datetime.UTC)
 
 
 def _record(n: int, actor=None) -> AccessEvent:
-    return access_event_record(action="view", object_type="recording", object_id=n, actor=actor, detail={"n": n})
+    return access_event_record(
+        action="view", object_type="recording", object_id=n, actor=actor, detail={"n": n}
+    )
 
 
 @pytest.fixture
@@ -57,13 +59,18 @@ def anchored(dpo):
 def _rehash_from(sequence: int) -> None:
     """What a writer without the key does after tampering: recompute every hash from
     ``sequence`` on with plain SHA-256, and move the head to the new end."""
-    prev = AccessEvent.objects.filter(sequence=sequence - 1).values_list("hash", flat=True).first() or GENESIS_HASH
+    prev = (
+        AccessEvent.objects.filter(sequence=sequence - 1).values_list("hash", flat=True).first()
+        or GENESIS_HASH
+    )
     last = 0
     for event in AccessEvent.objects.filter(sequence__gte=sequence).order_by("sequence"):
         event.key_version = ""
         event.prev_hash = prev
         event.hash = prev = event_hash(prev, event_fields(event))
-        AccessEvent.objects.filter(pk=event.pk).update(prev_hash=event.prev_hash, hash=event.hash, key_version="")
+        AccessEvent.objects.filter(pk=event.pk).update(
+            prev_hash=event.prev_hash, hash=event.hash, key_version=""
+        )
         last = event.sequence
     last = last or AccessEvent.objects.order_by("-sequence").values_list("sequence", flat=True).first() or 0
     AuditChainHead.objects.filter(id=1).update(sequence=last, last_hash=prev)
@@ -244,9 +251,11 @@ def test_a_digest_is_not_signed_over_a_broken_chain(dpo):
         _record(1, dpo)
         _record(2, dpo)
     AccessEvent.objects.filter(sequence=1).update(actor_label="mallory")
-    with time_machine.travel(T0 + datetime.timedelta(hours=1, minutes=1), tick=False):
-        with pytest.raises(Exception, match="no digest was signed"):
-            write_audit_digests.apply(throw=True).get()
+    with (
+        time_machine.travel(T0 + datetime.timedelta(hours=1, minutes=1), tick=False),
+        pytest.raises(Exception, match="no digest was signed"),
+    ):
+        write_audit_digests.apply(throw=True).get()
     assert digest_names() == []
 
 
@@ -274,7 +283,12 @@ def test_events_before_the_switch_over_keep_their_plain_hashes(dpo):
     prev = GENESIS_HASH
     for n in range(1, 4):
         event = AccessEvent(
-            sequence=n, occurred_at=T0, actor_label="system", action="view", object_type="recording", prev_hash=prev
+            sequence=n,
+            occurred_at=T0,
+            actor_label="system",
+            action="view",
+            object_type="recording",
+            prev_hash=prev,
         )
         event.hash = prev = event_hash(prev, event_fields(event))
         event.save()

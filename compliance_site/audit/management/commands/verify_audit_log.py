@@ -20,5 +20,7 @@ class Command(BaseCommand):
             raise CommandError(f"The access log is broken at {problems[0]}.")
         count, digests = AccessEvent.objects.count(), len(digest_names())
         self.stdout.write(
-            self.style.SUCCESS(f"The access log is intact: {count} events verified against {digests} digests.")
+            self.style.SUCCESS(
+                f"The access log is intact: {count} events verified against {digests} digests."
+            )
         )
