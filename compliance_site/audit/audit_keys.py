@@ -67,8 +67,11 @@ def audit_key_current() -> tuple[str, bytes]:
 
 
 def _audit_key_new() -> AuditKey:
-    last = AuditKey.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    label = f"a{last + 1}"
+    # The next number after every label ever seen here, so a label is never reused.
+    numbers = [
+        int(label[1:]) for label in AuditKey.objects.values_list("label", flat=True) if label[1:].isdigit()
+    ]
+    label = f"a{max(numbers, default=0) + 1}"
     version, wrapped = get_provider().wrap(os.urandom(AUDIT_KEY_BYTES), associated_data=_aad(label))
     return AuditKey.objects.create(
         label=label, master_version=version, wrapped_key=wrapped, created_at=timezone.now()

@@ -19,8 +19,9 @@ import datetime
 import hashlib
 import hmac
 import json
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -126,15 +127,21 @@ def _key_lookup(label: str) -> bytes | None:
 
 
 def _stretch_check(after: int, prev_hash: str, through: int, keyed_from: int) -> None:
-    events = (
-        ChainedEvent(e.pk, e.sequence, e.prev_hash, e.hash, event_fields(e), e.key_version)
-        for e in AccessEvent.objects.filter(sequence__gt=after, sequence__lte=through)
+    rows = cast(
+        Generator[AccessEvent],
+        AccessEvent.objects.filter(sequence__gt=after, sequence__lte=through)
         .order_by("sequence")
-        .iterator(chunk_size=2000)
+        .iterator(chunk_size=2000),
     )
-    broken = first_break(
-        events, None, "", key_for=_key_lookup, keyed_from=keyed_from, start=(after + 1, prev_hash)
+    events = (
+        ChainedEvent(e.pk, e.sequence, e.prev_hash, e.hash, event_fields(e), e.key_version) for e in rows
     )
+    try:
+        broken = first_break(
+            events, None, "", key_for=_key_lookup, keyed_from=keyed_from, start=(after + 1, prev_hash)
+        )
+    finally:
+        rows.close()  # the server-side cursor of a walk stopped at a break
     if broken is not None:
         raise DigestRefusedError(f"The access log is broken at {broken}; no digest was signed.")
     found = AccessEvent.objects.filter(sequence__gt=after, sequence__lte=through).count()

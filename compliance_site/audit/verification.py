@@ -11,7 +11,9 @@ be told about once and forgotten. A whole chain sends nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Generator
 from dataclasses import dataclass, field
+from typing import cast
 
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
@@ -48,17 +50,23 @@ def access_log_first_break() -> ChainBreak | None:
     hashes and are checked as before; from it on, every hash must be an HMAC under an audit key.
     """
     head = AuditChainHead.objects.filter(id=1).first()
+    # A generator (Django types it as an Iterator): closing it closes the server-side cursor.
+    rows = cast(Generator[AccessEvent], AccessEvent.objects.order_by("sequence").iterator(chunk_size=2000))
     events = (
-        ChainedEvent(e.pk, e.sequence, e.prev_hash, e.hash, event_fields(e), e.key_version)
-        for e in AccessEvent.objects.order_by("sequence").iterator(chunk_size=2000)
+        ChainedEvent(e.pk, e.sequence, e.prev_hash, e.hash, event_fields(e), e.key_version) for e in rows
     )
-    return first_break(
-        events,
-        head.sequence if head else 0,
-        head.last_hash if head else GENESIS_HASH,
-        key_for=_key_lookup,
-        keyed_from=head.keyed_from if head else 1,
-    )
+    try:
+        return first_break(
+            events,
+            head.sequence if head else 0,
+            head.last_hash if head else GENESIS_HASH,
+            key_for=_key_lookup,
+            keyed_from=head.keyed_from if head else 1,
+        )
+    finally:
+        # A walk stopped at a break leaves PostgreSQL's server-side cursor open: close it now,
+        # while its transaction lives, not whenever the garbage collector gets to it.
+        rows.close()
 
 
 @dataclass(frozen=True)

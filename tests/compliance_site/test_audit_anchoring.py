@@ -273,8 +273,10 @@ def test_rotation_keeps_old_events_verifiable_after_the_old_master_version_is_de
     with time_machine.travel(T0 + datetime.timedelta(hours=5, minutes=1), tick=False):
         digests_write_due()
         assert access_log_report().intact
+    # the events after the rotation are signed with a new audit key, the old ones still verify
     assert AccessEvent.objects.get(sequence=7).key_version == "a2"
     assert AccessEvent.objects.get(sequence=1).key_version == "a1"
+    assert AuditKey.objects.filter(master_version__in=old).count() == 0
 
 
 def test_events_before_the_switch_over_keep_their_plain_hashes(dpo):
@@ -330,3 +332,51 @@ def test_beat_writes_the_digests_hourly(settings):
     )
     assert settings.CUSTOS_AUDIT_DIGEST_MINUTES == 60
     assert period_floor(T0) == datetime.datetime(2026, 3, 2, 9, 0, tzinfo=datetime.UTC)
+
+
+def _standalone_verify(folder, keys) -> tuple[int, str]:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "docs" / "verify_audit_export.py"
+    done = subprocess.run(
+        [sys.executable, str(script), str(folder), str(keys)], capture_output=True, text=True
+    )
+    return done.returncode, done.stdout
+
+
+def test_an_export_verifies_with_the_standalone_script_and_a_tampered_one_does_not(anchored, tmp_path):
+    folder, keys = tmp_path / "export", tmp_path / "keys.json"
+    call_command(
+        "export_audit_period",
+        "--from",
+        "2026-03-02T10:00",
+        "--to",
+        "2026-03-02T12:00",
+        "--keys-file",
+        str(keys),
+        str(folder),
+        stdout=io.StringIO(),
+    )
+
+    assert sorted(p.name for p in (folder / "digests").iterdir()) == [
+        "20260302T100000Z.json",
+        "20260302T110000Z.json",
+    ]
+    assert (folder / "previous-digest.json").exists()
+    assert _standalone_verify(folder, keys) == (0, "verified\n")
+    assert oct(keys.stat().st_mode & 0o777) == "0o600"
+
+    lines = (folder / "events.jsonl").read_text().splitlines()
+    edited = json.loads(lines[1])
+    edited["fields"]["actor_label"] = "mallory"
+    lines[1] = json.dumps(edited)
+    (folder / "events.jsonl").write_text("\n".join(lines) + "\n")
+    code, out = _standalone_verify(folder, keys)
+    assert code == 1 and "event #5: content does not match its hash" in out
+
+
+def test_an_export_of_a_period_without_digests_is_refused(anchored, tmp_path):
+    with pytest.raises(CommandError, match="No digest covers"):
+        call_command("export_audit_period", "--from", "2025-01-01", "--to", "2025-01-02", str(tmp_path / "x"))
