@@ -94,9 +94,11 @@ def _storage():
 def digest_names() -> list[str]:
     """Every digest in the storage, oldest first (names sort by period)."""
     storage = _storage()
-    if not storage.exists(PREFIX):
+    # No exists() first: on S3 a prefix is not an object, and exists() would say it is missing.
+    try:
+        months, _ = storage.listdir(PREFIX)
+    except FileNotFoundError:
         return []
-    months, _ = storage.listdir(PREFIX)
     names = []
     for month in months:
         _, files = storage.listdir(f"{PREFIX}/{month}")

@@ -380,3 +380,42 @@ def test_an_export_verifies_with_the_standalone_script_and_a_tampered_one_does_n
 def test_an_export_of_a_period_without_digests_is_refused(anchored, tmp_path):
     with pytest.raises(CommandError, match="No digest covers"):
         call_command("export_audit_period", "--from", "2025-01-01", "--to", "2025-01-02", str(tmp_path / "x"))
+
+
+S3_BUCKET = "custos-digests-test"
+
+
+@pytest.fixture
+def s3_recordings(settings, moto_server):
+    import boto3
+
+    boto3.client("s3", endpoint_url=moto_server, region_name="eu-central-1").create_bucket(
+        Bucket=S3_BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
+    )
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "recordings": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": S3_BUCKET,
+                "region_name": "eu-central-1",
+                "endpoint_url": moto_server,
+                "file_overwrite": False,
+                "default_acl": None,
+            },
+        },
+    }
+
+
+def test_digests_in_s3_chain_up_and_a_deleted_one_is_detected(s3_recordings, dpo):
+    with time_machine.travel(T0, tick=False):
+        _record(1, dpo)
+    with time_machine.travel(T0 + datetime.timedelta(hours=1, minutes=1), tick=False):
+        assert len(digests_write_due()) == 1
+    with time_machine.travel(T0 + datetime.timedelta(hours=3, minutes=1), tick=False):
+        assert len(digests_write_due()) == 2
+        assert digests_write_due() == []  # written once: the next run finds them all
+        assert len(digest_names()) == 3
+        assert access_log_report().intact
+        recordings_storage().delete(digest_names()[1])
+        assert "a digest between them was deleted" in _problems()
