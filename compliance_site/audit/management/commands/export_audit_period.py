@@ -12,13 +12,13 @@ import datetime
 import json
 from pathlib import Path
 
+from django.core.files.storage import storages
 from django.core.management.base import BaseCommand, CommandError
 
 from compliance_site.audit.audit_keys import AuditKeyUnknownError, audit_key
 from compliance_site.audit.digests import digest_names, digest_read
 from compliance_site.audit.models import AccessEvent
 from compliance_site.audit.services import event_fields
-from recordings.vault.storage import recordings_storage
 
 
 def _moment(value: str) -> datetime.datetime:
@@ -55,10 +55,10 @@ class Command(BaseCommand):
             raise CommandError("No digest covers that period.")
         if previous is not None:
             # What the first exported digest names as its predecessor, and where its events link to.
-            (folder / "previous-digest.json").write_bytes(recordings_storage().open(previous.name).read())
+            (folder / "previous-digest.json").write_bytes(storages["recordings"].open(previous.name).read())
         for digest in chosen:
             (folder / "digests" / Path(digest.name).name).write_bytes(
-                recordings_storage().open(digest.name).read()
+                storages["recordings"].open(digest.name).read()
             )
         after = previous.last_sequence if previous else 0
         through = chosen[-1].last_sequence
