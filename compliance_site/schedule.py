@@ -59,6 +59,12 @@ PERIODIC_JOBS = [
         description="Verifies the access log's hash chain and alerts the DPO group when it is broken.",
     ),
     PeriodicJob(
+        name="Access log digests",
+        task="compliance_site.audit.tasks.write_audit_digests",
+        crontab_setting="CUSTOS_AUDIT_DIGEST_CRONTAB",
+        description="Writes the signed digest of each period of the access log outside the database.",
+    ),
+    PeriodicJob(
         name="Login log pruning",
         task="compliance_site.tasks.prune_login_logs",
         crontab_setting="CUSTOS_LOGIN_LOG_PRUNE_CRONTAB",

@@ -447,6 +447,13 @@ CUSTOS_LOGIN_LOG_PRUNE_CRONTAB = env.str("CUSTOS_LOGIN_LOG_PRUNE_CRONTAB", defau
 CUSTOS_PLAYBACK_SEAL_CRONTAB = env.str("CUSTOS_PLAYBACK_SEAL_CRONTAB", default="* * * * *")
 # After the sweep, which writes events: the whole access-log chain is verified nightly.
 CUSTOS_AUDIT_VERIFY_CRONTAB = env.str("CUSTOS_AUDIT_VERIFY_CRONTAB", default="15 4 * * *")
+# The access log's signed digests (compliance_site.audit.digests): one per period of this many
+# minutes (a divisor of a day), written to the recordings storage under audit-digests/. Beat runs
+# the writer at least once a period; it catches up every period that has ended.
+CUSTOS_AUDIT_DIGEST_MINUTES = env.int("CUSTOS_AUDIT_DIGEST_MINUTES", default=60)
+if CUSTOS_AUDIT_DIGEST_MINUTES <= 0 or 1440 % CUSTOS_AUDIT_DIGEST_MINUTES:
+    raise ImproperlyConfigured("CUSTOS_AUDIT_DIGEST_MINUTES must divide a day (1440 minutes), e.g. 60.")
+CUSTOS_AUDIT_DIGEST_CRONTAB = env.str("CUSTOS_AUDIT_DIGEST_CRONTAB", default="1 * * * *")
 CUSTOS_ORPHAN_PERMISSIONS_CRONTAB = env.str("CUSTOS_ORPHAN_PERMISSIONS_CRONTAB", default="45 3 * * *")
 CUSTOS_LOGIN_STATE_PURGE_CRONTAB = env.str("CUSTOS_LOGIN_STATE_PURGE_CRONTAB", default="20 3 * * *")
 # Every few minutes: the upload spool (compliance_site.spool) and the blobs of package builds

@@ -6,18 +6,26 @@ Kept free of models so that the rule is one function, used by the writer and the
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 GENESIS_HASH = "0" * 64
 
 
-def event_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
-    """SHA-256 over the previous hash and a canonical JSON of the event's fields."""
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
-    return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
+def canonical_json(fields: Mapping[str, Any]) -> str:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+
+
+def event_hash(prev_hash: str, fields: Mapping[str, Any], key: bytes | None = None) -> str:
+    """HMAC-SHA-256 under the audit ``key`` over the previous hash and a canonical JSON of the
+    event's fields; plain SHA-256 without a key (the events before the switch-over)."""
+    message = f"{prev_hash}\n{canonical_json(fields)}".encode()
+    if key is None:
+        return hashlib.sha256(message).hexdigest()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -38,11 +46,30 @@ class ChainedEvent:
     prev_hash: str
     stored_hash: str
     fields: Mapping[str, Any]
+    key_version: str = ""
 
 
-def first_break(events: Iterable[ChainedEvent], head_sequence: int, head_hash: str) -> ChainBreak | None:
-    """The first broken link of a chain given in sequence order, or None if it is whole."""
-    expected_prev, expected_sequence = GENESIS_HASH, 1
+# The key of a label, or None when no such key is held.
+KeyLookup = Callable[[str], "bytes | None"]
+
+
+def first_break(
+    events: Iterable[ChainedEvent],
+    head_sequence: int | None,
+    head_hash: str,
+    *,
+    key_for: KeyLookup,
+    keyed_from: int,
+    start: tuple[int, str] = (1, GENESIS_HASH),
+) -> ChainBreak | None:
+    """The first broken link of a chain given in sequence order, or None if it is whole.
+
+    Events from ``keyed_from`` on must carry an HMAC under a key ``key_for`` knows; the ones
+    before keep plain hashes. ``start`` is the (sequence, previous hash) the walk begins at, for
+    checking a stretch of the chain; ``head_sequence`` None skips the comparison with the head.
+    """
+    expected_sequence, expected_prev = start
+    keyed_seen = False
     for event in events:
         if event.sequence != expected_sequence:
             return ChainBreak(
@@ -57,9 +84,28 @@ def first_break(events: Iterable[ChainedEvent], head_sequence: int, head_hash: s
                 "its link to the previous event does not match (an event before it was changed, "
                 "inserted or deleted)",
             )
-        if event_hash(event.prev_hash, event.fields) != event.stored_hash:
+        key = None
+        if event.key_version:
+            keyed_seen = True
+            key = key_for(event.key_version)
+            if key is None:
+                return ChainBreak(
+                    event.sequence,
+                    event.event_id,
+                    f"it is signed with an audit key Custos does not hold ({event.key_version!r}): forged",
+                )
+        elif keyed_seen or event.sequence >= keyed_from:
+            return ChainBreak(
+                event.sequence,
+                event.event_id,
+                "its hash is not keyed though it comes after the switch-over to keyed hashes "
+                "(rewritten without the audit key)",
+            )
+        if event_hash(event.prev_hash, event.fields, key) != event.stored_hash:
             return ChainBreak(event.sequence, event.event_id, "its content does not match its hash (edited)")
         expected_prev, expected_sequence = event.stored_hash, expected_sequence + 1
+    if head_sequence is None:
+        return None
     if expected_sequence - 1 != head_sequence or expected_prev != (
         head_hash if head_sequence else GENESIS_HASH
     ):

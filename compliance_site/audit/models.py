@@ -58,6 +58,10 @@ class AccessEvent(models.Model):
     prev_hash = models.CharField(max_length=64)
     # Not unique, not indexed: the chain is walked by sequence, and no query looks a hash up.
     hash = models.CharField(max_length=64)
+    # The audit key whose HMAC ``hash`` is (``AuditKey.label``); blank for the events written
+    # before the switch-over to keyed hashes (``AuditChainHead.keyed_from``), which keep their
+    # plain SHA-256.
+    key_version = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         # The table kept its name when the model moved here from recordings (migration
@@ -77,9 +81,34 @@ class AuditChainHead(models.Model):
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     sequence = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64)
+    # The first event whose hash is keyed: every event from it on must be. Set by the migration
+    # that introduced keyed hashes (the head's sequence + 1); every digest repeats it, so moving
+    # it in the database is caught against the digests.
+    keyed_from = models.PositiveBigIntegerField(default=1)
 
     class Meta:
         db_table = "recordings_auditchainhead"
 
     def __str__(self) -> str:
         return f"Audit chain at #{self.sequence}"
+
+
+class AuditKey(models.Model):
+    """A key of the access log's HMACs (event hashes and period digests), stored wrapped by the
+    master key: a database writer can read the row but cannot compute an HMAC with it.
+
+    One per master-key version, made when that version first signs; rotation re-wraps the older
+    ones under the new version (``audit_keys_rewrap``), so retiring and destroying a master-key
+    version leaves every event verifiable. A work table of keys: no history.
+    """
+
+    label = models.CharField(max_length=16, unique=True)
+    master_version = models.CharField(max_length=2048, help_text="Master-key version that wraps it now.")
+    wrapped_key = models.BinaryField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"Audit key {self.label}"

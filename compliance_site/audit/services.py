@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from compliance_site.audit.audit_keys import audit_key_current
 from compliance_site.audit.chain import GENESIS_HASH, event_hash
 from compliance_site.audit.models import AccessEvent, AuditChainHead
 from compliance_site.bulk_rows import rows_insert
@@ -19,8 +20,9 @@ SYSTEM = "system"
 
 
 def event_fields(event: AccessEvent) -> dict[str, Any]:
-    """What an event's hash covers: everything but its own hash."""
-    return {
+    """What an event's hash covers: everything but its own hash (and its key's label, for the
+    keyed events only, so the plain hashes written before the switch-over still verify)."""
+    fields = {
         "sequence": event.sequence,
         "occurred_at": event.occurred_at.isoformat(),
         "actor_id": event.actor_id,
@@ -33,6 +35,9 @@ def event_fields(event: AccessEvent) -> dict[str, Any]:
         "detail": event.detail,
         "client_ip": event.client_ip,
     }
+    if event.key_version:
+        fields["key_version"] = event.key_version
+    return fields
 
 
 def access_event_record(
@@ -85,6 +90,7 @@ def _events_append(events: list[dict[str, Any]], *, insert) -> list[AccessEvent]
             id=1, defaults={"last_hash": GENESIS_HASH}
         )
         now = timezone.now()
+        key_label, key = audit_key_current()
         sequence, last_hash = head.sequence, head.last_hash
         built = []
         for spec in events:
@@ -104,8 +110,9 @@ def _events_append(events: list[dict[str, Any]], *, insert) -> list[AccessEvent]
                 detail=spec.get("detail") or {},
                 client_ip=spec.get("client_ip"),
                 prev_hash=last_hash,
+                key_version=key_label,
             )
-            event.hash = last_hash = event_hash(event.prev_hash, event_fields(event))
+            event.hash = last_hash = event_hash(event.prev_hash, event_fields(event), key)
             built.append(event)
         insert(built)
         head.sequence, head.last_hash = sequence, last_hash

@@ -1,7 +1,8 @@
-"""Verifying the access log: walk the whole chain (``access_log_first_break``, also behind
-``manage.py verify_audit_log``), and the nightly check: when the chain is broken, alert the DPO
-group (and log an error). The alert names the first broken link by sequence and id, and says what
-is wrong with it; it holds no personal data, as the log itself holds none.
+"""Verifying the access log: walk the whole chain (``access_log_first_break``), compare it with
+the signed digests outside the database (``anchoring``), both behind
+``manage.py verify_audit_log``, and the nightly check: when the chain is broken or contradicts a
+digest, alert the DPO group (and log an error). The alert names the first broken link by sequence
+and id, and says what is wrong with it; it holds no personal data, as the log itself holds none.
 
 Every night the chain stays broken the alert is sent again: a broken chain is not something to
 be told about once and forgotten. A whole chain sends nothing.
@@ -10,12 +11,17 @@ be told about once and forgotten. A whole chain sends nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import cast
 
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from compliance_site.audit.anchoring import digest_problems
+from compliance_site.audit.audit_keys import AuditKeyUnknownError, audit_key
 from compliance_site.audit.chain import GENESIS_HASH, ChainBreak, ChainedEvent, first_break
 from compliance_site.audit.models import AccessEvent, AuditChainHead
 from compliance_site.audit.services import event_fields
@@ -30,20 +36,62 @@ def _dpo_emails() -> list[str]:
     return sorted(set(users.values_list("email", flat=True)))
 
 
+def _key_lookup(label: str) -> bytes | None:
+    try:
+        return audit_key(label)
+    except AuditKeyUnknownError:
+        return None
+
+
 def access_log_first_break() -> ChainBreak | None:
-    """Walk the whole chain in order; the first broken link, or None when it is whole."""
+    """Walk the whole chain in order; the first broken link, or None when it is whole.
+
+    Events before the switch-over (``AuditChainHead.keyed_from``) keep their plain SHA-256
+    hashes and are checked as before; from it on, every hash must be an HMAC under an audit key.
+    """
     head = AuditChainHead.objects.filter(id=1).first()
+    # A generator (Django types it as an Iterator): closing it closes the server-side cursor.
+    rows = cast(Generator[AccessEvent], AccessEvent.objects.order_by("sequence").iterator(chunk_size=2000))
     events = (
-        ChainedEvent(e.pk, e.sequence, e.prev_hash, e.hash, event_fields(e))
-        for e in AccessEvent.objects.order_by("sequence").iterator(chunk_size=2000)
+        ChainedEvent(e.pk, e.sequence, e.prev_hash, e.hash, event_fields(e), e.key_version) for e in rows
     )
-    return first_break(events, head.sequence if head else 0, head.last_hash if head else GENESIS_HASH)
+    try:
+        return first_break(
+            events,
+            head.sequence if head else 0,
+            head.last_hash if head else GENESIS_HASH,
+            key_for=_key_lookup,
+            keyed_from=head.keyed_from if head else 1,
+        )
+    finally:
+        # A walk stopped at a break leaves PostgreSQL's server-side cursor open: close it now,
+        # while its transaction lives, not whenever the garbage collector gets to it.
+        rows.close()
 
 
-def access_log_verify() -> ChainBreak | None:
-    """Verify the whole chain; on a break, alert the DPO group. Returns the first break or None."""
-    broken = access_log_first_break()
-    if broken is None:
+@dataclass(frozen=True)
+class AuditReport:
+    broken: ChainBreak | None = None
+    digest_problems: list[str] = field(default_factory=list)
+
+    @property
+    def intact(self) -> bool:
+        return self.broken is None and not self.digest_problems
+
+    def problems(self) -> list[str]:
+        return ([str(self.broken)] if self.broken else []) + self.digest_problems
+
+
+def access_log_report() -> AuditReport:
+    """The chain walked, and compared with the digests outside the database."""
+    return AuditReport(access_log_first_break(), digest_problems())
+
+
+def access_log_verify() -> AuditReport:
+    """Verify the chain and the digests; on any problem, alert the DPO group."""
+    report = access_log_report()
+    broken = report.broken
+    if report.intact:
         head = AuditChainHead.objects.filter(id=1).first()
         # The head's hash, logged nightly, leaves the database with the logs: a chain rewritten
         # from some event on (every later hash recomputed) no longer ends in the hash logged here.
@@ -52,14 +100,18 @@ def access_log_verify() -> ChainBreak | None:
             head.sequence if head else 0,
             head.last_hash if head else "-",
         )
-        return None
-    logger.error("The access log's hash chain is broken at %s", broken)
+        return report
+    if broken is not None:
+        logger.error("The access log's hash chain is broken at %s", broken)
+    for problem in report.digest_problems:
+        logger.error("The access log does not match its digests: %s", problem)
     recipients = _dpo_emails()
     if not recipients:
         logger.error("No active DPO with an email address to alert about the broken access log.")
-        return broken
+        return report
     context = {
         "broken": broken,
+        "digest_problems": report.digest_problems,
         "url": absolute_url(reverse("admin:audit_accessevent_changelist")),
     }
     send_mail(
@@ -68,4 +120,4 @@ def access_log_verify() -> ChainBreak | None:
         from_email=None,
         recipient_list=recipients,
     )
-    return broken
+    return report

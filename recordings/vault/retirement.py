@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from compliance_site.audit.models import AccessAction
+from compliance_site.audit.models import AccessAction, AuditKey
 from compliance_site.audit.services import access_event_record
 from compliance_site.keys import KeyVersion, get_provider
 from compliance_site.models import Authenticator
@@ -37,6 +37,8 @@ def master_key_version_in_use(version: str) -> bool:
     return (
         SubjectKey.objects.filter(master_version=version).exists()
         or Authenticator.objects.filter(key_version=version).exists()
+        # The access log's HMAC keys: destroying their version would leave the log unverifiable.
+        or AuditKey.objects.filter(master_version=version).exists()
     )
 
 

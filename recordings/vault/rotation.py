@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils import timezone
 
+from compliance_site.audit.audit_keys import audit_keys_rotate, audit_keys_stale_count
 from compliance_site.keys import get_provider
 from compliance_site.services import authenticators_rewrap_batch, authenticators_stale_count
 from recordings.vault.services import subject_keys_rewrap_batch, subject_keys_stale_count
@@ -56,7 +57,7 @@ def master_key_rotate(
     every key under the current version. ``progress(done, total)`` after each batch."""
     provider = get_provider()
     started = None
-    under_way = subject_keys_stale_count() or authenticators_stale_count()
+    under_way = subject_keys_stale_count() or authenticators_stale_count() or audit_keys_stale_count()
     if not under_way and not resume_only and (force or master_key_rotation_due(now=now)):
         started = provider.create_version()
         logger.info("Master-key rotation: new version %s", started)
@@ -71,6 +72,9 @@ def master_key_rotate(
     authenticators = 0
     while rewrapped := authenticators_rewrap_batch(batch_size=batch_size):
         authenticators += rewrapped
+    # The access log's keys too: a new one signs from now on, and the older ones stay readable
+    # (every past event verifiable) once the old master-key version is destroyed.
+    audit_keys_rotate()
     if done or authenticators:
         logger.info(
             "Master-key rotation complete: %d subject keys and %d authenticator keys under %s",

@@ -1,0 +1,103 @@
+"""The access log's HMAC keys: random 32-byte keys wrapped by the master key (local keyring or
+KMS), one per master-key version, named by a short label recorded on each event and digest.
+
+A database writer sees only the wrapped key: without the keyring (or KMS) he cannot compute the
+HMAC of an event he rewrites or forges. Rotation re-wraps the older audit keys under the new
+master-key version, so destroying a retired version keeps every event verifiable.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from django.db import transaction
+from django.utils import timezone
+
+from compliance_site.audit.models import AuditKey
+from compliance_site.keys import get_provider
+
+AUDIT_KEY_BYTES = 32
+
+_unwrapped: dict[tuple[str, bytes], bytes] = {}
+_unwrapped_lock = threading.Lock()
+
+
+class AuditKeyUnknownError(LookupError):
+    """No audit key of that label is held: what it signed cannot be verified (or was forged)."""
+
+
+def _aad(label: str) -> bytes:
+    return f"custos/audit-key/{label}".encode()
+
+
+def _unwrap(row: AuditKey) -> bytes:
+    wrapped = bytes(row.wrapped_key)
+    # Cached by label and blob: a re-wrapped or replaced row is unwrapped afresh.
+    cache_key = (row.label, wrapped)
+    with _unwrapped_lock:
+        key = _unwrapped.get(cache_key)
+    if key is None:
+        key = get_provider().unwrap(row.master_version, wrapped, associated_data=_aad(row.label))
+        with _unwrapped_lock:
+            _unwrapped[cache_key] = key
+    return key
+
+
+def audit_key(label: str) -> bytes:
+    """The key of ``label``; ``AuditKeyUnknownError`` if none is held or it does not unwrap."""
+    row = AuditKey.objects.filter(label=label).first()
+    if row is None:
+        raise AuditKeyUnknownError(f"No audit key {label!r} is held.")
+    try:
+        return _unwrap(row)
+    except Exception as exc:  # a KeyProviderError, or a row an intruder wrote: not a key of ours
+        raise AuditKeyUnknownError(
+            f"The audit key {label!r} does not unwrap ({type(exc).__name__})."
+        ) from None
+
+
+def audit_key_current() -> tuple[str, bytes]:
+    """(label, key) of the newest audit key, made (under the current master-key version) if
+    there is none yet. Callers hold the chain's head lock, so two never make one at once."""
+    row = AuditKey.objects.order_by("-id").first()
+    if row is None:
+        row = _audit_key_new()
+    return row.label, _unwrap(row)
+
+
+def _audit_key_new() -> AuditKey:
+    # The next number after every label ever seen here, so a label is never reused.
+    numbers = [
+        int(label[1:]) for label in AuditKey.objects.values_list("label", flat=True) if label[1:].isdigit()
+    ]
+    label = f"a{max(numbers, default=0) + 1}"
+    version, wrapped = get_provider().wrap(os.urandom(AUDIT_KEY_BYTES), associated_data=_aad(label))
+    return AuditKey.objects.create(
+        label=label, master_version=version, wrapped_key=wrapped, created_at=timezone.now()
+    )
+
+
+def audit_keys_rotate() -> int:
+    """Part of a master-key rotation: a new audit key under the current version (unless the
+    newest already is), and every older one re-wrapped under it. Returns how many were re-wrapped."""
+    from compliance_site.audit.models import AuditChainHead
+
+    current = get_provider().current_version()
+    with transaction.atomic():
+        # The head lock: no append picks the newest key while it changes.
+        AuditChainHead.objects.select_for_update().filter(id=1).first()
+        newest = AuditKey.objects.order_by("-id").first()
+        if newest is None or newest.master_version != current:
+            _audit_key_new()
+        rewrapped = 0
+        for row in AuditKey.objects.exclude(master_version=current).select_for_update():
+            key = _unwrap(row)
+            row.master_version, row.wrapped_key = get_provider().wrap(key, associated_data=_aad(row.label))
+            row.save(update_fields=["master_version", "wrapped_key"])
+            rewrapped += 1
+    return rewrapped
+
+
+def audit_keys_stale_count() -> int:
+    return AuditKey.objects.exclude(master_version=get_provider().current_version()).count()
