@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from dsr.erasure import subject_erase
 from recordings.models import SubjectKey
 from recordings.tasks import vacuum_key_tables
+from recordings.vault import dead_rows
 from tests.factories import DataSubjectFactory, RecordingFactory
 
 pytestmark = [
@@ -101,3 +102,17 @@ def test_the_vacuum_runs_outside_the_callers_transaction(pageinspect, dpo):
     # connection of its own, in autocommit (VACUUM refuses to run in a transaction block).
     with transaction.atomic():
         assert "recordings_subjectkey" in vacuum_key_tables()
+
+
+def test_the_tables_holding_keys_have_aggressive_autovacuum():
+    # The backstop for a lost vacuum message: one dead tuple makes the table due.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reloptions FROM pg_class WHERE relname = ANY(%s)",
+            [list(dead_rows.key_tables())],
+        )
+        options = dict(cursor.fetchall())
+    assert set(options) == set(dead_rows.key_tables())
+    for table, reloptions in options.items():
+        assert "autovacuum_vacuum_scale_factor=0" in (reloptions or []), table
+        assert "autovacuum_vacuum_threshold=0" in (reloptions or []), table

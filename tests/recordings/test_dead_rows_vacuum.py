@@ -50,11 +50,10 @@ def test_a_batch_of_destructions_in_one_transaction_registers_one_vacuum(
     subjects = DataSubjectFactory.create_batch(3)
     recording = RecordingFactory(subject=subjects[0])
 
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with transaction.atomic():
-            for subject in subjects:
-                subject_key_destroy(subject=subject, reason="test")
-            recording_keys_destroy(recordings=[recording], reasons={recording.pk: "test"})
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        for subject in subjects:
+            subject_key_destroy(subject=subject, reason="test")
+        recording_keys_destroy(recordings=[recording], reasons={recording.pk: "test"})
 
     scheduled = [c for c in callbacks if c is dead_rows._vacuum_schedule]
     assert len(scheduled) == 1
@@ -65,15 +64,14 @@ def test_a_rolled_back_savepoint_does_not_swallow_a_later_destructions_vacuum(
     enqueued, django_capture_on_commit_callbacks
 ):
     first, second = DataSubjectFactory.create_batch(2)
-    with django_capture_on_commit_callbacks(execute=True):
-        with transaction.atomic():
-            try:
-                with transaction.atomic():
-                    subject_key_destroy(subject=first, reason="test")
-                    raise RuntimeError("the batch fails")
-            except RuntimeError:
-                pass
-            subject_key_destroy(subject=second, reason="test")
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        try:
+            with transaction.atomic():
+                subject_key_destroy(subject=first, reason="test")
+                raise RuntimeError("the batch fails")
+        except RuntimeError:
+            pass
+        subject_key_destroy(subject=second, reason="test")
     assert enqueued == [dead_rows.VACUUM_DELAY_SECONDS]
 
 
@@ -109,7 +107,9 @@ def test_the_sweeps_subject_stage_enqueues_one_vacuum_per_batch(enqueued, django
     assert [c for c in callbacks if c is dead_rows._vacuum_schedule] == [dead_rows._vacuum_schedule]
 
 
-def test_without_a_cache_the_vacuum_is_still_enqueued(enqueued, monkeypatch, django_capture_on_commit_callbacks):
+def test_without_a_cache_the_vacuum_is_still_enqueued(
+    enqueued, monkeypatch, django_capture_on_commit_callbacks
+):
     def broken(*args, **kwargs):
         raise ConnectionError("cache away")
 
