@@ -116,3 +116,25 @@ def test_the_tables_holding_keys_have_aggressive_autovacuum():
     for table, reloptions in options.items():
         assert "autovacuum_vacuum_scale_factor=0" in (reloptions or []), table
         assert "autovacuum_vacuum_threshold=0" in (reloptions or []), table
+
+
+@pytest.mark.timeout(180)
+def test_a_real_worker_vacuums_after_a_real_erasure(celery_processes, pageinspect, dpo, monkeypatch):
+    # The whole path: the erasure's commit enqueues the task (debounced, here by 1 s) on the
+    # default queue, a worker process runs it on its own connection.
+    from tests.celery_processes import wait_until
+
+    monkeypatch.setattr(dead_rows, "VACUUM_DELAY_SECONDS", 1)
+    worker = celery_processes.worker(queue="celery")
+    subject = DataSubjectFactory()
+    wrapped = bytes(SubjectKey.objects.get(subject=subject).wrapped_key)
+
+    with transaction.atomic():
+        subject_erase(subject_id=subject.pk, actor=dpo, under="DSR-DEADROWS-2")
+
+    wait_until(
+        lambda: not _holding("recordings_subjectkey", wrapped),
+        timeout=60,
+        message=f"no worker vacuumed the subject-key table:\n{worker.log_text()[-3000:]}",
+        interval=0.5,
+    )

@@ -157,3 +157,4 @@ def test_erased_recordings_reach_the_vacuum_too(enqueued, django_capture_on_comm
         recording_keys_destroy(recordings=[recording], reasons={recording.pk: "retention"})
     assert enqueued == [dead_rows.VACUUM_DELAY_SECONDS]
     assert Recording.objects.get(pk=recording.pk).key.destroyed_at is not None
+
