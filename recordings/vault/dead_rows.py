@@ -48,6 +48,9 @@ KEY_TABLE_MODELS = (
 # How long commits are gathered into one vacuum: short enough that dead rows live for seconds,
 # long enough that a sweep's batches share a vacuum.
 VACUUM_DELAY_SECONDS = 30
+# The task is due this much after the pending mark expires: the worker's clock and the cache's
+# may differ a little, and a commit that saw the mark must be committed before the task starts.
+CLOCK_MARGIN_SECONDS = 2
 _PENDING_KEY = "custos:dead-rows-vacuum-pending"
 
 
@@ -74,10 +77,10 @@ def _vacuum_schedule() -> None:
         logger.warning("Dead-rows vacuum: cache unavailable, scheduling without debounce", exc_info=True)
         first = True
     if first:
-        # The pending mark expires when the task becomes due (an ETA is never early), so every
+        # The pending mark expires before the task becomes due (an ETA is never early), so every
         # commit that saw the mark committed before the task starts.
         try:
-            vacuum_key_tables.apply_async(countdown=VACUUM_DELAY_SECONDS)
+            vacuum_key_tables.apply_async(countdown=VACUUM_DELAY_SECONDS + CLOCK_MARGIN_SECONDS)
         except Exception:
             # Not sent: let the next commit try again instead of trusting a task that never left.
             cache.delete(_PENDING_KEY)

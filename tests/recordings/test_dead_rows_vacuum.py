@@ -21,6 +21,8 @@ from tests.factories import DataSubjectFactory, RecordingFactory
 
 pytestmark = pytest.mark.django_db
 
+COUNTDOWN = dead_rows.VACUUM_DELAY_SECONDS + dead_rows.CLOCK_MARGIN_SECONDS
+
 
 @pytest.fixture
 def enqueued(monkeypatch):
@@ -41,7 +43,7 @@ def test_an_erasure_enqueues_one_vacuum_once_it_commits(enqueued, dpo, django_ca
     assert enqueued == []
     for callback in callbacks:
         callback()
-    assert enqueued == [dead_rows.VACUUM_DELAY_SECONDS]
+    assert enqueued == [COUNTDOWN]
 
 
 def test_a_batch_of_destructions_in_one_transaction_registers_one_vacuum(
@@ -57,7 +59,7 @@ def test_a_batch_of_destructions_in_one_transaction_registers_one_vacuum(
 
     scheduled = [c for c in callbacks if c is dead_rows._vacuum_schedule]
     assert len(scheduled) == 1
-    assert enqueued == [dead_rows.VACUUM_DELAY_SECONDS]
+    assert enqueued == [COUNTDOWN]
 
 
 def test_a_rolled_back_savepoint_does_not_swallow_a_later_destructions_vacuum(
@@ -72,7 +74,7 @@ def test_a_rolled_back_savepoint_does_not_swallow_a_later_destructions_vacuum(
         except RuntimeError:
             pass
         subject_key_destroy(subject=second, reason="test")
-    assert enqueued == [dead_rows.VACUUM_DELAY_SECONDS]
+    assert enqueued == [COUNTDOWN]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -80,7 +82,7 @@ def test_batches_committed_within_the_window_share_one_vacuum(enqueued):
     subjects = DataSubjectFactory.create_batch(3)
     for subject in subjects:  # three transactions that commit, as three sweep batches
         subject_key_destroy(subject=subject, reason="test")
-    assert enqueued == [dead_rows.VACUUM_DELAY_SECONDS]
+    assert enqueued == [COUNTDOWN]
 
     # once the window is over (the mark expired as the task became due), the next one enqueues
     cache.delete(dead_rows._PENDING_KEY)
@@ -116,7 +118,7 @@ def test_without_a_cache_the_vacuum_is_still_enqueued(
     monkeypatch.setattr(dead_rows.cache, "add", broken)
     with django_capture_on_commit_callbacks(execute=True):
         subject_key_destroy(subject=DataSubjectFactory(), reason="test")
-    assert enqueued == [dead_rows.VACUUM_DELAY_SECONDS]
+    assert enqueued == [COUNTDOWN]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -133,7 +135,7 @@ def test_a_broker_away_fails_neither_the_erasure_nor_the_next_vacuum(enqueued, m
     # the failed send left no pending mark: the next destruction enqueues at once
     monkeypatch.setattr(vacuum_key_tables, "apply_async", working)
     subject_key_destroy(subject=DataSubjectFactory(), reason="test")
-    assert enqueued == [dead_rows.VACUUM_DELAY_SECONDS]
+    assert enqueued == [COUNTDOWN]
 
 
 def test_the_tables_are_the_ones_holding_keys_or_ciphertext():
@@ -155,6 +157,5 @@ def test_erased_recordings_reach_the_vacuum_too(enqueued, django_capture_on_comm
     recording = RecordingFactory()
     with django_capture_on_commit_callbacks(execute=True):
         recording_keys_destroy(recordings=[recording], reasons={recording.pk: "retention"})
-    assert enqueued == [dead_rows.VACUUM_DELAY_SECONDS]
+    assert enqueued == [COUNTDOWN]
     assert Recording.objects.get(pk=recording.pk).key.destroyed_at is not None
-
