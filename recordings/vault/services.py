@@ -18,6 +18,7 @@ from recordings.models import (
     RecordingKey,
     SubjectKey,
 )
+from recordings.vault.dead_rows import dead_rows_vacuum_after_commit
 from recordings.vault.keys import (
     subject_key_aad,
     subject_key_unwrap,
@@ -52,6 +53,7 @@ def recording_keys_destroy(
     RecordingKey.objects.filter(pk__any_of=[pk for pk, _ in live]).update(
         wrapped_key=b"", destroyed_at=timezone.now()
     )
+    dead_rows_vacuum_after_commit()
     access_events_record(
         [
             {
@@ -76,6 +78,8 @@ def subject_key_destroy(*, subject: DataSubject, actor=None, reason: str) -> Sub
     if row.destroyed_at is None:
         row.wrapped_key, row.master_version, row.destroyed_at = b"", "", timezone.now()
         row.save(update_fields=["wrapped_key", "master_version", "destroyed_at"])
+        # The old row version, wrapped key and all, stays in the pages until vacuumed.
+        dead_rows_vacuum_after_commit()
         access_event_record(
             action=AccessAction.KEY_DESTROYED,
             object_type="subject",
