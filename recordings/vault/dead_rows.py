@@ -11,8 +11,8 @@ connection of the task's own.
 Debounced: one registration per transaction (a sweep batch of 500 subjects asks once), and one
 task per ``VACUUM_DELAY_SECONDS`` window in the shared cache: a commit inside a window is covered
 by the task already scheduled at the window's end, which runs after it. The tables are also set to
-aggressive autovacuum (migrations ``recordings 0018`` and ``dsr 0015``, ``*_dead_rows_autovacuum``) as the backstop for a lost
-message.
+aggressive autovacuum (migrations ``recordings 0018`` and ``dsr 0015``, ``*_dead_rows_autovacuum``)
+as the backstop for a lost message.
 
 What VACUUM guarantees, and what it does not (docs/SECURITY.md, "Dead rows"): it removes the dead
 tuples (their line pointers become unused and the tuple is no longer a row anyone can read through
