@@ -735,7 +735,8 @@ def _decrypted(package: DataPackage, key: bytes) -> Iterator[bytes]:
 
 @transaction.atomic
 def package_download_record(*, package: DataPackage, actor, client_ip: str | None = None) -> DataPackage:
-    """Count one download and write its access event (ids only)."""
+    """Count one download and write its access event (ids only). ``actor`` None: the subject,
+    through the link of their response email (``dsr.subject_links``)."""
     # Only the package row is locked (two downloads count one after the other); the request is
     # read along, and a lock cannot reach its nullable subject join on PostgreSQL anyway.
     package = DataPackage.objects.select_for_update(of=("self",)).select_related("request").get(pk=package.pk)
@@ -746,6 +747,7 @@ def package_download_record(*, package: DataPackage, actor, client_ip: str | Non
         object_id=package.pk,
         object_reference=package.request.reference,
         actor=actor,
+        actor_label="" if actor is not None else "subject",
         detail={"kind": package.kind, "bytes": package.size_bytes, "download": package.downloaded_count},
         client_ip=client_ip,
     )

@@ -199,6 +199,17 @@ def _posted(
     )
 
 
+@transaction.atomic
+def subject_download_record(*, package: DataPackage, client_ip: str | None = None) -> DataPackage:
+    """The subject downloaded their package through their link: counted and logged like any
+    download, and the response's delivery (a request ready to send is completed by it)."""
+    from dsr.packages import package_download_record
+
+    package = package_download_record(package=package, actor=None, client_ip=client_ip)
+    _delivered(_locked(package.request), channel="download", actor=None, at=timezone.now())
+    return package
+
+
 def _delivered(dsr: DataSubjectRequest, *, channel: str, actor, at: datetime.datetime) -> None:
     from dsr.workflow import request_response_delivered
 

@@ -5,18 +5,15 @@ from __future__ import annotations
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core import signing
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponseGone, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
-from compliance_site.audit.models import AccessAction
-from compliance_site.audit.services import access_event_record
 from compliance_site.client_address import client_ip
-from compliance_site.model_update import model_update
-from dsr.models import DataPackage, DataSubjectRequest
+from dsr.models import DataPackage
 from dsr.packages import PackageUnavailable, package_download_record, package_link_check, package_open
+from dsr.response_delivery import subject_download_record
 from dsr.selectors import packages_downloadable_by
 from dsr.subject_links import subject_package_from_token
 
@@ -46,12 +43,7 @@ def package_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     except PackageUnavailable as exc:
         return HttpResponseGone(str(exc), content_type="text/plain")
     package_download_record(package=package, actor=request.user, client_ip=client_ip(request))
-    response = StreamingHttpResponse(body, content_type="application/zip")
-    response["Content-Length"] = str(package.size_bytes)
-    response["Content-Disposition"] = f'attachment; filename="{package.name}"'
-    # A subject's decrypted data must never sit in a shared or browser cache.
-    response["Cache-Control"] = "no-store, private"
-    return response
+    return _archive_response(package, body)
 
 
 _GONE = "This download is no longer available. Please contact us if you still need your data."
@@ -66,8 +58,6 @@ def subject_package_download(request: HttpRequest, token: str) -> HttpResponseBa
     download is an access event by the subject and the response's delivery: a request ready to
     send is completed by it.
     """
-    from dsr.workflow import request_response_delivered
-
     try:
         package = subject_package_from_token(token)
     except DataPackage.DoesNotExist as exc:
@@ -78,23 +68,15 @@ def subject_package_download(request: HttpRequest, token: str) -> HttpResponseBa
         body = package_open(package=package)
     except PackageUnavailable:
         return _gone()
-    with transaction.atomic():
-        package = DataPackage.objects.select_for_update(of=("self",)).get(pk=package.pk)
-        model_update(package, actor=None, downloaded_count=package.downloaded_count + 1)
-        access_event_record(
-            action=AccessAction.DOWNLOAD,
-            object_type="package",
-            object_id=package.pk,
-            object_reference=package.request.reference,
-            actor_label="subject",
-            detail={"kind": package.kind, "bytes": package.size_bytes, "by": "subject"},
-            client_ip=client_ip(request),
-        )
-        if package.request.status == DataSubjectRequest.Status.READY_TO_SEND:
-            request_response_delivered(dsr=package.request, channel="download", actor=None)
+    package = subject_download_record(package=package, client_ip=client_ip(request))
+    return _archive_response(package, body)
+
+
+def _archive_response(package: DataPackage, body) -> StreamingHttpResponse:
     response = StreamingHttpResponse(body, content_type="application/zip")
     response["Content-Length"] = str(package.size_bytes)
     response["Content-Disposition"] = f'attachment; filename="{package.name}"'
+    # A subject's decrypted data must never sit in a shared or browser cache.
     response["Cache-Control"] = "no-store, private"
     return response
 
