@@ -27,11 +27,11 @@ from dsr.models import DataSubjectRequest, ResponseLetter
 from recordings.models import DataSubject, Recording
 from recordings.vault.keys import KeyDestroyedError, personal_data_read, recording_key
 from retention.models import DeletionRecord
+from tests.e2e.desk import click_step, log_in, log_out, readonly, run_step
 from tests.factories import DataSubjectFactory, RecordingFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct horse battery staple"  # UserFactory's, for throwaway test accounts
 SUBJECT_PHONE = "+49 30 5550123"
 REQUESTER_PHONE = "030 555 0123"  # as the letter gives it: national format, spaced
 FOUR_EYES = "Four eyes: a second DPO must approve what you prepared."
@@ -53,35 +53,6 @@ def second_dpo(roles):
 def subject_with_calls(queue_a) -> tuple[DataSubject, list[Recording]]:
     subject = DataSubjectFactory(phone=SUBJECT_PHONE)
     return subject, [RecordingFactory(subject=subject, queue=queue_a) for _ in range(2)]
-
-
-def log_in(page, live_server, username: str) -> None:
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("#login-form [type=submit]")
-    page.wait_for_url(re.compile(r"/admin/$"))
-
-
-def log_out(page) -> None:
-    page.locator("#logout-form [type=submit]").click()
-    page.wait_for_url(re.compile(r"/admin/logout/$"))
-
-
-def readonly(page, field: str):
-    """A read-only field's value on the request page."""
-    return page.locator(f".field-{field} .readonly")
-
-
-def click_step(page, title: str, request_pk: int, step: str) -> None:
-    page.locator(".field-workflow_steps").get_by_role("link", name=title, exact=True).click()
-    page.wait_for_url(re.compile(rf"/admin/dsr/datasubjectrequest/{request_pk}/step/{step}/$"))
-
-
-def run_step(page, request_pk: int) -> None:
-    """Submit the step's form; success lands back on the request's page."""
-    page.locator(".dsr-step [name=_run]").click()
-    page.wait_for_url(re.compile(rf"/admin/dsr/datasubjectrequest/{request_pk}/change/$"))
 
 
 def test_dpo_works_an_erasure_from_intake_to_completed_with_the_second_approval(

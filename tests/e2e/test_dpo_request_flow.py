@@ -19,11 +19,11 @@ from django.utils import timezone
 from compliance_site.roles import PRIVACY_ANALYST
 from dsr.models import DataPackage, DataSubjectRequest, LetterDelivery
 from dsr.response_delivery import response_attempt
+from tests.e2e.desk import click_step, current_stage, log_in, no_dangerous_default, readonly, run_step
 from tests.factories import DataSubjectFactory, RecordingFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct horse battery staple"  # UserFactory's, for throwaway test accounts
 # The German letter (locale/de): its salutation with the name, the access right named, what the
 # package holds, the complaint heading. None of the English wording may be left in it.
 GERMAN_LETTER = (
@@ -43,44 +43,12 @@ def assert_german(text: str) -> None:
         assert phrase not in text, phrase
 
 
-def log_in(page, live_server, username: str) -> None:
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("#login-form [type=submit]")
-    page.wait_for_url(re.compile(r"/admin/$"))
-
-
-def readonly(page, field: str):
-    return page.locator(f".field-{field} .readonly")
-
-
 def stages(page) -> list[tuple[str, str]]:
     items = page.locator(".dsr-progress li")
     return [
         (items.nth(i).inner_text().strip().lstrip("✓ ").strip(), items.nth(i).get_attribute("class") or "")
         for i in range(items.count())
     ]
-
-
-def current_stage(page) -> str:
-    return page.locator(".dsr-progress .dsr-stage-current").inner_text().strip()
-
-
-def click_step(page, title: str, pk: int, step: str) -> None:
-    page.locator(".field-workflow_steps").get_by_role("link", name=title, exact=True).click()
-    page.wait_for_url(re.compile(rf"/admin/dsr/datasubjectrequest/{pk}/step/{step}/$"))
-
-
-def no_dangerous_default(page) -> None:
-    """Every select on the step's page starts on the empty choice."""
-    for select in page.locator(".dsr-step select").all():
-        assert select.evaluate("s => s.value") == "", select.get_attribute("name")
-
-
-def run_step(page, pk: int) -> None:
-    page.locator(".dsr-step [name=_run]").click()
-    page.wait_for_url(re.compile(rf"/admin/dsr/datasubjectrequest/{pk}/change/$"))
 
 
 def test_access_request_from_intake_to_the_subjects_hands(
