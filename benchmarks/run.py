@@ -73,6 +73,7 @@ from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from benchmarks import harness as h
+from compliance_site.audit.models import AuditKey
 from compliance_site.pagination import EXACT_COUNT_LIMIT
 from compliance_site.roles import DPO, QA_LEAD
 from recordings.models import (
@@ -388,6 +389,11 @@ def prepare(ctx: h.Context, size: int) -> str:
         (marker,) = conn.execute(comment).fetchone()
     if regenerate := ctx.scale.regenerate or marker != _marker(size):
         h.run_child("run.py", "generate", env={"DATABASE_URL": url}, size=size)
+    # The dataset outlives the run's keyring (a fresh one per run, in its temporary folder): an
+    # audit key wrapped under an earlier run's keyring cannot be opened by this one, so the access
+    # log starts a key of its own (``audit_key_current`` makes it on the next event).
+    with psycopg.connect(url) as conn:
+        conn.execute(f"DELETE FROM {AuditKey._meta.db_table}")
     ctx.log(f"  {name}: {'generated' if regenerate else 'reused'} in {time.perf_counter() - started:.1f} s")
     return url
 
