@@ -11,6 +11,8 @@ DPO = "DPO"
 PRIVACY_ANALYST = "Privacy analyst"
 QA_LEAD = "QA lead"
 AUDITOR = "Auditor"
+# Edits and publishes the scorecards QA leads evaluate with (the DPO may too).
+QA_ADMINISTRATOR = "QA administrator"
 # A machine account per telephony system: pushes recordings, reads nothing back.
 TELEPHONY_INTEGRATION = "Telephony integration"
 
@@ -39,6 +41,33 @@ _VIEW_RETENTION_APP = [
     "retention.view_subjectdeletionrecord",
     "retention.view_keepuntilrecomputation",
 ]
+_EDIT_SCORECARDS = [
+    "reviews.view_scorecard",
+    "reviews.add_scorecard",
+    "reviews.change_scorecard",
+    "reviews.view_scorecardversion",
+    "reviews.add_scorecardversion",
+    "reviews.change_scorecardversion",
+    "reviews.publish_scorecardversion",
+    "reviews.view_scorecardsection",
+    "reviews.add_scorecardsection",
+    "reviews.change_scorecardsection",
+    "reviews.view_scorecardquestion",
+    "reviews.add_scorecardquestion",
+    "reviews.change_scorecardquestion",
+]
+_VIEW_REVIEWS_APP = [
+    "reviews.view_scorecard",
+    "reviews.view_scorecardversion",
+    "reviews.view_scorecardsection",
+    "reviews.view_scorecardquestion",
+    "reviews.view_evaluation",
+    "reviews.view_all_evaluations",
+    "reviews.view_calibrationsession",
+    "reviews.view_timelinecomment",
+    "reviews.view_agentsupervision",
+    "reviews.view_evaluationtombstone",
+]
 _VIEW_DSR_APP = [
     "dsr.view_datasubjectrequest",
     "dsr.view_recipientnotification",
@@ -49,6 +78,10 @@ _VIEW_DSR_APP = [
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     DPO: [
         *_VIEW_RECORDINGS_APP,
+        *_VIEW_REVIEWS_APP,
+        *_EDIT_SCORECARDS,
+        "reviews.add_agentsupervision",
+        "reviews.change_agentsupervision",
         *_VIEW_RETENTION_APP,
         *_VIEW_DSR_APP,
         "recordings.view_all_recordings",
@@ -116,9 +149,25 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "recordings.mark_sensitive",
         "recordings.view_queue",
         "recordings.view_purpose",
+        "reviews.view_scorecard",
+        "reviews.view_scorecardversion",
+        "reviews.view_evaluation",
+        "reviews.add_evaluation",
+        "reviews.change_evaluation",
+        "reviews.view_timelinecomment",
+        "reviews.add_timelinecomment",
+        "reviews.view_calibrationsession",
+        "reviews.add_calibrationsession",
+        "reviews.calibrate",
+        "reviews.acknowledge_evaluation",
+    ],
+    QA_ADMINISTRATOR: [
+        *_EDIT_SCORECARDS,
+        "recordings.view_queue",
     ],
     AUDITOR: [
         *_VIEW_RECORDINGS_APP,
+        *_VIEW_REVIEWS_APP,
         *_VIEW_RETENTION_APP,
         *_VIEW_DSR_APP,
         "recordings.view_all_recordings",

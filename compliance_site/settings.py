@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "recordings.apps.RecordingsConfig",
     "retention.apps.RetentionConfig",
     "dsr.apps.DsrConfig",
+    "reviews.apps.ReviewsConfig",
     # Staff login: a second factor (TOTP, recovery codes), lockout after failed passwords, and a
     # content security policy (compliance_site.two_factor, the "Staff login" section below).
     "django_otp",

@@ -1,0 +1,1 @@
+"""QA reviews: scorecards, evaluations of recordings, comments pinned in the call, calibration."""
