@@ -16,6 +16,7 @@ import base64
 import binascii
 import contextlib
 import datetime
+import hashlib
 import io
 import json
 import os
@@ -345,14 +346,20 @@ def test_a_restored_dump_read_without_the_keyring_holds_no_usable_secret(seeded,
     # then: no secret is found anywhere
     assert found(needles) == []
 
-    # while the same search finds what is stored, clear or encoded: the session key's digest, the
-    # user id inside the signed and compressed session data, a wrapped key's bytes in hex
-    digest = session_key_digest(seeded["cookie"]).encode()
+    # while the same search finds what is stored, clear or encoded: a wrapped key's bytes, the
+    # session key's digest, the user id inside the signed and compressed session data, the bytes
+    # of a share token's SHA-256 behind its hex
     wrapped = bytes(SubjectKey.objects.get(subject=seeded["subject"]).wrapped_key)
-    controls = [("digest", digest), ("session data", b'"_auth_user_id"'), ("wrapped", wrapped.hex().encode())]
+    controls = [
+        ("wrapped", wrapped),
+        ("digest", session_key_digest(seeded["cookie"]).encode()),
+        ("session data", b'"_auth_user_id"'),
+        ("share hash", hashlib.sha256(seeded["share token"].encode()).digest()),
+    ]
     assert found(controls) == [
         "digest in django_session.session_key",
         "session data in django_session.session_data",
+        "share hash in recordings_share.token_hash",
         "wrapped in recordings_subjectkey.wrapped_key",
     ]
 
