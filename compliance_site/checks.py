@@ -1,10 +1,11 @@
 """System checks: call audio and its keys stay in the EU/EEA or an adequacy country; object grants
-have a foreign key to their object; no admin filters or searches through a secret."""
+have a foreign key to their object; no admin filters or searches through a secret; the keyring
+opens the access log's audit keys."""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 
 @register(Tags.security, deploy=False)
@@ -103,4 +104,44 @@ def admin_filters_reach_no_secret(app_configs=None, **kwargs) -> list[Error]:
         )
         for model, model_admin in admin.site._registry.items()
         if (paths := admin_paths_reaching_secrets(model_admin))
+    ]
+
+
+@register(Tags.security, Tags.database)
+def audit_keys_open(app_configs=None, databases=None, **kwargs) -> list[CheckMessage]:
+    """Audit keys the keyring cannot unwrap, left by a lost keyring or a database restored beside
+    another one, are named here (``manage.py check --database default``, ``migrate``) instead of
+    surfacing as a 500 on the first access to personal data: that access must write an event
+    signed with the newest audit key (compliance_site.audit.audit_keys)."""
+    if not databases:
+        return []
+    from django.db import DatabaseError
+
+    from compliance_site.audit.audit_keys import audit_key_newest_label, audit_keys_unopenable
+    from compliance_site.audit.verification import unopenable_keys_problem
+
+    try:
+        unopenable = audit_keys_unopenable()
+        newest = audit_key_newest_label()
+    except DatabaseError:  # not migrated yet: migrate runs this check before it creates the table
+        return []
+    if not unopenable:
+        return []
+    if newest in unopenable:
+        return [
+            Error(
+                f"The access log cannot sign events: {unopenable_keys_problem(unopenable)}.",
+                hint="Start Custos with the keyring (LOCAL_KEYRING_PATH, or the KMS key) this database "
+                "was written with. Until then every page that shows personal data fails, because "
+                "its access event is signed with the newest audit key.",
+                id="custos.E030",
+            )
+        ]
+    return [
+        Warning(
+            f"The access log cannot be fully verified: {unopenable_keys_problem(unopenable)}.",
+            hint="New events are signed with a key the keyring opens; verify_audit_log reports the "
+            "older events as unverifiable until that keyring is restored.",
+            id="custos.W030",
+        )
     ]

@@ -53,6 +53,7 @@ from recordings.models import (
     SubjectKey,
 )
 from recordings.selectors import lawful_for_purpose
+from recordings.vault.dead_rows import dead_rows_vacuum_after_commit
 from recordings.vault.keys import (
     KEY_BYTES,
     KeyDestroyedError,
@@ -857,8 +858,13 @@ def packages_purge_for_subject(*, subject: DataSubject, actor, reason: str) -> i
 def _package_keys_destroy(packages: list[DataPackage], *, now: datetime.datetime, actor, reason: str) -> None:
     """Mark these packages purged with their keys emptied (one UPDATE and their history rows),
     each with a chained event."""
+    if not packages:
+        return
     purged = DataPackage.objects.filter(pk__any_of=[package.pk for package in packages])
     purged.update(wrapped_key=b"", purged_at=now)
+    # The old row versions keep the wrapped package keys, which the subject key still opens,
+    # until vacuumed (recordings.vault.dead_rows): an expiry destroys keys as an erasure does.
+    dead_rows_vacuum_after_commit()
     history_copy(purged, history_type=HISTORY_CHANGED, date=timezone.now(), user=actor)
     for package in packages:
         package.wrapped_key, package.purged_at = b"", now

@@ -18,7 +18,7 @@ import hmac
 
 from django.utils import timezone
 
-from compliance_site.audit.audit_keys import AuditKeyUnknownError, audit_key
+from compliance_site.audit.audit_keys import AuditKeyUnknownError, AuditKeyUnopenableError, audit_key
 from compliance_site.audit.chain import GENESIS_HASH
 from compliance_site.audit.digests import StoredDigest, digest_hash, digest_sign, digests_all, period
 from compliance_site.audit.models import AccessEvent, AuditChainHead
@@ -31,6 +31,11 @@ def _signature_problem(digest: StoredDigest) -> str | None:
     label = digest.document.get("key_version", "")
     try:
         key = audit_key(label)
+    except AuditKeyUnopenableError:
+        return (
+            f"digest {digest.name} is signed with the audit key {label!r}, which the keyring cannot "
+            "unwrap: forged, or wrapped under a keyring that is lost or not this one; it cannot be verified"
+        )
     except AuditKeyUnknownError:
         return f"digest {digest.name} is signed with an audit key Custos does not hold ({label!r}): forged"
     if not hmac.compare_digest(digest_sign(key, digest.body), str(digest.document.get("signature", ""))):

@@ -27,6 +27,11 @@ class AuditKeyUnknownError(LookupError):
     """No audit key of that label is held: what it signed cannot be verified (or was forged)."""
 
 
+class AuditKeyUnopenableError(AuditKeyUnknownError):
+    """The audit key is held but the master key cannot unwrap it: the keyring (or KMS key) it was
+    wrapped under is lost, destroyed, or not the one this installation uses."""
+
+
 def _aad(label: str) -> bytes:
     return f"custos/audit-key/{label}".encode()
 
@@ -52,7 +57,7 @@ def audit_key(label: str) -> bytes:
     try:
         return _unwrap(row)
     except Exception as exc:  # a KeyProviderError, or a row an intruder wrote: not a key of ours
-        raise AuditKeyUnknownError(
+        raise AuditKeyUnopenableError(
             f"The audit key {label!r} does not unwrap ({type(exc).__name__})."
         ) from None
 
@@ -101,3 +106,22 @@ def audit_keys_rotate() -> int:
 
 def audit_keys_stale_count() -> int:
     return AuditKey.objects.exclude(master_version=get_provider().current_version()).count()
+
+
+def audit_keys_unopenable() -> dict[str, str]:
+    """The audit keys held that the master key cannot unwrap, by label, each with why (the
+    provider's error, which names versions and never a key). Left by a lost keyring, or by a
+    database restored beside another one: what they signed can no longer be verified, and when
+    the newest is one of them no event can be written (``audit_key_current``)."""
+    unopenable: dict[str, str] = {}
+    for row in AuditKey.objects.order_by("id"):
+        try:
+            _unwrap(row)
+        except Exception as exc:  # a KeyProviderError, or a row that is no wrapped key at all
+            unopenable[row.label] = f"{type(exc).__name__}: {exc}"
+    return unopenable
+
+
+def audit_key_newest_label() -> str | None:
+    """The label the next event will be signed with, or None before the first event."""
+    return AuditKey.objects.order_by("-id").values_list("label", flat=True).first()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,12 +61,15 @@ def first_break(
     key_for: KeyLookup,
     keyed_from: int,
     start: tuple[int, str] = (1, GENESIS_HASH),
+    unopenable: Collection[str] = frozenset(),
 ) -> ChainBreak | None:
     """The first broken link of a chain given in sequence order, or None if it is whole.
 
     Events from ``keyed_from`` on must carry an HMAC under a key ``key_for`` knows; the ones
     before keep plain hashes. ``start`` is the (sequence, previous hash) the walk begins at, for
     checking a stretch of the chain; ``head_sequence`` None skips the comparison with the head.
+    ``unopenable`` names the audit keys held that the keyring cannot unwrap: an event signed with
+    one cannot be verified, and the break says a lost keyring may be why.
     """
     expected_sequence, expected_prev = start
     keyed_seen = False
@@ -88,6 +91,14 @@ def first_break(
         if event.key_version:
             keyed_seen = True
             key = key_for(event.key_version)
+            if key is None and event.key_version in unopenable:
+                return ChainBreak(
+                    event.sequence,
+                    event.event_id,
+                    f"it is signed with an audit key Custos does not hold ({event.key_version!r}) in a "
+                    "form its keyring unwraps: forged, or wrapped under a keyring that is lost or not "
+                    "this one; it cannot be verified",
+                )
             if key is None:
                 return ChainBreak(
                     event.sequence,

@@ -11,7 +11,7 @@ be told about once and forgotten. A whole chain sends nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
+from collections.abc import Collection, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -21,7 +21,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from compliance_site.audit.anchoring import digest_problems
-from compliance_site.audit.audit_keys import AuditKeyUnknownError, audit_key
+from compliance_site.audit.audit_keys import AuditKeyUnknownError, audit_key, audit_keys_unopenable
 from compliance_site.audit.chain import GENESIS_HASH, ChainBreak, ChainedEvent, first_break
 from compliance_site.audit.models import AccessEvent, AuditChainHead
 from compliance_site.audit.services import event_fields
@@ -43,12 +43,15 @@ def _key_lookup(label: str) -> bytes | None:
         return None
 
 
-def access_log_first_break() -> ChainBreak | None:
+def access_log_first_break(*, unopenable: Collection[str] | None = None) -> ChainBreak | None:
     """Walk the whole chain in order; the first broken link, or None when it is whole.
 
     Events before the switch-over (``AuditChainHead.keyed_from``) keep their plain SHA-256
     hashes and are checked as before; from it on, every hash must be an HMAC under an audit key.
+    ``unopenable``: the labels of ``audit_keys_unopenable()``, when the caller has them already.
     """
+    if unopenable is None:
+        unopenable = audit_keys_unopenable()
     head = AuditChainHead.objects.filter(id=1).first()
     # A generator (Django types it as an Iterator): closing it closes the server-side cursor.
     rows = cast(Generator[AccessEvent], AccessEvent.objects.order_by("sequence").iterator(chunk_size=2000))
@@ -62,6 +65,7 @@ def access_log_first_break() -> ChainBreak | None:
             head.last_hash if head else GENESIS_HASH,
             key_for=_key_lookup,
             keyed_from=head.keyed_from if head else 1,
+            unopenable=frozenset(unopenable),
         )
     finally:
         # A walk stopped at a break leaves PostgreSQL's server-side cursor open: close it now,
@@ -69,22 +73,38 @@ def access_log_first_break() -> ChainBreak | None:
         rows.close()
 
 
+def unopenable_keys_problem(unopenable: Mapping[str, str]) -> str:
+    """What audit keys the keyring cannot unwrap mean, and what to do: one line."""
+    labels = ", ".join(repr(label) for label in unopenable)
+    return (
+        f"the keyring cannot unwrap the audit keys {labels} ({'; '.join(unopenable.values())}): "
+        "they were wrapped under a keyring (or KMS key) that is lost or is not the one this "
+        "installation uses, or an intruder wrote them; the events and digests they signed cannot be "
+        "verified. Restore that keyring; if it is lost for good, those events stay unverifiable"
+    )
+
+
 @dataclass(frozen=True)
 class AuditReport:
     broken: ChainBreak | None = None
     digest_problems: list[str] = field(default_factory=list)
+    # Audit keys held that the keyring cannot unwrap, by label, with the provider's reason.
+    unopenable_keys: dict[str, str] = field(default_factory=dict)
 
     @property
     def intact(self) -> bool:
-        return self.broken is None and not self.digest_problems
+        return self.broken is None and not self.digest_problems and not self.unopenable_keys
 
     def problems(self) -> list[str]:
-        return ([str(self.broken)] if self.broken else []) + self.digest_problems
+        # The keyring first: it explains the breaks that follow from it.
+        keys = [unopenable_keys_problem(self.unopenable_keys)] if self.unopenable_keys else []
+        return keys + ([str(self.broken)] if self.broken else []) + self.digest_problems
 
 
 def access_log_report() -> AuditReport:
     """The chain walked, and compared with the digests outside the database."""
-    return AuditReport(access_log_first_break(), digest_problems())
+    unopenable = audit_keys_unopenable()
+    return AuditReport(access_log_first_break(unopenable=unopenable), digest_problems(), unopenable)
 
 
 def access_log_verify() -> AuditReport:
@@ -101,6 +121,8 @@ def access_log_verify() -> AuditReport:
             head.last_hash if head else "-",
         )
         return report
+    if report.unopenable_keys:
+        logger.error("The access log cannot be verified: %s", unopenable_keys_problem(report.unopenable_keys))
     if broken is not None:
         logger.error("The access log's hash chain is broken at %s", broken)
     for problem in report.digest_problems:
@@ -112,6 +134,7 @@ def access_log_verify() -> AuditReport:
     context = {
         "broken": broken,
         "digest_problems": report.digest_problems,
+        "unopenable_keys": unopenable_keys_problem(report.unopenable_keys) if report.unopenable_keys else "",
         "url": absolute_url(reverse("admin:audit_accessevent_changelist")),
     }
     send_mail(

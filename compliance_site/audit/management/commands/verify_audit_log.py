@@ -17,6 +17,8 @@ class Command(BaseCommand):
             problems = report.problems()
             for problem in problems[1:]:
                 self.stderr.write(f"  also: {problem}")
+            if report.unopenable_keys:
+                raise CommandError(f"The access log cannot be verified: {problems[0]}.")
             raise CommandError(f"The access log is broken at {problems[0]}.")
         count, digests = AccessEvent.objects.count(), len(digest_names())
         self.stdout.write(
