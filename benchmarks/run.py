@@ -34,6 +34,7 @@ class Scale:
     warmup: int = 5
     usable_calls: int = 200  # timed recording_usable_for calls per case and round
     regenerate: bool = False
+    db_suffix: str = ""  # appended to the databases' names, so that two checkouts keep apart
     rounds: int = 5
 
 
@@ -50,6 +51,7 @@ BENCH = Bench(
         ("sizes", _ints, "recordings per database, comma-separated (1000,100000,1000000)"),
         ("pages", _words, "pages to measure, comma-separated (default all)"),
         ("regenerate", bool, "refill the databases even if they hold the dataset"),
+        ("db_suffix", str, "appended to the databases' names (custos_bench_1m_SUFFIX)"),
     ],
 )
 if __name__ == "__main__":
@@ -376,7 +378,9 @@ def _marker(size: int) -> str:
 def prepare(ctx: h.Context, size: int) -> str:
     """The database of ``size`` recordings, created if missing, migrated, filled unless it holds
     the dataset already; its URL."""
-    name = f"custos_bench_{h.count_label(size).lower()}"
+    name = f"custos_bench_{h.count_label(size).lower()}" + (
+        f"_{ctx.scale.db_suffix}" if ctx.scale.db_suffix else ""
+    )
     url = h.with_database(ctx.server_url, name)
     started = time.perf_counter()
     if not h.database_exists(ctx.server_url, name):
