@@ -11,8 +11,8 @@ from django.contrib.admin import ModelAdmin
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
-from django.db import connections
-from django.db.models import QuerySet
+from django.db import connections, transaction
+from django.db.models import Q, QuerySet
 from django.utils.functional import cached_property
 
 # Below this many rows an exact COUNT(*) is cheap, and exact numbers are nicer to read.
@@ -77,9 +77,14 @@ class CappedCountPaginator(Paginator):
     stops reading once it knows there are more, so its cost is bounded by the cap, not by the
     table. Past the cap, ``count`` is the cap (the pages reach that far) and ``capped`` is true."""
 
-    def __init__(self, object_list, per_page, orphans=0, allow_empty_first_page=True, *, cap: int) -> None:
+    def __init__(
+        self, object_list, per_page, orphans=0, allow_empty_first_page=True, *, cap: int, narrowing=None
+    ) -> None:
         super().__init__(object_list, per_page, orphans, allow_empty_first_page)
         self.cap = cap
+        # A filter the list implies (so the count stays exact) that an index can serve: the
+        # count reads the rows it names instead of walking the table until the cap.
+        self.narrowing = narrowing
 
     @cached_property
     def _counted(self) -> int:
@@ -87,8 +92,18 @@ class CappedCountPaginator(Paginator):
         queryset = self.object_list
         if not isinstance(queryset, QuerySet):
             return min(len(queryset), self.cap + 1)
+        if self.narrowing is not None:
+            queryset = queryset.filter(self.narrowing)
         # No ordering: the count needs none, and without it the planner may read in any order.
-        return queryset.order_by().values("pk")[: self.cap + 1].count()
+        bounded = queryset.order_by().values("pk")[: self.cap + 1]
+        connection = connections[queryset.db]
+        if connection.vendor != "postgresql":
+            return bounded.count()
+        with transaction.atomic(using=queryset.db), connection.cursor() as cursor:
+            # The planner prices the access rules' probes high enough to JIT-compile the count,
+            # which takes longer than running it (hundreds of ms for a 10,000-row count).
+            cursor.execute("SET LOCAL jit = off")
+            return bounded.count()
 
     @cached_property
     def count(self) -> int:
@@ -163,10 +178,21 @@ class SizeScopedCountAdminMixin(_Base):
     def knows_table_size(self, request) -> bool:
         return request.user.has_perm(self.table_size_permission)
 
+    def count_narrowing(self, request) -> Q | None:
+        """A filter implied by the list's queryset for this user that an index can serve."""
+        return None
+
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
         if self.knows_table_size(request):
             return EstimatedCountPaginator(queryset, per_page, orphans, allow_empty_first_page)
-        return CappedCountPaginator(queryset, per_page, orphans, allow_empty_first_page, cap=list_count_cap())
+        return CappedCountPaginator(
+            queryset,
+            per_page,
+            orphans,
+            allow_empty_first_page,
+            cap=list_count_cap(),
+            narrowing=self.count_narrowing(request),
+        )
 
     def get_changelist(self, request, **kwargs):
         if self.knows_table_size(request):

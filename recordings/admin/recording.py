@@ -42,6 +42,7 @@ from recordings.playback.sessions import playback_token
 from recordings.selectors import (
     purposes_lawful_for,
     queues_visible_to,
+    recordings_granted_ids,
     recordings_playable_by,
     recordings_visible_to,
 )
@@ -260,6 +261,9 @@ class RecordingAdmin(
     # The DPO and the auditor see the whole table and may know its size: its estimate. A QA lead
     # sees a part: exactly that part, counted up to CUSTOS_LIST_COUNT_CAP.
     table_size_permission = "recordings.view_all_recordings"
+
+    def count_narrowing(self, request):
+        return recordings_granted_ids(request.user)
 
     def get_queryset(self, request):
         return recordings_visible_to(request.user)
