@@ -366,6 +366,7 @@ PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="DE")
 RECORDING_MAX_BYTES = env.int("RECORDING_MAX_BYTES", default=500 * 1024 * 1024)
 # An admin list counts what a QA lead (or anyone who may not know the table's size) may see
 # exactly, up to this many rows; past it the total reads "10,000+" (compliance_site.pagination).
+# Below a thousand most QA leads' lists would stop before their first filter.
 CUSTOS_LIST_COUNT_CAP = env.int("CUSTOS_LIST_COUNT_CAP", default=10_000)
 if CUSTOS_LIST_COUNT_CAP < 1_000:
     raise ImproperlyConfigured(f"CUSTOS_LIST_COUNT_CAP={CUSTOS_LIST_COUNT_CAP} must be at least 1000.")
