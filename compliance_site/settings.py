@@ -365,6 +365,12 @@ if DSR_PACKAGE_TTL_DAYS < 1:
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="DE")
 # Largest audio file accepted by ingest, in bytes (default 500 MiB).
 RECORDING_MAX_BYTES = env.int("RECORDING_MAX_BYTES", default=500 * 1024 * 1024)
+# An admin list counts what a QA lead (or anyone who may not know the table's size) may see
+# exactly, up to this many rows; past it the total reads "10,000+" (compliance_site.pagination).
+# Below a thousand most QA leads' lists would stop before their first filter.
+CUSTOS_LIST_COUNT_CAP = env.int("CUSTOS_LIST_COUNT_CAP", default=10_000)
+if CUSTOS_LIST_COUNT_CAP < 1_000:
+    raise ImproperlyConfigured(f"CUSTOS_LIST_COUNT_CAP={CUSTOS_LIST_COUNT_CAP} must be at least 1000.")
 RETENTION_DEFAULT_DAYS = env.int("RETENTION_DEFAULT_DAYS", default=90)
 RETENTION_SWEEP_BATCH_SIZE = env.int("RETENTION_SWEEP_BATCH_SIZE", default=500)
 # An erasure a legal hold deferred becomes due when the last hold covering the recording is
