@@ -41,6 +41,7 @@ from recordings.models import (
 from recordings.restrictions import restriction_place
 from recordings.sharing.services import share_create
 from retention.models import DeletionRecord, HeldErasure, RetentionPolicy, SubjectDeletionRecord, SweepRun
+from reviews.scorecards import scorecard_create
 from tests.factories import LegalHoldFactory, PurposeFactory, RecordingFactory
 
 pytestmark = pytest.mark.django_db
@@ -127,6 +128,8 @@ def world(dpo, analyst, qa_lead_a, queue_a, roles):
     ClockedSchedule.objects.create(clocked_time=now)
     SolarSchedule.objects.create(event="sunrise", latitude="52.52", longitude="13.40")
     access_event_record(action="view", object_type="recording", object_id=recording.pk, actor=dpo)
+    # a scorecard and its first draft version
+    scorecard_create(name="Support calls", queues=[queue_a], actor=dpo)
     if apps.is_installed("axes"):
         # a wrong password: django-axes' attempt and failure records
         Client().post(reverse("admin:login"), {"username": analyst.username, "password": "wrong"})
