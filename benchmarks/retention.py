@@ -71,6 +71,7 @@ from django.db.models import Subquery
 from django.utils import timezone
 
 from benchmarks import harness as h
+from compliance_site.audit.audit_keys import audit_key_current
 from compliance_site.audit.chain import GENESIS_HASH
 from compliance_site.audit.models import AccessEvent, AuditChainHead
 from compliance_site.roles import DPO
@@ -129,8 +130,10 @@ def fill(layout: Layout, now: datetime.datetime, *, blobs: bool = True) -> dict[
     with transaction.atomic():
         h.truncate(Recording, DataSubject, Queue, Purpose, AccessEvent, AuditChainHead, DeletionRecord)
         h.truncate(SweepRun, *_historical("recordings", "retention"))
-        # The access log's chain began long before: the first batch does not pay for its head.
+        # The access log's chain began long before: the first batch does not pay for its head,
+        # nor for making its first audit key.
         AuditChainHead.objects.create(id=1, sequence=0, last_hash=GENESIS_HASH)
+        audit_key_current()
         qa, disputes = (
             Purpose.objects.create(code=code, name=name, description=text)
             for code, name, text in (

@@ -192,6 +192,14 @@ except (ImproperlyConfigured, KeyError, ValueError) as exc:
 for _option in ("key_prefix", "timeout", "version", "key_function"):
     if _option in CACHES["default"]:
         CACHES["default"][_option.upper()] = CACHES["default"].pop(_option)
+# The dead-rows vacuum's debounce (recordings.vault.dead_rows), never in the database: there it
+# cost statements in every erasure batch's commit. The shared Redis when CACHE_URL is one (one
+# vacuum per window for every worker), else this process's memory (one per worker and window).
+CACHES["dead_rows"] = (
+    dict(CACHES["default"])
+    if CACHES["default"]["BACKEND"].endswith(".RedisCache")
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "custos-dead-rows"}
+)
 
 # --- Storage --------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 
 from django.db import transaction
 from django.utils import timezone
@@ -21,6 +22,10 @@ AUDIT_KEY_BYTES = 32
 
 _unwrapped: dict[tuple[str, bytes], bytes] = {}
 _unwrapped_lock = threading.Lock()
+
+# The newest key as this thread's current transaction read it: (its on-commit marker, label,
+# key). Per thread, as Django's connections are.
+_current = threading.local()
 
 
 class AuditKeyUnknownError(LookupError):
@@ -62,13 +67,56 @@ def audit_key(label: str) -> bytes:
         ) from None
 
 
+def audit_key_lookup() -> Callable[[str], bytes | None]:
+    """A look-up by label for one walk of the chain: each label's key read once, where the walk
+    asked for it per event (a statement per event); None for a label no key is held for."""
+    found: dict[str, bytes | None] = {}
+
+    def lookup(label: str) -> bytes | None:
+        if label not in found:
+            try:
+                found[label] = audit_key(label)
+            except AuditKeyUnknownError:
+                found[label] = None
+        return found[label]
+
+    return lookup
+
+
 def audit_key_current() -> tuple[str, bytes]:
     """(label, key) of the newest audit key, made (under the current master-key version) if
-    there is none yet. Callers hold the chain's head lock, so two never make one at once."""
+    there is none yet. Callers hold the chain's head lock, so two never make one at once.
+
+    Read once per transaction: a sweep appends to the chain once per batch and per subject, and a
+    look-up each time was a statement per append. Safe because the head lock, taken before the
+    first read, is held to the commit: no other process can make a newer key meanwhile (keys are
+    made under that lock), and this one drops the cached key when it makes one itself. A marker
+    registered with ``on_commit`` ties the cached key to its transaction: Django discards it on a
+    rollback (of the savepoint that read the key, or of everything), and it runs on the commit,
+    so a later transaction always reads afresh (and sees another process's rotation)."""
+    connection = transaction.get_connection()
+    held = getattr(_current, "held", None)
+    if held is not None and connection.in_atomic_block:
+        marker, label, key = held
+        if any(callback is marker for _sids, callback, _robust in connection.run_on_commit):
+            return label, key
     row = AuditKey.objects.order_by("-id").first()
     if row is None:
         row = _audit_key_new()
-    return row.label, _unwrap(row)
+    label, key = row.label, _unwrap(row)
+    if connection.in_atomic_block:
+        forget = _current_forgetter()
+        transaction.on_commit(forget)
+        _current.held = (forget, label, key)
+    return label, key
+
+
+def _current_forgetter() -> Callable[[], None]:
+    def forget() -> None:
+        if getattr(_current, "held", (None,))[0] is forget:
+            _current.held = None
+
+    return forget
 
 
 def _audit_key_new() -> AuditKey:
@@ -77,6 +125,7 @@ def _audit_key_new() -> AuditKey:
         int(label[1:]) for label in AuditKey.objects.values_list("label", flat=True) if label[1:].isdigit()
     ]
     label = f"a{max(numbers, default=0) + 1}"
+    _current.held = None  # no longer the newest
     version, wrapped = get_provider().wrap(os.urandom(AUDIT_KEY_BYTES), associated_data=_aad(label))
     return AuditKey.objects.create(
         label=label, master_version=version, wrapped_key=wrapped, created_at=timezone.now()

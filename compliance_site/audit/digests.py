@@ -29,7 +29,7 @@ from django.core.files.storage import storages
 from django.db import transaction
 from django.utils import timezone
 
-from compliance_site.audit.audit_keys import AuditKeyUnknownError, audit_key, audit_key_current
+from compliance_site.audit.audit_keys import audit_key_current, audit_key_lookup
 from compliance_site.audit.chain import GENESIS_HASH, ChainedEvent, canonical_json, first_break
 from compliance_site.audit.models import AccessEvent, AuditChainHead
 from compliance_site.audit.services import event_fields
@@ -121,13 +121,6 @@ def _event_ref(event: AccessEvent | None) -> dict[str, Any] | None:
     return {"id": event.pk, "sequence": event.sequence, "hash": event.hash}
 
 
-def _key_lookup(label: str) -> bytes | None:
-    try:
-        return audit_key(label)
-    except AuditKeyUnknownError:
-        return None
-
-
 def _stretch_check(after: int, prev_hash: str, through: int, keyed_from: int) -> None:
     rows = cast(
         Generator[AccessEvent],
@@ -140,7 +133,7 @@ def _stretch_check(after: int, prev_hash: str, through: int, keyed_from: int) ->
     )
     try:
         broken = first_break(
-            events, None, "", key_for=_key_lookup, keyed_from=keyed_from, start=(after + 1, prev_hash)
+            events, None, "", key_for=audit_key_lookup(), keyed_from=keyed_from, start=(after + 1, prev_hash)
         )
     finally:
         rows.close()  # the server-side cursor of a walk stopped at a break

@@ -21,7 +21,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from compliance_site.audit.anchoring import digest_problems
-from compliance_site.audit.audit_keys import AuditKeyUnknownError, audit_key, audit_keys_unopenable
+from compliance_site.audit.audit_keys import audit_key_lookup, audit_keys_unopenable
 from compliance_site.audit.chain import GENESIS_HASH, ChainBreak, ChainedEvent, first_break
 from compliance_site.audit.models import AccessEvent, AuditChainHead
 from compliance_site.audit.services import event_fields
@@ -34,13 +34,6 @@ logger = logging.getLogger(__name__)
 def _dpo_emails() -> list[str]:
     users = get_user_model().objects.filter(is_active=True, groups__name=DPO).exclude(email="")
     return sorted(set(users.values_list("email", flat=True)))
-
-
-def _key_lookup(label: str) -> bytes | None:
-    try:
-        return audit_key(label)
-    except AuditKeyUnknownError:
-        return None
 
 
 def access_log_first_break(*, unopenable: Collection[str] | None = None) -> ChainBreak | None:
@@ -63,7 +56,7 @@ def access_log_first_break(*, unopenable: Collection[str] | None = None) -> Chai
             events,
             head.sequence if head else 0,
             head.last_hash if head else GENESIS_HASH,
-            key_for=_key_lookup,
+            key_for=audit_key_lookup(),
             keyed_from=head.keyed_from if head else 1,
             unopenable=frozenset(unopenable),
         )

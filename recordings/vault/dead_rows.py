@@ -9,8 +9,10 @@ keys or a subject's ciphertext. VACUUM cannot run inside a transaction, hence a 
 connection of the task's own.
 
 Debounced: one registration per transaction (a sweep batch of 500 subjects asks once), and one
-task per ``VACUUM_DELAY_SECONDS`` window in the shared cache: a commit inside a window is covered
-by the task already scheduled at the window's end, which runs after it. The tables are also set to
+task per ``VACUUM_DELAY_SECONDS`` window in the ``dead_rows`` cache (Redis shared by the workers,
+or each process's memory; never the database, where the mark cost statements in every erasure
+batch): a commit inside a window is covered by the task already scheduled at the window's end,
+which runs after it. The tables are also set to
 aggressive autovacuum (migrations ``recordings 0018`` and ``dsr 0015``, ``*_dead_rows_autovacuum``)
 as the backstop for a lost message.
 
@@ -31,8 +33,9 @@ import time
 
 from celery import shared_task
 from django.apps import apps
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.utils.connection import ConnectionProxy
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +55,8 @@ VACUUM_DELAY_SECONDS = 30
 # may differ a little, and a commit that saw the mark must be committed before the task starts.
 CLOCK_MARGIN_SECONDS = 2
 _PENDING_KEY = "custos:dead-rows-vacuum-pending"
+# The debounce's own cache alias (settings.CACHES["dead_rows"]), per thread as Django's ``cache``.
+cache = ConnectionProxy(caches, "dead_rows")
 
 
 def key_tables() -> list[str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -85,7 +84,7 @@ def test_batches_committed_within_the_window_share_one_vacuum(enqueued):
     assert enqueued == [COUNTDOWN]
 
     # once the window is over (the mark expired as the task became due), the next one enqueues
-    cache.delete(dead_rows._PENDING_KEY)
+    dead_rows.cache.delete(dead_rows._PENDING_KEY)
     subject_key_destroy(subject=DataSubjectFactory(), reason="test")
     assert len(enqueued) == 2
 
@@ -94,7 +93,7 @@ def test_batches_committed_within_the_window_share_one_vacuum(enqueued):
 def test_a_key_already_destroyed_enqueues_nothing(enqueued):
     subject = DataSubjectFactory()
     subject_key_destroy(subject=subject, reason="first")
-    cache.delete(dead_rows._PENDING_KEY)
+    dead_rows.cache.delete(dead_rows._PENDING_KEY)
     subject_key_destroy(subject=subject, reason="again")
     assert len(enqueued) == 1
 
