@@ -31,6 +31,7 @@ def keyring_lost(settings, tmp_path):
         settings.LOCAL_KEYRING_PATH = tmp_path / "another-keyring.json"
         reset_provider_cache()
         audit_keys._unwrapped.clear()
+        audit_keys._current.held = None  # the newest key read in this transaction, too
 
     yield lose
     reset_provider_cache()
