@@ -253,7 +253,10 @@ class EvaluationAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
         return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_{name}", args=args)
 
     def _visible(self, request, object_id) -> Evaluation:
-        # Not found for whoever may not read it, exactly like an id that never existed.
+        # Forbidden to whoever reads no evaluation at all (the admin's own answer to a missing
+        # model permission), then not found for whoever may not read it, exactly like an id that never existed.
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
         evaluation = (
             self.get_queryset(request)
             .select_related("recording", "scorecard_version__scorecard", "queue", "evaluator", "agent")
