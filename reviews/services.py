@@ -130,12 +130,14 @@ def _locked(evaluation: Evaluation) -> Evaluation:
     )
 
 
-def _still_evaluable_by(evaluation: Evaluation, actor) -> None:
-    if (
-        evaluation.recording_id is None
-        or not recordings_evaluable_by(actor).filter(pk=evaluation.recording_id).exists()
-    ):
+def _still_evaluable_by(evaluation: Evaluation, actor) -> Recording:
+    """The evaluation's recording, if ``actor`` may evaluate it at this moment."""
+    recording = None
+    if evaluation.recording_id is not None:
+        recording = recordings_evaluable_by(actor).filter(pk=evaluation.recording_id).first()
+    if recording is None:
         raise ValidationError(NO_LONGER_EVALUABLE, code="not_evaluable")
+    return recording
 
 
 def _questions(evaluation: Evaluation) -> dict[int, ScorecardQuestion]:
@@ -151,7 +153,8 @@ def _answers_apply(
     foreign = sorted(str(pk) for pk in answers if pk not in questions)
     if foreign:
         raise ValidationError(
-            f"Answers to questions that are not on this evaluation's scorecard version: {', '.join(foreign)}.",
+            "Answers to questions that are not on this evaluation's scorecard version: "
+            f"{', '.join(foreign)}.",
             code="foreign_question",
         )
     for pk, (value, text) in answers.items():
@@ -252,13 +255,12 @@ def evaluation_rescore(
     with transaction.atomic():
         evaluation = _locked(evaluation)
         if evaluation.status not in (EvaluationStatus.SUBMITTED, EvaluationStatus.DISPUTED):
-            raise ValidationError(
-                "Only a submitted or disputed evaluation is re-scored.", code="status"
-            )
+            raise ValidationError("Only a submitted or disputed evaluation is re-scored.", code="status")
         if evaluation.evaluator_id == actor.pk:
             _still_evaluable_by(evaluation, actor)
         elif is_dpo(actor):
-            if not recordings_usable_for_quality_now().filter(pk=evaluation.recording_id).exists():
+            usable = recordings_usable_for_quality_now()
+            if evaluation.recording_id is None or not usable.filter(pk=evaluation.recording_id).exists():
                 raise ValidationError(NO_LONGER_EVALUABLE, code="not_evaluable")
         else:
             raise ValidationError("Only the evaluator or a DPO may re-score an evaluation.", code="forbidden")
@@ -269,9 +271,10 @@ def evaluation_rescore(
 
 def _require_team_lead(evaluation: Evaluation, actor) -> Evaluation:
     evaluation = _locked(evaluation)
-    leads = evaluation.agent_id is not None and AgentSupervision.objects.filter(
-        agent_id=evaluation.agent_id, team_lead=actor
-    ).exists()
+    leads = (
+        evaluation.agent_id is not None
+        and AgentSupervision.objects.filter(agent_id=evaluation.agent_id, team_lead=actor).exists()
+    )
     if not (actor.has_perm("reviews.acknowledge_evaluation") and leads):
         raise ValidationError(
             "Only the team lead of the evaluated agent acknowledges or disputes an evaluation.",
@@ -335,14 +338,18 @@ def comment_add(*, evaluation: Evaluation, actor, position_ms: int, body: str) -
     if not body:
         raise ValidationError({"body": "Write the comment."}, code="required")
     if len(body) > COMMENT_MAX_CHARS:
-        raise ValidationError({"body": f"A comment has at most {COMMENT_MAX_CHARS:,} characters."}, code="too_long")
+        raise ValidationError(
+            {"body": f"A comment has at most {COMMENT_MAX_CHARS:,} characters."}, code="too_long"
+        )
     with transaction.atomic():
         evaluation = _locked(evaluation)
         _require_evaluator(evaluation, actor)
-        _still_evaluable_by(evaluation, actor)
+        recording = _still_evaluable_by(evaluation, actor)
         if evaluation.status == EvaluationStatus.ACKNOWLEDGED:
-            raise ValidationError("This evaluation was acknowledged: it takes no more comments.", code="status")
-        length = _call_length_ms(Recording.objects.get(pk=evaluation.recording_id))
+            raise ValidationError(
+                "This evaluation was acknowledged: it takes no more comments.", code="status"
+            )
+        length = _call_length_ms(recording)
         if not isinstance(position_ms, int) or not 0 <= position_ms <= length:
             raise ValidationError(
                 {"position_ms": f"The position must lie within the call (0 to {length:,} ms)."},

@@ -5,12 +5,14 @@ page that starts one from a recording. Every write is a ``reviews.services`` cal
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -82,11 +84,12 @@ class _VisibleChoicesFilter(admin.SimpleListFilter):
         return self.choices_for(request)
 
     def queryset(self, request, queryset):
-        if not self.value():
+        chosen = self.value()
+        if not chosen:
             return queryset
-        if self.value() not in {value for value, _ in self.lookup_choices}:
+        if chosen not in {value for value, _ in self.lookup_choices}:
             raise ClearBadRequest(f"Unknown {self.title} in the list's filter: choose one the list offers.")
-        return self.filtered(queryset, int(self.value()))
+        return self.filtered(queryset, int(chosen))
 
     def filtered(self, queryset, pk: int):
         raise NotImplementedError
@@ -235,7 +238,7 @@ class EvaluationAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
 
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
-        pages = [
+        pages: list[tuple[str, Callable[..., HttpResponseBase], str]] = [
             ("start/<int:recording_id>/", self.start_view, "start"),
             ("<int:object_id>/comments/", self.comment_add_view, "comment_add"),
             ("<int:object_id>/comments/<int:comment_id>/delete/", self.comment_delete_view, "comment_delete"),
@@ -254,7 +257,8 @@ class EvaluationAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
 
     def _visible(self, request, object_id) -> Evaluation:
         # Forbidden to whoever reads no evaluation at all (the admin's own answer to a missing
-        # model permission), then not found for whoever may not read it, exactly like an id that never existed.
+        # model permission); not found for whoever may not read this one, as for an id that
+        # never existed.
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
         evaluation = (
@@ -284,20 +288,21 @@ class EvaluationAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
 
     def _mode(self, request, evaluation: Evaluation) -> str:
         """What the user may do with the form now: "draft", "rescore", or "" (read only)."""
-        user = request.user
-        linked = evaluation.recording_id is not None and evaluation.detached_at is None
-        if not linked:
+        user, recording_id = request.user, evaluation.recording_id
+        if recording_id is None or evaluation.detached_at is not None:
             return ""
         own = evaluation.evaluator_id == user.pk
-        if own and recordings_evaluable_by(user).filter(pk=evaluation.recording_id).exists():
+        if own and recordings_evaluable_by(user).filter(pk=recording_id).exists():
             return "draft" if evaluation.status == EvaluationStatus.DRAFT else self._rescorable(evaluation)
-        if is_dpo(user) and recordings_usable_for_quality_now().filter(pk=evaluation.recording_id).exists():
+        if is_dpo(user) and recordings_usable_for_quality_now().filter(pk=recording_id).exists():
             return self._rescorable(evaluation)
         return ""
 
     @staticmethod
     def _rescorable(evaluation: Evaluation) -> str:
-        return "rescore" if evaluation.status in (EvaluationStatus.SUBMITTED, EvaluationStatus.DISPUTED) else ""
+        return (
+            "rescore" if evaluation.status in (EvaluationStatus.SUBMITTED, EvaluationStatus.DISPUTED) else ""
+        )
 
     def _save(self, request, evaluation: Evaluation) -> tuple[HttpResponseRedirect | None, Any]:
         """Save, submit or re-score from the form: a redirect when done, else no response and the
@@ -321,7 +326,9 @@ class EvaluationAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
                     try:
                         evaluation_submit(evaluation=evaluation, actor=request.user)
                     except ValidationError as exc:
-                        self.message_user(request, f"Draft saved, not submitted: {_messages(exc)}", messages.ERROR)
+                        self.message_user(
+                            request, f"Draft saved, not submitted: {_messages(exc)}", messages.ERROR
+                        )
                         return HttpResponseRedirect(self._url("change", evaluation.pk)), None
                     done = "Submitted: the agent's team lead may now acknowledge or dispute it."
         except ValidationError as exc:
@@ -358,7 +365,9 @@ class EvaluationAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
                     "status": row.get_status_display(),
                     "score": row.score,
                 }
-                for row in evaluation.history.select_related("history_user").order_by("history_date", "history_id")
+                for row in evaluation.history.select_related("history_user").order_by(
+                    "history_date", "history_id"
+                )
             ],
             "comment_max": COMMENT_MAX_CHARS,
             "dispute_max": DISPUTE_REASON_MAX_CHARS,
@@ -367,7 +376,9 @@ class EvaluationAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
             context.update(self._call_context(request, evaluation, mode))
         if self._leads_agent(user, evaluation):
             context["team_lead_url"] = self._url("team_lead", evaluation.pk)
-        evaluation_view_record(evaluation=evaluation, actor=user, page="evaluation", client_ip=client_ip(request))
+        evaluation_view_record(
+            evaluation=evaluation, actor=user, page="evaluation", client_ip=client_ip(request)
+        )
         response = TemplateResponse(request, "reviews/evaluation.html", context)
         response["Cache-Control"] = "no-store, private"
         return response

@@ -47,7 +47,13 @@ def scorecard_published(*queues: Queue, name: str = "Service basics") -> Scoreca
             resolution,
             "resolved",
             AnswerType.CHOICE,
-            {"choices": [{"label": "No", "points": 0}, {"label": "Partly", "points": 1}, {"label": "Yes", "points": 2}]},
+            {
+                "choices": [
+                    {"label": "No", "points": 0},
+                    {"label": "Partly", "points": 1},
+                    {"label": "Yes", "points": 2},
+                ]
+            },
         ),
         (resolution, "notes", AnswerType.TEXT, {}),
     ]

@@ -42,7 +42,9 @@ def errors(response) -> list[str]:
     return [m.message for m in get_messages(response.wsgi_request) if m.level_tag == "error"]
 
 
-def test_the_recording_page_offers_evaluate_and_the_start_page_starts_a_draft(client, qa_lead_a, auditor, call, version):
+def test_the_recording_page_offers_evaluate_and_the_start_page_starts_a_draft(
+    client, qa_lead_a, auditor, call, version
+):
     # given: the QA lead on the call's page
     client.force_login(qa_lead_a)
     start = reverse("admin:reviews_evaluation_start", args=[call.pk])
@@ -58,7 +60,9 @@ def test_the_recording_page_offers_evaluate_and_the_start_page_starts_a_draft(cl
 
     # and: the auditor sees no such link, and may not start
     client.force_login(auditor)
-    assert start not in client.get(reverse("admin:recordings_recording_change", args=[call.pk])).content.decode()
+    assert (
+        start not in client.get(reverse("admin:recordings_recording_change", args=[call.pk])).content.decode()
+    )
     assert client.get(start).status_code == 403
 
 
@@ -81,7 +85,12 @@ def test_the_page_shows_player_form_and_timeline_and_logs_a_view(client, qa_lead
 
     html = response.content.decode()
     assert response.status_code == 200
-    for marker in ('id="recording-player"', 'id="evaluation-timeline"', 'id="comment-form"', 'id="evaluation-submit"'):
+    for marker in (
+        'id="recording-player"',
+        'id="evaluation-timeline"',
+        'id="comment-form"',
+        'id="evaluation-submit"',
+    ):
         assert marker in html
     assert "<script>" not in html and " style=" not in html  # the strict CSP: nothing inline
     event = AccessEvent.objects.filter(object_type="evaluation").get()
@@ -99,7 +108,11 @@ def test_a_score_posted_by_the_browser_is_ignored(client, qa_lead_a, draft, vers
     client.post(page(draft), {**answers, "score": "100", "auto_failed": "", "_action": "submit"})
 
     draft.refresh_from_db()
-    assert (draft.status, draft.score, draft.auto_failed) == (EvaluationStatus.SUBMITTED, Decimal("0.00"), True)
+    assert (draft.status, draft.score, draft.auto_failed) == (
+        EvaluationStatus.SUBMITTED,
+        Decimal("0.00"),
+        True,
+    )
 
 
 @pytest.mark.parametrize(
@@ -112,7 +125,9 @@ def test_a_score_posted_by_the_browser_is_ignored(client, qa_lead_a, draft, vers
         ({"notes": "x" * 5001}, "longer than 5,000 characters"),
     ],
 )
-def test_hostile_answers_get_a_clear_error_and_change_nothing(client, qa_lead_a, draft, version, posted, message):
+def test_hostile_answers_get_a_clear_error_and_change_nothing(
+    client, qa_lead_a, draft, version, posted, message
+):
     client.force_login(qa_lead_a)
     data = {}
     for key, value in posted.items():
@@ -156,7 +171,8 @@ def test_hostile_comments_get_a_clear_error(client, qa_lead_a, draft, position, 
     client.force_login(qa_lead_a)
 
     response = client.post(
-        reverse("admin:reviews_evaluation_comment_add", args=[draft.pk]), {"position_ms": position, "body": body}
+        reverse("admin:reviews_evaluation_comment_add", args=[draft.pk]),
+        {"position_ms": position, "body": body},
     )
 
     assert response.status_code == 302
@@ -174,14 +190,25 @@ def test_a_comment_at_a_point_shows_on_the_timeline_and_goes_when_deleted(client
     html = client.get(page(draft)).content.decode()
     assert 'data-position-ms="83000"' in html and "01:23" in html and "Hold was too long." in html
 
-    assert client.get(reverse("admin:reviews_evaluation_comment_delete", args=[draft.pk, comment.pk])).status_code == 405
+    assert (
+        client.get(
+            reverse("admin:reviews_evaluation_comment_delete", args=[draft.pk, comment.pk])
+        ).status_code
+        == 405
+    )
     client.post(reverse("admin:reviews_evaluation_comment_delete", args=[draft.pk, comment.pk]))
     assert not TimelineComment.objects.exists()
 
 
-def test_the_auditor_reads_a_submitted_evaluation_without_a_form_or_a_player(client, auditor, qa_lead_a, call, version):
-    evaluation = evaluation_make(recording=call, evaluator=qa_lead_a, version=version, status=EvaluationStatus.SUBMITTED)
-    TimelineComment.objects.create(evaluation=evaluation, author=qa_lead_a, position_ms=5000, body="Good opening.")
+def test_the_auditor_reads_a_submitted_evaluation_without_a_form_or_a_player(
+    client, auditor, qa_lead_a, call, version
+):
+    evaluation = evaluation_make(
+        recording=call, evaluator=qa_lead_a, version=version, status=EvaluationStatus.SUBMITTED
+    )
+    TimelineComment.objects.create(
+        evaluation=evaluation, author=qa_lead_a, position_ms=5000, body="Good opening."
+    )
     client.force_login(auditor)
 
     html = client.get(page(evaluation)).content.decode()
@@ -191,9 +218,13 @@ def test_the_auditor_reads_a_submitted_evaluation_without_a_form_or_a_player(cli
     assert 'id="audio-unavailable"' in html
 
 
-def test_a_detached_evaluation_shows_its_score_and_values_without_the_call(client, dpo, qa_lead_a, call, version):
+def test_a_detached_evaluation_shows_its_score_and_values_without_the_call(
+    client, dpo, qa_lead_a, call, version
+):
     # given: the call is gone; the evaluation kept its numbers (the retention's detach)
-    evaluation = evaluation_make(recording=call, evaluator=qa_lead_a, version=version, status=EvaluationStatus.SUBMITTED)
+    evaluation = evaluation_make(
+        recording=call, evaluator=qa_lead_a, version=version, status=EvaluationStatus.SUBMITTED
+    )
     Evaluation.objects.filter(pk=evaluation.pk).update(recording=None, detached_at=timezone.now())
     evaluation.answers.update(text="")
     client.force_login(dpo)
@@ -207,7 +238,9 @@ def test_a_detached_evaluation_shows_its_score_and_values_without_the_call(clien
     assert "Re-score" not in html
 
 
-def test_the_list_filters_offer_only_what_the_lead_may_read_and_refuse_the_rest(client, qa_lead_a, draft, queue_b, version):
+def test_the_list_filters_offer_only_what_the_lead_may_read_and_refuse_the_rest(
+    client, qa_lead_a, draft, queue_b, version
+):
     client.force_login(qa_lead_a)
     url = reverse("admin:reviews_evaluation_changelist")
     hidden_queue = QueueFactory(code="queue-secret", name="Secret queue")
@@ -233,7 +266,9 @@ def test_the_list_searches_by_recording_reference_and_logs_the_listing(client, q
     assert event is not None and event.detail["ids"] == [draft.pk]
 
 
-def test_the_team_lead_disputes_from_the_page_and_an_empty_reason_is_refused(client, roles, qa_lead_a, queue_a, version):
+def test_the_team_lead_disputes_from_the_page_and_an_empty_reason_is_refused(
+    client, roles, qa_lead_a, queue_a, version
+):
     from tests.reviews.factories import agent_with_team_lead
 
     agent, lead = agent_with_team_lead()
@@ -259,7 +294,9 @@ def test_the_team_lead_disputes_from_the_page_and_an_empty_reason_is_refused(cli
 
 
 def test_the_evaluator_rescores_a_disputed_evaluation_from_the_page(client, qa_lead_a, call, version):
-    evaluation = evaluation_make(recording=call, evaluator=qa_lead_a, version=version, status=EvaluationStatus.DISPUTED)
+    evaluation = evaluation_make(
+        recording=call, evaluator=qa_lead_a, version=version, status=EvaluationStatus.DISPUTED
+    )
     client.force_login(qa_lead_a)
     assert "?rescore=1" in client.get(page(evaluation)).content.decode()
     assert 'id="evaluation-rescore"' in client.get(page(evaluation) + "?rescore=1").content.decode()

@@ -1,5 +1,5 @@
-"""The evaluations' access matrix, read as a spec: every persona × the state of the evaluated
-call × view / edit / comment / submit / acknowledge, through the admin's addresses.
+"""The evaluations' access matrix, read as a spec: every persona x the state of the evaluated
+call x view / edit / comment / submit / acknowledge, through the admin's addresses.
 
 Personas: the DPO, QA lead A (the evaluator, granted queue A), QA lead B (queue B), a staff user
 with no group, the auditor, an anonymous visitor, and the agent's team lead (a QA lead with no
@@ -113,7 +113,9 @@ def outcome(response, url: str, changed: bool) -> int | str:
 
 
 @pytest.mark.parametrize(
-    ("persona", "state"), [(p, s) for p in PERSONAS for s in STATES], ids=[f"{p}-{s}" for p in PERSONAS for s in STATES]
+    ("persona", "state"),
+    [(p, s) for p in PERSONAS for s in STATES],
+    ids=[f"{p}-{s}" for p in PERSONAS for s in STATES],
 )
 def test_every_address_answers_each_persona_as_the_matrix_says(client, request, world, persona, state):
     # given
@@ -131,7 +133,9 @@ def test_every_address_answers_each_persona_as_the_matrix_says(client, request, 
     response = client.post(url, {"position_ms": "1500", "body": "Hold music too loud."})
     comment = outcome(response, url, TimelineComment.objects.filter(evaluation=draft).exists())
 
-    answers = {f"q-{question(version, key).pk}": value for key, value in [("identified", "yes"), ("resolved", "2")]}
+    answers = {
+        f"q-{question(version, key).pk}": value for key, value in [("identified", "yes"), ("resolved", "2")]
+    }
     response = client.post(page, {**answers, f"q-{tone}": "5", "_action": "save"})
     edit = outcome(response, page, draft.answers.get(question_id=tone).value == "5")
 
@@ -180,7 +184,9 @@ def test_the_list_shows_exactly_what_the_persona_may_read(client, request, world
         assert outcome(response, url, False) == expected
 
 
-def test_a_withdrawal_hides_the_calls_evaluations_from_qa_leads_at_once(client, world, qa_lead_a, team_lead, auditor):
+def test_a_withdrawal_hides_the_calls_evaluations_from_qa_leads_at_once(
+    client, world, qa_lead_a, team_lead, auditor
+):
     # given: QA lead A reads their evaluation
     _version, draft, _submitted = world("active")
     page = reverse("admin:reviews_evaluation_change", args=[draft.pk])

@@ -71,7 +71,10 @@ def test_several_scorecards_on_the_queue_make_the_evaluator_choose(qa_lead_a, ca
 
     with pytest.raises(ValidationError, match="choose one"):
         evaluation_start(recording=call, evaluator=qa_lead_a)
-    assert evaluation_start(recording=call, evaluator=qa_lead_a, scorecard_version=other).scorecard_version == other
+    assert (
+        evaluation_start(recording=call, evaluator=qa_lead_a, scorecard_version=other).scorecard_version
+        == other
+    )
 
 
 def test_a_version_of_another_queue_is_refused(qa_lead_a, call, version, queue_b):
@@ -242,9 +245,7 @@ def test_a_dpo_rescores_but_a_stranger_does_not(qa_lead_a, dpo, stranger, call, 
     with pytest.raises(ValidationError, match="Only the evaluator or a DPO"):
         evaluation_rescore(evaluation=evaluation, answers={}, actor=stranger)
 
-    evaluation_rescore(
-        evaluation=evaluation, answers={question(version, "tone").pk: ("1", "")}, actor=dpo
-    )
+    evaluation_rescore(evaluation=evaluation, answers={question(version, "tone").pk: ("1", "")}, actor=dpo)
     evaluation.refresh_from_db()
     assert evaluation.score == Decimal("50.00")
     assert evaluation.history.filter(history_user=dpo, history_change_reason="re-scored").exists()
@@ -264,7 +265,9 @@ def test_a_team_lead_does_not_answer_their_own_evaluation(call, version, agent_a
 
     lead = agent_and_lead[1]
     assign_perm("recordings.review_queue", lead, queue_a)
-    evaluation = evaluation_make(recording=call, evaluator=lead, version=version, status=EvaluationStatus.SUBMITTED)
+    evaluation = evaluation_make(
+        recording=call, evaluator=lead, version=version, status=EvaluationStatus.SUBMITTED
+    )
 
     with pytest.raises(ValidationError, match="another lead must answer it"):
         evaluation_acknowledge(evaluation=evaluation, actor=lead)
@@ -291,7 +294,9 @@ def test_the_team_lead_cannot_answer_once_the_call_is_restricted(qa_lead_a, call
         (1000, "x" * 2001, "at most 2,000 characters"),
     ],
 )
-def test_a_comment_lies_within_the_call_and_says_something_short(qa_lead_a, call, version, position_ms, body, error):
+def test_a_comment_lies_within_the_call_and_says_something_short(
+    qa_lead_a, call, version, position_ms, body, error
+):
     evaluation = evaluation_make(recording=call, evaluator=qa_lead_a, version=version)
 
     with pytest.raises(ValidationError, match=error):
@@ -302,7 +307,9 @@ def test_a_comment_lies_within_the_call_and_says_something_short(qa_lead_a, call
 def test_comments_are_added_and_deleted_by_their_author(qa_lead_a, call, version):
     evaluation = evaluation_make(recording=call, evaluator=qa_lead_a, version=version)
 
-    comment = comment_add(evaluation=evaluation, actor=qa_lead_a, position_ms=83_000, body="Hold was too long.")
+    comment = comment_add(
+        evaluation=evaluation, actor=qa_lead_a, position_ms=83_000, body="Hold was too long."
+    )
     assert (comment.position_ms, comment.body, comment.author) == (83_000, "Hold was too long.", qa_lead_a)
     comment_delete(comment=comment, actor=qa_lead_a)
     assert not TimelineComment.objects.exists()
