@@ -41,8 +41,10 @@ from recordings.models import (
 from recordings.restrictions import restriction_place
 from recordings.sharing.services import share_create
 from retention.models import DeletionRecord, HeldErasure, RetentionPolicy, SubjectDeletionRecord, SweepRun
+from reviews.models import TimelineComment
 from reviews.scorecards import scorecard_create
 from tests.factories import LegalHoldFactory, PurposeFactory, RecordingFactory
+from tests.reviews.factories import evaluation_make, scorecard_published
 
 pytestmark = pytest.mark.django_db
 
@@ -128,8 +130,12 @@ def world(dpo, analyst, qa_lead_a, queue_a, roles):
     ClockedSchedule.objects.create(clocked_time=now)
     SolarSchedule.objects.create(event="sunrise", latitude="52.52", longitude="13.40")
     access_event_record(action="view", object_type="recording", object_id=recording.pk, actor=dpo)
-    # a scorecard and its first draft version
+    # a scorecard and its first draft version; another's published version, evaluated
     scorecard_create(name="Support calls", queues=[queue_a], actor=dpo)
+    evaluation = evaluation_make(
+        recording=recording, evaluator=qa_lead_a, version=scorecard_published(queue_a)
+    )
+    TimelineComment.objects.create(evaluation=evaluation, author=qa_lead_a, position_ms=0, body="Opening.")
     if apps.is_installed("axes"):
         # a wrong password: django-axes' attempt and failure records
         Client().post(reverse("admin:login"), {"username": analyst.username, "password": "wrong"})
@@ -173,6 +179,10 @@ def _kwarg_values(name: str, obj, auditor) -> list:
         return [letter.pk for letter in getattr(obj, "letters", ResponseLetter.objects.none()).all()] or [0]
     if name == "fmt":
         return ["html", "pdf"]
+    if name == "recording_id":
+        return [obj.recording_id]
+    if name == "comment_id":
+        return list(obj.comments.values_list("pk", flat=True))
     raise AssertionError(f"A custom admin URL takes {name!r}: teach this test which value to give it.")
 
 
