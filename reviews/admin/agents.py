@@ -28,9 +28,11 @@ class AgentSupervisionForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # Agents are staff users (they sign in to acknowledge nothing, but are named on evaluations).
-        self.fields["agent"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")
-        self.fields["team_lead"].queryset = team_lead_candidates()
+        # A view-only page (the auditor's) has no fields to choose from.
+        if "agent" in self.fields:
+            self.fields["agent"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")
+        if "team_lead" in self.fields:
+            self.fields["team_lead"].queryset = team_lead_candidates()
 
 
 @admin.register(AgentSupervision)
