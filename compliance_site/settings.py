@@ -398,7 +398,8 @@ if CUSTOS_EVALUATION_RETENTION_DAYS < 1:
 CUSTOS_EVALUATIONS_ON_RECORDING_GONE = env.str("CUSTOS_EVALUATIONS_ON_RECORDING_GONE", default="detach")
 if CUSTOS_EVALUATIONS_ON_RECORDING_GONE not in {"detach", "delete"}:
     raise ImproperlyConfigured(
-        f"CUSTOS_EVALUATIONS_ON_RECORDING_GONE={CUSTOS_EVALUATIONS_ON_RECORDING_GONE!r} must be 'detach' or 'delete'."
+        f"CUSTOS_EVALUATIONS_ON_RECORDING_GONE={CUSTOS_EVALUATIONS_ON_RECORDING_GONE!r} must be "
+        "'detach' or 'delete'."
     )
 # Evaluations per batch (one transaction each) of the evaluations' retention sweep.
 CUSTOS_EVALUATION_SWEEP_BATCH_SIZE = env.int("CUSTOS_EVALUATION_SWEEP_BATCH_SIZE", default=1000)

@@ -125,7 +125,10 @@ def agent_evaluations(agent) -> list[Evaluation]:
             "evaluator__groups",
             "acknowledged_by__groups",
             Prefetch("answers", queryset=Answer.objects.select_related("question__section").order_by("pk")),
-            Prefetch("comments", queryset=TimelineComment.objects.select_related("author").order_by("position_ms", "pk")),
+            Prefetch(
+                "comments",
+                queryset=TimelineComment.objects.select_related("author").order_by("position_ms", "pk"),
+            ),
             "comments__author__groups",
         )
         .order_by("created_at", "pk")
@@ -196,7 +199,9 @@ def agent_evaluations_export(*, agent, actor, via: str, client_ip: str | None = 
     if not is_dpo(actor):
         raise PermissionDenied("Only a DPO exports an agent's evaluations.")
     evaluations = agent_evaluations(agent)
-    people = {e.evaluator for e in evaluations} | {e.acknowledged_by for e in evaluations if e.acknowledged_by}
+    people = {e.evaluator for e in evaluations} | {
+        e.acknowledged_by for e in evaluations if e.acknowledged_by
+    }
     people |= {comment.author for e in evaluations for comment in e.comments.all()}
     roles = _roles_of(people)
     rows = [_evaluation_data(evaluation, roles) for evaluation in evaluations]

@@ -17,7 +17,8 @@ class ReviewsConfig(AppConfig):
         from reviews.models import Evaluation
 
         recordings_erasing.connect(
-            receivers.evaluations_on_recordings_erasing, dispatch_uid="reviews.evaluations_on_recordings_erasing"
+            receivers.evaluations_on_recordings_erasing,
+            dispatch_uid="reviews.evaluations_on_recordings_erasing",
         )
         pre_save.connect(
             receivers.evaluation_keep_until_on_create,

@@ -11,7 +11,9 @@ from reviews.models import Evaluation
 from reviews.retention import evaluation_keep_until, evaluations_on_recordings_gone
 
 
-def evaluations_on_recordings_erasing(sender, *, recording_ids: list[int], now: datetime.datetime, actor=None, **kwargs) -> None:
+def evaluations_on_recordings_erasing(
+    sender, *, recording_ids: list[int], now: datetime.datetime, actor=None, **kwargs
+) -> None:
     """``retention.services.recordings_erasing``: inside the erasure's transaction, set-based."""
     evaluations_on_recordings_gone(recording_ids=recording_ids, now=now, actor=actor)
 

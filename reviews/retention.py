@@ -75,7 +75,7 @@ def _history_forget(model: Any, object_ids: Sequence[int]) -> None:
 
 def _gone_with(recording_ids: Sequence[int]) -> tuple[list[int], list[int]]:
     """The evaluations and calibration sessions of these recordings, in one statement."""
-    kind = CharField()
+    kind: CharField = CharField()
     evaluations = (
         Evaluation.objects.filter(recording_id__any_of=recording_ids)
         .order_by()
@@ -86,13 +86,16 @@ def _gone_with(recording_ids: Sequence[int]) -> tuple[list[int], list[int]]:
         .order_by()
         .values_list("pk", Value("calibration", output_field=kind))
     )
-    evaluation_ids, calibration_ids = [], []
+    evaluation_ids: list[int] = []
+    calibration_ids: list[int] = []
     for pk, what in evaluations.union(calibrations, all=True):
         (evaluation_ids if what == "evaluation" else calibration_ids).append(pk)
     return evaluation_ids, calibration_ids
 
 
-def evaluations_on_recordings_gone(*, recording_ids: Sequence[int], now: datetime.datetime, actor=None) -> None:
+def evaluations_on_recordings_gone(
+    *, recording_ids: Sequence[int], now: datetime.datetime, actor=None
+) -> None:
     """In the erasing transaction of these recordings: their evaluations keep their scores but lose
     the call (detach: no link, no comments, no free-text answers, here and in the history), or are
     deleted with a tombstone (CUSTOS_EVALUATIONS_ON_RECORDING_GONE = delete). Comments and text
@@ -134,7 +137,9 @@ def _calibrations_detach(calibration_ids: list[int], *, now: datetime.datetime, 
     if not detached.update(recording=None, note="", detached_at=now):
         return
     history_copy(detached, history_type=HISTORY_CHANGED, date=timezone.now(), user=actor)
-    CalibrationSession.history.model.objects.filter(id__any_of=calibration_ids).update(recording=None, note="")
+    CalibrationSession.history.model.objects.filter(id__any_of=calibration_ids).update(
+        recording=None, note=""
+    )
 
 
 def _calibrations_delete_empty(calibration_ids: Sequence[int]) -> None:

@@ -29,10 +29,14 @@ class AgentSupervisionForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # A view-only page (the auditor's) has no fields to choose from.
-        if "agent" in self.fields:
-            self.fields["agent"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")
-        if "team_lead" in self.fields:
-            self.fields["team_lead"].queryset = team_lead_candidates()
+        choices = {
+            "agent": get_user_model().objects.filter(is_active=True).order_by("username"),
+            "team_lead": team_lead_candidates(),
+        }
+        for name, queryset in choices.items():
+            field = self.fields.get(name)
+            if isinstance(field, forms.ModelChoiceField):
+                field.queryset = queryset
 
 
 @admin.register(AgentSupervision)

@@ -36,7 +36,11 @@ def published_version(name: str = "Greeting and resolution") -> ScorecardVersion
     )
     section = ScorecardSection.objects.create(version=version, title="Call")
     ScorecardQuestion.objects.create(
-        version=version, section=section, key="greeting", text="Greeted the caller?", answer_type=AnswerType.YES_NO
+        version=version,
+        section=section,
+        key="greeting",
+        text="Greeted the caller?",
+        answer_type=AnswerType.YES_NO,
     )
     ScorecardQuestion.objects.create(
         version=version, section=section, key="notes", text="What happened?", answer_type=AnswerType.TEXT
@@ -88,7 +92,9 @@ def evaluation_of(
     return evaluation
 
 
-def calibration_of(recording: Recording, *, participants: int = 2, note: str = CALLER_QUOTE) -> CalibrationSession:
+def calibration_of(
+    recording: Recording, *, participants: int = 2, note: str = CALLER_QUOTE
+) -> CalibrationSession:
     """A revealed calibration session with one evaluation per participant."""
     leads = [UserFactory() for _ in range(participants)]
     session = CalibrationSession.objects.create(

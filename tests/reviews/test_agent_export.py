@@ -48,7 +48,7 @@ def _exported(export) -> tuple[dict, list[dict]]:
 
 
 def test_the_export_holds_exactly_the_agent_s_evaluations(dpo, agent, agents_evaluations, qa_lead_a):
-    attached, detached, others = agents_evaluations
+    attached, detached, _others = agents_evaluations
 
     document, rows = _exported(agent_evaluations_export(agent=agent, actor=dpo, via="test"))
 
@@ -86,7 +86,7 @@ def test_every_export_is_an_access_event(dpo, agent, agents_evaluations):
     assert event.detail == {"agent": agent.pk, "evaluations": 2, "via": "test"}
 
 
-@pytest.mark.parametrize("cell", ["=HYPERLINK(\"x\")", "+1", "-2", "@SUM(A1)", "\tx"])
+@pytest.mark.parametrize("cell", ['=HYPERLINK("x")', "+1", "-2", "@SUM(A1)", "\tx"])
 def test_csv_cells_that_a_spreadsheet_would_run_are_quoted(cell):
     assert csv_safe(cell) == "'" + cell
     assert csv_safe("fine") == "fine"

@@ -59,7 +59,9 @@ def test_auditor_reads_but_does_not_edit(client, auditor, agent, qa_lead_a):
     changelist = client.get(reverse(CHANGELIST))
     assert changelist.status_code == 200
     assert b"agent-export-link" not in changelist.content
-    assert client.get(reverse("admin:reviews_agentsupervision_change", args=[supervision.pk])).status_code == 200
+    assert (
+        client.get(reverse("admin:reviews_agentsupervision_change", args=[supervision.pk])).status_code == 200
+    )
     assert client.get(reverse(ADD)).status_code == 403
     response = client.post(
         reverse("admin:reviews_agentsupervision_change", args=[supervision.pk]),

@@ -55,7 +55,11 @@ def test_expired_evaluations_go_with_tombstones_and_fresh_ones_stay():
     assert not Answer.history.filter(evaluation_id=old.pk).exists()
     assert not TimelineComment.objects.filter(evaluation_id=old.pk).exists()
     tombstone = EvaluationTombstone.objects.get(evaluation_id=old.pk)
-    assert (tombstone.cause, tombstone.score, tombstone.queue_id) == ("expired", Decimal("61.25"), old.queue_id)
+    assert (tombstone.cause, tombstone.score, tombstone.queue_id) == (
+        "expired",
+        Decimal("61.25"),
+        old.queue_id,
+    )
     assert tombstone.scorecard_version_id == old.scorecard_version_id
     assert Evaluation.objects.filter(pk=fresh.pk).exists()
     event = AccessEvent.objects.get(action=AccessAction.RETENTION_DELETION, object_type="evaluation")

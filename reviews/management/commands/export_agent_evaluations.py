@@ -27,13 +27,17 @@ class Command(BaseCommand):
         if not out.is_dir():
             raise CommandError(f"{out} is not a folder.")
         subject, actor = _user(agent), _user(by)
-        paths = {suffix: out / f"{AgentExport.basename_for(subject.pk)}.{suffix}" for suffix in ("json", "csv")}
+        paths = {
+            suffix: out / f"{AgentExport.basename_for(subject.pk)}.{suffix}" for suffix in ("json", "csv")
+        }
         # Checked before the export is recorded: a copy already sent stays what was sent.
         existing = [str(path) for path in paths.values() if path.exists()]
         if existing:
             raise CommandError(f"{' and '.join(existing)} exist; choose another folder.")
         try:
-            export = agent_evaluations_export(agent=subject, actor=actor, via="manage.py export_agent_evaluations")
+            export = agent_evaluations_export(
+                agent=subject, actor=actor, via="manage.py export_agent_evaluations"
+            )
         except PermissionDenied as exc:
             raise CommandError(str(exc)) from exc
         for suffix, content in (("json", export.json_bytes), ("csv", export.csv_bytes)):
