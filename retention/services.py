@@ -171,7 +171,8 @@ def recordings_erase(
     Set-based, so a batch costs a fixed number of statements whatever its size: the sweep's
     batches of 500 would otherwise send 16 statements per recording. The tombstones go in with
     one COPY (``rows_insert``) and the history rows are copied by the database (``history_copy``),
-    not built in Python."""
+    not built in Python. Last, ``recordings_erasing`` lets the apps above drop what they hold of
+    these calls in the same transaction."""
     if not targets:
         return
     recording_ids = [target.pk for target in targets]
