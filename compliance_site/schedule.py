@@ -47,6 +47,15 @@ PERIODIC_JOBS = [
         description="Deletes recordings whose retention ran out and that no legal hold covers.",
     ),
     PeriodicJob(
+        name="Evaluation retention sweep",
+        task="reviews.tasks.sweep_expired_evaluations",
+        crontab_setting="CUSTOS_EVALUATION_SWEEP_CRONTAB",
+        description=(
+            "Deletes QA evaluations older than CUSTOS_EVALUATION_RETENTION_DAYS, leaving tombstones with "
+            "their numbers."
+        ),
+    ),
+    PeriodicJob(
         name="Playback access events",
         task="recordings.tasks.seal_idle_playbacks",
         crontab_setting="CUSTOS_PLAYBACK_SEAL_CRONTAB",

@@ -399,6 +399,28 @@ if CUSTOS_REQUEST_RECORD_RETENTION_DAYS < 1:
     )
 # Recordings per batch (one transaction each) of a keep-until recomputation (retention.recompute).
 RETENTION_RECOMPUTE_BATCH_SIZE = env.int("RETENTION_RECOMPUTE_BATCH_SIZE", default=1000)
+# QA evaluations are personal data of the agent (and refer to a caller): each is deleted, with a
+# tombstone keeping its numbers, this many days after it was started (reviews.retention; Art.
+# 5(1)(e)). The nightly sweep applies the current value, so shortening it takes effect at once.
+CUSTOS_EVALUATION_RETENTION_DAYS = env.int("CUSTOS_EVALUATION_RETENTION_DAYS", default=365)
+if CUSTOS_EVALUATION_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured(
+        f"CUSTOS_EVALUATION_RETENTION_DAYS={CUSTOS_EVALUATION_RETENTION_DAYS} must be at least 1."
+    )
+# When a recording is erased or expires, its evaluations either keep their scores without the
+# call (detach: no link, no comments, no free-text answers) or go, leaving a tombstone (delete).
+CUSTOS_EVALUATIONS_ON_RECORDING_GONE = env.str("CUSTOS_EVALUATIONS_ON_RECORDING_GONE", default="detach")
+if CUSTOS_EVALUATIONS_ON_RECORDING_GONE not in {"detach", "delete"}:
+    raise ImproperlyConfigured(
+        f"CUSTOS_EVALUATIONS_ON_RECORDING_GONE={CUSTOS_EVALUATIONS_ON_RECORDING_GONE!r} must be "
+        "'detach' or 'delete'."
+    )
+# Evaluations per batch (one transaction each) of the evaluations' retention sweep.
+CUSTOS_EVALUATION_SWEEP_BATCH_SIZE = env.int("CUSTOS_EVALUATION_SWEEP_BATCH_SIZE", default=1000)
+if CUSTOS_EVALUATION_SWEEP_BATCH_SIZE < 1:
+    raise ImproperlyConfigured(
+        f"CUSTOS_EVALUATION_SWEEP_BATCH_SIZE={CUSTOS_EVALUATION_SWEEP_BATCH_SIZE} must be at least 1."
+    )
 # Where staff reach this back office: every link in an email is made from it
 # (``compliance_site.site_url.absolute_url``), since a worker has no request to take the host from.
 # ``make demo PORT=...`` sets it to the demo's address; CUSTOS_BASE_URL is its former name.
@@ -457,6 +479,8 @@ CUSTOS_REMINDER_CRONTAB = env.str("CUSTOS_REMINDER_CRONTAB", default="0 * * * *"
 CUSTOS_REMINDER_RETRY_CRONTAB = env.str("CUSTOS_REMINDER_RETRY_CRONTAB", default="*/5 * * * *")
 CUSTOS_RESPONSE_DELIVERY_CRONTAB = env.str("CUSTOS_RESPONSE_DELIVERY_CRONTAB", default="*/5 * * * *")
 CUSTOS_RETENTION_SWEEP_CRONTAB = env.str("CUSTOS_RETENTION_SWEEP_CRONTAB", default="30 2 * * *")
+# After the recordings' sweep, whose erasures detach evaluations: the evaluations' own retention.
+CUSTOS_EVALUATION_SWEEP_CRONTAB = env.str("CUSTOS_EVALUATION_SWEEP_CRONTAB", default="50 2 * * *")
 CUSTOS_PACKAGE_PURGE_CRONTAB = env.str("CUSTOS_PACKAGE_PURGE_CRONTAB", default="0 3 * * *")
 CUSTOS_LOGIN_LOG_PRUNE_CRONTAB = env.str("CUSTOS_LOGIN_LOG_PRUNE_CRONTAB", default="10 3 * * *")
 CUSTOS_PLAYBACK_SEAL_CRONTAB = env.str("CUSTOS_PLAYBACK_SEAL_CRONTAB", default="* * * * *")

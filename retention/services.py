@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
 from django.db import connection, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from compliance_site.audit.models import AccessAction
@@ -41,6 +42,12 @@ logger = logging.getLogger(__name__)
 
 # Tombstones whose blobs are confirmed deleted in one UPDATE (and one INSERT of their history).
 BLOB_CONFIRM_CHUNK = 500
+
+# Sent by ``recordings_erase`` inside the erasing transaction, with ``recording_ids`` (a list),
+# ``now`` and ``actor``: what an app above retention holds of those calls (the QA reviews'
+# evaluations) goes in the same commit, without retention importing it. A receiver must be
+# set-based, a fixed number of statements whatever the batch's size, like the erasure itself.
+recordings_erasing = Signal()
 
 
 def keep_until_for(recording: Recording) -> datetime.datetime:
@@ -164,7 +171,8 @@ def recordings_erase(
     Set-based, so a batch costs a fixed number of statements whatever its size: the sweep's
     batches of 500 would otherwise send 16 statements per recording. The tombstones go in with
     one COPY (``rows_insert``) and the history rows are copied by the database (``history_copy``),
-    not built in Python."""
+    not built in Python. Last, ``recordings_erasing`` lets the apps above drop what they hold of
+    these calls in the same transaction."""
     if not targets:
         return
     recording_ids = [target.pk for target in targets]
@@ -200,6 +208,7 @@ def recordings_erase(
         erased = Recording.objects.filter(pk__any_of=recording_ids)
         erased.update(status=Recording.Status.ERASED, storage_ref="")
         history_copy(erased, history_type=HISTORY_CHANGED, date=written_at, user=actor)
+        recordings_erasing.send(sender=Recording, recording_ids=recording_ids, now=now, actor=actor)
 
 
 class BlobsPending(OSError):
