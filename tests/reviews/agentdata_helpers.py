@@ -31,9 +31,8 @@ def published_version(name: str = "Greeting and resolution") -> ScorecardVersion
     version = ScorecardVersion.objects.filter(scorecard=scorecard, status=VersionStatus.PUBLISHED).first()
     if version is not None:
         return version
-    version = ScorecardVersion.objects.create(
-        scorecard=scorecard, number=1, status=VersionStatus.PUBLISHED, published_at=timezone.now()
-    )
+    # Drafted, then published: the database refuses questions added to a published version.
+    version = ScorecardVersion.objects.create(scorecard=scorecard, number=1)
     section = ScorecardSection.objects.create(version=version, title="Call")
     ScorecardQuestion.objects.create(
         version=version,
@@ -45,6 +44,10 @@ def published_version(name: str = "Greeting and resolution") -> ScorecardVersion
     ScorecardQuestion.objects.create(
         version=version, section=section, key="notes", text="What happened?", answer_type=AnswerType.TEXT
     )
+    ScorecardVersion.objects.filter(pk=version.pk).update(
+        status=VersionStatus.PUBLISHED, published_at=timezone.now()
+    )
+    version.refresh_from_db()
     return version
 
 
