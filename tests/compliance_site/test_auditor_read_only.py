@@ -44,7 +44,7 @@ from retention.models import DeletionRecord, HeldErasure, RetentionPolicy, Subje
 from reviews.models import TimelineComment
 from reviews.scorecards import scorecard_create
 from tests.factories import LegalHoldFactory, PurposeFactory, RecordingFactory
-from tests.reviews.factories import evaluation_make, scorecard_published
+from tests.reviews.factories import agent_with_team_lead, evaluation_make, scorecard_published
 
 pytestmark = pytest.mark.django_db
 
@@ -136,6 +136,7 @@ def world(dpo, analyst, qa_lead_a, queue_a, roles):
         recording=recording, evaluator=qa_lead_a, version=scorecard_published(queue_a)
     )
     TimelineComment.objects.create(evaluation=evaluation, author=qa_lead_a, position_ms=0, body="Opening.")
+    agent_with_team_lead()
     if apps.is_installed("axes"):
         # a wrong password: django-axes' attempt and failure records
         Client().post(reverse("admin:login"), {"username": analyst.username, "password": "wrong"})
