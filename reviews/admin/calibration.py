@@ -193,6 +193,8 @@ class CalibrationSessionAdmin(ScopedHistoryAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if request.method not in ("GET", "POST"):
             return HttpResponseNotAllowed(["GET", "POST"])
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         session = None
         if str(object_id).isdigit():
             session = self.get_queryset(request).filter(pk=int(object_id)).first()
