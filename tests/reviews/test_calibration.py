@@ -289,7 +289,7 @@ def test_two_last_submits_at_once_reveal_the_session(roles, queue_a, queue_b, ag
             evaluation = _own(session, lead)
             barrier.wait(timeout=10)
             evaluation_submit(evaluation, score="60.00")
-        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+        except Exception as exc:  # reported by the assertion below
             errors.append(exc)
         finally:
             connections.close_all()
