@@ -1,4 +1,4 @@
-"""The reviews app's admin, one module per page family: ``calibration`` (calibration sessions)
-and ``reports`` (the QA report page)."""
+"""The QA reviews' admin: each part registers its own module here (``evaluations``, and
+``calibration`` and ``reports``: calibration sessions and the QA report page)."""
 
-from reviews.admin import calibration, reports  # noqa: F401 - each module registers its pages
+from reviews.admin import calibration, evaluations, reports  # noqa: F401 - each registers its pages
