@@ -40,6 +40,7 @@ from reviews.selectors import (
     recordings_evaluable_by,
     recordings_usable_for_quality_now,
 )
+from reviews.services import evaluation_start
 
 CALIBRATE = "reviews.calibrate"
 MIN_PARTICIPANTS = 2
@@ -150,17 +151,7 @@ def calibration_create(
         )
         session.participants.set(people)
         for person in people:
-            history_save(
-                Evaluation(
-                    recording=recording,
-                    scorecard_version=scorecard_version,
-                    queue_id=recording.queue_id,
-                    agent_id=recording.agent_id,
-                    evaluator=person,
-                    calibration=session,
-                ),
-                actor=actor,
-            )
+            evaluation_start(recording=recording, evaluator=person, calibration=session)
     return session
 
 

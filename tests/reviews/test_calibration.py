@@ -427,3 +427,25 @@ def test_a_restriction_after_the_reveal_hides_the_comparison_from_qa_leads(
     assert response.context["comparison"] is None and "calibration-hidden" in response.content.decode()
     client.force_login(dpo)
     assert client.get(_page(session)).context["comparison"] is not None
+
+
+def test_submitting_through_the_evaluations_service_reveals(session, qa_lead_a, lead_a2, lead_a3):
+    from reviews.services import evaluation_answers_save
+    from reviews.services import evaluation_submit as service_submit
+
+    q = questions(session.scorecard_version)
+    answers = {
+        q["greeting"].pk: ("yes", ""),
+        q["empathy"].pk: ("5", ""),
+        q["resolution"].pk: ("2", ""),
+        q["notice"].pk: ("yes", ""),
+        q["notes"].pk: ("", "Fine call."),
+    }
+    for lead in (qa_lead_a, lead_a2, lead_a3):
+        evaluation = _own(session, lead)
+        evaluation_answers_save(evaluation=evaluation, answers=answers, actor=lead)
+        service_submit(evaluation=evaluation, actor=lead)
+    session.refresh_from_db()
+    assert session.revealed_at is not None
+    comparison_scores = {e.score for e in Evaluation.objects.filter(calibration=session)}
+    assert comparison_scores == {Decimal("100.00")}
