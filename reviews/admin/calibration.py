@@ -196,7 +196,8 @@ class CalibrationSessionAdmin(ScopedHistoryAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         session = None
-        if str(object_id).isdigit():
+        # A key the database can hold (a bigint): anything else is no session, never an error.
+        if str(object_id).isdigit() and len(str(object_id)) <= 18:
             session = self.get_queryset(request).filter(pk=int(object_id)).first()
         if session is None:
             raise Http404
