@@ -209,7 +209,7 @@ def report_for(
         else F(GROUP_FIELDS[dimension][1])
     )
     index = {monday: i for i, monday in enumerate(mondays)}
-    cells: dict[int | None, list[Cell]] = {}
+    cells: dict[int, list[Cell]] = {}
     for queryset in (
         _figures(evaluations, _evaluation_key(user, dimension)),
         _figures(tombstones, tombstone_key),

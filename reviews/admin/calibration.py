@@ -145,7 +145,8 @@ class CalibrationSessionAdmin(ScopedHistoryAdmin):
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)
-        cl = response.context_data.get("cl") if isinstance(response, TemplateResponse) else None
+        context = response.context_data if isinstance(response, TemplateResponse) else None
+        cl = context.get("cl") if context is not None else None
         if cl is not None:
             ids = [row.pk for row in cl.result_list]
             admin_access_record(

@@ -17,6 +17,7 @@ from django.utils import timezone
 from compliance_site.admin_site import CustosAdminSite, Page
 from compliance_site.audit.admin import admin_access_record
 from compliance_site.audit.models import AccessAction
+from recordings.models import Queue
 from reviews.models import Scorecard
 from reviews.reports import (
     DEFAULT_WEEKS,
@@ -43,7 +44,9 @@ SERIES_MAX = 8  # lines drawn: the busiest groups; the tables hold every one
 class ReportForm(forms.Form):
     dimension = forms.ChoiceField(choices=Dimension.choices, required=False, label="By")
     weeks = forms.IntegerField(min_value=1, max_value=MAX_WEEKS, required=False, label="Weeks")
-    queue = forms.ModelChoiceField(queryset=None, required=False, empty_label="Every queue")
+    queue: forms.ModelChoiceField = forms.ModelChoiceField(
+        queryset=Queue.objects.none(), required=False, empty_label="Every queue"
+    )
     scorecard = forms.ModelChoiceField(
         queryset=Scorecard.objects.all(), required=False, empty_label="Every scorecard"
     )
@@ -165,12 +168,12 @@ def report_view(request):
         detail=_event_detail(report, fmt),
     )
     if fmt == "csv":
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        export = HttpResponse(content_type="text/csv; charset=utf-8")
         name = f"qa-report-{report.dimension.value}-{timezone.localdate():%Y-%m-%d}.csv"
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        response["Cache-Control"] = "no-store, private"
-        csv.writer(response).writerows(report_csv_rows(report))
-        return response
+        export["Content-Disposition"] = f'attachment; filename="{name}"'
+        export["Cache-Control"] = "no-store, private"
+        csv.writer(export).writerows(report_csv_rows(report))
+        return export
     query = request.GET.copy()
     query["format"] = "csv"
     context.update(
