@@ -5,11 +5,12 @@ only once their session has passed a second factor (as in django-otp's OTPAdminS
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponseRedirect
-from django.urls import path
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 
@@ -32,6 +33,19 @@ APP_ORDER = [
 IndexPanel = Callable[[HttpRequest], dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class Page:
+    """A page of an app that is no model's (a report, say), listed with the app's models to the
+    users ``shown_to`` accepts; the view checks its own permissions."""
+
+    app_label: str
+    route: str
+    view: Callable[..., HttpResponse]
+    name: str
+    title: str
+    shown_to: Callable[[Any], bool]
+
+
 class CustosAdminSite(admin.AdminSite):
     site_header = "Custos — call recording compliance"
     site_title = "Custos"
@@ -40,6 +54,7 @@ class CustosAdminSite(admin.AdminSite):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.index_panels: list[IndexPanel] = []
+        self.pages: dict[str, Page] = {}
 
     def register(self, model_or_iterable, admin_class=None, **options):
         # Every ModelAdmin of the site, ours and third-party ones alike, refuses a changelist
@@ -82,11 +97,25 @@ class CustosAdminSite(admin.AdminSite):
             path("logout/", self.logout, name="logout"),
             path("second-factor/", second_factor_view, {"admin_site": self}, name="second_factor"),
             path("second-factor/enrol/", enrol_view, {"admin_site": self}, name="second_factor_enrol"),
+            *(path(page.route, self.admin_view(page.view), name=page.name) for page in self.pages.values()),
             *urls,
         ]
 
     def get_app_list(self, request, app_label=None):
         apps = super().get_app_list(request, app_label)
+        for app in apps:
+            app["models"] += [
+                {
+                    "name": page.title,
+                    "object_name": page.name,
+                    "perms": {"view": True},
+                    "admin_url": reverse(f"{self.name}:{page.name}", current_app=self.name),
+                    "add_url": None,
+                    "view_only": True,
+                }
+                for page in self.pages.values()
+                if page.app_label == app["app_label"] and page.shown_to(request.user)
+            ]
 
         def position(app: dict) -> tuple[int, str]:
             label = app["app_label"]
@@ -100,6 +129,12 @@ class CustosAdminSite(admin.AdminSite):
         so this site, which every app stands on, imports none of them (idempotent)."""
         if panel not in self.index_panels:
             self.index_panels.append(panel)
+
+    def page_register(self, page: Page) -> None:
+        """Add an app's page to the site, under ``page.route`` and named ``admin:<page.name>``,
+        behind the site's own checks (staff, second factor). An app registers it from its admin
+        module, which the site loads before it builds its URLs (idempotent by name)."""
+        self.pages[page.name] = page
 
     def index(self, request, extra_context=None):
         context: dict[str, Any] = {}

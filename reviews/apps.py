@@ -14,7 +14,9 @@ class ReviewsConfig(AppConfig):
 
         from retention.services import recordings_erasing
         from reviews import receivers
+        from reviews.calibration import calibration_reveal_on_submit
         from reviews.models import Evaluation
+        from reviews.signals import evaluation_submitted
 
         recordings_erasing.connect(
             receivers.evaluations_on_recordings_erasing,
@@ -25,3 +27,5 @@ class ReviewsConfig(AppConfig):
             sender=Evaluation,
             dispatch_uid="reviews.evaluation_keep_until_on_create",
         )
+        # A calibration is revealed when its last participant submits (same transaction).
+        evaluation_submitted.connect(calibration_reveal_on_submit, dispatch_uid="calibration_reveal")
