@@ -12,6 +12,7 @@ class ReviewsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import pre_save
 
+        from dsr.demo import demo_seeded
         from retention.services import recordings_erasing
         from reviews import receivers
         from reviews.calibration import calibration_reveal_on_submit
@@ -27,5 +28,6 @@ class ReviewsConfig(AppConfig):
             sender=Evaluation,
             dispatch_uid="reviews.evaluation_keep_until_on_create",
         )
+        demo_seeded.connect(receivers.demo_reviews_on_seed, dispatch_uid="reviews.demo_reviews_on_seed")
         # A calibration is revealed when its last participant submits (same transaction).
         evaluation_submitted.connect(calibration_reveal_on_submit, dispatch_uid="calibration_reveal")

@@ -1,5 +1,6 @@
 """The QA reviews' answers to events of the apps below them: an erased call takes its evaluations'
-link, comments and free text with it; a new evaluation gets its retention date."""
+link, comments and free text with it; a new evaluation gets its retention date; the demo gets
+its reviews."""
 
 from __future__ import annotations
 
@@ -24,3 +25,10 @@ def evaluation_keep_until_on_create(sender, *, instance: Evaluation, raw: bool =
     if raw or not instance._state.adding or instance.keep_until is not None:
         return
     instance.keep_until = evaluation_keep_until(instance.created_at or timezone.now())
+
+
+def demo_reviews_on_seed(sender, *, users: dict, **kwargs) -> None:
+    """``dsr.demo.demo_seeded``: the demo's scorecards, evaluations and calibrations."""
+    from reviews.demo import demo_reviews_create  # the demo's code loads only for the demo
+
+    demo_reviews_create(users)

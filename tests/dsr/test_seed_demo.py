@@ -6,6 +6,7 @@ their evidence, requests in every step of the workflow, shares that open and pla
 from __future__ import annotations
 
 import array
+import datetime
 import io
 import itertools
 import re
@@ -19,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
+from django.utils import timezone
 from stdnum import iban as stdnum_iban
 from stdnum import luhn
 
@@ -31,6 +33,7 @@ from recordings.sharing.services import share_ground_problem
 from recordings.vault.keys import recording_key
 from recordings.vault.storage import audio_open
 from retention.models import LegalHold
+from reviews.models import CalibrationSession, Evaluation, ScorecardVersion, TimelineComment
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +71,7 @@ def test_seed_demo_is_complete_and_idempotent():
     assert Consent.objects.filter(withdrawn_at__isnull=False).exists()
     assert LegalHold.objects.filter(released_at__isnull=True).count() == 1
     assert set(DataSubjectRequest.objects.values_list("request_type", flat=True)) == set(RequestType.values)
-    for username in ("dpo", "analyst", "qa.billing", "qa.technical", "auditor"):
+    for username in ("dpo", "analyst", "qa.billing", "qa.technical", "qa.admin", "auditor"):
         assert username in out
 
 
@@ -229,7 +232,27 @@ def qa_leads_see_different_queues() -> None:
     technical = recordings_visible_to(users.get(username="qa.technical"))
 
     assert set(billing.values_list("queue__code", flat=True)) == {"billing"}
-    assert set(technical.values_list("queue__code", flat=True)) == {"technical-support"}
+    # the technical lead's queue, and two billing calls granted one by one for calibration
+    assert set(technical.values_list("queue__code", flat=True)) == {"technical-support", "billing"}
+    assert technical.filter(queue__code="billing").count() == 2
+
+
+def qa_reviews_span_twelve_weeks_with_a_calibration() -> None:
+    evaluations = Evaluation.objects.all()
+    Status = Evaluation.Status
+
+    # then: two published scorecards (and the next version of one drafted), evaluations in
+    # every state over the weeks, comments, and one calibration agreed, one still blind
+    assert ScorecardVersion.objects.filter(status=ScorecardVersion.Status.PUBLISHED).count() == 2
+    assert ScorecardVersion.objects.filter(status=ScorecardVersion.Status.DRAFT).count() == 1
+    assert set(evaluations.values_list("status", flat=True)) == set(Status.values)
+    weeks = {e.submitted_at.isocalendar()[:2] for e in evaluations.exclude(submitted_at=None)}
+    assert len(weeks) >= 8
+    assert evaluations.filter(submitted_at__lt=timezone.now() - datetime.timedelta(weeks=8)).exists()
+    assert TimelineComment.objects.exists()
+    agreed, blind = CalibrationSession.objects.order_by("pk")
+    assert agreed.revealed_at is not None and agreed.agreed_score is not None
+    assert blind.revealed_at is None and blind.evaluations.filter(status=Status.SUBMITTED).count() == 1
 
 
 def test_seed_demo_refuses_the_production_profile(settings):
@@ -271,4 +294,5 @@ def test_the_demo_shows_the_product():
     audio_is_speech_like_not_tones()
     shares_open_and_play_with_payment_data_muted(out)
     qa_leads_see_different_queues()
+    qa_reviews_span_twelve_weeks_with_a_calibration()
     consent_based_sharing_works()

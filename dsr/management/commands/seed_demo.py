@@ -27,8 +27,9 @@ from guardian.shortcuts import assign_perm
 
 from compliance_site.demo import calls
 from compliance_site.provisioning import provision
-from compliance_site.roles import AUDITOR, DPO, PRIVACY_ANALYST, QA_LEAD
+from compliance_site.roles import AUDITOR, DPO, PRIVACY_ANALYST, QA_ADMINISTRATOR, QA_LEAD
 from compliance_site.site_url import absolute_url
+from dsr.demo import demo_seeded
 from dsr.demo.calls import MARKER_REFERENCE, demo_call_ingest, demo_shares_create
 from dsr.demo.requests import demo_requests_create, demo_responses_send
 from dsr.jobs import request_job_run
@@ -58,6 +59,7 @@ DEMO_USERS = [
     ("analyst", "Ana", PRIVACY_ANALYST, "privacy analyst"),
     ("qa.billing", "Bea", QA_LEAD, "QA lead, Billing queue"),
     ("qa.technical", "Tom", QA_LEAD, "QA lead, Technical support queue"),
+    ("qa.admin", "Quinn", QA_ADMINISTRATOR, "QA administrator (scorecards)"),
     ("auditor", "Aud", AUDITOR, "auditor (read-only)"),
 ]
 
@@ -205,6 +207,8 @@ class Command(BaseCommand):
         for job_id in RequestJob.objects.filter(state=RequestJob.State.QUEUED).values_list("pk", flat=True):
             request_job_run(job_id=job_id)
         demo_responses_send(users)
+        # The apps above dsr add their own demo data (the QA reviews: scorecards, evaluations).
+        demo_seeded.send(sender=self.__class__, users=users)
         self.stdout.write("\nShare links (shown once; a recipient opens them without logging in):")
         for reference, token in links:
             self.stdout.write(f"  {reference}: {absolute_url(reverse('share-open'))}#{token}")
