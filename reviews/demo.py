@@ -174,6 +174,8 @@ def _answers(version: ScorecardVersion, skill: float, rng: random.Random) -> dic
 
 
 def _date_back(evaluation: Evaluation, when: datetime.datetime) -> None:
+    # A call of the last days was evaluated today, never in the future.
+    when = min(when, timezone.now() - datetime.timedelta(hours=3))
     submitted = when + datetime.timedelta(hours=2) if evaluation.submitted_at else None
     Evaluation.objects.filter(pk=evaluation.pk).update(
         created_at=when, submitted_at=submitted, keep_until=evaluation_keep_until(when)
