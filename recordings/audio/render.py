@@ -108,7 +108,9 @@ def muted_spans(
     return merged
 
 
-def _overlaps(spans: Sequence[tuple[Fraction, Fraction]], starts: list[Fraction], first: Fraction, stop: Fraction) -> bool:
+def _overlaps(
+    spans: Sequence[tuple[Fraction, Fraction]], starts: list[Fraction], first: Fraction, stop: Fraction
+) -> bool:
     """Whether [first, stop) touches a span (a frame that ends where a span starts does not)."""
     index = bisect.bisect_right(starts, first) - 1
     if index >= 0 and spans[index][1] > first:
@@ -125,9 +127,7 @@ def _silence_like(frame: av.AudioFrame) -> av.AudioFrame:
     return silent
 
 
-def render_muted(
-    source: IO[bytes], target: IO[bytes], segments: Iterable[tuple[Any, Any]]
-) -> RenderResult:
+def render_muted(source: IO[bytes], target: IO[bytes], segments: Iterable[tuple[Any, Any]]) -> RenderResult:
     """Write to ``target`` (seekable, readable: muxers go back to their headers) the audio of
     ``source`` (seekable) with every frame touching one of ``segments`` (seconds of the call)
     silenced. Raises RenditionUnsupported for audio that cannot be rendered."""
