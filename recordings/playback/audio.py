@@ -154,6 +154,21 @@ def muting_plan(recording: Recording, key: bytes, *, body: _AudioBody | None = N
     return MutingPlan(refusal=RENDITION_PREPARING)
 
 
+def mutable_in_place(recording: Recording, key: bytes) -> bool:
+    """Whether the recording is PCM or G.711 WAV, whose segments are muted as it streams (reads
+    the header of a WAV); anything else needs a muted rendition."""
+    if not _is_wav(recording):
+        return False
+    body = _original(recording, key)
+    try:
+        body.layout(body.reader().plaintext_size)
+    except MutingUnsupported:
+        return False
+    finally:
+        body.close()
+    return True
+
+
 def muted_unavailable_reason(recording: Recording, key: bytes) -> str | None:
     """Why this recording's redacted audio cannot be served now (its muted rendition is being
     prepared, or failed), or None when it can."""
