@@ -131,15 +131,11 @@ def muted_rendition_render(*, rendition_id: int) -> MutedRendition | None:
     recording = rendition.recording
     segments = recording_segment_bounds(recording)
     if rendition_fingerprint(segments, storage_ref=recording.storage_ref) != rendition.fingerprint:
-        _set(rendition, when=Status.RUNNING, status=Status.STALE)
-        _enqueue_stale_delete_now()
-        return rendition
+        return _stale(rendition)
     try:
         key = recording_key(recording)
     except KeyDestroyedError:
-        _set(rendition, when=Status.RUNNING, status=Status.STALE)
-        _enqueue_stale_delete_now()
-        return rendition
+        return _stale(rendition)
     name = rendition.storage_ref
     try:
         with (
@@ -184,6 +180,14 @@ def muted_rendition_render(*, rendition_id: int) -> MutedRendition | None:
         _enqueue_stale_delete_now()
     rendition.refresh_from_db()
     logger.info("Muted rendition %s of recording %s: %s", rendition.pk, recording.pk, rendition.status)
+    return rendition
+
+
+def _stale(rendition: MutedRendition) -> MutedRendition:
+    """The rendition's segments changed or its key is gone: stale, deleted on a worker."""
+    _set(rendition, when=Status.RUNNING, status=Status.STALE)
+    _enqueue_stale_delete_now()
+    rendition.refresh_from_db()
     return rendition
 
 
