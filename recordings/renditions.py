@@ -157,6 +157,7 @@ def muted_rendition_render(*, rendition_id: int) -> MutedRendition | None:
             error=str(exc)[:300],
             finished_at=timezone.now(),
         )
+        rendition.refresh_from_db()
         return rendition
     except BaseException as exc:
         recordings_storage().delete(name)
