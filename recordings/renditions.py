@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from recordings.audio.files import PlaintextFile, SealedScratchFile
 from recordings.audio.fingerprint import rendition_fingerprint
-from recordings.models import MutedRendition, Recording, SensitiveSegment
+from recordings.models import MutedRendition, Recording, RenditionStatus, SensitiveSegment
 from recordings.playback.audio import mutable_in_place
 from recordings.selectors import recording_segment_bounds, renditions_current
 from recordings.vault.keys import KeyDestroyedError, recording_key, rendition_aad
@@ -36,7 +36,7 @@ from recordings.vault.streaming_aead import EncryptingReader
 
 logger = logging.getLogger(__name__)
 
-Status = MutedRendition.Status
+Status = RenditionStatus
 # A rendition still "running" this long after its start lost its worker (30 minutes of Opus
 # render in about a minute: docs/PERFORMANCE.md); beat hands it back.
 RENDER_TIMEOUT = datetime.timedelta(minutes=30)
@@ -99,7 +99,8 @@ def _blob_name(recording: Recording) -> str:
 def _claim(rendition_id: int) -> MutedRendition | None:
     with transaction.atomic():
         rendition = (
-            MutedRendition.objects.select_for_update(skip_locked=True)
+            # Only the rendition's row: an erasure holding the recording's must not hide it.
+            MutedRendition.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("recording", "recording__subject")
             .filter(pk=rendition_id, status=Status.PENDING)
             .first()
@@ -113,7 +114,7 @@ def _claim(rendition_id: int) -> MutedRendition | None:
     return rendition
 
 
-def _set(rendition: MutedRendition, *, when: Status, **fields) -> bool:
+def _set(rendition: MutedRendition, *, when: RenditionStatus, **fields) -> bool:
     """Conditional update: only if the row is still ``when``; True if it was."""
     return bool(MutedRendition.objects.filter(pk=rendition.pk, status=when).update(**fields))
 
