@@ -19,6 +19,7 @@ import datetime
 import logging
 import uuid
 from decimal import Decimal
+from typing import BinaryIO, cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -146,7 +147,9 @@ def muted_rendition_render(*, rendition_id: int) -> MutedRendition | None:
             result = render_muted(PlaintextFile(reader), scratch, segments)
             scratch.seek(0)
             encrypting = EncryptingReader(
-                scratch, key=key, associated_data=rendition_aad(recording.pk, rendition.fingerprint)
+                cast(BinaryIO, scratch),
+                key=key,
+                associated_data=rendition_aad(recording.pk, rendition.fingerprint),
             )
             stored = ciphertext_save(name, encrypting)
     except RenditionUnsupported as exc:

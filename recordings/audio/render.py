@@ -20,10 +20,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from io import RawIOBase
 from typing import IO, Any
 
 import av
 import av.error
+from av.audio.stream import AudioStream
 
 __all__ = [
     "OutputFormat",
@@ -127,7 +129,9 @@ def _silence_like(frame: av.AudioFrame) -> av.AudioFrame:
     return silent
 
 
-def render_muted(source: IO[bytes], target: IO[bytes], segments: Iterable[tuple[Any, Any]]) -> RenderResult:
+def render_muted(
+    source: IO[bytes] | RawIOBase, target: IO[bytes] | RawIOBase, segments: Iterable[tuple[Any, Any]]
+) -> RenderResult:
     """Write to ``target`` (seekable, readable: muxers go back to their headers) the audio of
     ``source`` (seekable) with every frame touching one of ``segments`` (seconds of the call)
     silenced. Raises RenditionUnsupported for audio that cannot be rendered."""
@@ -152,7 +156,7 @@ def render_muted(source: IO[bytes], target: IO[bytes], segments: Iterable[tuple[
 def _transcode(
     container: Any,
     stream: Any,
-    target: IO[bytes],
+    target: IO[bytes] | RawIOBase,
     wanted: OutputFormat,
     spans: Sequence[tuple[Fraction, Fraction]],
     starts: list[Fraction],
@@ -161,6 +165,7 @@ def _transcode(
     rate = decoder.sample_rate
     with av.open(target, "w", format=wanted.container) as output:
         encoded = output.add_stream(wanted.codec, rate=rate, layout=decoder.layout.name)
+        assert isinstance(encoded, AudioStream)  # an audio codec's stream
         if decoder.bit_rate and not decoder.name.startswith(_NO_BIT_RATE):
             encoded.codec_context.bit_rate = decoder.bit_rate  # about the source's size and quality
         time_base = stream.time_base
