@@ -170,7 +170,7 @@ def run(ctx: h.Context) -> h.Outcome:
                 end_seconds=Decimal(start + SEGMENT_SECONDS),
                 kind="payment_card",
             )
-            for start in range(60, seconds - SEGMENT_SECONDS, SEGMENT_EVERY)
+            for start in range(min(60, seconds // 3), seconds - SEGMENT_SECONDS, SEGMENT_EVERY)
         )
         MutedRendition.objects.filter(recording=recording).delete()
         muted_rendition_request(recording=recording)

@@ -21,6 +21,7 @@ import uuid
 from decimal import Decimal
 from typing import BinaryIO, cast
 
+from celery import shared_task
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
@@ -49,14 +50,10 @@ _WAV_TYPES = ("audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave")
 
 
 def _enqueue_render(rendition_id: int) -> None:
-    from recordings.tasks import render_muted_rendition
-
     transaction.on_commit(lambda: render_muted_rendition.delay(rendition_id))
 
 
 def _enqueue_stale_delete() -> None:
-    from recordings.tasks import delete_stale_renditions
-
     transaction.on_commit(delete_stale_renditions.delay)
 
 
@@ -257,3 +254,33 @@ def renditions_finish(*, now: datetime.datetime, batch_size: int = 200) -> dict[
             requested += 1
     refused = renditions_stale_delete()
     return {"handed_back": handed_back, "resent": resent, "requested": requested, "refused": refused}
+
+
+# --- Tasks (re-exported by recordings.tasks: this module may not import it) -------------------
+
+
+@shared_task(
+    name="recordings.tasks.render_muted_rendition",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=4,
+)
+def render_muted_rendition(rendition_id: int) -> str | None:
+    """On demand, once a recording with segments is stored or its segments change: render its
+    muted rendition. A redelivery of a rendition already claimed or done does nothing."""
+    rendition = muted_rendition_render(rendition_id=rendition_id)
+    return rendition.status if rendition is not None else None
+
+
+@shared_task(name="recordings.tasks.delete_stale_renditions", autoretry_for=(OSError,), retry_backoff=True)
+def delete_stale_renditions() -> int:
+    """On demand, once a rendition turned stale: delete its blob and its row; returns how many
+    blobs the storage refused (beat retries them)."""
+    return renditions_stale_delete()
+
+
+@shared_task(name="recordings.tasks.finish_muted_renditions")
+def finish_muted_renditions() -> dict[str, int]:
+    """Every few minutes: finish the renditions left pending or abandoned, request the missing
+    ones, delete the stale ones. Counts only."""
+    return renditions_finish(now=timezone.now())

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.utils import timezone
 
 from compliance_site.leases import lease_acquire
 from recordings.playback.sessions import playbacks_seal_idle
-from recordings.renditions import muted_rendition_render, renditions_finish, renditions_stale_delete
+from recordings.renditions import delete_stale_renditions, finish_muted_renditions, render_muted_rendition
 from recordings.vault.dead_rows import vacuum_key_tables
 from recordings.vault.retirement import master_key_versions_retire
 from recordings.vault.rotation import master_key_rotate
@@ -47,30 +46,3 @@ def rotate_master_key() -> dict[str, object]:
         "authenticator_keys": result.authenticator_keys,
         "destroyed": destroyed,
     }
-
-
-@shared_task(
-    name="recordings.tasks.render_muted_rendition",
-    autoretry_for=(OSError,),
-    retry_backoff=True,
-    max_retries=4,
-)
-def render_muted_rendition(rendition_id: int) -> str | None:
-    """On demand, once a recording with segments is stored or its segments change: render its
-    muted rendition. A redelivery of a rendition already claimed or done does nothing."""
-    rendition = muted_rendition_render(rendition_id=rendition_id)
-    return rendition.status if rendition is not None else None
-
-
-@shared_task(name="recordings.tasks.delete_stale_renditions", autoretry_for=(OSError,), retry_backoff=True)
-def delete_stale_renditions() -> int:
-    """On demand, once a rendition turned stale: delete its blob and its row; returns how many
-    blobs the storage refused (beat retries them)."""
-    return renditions_stale_delete()
-
-
-@shared_task(name="recordings.tasks.finish_muted_renditions")
-def finish_muted_renditions() -> dict[str, int]:
-    """Every few minutes: finish the renditions left pending or abandoned, request the missing
-    ones, delete the stale ones. Counts only."""
-    return renditions_finish(now=timezone.now())
