@@ -30,6 +30,9 @@ _FIRST_SEGMENT = SEGMENT_SIZE - HEADER_SIZE - TAG_SIZE  # plaintext bytes of the
 # (256 KiB) is decrypted once, not once per read.
 _WINDOW_SEGMENTS = 4
 _BLOCK = 16  # AES block: the CTR counter counts these
+# A muxer writes a packet at a time (a few hundred bytes): consecutive writes are gathered and
+# encrypted this many bytes at a time, not one cipher per packet.
+_WRITE_BUFFER = 1024 * 1024
 
 
 class PlaintextFile(io.RawIOBase):
@@ -91,7 +94,8 @@ class SealedScratchFile(io.RawIOBase):
         self._key = os.urandom(32)
         self._prefix = os.urandom(8)  # the counter block: 8 random bytes, then the block number
         self._position = 0
-        self._size = 0
+        self._size = 0  # on disk, without the pending bytes
+        self._pending_at, self._pending = 0, bytearray()  # written here, not yet encrypted
 
     def readable(self) -> bool:
         return True
@@ -107,10 +111,10 @@ class SealedScratchFile(io.RawIOBase):
 
     @property
     def size(self) -> int:
-        return self._size
+        return max(self._size, self._pending_at + len(self._pending))
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self.size}[whence]
         if base + offset < 0:
             raise ValueError("negative seek position")
         self._position = base + offset
@@ -127,16 +131,29 @@ class SealedScratchFile(io.RawIOBase):
 
     def write(self, data: Buffer) -> int:
         view = memoryview(data).cast("B")
-        if self._position > self._size:  # a seek past the end: the gap reads as zeros
-            self._file.seek(self._size)
-            self._file.write(self._crypt(self._size, bytes(self._position - self._size)))
-        self._file.seek(self._position)
-        self._file.write(self._crypt(self._position, view))
+        if self._position != self._pending_at + len(self._pending):
+            self.flush()
+            self._pending_at = self._position
+        self._pending += view
         self._position += len(view)
-        self._size = max(self._size, self._position)
+        if len(self._pending) >= _WRITE_BUFFER:
+            self.flush()
+            self._pending_at = self._position
         return len(view)
 
+    def flush(self) -> None:
+        """Encrypt the gathered writes onto the disk."""
+        if self._pending:
+            if self._pending_at > self._size:  # a seek past the end: the gap reads as zeros
+                self._file.seek(self._size)
+                self._file.write(self._crypt(self._size, bytes(self._pending_at - self._size)))
+            self._file.seek(self._pending_at)
+            self._file.write(self._crypt(self._pending_at, self._pending))
+            self._size = max(self._size, self._pending_at + len(self._pending))
+            self._pending = bytearray()
+
     def readinto(self, buffer: Buffer) -> int:
+        self.flush()
         out = memoryview(buffer).cast("B")
         count = max(min(len(out), self._size - self._position), 0)
         if not count:
@@ -149,6 +166,7 @@ class SealedScratchFile(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed:
+            self._pending = bytearray()
             self._file.close()
             self._key = b""
         super().close()

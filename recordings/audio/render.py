@@ -97,12 +97,17 @@ def output_format(container: str, decoder: str) -> OutputFormat:
     return OutputFormat(muxer, encoder, content_type)
 
 
+# Frame times are compared as floats: each span is widened by this much on both sides, so a
+# rounding error can only mute one frame more, never one less.
+_EPSILON = 1e-6
+
+
 def muted_spans(
     segments: Iterable[tuple[Decimal | float | int, Decimal | float | int]],
-) -> list[tuple[Fraction, Fraction]]:
-    """The segments' (start, end) seconds as exact fractions, sorted, overlaps joined."""
-    merged: list[tuple[Fraction, Fraction]] = []
-    for start, end in sorted((Fraction(str(s)), Fraction(str(e))) for s, e in segments):
+) -> list[tuple[float, float]]:
+    """The segments' (start, end) seconds, widened by _EPSILON, sorted, overlaps joined."""
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted((float(s) - _EPSILON, float(e) + _EPSILON) for s, e in segments):
         if merged and start <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], end))
         elif start < end:
@@ -110,10 +115,8 @@ def muted_spans(
     return merged
 
 
-def _overlaps(
-    spans: Sequence[tuple[Fraction, Fraction]], starts: list[Fraction], first: Fraction, stop: Fraction
-) -> bool:
-    """Whether [first, stop) touches a span (a frame that ends where a span starts does not)."""
+def _overlaps(spans: Sequence[tuple[float, float]], starts: list[float], first: float, stop: float) -> bool:
+    """Whether [first, stop) touches a span."""
     index = bisect.bisect_right(starts, first) - 1
     if index >= 0 and spans[index][1] > first:
         return True
@@ -158,8 +161,8 @@ def _transcode(
     stream: Any,
     target: IO[bytes] | RawIOBase,
     wanted: OutputFormat,
-    spans: Sequence[tuple[Fraction, Fraction]],
-    starts: list[Fraction],
+    spans: Sequence[tuple[float, float]],
+    starts: list[float],
 ) -> RenderResult:
     decoder = stream.codec_context
     rate = decoder.sample_rate
@@ -168,22 +171,21 @@ def _transcode(
         assert isinstance(encoded, AudioStream)  # an audio codec's stream
         if decoder.bit_rate and not decoder.name.startswith(_NO_BIT_RATE):
             encoded.codec_context.bit_rate = decoder.bit_rate  # about the source's size and quality
-        time_base = stream.time_base
-        origin: Fraction | None = None
+        tick = float(stream.time_base) if stream.time_base else 0.0
+        origin: float | None = None
         samples = muted = 0
+        out_time_base = Fraction(1, rate)  # decoded frames keep the stream's rate
         for frame in container.decode(stream):
             # Seconds from the first decoded sample, from the frame's timestamp where it has one
             # (a gap in the source stays a gap), else from the samples decoded so far.
-            at = Fraction(frame.pts * time_base) if frame.pts is not None and time_base else None
-            if at is None:
-                at = Fraction(samples, frame.sample_rate)
+            at = frame.pts * tick if frame.pts is not None and tick else samples / frame.sample_rate
             if origin is None:
                 origin = at
             first = at - origin
-            if spans and _overlaps(spans, starts, first, first + Fraction(frame.samples, frame.sample_rate)):
+            if spans and _overlaps(spans, starts, first, first + frame.samples / frame.sample_rate):
                 frame = _silence_like(frame)
                 muted += frame.samples
-            frame.pts, frame.time_base = samples, Fraction(1, frame.sample_rate)
+            frame.pts, frame.time_base = samples, out_time_base
             samples += frame.samples
             for packet in encoded.encode(frame):
                 output.mux(packet)
