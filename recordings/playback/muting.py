@@ -1,17 +1,18 @@
 """Silence the sensitive segments of PCM and G.711 WAV audio while it streams, so muted audio
 never leaves the server.
 
-A WAV file is a RIFF header, a ``fmt `` chunk (format 1 PCM, 6 A-law or 7 µ-law, or
-WAVE_FORMAT_EXTENSIBLE with one of those as subformat; channels, sample rate, bits per sample)
+A WAV file is a RIFF header, a ``fmt `` chunk (format 1 PCM, 3 IEEE float, 6 A-law or 7 µ-law,
+or WAVE_FORMAT_EXTENSIBLE with one of those as subformat; channels, sample rate, bits per sample)
 and a ``data`` chunk of whole sample frames. A segment's seconds map to frames (start floored,
 end ceiled: the muted range never falls short of the marked one) and frames to a byte range of
 the data chunk. ``mute`` then rewrites, in each chunk of any byte range it streams, the bytes
 inside those ranges with the format's silence: 0x80 for 8-bit PCM (unsigned), 0x00 for 16, 24
-and 32-bit PCM (signed), 0xFF for µ-law and 0xD5 for A-law (each law's code for zero). It works
+and 32-bit PCM (signed) and for 32 and 64-bit float (+0.0), 0xFF for µ-law and 0xD5 for A-law
+(each law's code for zero). It works
 on absolute positions, so neither a Range that starts or ends inside a muted range nor the
 streaming encryption's segment boundaries matter, and it holds one chunk at a time.
 
-Other formats (MP3, OGG, WebM, FLAC, M4A, float or compressed WAV) cannot be muted this way
+Other formats (MP3, OGG, WebM, FLAC, M4A, compressed WAV) cannot be muted this way
 (``MutingUnsupported``): they are served from a muted rendition (``recordings.audio``).
 """
 
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 _WAVE_FORMAT_PCM = 0x0001
+_WAVE_FORMAT_IEEE_FLOAT = 0x0003
 _WAVE_FORMAT_ALAW = 0x0006
 _WAVE_FORMAT_MULAW = 0x0007
 _WAVE_FORMAT_EXTENSIBLE = 0xFFFE
@@ -49,8 +51,8 @@ _MAX_CHUNKS = 64
 
 
 class MutingUnsupported(ValueError):
-    """The audio is not PCM or G.711 WAV (or its header is broken): its segments cannot be muted
-    in place."""
+    """The audio is not PCM, float or G.711 WAV (or its header is broken): its segments cannot be
+    muted in place."""
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,8 @@ def wav_layout(read_at: Callable[[int, int], bytes], size: int) -> WavLayout:
     """The layout of the PCM or G.711 WAV whose bytes ``read_at(offset, length)`` returns (up
     to ``length`` bytes, fewer at the end); ``size`` is the file's length.
 
-    Raises MutingUnsupported for anything but uncompressed integer PCM with 8, 16, 24 or 32 bits
-    and 8-bit µ-law or A-law.
+    Raises MutingUnsupported for anything but integer PCM with 8, 16, 24 or 32 bits, 32 or 64-bit
+    float and 8-bit µ-law or A-law.
     """
     head = read_at(0, 12)
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
@@ -127,9 +129,12 @@ def _pcm_format(fmt: bytes) -> tuple[int, int, int, int, int]:
     if tag in _LAW_SILENCE:
         if bits != 8:
             raise MutingUnsupported(f"G.711 WAV with {bits}-bit samples (it has 8)")
+    elif tag == _WAVE_FORMAT_IEEE_FLOAT:
+        if bits not in (32, 64):
+            raise MutingUnsupported(f"float WAV with {bits}-bit samples (32 or 64 expected)")
     elif tag != _WAVE_FORMAT_PCM:
-        raise MutingUnsupported(f"WAV format {tag:#06x} is not PCM or G.711")
-    if bits not in _SAMPLE_BITS:
+        raise MutingUnsupported(f"WAV format {tag:#06x} is not PCM, float or G.711")
+    if bits not in (*_SAMPLE_BITS, 64) or (bits == 64 and tag != _WAVE_FORMAT_IEEE_FLOAT):
         raise MutingUnsupported(f"{bits}-bit samples are not supported")
     if channels < 1 or rate < 1 or block_align != channels * bits // 8:
         raise MutingUnsupported("inconsistent fmt chunk (channels, rate or block alignment)")

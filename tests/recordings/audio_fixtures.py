@@ -33,8 +33,9 @@ FORMATS = {
     "webm-opus": Format("webm", "libopus", 16000, "audio/webm", "webm"),
     "flac": Format("flac", "flac", 8000, "audio/flac", "flac", lossless=True),
     "m4a-aac": Format("ipod", "aac", 16000, "audio/mp4", "m4a"),
-    "wav-float": Format("wav", "pcm_f32le", 8000, "audio/wav", "wav", lossless=True),
 }
+# Muted in place as it streams, like PCM: no rendition.
+FLOAT_WAV = Format("wav", "pcm_f32le", 8000, "audio/wav", "wav", lossless=True)
 
 
 def tone(rate: int, seconds: float) -> array.array:

@@ -1,5 +1,5 @@
-"""Muted playback in every common call format: G.711 WAV muted in place to the sample, and MP3,
-OGG/Opus, WebM/Opus, FLAC, M4A/AAC and float WAV served from a muted rendition, rendered on a
+"""Muted playback in every common call format: G.711 and float WAV muted in place to the sample,
+and MP3, OGG/Opus, WebM/Opus, FLAC and M4A/AAC served from a muted rendition, rendered on a
 worker and stored under the recording's key. Fixtures are generated in code by PyAV
 (``audio_fixtures``): a tone whose loudness changes every second; what was served is decoded
 again and measured per 100 ms window against the original, decoded the same way."""
@@ -34,7 +34,16 @@ from recordings.vault.streaming_aead import StreamingAeadError
 from retention.selectors import ErasureTarget
 from retention.services import blobs_delete_pending, recordings_erase
 from tests.factories import RecordingFactory
-from tests.recordings.audio_fixtures import FORMATS, correlation, decode, encode, g711_wav, rms, windows
+from tests.recordings.audio_fixtures import (
+    FLOAT_WAV,
+    FORMATS,
+    correlation,
+    decode,
+    encode,
+    g711_wav,
+    rms,
+    windows,
+)
 from tests.recordings.ingest_factories import call_metadata, reference_rows
 
 pytestmark = pytest.mark.django_db
@@ -94,7 +103,7 @@ def assert_muted_in_span_and_unchanged_elsewhere(served: bytes, name: str) -> No
                 assert correlation(before, after) > 0.95, f"{name}: shape changed at {first:.1f} s"
 
 
-# --- Compressed and float formats: the muted rendition --------------------------------------
+# --- Compressed formats: the muted rendition ---------------------------------------------------
 
 
 @pytest.mark.parametrize("name", list(FORMATS))
@@ -248,7 +257,24 @@ def test_a_qa_lead_gets_no_unmuted_byte_in_any_format_before_or_after_the_render
             assert body(response) != ENCODED[name]
 
 
-# --- G.711: muted in place, to the sample -----------------------------------------------------
+# --- G.711 and float WAV: muted in place, to the sample -------------------------------------------
+
+
+def test_float_wav_is_muted_in_place_to_the_sample(client, qa_lead_a, queue_a):
+    audio = encode(FLOAT_WAV)
+    recording = RecordingFactory(queue=queue_a, audio=audio)
+    SensitiveSegment.objects.create(
+        recording=recording, start_seconds=SEGMENT[0], end_seconds=SEGMENT[1], kind="other"
+    )
+    client.force_login(qa_lead_a)
+
+    served = body(client.get(audio_url(recording)))
+
+    assert muted_rendition_request(recording=recording) is None  # no rendition: muted as it streams
+    original, _ = decode(audio)
+    muted, _ = decode(served)
+    assert set(muted[24000:40000]) == {0}  # 3 s to 5 s at 8 kHz, every sample
+    assert muted[:24000] == original[:24000] and muted[40000:] == original[40000:]
 
 
 @pytest.mark.parametrize(("law", "silence"), [("mulaw", 0xFF), ("alaw", 0xD5)])

@@ -261,14 +261,14 @@ def test_the_data_chunk_is_found_after_other_chunks_and_extensible_pcm_is_pcm():
 @pytest.mark.parametrize(
     "fmt",
     [
-        struct.pack("<HHIIHH", 3, 1, 100, 400, 4, 32),  # IEEE float
+        struct.pack("<HHIIHH", 3, 1, 100, 200, 2, 16),  # 16-bit float does not exist
         struct.pack("<HHIIHH", 0x11, 1, 100, 100, 1, 4),  # IMA ADPCM
         struct.pack("<HHIIHH", 1, 1, 100, 200, 2, 12),  # 12-bit
         struct.pack("<HHIIHH", 1, 2, 100, 400, 2, 16),  # block alignment of one channel
     ],
     ids=["float", "adpcm", "12-bit", "bad-block-align"],
 )
-def test_anything_but_integer_pcm_cannot_be_muted(fmt):
+def test_anything_but_pcm_float_or_g711_cannot_be_muted_in_place(fmt):
     audio = wav_with_chunks(fmt, bytes(400))
     with pytest.raises(MutingUnsupported):
         wav_layout(lambda offset, length: audio[offset : offset + length], len(audio))
@@ -318,19 +318,19 @@ def test_an_mp3_with_segments_is_refused_not_played_whole(client, request, perso
     assert html.escape(RENDITION_PREPARING) in page
 
 
-def test_an_mp3_without_segments_plays_and_a_wav_that_is_not_pcm_waits_for_its_rendition(
+def test_an_mp3_without_segments_plays_and_a_compressed_wav_waits_for_its_rendition(
     client, qa_lead_a, queue_a
 ):
     mp3 = RecordingFactory(queue=queue_a, audio=MP3, content_type="audio/mpeg")
-    float_wav = RecordingFactory(
-        queue=queue_a, audio=wav_with_chunks(struct.pack("<HHIIHH", 3, 1, 100, 400, 4, 32), bytes(400))
+    adpcm_wav = RecordingFactory(
+        queue=queue_a, audio=wav_with_chunks(struct.pack("<HHIIHH", 0x11, 1, 100, 100, 1, 4), bytes(400))
     )
-    mark(float_wav, ("0.1", "0.2"))
+    mark(adpcm_wav, ("0.1", "0.2"))
     client.force_login(qa_lead_a)
 
     assert body(client.get(audio_url(mp3))) == MP3
-    assert client.get(audio_url(float_wav)).status_code == 503
-    assert "<audio" not in change_page(client, float_wav)
+    assert client.get(audio_url(adpcm_wav)).status_code == 503
+    assert "<audio" not in change_page(client, adpcm_wav)
 
 
 # --- Unredacted playback: the permission, a reason each time, a valid token ---------------------
