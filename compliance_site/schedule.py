@@ -62,6 +62,12 @@ PERIODIC_JOBS = [
         description="Writes one access event per finished playback, with the byte ranges played.",
     ),
     PeriodicJob(
+        name="Muted renditions",
+        task="recordings.tasks.finish_muted_renditions",
+        crontab_setting="CUSTOS_RENDITIONS_CRONTAB",
+        description="Renders the muted renditions left pending, and deletes those whose segments changed.",
+    ),
+    PeriodicJob(
         name="Access log verification",
         task="recordings.tasks.verify_access_log",
         crontab_setting="CUSTOS_AUDIT_VERIFY_CRONTAB",

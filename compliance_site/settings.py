@@ -484,6 +484,8 @@ CUSTOS_EVALUATION_SWEEP_CRONTAB = env.str("CUSTOS_EVALUATION_SWEEP_CRONTAB", def
 CUSTOS_PACKAGE_PURGE_CRONTAB = env.str("CUSTOS_PACKAGE_PURGE_CRONTAB", default="0 3 * * *")
 CUSTOS_LOGIN_LOG_PRUNE_CRONTAB = env.str("CUSTOS_LOGIN_LOG_PRUNE_CRONTAB", default="10 3 * * *")
 CUSTOS_PLAYBACK_SEAL_CRONTAB = env.str("CUSTOS_PLAYBACK_SEAL_CRONTAB", default="* * * * *")
+# Muted renditions left pending (a lost message, a dead worker) or stale (segments changed).
+CUSTOS_RENDITIONS_CRONTAB = env.str("CUSTOS_RENDITIONS_CRONTAB", default="*/5 * * * *")
 # After the sweep, which writes events: the whole access-log chain is verified nightly.
 CUSTOS_AUDIT_VERIFY_CRONTAB = env.str("CUSTOS_AUDIT_VERIFY_CRONTAB", default="15 4 * * *")
 # The access log's signed digests (compliance_site.audit.digests): one per period of this many

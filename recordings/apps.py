@@ -6,11 +6,13 @@ class RecordingsConfig(AppConfig):
     verbose_name = "Recordings"
 
     def ready(self) -> None:
+        from recordings.redaction.segments import sensitive_segments_changed
         from recordings.services import recording_grounds_changed
 
         recording_grounds_changed.connect(
             _revoke_shares_without_ground, dispatch_uid="recordings-revoke-shares"
         )
+        sensitive_segments_changed.connect(_rendition_follows_segments, dispatch_uid="recordings-renditions")
 
 
 def _revoke_shares_without_ground(sender, *, recordings, **kwargs) -> None:
@@ -18,3 +20,11 @@ def _revoke_shares_without_ground(sender, *, recordings, **kwargs) -> None:
     from recordings.sharing.services import shares_revoke_unlawful
 
     shares_revoke_unlawful(recordings=recordings)
+
+
+def _rendition_follows_segments(sender, *, recording, **kwargs) -> None:
+    """Segments marked or changed: the muted rendition of the new segments is requested (in the
+    same transaction), the old one turns stale."""
+    from recordings.renditions import muted_rendition_request
+
+    muted_rendition_request(recording=recording)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from recordings.audio.fingerprint import rendition_fingerprint
 from recordings.models import (
     Consent,
     DataSubject,
@@ -15,6 +16,7 @@ from recordings.models import (
     DataSubjectUserObjectPermission,
     LawfulBasis,
     LegitimateInterestAssessment,
+    MutedRendition,
     Objection,
     Purpose,
     Queue,
@@ -238,3 +240,25 @@ def purposes_stopped_by_objection(recording: Recording) -> list[Purpose]:
         decision=Objection.Decision.OVERRULED
     )
     return list(recording.purposes.filter(pk__in=objected.values("purpose_id")).order_by("code"))
+
+
+def recording_segment_bounds(recording: Recording) -> list[tuple]:
+    """The recording's sensitive segments as (start, end) seconds, in order."""
+    return list(
+        recording.sensitive_segments.order_by("start_seconds", "end_seconds").values_list(
+            "start_seconds", "end_seconds"
+        )
+    )
+
+
+def renditions_current(
+    recording: Recording, segments: Sequence[tuple] | None = None
+) -> QuerySet[MutedRendition]:
+    """The live (not stale) muted renditions made from the recording's segments as they are now
+    (``segments``, when the caller has read them already) and its audio as stored now: at most
+    one (a unique constraint). Only a ready one may be played; any other is all it can be."""
+    bounds = recording_segment_bounds(recording) if segments is None else segments
+    fingerprint = rendition_fingerprint(bounds, storage_ref=recording.storage_ref)
+    return MutedRendition.objects.filter(recording=recording, fingerprint=fingerprint).exclude(
+        status=MutedRendition.Status.STALE
+    )

@@ -6,11 +6,19 @@ from celery import shared_task
 
 from compliance_site.leases import lease_acquire
 from recordings.playback.sessions import playbacks_seal_idle
+from recordings.renditions import delete_stale_renditions, finish_muted_renditions, render_muted_rendition
 from recordings.vault.dead_rows import vacuum_key_tables
 from recordings.vault.retirement import master_key_versions_retire
 from recordings.vault.rotation import master_key_rotate
 
-__all__ = ["rotate_master_key", "seal_idle_playbacks", "vacuum_key_tables"]
+__all__ = [
+    "delete_stale_renditions",
+    "finish_muted_renditions",
+    "render_muted_rendition",
+    "rotate_master_key",
+    "seal_idle_playbacks",
+    "vacuum_key_tables",
+]
 
 
 @shared_task(name="recordings.tasks.seal_idle_playbacks")

@@ -20,6 +20,7 @@ from compliance_site.bulk_rows import rows_insert
 from compliance_site.history_bulk import HISTORY_CHANGED, HISTORY_CREATED, history_copy
 from compliance_site.leases import lease_acquire, lease_held, lease_release
 from recordings.models import Recording
+from recordings.renditions import renditions_of_erased_mark_stale, renditions_stale_delete
 from recordings.sharing.services import shares_revoke_for
 from recordings.vault.services import recording_keys_destroy
 from retention.held_erasures import (
@@ -90,7 +91,7 @@ def _delete_pending_blobs() -> int:
             deleted = []
     if deleted:
         _blob_deletions_confirm(deleted)
-    return refused
+    return refused + renditions_stale_delete()
 
 
 def _close_this_threads_connection() -> None:
@@ -181,6 +182,9 @@ def recordings_erase(
         # blobs are unreadable wherever a copy survives; no share of them stays open.
         recording_keys_destroy(recordings=targets, actor=actor, reasons=rules)
         shares_revoke_for(recordings=recording_ids, reason="erased", actor=actor)
+        # Their muted renditions (under the same keys, shredded above) go with them: the blobs
+        # after the commit, with the originals' (``_delete_pending_blobs``).
+        renditions_of_erased_mark_stale(recording_ids=recording_ids)
         rows_insert(
             [
                 DeletionRecord(

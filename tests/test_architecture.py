@@ -24,8 +24,8 @@ APPS = ("compliance_site", "recordings", "retention", "dsr", "reviews")
 RECORDINGS_FLOORS = (
     ("models",),
     ("vault",),
-    ("playback", "redaction", "selectors", "sharing"),
-    ("services", "restrictions", "reattribution"),
+    ("audio", "playback", "redaction", "selectors", "sharing"),
+    ("services", "restrictions", "reattribution", "renditions"),
     ("intake",),
     ("admin", "management", "api_urls", "urls", "apps", "tasks"),
 )

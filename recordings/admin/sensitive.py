@@ -7,8 +7,9 @@ page of their own, and the unredacted player behind a reason.
 - ``<id>/unredacted/``: a holder of ``play_unredacted`` who may play the recording gives a reason
   and gets a player whose address carries a token bound to them, the recording and the reason
   (``recordings.playback.unredacted``); every request it makes is an ``unredacted`` access event.
-- The change page's player plays the audio redacted (segments muted on the server); where the
-  segments cannot be muted (not PCM WAV), the page says so instead of showing a player.
+- The change page's player plays the audio redacted (segments muted on the server, in place or
+  from the muted rendition); while that rendition is being prepared (or if it failed), the page
+  says so instead of showing a player, and asks for it if nothing prepares it yet.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from django.utils.http import urlencode
 from compliance_site.audit.admin import admin_access_record
 from compliance_site.audit.models import AccessAction
 from recordings.models import Recording, SensitiveSegment
-from recordings.playback.audio import unmutable_reason
+from recordings.playback.audio import muting_plan
 from recordings.playback.sessions import playback_token
 from recordings.playback.unredacted import PERMISSION as UNREDACTED_PERMISSION
 from recordings.playback.unredacted import (
@@ -34,6 +35,7 @@ from recordings.playback.unredacted import (
 )
 from recordings.redaction.segments import MAX_SECONDS, sensitive_segment_mark
 from recordings.redaction.segments import PERMISSION as MARK_PERMISSION
+from recordings.renditions import muted_rendition_request
 from recordings.selectors import recordings_playable_by
 from recordings.vault.keys import KeyDestroyedError, recording_key
 
@@ -86,12 +88,16 @@ def sensitive_context(model_admin, request, recording: Recording, *, audio_url: 
     if request.user.has_perm(UNREDACTED_PERMISSION):
         context["unredacted_url"] = recording_page_url(model_admin, "unredacted", recording)
     try:
-        refusal = unmutable_reason(recording, recording_key(recording))
+        key = recording_key(recording)
+        plan = muting_plan(recording, key)
     except KeyDestroyedError:
         return context  # the audio endpoint answers 404; nothing to refuse here
-    if refusal:
+    if not plan.requested:
+        # Segments from before renditions existed: the first look at the page asks for it.
+        muted_rendition_request(recording=recording, key=key)
+    if plan.refusal:
         context["audio_url"] = None
-        context["audio_refusal"] = refusal
+        context["audio_refusal"] = plan.refusal
     return context
 
 

@@ -82,7 +82,7 @@ class RecordingUploadForm(forms.ModelForm):
     audio = forms.FileField(
         # Emptiness is the audio check's call, with the same message as the API and the import.
         allow_empty_file=True,
-        help_text="WAV, MP3, OGG/Opus, FLAC or M4A, recognised by its content, not its name.",
+        help_text="WAV, MP3, OGG/Opus, WebM, FLAC or M4A, recognised by its content, not its name.",
     )
     subject_reference = forms.CharField(
         label="Subject reference",

@@ -142,7 +142,7 @@ class RecordingIngestSerializer(serializers.Serializer):
         # Emptiness is the audio check's call, with the same message as the import and the admin.
         allow_empty_file=True,
         use_url=False,
-        help_text="The call audio: WAV, MP3, OGG/Opus, FLAC or M4A, recognised by its content.",
+        help_text="The call audio: WAV, MP3, OGG/Opus, WebM, FLAC or M4A, recognised by its content.",
     )
     metadata = MetadataField(help_text="The call's metadata as JSON (a form field, not a file).")
 
@@ -230,7 +230,7 @@ class RecordingIngestView(APIView):
         summary="Push one recorded call",
         description=(
             "A multipart/form-data body with two parts: `audio`, the call audio (WAV, MP3, "
-            "OGG/Opus, FLAC or M4A, recognised by its content, not its name, up to the "
+            "OGG/Opus, WebM, FLAC or M4A, recognised by its content, not its name, up to the "
             "deployment's RECORDING_MAX_BYTES), and `metadata`, a JSON text: who called, agent, "
             "queue, times, lawful basis, purposes and the consents with their evidence, and optionally "
             "the call's `transcript` (stored sealed; reviewers see it with card numbers, IBANs, "
@@ -255,7 +255,7 @@ class RecordingIngestView(APIView):
             403: _error("The account may not push recordings."),
             409: _error("Another recording with the same reference was stored at the same moment."),
             413: _error("The audio is larger than RECORDING_MAX_BYTES."),
-            415: _error("The audio is not WAV, MP3, OGG/Opus, FLAC or M4A."),
+            415: _error("The audio is not WAV, MP3, OGG/Opus, WebM, FLAC or M4A."),
             429: _error(
                 "Too many pushes, or too many wrong tokens from this address; retry after the "
                 "Retry-After header's seconds."

@@ -1,15 +1,17 @@
 """Recognise call audio by its content, never by its file name, and refuse what is not audio.
 
-The magic bytes say which format a file claims to be; mutagen then parses that format's headers,
-so a file that only starts like audio (or stops half-way through its header) is refused with a
-reason. WAV, the telephony norm, is also checked for truncation against its RIFF size.
+The magic bytes say which format a file claims to be; mutagen (PyAV for WebM, which mutagen does
+not read) then parses that format's headers, so a file that only starts like audio (or stops
+half-way through its header) is refused with a reason. WAV, the telephony norm, is also checked
+for truncation against its RIFF size.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import mutagen
 import mutagen.flac
@@ -20,6 +22,8 @@ import mutagen.oggvorbis
 import mutagen.wave
 from django.core.exceptions import ValidationError
 
+from recordings.audio.probe import probe_audio
+
 
 @dataclass(frozen=True)
 class AudioInfo:
@@ -29,7 +33,7 @@ class AudioInfo:
     size_bytes: int
 
 
-def _sniff(head: bytes) -> tuple[str, str, type] | None:
+def _sniff(head: bytes) -> tuple[str, str, Callable[[BinaryIO], Any]] | None:
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         return "audio/wav", "wav", mutagen.wave.WAVE
     if head[:4] == b"fLaC":
@@ -38,6 +42,9 @@ def _sniff(head: bytes) -> tuple[str, str, type] | None:
         if b"OpusHead" in head:
             return "audio/ogg; codecs=opus", "opus", mutagen.oggopus.OggOpus
         return "audio/ogg", "ogg", mutagen.oggvorbis.OggVorbis
+    # EBML's magic, then the DocType "webm" in the EBML header (WebRTC recorders, Genesys).
+    if head[:4] == b"\x1a\x45\xdf\xa3" and b"webm" in head:
+        return "audio/webm", "webm", probe_audio
     if head[4:8] == b"ftyp":
         return "audio/mp4", "m4a", mutagen.mp4.MP4
     if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
@@ -66,7 +73,8 @@ def detect_audio(file: BinaryIO, *, max_bytes: int) -> AudioInfo:
     sniffed = _sniff(head)
     if sniffed is None:
         raise ValidationError(
-            "Unknown audio format: the content is not WAV, MP3, OGG/Opus, FLAC or M4A.", code="unknown_format"
+            "Unknown audio format: the content is not WAV, MP3, OGG/Opus, WebM, FLAC or M4A.",
+            code="unknown_format",
         )
     content_type, extension, parser = sniffed
     if extension == "wav":

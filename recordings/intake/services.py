@@ -26,6 +26,7 @@ from recordings.models import (
     SensitiveSegment,
 )
 from recordings.redaction.transcripts import transcript_store
+from recordings.renditions import muted_rendition_request
 from recordings.restrictions import restriction_attach
 from recordings.selectors import restriction_in_force, subject_matching
 from recordings.services import recording_ingested, subject_create, subject_share_lock
@@ -142,6 +143,9 @@ def recording_ingest(
             if stored.name != name or stored.plaintext_bytes != info.size_bytes:
                 raise ValidationError("The audio changed while it was being stored; try again.")
             recording_ingested.send(sender=Recording, recording=recording)
+            if metadata.get("sensitive_segments"):
+                # Rendered on a worker once this commits; until then the muted audio is "being prepared".
+                muted_rendition_request(recording=recording, key=key)
             # After anything that marks sensitive segments: the payment flag looks at them.
             transcript = metadata.get("transcript")
             if transcript:

@@ -3,9 +3,10 @@
 ``subjects`` (data subjects, queues, purposes, recipients, notices, legitimate-interest
 assessments), ``calls`` (recordings, sensitive segments, transcripts), ``consents`` (consents,
 objections), ``restrictions`` (restrictions of processing, Art. 18), ``sharing`` (shares),
-``keys`` (the vault's wrapped keys), ``playback`` (playback sessions), ``grants`` (guardian's
-object-permission tables). Invariants the database can hold are constraints here; rules that need
-the clock or other rows live in selectors and services.
+``keys`` (the vault's wrapped keys), ``playback`` (playback sessions), ``renditions`` (muted
+renditions of compressed audio), ``grants`` (guardian's object-permission tables). Invariants the
+database can hold are constraints here; rules that need the clock or other rows live in selectors
+and services.
 """
 
 from recordings.models.calls import (
@@ -40,6 +41,10 @@ from recordings.models.keys import (
 from recordings.models.playback import (
     PlaybackSession,
 )
+from recordings.models.renditions import (
+    MutedRendition,
+    RenditionStatus,
+)
 from recordings.models.restrictions import (
     RestrictionGround,
     SubjectRestriction,
@@ -69,6 +74,7 @@ __all__ = [
     "LawfulBasis",
     "LegitimateInterestAssessment",
     "MasterKeyVersionRetirement",
+    "MutedRendition",
     "Objection",
     "ObjectionDecision",
     "PlaybackSession",
@@ -84,6 +90,7 @@ __all__ = [
     "RecordingNotice",
     "RecordingStatus",
     "RecordingUserObjectPermission",
+    "RenditionStatus",
     "RestrictionGround",
     "SensitiveKind",
     "SensitiveSegment",

@@ -3,7 +3,9 @@
 ``audio_response`` is what every endpoint that serves a recording's audio answers with (the
 back office's player, a recipient's share link); who may ask, and the access log, are the
 calling view's business. Redacted audio has the recording's sensitive segments muted on the
-server; where they cannot be muted (anything but PCM WAV), it is refused, never served whole.
+server: PCM and G.711 WAV in place, byte by byte as they stream; every other format from its
+muted rendition (``recordings.renditions``), served with Range on its own length. Until that
+rendition is ready, redacted audio is refused with 503 (RENDITION_PREPARING), never served whole.
 """
 
 from __future__ import annotations
@@ -11,23 +13,32 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
-from recordings.models import Recording
+from recordings.models import MutedRendition, Recording
 from recordings.playback.http_range import UnsatisfiableRange, parse_range
 from recordings.playback.muting import MutingUnsupported, WavLayout, mute, muted_byte_ranges, wav_layout
-from recordings.vault.storage import audio_open, recordings_storage
+from recordings.selectors import recording_segment_bounds, renditions_current
+from recordings.vault.keys import recording_aad, rendition_aad
+from recordings.vault.storage import ciphertext_open, recordings_storage
 from recordings.vault.streaming_aead import plaintext_size
 from recordings.vault.streaming_decrypt import DecryptingReader
 
-UNMUTABLE_MESSAGE = (
-    "This recording has sensitive segments and can only be muted in WAV; it cannot be played "
-    "without the unredacted-playback permission."
+RENDITION_PREPARING = (
+    "The muted version of this recording is being prepared; try again in a minute. Its sensitive "
+    "segments are never played unmuted."
 )
+RENDITION_FAILED = (
+    "The muted version of this recording could not be prepared; it cannot be played without the "
+    "unredacted-playback permission."
+)
+# What a player is told to wait before it asks again for a rendition being prepared.
+RETRY_AFTER_SECONDS = 15
 
-# Content types ingest gives WAV (audio_format); anything else with segments is refused at once.
+# Content types ingest gives WAV (audio_format): muted in place if PCM or G.711.
 _WAV_TYPES = ("audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave")
 # The header is read once from the first plaintext segment; a WAV whose data starts later than
 # this is read piecewise (rare: large metadata chunks before the samples).
@@ -35,20 +46,30 @@ _HEAD_BYTES = 65480
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/\d+$")
 
 
-def _segments(recording: Recording) -> list[tuple]:
-    return list(recording.sensitive_segments.values_list("start_seconds", "end_seconds"))
-
-
 def _is_wav(recording: Recording) -> bool:
     return recording.content_type.split(";")[0].strip().lower() in _WAV_TYPES
+
+
+@dataclass(frozen=True)
+class MutingPlan:
+    """How a recording's redacted audio is served: ``layout`` set, muted in place (the file byte
+    ranges ``muted``); ``rendition`` set, from that ready rendition; ``refusal`` set, not at all
+    (its message). All None: no segments, the audio as stored. ``requested``: a live rendition
+    row exists for the segments as they are now (False: nothing is preparing one yet)."""
+
+    layout: WavLayout | None = None
+    muted: tuple[tuple[int, int], ...] = ()
+    rendition: MutedRendition | None = None
+    refusal: str | None = None
+    requested: bool = True
 
 
 class _AudioBody:
     """The body of an audio response: the blob opens on first use (or earlier, to read the WAV
     header) and closes at the end of the stream, or when the response is closed unread."""
 
-    def __init__(self, recording: Recording, key: bytes) -> None:
-        self._recording, self._key = recording, key
+    def __init__(self, name: str, key: bytes, associated_data: bytes) -> None:
+        self._name, self._key, self._associated_data = name, key, associated_data
         self._stack = contextlib.ExitStack()
         self._reader: DecryptingReader | None = None
         self._head = b""
@@ -57,7 +78,7 @@ class _AudioBody:
     def reader(self) -> DecryptingReader:
         if self._reader is None:
             self._reader = self._stack.enter_context(
-                audio_open(name=self._recording.storage_ref, key=self._key, recording_id=self._recording.pk)
+                ciphertext_open(name=self._name, key=self._key, associated_data=self._associated_data)
             )
         return self._reader
 
@@ -102,29 +123,65 @@ class _AudioBody:
         self._stack.close()
 
 
-def unmutable_reason(recording: Recording, key: bytes) -> str | None:
-    """Why this recording cannot be served redacted (UNMUTABLE_MESSAGE), or None when it can:
-    it has no sensitive segments, or it is PCM WAV. Reads the header of a WAV with segments."""
-    if not recording.sensitive_segments.exists():
-        return None
+def _original(recording: Recording, key: bytes) -> _AudioBody:
+    return _AudioBody(recording.storage_ref, key, recording_aad(recording.pk))
+
+
+def muting_plan(recording: Recording, key: bytes, *, body: _AudioBody | None = None) -> MutingPlan:
+    """How the recording's redacted audio is served now (``MutingPlan``). Reads the header of a
+    WAV with segments (through ``body`` when given, which stays open for the response)."""
+    segments = recording_segment_bounds(recording)
+    if not segments:
+        return MutingPlan()
+    if _is_wav(recording):
+        owned = body is None
+        reader = _original(recording, key) if body is None else body
+        try:
+            layout = reader.layout(reader.reader().plaintext_size)
+            return MutingPlan(layout=layout, muted=tuple(muted_byte_ranges(layout, segments)))
+        except MutingUnsupported:
+            pass  # float or compressed WAV: a rendition, like the other formats
+        finally:
+            if owned:
+                reader.close()
+    rendition = renditions_current(recording, segments).first()
+    if rendition is None:
+        return MutingPlan(refusal=RENDITION_PREPARING, requested=False)
+    if rendition.status == MutedRendition.Status.READY:
+        return MutingPlan(rendition=rendition)
+    if rendition.status == MutedRendition.Status.FAILED:
+        return MutingPlan(refusal=RENDITION_FAILED)
+    return MutingPlan(refusal=RENDITION_PREPARING)
+
+
+def mutable_in_place(recording: Recording, key: bytes) -> bool:
+    """Whether the recording is PCM or G.711 WAV, whose segments are muted as it streams (reads
+    the header of a WAV); anything else needs a muted rendition."""
     if not _is_wav(recording):
-        return UNMUTABLE_MESSAGE
-    body = _AudioBody(recording, key)
+        return False
+    body = _original(recording, key)
     try:
         body.layout(body.reader().plaintext_size)
     except MutingUnsupported:
-        return UNMUTABLE_MESSAGE
+        return False
     finally:
         body.close()
-    return None
+    return True
+
+
+def muted_unavailable_reason(recording: Recording, key: bytes) -> str | None:
+    """Why this recording's redacted audio cannot be served now (its muted rendition is being
+    prepared, or failed), or None when it can."""
+    return muting_plan(recording, key).refusal
 
 
 def audio_response(
     request: HttpRequest, recording: Recording, key: bytes, *, redacted: bool
 ) -> HttpResponseBase:
     """The recording's decrypted audio, whole (200) or the byte range asked for (206), 416 for a
-    range past the end. ``redacted``: its sensitive segments are muted, and a recording whose
-    segments cannot be muted (not PCM WAV) is refused with 403 and UNMUTABLE_MESSAGE.
+    range past the end. ``redacted``: its sensitive segments are muted, in place (PCM and G.711
+    WAV) or by serving its ready muted rendition (any other format, with the rendition's length
+    and content type); 503 with RENDITION_PREPARING (or RENDITION_FAILED) when there is none.
 
     The caller has decided that the user may hear it and holds its key; it logs the access
     (``served_range`` says which bytes a response serves) before returning the response, and
@@ -132,23 +189,27 @@ def audio_response(
     the header of a WAV to mute is read here). The body is decrypted (and muted) chunk by chunk
     as the response is iterated, never held whole.
     """
-    size = plaintext_size(recordings_storage().size(recording.storage_ref))
-    segments = _segments(recording) if redacted else []
-    body = _AudioBody(recording, key)
-    muted: list[tuple[int, int]] = []
+    body = _original(recording, key)
+    name, content_type = recording.storage_ref, recording.content_type
+    muted: Sequence[tuple[int, int]] = ()
     silence = 0
-    if segments:
-        if not _is_wav(recording):
-            return _refused()
+    if redacted:
         try:
-            layout = body.layout(size)
-        except MutingUnsupported:
-            body.close()
-            return _refused()
+            plan = muting_plan(recording, key, body=body)
         except BaseException:
             body.close()
             raise
-        muted, silence = muted_byte_ranges(layout, segments), layout.silence
+        if plan.refusal:
+            body.close()
+            return _unavailable(plan.refusal)
+        if plan.layout is not None:
+            muted, silence = plan.muted, plan.layout.silence
+        elif plan.rendition is not None:
+            body.close()
+            rendition = plan.rendition
+            name, content_type = rendition.storage_ref, rendition.content_type
+            body = _AudioBody(name, key, rendition_aad(recording.pk, rendition.fingerprint))
+    size = plaintext_size(recordings_storage().size(name))
     try:
         byte_range = parse_range(request.headers.get("Range"), size)
     except UnsatisfiableRange as exc:
@@ -163,9 +224,7 @@ def audio_response(
     else:
         body.stream(start, end, muted, silence)
         content = body
-    response = StreamingHttpResponse(
-        content, status=206 if byte_range else 200, content_type=recording.content_type
-    )
+    response = StreamingHttpResponse(content, status=206 if byte_range else 200, content_type=content_type)
     response["Content-Length"] = str(end - start + 1 if size else 0)
     response["Accept-Ranges"] = "bytes"
     if byte_range:
@@ -188,5 +247,9 @@ def served_range(response: HttpResponseBase) -> tuple[int, int] | None:
     return None
 
 
-def _refused() -> HttpResponse:
-    return HttpResponseForbidden(UNMUTABLE_MESSAGE, content_type="text/plain; charset=utf-8")
+def _unavailable(message: str) -> HttpResponse:
+    response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
+    if message == RENDITION_PREPARING:
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store, private"
+    return response

@@ -14,6 +14,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.dispatch import Signal
 
 from compliance_site.model_update import history_save
 from recordings.models import Recording, SensitiveSegment
@@ -24,6 +25,9 @@ PERMISSION = "recordings.mark_sensitive"
 # The model keeps milliseconds (9 digits, 3 decimal places): longer calls do not exist.
 MAX_SECONDS = Decimal("999999.999")
 _MILLISECOND = Decimal("0.001")
+# Sent with ``recording`` inside the transaction that changed its segments: its muted rendition
+# must follow them (``recordings.renditions``, connected in ``recordings.apps``).
+sensitive_segments_changed = Signal()
 
 
 def segment_bounds(start, end) -> tuple[Decimal, Decimal]:
@@ -77,6 +81,7 @@ def sensitive_segment_mark(
         marked_by=actor,
     )
     history_save(segment, actor=actor)
+    sensitive_segments_changed.send(sender=SensitiveSegment, recording=recording)
     # Ids only: the kind and the times are no personal data, but they say nothing useful in a log.
     logger.info("Sensitive segment %s marked on recording %s", segment.pk, recording.pk)
     return segment

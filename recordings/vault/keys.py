@@ -87,6 +87,12 @@ def recording_aad(recording_id: int) -> bytes:
     return str(recording_id).encode()
 
 
+def rendition_aad(recording_id: int, fingerprint: str) -> bytes:
+    """Associated data of a muted rendition: the recording and the segments it was made from, so
+    that neither the original audio nor another rendition passes for it (the key is the same)."""
+    return _aad("rendition", recording_id, fingerprint)
+
+
 def recording_key_new(recording: Recording, subject_key_bytes: bytes) -> tuple[bytes, RecordingKey]:
     key = os.urandom(KEY_BYTES)
     wrapped = seal(subject_key_bytes, key, _aad("recording-key", recording.pk))

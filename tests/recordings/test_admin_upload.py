@@ -117,7 +117,7 @@ def test_a_file_that_is_not_audio_is_an_error_on_the_form(client, dpo, ingest_ro
 
     assert response.status_code == 200
     assert form_errors(response) == {
-        "audio": ["Unknown audio format: the content is not WAV, MP3, OGG/Opus, FLAC or M4A."]
+        "audio": ["Unknown audio format: the content is not WAV, MP3, OGG/Opus, WebM, FLAC or M4A."]
     }
     assert_nothing_written()
 

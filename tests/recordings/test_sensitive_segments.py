@@ -39,7 +39,7 @@ from rest_framework.test import APIClient
 from compliance_site.audit.models import AccessEvent
 from compliance_site.roles import DPO
 from recordings.models import Recording, SensitiveSegment
-from recordings.playback.audio import UNMUTABLE_MESSAGE, audio_response
+from recordings.playback.audio import RENDITION_PREPARING, audio_response
 from recordings.playback.muting import MutingUnsupported, mute, muted_byte_ranges, wav_layout
 from recordings.playback.unredacted import REFUSED_MESSAGE, unredacted_token
 from recordings.vault.keys import recording_key
@@ -261,14 +261,14 @@ def test_the_data_chunk_is_found_after_other_chunks_and_extensible_pcm_is_pcm():
 @pytest.mark.parametrize(
     "fmt",
     [
-        struct.pack("<HHIIHH", 3, 1, 100, 400, 4, 32),  # IEEE float
+        struct.pack("<HHIIHH", 3, 1, 100, 200, 2, 16),  # 16-bit float does not exist
         struct.pack("<HHIIHH", 0x11, 1, 100, 100, 1, 4),  # IMA ADPCM
         struct.pack("<HHIIHH", 1, 1, 100, 200, 2, 12),  # 12-bit
         struct.pack("<HHIIHH", 1, 2, 100, 400, 2, 16),  # block alignment of one channel
     ],
     ids=["float", "adpcm", "12-bit", "bad-block-align"],
 )
-def test_anything_but_integer_pcm_cannot_be_muted(fmt):
+def test_anything_but_pcm_float_or_g711_cannot_be_muted_in_place(fmt):
     audio = wav_with_chunks(fmt, bytes(400))
     with pytest.raises(MutingUnsupported):
         wav_layout(lambda offset, length: audio[offset : offset + length], len(audio))
@@ -294,7 +294,7 @@ def test_audio_response_serves_redacted_or_whole_for_any_caller(call_with_segmen
     assert not AccessEvent.objects.exists()  # logging is the view's business
 
 
-# --- Fail closed where muting is impossible ---------------------------------------------------
+# --- Fail closed until the muted rendition is ready (tests/recordings/test_formats.py) -----------
 
 
 @pytest.fixture
@@ -310,25 +310,27 @@ def test_an_mp3_with_segments_is_refused_not_played_whole(client, request, perso
 
     response = client.get(audio_url(mp3_with_segment), HTTP_RANGE="bytes=0-99")
 
-    assert response.status_code == 403
-    assert response.content.decode() == UNMUTABLE_MESSAGE
+    assert response.status_code == 503
+    assert response.content.decode() == RENDITION_PREPARING
     assert not AccessEvent.objects.filter(action__in=["play", "unredacted"]).exists()
     page = change_page(client, mp3_with_segment)
     assert "<audio" not in page
-    assert html.escape(UNMUTABLE_MESSAGE) in page
+    assert html.escape(RENDITION_PREPARING) in page
 
 
-def test_an_mp3_without_segments_plays_and_a_wav_that_is_not_pcm_is_refused(client, qa_lead_a, queue_a):
+def test_an_mp3_without_segments_plays_and_a_compressed_wav_waits_for_its_rendition(
+    client, qa_lead_a, queue_a
+):
     mp3 = RecordingFactory(queue=queue_a, audio=MP3, content_type="audio/mpeg")
-    float_wav = RecordingFactory(
-        queue=queue_a, audio=wav_with_chunks(struct.pack("<HHIIHH", 3, 1, 100, 400, 4, 32), bytes(400))
+    adpcm_wav = RecordingFactory(
+        queue=queue_a, audio=wav_with_chunks(struct.pack("<HHIIHH", 0x11, 1, 100, 100, 1, 4), bytes(400))
     )
-    mark(float_wav, ("0.1", "0.2"))
+    mark(adpcm_wav, ("0.1", "0.2"))
     client.force_login(qa_lead_a)
 
     assert body(client.get(audio_url(mp3))) == MP3
-    assert client.get(audio_url(float_wav)).status_code == 403
-    assert "<audio" not in change_page(client, float_wav)
+    assert client.get(audio_url(adpcm_wav)).status_code == 503
+    assert "<audio" not in change_page(client, adpcm_wav)
 
 
 # --- Unredacted playback: the permission, a reason each time, a valid token ---------------------
@@ -601,7 +603,7 @@ def test_an_invalid_segment_refuses_the_call_naming_the_field_and_writes_nothing
     assert not SensitiveSegment.objects.exists()
 
 
-def test_an_mp3_with_segments_is_stored_and_then_refused_redacted(api, client, qa_lead_a):
+def test_an_mp3_with_segments_is_stored_and_then_refused_until_its_rendition_is_ready(api, client, qa_lead_a):
     rows = reference_rows()
     assign_perm("recordings.review_queue", qa_lead_a, rows["queue"])
     metadata = call_metadata(
@@ -613,8 +615,9 @@ def test_an_mp3_with_segments_is_stored_and_then_refused_redacted(api, client, q
     assert response.status_code == 201, response.json()
     recording = Recording.objects.get(pk=response.json()["id"])
     assert recording.content_type == "audio/mpeg"
+    assert recording.muted_renditions.get().status == "pending"
     client.force_login(qa_lead_a)
-    assert client.get(audio_url(recording)).status_code == 403
+    assert client.get(audio_url(recording)).status_code == 503
 
 
 def test_the_import_takes_segments_from_a_json_or_csv_manifest(tmp_path):

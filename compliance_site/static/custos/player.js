@@ -2,7 +2,8 @@
 // (preload="none"), then report the time ranges actually played to data-heard-url, under the
 // page's playback token, so the access event says what was heard, not what was buffered.
 // Reported while playing (every 30 s, which also keeps a long listen one playback), and on
-// pause, end and leaving the page.
+// pause, end and leaving the page. A player whose audio is refused (503: the muted version is
+// being prepared) shows its data-unavailable text under it instead of failing silently.
 (function () {
   "use strict";
   var EVERY_MS = 30000;
@@ -32,6 +33,21 @@
       fetch(audio.dataset.heardUrl, { method: "POST", body: body, credentials: "same-origin", keepalive: true });
     }
   }
+
+  function unavailable(audio) {
+    if (!audio.dataset.unavailable || audio.dataset.unavailableShown) {
+      return;
+    }
+    audio.dataset.unavailableShown = "1";
+    var note = document.createElement("p");
+    note.className = "errornote custos-player-unavailable";
+    note.textContent = audio.dataset.unavailable;
+    audio.insertAdjacentElement("afterend", note);
+  }
+
+  document.querySelectorAll("audio.custos-player").forEach(function (audio) {
+    audio.addEventListener("error", function () { unavailable(audio); });
+  });
 
   document.querySelectorAll("audio.custos-player[data-heard-url]").forEach(function (audio) {
     var last = 0;
