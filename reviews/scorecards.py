@@ -1,7 +1,7 @@
 """Scorecards (evaluation forms): create them, draft and publish their versions, assign them to queues.
 
 A published version is frozen: evaluations name it, so its meaning must never change. The database
-holds that rule (triggers of migration ``helper_scorecard_frozen``: a published or retired
+holds that rule (triggers of migration ``0002_scorecard_frozen``: a published or retired
 version, its sections and its questions refuse every write but the version's own retirement); the
 services check it first to say so clearly, and the admin shows such a version read only.
 """
