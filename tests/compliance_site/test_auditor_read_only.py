@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from compliance_site.audit.models import AccessEvent, AuditChainHead
 from compliance_site.audit.services import access_event_record
+from compliance_site.model_update import history_save
 from compliance_site.roles import DPO
 from compliance_site.services import integration_token_issue
 from dsr.admin_actions import STEPS
@@ -41,7 +42,7 @@ from recordings.models import (
 from recordings.restrictions import restriction_place
 from recordings.sharing.services import share_create
 from retention.models import DeletionRecord, HeldErasure, RetentionPolicy, SubjectDeletionRecord, SweepRun
-from reviews.models import TimelineComment
+from reviews.models import CalibrationSession, TimelineComment
 from reviews.scorecards import scorecard_create
 from tests.factories import LegalHoldFactory, PurposeFactory, RecordingFactory
 from tests.reviews.factories import agent_with_team_lead, evaluation_make, scorecard_published
@@ -132,9 +133,12 @@ def world(dpo, analyst, qa_lead_a, queue_a, roles):
     access_event_record(action="view", object_type="recording", object_id=recording.pk, actor=dpo)
     # a scorecard and its first draft version; another's published version, evaluated
     scorecard_create(name="Support calls", queues=[queue_a], actor=dpo)
-    evaluation = evaluation_make(
-        recording=recording, evaluator=qa_lead_a, version=scorecard_published(queue_a)
+    version = scorecard_published(queue_a)
+    evaluation = evaluation_make(recording=recording, evaluator=qa_lead_a, version=version)
+    calibration = history_save(
+        CalibrationSession(recording=recording, scorecard_version=version, created_by=dpo), actor=dpo
     )
+    calibration.participants.set([qa_lead_a, dpo])
     TimelineComment.objects.create(evaluation=evaluation, author=qa_lead_a, position_ms=0, body="Opening.")
     agent_with_team_lead()
     if apps.is_installed("axes"):

@@ -15,7 +15,7 @@ from compliance_site.audit.models import AccessEvent
 from recordings.models import Consent, Recording
 from recordings.services import consent_withdraw
 from reviews.calibration import calibration_agree, calibration_create
-from reviews.models import CalibrationSession, Evaluation, EvaluationStatus
+from reviews.models import CalibrationSession, Evaluation, EvaluationStatus, Scorecard, ScorecardVersion
 from reviews.selectors import evaluations_visible_to
 from tests.factories import RecordingFactory, UserFactory
 from tests.reviews.calreports_data import evaluation_submit, published_version, qa_lead, questions
@@ -149,9 +149,9 @@ def test_refusals_of_the_form_of_a_session(
     assert refused(participants=[qa_lead_a, stranger])["participants"] == [
         "Not allowed to take part in calibrations: charlie.stranger."
     ]
-    draft = published_version(queue_a, name="Draft one")
-    draft.status, draft.published_at = "draft", None
-    draft.save()
+    draft_card = Scorecard.objects.create(name="Draft one")
+    draft_card.queues.set([queue_a])
+    draft = ScorecardVersion.objects.create(scorecard=draft_card, number=1)
     assert "scorecard_version" in refused(scorecard_version=draft)
     elsewhere = published_version(name="Other queues")
     assert refused(scorecard_version=elsewhere)["scorecard_version"] == [
