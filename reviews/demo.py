@@ -254,7 +254,7 @@ def demo_reviews_create(users: dict[str, Any]) -> None:
             evaluated.append(evaluation)
 
     # The team leads acknowledge most of their agents' evaluations, and dispute the lowest one.
-    leads = dict(AgentSupervision.objects.values_list("agent_id", "team_lead_id"))
+    leads: dict[int | None, int] = dict(AgentSupervision.objects.values_list("agent_id", "team_lead_id"))
     people = {user.pk: user for user in (billing, technical)}
     theirs = [e for e in evaluated if leads.get(e.agent_id) not in (None, e.evaluator_id)]
     lowest = min(theirs, key=lambda e: e.score if e.score is not None else Decimal(101), default=None)
