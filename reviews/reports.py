@@ -309,7 +309,9 @@ def _calibrations(
     """Sessions revealed in [start, end) with their mean spread and agreed score, and those
     created then and still blind, per queue or scorecard: two queries (figures, labels)."""
     spread = Subquery(
-        Evaluation.objects.filter(calibration=OuterRef("pk"), status__in=REPORTED_STATUSES, score__isnull=False)
+        Evaluation.objects.filter(
+            calibration=OuterRef("pk"), status__in=REPORTED_STATUSES, score__isnull=False
+        )
         .order_by()
         .values("calibration")
         .annotate(spread=StdDev("score", sample=False))

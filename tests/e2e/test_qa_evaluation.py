@@ -116,7 +116,9 @@ def test_a_qa_lead_evaluates_a_call_calibrates_it_with_a_second_lead_and_the_rep
     assert str(evaluation.score) == "93.75"
 
     # when: lead A sets a calibration of the call with lead B
-    page.goto(f"{live_server.url}{reverse('admin:reviews_calibrationsession_add')}?recording={call.reference}")
+    page.goto(
+        f"{live_server.url}{reverse('admin:reviews_calibrationsession_add')}?recording={call.reference}"
+    )
     page.select_option("#id_scorecard_version", str(version.pk))
     for lead in (qa_lead_a, qa_lead_b):
         page.check(f"input[name='participants'][value='{lead.pk}']")

@@ -1,6 +1,6 @@
 """The QA report: its numbers against a hand-built set (a tombstone, a hidden evaluation, a draft,
-a calibration and an old one left out), the calibrations apart, who reads which rows, the CSV's formula-safe cells, and
-a constant number of queries."""
+a calibration and an old one left out), the calibrations apart, who reads which rows, the CSV's
+formula-safe cells, and a constant number of queries."""
 
 from __future__ import annotations
 
@@ -283,7 +283,9 @@ def calibrations(world):
     version, (call_a, call_b), leads = world["version"], world["calls"], world["evaluators"]
 
     def session(call, scores, agreed=None):
-        made = calibration_create(recording=call, scorecard_version=version, participants=leads, actor=leads[0])
+        made = calibration_create(
+            recording=call, scorecard_version=version, participants=leads, actor=leads[0]
+        )
         for lead, score in zip(leads, scores, strict=True):
             evaluation_submit(Evaluation.objects.get(calibration=made, evaluator=lead), score=score)
         if agreed is not None:
@@ -341,7 +343,8 @@ def test_a_qa_lead_reads_the_calibrations_of_their_queues_only(calibrations, qa_
     (row,) = report_for(qa_lead_a).calibrations.rows
     assert row.key == queue_a.pk and _calibration_figures(row)[0] == 2
     (row,) = report_for(qa_lead_b).calibrations.rows
-    assert row.label == "Queue B" and _calibration_figures(row) == (1, Decimal("0.00"), 1, Decimal("75.50"), 0)
+    assert row.label == "Queue B"
+    assert _calibration_figures(row) == (1, Decimal("0.00"), 1, Decimal("75.50"), 0)
 
 
 def test_a_blind_session_shows_no_score(world, client, dpo):
