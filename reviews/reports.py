@@ -12,8 +12,14 @@ consent withdrawn) still count; by agent they are pooled in one anonymous row, s
 cannot read a hidden evaluation's score off its agent's week. Agent names: every agent with
 evaluations in the report, i.e. for a QA lead the agents evaluated in the lead's queues.
 
-Every figure is computed in SQL (GROUP BY group and week): a fixed number of queries, whatever the
-number of evaluations.
+Calibrations are reported apart, per queue (or per scorecard when the report is by scorecard): the
+sessions revealed in the period, the mean of their score spreads (each the population standard
+deviation of the participants' scores, as ``reviews.calibration`` computes it) and the mean agreed
+score; sessions created in the period and still blind are only counted, no score of theirs is
+read. A session's queue is its evaluations' (kept when the call is erased or expires).
+
+Every figure is computed in SQL (GROUP BY group and week; a session's spread in a subquery): a
+fixed number of queries, whatever the number of evaluations or sessions.
 """
 
 from __future__ import annotations
@@ -25,14 +31,27 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import models
-from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, Sum, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    StdDev,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
 from dsr.dashboard import day_start
 from recordings.models import Queue
 from recordings.selectors import queues_reviewable_by
-from reviews.models import Evaluation, EvaluationStatus, EvaluationTombstone, Scorecard
+from reviews.models import CalibrationSession, Evaluation, EvaluationStatus, EvaluationTombstone, Scorecard
 from reviews.selectors import recordings_usable_for_quality_now
 
 DEFAULT_WEEKS = 12
@@ -124,6 +143,35 @@ class Row:
 
 
 @dataclass(frozen=True)
+class CalibrationRow:
+    """The calibration sessions of one queue or scorecard in the period."""
+
+    key: int | None
+    label: str
+    revealed: int = 0  # sessions revealed in the period
+    spread_count: int = 0  # of those, the ones with scores to compare
+    spread_sum: Decimal = Decimal(0)
+    agreed: int = 0
+    agreed_sum: Decimal = Decimal(0)
+    blind: int = 0  # sessions created in the period, not revealed yet
+
+    @property
+    def mean_spread(self) -> Decimal | None:
+        return (self.spread_sum / self.spread_count).quantize(CENT) if self.spread_count else None
+
+    @property
+    def mean_agreed(self) -> Decimal | None:
+        return (self.agreed_sum / self.agreed).quantize(CENT) if self.agreed else None
+
+
+@dataclass(frozen=True)
+class Calibrations:
+    dimension: Dimension  # queue or scorecard
+    rows: list[CalibrationRow]
+    total: CalibrationRow
+
+
+@dataclass(frozen=True)
 class Report:
     dimension: Dimension
     weeks: list[datetime.date]  # the Mondays, oldest first; the current week last
@@ -131,6 +179,7 @@ class Report:
     total: Row
     queue_id: int | None = None
     scorecard_id: int | None = None
+    calibrations: Calibrations | None = None
 
 
 def report_weeks(now: datetime.datetime, weeks: int) -> list[datetime.date]:
@@ -186,17 +235,19 @@ def report_for(
     scorecard_id: int | None = None,
     now: datetime.datetime | None = None,
 ) -> Report:
-    """The report ``user`` may read: at most four queries (a QA lead's queues, evaluations,
-    tombstones, labels), whatever the number of evaluations."""
+    """The report ``user`` may read: at most six queries (a QA lead's queues, evaluations,
+    tombstones, labels, calibrations and their labels), whatever the number of evaluations."""
     if not 1 <= weeks <= MAX_WEEKS:
         raise ValueError(f"weeks must be 1 to {MAX_WEEKS}")
     mondays = report_weeks(now or timezone.now(), weeks)
     start, end = day_start(mondays[0]), day_start(mondays[-1] + datetime.timedelta(weeks=1))
     window = Q(submitted_at__gte=start, submitted_at__lt=end)
+    queue_ids: list[int] | None = None
     if not reads_every_queue(user):
         # The lead's few queues as values, not a subquery: the planner then reads their weeks
         # through the (queue, submitted_at) index instead of scanning every evaluation.
-        window &= Q(queue_id__in=list(report_queues_for(user).values_list("pk", flat=True)))
+        queue_ids = list(report_queues_for(user).values_list("pk", flat=True))
+        window &= Q(queue_id__in=queue_ids)
     if queue_id is not None:
         window &= Q(queue_id=queue_id)
     if scorecard_id is not None:
@@ -228,7 +279,103 @@ def report_for(
     rows.sort(key=lambda r: (not r.named, r.label.casefold(), r.key or 0))
     per_week = [sum((r.cells[i] for r in rows), Cell()) for i in range(len(mondays))]
     total = Row(None, "All", per_week, sum(per_week, Cell()))
-    return Report(Dimension(dimension), mondays, rows, total, queue_id, scorecard_id)
+    calibrations = _calibrations(
+        Dimension.SCORECARD if dimension == Dimension.SCORECARD else Dimension.QUEUE,
+        start=start,
+        end=end,
+        queue_ids=queue_ids,
+        queue_id=queue_id,
+        scorecard_id=scorecard_id,
+    )
+    return Report(Dimension(dimension), mondays, rows, total, queue_id, scorecard_id, calibrations)
+
+
+# The queue of a session: its evaluations' (copied from the call, kept when the call is gone).
+SESSION_QUEUE = Subquery(
+    Evaluation.objects.filter(calibration=OuterRef("pk")).order_by().values("queue_id")[:1],
+    output_field=models.BigIntegerField(),
+)
+
+
+def _calibrations(
+    dimension: Dimension,
+    *,
+    start: datetime.datetime,
+    end: datetime.datetime,
+    queue_ids: list[int] | None,
+    queue_id: int | None,
+    scorecard_id: int | None,
+) -> Calibrations:
+    """Sessions revealed in [start, end) with their mean spread and agreed score, and those
+    created then and still blind, per queue or scorecard: two queries (figures, labels)."""
+    spread = Subquery(
+        Evaluation.objects.filter(
+            calibration=OuterRef("pk"), status__in=REPORTED_STATUSES, score__isnull=False
+        )
+        .order_by()
+        .values("calibration")
+        .annotate(spread=StdDev("score", sample=False))
+        .values("spread"),
+        output_field=models.DecimalField(max_digits=9, decimal_places=4),
+    )
+    key = F("scorecard_version__scorecard_id") if dimension == Dimension.SCORECARD else SESSION_QUEUE
+    sessions = CalibrationSession.objects.annotate(group=key, queue=SESSION_QUEUE).filter(
+        Q(revealed_at__gte=start, revealed_at__lt=end)
+        | Q(revealed_at__isnull=True, created_at__gte=start, created_at__lt=end)
+    )
+    if queue_ids is not None:
+        sessions = sessions.filter(queue__in=queue_ids)
+    if queue_id is not None:
+        sessions = sessions.filter(queue=queue_id)
+    if scorecard_id is not None:
+        sessions = sessions.filter(scorecard_version__scorecard_id=scorecard_id)
+    revealed = Q(revealed_at__isnull=False)
+    figures = (
+        sessions.annotate(spread=spread)
+        .values("group")
+        .annotate(
+            revealed=Count("pk", filter=revealed),
+            spread_count=Count("spread", filter=revealed),
+            spread_sum=Sum("spread", filter=revealed),
+            agreed=Count("agreed_score", filter=revealed),
+            agreed_sum=Sum("agreed_score", filter=revealed),
+            blind=Count("pk", filter=~revealed),
+        )
+        .order_by()
+    )
+    found = {
+        row["group"]: (
+            row["revealed"],
+            row["spread_count"],
+            _decimal(row["spread_sum"]),
+            row["agreed"],
+            _decimal(row["agreed_sum"]),
+            row["blind"],
+        )
+        for row in figures
+    }
+    labels = _labels(dimension, [k for k in found if k is not None])
+    rows = [
+        CalibrationRow(k, labels.get(k, f"#{k}") if k is not None else "No queue kept", *numbers)
+        for k, numbers in found.items()
+    ]
+    rows.sort(key=lambda r: (r.key is None, r.label.casefold(), r.key or 0))
+    total = CalibrationRow(
+        None,
+        "All",
+        revealed=sum(r.revealed for r in rows),
+        spread_count=sum(r.spread_count for r in rows),
+        spread_sum=sum((r.spread_sum for r in rows), Decimal(0)),
+        agreed=sum(r.agreed for r in rows),
+        agreed_sum=sum((r.agreed_sum for r in rows), Decimal(0)),
+        blind=sum(r.blind for r in rows),
+    )
+    return Calibrations(dimension, rows, total)
+
+
+def _decimal(value) -> Decimal:
+    # SQLite returns its aggregates of decimals as floats; through str, no binary tail.
+    return Decimal(str(value)) if value is not None else Decimal(0)
 
 
 def _labels(dimension: Dimension, keys: list) -> dict[int, str]:

@@ -1,6 +1,6 @@
 """The QA report: its numbers against a hand-built set (a tombstone, a hidden evaluation, a draft,
-a calibration and an old one left out), who reads which rows, the CSV's formula-safe cells, and
-a constant number of queries."""
+a calibration and an old one left out), the calibrations apart, who reads which rows, the CSV's
+formula-safe cells, and a constant number of queries."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from compliance_site.audit.models import AccessEvent
 from recordings.models import Recording
-from reviews.calibration import calibration_create
-from reviews.models import Evaluation, EvaluationStatus, EvaluationTombstone
+from reviews.calibration import calibration_agree, calibration_comparison, calibration_create
+from reviews.models import CalibrationSession, Evaluation, EvaluationStatus, EvaluationTombstone
 from reviews.reports import DELETED_KEY, HIDDEN_KEY, Dimension, csv_safe, report_for
 from tests.factories import RecordingFactory, UserFactory
 from tests.reviews.calreports_data import evaluation_submit, published_version, qa_lead
@@ -89,7 +89,14 @@ def world(roles, queue_a, queue_b, qa_lead_a):
     evaluation_submit(Evaluation.objects.get(calibration=session, evaluator=evaluators[0]), score="10.00")
     old_call = RecordingFactory(queue=queue_a, agent=x)
     evaluation(old_call, score="20.00", at=_this_week(2, weeks=12))
-    return {"version": version, "x": x, "y": y, "z": z}
+    return {
+        "version": version,
+        "x": x,
+        "y": y,
+        "z": z,
+        "evaluators": evaluators,
+        "calls": (call_x, call_z),
+    }
 
 
 def _figures(row) -> list[tuple[int, Decimal | None, int]]:
@@ -267,3 +274,111 @@ def test_the_number_of_queries_does_not_grow_with_the_evaluations(world, qa_lead
             submitted_at=_this_week(n % 3, weeks=n % 5),
         )
     assert queries() == before
+
+
+@pytest.fixture
+def calibrations(world):
+    """Besides the world's blind session on queue A: on A, sessions scored 80/60 (agreed 70) and
+    90/50, and one revealed 13 weeks ago; on B, one scored 70/70 (agreed 75.50)."""
+    version, (call_a, call_b), leads = world["version"], world["calls"], world["evaluators"]
+
+    def session(call, scores, agreed=None):
+        made = calibration_create(
+            recording=call, scorecard_version=version, participants=leads, actor=leads[0]
+        )
+        for lead, score in zip(leads, scores, strict=True):
+            evaluation_submit(Evaluation.objects.get(calibration=made, evaluator=lead), score=score)
+        if agreed is not None:
+            calibration_agree(session=made, actor=leads[0], agreed_score=Decimal(agreed))
+        made.refresh_from_db()
+        return made
+
+    sessions = [session(call_a, ("80.00", "60.00"), "70.00"), session(call_a, ("90.00", "50.00"))]
+    old = session(call_a, ("0.00", "100.00"), "50.00")
+    long_ago = _this_week(weeks=13)
+    CalibrationSession.objects.filter(pk=old.pk).update(created_at=long_ago, revealed_at=long_ago)
+    sessions.append(session(call_b, ("70.00", "70.00"), "75.50"))
+    return sessions
+
+
+def _calibration_figures(row) -> tuple:
+    return (row.revealed, row.mean_spread, row.agreed, row.mean_agreed, row.blind)
+
+
+def test_calibrations_per_queue_for_the_dpo(calibrations, dpo, queue_a, queue_b):
+    table = report_for(dpo).calibrations
+    assert table is not None and table.dimension == Dimension.QUEUE
+    by_queue = {row.key: row for row in table.rows}
+    assert set(by_queue) == {queue_a.pk, queue_b.pk}
+    # A: spreads 10 and 20, one agreed at 70, the world's session still blind; B: 0 and 75.50
+    assert _calibration_figures(by_queue[queue_a.pk]) == (2, Decimal("15.00"), 1, Decimal("70.00"), 1)
+    assert _calibration_figures(by_queue[queue_b.pk]) == (1, Decimal("0.00"), 1, Decimal("75.50"), 0)
+    assert _calibration_figures(table.total) == (3, Decimal("10.00"), 2, Decimal("72.75"), 1)
+    # 14 weeks reach the session revealed 13 weeks ago (spread 50, agreed 50)
+    wide = {row.key: row for row in report_for(dpo, weeks=14).calibrations.rows}
+    assert _calibration_figures(wide[queue_a.pk]) == (3, Decimal("26.67"), 2, Decimal("60.00"), 1)
+
+
+def test_a_sessions_spread_is_the_one_its_page_shows(calibrations, dpo, queue_b):
+    session = calibrations[-1]
+    shown = calibration_comparison(session, list(session.evaluations.all())).overall.stdev
+    (row,) = report_for(dpo, queue_id=queue_b.pk).calibrations.rows
+    assert row.mean_spread == shown
+
+
+def test_calibrations_follow_the_scorecard_grouping_and_the_filters(calibrations, dpo, queue_b, world):
+    table = report_for(dpo, dimension=Dimension.SCORECARD).calibrations
+    assert table.dimension == Dimension.SCORECARD
+    (row,) = table.rows
+    assert (row.key, row.label) == (world["version"].scorecard_id, "+Support basics")
+    assert _calibration_figures(row) == (3, Decimal("10.00"), 2, Decimal("72.75"), 1)
+    # by agent, the calibrations stay per queue: they score evaluators, not agents
+    assert report_for(dpo, dimension=Dimension.AGENT).calibrations.dimension == Dimension.QUEUE
+    assert [r.key for r in report_for(dpo, queue_id=queue_b.pk).calibrations.rows] == [queue_b.pk]
+    other = published_version(name="Other")
+    assert report_for(dpo, scorecard_id=other.scorecard_id).calibrations.rows == []
+
+
+def test_a_qa_lead_reads_the_calibrations_of_their_queues_only(calibrations, qa_lead_a, qa_lead_b, queue_a):
+    (row,) = report_for(qa_lead_a).calibrations.rows
+    assert row.key == queue_a.pk and _calibration_figures(row)[0] == 2
+    (row,) = report_for(qa_lead_b).calibrations.rows
+    assert row.label == "Queue B"
+    assert _calibration_figures(row) == (1, Decimal("0.00"), 1, Decimal("75.50"), 0)
+
+
+def test_a_blind_session_shows_no_score(world, client, dpo):
+    client.force_login(dpo)
+    page = client.get(reverse(REPORT)).content.decode()
+    table = page.split('id="report-calibrations"', 1)[1].split("</table>", 1)[0]
+    # the world's only session: one of two submitted (10.00), still blind
+    assert "still blind: 1" in table
+    assert "10.00" not in table
+
+
+def test_the_page_shows_the_calibrations(calibrations, client, qa_lead_b):
+    client.force_login(qa_lead_b)
+    page = client.get(reverse(REPORT)).content.decode()
+    table = page.split('id="report-calibrations"', 1)[1].split("</table>", 1)[0]
+    assert "Queue B" in table and "75.50" in table and "HYPERLINK" not in table
+
+
+def test_the_number_of_queries_does_not_grow_with_the_sessions(calibrations, world, qa_lead_a, dpo):
+    def queries(user) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            report_for(user)
+        return len(captured)
+
+    queries(qa_lead_a), queries(dpo)  # their permissions cached, as on any page after the first
+    before = {user: queries(user) for user in (qa_lead_a, dpo)}
+    for scores in (("10.00", "20.00"), ("30.00", "90.00")):
+        made = calibration_create(
+            recording=world["calls"][0],
+            scorecard_version=world["version"],
+            participants=world["evaluators"],
+            actor=world["evaluators"][0],
+        )
+        for lead, score in zip(world["evaluators"], scores, strict=True):
+            evaluation_submit(Evaluation.objects.get(calibration=made, evaluator=lead), score=score)
+    assert {user: queries(user) for user in (qa_lead_a, dpo)} == before
+    assert report_for(dpo).calibrations.total.revealed == 5
