@@ -379,7 +379,9 @@ _margin = env.str("CUSTOS_DETECTED_SEGMENT_MARGIN_SECONDS", default="0.5")
 try:
     CUSTOS_DETECTED_SEGMENT_MARGIN_SECONDS = Decimal(_margin)
 except InvalidOperation as exc:
-    raise ImproperlyConfigured(f"CUSTOS_DETECTED_SEGMENT_MARGIN_SECONDS={_margin!r} is not a number.") from exc
+    raise ImproperlyConfigured(
+        f"CUSTOS_DETECTED_SEGMENT_MARGIN_SECONDS={_margin!r} is not a number."
+    ) from exc
 if not (
     CUSTOS_DETECTED_SEGMENT_MARGIN_SECONDS.is_finite()
     and Decimal(0) <= CUSTOS_DETECTED_SEGMENT_MARGIN_SECONDS <= Decimal(10)

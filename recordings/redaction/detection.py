@@ -296,7 +296,7 @@ def find_in_words(words: list[Word]) -> list[Finding]:
     pass for a card number (as in ``text.find_sensitive``)."""
     ibans = _iban_words(words)
     taken = frozenset(index for first, last in ibans for index in range(first, last + 1))
-    found = [Finding(SensitiveKind.BANK_DETAILS, words[first].start, words[last].end) for first, last in ibans]
+    found = [Finding(SensitiveKind.BANK_DETAILS, words[i].start, words[j].end) for i, j in ibans]
     found += find_payment_cards(words, taken=taken)
     return sorted(found, key=lambda finding: (finding.start, finding.end))
 
