@@ -251,8 +251,10 @@ def find_payment_cards(words: list[Word], *, taken: frozenset[int] = frozenset()
         for card_first, card_last in _cards_in_run(words, first, last):
             found.append(Finding(SensitiveKind.PAYMENT_CARD, words[card_first].start, words[card_last].end))
             window_end = card_last + SECURITY_CODE_WINDOW
-            for code_first, code_last in runs:
-                if code_first <= card_last or code_first > window_end:
+            for run_first, code_last in runs:
+                # The digits after the card in its own run count too ("... 1111 737").
+                code_first = max(run_first, card_last + 1)
+                if code_first > code_last or code_first > window_end:
                     continue
                 digits = "".join(_digits(word.text) or "" for word in words[code_first : code_last + 1])
                 if 3 <= len(digits) <= 4:
