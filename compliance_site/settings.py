@@ -8,6 +8,7 @@ with a message that names the variable to fix.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -371,6 +372,23 @@ if DSR_PACKAGE_TTL_DAYS < 1:
     raise ImproperlyConfigured(f"DSR_PACKAGE_TTL_DAYS={DSR_PACKAGE_TTL_DAYS} must be at least 1.")
 # Phone numbers written without a country code are read as numbers of this region.
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="DE")
+# Card numbers, security codes and IBANs found in a transcript's word timings are muted from this
+# many seconds before the first word to as many after the last: word timings of speech-to-text are
+# approximate, and muting a little more is the safe side (recordings.redaction.detection).
+_margin = env.str("CUSTOS_DETECTED_SEGMENT_MARGIN_SECONDS", default="0.5")
+try:
+    CUSTOS_DETECTED_SEGMENT_MARGIN_SECONDS = Decimal(_margin)
+except InvalidOperation as exc:
+    raise ImproperlyConfigured(
+        f"CUSTOS_DETECTED_SEGMENT_MARGIN_SECONDS={_margin!r} is not a number."
+    ) from exc
+if not (
+    CUSTOS_DETECTED_SEGMENT_MARGIN_SECONDS.is_finite()
+    and Decimal(0) <= CUSTOS_DETECTED_SEGMENT_MARGIN_SECONDS <= Decimal(10)
+):
+    raise ImproperlyConfigured(
+        f"CUSTOS_DETECTED_SEGMENT_MARGIN_SECONDS={_margin!r} must be between 0 and 10 seconds."
+    )
 # Largest audio file accepted by ingest, in bytes (default 500 MiB).
 RECORDING_MAX_BYTES = env.int("RECORDING_MAX_BYTES", default=500 * 1024 * 1024)
 # An admin list counts what a QA lead (or anyone who may not know the table's size) may see

@@ -143,9 +143,6 @@ def recording_ingest(
             if stored.name != name or stored.plaintext_bytes != info.size_bytes:
                 raise ValidationError("The audio changed while it was being stored; try again.")
             recording_ingested.send(sender=Recording, recording=recording)
-            if metadata.get("sensitive_segments"):
-                # Rendered on a worker once this commits; until then the muted audio is "being prepared".
-                muted_rendition_request(recording=recording, key=key)
             # After anything that marks sensitive segments: the payment flag looks at them.
             transcript = metadata.get("transcript")
             if transcript:
@@ -157,6 +154,10 @@ def recording_ingest(
                     actor=actor,
                     key=key,
                 )
+            # After the transcript, which may have found more segments: one rendition for them all,
+            # rendered on a worker once this commits; until then the muted audio is "being prepared".
+            if recording.sensitive_segments.exists():
+                muted_rendition_request(recording=recording, key=key)
             access_event_record(
                 action=AccessAction.INGEST,
                 object_type="recording",

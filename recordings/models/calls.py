@@ -148,6 +148,9 @@ class SensitiveSegment(models.Model):
     end_seconds = models.DecimalField(max_digits=9, decimal_places=3)
     kind = models.CharField(max_length=15, choices=Kind.choices)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.STAFF)
+    detector_version = models.CharField(
+        max_length=20, blank=True, help_text="The detector that found it in the transcript, if one did."
+    )
     marked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

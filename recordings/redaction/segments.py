@@ -3,7 +3,8 @@
 A segment is a time range of the call (payment card, bank details, address, health, other) that
 playback mutes for everyone without unredacted playback (``recordings.playback.audio``). The telephony
 system sends them with the call (``RecordingMetadataSerializer``, stored by ``recording_ingest``);
-a DPO or QA lead holding ``mark_sensitive`` adds them on the recording's admin page.
+a DPO or QA lead holding ``mark_sensitive`` adds them on the recording's admin page; the payment
+data found in a transcript's word timings (``detection``) adds them when the transcript is stored.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import datetime
 import logging
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.dispatch import Signal
+from simple_history.utils import bulk_create_with_history
 
-from compliance_site.model_update import history_save
+from compliance_site.model_update import history_save, model_update
 from recordings.models import Recording, SensitiveSegment
+from recordings.redaction.detection import DETECTOR_VERSION, Finding
 
 logger = logging.getLogger(__name__)
 
@@ -85,3 +89,80 @@ def sensitive_segment_mark(
     # Ids only: the kind and the times are no personal data, but they say nothing useful in a log.
     logger.info("Sensitive segment %s marked on recording %s", segment.pk, recording.pk)
     return segment
+
+
+def _padded_spans(findings: list[Finding], *, duration: Decimal) -> list[tuple[str, Decimal, Decimal]]:
+    """Each finding padded by the margin, clamped to the call, and merged with the overlapping
+    ones of its kind: (kind, start, end), by kind then start."""
+    margin = settings.CUSTOS_DETECTED_SEGMENT_MARGIN_SECONDS
+    spans: list[tuple[str, Decimal, Decimal]] = []
+    for finding in sorted(findings, key=lambda f: (f.kind, f.start)):
+        start, end = segment_bounds(
+            max(finding.start - margin, Decimal(0)), min(finding.end + margin, duration)
+        )
+        if end <= start:
+            continue  # said after the call's end by the transcript's clock: nothing of the audio
+        if spans and spans[-1][0] == finding.kind and start <= spans[-1][2]:
+            spans[-1] = (finding.kind, spans[-1][1], max(end, spans[-1][2]))
+        else:
+            spans.append((finding.kind, start, end))
+    return spans
+
+
+@transaction.atomic
+def sensitive_segments_detected_record(*, recording: Recording, findings: list[Finding]) -> int:
+    """Mark what the transcript's detector found (source ``transcript``, its version), padded by
+    ``CUSTOS_DETECTED_SEGMENT_MARGIN_SECONDS``. A span already covered by a segment of its kind is
+    left; one overlapping segments found before grows the first of them to cover them all (the
+    others go), so a second run changes nothing. Returns how many segments were added or changed;
+    the rendition follows once for all of them."""
+    spans = _padded_spans(findings, duration=call_seconds(recording.started_at, recording.ended_at))
+    if not spans:
+        return 0
+    # The recording's segments locked in id order, as every writer of them would: two runs for
+    # one recording do not both add the same span.
+    existing = list(recording.sensitive_segments.select_for_update(of=("self",)).order_by("pk"))
+    changed, created = 0, []
+    for kind, start, end in spans:
+        same_kind = [segment for segment in existing if segment.kind == kind]
+        if any(s.start_seconds <= start and end <= s.end_seconds for s in same_kind):
+            continue
+        overlapping = [
+            s
+            for s in same_kind
+            if s.source == SensitiveSegment.Source.TRANSCRIPT
+            and s.start_seconds <= end
+            and start <= s.end_seconds
+        ]
+        if not overlapping:
+            created.append(
+                SensitiveSegment(
+                    recording=recording,
+                    start_seconds=start,
+                    end_seconds=end,
+                    kind=kind,
+                    source=SensitiveSegment.Source.TRANSCRIPT,
+                    detector_version=DETECTOR_VERSION,
+                )
+            )
+            continue
+        keep, *merged = overlapping
+        model_update(
+            keep,
+            actor=None,
+            start_seconds=min(start, *(s.start_seconds for s in overlapping)),
+            end_seconds=max(end, *(s.end_seconds for s in overlapping)),
+            detector_version=DETECTOR_VERSION,
+        )
+        for segment in merged:
+            segment.delete()
+            existing.remove(segment)
+        changed += 1
+    if created:
+        bulk_create_with_history(created, SensitiveSegment)
+    if changed or created:
+        sensitive_segments_changed.send(sender=SensitiveSegment, recording=recording)
+        # Counts and ids only: where a card number was said is no business of the log.
+        count = changed + len(created)
+        logger.info("Recording %s: %d sensitive segments found in its transcript", recording.pk, count)
+    return changed + len(created)

@@ -85,7 +85,7 @@ class Redaction:
         return sum(1 for span in self.spans if span.kind == kind)
 
 
-def _card_number_valid(digits: str) -> bool:
+def card_number_valid(digits: str) -> bool:
     return (
         CARD_MIN_DIGITS <= len(digits) <= CARD_MAX_DIGITS
         and digits[0] in _CARD_FIRST_DIGITS
@@ -115,7 +115,7 @@ def find_card_numbers(text: str) -> list[Span]:
                 digits += groups[j][2]
                 if len(digits) > CARD_MAX_DIGITS:
                     break
-                if _card_number_valid(digits):
+                if card_number_valid(digits):
                     found = j
             if found is None:
                 i += 1

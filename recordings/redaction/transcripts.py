@@ -14,8 +14,13 @@ Reviewers read it redacted (``recordings.redaction.text``); the clear text is re
 ``play_unredacted`` permission and a reason, and each such read is an access event. Nothing here
 logs the text or any part of it.
 
-The payment-data flag: a transcript carries no timing, so a card number in it cannot be placed
-in the audio. When it holds a valid card number and the recording has no payment-card sensitive
+Segments from the transcript: a transcript with word timings (WebVTT, or a JSON of timed words)
+is searched for card numbers, security codes and IBANs as it is stored, inline (one pass over at
+most 1 MB of text), and each one found is marked as a sensitive segment (``detection``,
+``segments.sensitive_segments_detected_record``) before the flag below is set.
+
+The payment-data flag: a transcript without timings cannot place a card number in the audio.
+When it holds a valid card number and the recording has no payment-card sensitive
 segment, the card number was most likely said in the audio unmuted, and the transcript is flagged
 for the DPO. Marking a payment-card segment clears the flag; removing the last one sets it again
 (the receivers at the end of this module, connected when the admin loads this module).
@@ -37,6 +42,8 @@ from compliance_site.audit.models import AccessAction
 from compliance_site.audit.services import access_event_record
 from compliance_site.model_update import history_save
 from recordings.models import Recording, SensitiveSegment, Transcript
+from recordings.redaction.detection import find_in_transcript
+from recordings.redaction.segments import sensitive_segments_detected_record
 from recordings.redaction.text import Redaction, card_numbers_in, redact
 from recordings.vault.keys import CiphertextError, KeyDestroyedError, open_sealed, recording_key, seal
 
@@ -120,8 +127,9 @@ def transcript_store(
     actor=None,
     key: bytes | None = None,
 ) -> Transcript:
-    """Seal ``text`` as the recording's transcript (replacing one already there) and set the
-    payment-data flag from it and the recording's sensitive segments.
+    """Seal ``text`` as the recording's transcript (replacing one already there), mark the
+    payment data found in its word timings as sensitive segments, and set the payment-data flag
+    from it and the recording's sensitive segments.
 
     ``key`` is the recording's key when the caller has it at hand (ingest); otherwise it is
     unwrapped here. Raises ValidationError naming ``transcript`` for a text that cannot be one.
@@ -130,13 +138,18 @@ def transcript_store(
     problem = transcript_text_problem(text)
     if problem is not None:
         raise ValidationError({"transcript": problem})
+    findings = find_in_transcript(text)  # refuses unreadable timings before anything is written
     if key is None:
         key = recording_key(recording)
     transcript = Transcript.objects.filter(recording=recording).first() or Transcript(recording=recording)
     transcript.text_encrypted = seal(key, text.encode("utf-8"), transcript_aad(recording.pk))
     transcript.language, transcript.source = language, source
+    sensitive_segments_detected_record(recording=recording, findings=findings)
+    has_card_number = bool(card_numbers_in(text)) or any(
+        finding.kind == SensitiveSegment.Kind.PAYMENT_CARD for finding in findings
+    )
     transcript.payment_data_flagged_at = _flag_value(
-        transcript, has_card_number=bool(card_numbers_in(text)), recording_id=recording.pk
+        transcript, has_card_number=has_card_number, recording_id=recording.pk
     )
     history_save(transcript, actor=actor)
     return transcript
