@@ -20,6 +20,8 @@ CALL_AUDIO = _wav(seconds=6)
 
 
 def played_to_the_end(page, player: str) -> dict:
+    # The page may still be loading after a form's submit: wait for its player first.
+    page.wait_for_selector(f"#{player}", state="attached")
     page.evaluate(f"() => document.getElementById('{player}').play()")
     page.wait_for_function(f"() => document.getElementById('{player}').ended", timeout=15_000)
     return page.evaluate(
