@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from recordings.models import Purpose, Recording
 from recordings.selectors import lawful_for_purpose, recordings_granted_ids, recordings_visible_to
-from reviews.models import AgentSupervision, Evaluation
+from reviews.models import AgentSupervision, CalibrationSession, Evaluation
 
 
 def recordings_usable_for_quality_now() -> QuerySet[Recording]:
@@ -58,10 +58,11 @@ def evaluations_visible_to(user) -> QuerySet[Evaluation]:
         reachable = Q(recording__isnull=False) | (usable & (Q(evaluator=user) | led))
     else:
         reachable = usable & (recordings_granted_ids(user, via="recording__") | Q(evaluator=user) | led)
-    unrevealed_other = Q(calibration__isnull=False, calibration__revealed_at__isnull=True) & ~Q(
-        evaluator=user
-    )
-    return Evaluation.objects.filter(reachable).exclude(unrevealed_other)
+    # Blind scoring, as ids of the sessions not yet revealed (few): no join to the sessions for
+    # every row of the list and its count.
+    unrevealed = CalibrationSession.objects.filter(revealed_at__isnull=True).values("pk")
+    blind = Q(calibration__isnull=True) | Q(evaluator=user) | ~Q(calibration__in=unrevealed)
+    return Evaluation.objects.filter(reachable, blind)
 
 
 def evaluation_visible_to(user, evaluation: Evaluation | int) -> bool:
