@@ -70,7 +70,7 @@ from reviews import models as rev
 
 TARGET_RATIO = 1.5
 SUBMITTED, ACKNOWLEDGED = rev.EvaluationStatus.SUBMITTED, rev.EvaluationStatus.ACKNOWLEDGED
-QUEUES, LEAD_QUEUES, AGENTS, EVALUATORS, PER_SUBJECT = 10, 2, 50, 20, 5
+QUEUES, LEAD_QUEUES, AGENTS, EVALUATORS, PER_SUBJECT, CALIBRATIONS = 10, 2, 50, 20, 5, 20
 DAYS = 364  # evaluations kept a year (the default retention): a steady state spans 52 weeks
 DAY, MINUTE = datetime.timedelta(days=1), datetime.timedelta(minutes=1)
 PAGES = (
@@ -145,10 +145,10 @@ def fill(n: int, now: datetime.datetime) -> dict[str, Any]:
             for k in range(1, n // 100 + 1)
         ]  # fmt: skip
         h.copy_rows(rev.EvaluationTombstone, tombstones)
-        # One calibration session per 1,000 evaluations, the lead taking part, on calls of their
-        # queue 2 (the sessions list); the evaluation's page shows evaluation #EVALUATORS, the
-        # lead's own, in their queue 1.
-        for k in range(max(1, n // 1_000)):
+        # CALIBRATIONS sessions at every size, the lead taking part, on calls of their queue 2
+        # (the sessions list); the evaluation's page shows evaluation #EVALUATORS, the lead's
+        # own, in their queue 1.
+        for k in range(CALIBRATIONS):
             session = rev.CalibrationSession.objects.create(
                 recording_id=1 + k * QUEUES, scorecard_version=version, created_by=dpo
             )
@@ -246,14 +246,14 @@ def run(ctx: h.Context) -> h.Outcome:
         reads the {lead_queues} queues' evaluations of 12 weeks: about 12/52 of them. The list is the
         evaluations changelist as the lead opens it (their total counted exactly up to
         `CUSTOS_LIST_COUNT_CAP`, 10,000); the evaluation's page is one of the lead's own (#{own}); the
-        calibration list holds one session per 1,000 evaluations, the lead taking part in each.
+        calibration list holds {calibrations} sessions at every size, the lead taking part in each.
         Judged against the time target: the list and the QA lead's report; the others are
         informational.
         """,
         queues=QUEUES, evaluators=EVALUATORS, agents=AGENTS, days=DAYS, lead_queues=LEAD_QUEUES,
         lead_small=lead_rows[small], lead_large=lead_rows[large], small=count_label(small),
         large=count_label(large), requests=ctx.scale.requests, warmup=ctx.scale.warmup,
-        rounds=ctx.scale.rounds, own=EVALUATORS,
+        rounds=ctx.scale.rounds, own=EVALUATORS, calibrations=CALIBRATIONS,
     )  # fmt: skip
     body += h.table(
         rows,
