@@ -39,7 +39,14 @@ BENCH = Bench(
     database="custos_bench_reviews",
     full=Scale(),
     quick=Scale(sizes=(200, 1_000), requests=3, warmup=1, rounds=1),
-    options=[("pages", _words, "pages to measure, comma-separated: list, report, report-dpo (default all)")],
+    options=[
+        (
+            "pages",
+            _words,
+            "pages to measure, comma-separated: list, report, report-dpo, evaluation, calibration "
+            "(default all)",
+        )
+    ],
 )
 if __name__ == "__main__":
     sys.exit(BENCH.main())
@@ -63,14 +70,18 @@ from reviews import models as rev
 
 TARGET_RATIO = 1.5
 SUBMITTED, ACKNOWLEDGED = rev.EvaluationStatus.SUBMITTED, rev.EvaluationStatus.ACKNOWLEDGED
-QUEUES, LEAD_QUEUES, AGENTS, EVALUATORS, PER_SUBJECT = 10, 2, 50, 20, 5
+QUEUES, LEAD_QUEUES, AGENTS, EVALUATORS, PER_SUBJECT, CALIBRATIONS = 10, 2, 50, 20, 5, 20
 DAYS = 364  # evaluations kept a year (the default retention): a steady state spans 52 weeks
 DAY, MINUTE = datetime.timedelta(days=1), datetime.timedelta(minutes=1)
 PAGES = (
     ("list", "QA lead: evaluations list", "admin:reviews_evaluation_changelist", ""),
     ("report", "QA lead: queue report", "admin:reviews_report", "dimension=queue"),
     ("report-dpo", "DPO: queue report (every queue)", "admin:reviews_report", "dimension=queue"),
+    ("evaluation", "QA lead: one evaluation's page", "admin:reviews_evaluation_change", ""),
+    ("calibration", "QA lead: calibration sessions list", "admin:reviews_calibrationsession_changelist", ""),
 )
+# Judged against the time target; the others are informational (their queries must stay flat).
+JUDGED = ("list", "report")
 
 
 def fill(n: int, now: datetime.datetime) -> dict[str, Any]:
@@ -134,8 +145,17 @@ def fill(n: int, now: datetime.datetime) -> dict[str, Any]:
             for k in range(1, n // 100 + 1)
         ]  # fmt: skip
         h.copy_rows(rev.EvaluationTombstone, tombstones)
-    h.analyze(rec.Recording, link, rec.Queue, rev.Evaluation, rev.EvaluationTombstone)
-    return {"lead": lead, "dpo": dpo}
+        # CALIBRATIONS sessions at every size, the lead taking part, on calls of their queue 2
+        # (the sessions list); the evaluation's page shows evaluation #EVALUATORS, the lead's
+        # own, in their queue 1.
+        for k in range(CALIBRATIONS):
+            session = rev.CalibrationSession.objects.create(
+                recording_id=1 + k * QUEUES, scorecard_version=version, created_by=dpo
+            )
+            session.participants.set([lead, evaluators[1]])
+    sessions = (rev.CalibrationSession, rev.CalibrationSession.participants.through)
+    h.analyze(rec.Recording, link, rec.Queue, rev.Evaluation, rev.EvaluationTombstone, *sessions)
+    return {"lead": lead, "dpo": dpo, "evaluation": EVALUATORS}
 
 
 def measure(user, path: str, requests: int, warmup: int) -> dict[str, Any]:
@@ -165,7 +185,8 @@ def run(ctx: h.Context) -> h.Outcome:
         for round_no in range(1, ctx.scale.rounds + 1):
             for key, _, url, query in h.ordered(pages, round_no):
                 user = users["dpo"] if key.endswith("-dpo") else users["lead"]
-                path = reverse(url) + (f"?{query}" if query else "")
+                args = [users["evaluation"]] if key == "evaluation" else []
+                path = reverse(url, args=args) + (f"?{query}" if query else "")
                 result = measure(user, path, ctx.scale.requests, ctx.scale.warmup)
                 results.setdefault((key, n), []).append(result)
                 ctx.log(f"{n:,} evaluations, round {round_no}, {key}: {result['median_ms']:.1f} ms, "
@@ -189,7 +210,7 @@ def run(ctx: h.Context) -> h.Outcome:
                 "ratio": ratio,
             }
         )
-        judged = not key.endswith("-dpo")
+        judged = key in JUDGED
         verdicts.append(
             h.Verdict(
                 f"{key}-time",
@@ -222,12 +243,17 @@ def run(ctx: h.Context) -> h.Outcome:
         round(s) per size, the pages' order rotated; the medians of the rounds' medians. Queries counted with
         `CaptureQueriesContext` on one more GET. Each report GET also writes its access event (one
         chained insert). The report covers the default 12 ISO weeks, grouped in SQL (`TruncWeek`), so it
-        reads the {lead_queues} queues' evaluations of 12 weeks: about 12/52 of them.
+        reads the {lead_queues} queues' evaluations of 12 weeks: about 12/52 of them. The list is the
+        evaluations changelist as the lead opens it (their total counted exactly up to
+        `CUSTOS_LIST_COUNT_CAP`, 10,000); the evaluation's page is one of the lead's own (#{own}); the
+        calibration list holds {calibrations} sessions at every size, the lead taking part in each.
+        Judged against the time target: the list and the QA lead's report; the others are
+        informational.
         """,
         queues=QUEUES, evaluators=EVALUATORS, agents=AGENTS, days=DAYS, lead_queues=LEAD_QUEUES,
         lead_small=lead_rows[small], lead_large=lead_rows[large], small=count_label(small),
         large=count_label(large), requests=ctx.scale.requests, warmup=ctx.scale.warmup,
-        rounds=ctx.scale.rounds,
+        rounds=ctx.scale.rounds, own=EVALUATORS, calibrations=CALIBRATIONS,
     )  # fmt: skip
     body += h.table(
         rows,

@@ -164,11 +164,12 @@ def recordings_visible_to(user, *, now: datetime.datetime | None = None) -> Quer
     )
 
 
-def recordings_granted_ids(user, *, now: datetime.datetime | None = None) -> Q:
+def recordings_granted_ids(user, *, now: datetime.datetime | None = None, via: str = "") -> Q:
     """The grants of ``recordings_visible_to`` (for a user without ``view_all_recordings``) as
     lists of ids: implied by that selector, so adding it changes no result, and served by the
     queue and primary-key indexes, where the selector's grant subqueries are not. The capped
-    count of a QA lead's list reads only their granted rows this way (docs/PERFORMANCE.md)."""
+    count of a QA lead's list reads only their granted rows this way (docs/PERFORMANCE.md).
+    ``via``: the path to the recording from another model (``"recording__"``)."""
     now = now or timezone.now()
     queues = list(queues_reviewable_by(user).values_list("pk", flat=True))
     unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
@@ -180,7 +181,7 @@ def recordings_granted_ids(user, *, now: datetime.datetime | None = None) -> Q:
             unexpired, group__user=user, permission__codename="review_recording"
         ).values_list("content_object_id", flat=True),
     ]
-    return Q(queue_id__in=queues) | Q(pk__in=singles)
+    return Q(**{f"{via}queue_id__in": queues}) | Q(**{f"{via}pk__in": singles})
 
 
 def recordings_playable_by(user) -> QuerySet[Recording]:

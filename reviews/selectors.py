@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from recordings.models import Purpose, Recording
-from recordings.selectors import lawful_for_purpose, recordings_visible_to
-from reviews.models import Evaluation
+from recordings.selectors import lawful_for_purpose, recordings_granted_ids, recordings_visible_to
+from reviews.models import AgentSupervision, CalibrationSession, Evaluation
 
 
 def recordings_usable_for_quality_now() -> QuerySet[Recording]:
@@ -40,22 +40,29 @@ def evaluations_visible_to(user) -> QuerySet[Evaluation]:
     recordings they may see, their own, and those of the agents they lead, but only while the
     recording may still serve quality assurance: a restriction, an erasure, an expiry or a
     withdrawn consent hides them at once (reports keep their numbers, anonymised). In a calibration
-    not yet revealed, a participant reads only their own evaluation (blind scoring)."""
+    not yet revealed, a participant reads only their own evaluation (blind scoring).
+
+    Each of the three ways in requires the recording to serve quality assurance now (seeing it
+    requires that too, ``recordings_visible_to``), so the rule is asked once per candidate row, a
+    probe by the recording's primary key; the ways in are the lead's grants as id lists
+    (``recordings_granted_ids``), the evaluator and the led agents, never a subquery over every
+    visible recording (docs/PERFORMANCE.md, QA reviews)."""
     if not user.is_active or not user.has_perm("reviews.view_evaluation"):
         return Evaluation.objects.none()
     if user.has_perm("reviews.view_all_evaluations"):
         return Evaluation.objects.all()
-    usable = recordings_usable_for_quality_now()
-    visible = recordings_visible_to(user)
-    reachable = (
-        Q(recording__in=visible.values("pk"))
-        | Q(evaluator=user, recording__in=usable.values("pk"))
-        | Q(agent__supervision__team_lead=user, recording__in=usable.values("pk"))
-    )
-    unrevealed_other = Q(calibration__isnull=False, calibration__revealed_at__isnull=True) & ~Q(
-        evaluator=user
-    )
-    return Evaluation.objects.filter(reachable).exclude(unrevealed_other)
+    usable = Exists(recordings_usable_for_quality_now().filter(pk=OuterRef("recording_id")))
+    led = Q(agent_id__in=AgentSupervision.objects.filter(team_lead=user).values("agent_id"))
+    if user.has_perm("recordings.view_all_recordings"):
+        # Sees every recording, usable or not (``recordings_visible_to``).
+        reachable = Q(recording__isnull=False) | (usable & (Q(evaluator=user) | led))
+    else:
+        reachable = usable & (recordings_granted_ids(user, via="recording__") | Q(evaluator=user) | led)
+    # Blind scoring, as ids of the sessions not yet revealed (few): no join to the sessions for
+    # every row of the list and its count.
+    unrevealed = CalibrationSession.objects.filter(revealed_at__isnull=True).values("pk")
+    blind = Q(calibration__isnull=True) | Q(evaluator=user) | ~Q(calibration__in=unrevealed)
+    return Evaluation.objects.filter(reachable, blind)
 
 
 def evaluation_visible_to(user, evaluation: Evaluation | int) -> bool:

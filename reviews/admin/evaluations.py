@@ -22,12 +22,13 @@ from compliance_site.audit.admin import AccessLoggedAdminMixin
 from compliance_site.bad_requests import ClearBadRequest
 from compliance_site.client_address import client_ip
 from compliance_site.display import local_minutes, user_display
+from compliance_site.pagination import SizeScopedCountAdminMixin
 from compliance_site.roles import is_dpo
 from recordings.admin.recording import RecordingAdmin, audio_unavailable_reason
 from recordings.admin.sensitive import sensitive_context
 from recordings.models import Queue, Recording
 from recordings.playback.sessions import playback_token
-from recordings.selectors import recordings_playable_by
+from recordings.selectors import queues_visible_to, recordings_playable_by
 from reviews.models import (
     AgentSupervision,
     AnswerType,
@@ -96,17 +97,19 @@ class _VisibleChoicesFilter(admin.SimpleListFilter):
 
 
 class EvaluationQueueFilter(_VisibleChoicesFilter):
-    """Every queue for readers of all evaluations; for a QA lead, only the queues of the
-    evaluations they may read."""
+    """Every queue for readers of all evaluations; for a QA lead, the queues they may review, as
+    the recordings list offers them. Found without reading an evaluation: a semi-join over the
+    lead's visible evaluations grew with the table (docs/PERFORMANCE.md, QA reviews)."""
 
     title = "queue"
     parameter_name = "queue"
 
     def choices_for(self, request):
         user = request.user
-        queues = Queue.objects.all()
-        if not user.has_perm("reviews.view_all_evaluations"):
-            queues = queues.filter(pk__in=evaluations_visible_to(user).values("queue_id"))
+        if user.has_perm("reviews.view_all_evaluations"):
+            queues = Queue.objects.all()
+        else:
+            queues = queues_visible_to(user)
         return [(str(q.pk), q.name) for q in queues.order_by("name")]
 
     def filtered(self, queryset, pk):
@@ -191,7 +194,7 @@ def answers_from_post(post, evaluation: Evaluation) -> dict[int, tuple[str, str]
     return {pk: (value, text) for pk, (value, text) in answers.items()}
 
 
-class EvaluationAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
+class EvaluationAdmin(SizeScopedCountAdminMixin, AccessLoggedAdminMixin, admin.ModelAdmin):
     """Evaluations the user may read (``evaluations_visible_to``); an evaluation's page is
     ``evaluation_page`` rather than a model form: scores are computed, never typed."""
 
@@ -213,6 +216,9 @@ class EvaluationAdmin(AccessLoggedAdminMixin, admin.ModelAdmin):
     search_fields = ("=recording__reference",)
     search_help_text = "A recording's reference, exactly (e.g. REC-…)."
     show_full_result_count = False
+    # The DPO and the auditor read every evaluation and may know the table's size: its estimate.
+    # A QA lead reads a part: exactly that part, counted up to CUSTOS_LIST_COUNT_CAP.
+    table_size_permission = "reviews.view_all_evaluations"
     access_object_type = "evaluation"
 
     @admin.display(description="Evaluation", ordering="pk")

@@ -102,6 +102,9 @@ class Evaluation(models.Model):
             ("acknowledge_evaluation", "Can acknowledge or dispute the evaluations of agents they lead"),
         ]
         indexes = [
+            # The list's order (``ordering`` and the changelist's tie-break on the id): a page is
+            # an index walk that stops after its rows, not a sort of every evaluation.
+            models.Index(fields=["-created_at", "-id"], name="evaluation_created"),
             models.Index(fields=["evaluator", "-created_at"], name="evaluation_evaluator_created"),
             models.Index(fields=["queue", "submitted_at"], name="evaluation_queue_submitted"),
             models.Index(fields=["agent", "submitted_at"], name="evaluation_agent_submitted"),
