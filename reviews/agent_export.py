@@ -26,12 +26,11 @@ from django.utils import timezone
 from compliance_site.audit.models import AccessAction
 from compliance_site.audit.services import access_event_record
 from compliance_site.roles import AUDITOR, DPO, QA_ADMINISTRATOR, QA_LEAD, is_dpo
+from reviews.csv_cells import csv_safe
 from reviews.models import Answer, Evaluation, TimelineComment
 
 # The roles an evaluator may hold, the most specific first: the label the export gives them.
 _ROLE_ORDER = (QA_LEAD, DPO, QA_ADMINISTRATOR, AUDITOR)
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 CSV_COLUMNS = [
     "evaluation",
@@ -79,13 +78,6 @@ class AgentExport:
             archive.writestr(f"{self.basename}.json", self.json_bytes)
             archive.writestr(f"{self.basename}.csv", self.csv_bytes)
         return buffer.getvalue()
-
-
-def csv_safe(value: Any) -> Any:
-    """A text cell a spreadsheet would run as a formula, quoted so that it is shown as text."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 def _role(user, roles: dict[int, str]) -> str | None:

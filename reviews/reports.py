@@ -51,6 +51,7 @@ from django.utils import timezone
 from dsr.dashboard import day_start
 from recordings.models import Queue
 from recordings.selectors import queues_reviewable_by
+from reviews.csv_cells import csv_safe
 from reviews.models import CalibrationSession, Evaluation, EvaluationStatus, EvaluationTombstone, Scorecard
 from reviews.selectors import recordings_usable_for_quality_now
 
@@ -390,17 +391,6 @@ def _labels(dimension: Dimension, keys: list) -> dict[int, str]:
 
 
 # --- CSV -----------------------------------------------------------------------------------------
-
-# A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value: object) -> object:
-    """Text that a spreadsheet would run as a formula, prefixed with an apostrophe; other values
-    as they are."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 def report_csv_rows(report: Report) -> Iterator[list[object]]:

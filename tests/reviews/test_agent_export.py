@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from compliance_site.audit.models import AccessAction, AccessEvent
 from compliance_site.roles import QA_LEAD
-from reviews.agent_export import agent_evaluations_export, csv_safe
+from reviews.agent_export import agent_evaluations_export
+from reviews.csv_cells import csv_safe
 from reviews.models import Evaluation
 from reviews.retention import evaluations_on_recordings_gone
 from tests.factories import RecordingFactory, UserFactory

@@ -18,8 +18,9 @@ from django.utils import timezone
 from compliance_site.audit.models import AccessEvent
 from recordings.models import Recording
 from reviews.calibration import calibration_agree, calibration_comparison, calibration_create
+from reviews.csv_cells import csv_safe
 from reviews.models import CalibrationSession, Evaluation, EvaluationStatus, EvaluationTombstone
-from reviews.reports import DELETED_KEY, HIDDEN_KEY, Dimension, csv_safe, report_for
+from reviews.reports import DELETED_KEY, HIDDEN_KEY, Dimension, report_for
 from tests.factories import RecordingFactory, UserFactory
 from tests.reviews.calreports_data import evaluation_submit, published_version, qa_lead
 
