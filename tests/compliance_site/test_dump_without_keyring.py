@@ -105,6 +105,7 @@ SECRET_COLUMNS = {
     ("recordings_auditchainhead", "keyed_from"): "a sequence number",
     ("recordings_recording", "checksum_sha256"): "SHA-256 of the audio (the audio is not in the dump)",
     ("recordings_historicalrecording", "checksum_sha256"): "as the live row",
+    ("recordings_mutedrendition", "checksum_sha256"): "SHA-256 of a muted rendition (not in the dump)",
     ("django_celery_beat_periodictask", "routing_key"): "a queue name",
     ("custos_cache", "cache_key"): "counter names with client addresses; no secret in the values",
     ("axes_accesslog", "session_hash"): "axes' SHA-256 of a session key (190 random bits): no cookie",
