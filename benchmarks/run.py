@@ -385,6 +385,13 @@ def prepare(ctx: h.Context, size: int) -> str:
     started = time.perf_counter()
     if not h.database_exists(ctx.server_url, name):
         h.create_database(ctx.server_url, name)
+    # The dataset outlives the run's keyring (a fresh one per run, in its temporary folder): an
+    # audit key wrapped under an earlier run's keyring cannot be opened by this one (migrate's
+    # system check custos.E030 refuses it), so the access log starts a key of its own
+    # (``audit_key_current`` makes it on the next event).
+    with psycopg.connect(url) as conn:
+        if conn.execute("SELECT to_regclass(%s)", [AuditKey._meta.db_table]).fetchone()[0]:
+            conn.execute(f"DELETE FROM {AuditKey._meta.db_table}")
     h.migrate(url)
     with psycopg.connect(url) as conn:
         comment = (
@@ -393,11 +400,6 @@ def prepare(ctx: h.Context, size: int) -> str:
         (marker,) = conn.execute(comment).fetchone()
     if regenerate := ctx.scale.regenerate or marker != _marker(size):
         h.run_child("run.py", "generate", env={"DATABASE_URL": url}, size=size)
-    # The dataset outlives the run's keyring (a fresh one per run, in its temporary folder): an
-    # audit key wrapped under an earlier run's keyring cannot be opened by this one, so the access
-    # log starts a key of its own (``audit_key_current`` makes it on the next event).
-    with psycopg.connect(url) as conn:
-        conn.execute(f"DELETE FROM {AuditKey._meta.db_table}")
     ctx.log(f"  {name}: {'generated' if regenerate else 'reused'} in {time.perf_counter() - started:.1f} s")
     return url
 
