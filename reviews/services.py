@@ -25,8 +25,8 @@ from reviews.models import (
     ScorecardQuestion,
     ScorecardVersion,
     TimelineComment,
-    VersionStatus,
 )
+from reviews.scorecards import scorecard_for_queue
 from reviews.scoring import answers_complete, evaluation_score
 from reviews.selectors import (
     evaluation_visible_to,
@@ -52,11 +52,7 @@ NO_LONGER_EVALUABLE = (
 
 def scorecard_versions_for(recording: Recording) -> list[ScorecardVersion]:
     """The published versions of the scorecards assigned to the recording's queue."""
-    return list(
-        ScorecardVersion.objects.filter(
-            status=VersionStatus.PUBLISHED, scorecard__queues=recording.queue_id
-        ).select_related("scorecard")
-    )
+    return list(scorecard_for_queue(recording.queue))
 
 
 def evaluation_start(
