@@ -389,6 +389,19 @@ if not (
     raise ImproperlyConfigured(
         f"CUSTOS_DETECTED_SEGMENT_MARGIN_SECONDS={_margin!r} must be between 0 and 10 seconds."
     )
+# Redaction at rest (recordings.redaction_at_rest): the sensitive segments of these kinds are
+# silenced in the stored audio itself, under a new recording key, the old key destroyed; the words
+# found in a transcript for them are replaced in the stored text. PCI DSS forbids keeping the card
+# security code after authorisation, even encrypted: payment_card is the least this should hold.
+CUSTOS_REDACT_AT_REST_KINDS = tuple(env.list("CUSTOS_REDACT_AT_REST_KINDS", default=["payment_card"]))
+# The unredacted version may be kept this many hours after redaction (its key wrapped apart, then
+# destroyed by beat): 0, the default, destroys it at once. Keeping it is for a reviewed window
+# (a DPO checking a detection) and must stay short under PCI DSS 3.3.1 (docs/SECURITY.md).
+CUSTOS_UNREDACTED_KEEP_HOURS = env.int("CUSTOS_UNREDACTED_KEEP_HOURS", default=0)
+if not 0 <= CUSTOS_UNREDACTED_KEEP_HOURS <= 72:
+    raise ImproperlyConfigured(
+        f"CUSTOS_UNREDACTED_KEEP_HOURS={CUSTOS_UNREDACTED_KEEP_HOURS} must be between 0 and 72 hours."
+    )
 # Largest audio file accepted by ingest, in bytes (default 500 MiB).
 RECORDING_MAX_BYTES = env.int("RECORDING_MAX_BYTES", default=500 * 1024 * 1024)
 # An admin list counts what a QA lead (or anyone who may not know the table's size) may see
@@ -504,6 +517,8 @@ CUSTOS_LOGIN_LOG_PRUNE_CRONTAB = env.str("CUSTOS_LOGIN_LOG_PRUNE_CRONTAB", defau
 CUSTOS_PLAYBACK_SEAL_CRONTAB = env.str("CUSTOS_PLAYBACK_SEAL_CRONTAB", default="* * * * *")
 # Muted renditions left pending (a lost message, a dead worker) or stale (segments changed).
 CUSTOS_RENDITIONS_CRONTAB = env.str("CUSTOS_RENDITIONS_CRONTAB", default="*/5 * * * *")
+# Redactions at rest left pending or abandoned, and unredacted versions whose window ended.
+CUSTOS_REDACTIONS_AT_REST_CRONTAB = env.str("CUSTOS_REDACTIONS_AT_REST_CRONTAB", default="*/5 * * * *")
 # After the sweep, which writes events: the whole access-log chain is verified nightly.
 CUSTOS_AUDIT_VERIFY_CRONTAB = env.str("CUSTOS_AUDIT_VERIFY_CRONTAB", default="15 4 * * *")
 # The access log's signed digests (compliance_site.audit.digests): one per period of this many
