@@ -68,6 +68,15 @@ PERIODIC_JOBS = [
         description="Renders the muted renditions left pending, and deletes those whose segments changed.",
     ),
     PeriodicJob(
+        name="Redactions at rest",
+        task="recordings.tasks.finish_redactions_at_rest",
+        crontab_setting="CUSTOS_REDACTIONS_AT_REST_CRONTAB",
+        description=(
+            "Finishes the redactions at rest left undone, removes the unredacted versions whose window "
+            "ended, and asks for the ones never requested."
+        ),
+    ),
+    PeriodicJob(
         name="Access log verification",
         task="recordings.tasks.verify_access_log",
         crontab_setting="CUSTOS_AUDIT_VERIFY_CRONTAB",

@@ -24,7 +24,10 @@ def _revoke_shares_without_ground(sender, *, recordings, **kwargs) -> None:
 
 def _rendition_follows_segments(sender, *, recording, **kwargs) -> None:
     """Segments marked or changed: the muted rendition of the new segments is requested (in the
-    same transaction), the old one turns stale."""
+    same transaction), the old one turns stale; and a segment of a kind the policy silences at
+    rest has the stored audio rewritten without it."""
+    from recordings.redaction_at_rest import redaction_at_rest_request
     from recordings.renditions import muted_rendition_request
 
     muted_rendition_request(recording=recording)
+    redaction_at_rest_request(recording=recording)

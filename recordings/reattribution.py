@@ -32,10 +32,16 @@ from django.dispatch import Signal
 from compliance_site.audit.models import AccessAction
 from compliance_site.audit.services import access_event_record
 from compliance_site.model_update import model_update
-from recordings.models import Consent, DataSubject, Recording, RecordingKey, SubjectKey
+from recordings.models import AtRestRedaction, Consent, DataSubject, Recording, RecordingKey, SubjectKey
 from recordings.selectors import restriction_in_force
 from recordings.services import grounds_changed_announce
-from recordings.vault.keys import CiphertextError, KeyDestroyedError, recording_key_rewrap, subject_key
+from recordings.vault.keys import (
+    CiphertextError,
+    KeyDestroyedError,
+    recording_key_rewrap,
+    subject_key,
+    wrapped_recording_key_rewrap,
+)
 
 PERMISSION = "recordings.reattribute_recording"
 REASON_MIN_LENGTH = 10
@@ -141,12 +147,23 @@ def recording_reattribute(*, recording: Recording, new_subject: DataSubject, rea
     try:
         if key_row is None:
             raise KeyDestroyedError(recording.reference)
-        recording_key_rewrap(
-            key_row,
-            recording,
-            old_subject_key=subject_key(old_subject),
-            new_subject_key=subject_key(new_subject),
+        old_key, new_key = subject_key(old_subject), subject_key(new_subject)
+        recording_key_rewrap(key_row, recording, old_subject_key=old_key, new_subject_key=new_key)
+        # An unredacted version kept for its window follows the recording (a rewrite in flight
+        # finds its own new key unreadable at its swap, and starts again under the new subject).
+        kept = (
+            AtRestRedaction.objects.select_for_update()
+            .filter(recording=recording)
+            .exclude(previous_wrapped_key=b"")
         )
+        for redaction in kept:
+            redaction.previous_wrapped_key = wrapped_recording_key_rewrap(
+                bytes(redaction.previous_wrapped_key),
+                recording,
+                old_subject_key=old_key,
+                new_subject_key=new_key,
+            )
+            redaction.save(update_fields=["previous_wrapped_key"])
     except (KeyDestroyedError, CiphertextError) as exc:
         raise ValidationError(
             f"The key of {recording.reference} cannot be opened with {old_subject.reference}'s key; "

@@ -63,6 +63,8 @@ def muted_rendition_request(*, recording: Recording, key: bytes | None = None) -
     segments turn stale (their blobs are deleted on a worker), and one for the segments as they
     are now is written pending and rendered on commit, unless there is one already or none is
     needed (no segments, or PCM or G.711 WAV, muted in place). Returns the current rendition."""
+    # The caller's instance may predate a redaction at rest that replaced the audio.
+    recording.refresh_from_db(fields=["storage_ref", "status", "content_type"])
     segments = recording_segment_bounds(recording)
     fingerprint = rendition_fingerprint(segments, storage_ref=recording.storage_ref)
     others = recording.muted_renditions.exclude(status=Status.STALE).exclude(fingerprint=fingerprint)

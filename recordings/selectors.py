@@ -244,11 +244,12 @@ def purposes_stopped_by_objection(recording: Recording) -> list[Purpose]:
 
 
 def recording_segment_bounds(recording: Recording) -> list[tuple]:
-    """The recording's sensitive segments as (start, end) seconds, in order."""
+    """The recording's sensitive segments still to be muted on the way out, as (start, end)
+    seconds, in order: those redacted at rest are silent in the stored audio already."""
     return list(
-        recording.sensitive_segments.order_by("start_seconds", "end_seconds").values_list(
-            "start_seconds", "end_seconds"
-        )
+        recording.sensitive_segments.filter(redacted_at_rest__isnull=True)
+        .order_by("start_seconds", "end_seconds")
+        .values_list("start_seconds", "end_seconds")
     )
 
 

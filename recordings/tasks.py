@@ -6,6 +6,8 @@ from celery import shared_task
 
 from compliance_site.leases import lease_acquire
 from recordings.playback.sessions import playbacks_seal_idle
+from recordings.redaction_at_rest import redact_recording_at_rest
+from recordings.redaction_at_rest_beat import finish_redactions_at_rest
 from recordings.renditions import delete_stale_renditions, finish_muted_renditions, render_muted_rendition
 from recordings.vault.dead_rows import vacuum_key_tables
 from recordings.vault.retirement import master_key_versions_retire
@@ -14,6 +16,8 @@ from recordings.vault.rotation import master_key_rotate
 __all__ = [
     "delete_stale_renditions",
     "finish_muted_renditions",
+    "finish_redactions_at_rest",
+    "redact_recording_at_rest",
     "render_muted_rendition",
     "rotate_master_key",
     "seal_idle_playbacks",

@@ -25,7 +25,14 @@ RECORDINGS_FLOORS = (
     ("models",),
     ("vault",),
     ("audio", "playback", "redaction", "selectors", "sharing"),
-    ("services", "restrictions", "reattribution", "renditions"),
+    (
+        "services",
+        "restrictions",
+        "reattribution",
+        "renditions",
+        "redaction_at_rest",
+        "redaction_at_rest_beat",
+    ),
     ("intake",),
     ("admin", "management", "api_urls", "urls", "apps", "tasks"),
 )

@@ -32,6 +32,7 @@ class AccessAction(models.TextChoices):
     RESTRICTION_PLACED = "restriction_placed", "Restriction placed (Art. 18)"
     RESTRICTION_LIFTED = "restriction_lifted", "Restriction lifted (Art. 18(3))"
     REATTRIBUTED = "reattributed", "Re-attributed to another subject"
+    REDACTED_AT_REST = "redacted_at_rest", "Redacted at rest (segments silenced in the stored audio)"
 
 
 class AccessEvent(models.Model):

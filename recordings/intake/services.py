@@ -26,6 +26,7 @@ from recordings.models import (
     SensitiveSegment,
 )
 from recordings.redaction.transcripts import transcript_store
+from recordings.redaction_at_rest import redaction_at_rest_request
 from recordings.renditions import muted_rendition_request
 from recordings.restrictions import restriction_attach
 from recordings.selectors import restriction_in_force, subject_matching
@@ -158,6 +159,8 @@ def recording_ingest(
             # rendered on a worker once this commits; until then the muted audio is "being prepared".
             if recording.sensitive_segments.exists():
                 muted_rendition_request(recording=recording, key=key)
+                # Payment data (by default) leaves the stored audio itself, on a worker.
+                redaction_at_rest_request(recording=recording)
             access_event_record(
                 action=AccessAction.INGEST,
                 object_type="recording",

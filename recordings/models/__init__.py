@@ -4,9 +4,9 @@
 assessments), ``calls`` (recordings, sensitive segments, transcripts), ``consents`` (consents,
 objections), ``restrictions`` (restrictions of processing, Art. 18), ``sharing`` (shares),
 ``keys`` (the vault's wrapped keys), ``playback`` (playback sessions), ``renditions`` (muted
-renditions of compressed audio), ``grants`` (guardian's object-permission tables). Invariants the
-database can hold are constraints here; rules that need the clock or other rows live in selectors
-and services.
+renditions of compressed audio), ``redactions`` (redactions at rest), ``grants`` (guardian's
+object-permission tables). Invariants the database can hold are constraints here; rules that
+need the clock or other rows live in selectors and services.
 """
 
 from recordings.models.calls import (
@@ -41,6 +41,10 @@ from recordings.models.keys import (
 from recordings.models.playback import (
     PlaybackSession,
 )
+from recordings.models.redactions import (
+    AtRestRedaction,
+    AtRestRedactionStatus,
+)
 from recordings.models.renditions import (
     MutedRendition,
     RenditionStatus,
@@ -65,6 +69,8 @@ from recordings.models.subjects import (
 
 __all__ = [
     "AdHocGrantFields",
+    "AtRestRedaction",
+    "AtRestRedactionStatus",
     "Consent",
     "ConsentDecision",
     "ConsentMethod",

@@ -154,6 +154,17 @@ class SensitiveSegment(models.Model):
     marked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # Set when the stored audio was rewritten with this segment silenced: playback and muted
+    # renditions leave it alone from then on (there is nothing left to mute), and a segment that
+    # grows is cleared again (its new part is not silent yet).
+    redacted_at_rest = models.ForeignKey(
+        "recordings.AtRestRedaction",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="redacted_segments",
+        editable=False,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     history = HistoricalRecords()

@@ -154,6 +154,22 @@ def muting_plan(recording: Recording, key: bytes, *, body: _AudioBody | None = N
     return MutingPlan(refusal=RENDITION_PREPARING)
 
 
+def stored_wav_layout(reader: DecryptingReader) -> WavLayout:
+    """Where the samples of the WAV that ``reader`` decrypts are (its header read from the first
+    plaintext segment); MutingUnsupported when it is not PCM, float or G.711 WAV."""
+    size = reader.plaintext_size
+    head = b"".join(reader.iter_range(0, min(_HEAD_BYTES, size) - 1)) if size else b""
+
+    def read_at(offset: int, length: int) -> bytes:
+        if offset + length <= len(head):
+            return head[offset : offset + length]
+        if offset >= size or length <= 0:
+            return b""
+        return b"".join(reader.iter_range(offset, min(offset + length, size) - 1))
+
+    return wav_layout(read_at, size)
+
+
 def mutable_in_place(recording: Recording, key: bytes) -> bool:
     """Whether the recording is PCM or G.711 WAV, whose segments are muted as it streams (reads
     the header of a WAV); anything else needs a muted rendition."""

@@ -153,6 +153,7 @@ def sensitive_segments_detected_record(*, recording: Recording, findings: list[F
             start_seconds=min(start, *(s.start_seconds for s in overlapping)),
             end_seconds=max(end, *(s.end_seconds for s in overlapping)),
             detector_version=DETECTOR_VERSION,
+            redacted_at_rest=None,  # grown: its new part is not silent in the stored audio yet
         )
         for segment in merged:
             segment.delete()

@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 KEY_TABLE_MODELS = (
     "recordings.SubjectKey",
     "recordings.RecordingKey",
+    "recordings.AtRestRedaction",
     "recordings.DataSubject",
     "recordings.HistoricalDataSubject",
     "dsr.DataPackage",

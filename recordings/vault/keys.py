@@ -95,8 +95,9 @@ def rendition_aad(recording_id: int, fingerprint: str) -> bytes:
 
 def recording_key_new(recording: Recording, subject_key_bytes: bytes) -> tuple[bytes, RecordingKey]:
     key = os.urandom(KEY_BYTES)
-    wrapped = seal(subject_key_bytes, key, _aad("recording-key", recording.pk))
-    return key, RecordingKey(recording=recording, wrapped_key=wrapped)
+    return key, RecordingKey(
+        recording=recording, wrapped_key=recording_key_wrap(key, recording, subject_key_bytes)
+    )
 
 
 def recording_key(recording: Recording) -> bytes:
@@ -109,7 +110,7 @@ def recording_key_unwrap(row: RecordingKey | None, recording: Recording, subject
     many recordings of one subject with one unwrap)."""
     if row is None or row.destroyed_at is not None:
         raise KeyDestroyedError(f"The key of recording {recording.reference} was destroyed.")
-    return open_sealed(subject_key_bytes, bytes(row.wrapped_key), _aad("recording-key", recording.pk))
+    return wrapped_recording_key_open(bytes(row.wrapped_key), recording, subject_key_bytes)
 
 
 def recording_key_rewrap(
@@ -118,8 +119,27 @@ def recording_key_rewrap(
     """Wrap the recording's key under another subject's key (a call re-attributed): the key
     itself, and so the audio and the sealed transcript under it, stay as they are. Sets the row's
     ``wrapped_key``; no save. CiphertextError if ``old_subject_key`` does not open it."""
-    key = recording_key_unwrap(row, recording, old_subject_key)
-    row.wrapped_key = seal(new_subject_key, key, _aad("recording-key", recording.pk))
+    row.wrapped_key = wrapped_recording_key_rewrap(
+        bytes(row.wrapped_key), recording, old_subject_key=old_subject_key, new_subject_key=new_subject_key
+    )
+
+
+def recording_key_wrap(key: bytes, recording: Recording, subject_key_bytes: bytes) -> bytes:
+    """A recording's key wrapped under its subject's key (a new key, before its row has it)."""
+    return seal(subject_key_bytes, key, _aad("recording-key", recording.pk))
+
+
+def wrapped_recording_key_open(wrapped: bytes, recording: Recording, subject_key_bytes: bytes) -> bytes:
+    """A wrapped recording key held apart from its row (a redaction at rest's keys in flight)."""
+    return open_sealed(subject_key_bytes, wrapped, _aad("recording-key", recording.pk))
+
+
+def wrapped_recording_key_rewrap(
+    wrapped: bytes, recording: Recording, *, old_subject_key: bytes, new_subject_key: bytes
+) -> bytes:
+    """``wrapped`` (a key of ``recording`` under ``old_subject_key``) wrapped under the new one."""
+    key = wrapped_recording_key_open(wrapped, recording, old_subject_key)
+    return recording_key_wrap(key, recording, new_subject_key)
 
 
 # --- Personal fields ------------------------------------------------------------------------

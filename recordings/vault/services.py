@@ -14,6 +14,7 @@ from compliance_site.audit.services import access_event_record, access_events_re
 from compliance_site.keys import get_provider
 from compliance_site.model_update import model_update
 from recordings.models import (
+    AtRestRedaction,
     DataSubject,
     RecordingKey,
     SubjectKey,
@@ -52,6 +53,15 @@ def recording_keys_destroy(
         return 0
     RecordingKey.objects.filter(pk__any_of=[pk for pk, _ in live]).update(
         wrapped_key=b"", destroyed_at=timezone.now()
+    )
+    # The keys a redaction at rest holds apart (the new one in flight, the unredacted version's)
+    # go with the recording's: a rewrite in flight is cancelled, its blob left for beat.
+    erased = [recording_id for _, recording_id in live]
+    AtRestRedaction.objects.filter(recording_id__any_of=erased, status=AtRestRedaction.Status.RUNNING).update(
+        status=AtRestRedaction.Status.CANCELLED, target_wrapped_key=b"", error="the recording was erased"
+    )
+    AtRestRedaction.objects.filter(recording_id__any_of=erased).exclude(previous_wrapped_key=b"").update(
+        previous_wrapped_key=b""
     )
     dead_rows_vacuum_after_commit()
     access_events_record(

@@ -13,7 +13,8 @@ import zipfile
 import pytest
 from zipstream import ZIP_STORED, ZipStream
 
-from dsr.packages import _CHUNK_BUFFERS, _CHUNK_SEGMENTS, ChunksReader, _chunk_buffers
+from dsr.packages import _CHUNK_BUFFERS, _CHUNK_SEGMENTS, _chunk_buffers
+from recordings.vault.chunks import ChunksReader
 from recordings.vault.streaming_aead import PLAINTEXT_SEGMENT_SIZE, EncryptingReader
 from recordings.vault.streaming_decrypt import DecryptingReader, decrypt_bytes
 

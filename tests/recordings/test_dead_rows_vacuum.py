@@ -141,6 +141,7 @@ def test_the_tables_are_the_ones_holding_keys_or_ciphertext():
     assert set(dead_rows.key_tables()) == {
         "recordings_subjectkey",
         "recordings_recordingkey",
+        "recordings_atrestredaction",
         "recordings_datasubject",
         "recordings_historicaldatasubject",
         "dsr_datapackage",

@@ -1,0 +1,97 @@
+"""Beat's round over redactions at rest (``recordings.redaction_at_rest``): what a lost message,
+a dead worker or a refused delete left undone is finished here, and what was never asked for
+(recordings stored before the policy named a kind, or before this existed) is asked for."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from celery import shared_task
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from recordings.models import AtRestRedaction, Recording, SensitiveSegment
+from recordings.redaction_at_rest import (
+    IN_FLIGHT,
+    MAX_ATTEMPTS,
+    RESEND_AFTER,
+    RUN_TIMEOUT,
+    Status,
+    policy_kinds,
+    redact_recording_at_rest,
+    redaction_at_rest_request,
+    unredacted_version_remove,
+)
+from recordings.vault.storage import recordings_storage
+
+logger = logging.getLogger(__name__)
+
+
+def _abandoned_hand_back(now: datetime.datetime) -> int:
+    """Rows whose worker died mid-rewrite: back to pending (failed after MAX_ATTEMPTS), their
+    key in flight dropped first, then the half-written blob deleted. The recording's own blob
+    and key were never touched: it stays readable as it was."""
+    handed_back = 0
+    abandoned = AtRestRedaction.objects.filter(status=Status.RUNNING, started_at__lt=now - RUN_TIMEOUT)
+    for redaction_id, attempts, target_ref in list(abandoned.values_list("pk", "attempts", "target_ref")):
+        again = Status.PENDING if attempts < MAX_ATTEMPTS else Status.FAILED
+        updated = AtRestRedaction.objects.filter(pk=redaction_id, status=Status.RUNNING).update(
+            status=again, target_wrapped_key=b"", error="its worker died"
+        )
+        if not updated:
+            continue  # it swapped or was cancelled meanwhile
+        handed_back += 1
+        try:
+            recordings_storage().delete(target_ref)
+        except OSError:  # unreadable already: its key is gone
+            logger.exception("Half-written blob of redaction at rest %s not deleted", redaction_id)
+    return handed_back
+
+
+def redactions_at_rest_finish(*, now: datetime.datetime, batch_size: int = 200) -> dict[str, int]:
+    """Hand back the abandoned rewrites, send again the pending ones whose message was lost,
+    remove the unredacted versions whose window ended, and request the missing redactions."""
+    handed_back = _abandoned_hand_back(now)
+    resent = 0
+    with transaction.atomic():
+        late = AtRestRedaction.objects.filter(status=Status.PENDING, created_at__lt=now - RESEND_AFTER)
+        for redaction_id in late.order_by("pk").values_list("pk", flat=True)[:batch_size]:
+            transaction.on_commit(lambda pk=redaction_id: redact_recording_at_rest.delay(pk))
+            resent += 1
+    due = AtRestRedaction.objects.filter(status=Status.SWAPPED).filter(
+        Q(previous_kept_until__isnull=True) | Q(previous_kept_until__lte=now) | Q(previous_wrapped_key=b"")
+    )
+    removed = sum(
+        unredacted_version_remove(redaction_id=pk, now=now)
+        for pk in due.order_by("pk").values_list("pk", flat=True)[:batch_size]
+    )
+    requested = 0
+    if policy_kinds():
+        unredacted = SensitiveSegment.objects.filter(
+            recording=OuterRef("pk"), kind__in=policy_kinds(), redacted_at_rest__isnull=True
+        )
+        # A failed one (audio that cannot be re-encoded) is not asked for again on every round;
+        # a segment marked later asks for it again (redaction_at_rest_request).
+        tried = AtRestRedaction.objects.filter(recording=OuterRef("pk")).filter(
+            Q(status__in=IN_FLIGHT) | Q(status=Status.FAILED)
+        )
+        missing = (
+            Recording.objects.exclude(status=Recording.Status.ERASED)
+            .filter(Exists(unredacted))
+            .exclude(Exists(tried))
+            .order_by("pk")[:batch_size]
+        )
+        for recording in missing:
+            with transaction.atomic():
+                if redaction_at_rest_request(recording=recording) is not None:
+                    requested += 1
+    return {"handed_back": handed_back, "resent": resent, "removed": removed, "requested": requested}
+
+
+@shared_task(name="recordings.tasks.finish_redactions_at_rest")
+def finish_redactions_at_rest() -> dict[str, int]:
+    """Every few minutes: finish the redactions at rest left undone, remove the unredacted
+    versions whose window ended, request the missing ones. Counts only."""
+    return redactions_at_rest_finish(now=timezone.now())

@@ -1,0 +1,332 @@
+"""Redaction at rest: the stored audio itself loses its payment segments, in every common format,
+under a new recording key; the old key and the old blob go; the rest of the call is unchanged.
+
+Fixtures are generated in code by PyAV (``audio_fixtures``): a tone whose loudness changes every
+second, and G.711 WAV written by hand. What is stored after the rewrite is decrypted with the live
+key (and with Tink, for the format) and measured per 100 ms window against the original."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import io
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from tink import cleartext_keyset_handle
+from tink import streaming_aead as tink_streaming_aead
+from tink.proto import aes_gcm_hkdf_streaming_pb2, common_pb2, tink_pb2
+
+from compliance_site.audit.models import AccessAction, AccessEvent
+from recordings.models import AtRestRedaction, MutedRendition, Recording, RecordingKey, SensitiveSegment
+from recordings.redaction.transcripts import transcript_read, transcript_store
+from recordings.redaction_at_rest import redaction_at_rest_request, redaction_at_rest_run
+from recordings.redaction_at_rest_beat import redactions_at_rest_finish
+from recordings.vault.keys import recording_aad, recording_key
+from recordings.vault.storage import audio_open, recordings_storage
+from recordings.vault.streaming_aead import SEGMENT_SIZE, StreamingAeadError
+from recordings.vault.streaming_decrypt import decrypt_bytes
+from retention.selectors import ErasureTarget
+from retention.services import recordings_erase
+from tests.factories import RecordingFactory
+from tests.recordings.audio_fixtures import (
+    FLOAT_WAV,
+    FORMATS,
+    Format,
+    correlation,
+    decode,
+    encode,
+    g711_wav,
+    rms,
+    windows,
+)
+
+pytestmark = pytest.mark.django_db
+
+SEGMENT = (Decimal("3.000"), Decimal("5.000"))
+SILENT_RMS = 50
+MARGIN = 0.2
+PCM_WAV = Format("wav", "pcm_s16le", 8000, "audio/wav", "wav", lossless=True)
+ALL = {**FORMATS, "pcm-wav": PCM_WAV, "float-wav": FLOAT_WAV}
+ENCODED = {name: encode(fmt) for name, fmt in ALL.items()}
+
+
+def stored_audio(recording: Recording) -> bytes:
+    recording.refresh_from_db()
+    with audio_open(name=recording.storage_ref, key=recording_key(recording), recording_id=recording.pk) as r:
+        return b"".join(r.iter_range(0, None))
+
+
+def with_segment(audio: bytes, content_type: str, *, kind: str = "payment_card", **kwargs) -> Recording:
+    recording = RecordingFactory(audio=audio, content_type=content_type, **kwargs)
+    SensitiveSegment.objects.create(
+        recording=recording, start_seconds=SEGMENT[0], end_seconds=SEGMENT[1], kind=kind
+    )
+    return recording
+
+
+def redacted(recording: Recording) -> AtRestRedaction:
+    requested = redaction_at_rest_request(recording=recording)
+    assert requested is not None
+    redaction = redaction_at_rest_run(redaction_id=requested.pk)
+    assert redaction is not None and redaction.status == AtRestRedaction.Status.DONE, (
+        redaction and redaction.error
+    )
+    return redaction
+
+
+def assert_silent_in_segment_and_unchanged_elsewhere(audio: bytes, name: str) -> None:
+    original, rate = decode(ENCODED[name])
+    after, after_rate = decode(audio)
+    assert after_rate == rate
+    assert abs(len(after) - len(original)) <= rate // 100
+    start, end = (float(bound) for bound in SEGMENT)
+    for index, (old, new) in enumerate(zip(windows(original, rate), windows(after, rate), strict=False)):
+        first, stop = index / 10, (index + 1) / 10
+        if first >= start and stop <= end:
+            assert rms(new) < SILENT_RMS, f"{name}: {first:.1f}-{stop:.1f} s is not silent ({rms(new):.0f})"
+        elif stop <= start - MARGIN or first >= end + MARGIN:
+            if ALL[name].lossless:
+                assert new == old, f"{name}: {first:.1f}-{stop:.1f} s changed"
+            else:
+                assert 0.85 < rms(new) / rms(old) < 1.15, f"{name}: loudness changed at {first:.1f} s"
+                assert correlation(old, new) > 0.95, f"{name}: shape changed at {first:.1f} s"
+
+
+def tink_decrypt(key: bytes, ciphertext: bytes, associated_data: bytes) -> bytes:
+    """Tink's own StreamingAead (AES-GCM-HKDF, 1 MiB segments) over the raw key: ground truth."""
+    tink_streaming_aead.register()
+    params = aes_gcm_hkdf_streaming_pb2.AesGcmHkdfStreamingParams(
+        derived_key_size=32, hkdf_hash_type=common_pb2.SHA256, ciphertext_segment_size=SEGMENT_SIZE
+    )
+    key_proto = aes_gcm_hkdf_streaming_pb2.AesGcmHkdfStreamingKey(version=0, key_value=key, params=params)
+    keyset = tink_pb2.Keyset(
+        primary_key_id=1,
+        key=[
+            tink_pb2.Keyset.Key(
+                key_data=tink_pb2.KeyData(
+                    type_url="type.googleapis.com/google.crypto.tink.AesGcmHkdfStreamingKey",
+                    value=key_proto.SerializeToString(),
+                    key_material_type=tink_pb2.KeyData.SYMMETRIC,
+                ),
+                status=tink_pb2.ENABLED,
+                key_id=1,
+                output_prefix_type=tink_pb2.RAW,
+            )
+        ],
+    )
+    primitive = cleartext_keyset_handle.from_keyset(keyset).primitive(tink_streaming_aead.StreamingAead)
+    with primitive.new_decrypting_stream(io.BytesIO(ciphertext), associated_data) as stream:
+        return stream.read()
+
+
+def erase(recording: Recording) -> None:
+    recordings_erase(
+        targets=[ErasureTarget.of(recording)],
+        reason="erasure_request",
+        rules={recording.pk: "DSR-1"},
+        now=timezone.now(),
+    )
+
+
+def blob(name: str) -> bytes:
+    with recordings_storage().open(name, "rb") as handle:
+        return handle.read()
+
+
+@pytest.mark.parametrize("name", list(ALL))
+def test_each_format_is_silent_at_rest_under_a_new_key_and_the_old_version_is_gone(name):
+    # given a call in this format with a payment segment
+    recording = with_segment(ENCODED[name], ALL[name].content_type)
+    old_ref, old_checksum = recording.storage_ref, recording.checksum_sha256
+    old_key = recording_key(recording)
+    # when it is redacted at rest
+    redaction = redacted(recording)
+    recording.refresh_from_db()
+    # then the stored audio, opened by Tink with the live key, is silent in the segment only
+    new_key = recording_key(recording)
+    assert new_key != old_key
+    plaintext = tink_decrypt(new_key, blob(recording.storage_ref), recording_aad(recording.pk))
+    assert plaintext == stored_audio(recording)
+    assert_silent_in_segment_and_unchanged_elsewhere(plaintext, name)
+    # and the row says what it now is
+    assert recording.storage_ref != old_ref
+    assert recording.checksum_sha256 == hashlib.sha256(plaintext).hexdigest() != old_checksum
+    assert recording.size_bytes == len(plaintext)
+    assert recording.history.filter(history_change_reason="redacted at rest").exists()
+    # and the unredacted version is gone: its blob deleted, its key in no live row
+    assert not recordings_storage().exists(old_ref)
+    assert redaction.source_deleted_at is not None and bytes(redaction.previous_wrapped_key) == b""
+    live_keys = [recording_key(r) for r in Recording.objects.exclude(status=Recording.Status.ERASED)]
+    assert old_key not in live_keys
+    # and evidence: the segment is marked, the rule and an access event name it
+    segment = recording.sensitive_segments.get()
+    assert segment.redacted_at_rest_id == redaction.pk
+    assert redaction.segments[0]["kind"] == "payment_card" and "payment card" in redaction.rule
+    assert Decimal(redaction.muted_seconds) >= Decimal("2.000")
+    event = AccessEvent.objects.get(action=AccessAction.REDACTED_AT_REST, object_id=recording.pk)
+    assert event.detail["segments"] == 1 and event.detail["kinds"] == ["payment_card"]
+
+
+def test_the_old_ciphertext_decrypts_under_no_live_key_even_if_a_copy_was_kept():
+    # given a copy of the unredacted blob taken before the rewrite (a backup of the storage)
+    recording = with_segment(ENCODED["pcm-wav"], "audio/wav")
+    copy = blob(recording.storage_ref)
+    redacted(recording)
+    # then no live recording key opens it
+    for key_row in RecordingKey.objects.filter(destroyed_at__isnull=True).select_related("recording"):
+        with pytest.raises(StreamingAeadError):
+            key = recording_key(key_row.recording)
+            decrypt_bytes(copy, key=key, associated_data=recording_aad(recording.pk))
+
+
+def test_a_wav_is_silenced_to_the_sample_and_keeps_its_size():
+    audio = g711_wav("mulaw", seconds=10)
+    recording = with_segment(audio, "audio/wav")
+    redacted(recording)
+    after = stored_audio(recording)
+    assert len(after) == len(audio)
+    data = audio.index(b"data") + 8
+    first, stop = data + 3 * 8000, data + 5 * 8000
+    assert after[first:stop] == b"\xff" * (stop - first)  # µ-law's silence
+    assert after[:first] == audio[:first] and after[stop:] == audio[stop:]
+
+
+def test_playback_serves_the_stored_audio_without_a_rendition_once_redacted(client, qa_lead_a, queue_a):
+    recording = with_segment(ENCODED["mp3"], "audio/mpeg", queue=queue_a)
+    redacted(recording)
+    client.force_login(qa_lead_a)
+    response = client.get(reverse("recording-audio", args=[recording.pk]))
+    assert response.status_code == 200  # no 503 "being prepared": nothing is left to mute
+    assert b"".join(response.streaming_content) == stored_audio(recording)
+    assert not MutedRendition.objects.filter(recording=recording).exclude(status="stale").exists()
+
+
+def test_kinds_outside_the_policy_stay_in_the_stored_audio(settings):
+    recording = with_segment(ENCODED["pcm-wav"], "audio/wav", kind="address")
+    assert redaction_at_rest_request(recording=recording) is None
+    settings.CUSTOS_REDACT_AT_REST_KINDS = ("payment_card", "address")
+    assert redaction_at_rest_request(recording=recording) is not None
+
+
+def test_the_transcript_moves_to_the_new_key_and_stays_readable():
+    recording = with_segment(ENCODED["pcm-wav"], "audio/wav")
+    transcript_store(recording, "The caller asked about the invoice.")
+    redacted(recording)
+    recording.refresh_from_db()
+    assert transcript_read(recording.transcript) == "The caller asked about the invoice."
+
+
+def test_a_kept_unredacted_version_lasts_its_window_then_goes(settings):
+    settings.CUSTOS_UNREDACTED_KEEP_HOURS = 24
+    recording = with_segment(ENCODED["pcm-wav"], "audio/wav")
+    old_ref = recording.storage_ref
+    requested = redaction_at_rest_request(recording=recording)
+    redaction = redaction_at_rest_run(redaction_id=requested.pk)
+    assert redaction.status == AtRestRedaction.Status.SWAPPED
+    assert recordings_storage().exists(old_ref) and bytes(redaction.previous_wrapped_key)
+    # before the window ends beat leaves it; after, the key goes first, then the blob
+    redactions_at_rest_finish(now=timezone.now() + datetime.timedelta(hours=23))
+    assert recordings_storage().exists(old_ref)
+    redactions_at_rest_finish(now=timezone.now() + datetime.timedelta(hours=25))
+    redaction.refresh_from_db()
+    assert redaction.status == AtRestRedaction.Status.DONE and bytes(redaction.previous_wrapped_key) == b""
+    assert not recordings_storage().exists(old_ref)
+
+
+def test_erasing_the_recording_drops_a_kept_unredacted_key(settings):
+    settings.CUSTOS_UNREDACTED_KEEP_HOURS = 24
+    recording = with_segment(ENCODED["pcm-wav"], "audio/wav")
+    requested = redaction_at_rest_request(recording=recording)
+    redaction_at_rest_run(redaction_id=requested.pk)
+    erase(recording)
+    redaction = AtRestRedaction.objects.get(pk=requested.pk)
+    assert bytes(redaction.previous_wrapped_key) == b""
+
+
+def test_a_rewrite_whose_recording_was_erased_meanwhile_is_cancelled_and_its_blob_deleted(monkeypatch):
+    from recordings import redaction_at_rest
+
+    recording = with_segment(ENCODED["pcm-wav"], "audio/wav")
+    requested = redaction_at_rest_request(recording=recording)
+    rewrite = redaction_at_rest._rewrite
+    written = []
+
+    def rewrite_then_erase(claim):
+        result = rewrite(claim)
+        written.append(result.name)
+        erase(recording)
+        return result
+
+    monkeypatch.setattr(redaction_at_rest, "_rewrite", rewrite_then_erase)
+    redaction = redaction_at_rest_run(redaction_id=requested.pk)
+    assert redaction.status == AtRestRedaction.Status.CANCELLED
+    assert not recordings_storage().exists(written[0])
+
+
+def test_beat_hands_back_an_abandoned_rewrite_and_deletes_its_half_written_blob():
+    from recordings import redaction_at_rest
+
+    recording = with_segment(ENCODED["pcm-wav"], "audio/wav")
+    requested = redaction_at_rest_request(recording=recording)
+    claim = redaction_at_rest._claim(requested.pk)
+    rewritten = redaction_at_rest._rewrite(claim)  # the worker dies here, before its swap
+    counts = redactions_at_rest_finish(now=timezone.now() + datetime.timedelta(hours=1))
+    assert counts["handed_back"] == 1
+    assert not recordings_storage().exists(rewritten.name)
+    redaction = AtRestRedaction.objects.get(pk=requested.pk)
+    assert redaction.status == AtRestRedaction.Status.PENDING and bytes(redaction.target_wrapped_key) == b""
+    assert stored_audio(recording) == ENCODED["pcm-wav"]  # the recording never changed
+    assert redaction_at_rest_run(redaction_id=requested.pk).status == AtRestRedaction.Status.DONE
+
+
+def test_beat_requests_the_recordings_stored_before_the_policy():
+    recording = with_segment(ENCODED["pcm-wav"], "audio/wav")
+    counts = redactions_at_rest_finish(now=timezone.now())
+    assert counts["requested"] == 1
+    assert recording.at_rest_redactions.get().status == AtRestRedaction.Status.PENDING
+    assert redactions_at_rest_finish(now=timezone.now())["requested"] == 0
+
+
+def test_audio_that_cannot_be_reencoded_fails_with_its_reason_and_is_left_as_it_was():
+    recording = with_segment(b"\x00not audio at all" * 100, "audio/mpeg")
+    requested = redaction_at_rest_request(recording=recording)
+    redaction = redaction_at_rest_run(redaction_id=requested.pk)
+    assert redaction.status == AtRestRedaction.Status.FAILED and redaction.error
+    assert stored_audio(recording) == b"\x00not audio at all" * 100
+    assert redactions_at_rest_finish(now=timezone.now())["requested"] == 0  # not retried each round
+
+
+def test_a_segment_marked_later_is_redacted_in_a_second_rewrite(django_capture_on_commit_callbacks, dpo):
+    from recordings.redaction.segments import sensitive_segment_mark
+
+    recording = with_segment(ENCODED["pcm-wav"], "audio/wav")
+    first = redacted(recording)
+    with django_capture_on_commit_callbacks() as callbacks:
+        sensitive_segment_mark(
+            recording=recording, start_seconds=7, end_seconds=8, kind="payment_card", actor=dpo
+        )
+    second = recording.at_rest_redactions.exclude(pk=first.pk).get()
+    assert second.status == AtRestRedaction.Status.PENDING and callbacks
+    assert redaction_at_rest_run(redaction_id=second.pk).status == AtRestRedaction.Status.DONE
+    after = stored_audio(recording)
+    data = after.index(b"data") + 8
+    assert after[data + 7 * 16000 : data + 8 * 16000] == bytes(16000)  # 8 kHz, 16-bit
+
+
+def test_a_grown_segment_is_no_longer_counted_as_redacted():
+    from recordings.redaction.detection import Finding
+    from recordings.redaction.segments import sensitive_segments_detected_record
+
+    recording = RecordingFactory(audio=ENCODED["pcm-wav"], content_type="audio/wav")
+    sensitive_segments_detected_record(
+        recording=recording, findings=[Finding("payment_card", Decimal("3.5"), Decimal("4"))]
+    )
+    redacted(recording)
+    sensitive_segments_detected_record(
+        recording=recording, findings=[Finding("payment_card", Decimal("3.9"), Decimal("6"))]
+    )
+    assert recording.sensitive_segments.get().redacted_at_rest_id is None
+    assert redaction_at_rest_request(recording=recording) is not None
