@@ -49,9 +49,10 @@ from recordings.models import (
     Recipient,
     Recording,
     RecordingKey,
+    SensitiveKind,
     SubjectKey,
 )
-from recordings.selectors import lawful_for_purpose
+from recordings.selectors import lawful_for_purpose, parts_removed_at_rest
 from recordings.vault.chunks import ChunksReader
 from recordings.vault.dead_rows import dead_rows_vacuum_after_commit
 from recordings.vault.keys import (
@@ -258,6 +259,7 @@ def _recording_data(
     policies: dict[int, RetentionPolicy],
     served: set[tuple[int, int]],
     recipients: dict[int, set[str]],
+    removed: dict[int, list[dict]],
 ) -> dict:
     recording = entry.recording
     stated = list(recording.purposes.all())
@@ -296,6 +298,8 @@ def _recording_data(
             else None
         ),
         "audio_note": entry.note or None,
+        # Silenced in the stored audio for payment security (redaction at rest): gone for good.
+        "removed_from_audio": removed.get(recording.pk, []),
     }
 
 
@@ -353,6 +357,7 @@ def _contents(
         .order_by("started_at", "pk")
     )
     entries = _audio_entries(recordings, subject_key_bytes)
+    removed = parts_removed_at_rest([recording.pk for recording in recordings])
     purpose_ids = {p.pk for r in recordings for p in r.purposes.all()}
     served = _served(subject, recordings)
     policies = retention_policies_for(purpose_ids)
@@ -386,7 +391,7 @@ def _contents(
             "phone": personal.phone,
             "email": personal.email,
         },
-        "recordings": [_recording_data(entry, policies, served, recipients) for entry in entries],
+        "recordings": [_recording_data(entry, policies, served, recipients, removed) for entry in entries],
         "consents": [_consent_data(c) for c in consents],
         "objections": [_objection_data(o) for o in objections],
         "information": package_information(
@@ -483,8 +488,36 @@ def _summary(dsr: DataSubjectRequest, contents: _Contents) -> str:
             "consents": consents,
             "objections": objections,
             "information": contents.data["information"],
+            "removed_parts": _removed_parts(language, contents.data["recordings"]),
         },
     )
+
+
+_KINDS_DE = {
+    "payment_card": "Zahlungskarte",
+    "bank_details": "Bankverbindung",
+    "address": "Adresse",
+    "health": "Gesundheit",
+    "other": "Sonstiges",
+}
+
+
+def _removed_parts(language: str, recordings: list[dict]) -> list[dict]:
+    """The recordings with parts silenced at rest, their spans named in the subject's language."""
+    rows = []
+    for item in recordings:
+        spans = [
+            {
+                **span,
+                "label": _KINDS_DE.get(span["kind"], span["kind"])
+                if language == "de"
+                else str(SensitiveKind(span["kind"]).label).lower(),
+            }
+            for span in item["removed_from_audio"]
+        ]
+        if spans:
+            rows.append({"reference": item["reference"], "spans": spans})
+    return rows
 
 
 def _archive(dsr: DataSubjectRequest, contents: _Contents, progress: _Progress | None = None) -> ZipStream:

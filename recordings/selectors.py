@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
+from decimal import Decimal
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from recordings.audio.fingerprint import rendition_fingerprint
 from recordings.models import (
+    AtRestRedaction,
     Consent,
     DataSubject,
     DataSubjectGroupObjectPermission,
@@ -264,3 +266,31 @@ def renditions_current(
     return MutedRendition.objects.filter(recording=recording, fingerprint=fingerprint).exclude(
         status=MutedRendition.Status.STALE
     )
+
+
+def parts_removed_at_rest(recording_ids: Sequence[int]) -> dict[int, list[dict]]:
+    """By recording, the spans silenced in its stored audio by redactions at rest (done or
+    finishing), as a subject's access package states them: kind, start, end (seconds) and when,
+    in time order. One query."""
+    removed: dict[int, list[dict]] = {}
+    redactions = (
+        AtRestRedaction.objects.filter(
+            recording_id__in=list(recording_ids),
+            status__in=[AtRestRedaction.Status.SWAPPED, AtRestRedaction.Status.DONE],
+        )
+        .order_by("recording_id", "swapped_at", "pk")
+        .values_list("recording_id", "segments", "swapped_at")
+    )
+    for recording_id, segments, swapped_at in redactions:
+        removed.setdefault(recording_id, []).extend(
+            {
+                "kind": segment["kind"],
+                "start_seconds": segment["start"],
+                "end_seconds": segment["end"],
+                "removed_at": swapped_at.isoformat() if swapped_at else None,
+            }
+            for segment in segments
+        )
+    for spans in removed.values():
+        spans.sort(key=lambda span: Decimal(span["start_seconds"]))
+    return removed

@@ -23,7 +23,7 @@ from django.utils.http import urlencode
 
 from compliance_site.audit.admin import admin_access_record
 from compliance_site.audit.models import AccessAction
-from recordings.models import Recording, SensitiveSegment
+from recordings.models import AtRestRedaction, Recording, SensitiveSegment
 from recordings.playback.audio import muting_plan
 from recordings.playback.sessions import playback_token
 from recordings.playback.unredacted import PERMISSION as UNREDACTED_PERMISSION
@@ -79,8 +79,12 @@ def sensitive_context(model_admin, request, recording: Recording, *, audio_url: 
     """The change page's context for the segments under its player, and the player itself: the
     audio address stays only where the segments can be muted (fail closed: no player at all,
     rather than one that plays the segments)."""
-    segments = list(recording.sensitive_segments.select_related("marked_by"))
-    context: dict = {"sensitive_segments": segments, "audio_url": audio_url}
+    segments = list(recording.sensitive_segments.select_related("marked_by", "redacted_at_rest"))
+    context: dict = {
+        "sensitive_segments": segments,
+        "audio_url": audio_url,
+        "at_rest_redactions": at_rest_redactions_shown(recording),
+    }
     if request.user.has_perm(MARK_PERMISSION):
         context["mark_sensitive_url"] = recording_page_url(model_admin, "sensitive_segments", recording)
     if not (segments and audio_url):
@@ -99,6 +103,16 @@ def sensitive_context(model_admin, request, recording: Recording, *, audio_url: 
         context["audio_url"] = None
         context["audio_refusal"] = plan.refusal
     return context
+
+
+def at_rest_redactions_shown(recording: Recording) -> list[AtRestRedaction]:
+    """The recording's redactions at rest as its page lists them, newest first, each segment's
+    kind named (the snapshot keeps the value)."""
+    redactions = list(recording.at_rest_redactions.exclude(status=AtRestRedaction.Status.CANCELLED)[:20])
+    for redaction in redactions:
+        for segment in redaction.segments:
+            segment["kind_label"] = SensitiveSegment.Kind(segment["kind"]).label
+    return redactions
 
 
 def _visible_recording(object_id: int, queryset) -> Recording:

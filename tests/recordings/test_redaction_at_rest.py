@@ -330,3 +330,51 @@ def test_a_grown_segment_is_no_longer_counted_as_redacted():
     )
     assert recording.sensitive_segments.get().redacted_at_rest_id is None
     assert redaction_at_rest_request(recording=recording) is not None
+
+
+# --- Evidence: the recording page and the subject's access package ------------------------------
+
+
+def test_the_recording_page_says_what_was_silenced_at_rest_when_and_by_which_rule(client, qa_lead_a, queue_a):
+    recording = with_segment(ENCODED["pcm-wav"], "audio/wav", queue=queue_a)
+    redaction = redacted(recording)
+    client.force_login(qa_lead_a)
+    page = client.get(reverse("admin:recordings_recording_change", args=[recording.pk])).content.decode()
+    assert 'id="redactions-at-rest"' in page
+    assert "Payment card 3.000\u20135.000 s" in page
+    assert redaction.rule in page
+    assert "silenced at rest" in page and "destroyed" in page
+
+
+@pytest.mark.parametrize(
+    ("language", "sentence"),
+    [
+        ("en", "Parts of these calls were removed from the stored recording"),
+        ("de", "Teile dieser Gespräche wurden aus der gespeicherten Aufzeichnung entfernt"),
+    ],
+)
+def test_the_access_package_tells_the_subject_parts_were_removed_for_payment_security(
+    dpo, language, sentence
+):
+    import json
+    import zipfile
+
+    from dsr.packages import package_build, package_open
+    from dsr.services import request_create
+
+    recording = with_segment(ENCODED["pcm-wav"], "audio/wav")
+    redacted(recording)
+    request = request_create(
+        request_type="access", channel="email", received_at=timezone.now(), subject=recording.subject
+    )
+    request.language = language
+    request.save(update_fields=["language"])
+    package = package_build(dsr=request, actor=dpo)
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(package_open(package=package))))
+    manifest = json.loads(archive.read("manifest.json"))
+    [item] = manifest["recordings"]
+    assert [(s["kind"], s["start_seconds"], s["end_seconds"]) for s in item["removed_from_audio"]] == [
+        ("payment_card", "3.000", "5.000")
+    ]
+    summary = archive.read("summary.html").decode()
+    assert sentence in summary and f"{recording.reference}: 3.000\u20135.000 s" in summary
