@@ -92,6 +92,8 @@ SECRET_COLUMNS = {
     ("recordings_share", "token_hash"): "SHA-256 of a 256-bit token",
     ("recordings_subjectkey", "wrapped_key"): "wrapped by the master key",
     ("recordings_recordingkey", "wrapped_key"): "wrapped by the subject key",
+    ("recordings_atrestredaction", "target_wrapped_key"): "a recording key wrapped by the subject key",
+    ("recordings_atrestredaction", "previous_wrapped_key"): "a recording key wrapped by the subject key",
     ("dsr_datapackage", "wrapped_key"): "wrapped by the subject key",
     ("audit_auditkey", "wrapped_key"): "wrapped by the master key",
     ("recordings_datasubject", "phone_index"): "blind index: HMAC under the index key (keyring)",
