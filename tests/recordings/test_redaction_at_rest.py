@@ -378,3 +378,39 @@ def test_the_access_package_tells_the_subject_parts_were_removed_for_payment_sec
     ]
     summary = archive.read("summary.html").decode()
     assert sentence in summary and f"{recording.reference}: 3.000\u20135.000 s" in summary
+
+
+def test_a_kept_unredacted_key_follows_a_reattribution_and_a_rewrite_in_flight_starts_again(settings, dpo):
+    from recordings import redaction_at_rest
+    from recordings.reattribution import recording_reattribute
+    from recordings.vault.keys import subject_key, wrapped_recording_key_open
+    from tests.factories import DataSubjectFactory
+
+    settings.CUSTOS_UNREDACTED_KEEP_HOURS = 24
+    kept = with_segment(ENCODED["pcm-wav"], "audio/wav")
+    redaction = redaction_at_rest_run(redaction_id=redaction_at_rest_request(recording=kept).pk)
+    assert redaction.status == AtRestRedaction.Status.SWAPPED
+    other = DataSubjectFactory()
+    recording_reattribute(recording=kept, new_subject=other, reason="the caller was misidentified", actor=dpo)
+    redaction.refresh_from_db()
+    wrapped_recording_key_open(bytes(redaction.previous_wrapped_key), kept, subject_key(other))  # opens
+
+    # a rewrite whose recording is re-attributed before its swap is cancelled and asked for again
+    moving = with_segment(ENCODED["pcm-wav"], "audio/wav")
+    requested = redaction_at_rest_request(recording=moving)
+    rewrite = redaction_at_rest._rewrite
+
+    def rewrite_then_reattribute(claim):
+        result = rewrite(claim)
+        recording_reattribute(
+            recording=moving, new_subject=other, reason="the caller was misidentified", actor=dpo
+        )
+        return result
+
+    settings.CUSTOS_UNREDACTED_KEEP_HOURS = 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(redaction_at_rest, "_rewrite", rewrite_then_reattribute)
+        assert redaction_at_rest_run(redaction_id=requested.pk).status == AtRestRedaction.Status.CANCELLED
+    again = moving.at_rest_redactions.get(status=AtRestRedaction.Status.PENDING)
+    assert redaction_at_rest_run(redaction_id=again.pk).status == AtRestRedaction.Status.DONE
+    assert stored_audio(moving) != ENCODED["pcm-wav"]
