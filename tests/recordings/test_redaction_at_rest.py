@@ -414,3 +414,53 @@ def test_a_kept_unredacted_key_follows_a_reattribution_and_a_rewrite_in_flight_s
     again = moving.at_rest_redactions.get(status=AtRestRedaction.Status.PENDING)
     assert redaction_at_rest_run(redaction_id=again.pk).status == AtRestRedaction.Status.DONE
     assert stored_audio(moving) != ENCODED["pcm-wav"]
+
+
+# --- From transcript to silent audio ---------------------------------------------------------------
+
+CARD_AND_CODE = """WEBVTT
+
+1
+00:00:10.000 --> 00:00:17.000
+<v Caller>The number is <00:00:12.000>4111 <00:00:12.600>1111 <00:00:13.200>1111 <00:00:13.800>1111 \
+<00:00:14.400>and <00:00:14.800>the <00:00:15.000>code <00:00:15.300>is <00:00:15.600>737 \
+<00:00:16.200>thanks.
+"""
+
+
+@pytest.mark.parametrize("name", ["pcm-wav", "mp3"])
+def test_a_transcript_with_a_card_and_its_code_ends_as_silent_audio_at_rest(
+    django_capture_on_commit_callbacks, name
+):
+    from recordings.intake.serializers import RecordingMetadataSerializer
+    from recordings.intake.services import recording_ingest
+    from tests.recordings.ingest_factories import call_metadata, reference_rows
+
+    # given a 20-second call ingested with a transcript whose words time a card number and its code
+    reference_rows()
+    audio = encode(ALL[name], seconds=20)
+    serializer = RecordingMetadataSerializer(data=call_metadata(transcript={"text": CARD_AND_CODE}))
+    assert serializer.is_valid(), serializer.errors
+    with django_capture_on_commit_callbacks() as callbacks:
+        recording = recording_ingest(audio=io.BytesIO(audio), metadata=serializer.validated_data)
+    # then the detector marked both spans (padded by the margin) and a rewrite was enqueued
+    spans = list(recording.sensitive_segments.values_list("start_seconds", "end_seconds", "source"))
+    assert spans == [
+        (Decimal("11.500"), Decimal("14.900"), "transcript"),
+        (Decimal("15.100"), Decimal("16.700"), "transcript"),
+    ]
+    assert any("_enqueue" in callback.__qualname__ for callback in callbacks)
+    # when the worker runs it
+    redaction = recording.at_rest_redactions.get()
+    assert redaction_at_rest_run(redaction_id=redaction.pk).status == AtRestRedaction.Status.DONE
+    # then the stored audio is silent where the card and the code were said, and only there
+    stored, rate = decode(stored_audio(recording))
+    original, _ = decode(audio)
+    for index, (old, new) in enumerate(zip(windows(original, rate), windows(stored, rate), strict=False)):
+        first, stop = index / 10, (index + 1) / 10
+        inside = any(first >= float(s) and stop <= float(e) for s, e, _ in spans)
+        outside = all(stop <= float(s) - MARGIN or first >= float(e) + MARGIN for s, e, _ in spans)
+        if inside:
+            assert rms(new) < SILENT_RMS, f"{first:.1f} s is not silent"
+        elif outside:
+            assert correlation(old, new) > 0.95, f"{first:.1f} s changed"
