@@ -15,9 +15,6 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from tink import cleartext_keyset_handle
-from tink import streaming_aead as tink_streaming_aead
-from tink.proto import aes_gcm_hkdf_streaming_pb2, common_pb2, tink_pb2
 
 from compliance_site.audit.models import AccessAction, AccessEvent
 from recordings.models import AtRestRedaction, MutedRendition, Recording, RecordingKey, SensitiveSegment
@@ -26,7 +23,7 @@ from recordings.redaction_at_rest import redaction_at_rest_request, redaction_at
 from recordings.redaction_at_rest_beat import redactions_at_rest_finish
 from recordings.vault.keys import recording_aad, recording_key
 from recordings.vault.storage import audio_open, recordings_storage
-from recordings.vault.streaming_aead import SEGMENT_SIZE, StreamingAeadError
+from recordings.vault.streaming_aead import StreamingAeadError
 from recordings.vault.streaming_decrypt import decrypt_bytes
 from retention.selectors import ErasureTarget
 from retention.services import recordings_erase
@@ -42,6 +39,7 @@ from tests.recordings.audio_fixtures import (
     rms,
     windows,
 )
+from tests.recordings.tink_ground_truth import tink_streaming_primitive
 
 pytestmark = pytest.mark.django_db
 
@@ -96,28 +94,7 @@ def assert_silent_in_segment_and_unchanged_elsewhere(audio: bytes, name: str) ->
 
 
 def tink_decrypt(key: bytes, ciphertext: bytes, associated_data: bytes) -> bytes:
-    """Tink's own StreamingAead (AES-GCM-HKDF, 1 MiB segments) over the raw key: ground truth."""
-    tink_streaming_aead.register()
-    params = aes_gcm_hkdf_streaming_pb2.AesGcmHkdfStreamingParams(
-        derived_key_size=32, hkdf_hash_type=common_pb2.SHA256, ciphertext_segment_size=SEGMENT_SIZE
-    )
-    key_proto = aes_gcm_hkdf_streaming_pb2.AesGcmHkdfStreamingKey(version=0, key_value=key, params=params)
-    keyset = tink_pb2.Keyset(
-        primary_key_id=1,
-        key=[
-            tink_pb2.Keyset.Key(
-                key_data=tink_pb2.KeyData(
-                    type_url="type.googleapis.com/google.crypto.tink.AesGcmHkdfStreamingKey",
-                    value=key_proto.SerializeToString(),
-                    key_material_type=tink_pb2.KeyData.SYMMETRIC,
-                ),
-                status=tink_pb2.ENABLED,
-                key_id=1,
-                output_prefix_type=tink_pb2.RAW,
-            )
-        ],
-    )
-    primitive = cleartext_keyset_handle.from_keyset(keyset).primitive(tink_streaming_aead.StreamingAead)
+    primitive = tink_streaming_primitive(key)
     with primitive.new_decrypting_stream(io.BytesIO(ciphertext), associated_data) as stream:
         return stream.read()
 

@@ -17,9 +17,6 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from tink import cleartext_keyset_handle
-from tink import streaming_aead as tink_streaming_aead
-from tink.proto import aes_gcm_hkdf_streaming_pb2, common_pb2, tink_pb2
 
 from recordings.vault import mapped_files
 from recordings.vault.mapped_files import SequentialMap
@@ -38,6 +35,7 @@ from recordings.vault.streaming_aead import (
     plaintext_size,
 )
 from recordings.vault.streaming_decrypt import DecryptingReader, decrypt_bytes
+from tests.recordings.tink_ground_truth import tink_streaming_primitive
 
 KEY = bytes(range(KEY_SIZE))
 AAD = b"recording:42"
@@ -85,30 +83,7 @@ def _reader(ciphertext: bytes, *, key: bytes = KEY, associated_data: bytes = AAD
 @pytest.fixture(scope="module")
 def tink_primitive():
     """Tink's StreamingAead over OUR raw 32-byte key, with the same fixed parameters."""
-    tink_streaming_aead.register()
-    key = aes_gcm_hkdf_streaming_pb2.AesGcmHkdfStreamingKey(
-        version=0,
-        key_value=KEY,
-        params=aes_gcm_hkdf_streaming_pb2.AesGcmHkdfStreamingParams(
-            derived_key_size=32, hkdf_hash_type=common_pb2.SHA256, ciphertext_segment_size=SEGMENT_SIZE
-        ),
-    )
-    keyset = tink_pb2.Keyset(
-        primary_key_id=7,
-        key=[
-            tink_pb2.Keyset.Key(
-                key_data=tink_pb2.KeyData(
-                    type_url="type.googleapis.com/google.crypto.tink.AesGcmHkdfStreamingKey",
-                    value=key.SerializeToString(),
-                    key_material_type=tink_pb2.KeyData.SYMMETRIC,
-                ),
-                status=tink_pb2.ENABLED,
-                key_id=7,
-                output_prefix_type=tink_pb2.RAW,
-            )
-        ],
-    )
-    return cleartext_keyset_handle.from_keyset(keyset).primitive(tink_streaming_aead.StreamingAead)
+    return tink_streaming_primitive(KEY)
 
 
 class _KeptBytesIO(io.BytesIO):
