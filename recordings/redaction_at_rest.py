@@ -38,6 +38,7 @@ from decimal import Decimal
 from celery import shared_task
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from compliance_site.audit.models import AccessAction
@@ -140,7 +141,6 @@ class _Claim:
     old_key: bytes
     new_key: bytes
     bounds: list[tuple[Decimal, Decimal]]
-    segment_ids: list[int]
 
 
 def _claim(redaction_id: int) -> _Claim | None:
@@ -184,7 +184,7 @@ def _claim(redaction_id: int) -> _Claim | None:
         ]
         redaction.save()
     bounds = [(segment.start_seconds, segment.end_seconds) for segment in segments]
-    return _Claim(redaction, recording, old_key, new_key, bounds, [segment.pk for segment in segments])
+    return _Claim(redaction, recording, old_key, new_key, bounds)
 
 
 @dataclass(frozen=True)
@@ -244,10 +244,12 @@ def _swap(claim: _Claim, rewritten: _Rewritten) -> bool:
     recording was erased, or its audio or subject changed."""
     redaction = claim.redaction
     with transaction.atomic():
+        # The recording, then this row, then the key: the order an erasure and a re-attribution
+        # lock them in (recording, key, redactions), so neither deadlocks with this.
+        recording = Recording.objects.select_for_update().select_related("subject").get(pk=claim.recording.pk)
         locked = AtRestRedaction.objects.select_for_update().filter(pk=redaction.pk, status=Status.RUNNING)
         if not locked.exists():
             return False
-        recording = Recording.objects.select_for_update().select_related("subject").get(pk=claim.recording.pk)
         key_row = RecordingKey.objects.select_for_update().filter(recording=recording).first()
         if recording.status == Recording.Status.ERASED or recording.storage_ref != redaction.source_ref:
             _cancel(redaction.pk, when=Status.RUNNING, error="the recording was erased or its audio replaced")
@@ -278,7 +280,11 @@ def _swap(claim: _Claim, rewritten: _Rewritten) -> bool:
             checksum_sha256=rewritten.checksum_sha256,
             content_type=rewritten.content_type,
         )
-        SensitiveSegment.objects.filter(pk__in=claim.segment_ids, redacted_at_rest__isnull=True).update(
+        # Only the segments still as they were silenced: one that grew meanwhile is not silent yet.
+        unchanged = Q(pk__in=[])
+        for segment in redaction.segments:
+            unchanged |= Q(pk=segment["id"], start_seconds=segment["start"], end_seconds=segment["end"])
+        SensitiveSegment.objects.filter(unchanged, redacted_at_rest__isnull=True).update(
             redacted_at_rest=redaction.pk
         )
         AtRestRedaction.objects.filter(pk=redaction.pk).update(
@@ -302,7 +308,7 @@ def _swap(claim: _Claim, rewritten: _Rewritten) -> bool:
             actor=None,
             detail={
                 "redaction": redaction.pk,
-                "segments": len(claim.segment_ids),
+                "segments": len(redaction.segments),
                 "kinds": sorted({segment["kind"] for segment in redaction.segments}),
                 "muted_seconds": str(rewritten.muted_seconds),
                 "rule": redaction.rule,

@@ -441,3 +441,29 @@ def test_a_transcript_with_a_card_and_its_code_ends_as_silent_audio_at_rest(
             assert rms(new) < SILENT_RMS, f"{first:.1f} s is not silent"
         elif outside:
             assert correlation(old, new) > 0.95, f"{first:.1f} s changed"
+
+
+def test_a_segment_that_grows_during_the_rewrite_is_left_for_the_next_one(monkeypatch):
+    from recordings import redaction_at_rest
+    from recordings.redaction.detection import Finding
+    from recordings.redaction.segments import sensitive_segments_detected_record
+
+    recording = RecordingFactory(audio=ENCODED["pcm-wav"], content_type="audio/wav")
+    sensitive_segments_detected_record(
+        recording=recording, findings=[Finding("payment_card", Decimal("3.5"), Decimal("4"))]
+    )
+    requested = recording.at_rest_redactions.get()
+    rewrite = redaction_at_rest._rewrite
+
+    def rewrite_then_grow(claim):
+        result = rewrite(claim)
+        sensitive_segments_detected_record(
+            recording=recording, findings=[Finding("payment_card", Decimal("3.9"), Decimal("6"))]
+        )
+        return result
+
+    monkeypatch.setattr(redaction_at_rest, "_rewrite", rewrite_then_grow)
+    assert redaction_at_rest_run(redaction_id=requested.pk).status == AtRestRedaction.Status.DONE
+    segment = recording.sensitive_segments.get()
+    assert segment.redacted_at_rest_id is None  # its new part is not silent yet
+    assert recording.at_rest_redactions.filter(status=AtRestRedaction.Status.PENDING).exists()
