@@ -42,10 +42,16 @@ def django_env(*, var_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def start(script: str, *args: str, env: dict[str, str]) -> subprocess.Popen:
-    """``python -c script args...``, its stdout a text pipe the test reads line by line."""
+def start(script: str, *args: str, env: dict[str, str], stdin: bool = False) -> subprocess.Popen:
+    """``python -c script args...``, its stdout a text pipe the test reads line by line; with
+    ``stdin``, its stdin a text pipe the test writes commands to."""
     return subprocess.Popen(
-        [sys.executable, "-c", script, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", script, *args],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE if stdin else None,
+        stdout=subprocess.PIPE,
+        text=True,
     )
 
 
