@@ -50,10 +50,10 @@ from recordings.models import (
     AtRestRedaction,
     Recording,
     RecordingKey,
-    SensitiveKind,
     SensitiveSegment,
     Transcript,
 )
+from recordings.redaction.at_rest_policy import policy_kinds, policy_rule, segments_to_redact
 from recordings.redaction.transcripts import transcript_aad
 from recordings.renditions import muted_rendition_request
 from recordings.vault.dead_rows import dead_rows_vacuum_after_commit
@@ -83,21 +83,6 @@ MAX_ATTEMPTS = 5
 IN_FLIGHT = (Status.PENDING, Status.RUNNING)
 
 
-def policy_kinds() -> tuple[str, ...]:
-    return tuple(settings.CUSTOS_REDACT_AT_REST_KINDS)
-
-
-def policy_rule() -> str:
-    """The rule as the recording page and the access log name it."""
-    labels = ", ".join(str(SensitiveKind(kind).label).lower() for kind in policy_kinds())
-    return f"CUSTOS_REDACT_AT_REST_KINDS: {labels} segments are silenced in the stored audio"
-
-
-def segments_to_redact(recording: Recording):
-    """The recording's segments of the policy's kinds not yet silenced in its stored audio."""
-    return recording.sensitive_segments.filter(kind__in=policy_kinds(), redacted_at_rest__isnull=True)
-
-
 def _enqueue(redaction_id: int) -> None:
     transaction.on_commit(lambda: redact_recording_at_rest.delay(redaction_id))
 
@@ -124,9 +109,12 @@ def redaction_at_rest_request(*, recording: Recording) -> AtRestRedaction | None
     return redaction
 
 
-def _set(redaction_id: int, *, when: str, **fields) -> bool:
-    """Conditional update: only if the row is still ``when``; True if it was."""
-    return bool(AtRestRedaction.objects.filter(pk=redaction_id, status=when).update(**fields))
+def _set(redaction_id: int, *, when: str, claim: _Claim | None = None, **fields) -> bool:
+    """Conditional update: only if the row is still ``when`` and, given a claim, still that claim
+    (a worker stalled past RUN_TIMEOUT whose row was handed back and claimed again must not touch
+    the next claim: its blob names it); True if it was."""
+    mine = {"target_ref": claim.redaction.target_ref} if claim is not None else {}
+    return bool(AtRestRedaction.objects.filter(pk=redaction_id, status=when, **mine).update(**fields))
 
 
 def _blob_name(recording: Recording) -> str:
@@ -222,9 +210,15 @@ def _rewrite(claim: _Claim) -> _Rewritten:
     )
 
 
-def _cancel(redaction_id: int, *, when: str, error: str = "") -> None:
-    AtRestRedaction.objects.filter(pk=redaction_id, status=when).update(
-        status=Status.CANCELLED, target_wrapped_key=b"", error=error[:300], finished_at=timezone.now()
+def _cancel(claim: _Claim, *, error: str) -> None:
+    _set(
+        claim.redaction.pk,
+        when=Status.RUNNING,
+        claim=claim,
+        status=Status.CANCELLED,
+        target_wrapped_key=b"",
+        error=error[:300],
+        finished_at=timezone.now(),
     )
 
 
@@ -247,12 +241,14 @@ def _swap(claim: _Claim, rewritten: _Rewritten) -> bool:
         # The recording, then this row, then the key: the order an erasure and a re-attribution
         # lock them in (recording, key, redactions), so neither deadlocks with this.
         recording = Recording.objects.select_for_update().select_related("subject").get(pk=claim.recording.pk)
-        locked = AtRestRedaction.objects.select_for_update().filter(pk=redaction.pk, status=Status.RUNNING)
-        if not locked.exists():
+        locked = AtRestRedaction.objects.select_for_update().filter(
+            pk=redaction.pk, status=Status.RUNNING, target_ref=redaction.target_ref
+        )
+        if not locked.exists():  # handed back (and maybe claimed again) or cancelled meanwhile
             return False
         key_row = RecordingKey.objects.select_for_update().filter(recording=recording).first()
         if recording.status == Recording.Status.ERASED or recording.storage_ref != redaction.source_ref:
-            _cancel(redaction.pk, when=Status.RUNNING, error="the recording was erased or its audio replaced")
+            _cancel(claim, error="the recording was erased or its audio replaced")
             return False
         try:
             subject_key_bytes = subject_key(recording.subject)
@@ -260,9 +256,7 @@ def _swap(claim: _Claim, rewritten: _Rewritten) -> bool:
             # Re-attributed meanwhile: the new key was wrapped under the previous subject's key.
             wrapped_recording_key_open(bytes(redaction.target_wrapped_key), recording, subject_key_bytes)
         except (KeyDestroyedError, CiphertextError) as exc:
-            _cancel(
-                redaction.pk, when=Status.RUNNING, error=f"the key changed meanwhile ({type(exc).__name__})"
-            )
+            _cancel(claim, error=f"the key changed meanwhile ({type(exc).__name__})")
             return False
         assert key_row is not None  # recording_key_unwrap refuses a missing row
         now = timezone.now()
@@ -336,6 +330,7 @@ def redaction_at_rest_run(*, redaction_id: int) -> AtRestRedaction | None:
         _set(
             redaction_id,
             when=Status.RUNNING,
+            claim=claim,
             status=Status.FAILED,
             target_wrapped_key=b"",
             error=str(exc)[:300],
@@ -346,8 +341,9 @@ def redaction_at_rest_run(*, redaction_id: int) -> AtRestRedaction | None:
     except BaseException as exc:
         recordings_storage().delete(claim.redaction.target_ref)
         again = Status.PENDING if claim.redaction.attempts < MAX_ATTEMPTS else Status.FAILED
+        error = type(exc).__name__
         _set(
-            redaction_id, when=Status.RUNNING, status=again, target_wrapped_key=b"", error=type(exc).__name__
+            redaction_id, when=Status.RUNNING, claim=claim, status=again, target_wrapped_key=b"", error=error
         )
         raise
     if _swap(claim, rewritten):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+from functools import partial
 
 from celery import shared_task
 from django.db import transaction
@@ -13,13 +14,13 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from recordings.models import AtRestRedaction, Recording, SensitiveSegment
+from recordings.redaction.at_rest_policy import policy_kinds
 from recordings.redaction_at_rest import (
     IN_FLIGHT,
     MAX_ATTEMPTS,
     RESEND_AFTER,
     RUN_TIMEOUT,
     Status,
-    policy_kinds,
     redact_recording_at_rest,
     redaction_at_rest_request,
     unredacted_version_remove,
@@ -58,7 +59,7 @@ def redactions_at_rest_finish(*, now: datetime.datetime, batch_size: int = 200) 
     with transaction.atomic():
         late = AtRestRedaction.objects.filter(status=Status.PENDING, created_at__lt=now - RESEND_AFTER)
         for redaction_id in late.order_by("pk").values_list("pk", flat=True)[:batch_size]:
-            transaction.on_commit(lambda pk=redaction_id: redact_recording_at_rest.delay(pk))
+            transaction.on_commit(partial(redact_recording_at_rest.delay, redaction_id))
             resent += 1
     due = AtRestRedaction.objects.filter(status=Status.SWAPPED).filter(
         Q(previous_kept_until__isnull=True) | Q(previous_kept_until__lte=now) | Q(previous_wrapped_key=b"")
