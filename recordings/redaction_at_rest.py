@@ -210,16 +210,12 @@ def _rewrite(claim: _Claim) -> _Rewritten:
     )
 
 
-def _cancel(claim: _Claim, *, error: str) -> None:
-    _set(
-        claim.redaction.pk,
-        when=Status.RUNNING,
-        claim=claim,
-        status=Status.CANCELLED,
-        target_wrapped_key=b"",
-        error=error[:300],
-        finished_at=timezone.now(),
-    )
+def _cancel(row: AtRestRedaction, *, error: str) -> None:
+    """The locked row of this claim cancelled; its blob written down for beat to delete."""
+    row.status, row.target_wrapped_key, row.error = Status.CANCELLED, b"", error[:300]
+    row.discarded_refs = [*row.discarded_refs, row.target_ref]
+    row.finished_at = timezone.now()
+    row.save(update_fields=["status", "target_wrapped_key", "error", "discarded_refs", "finished_at"])
 
 
 def _transcript_reseal(recording: Recording, *, old_key: bytes, new_key: bytes) -> None:
@@ -241,14 +237,16 @@ def _swap(claim: _Claim, rewritten: _Rewritten) -> bool:
         # The recording, then this row, then the key: the order an erasure and a re-attribution
         # lock them in (recording, key, redactions), so neither deadlocks with this.
         recording = Recording.objects.select_for_update().select_related("subject").get(pk=claim.recording.pk)
-        locked = AtRestRedaction.objects.select_for_update().filter(
-            pk=redaction.pk, status=Status.RUNNING, target_ref=redaction.target_ref
+        row = (
+            AtRestRedaction.objects.select_for_update()
+            .filter(pk=redaction.pk, status=Status.RUNNING, target_ref=redaction.target_ref)
+            .first()
         )
-        if not locked.exists():  # handed back (and maybe claimed again) or cancelled meanwhile
+        if row is None:  # handed back (and maybe claimed again) or cancelled meanwhile
             return False
         key_row = RecordingKey.objects.select_for_update().filter(recording=recording).first()
         if recording.status == Recording.Status.ERASED or recording.storage_ref != redaction.source_ref:
-            _cancel(claim, error="the recording was erased or its audio replaced")
+            _cancel(row, error="the recording was erased or its audio replaced")
             return False
         try:
             subject_key_bytes = subject_key(recording.subject)
@@ -256,7 +254,7 @@ def _swap(claim: _Claim, rewritten: _Rewritten) -> bool:
             # Re-attributed meanwhile: the new key was wrapped under the previous subject's key.
             wrapped_recording_key_open(bytes(redaction.target_wrapped_key), recording, subject_key_bytes)
         except (KeyDestroyedError, CiphertextError) as exc:
-            _cancel(claim, error=f"the key changed meanwhile ({type(exc).__name__})")
+            _cancel(row, error=f"the key changed meanwhile ({type(exc).__name__})")
             return False
         assert key_row is not None  # recording_key_unwrap refuses a missing row
         now = timezone.now()

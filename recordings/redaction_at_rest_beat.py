@@ -36,25 +36,49 @@ def _abandoned_hand_back(now: datetime.datetime) -> int:
     and key were never touched: it stays readable as it was."""
     handed_back = 0
     abandoned = AtRestRedaction.objects.filter(status=Status.RUNNING, started_at__lt=now - RUN_TIMEOUT)
-    for redaction_id, attempts, target_ref in list(abandoned.values_list("pk", "attempts", "target_ref")):
-        again = Status.PENDING if attempts < MAX_ATTEMPTS else Status.FAILED
-        updated = AtRestRedaction.objects.filter(pk=redaction_id, status=Status.RUNNING).update(
-            status=again, target_wrapped_key=b"", error="its worker died"
-        )
-        if not updated:
-            continue  # it swapped or was cancelled meanwhile
-        handed_back += 1
-        try:
-            recordings_storage().delete(target_ref)
-        except OSError:  # unreadable already: its key is gone
-            logger.exception("Half-written blob of redaction at rest %s not deleted", redaction_id)
+    for redaction_id in list(abandoned.values_list("pk", flat=True)):
+        with transaction.atomic():
+            row = abandoned.select_for_update().filter(pk=redaction_id).first()
+            if row is None:
+                continue  # it swapped or was cancelled meanwhile
+            row.status = Status.PENDING if row.attempts < MAX_ATTEMPTS else Status.FAILED
+            row.target_wrapped_key, row.error = b"", "its worker died"
+            row.discarded_refs = [*row.discarded_refs, row.target_ref]
+            row.save(update_fields=["status", "target_wrapped_key", "error", "discarded_refs"])
+            handed_back += 1
     return handed_back
 
 
+def _discarded_delete(batch_size: int) -> int:
+    """Delete the blobs of handed-back and cancelled rewrites (unreadable: their key went first),
+    then their names; a blob the storage refuses stays named for the next round."""
+    deleted = 0
+    rows = AtRestRedaction.objects.exclude(discarded_refs=[]).order_by("pk")
+    for redaction_id, names in list(rows.values_list("pk", "discarded_refs")[:batch_size]):
+        gone = []
+        for name in names:
+            try:
+                recordings_storage().delete(name)
+            except OSError:
+                logger.exception(
+                    "Discarded blob of redaction at rest %s not deleted; will retry", redaction_id
+                )
+                continue
+            gone.append(name)
+        with transaction.atomic():
+            row = AtRestRedaction.objects.select_for_update().get(pk=redaction_id)
+            row.discarded_refs = [name for name in row.discarded_refs if name not in gone]
+            row.save(update_fields=["discarded_refs"])
+        deleted += len(gone)
+    return deleted
+
+
 def redactions_at_rest_finish(*, now: datetime.datetime, batch_size: int = 200) -> dict[str, int]:
-    """Hand back the abandoned rewrites, send again the pending ones whose message was lost,
-    remove the unredacted versions whose window ended, and request the missing redactions."""
+    """Hand back the abandoned rewrites, delete the blobs of those and of cancelled ones, send
+    again the pending ones whose message was lost, remove the unredacted versions whose window
+    ended, and request the missing redactions."""
     handed_back = _abandoned_hand_back(now)
+    discarded = _discarded_delete(batch_size)
     resent = 0
     with transaction.atomic():
         late = AtRestRedaction.objects.filter(status=Status.PENDING, created_at__lt=now - RESEND_AFTER)
@@ -88,7 +112,13 @@ def redactions_at_rest_finish(*, now: datetime.datetime, batch_size: int = 200) 
             with transaction.atomic():
                 if redaction_at_rest_request(recording=recording) is not None:
                     requested += 1
-    return {"handed_back": handed_back, "resent": resent, "removed": removed, "requested": requested}
+    return {
+        "handed_back": handed_back,
+        "discarded": discarded,
+        "resent": resent,
+        "removed": removed,
+        "requested": requested,
+    }
 
 
 @shared_task(name="recordings.tasks.finish_redactions_at_rest")

@@ -43,6 +43,9 @@ class AtRestRedaction(models.Model):
     target_ref = models.CharField(
         max_length=255, blank=True, help_text="The redacted blob; named before it is written."
     )
+    # Blobs of rewrites handed back or cancelled: written down before anything forgets them, deleted
+    # by beat (a kill between the two leaves a name, never a blob no row names).
+    discarded_refs = models.JSONField(default=list, blank=True)
     target_wrapped_key = models.BinaryField(default=b"", blank=True, editable=False)
     previous_wrapped_key = models.BinaryField(default=b"", blank=True, editable=False)
     previous_kept_until = models.DateTimeField(null=True, blank=True)
@@ -73,7 +76,7 @@ class AtRestRedaction(models.Model):
         indexes = [
             models.Index(
                 fields=["status", "id"],
-                condition=Q(status__in=["pending", "running", "swapped"]),
+                condition=Q(status__in=["pending", "running", "swapped"]) | ~Q(discarded_refs=[]),
                 name="atrest_work_idx",
             ),
         ]

@@ -57,9 +57,19 @@ def recording_keys_destroy(
     # The keys a redaction at rest holds apart (the new one in flight, the unredacted version's)
     # go with the recording's: a rewrite in flight is cancelled, its blob left for beat.
     erased = [recording_id for _, recording_id in live]
-    AtRestRedaction.objects.filter(recording_id__any_of=erased, status=AtRestRedaction.Status.RUNNING).update(
-        status=AtRestRedaction.Status.CANCELLED, target_wrapped_key=b"", error="the recording was erased"
+    in_flight = AtRestRedaction.objects.select_for_update().filter(
+        recording_id__any_of=erased, status=AtRestRedaction.Status.RUNNING
     )
+    for redaction in in_flight:  # rare: a rewrite running as its recording is erased
+        redaction.status, redaction.target_wrapped_key = AtRestRedaction.Status.CANCELLED, b""
+        redaction.error, redaction.discarded_refs = (
+            "the recording was erased",
+            [
+                *redaction.discarded_refs,
+                redaction.target_ref,
+            ],
+        )
+        redaction.save(update_fields=["status", "target_wrapped_key", "error", "discarded_refs"])
     AtRestRedaction.objects.filter(recording_id__any_of=erased).exclude(previous_wrapped_key=b"").update(
         previous_wrapped_key=b""
     )

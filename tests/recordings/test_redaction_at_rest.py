@@ -241,6 +241,10 @@ def test_a_rewrite_whose_recording_was_erased_meanwhile_is_cancelled_and_its_blo
     redaction = redaction_at_rest_run(redaction_id=requested.pk)
     assert redaction.status == AtRestRedaction.Status.CANCELLED
     assert not recordings_storage().exists(written[0])
+    # its blob was written down before it was deleted: had the worker died between, beat would
+    assert redaction.discarded_refs == [written[0]]
+    assert redactions_at_rest_finish(now=timezone.now())["discarded"] == 1
+    assert AtRestRedaction.objects.get(pk=redaction.pk).discarded_refs == []
 
 
 def test_beat_hands_back_an_abandoned_rewrite_and_deletes_its_half_written_blob():
