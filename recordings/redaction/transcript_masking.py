@@ -107,9 +107,10 @@ def _phrases_replaced(text: str, tree: dict) -> tuple[str, int]:
             tokens.append((start, start + len(core), _said(core)))
     replacements, i = [], 0
     while i < len(tokens):
-        node, found = tree, None
+        node: dict | None = tree
+        found = None
         for j in range(i, len(tokens)):
-            node = node.get(tokens[j][2])
+            node = node.get(tokens[j][2]) if node is not None else None
             if node is None:
                 break
             if _END in node:
