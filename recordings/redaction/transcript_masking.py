@@ -2,8 +2,9 @@
 ``CUSTOS_REDACT_AT_REST_KINDS`` names the kinds (``transcripts.transcript_store``). Pure functions.
 
 - WebVTT: each word of a finding (``detection.word_spans``) is replaced in place by its kind's
-  placeholder; cue timings, cue lines, inline timestamps and other tags stay, so the word timings
-  read as before and find nothing of those kinds any more.
+  placeholder (the words said between the same two timestamps by one); cue timings, cue lines,
+  inline timestamps and other tags stay, so the word timings read as before and find nothing of
+  those kinds any more.
 - JSON: the words' text (every alternative's ``content`` in Amazon Transcribe's items, ``word``
   and ``text`` in a list of words) is replaced and the JSON written again (``ensure_ascii=False``).
   Transcribe says the same digits again elsewhere: its channel items at a replaced word's times
@@ -125,12 +126,19 @@ def _phrases_replaced(text: str, tree: dict) -> tuple[str, int]:
 
 def _webvtt_redacted(head: str, kinds: Collection[str]) -> tuple[str, int]:
     words = words_from_webvtt(head)
-    replacements = [
-        (word.at, word.at + len(word.text), PLACEHOLDER_OF_KIND[span.kind])
-        for span in word_spans(words)
-        if span.kind in kinds
-        for word in words[span.first : span.last + 1]
-    ]
+    replacements: list[tuple[int, int, str]] = []
+    for span in word_spans(words):
+        if span.kind not in kinds:
+            continue
+        placeholder = PLACEHOLDER_OF_KIND[span.kind]
+        for word in sorted(words[span.first : span.last + 1], key=lambda word: word.at):
+            start, end = word.at, word.at + len(word.text)
+            last = replacements[-1] if replacements else None
+            if last is not None and last[2] == placeholder and head[last[1] : start].isspace():
+                # Said in one breath (no timestamp between): one placeholder for the words.
+                replacements[-1] = (last[0], end, placeholder)
+            else:
+                replacements.append((start, end, placeholder))
     text, found = _text_found(_spliced(head, replacements), kinds)
     return text, len(replacements) + found
 
