@@ -35,3 +35,12 @@ def model_update(instance: M, *, actor: Any, reason: str = "", clean: bool = Fal
     for name, value in fields.items():
         setattr(instance, name, value)
     return history_save(instance, actor=actor, update_fields=list(fields), reason=reason, clean=clean)
+
+
+def history_delete(instance: Model, *, actor: Any, reason: str = "") -> None:
+    """Delete ``instance`` with a history row (``-``) by ``actor`` and ``reason``."""
+    if actor is not None and getattr(actor, "is_authenticated", False):
+        instance._history_user = actor  # type: ignore[attr-defined]
+    if reason:
+        instance._change_reason = reason  # type: ignore[attr-defined]
+    instance.delete()

@@ -92,6 +92,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "recordings.play_recording",
         "recordings.play_unredacted",
         "recordings.mark_sensitive",
+        "recordings.remove_sensitive_segment",
         "recordings.reattribute_recording",
         "recordings.change_datasubject",
         "recordings.add_datasubject",

@@ -33,6 +33,7 @@ class AccessAction(models.TextChoices):
     RESTRICTION_LIFTED = "restriction_lifted", "Restriction lifted (Art. 18(3))"
     REATTRIBUTED = "reattributed", "Re-attributed to another subject"
     REDACTED_AT_REST = "redacted_at_rest", "Redacted at rest (segments silenced in the stored audio)"
+    SEGMENT_REMOVED = "segment_removed", "Sensitive segment removed"
 
 
 class AccessEvent(models.Model):

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from django.contrib import admin
 from django.db.models import Q
+from django.http import HttpResponseBase
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
@@ -24,6 +25,7 @@ from recordings.admin.search import ReferenceSearchMixin
 from recordings.admin.sensitive import (
     recording_page_url,
     sensitive_context,
+    sensitive_segment_remove_view,
     sensitive_segments_view,
     unredacted_playback_view,
 )
@@ -158,10 +160,15 @@ class RecordingAdmin(
 
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
-        pages = [
+        pages: list[tuple[str, Callable[..., HttpResponseBase], str]] = [
             # <int:...>, not the admin's <path:...>: these must not take another page's address
             # that merely ends the same way.
             ("<int:object_id>/sensitive-segments/", sensitive_segments_view, "sensitive_segments"),
+            (
+                "<int:object_id>/sensitive-segments/<int:segment_id>/remove/",
+                sensitive_segment_remove_view,
+                "sensitive_segment_remove",
+            ),
             ("<int:object_id>/unredacted/", unredacted_playback_view, "unredacted"),
             # Not ".../transcript/unredacted/": the audio's "<id>/unredacted/" would look alike.
             ("<int:object_id>/unredacted-transcript/", transcript_unredacted_view, "transcript_unredacted"),

@@ -4,6 +4,10 @@ page of their own, and the unredacted player behind a reason.
 - ``<id>/sensitive-segments/``: a DPO or QA lead holding ``mark_sensitive`` marks a time range
   of a recording they can see (kind, start, end); ``marked_by`` and the history's user are them.
   The page lists the recording's segments and their history.
+- ``<id>/sensitive-segments/<segment id>/remove/`` (POST): a DPO holding
+  ``remove_sensitive_segment`` removes a segment found or marked wrongly, with a reason
+  (``sensitive_segment_remove``); the page offers it beside each segment, with its source and
+  detector version.
 - ``<id>/unredacted/``: a holder of ``play_unredacted`` who may play the recording gives a reason
   and gets a player whose address carries a token bound to them, the recording and the reason
   (``recordings.playback.unredacted``); every request it makes is an ``unredacted`` access event.
@@ -15,6 +19,7 @@ page of their own, and the unredacted player behind a reason.
 from __future__ import annotations
 
 from django import forms
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -23,6 +28,7 @@ from django.utils.http import urlencode
 
 from compliance_site.audit.admin import admin_access_record
 from compliance_site.audit.models import AccessAction
+from compliance_site.client_address import client_ip
 from recordings.models import AtRestRedaction, Recording, SensitiveSegment
 from recordings.playback.audio import muting_plan
 from recordings.playback.sessions import playback_token
@@ -33,7 +39,13 @@ from recordings.playback.unredacted import (
     TOKEN_MAX_AGE,
     unredacted_token,
 )
-from recordings.redaction.segments import MAX_SECONDS, sensitive_segment_mark
+from recordings.redaction.segments import (
+    MAX_SECONDS,
+    REMOVAL_REASON_MAX_LENGTH,
+    REMOVE_PERMISSION,
+    sensitive_segment_mark,
+    sensitive_segment_remove,
+)
 from recordings.redaction.segments import PERMISSION as MARK_PERMISSION
 from recordings.renditions import muted_rendition_request
 from recordings.selectors import recordings_playable_by
@@ -50,6 +62,14 @@ class SensitiveSegmentForm(forms.Form):
         min_value=0,
         max_value=MAX_SECONDS,
         help_text="Kept to the millisecond, rounded outward: the muted range never falls short.",
+    )
+
+
+class SegmentRemovalForm(forms.Form):
+    reason = forms.CharField(
+        max_length=REMOVAL_REASON_MAX_LENGTH,
+        strip=True,
+        help_text="Why it was marked wrongly (10 to 500 characters): written to the access log.",
     )
 
 
@@ -155,7 +175,9 @@ def sensitive_segments_view(request, object_id, *, model_admin):
         "original": recording,
         "title": f"Sensitive segments of {recording.reference}",
         "form": form,
-        "segments": recording.sensitive_segments.select_related("marked_by"),
+        "can_remove": request.user.has_perm(REMOVE_PERMISSION),
+        "removal_form": SegmentRemovalForm(),
+        "segments": recording.sensitive_segments.select_related("marked_by", "redacted_at_rest"),
         "history": SensitiveSegment.history.filter(recording_id=recording.pk)
         .select_related("history_user")
         .order_by("-history_date", "-history_id"),
@@ -168,6 +190,39 @@ def sensitive_segments_view(request, object_id, *, model_admin):
         page="sensitive_segments",
     )
     return _no_store(TemplateResponse(request, "admin/recordings/recording/sensitive_segments.html", context))
+
+
+def sensitive_segment_remove_view(request, object_id, segment_id, *, model_admin):
+    """``<id>/sensitive-segments/<segment id>/remove/`` (POST): a DPO removes a segment marked
+    wrongly, with a reason; back to the segments page, with what happened."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    recording = _visible_recording(object_id, model_admin.get_queryset(request))
+    if not request.user.has_perm(REMOVE_PERMISSION):
+        raise PermissionDenied
+    # Only a segment of this recording: another recording's id is not found here.
+    segment = recording.sensitive_segments.filter(pk=segment_id).first()
+    if segment is None:
+        raise Http404
+    form = SegmentRemovalForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise ValidationError(list(form.errors["reason"]))
+        sensitive_segment_remove(
+            segment=segment,
+            actor=request.user,
+            reason=form.cleaned_data["reason"],
+            client_ip=client_ip(request),
+        )
+    except ValidationError as exc:
+        model_admin.message_user(request, f"Not removed: {' '.join(exc.messages)}", level=messages.ERROR)
+    else:
+        if segment.redacted_at_rest_id is not None:
+            said = "the stored audio stays silent there (silenced at rest)."
+        else:
+            said = "it is no longer muted."
+        model_admin.message_user(request, f"Removed {segment}: {said}")
+    return HttpResponseRedirect(recording_page_url(model_admin, "sensitive_segments", recording))
 
 
 def unredacted_playback_view(request, object_id, *, model_admin):

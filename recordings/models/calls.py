@@ -86,6 +86,7 @@ class Recording(models.Model):
             ("share_recording", "Can share a recording with a recipient"),
             ("mark_sensitive", "Can mark sensitive segments"),
             ("reattribute_recording", "Can re-attribute a recording to another subject (DPO)"),
+            ("remove_sensitive_segment", "Can remove a sensitive segment marked wrongly (DPO)"),
         ]
         indexes = [
             # Serves the admin's default ordering without a sort over the whole table.

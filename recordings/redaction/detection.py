@@ -7,7 +7,8 @@ as ``compliance_site.demo`` writes) or from JSON: Amazon Transcribe's ``results.
 ``{"word"|"text", "start", "end"}``. A transcript without timings (plain text) gives no words.
 
 - Card numbers: consecutive words made only of digits (``4111``, ``4111-1111``, or digit names
-  such as "four one one one"), 13 to 19 digits joined, starting with 2 to 6 and passing Luhn.
+  in English or German such as "four one one one", "vier eins eins eins", "zwo", "fünf" or
+  "fuenf"), 13 to 19 digits joined, starting with 2 to 6 and passing Luhn.
 - Security code: a run of 3 or 4 digits within ``SECURITY_CODE_WINDOW`` words after a card number
   (an expiry date said in between is muted too: it is cardholder data as well).
 - IBANs: a word starting with a country code and two check digits, joined with the words after
@@ -19,6 +20,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
+from bisect import bisect_left
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -30,7 +33,7 @@ from recordings.models import SensitiveKind
 from recordings.redaction.text import CARD_MAX_DIGITS, IBAN_MAX_LENGTH, IBAN_MIN_LENGTH, card_number_valid
 
 # Stored on each segment found: a change in what is found is a new version.
-DETECTOR_VERSION = "transcript-1"
+DETECTOR_VERSION = "transcript-2"
 SECURITY_CODE_WINDOW = 12
 # Far beyond a call (about 50 hours of speech): a bound on the work, not a rule on calls.
 MAX_WORDS = 500_000
@@ -40,6 +43,10 @@ MAX_SECONDS = Decimal("999999.999")
 _DIGIT_NAMES = {
     "zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3", "four": "4",
     "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
+    # German, as a speech-to-text service writes it: "zwo" is "zwei" said clearly on the phone,
+    # "fuenf" is "fünf" without its umlaut.
+    "null": "0", "eins": "1", "zwei": "2", "zwo": "2", "drei": "3", "vier": "4",
+    "fünf": "5", "fuenf": "5", "sechs": "6", "sieben": "7", "acht": "8", "neun": "9",
 }  # fmt: skip
 # Said between the digit groups of one number, or around a word: never part of it.
 _SEPARATORS = re.compile(r"[\s\-/.,;:!?()\"']+")
@@ -48,13 +55,27 @@ _CUE_TIMING = re.compile(rf"^{_TIMESTAMP} --> {_TIMESTAMP}(?=[ \t]|$)", re.MULTI
 _INLINE = re.compile(rf"<{_TIMESTAMP}>")
 _TAG = re.compile(r"</?[^>]*>")
 _IBAN_START = re.compile(r"^[A-Za-z]{2}[0-9]{2}")
+_WORD = re.compile(r"\S+")
 
 
 @dataclass(frozen=True)
 class Word:
+    """A timed word; ``at`` is where it is in the transcript (the offset of its first character
+    in WebVTT, its item's index in JSON), for redacting it in place."""
+
     text: str
     start: Decimal
     end: Decimal
+    at: int = 0
+
+
+@dataclass(frozen=True)
+class WordSpan:
+    """A sensitive span as the indexes of its first and last word (in the list searched)."""
+
+    kind: str
+    first: int
+    last: int
 
 
 @dataclass(frozen=True)
@@ -96,19 +117,21 @@ def words_from_webvtt(text: str) -> list[Word]:
         if line_end < 0:
             continue
         body_end = text.find("\n\n", line_end)
-        body = text[line_end + 1 : body_end if body_end >= 0 else len(text)]
-        pieces: list[tuple[Decimal, str]] = []
+        body_start = line_end + 1
+        body = text[body_start : body_end if body_end >= 0 else len(text)]
+        pieces: list[tuple[Decimal, int, str]] = []  # (start, offset in the text, text)
         position, start = 0, cue_start
         for tag in _INLINE.finditer(body):
-            pieces.append((start, body[position : tag.start()]))
+            pieces.append((start, body_start + position, body[position : tag.start()]))
             position, start = tag.end(), _seconds(tag, 0)
-        pieces.append((start, body[position:]))
-        for n, (start, piece) in enumerate(pieces):
+        pieces.append((start, body_start + position, body[position:]))
+        for n, (start, offset, piece) in enumerate(pieces):
             end = max(pieces[n + 1][0] if n + 1 < len(pieces) else cue_end, start)
-            for token in _TAG.sub(" ", piece).split():
-                if len(token) > MAX_WORD_LENGTH:
+            # Other tags (``<v Caller>``, ``<b>``) blanked to their length: offsets stay the text's.
+            for token in _WORD.finditer(_TAG.sub(lambda tag: " " * len(tag.group()), piece)):
+                if len(token.group()) > MAX_WORD_LENGTH:
                     raise _refuse(f"A word of the transcript is longer than {MAX_WORD_LENGTH} characters.")
-                words.append(Word(token, start, end))
+                words.append(Word(token.group(), start, end, offset + token.start()))
         if len(words) > MAX_WORDS:
             break
     return _bounded(words)
@@ -129,11 +152,14 @@ def _number(value: Any, what: str) -> Decimal:
 
 
 def _word(text: Any, start: Any, end: Any, position: int) -> Word:
+    """The word of JSON item ``position`` (its ``at``), its text and times checked."""
     if not isinstance(text, str):
         raise _refuse(f"Word {position} has no text.")
     if len(text) > MAX_WORD_LENGTH:
         raise _refuse(f"Word {position} is longer than {MAX_WORD_LENGTH} characters.")
-    word = Word(text, _number(start, f"Word {position}'s start"), _number(end, f"Word {position}'s end"))
+    word = Word(
+        text, _number(start, f"Word {position}'s start"), _number(end, f"Word {position}'s end"), position
+    )
     if word.end < word.start:
         raise _refuse(f"Word {position} ends before it starts.")
     return word
@@ -175,26 +201,45 @@ def words_from_json(data: Any) -> list[Word]:
     raise _refuse("A JSON transcript must be an object or a list of words.")
 
 
+def transcript_head(text: str) -> tuple[str, str]:
+    """(what comes before the transcript's first word, the rest): a byte order mark, blank lines."""
+    head = text.lstrip("\ufeff \t\n")
+    return text[: len(text) - len(head)], head
+
+
+def is_webvtt(head: str) -> bool:
+    return head.startswith("WEBVTT")
+
+
+def is_json(head: str) -> bool:
+    return head[:1] in ("{", "[")
+
+
+def json_read(head: str) -> Any:
+    """The JSON transcript parsed; ValidationError naming ``transcript`` when it cannot be."""
+    try:
+        return json.loads(head)
+    except (ValueError, RecursionError) as exc:
+        # The position only: the text around it may be what the caller said.
+        position = getattr(exc, "pos", None)
+        raise _refuse(f"The JSON transcript cannot be read (at character {position}).") from exc
+
+
 def transcript_words(text: str) -> list[Word]:
     """The timed words of a transcript, by its form: WebVTT, JSON, or none for plain text.
     Raises ValidationError naming ``transcript`` for a JSON or WebVTT that cannot be read."""
-    head = text.lstrip("\ufeff \t\n")
-    if head.startswith("WEBVTT"):
+    _lead, head = transcript_head(text)
+    if is_webvtt(head):
         return words_from_webvtt(head)
-    if head[:1] in ("{", "["):
-        try:
-            data = json.loads(head)
-        except (ValueError, RecursionError) as exc:
-            # The position only: the text around it may be what the caller said.
-            position = getattr(exc, "pos", None)
-            raise _refuse(f"The JSON transcript cannot be read (at character {position}).") from exc
-        return words_from_json(data)
+    if is_json(head):
+        return words_from_json(json_read(head))
     return []
 
 
 def _digits(token: str) -> str | None:
     """The digits a word says (``4111``, ``41-11``, ``four``), or None for any other word."""
-    parts = [part for part in _SEPARATORS.split(token.lower()) if part]
+    # NFC: "fünf" with a combining diaeresis is the same word as with the precomposed ü.
+    parts = [part for part in _SEPARATORS.split(unicodedata.normalize("NFC", token.lower())) if part]
     if not parts:
         return None
     digits = ""
@@ -242,25 +287,29 @@ def _cards_in_run(words: list[Word], first: int, last: int) -> list[tuple[int, i
     return found
 
 
-def find_payment_cards(words: list[Word], *, taken: frozenset[int] = frozenset()) -> list[Finding]:
+def payment_card_spans(words: list[Word], *, taken: frozenset[int] = frozenset()) -> list[WordSpan]:
     """Card numbers, and the security code (3 or 4 digits) said within ``SECURITY_CODE_WINDOW``
     words after each; the words ``taken`` (an IBAN's) are no digits of either."""
     runs = _digit_runs(words, set(taken))
-    found: list[Finding] = []
+    run_lasts = [last for _first, last in runs]
+    found: list[WordSpan] = []
     for first, last in runs:
         for card_first, card_last in _cards_in_run(words, first, last):
-            found.append(Finding(SensitiveKind.PAYMENT_CARD, words[card_first].start, words[card_last].end))
+            found.append(WordSpan(SensitiveKind.PAYMENT_CARD, card_first, card_last))
             window_end = card_last + SECURITY_CODE_WINDOW
-            for run_first, code_last in runs:
+            # The runs ending after the card, up to the window's end (sorted, found by bisection:
+            # a transcript of many card numbers stays linear).
+            for k in range(bisect_left(run_lasts, card_last + 1), len(runs)):
+                run_first, code_last = runs[k]
+                if run_first > window_end:
+                    break
                 # The digits after the card in its own run count too ("... 1111 737").
                 code_first = max(run_first, card_last + 1)
-                if code_first > code_last or code_first > window_end:
-                    continue
+                if code_first > window_end or code_last - code_first >= 4:
+                    continue  # more than 4 words are more than 4 digits
                 digits = "".join(_digits(word.text) or "" for word in words[code_first : code_last + 1])
                 if 3 <= len(digits) <= 4:
-                    found.append(
-                        Finding(SensitiveKind.PAYMENT_CARD, words[code_first].start, words[code_last].end)
-                    )
+                    found.append(WordSpan(SensitiveKind.PAYMENT_CARD, code_first, code_last))
     return found
 
 
@@ -275,7 +324,8 @@ def _iban_words(words: list[Word]) -> list[tuple[int, int]]:
             i += 1
             continue
         candidates, end = [], None
-        for j in range(i, len(words)):
+        # A word may be punctuation only ("-"): a character and a separator per word at most.
+        for j in range(i, min(len(words), i + 2 * IBAN_MAX_LENGTH)):
             if j > i:
                 compact += re.sub(r"[^A-Za-z0-9]", "", words[j].text)
             if len(compact) > IBAN_MAX_LENGTH:
@@ -293,13 +343,17 @@ def _iban_words(words: list[Word]) -> list[tuple[int, int]]:
     return found
 
 
+def word_spans(words: list[Word]) -> list[WordSpan]:
+    """Every span of payment data in ``words``, as word indexes (for redacting those words). IBANs
+    first: their digits could pass for a card number (as in ``text.find_sensitive``)."""
+    ibans = [WordSpan(SensitiveKind.BANK_DETAILS, first, last) for first, last in _iban_words(words)]
+    taken = frozenset(index for span in ibans for index in range(span.first, span.last + 1))
+    return ibans + payment_card_spans(words, taken=taken)
+
+
 def find_in_words(words: list[Word]) -> list[Finding]:
-    """Every span of payment data in ``words``, in time order. IBANs first: their digits could
-    pass for a card number (as in ``text.find_sensitive``)."""
-    ibans = _iban_words(words)
-    taken = frozenset(index for first, last in ibans for index in range(first, last + 1))
-    found = [Finding(SensitiveKind.BANK_DETAILS, words[i].start, words[j].end) for i, j in ibans]
-    found += find_payment_cards(words, taken=taken)
+    """Every span of payment data in ``words``, as seconds, in time order."""
+    found = [Finding(span.kind, words[span.first].start, words[span.last].end) for span in word_spans(words)]
     return sorted(found, key=lambda finding: (finding.start, finding.end))
 
 

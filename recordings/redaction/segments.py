@@ -5,27 +5,37 @@ playback mutes for everyone without unredacted playback (``recordings.playback.a
 system sends them with the call (``RecordingMetadataSerializer``, stored by ``recording_ingest``);
 a DPO or QA lead holding ``mark_sensitive`` adds them on the recording's admin page; the payment
 data found in a transcript's word timings (``detection``) adds them when the transcript is stored.
+A DPO holding ``remove_sensitive_segment`` removes one found or marked wrongly, with a reason
+(``sensitive_segment_remove``): the history keeps it, the access log the reason.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import re
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.dispatch import Signal
 from simple_history.utils import bulk_create_with_history
 
-from compliance_site.model_update import history_save, model_update
+from compliance_site.audit.models import AccessAction
+from compliance_site.audit.services import access_event_record
+from compliance_site.model_update import history_delete, history_save, model_update
 from recordings.models import Recording, SensitiveSegment
 from recordings.redaction.detection import DETECTOR_VERSION, Finding
+from recordings.selectors import recordings_visible_to
 
 logger = logging.getLogger(__name__)
 
 PERMISSION = "recordings.mark_sensitive"
+REMOVE_PERMISSION = "recordings.remove_sensitive_segment"
+REMOVAL_REASON_MIN_LENGTH, REMOVAL_REASON_MAX_LENGTH = 10, 500
+# C0 controls but tab and newline, DEL and the C1 controls (as a transcript's).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # The model keeps milliseconds (9 digits, 3 decimal places): longer calls do not exist.
 MAX_SECONDS = Decimal("999999.999")
 _MILLISECOND = Decimal("0.001")
@@ -167,3 +177,54 @@ def sensitive_segments_detected_record(*, recording: Recording, findings: list[F
         count = changed + len(created)
         logger.info("Recording %s: %d sensitive segments found in its transcript", recording.pk, count)
     return changed + len(created)
+
+
+@transaction.atomic
+def sensitive_segment_remove(
+    *, segment: SensitiveSegment, actor, reason: str, client_ip: str | None = None
+) -> None:
+    """Remove a segment found or marked wrongly, by a holder of ``remove_sensitive_segment`` (the
+    DPO) who may see its recording, giving a reason: the history keeps a delete row by them, the
+    access log a ``segment_removed`` event with the reason (as an ``unredacted`` one keeps its
+    own), and the muted rendition follows. What it muted is heard from the next request on."""
+    if actor is None or not (actor.is_active and actor.has_perm(REMOVE_PERMISSION)):
+        raise PermissionDenied("Removing a sensitive segment needs the remove_sensitive_segment permission.")
+    if not recordings_visible_to(actor).filter(pk=segment.recording_id).exists():
+        raise PermissionDenied("The recording is out of your reach.")
+    reason = (reason or "").strip()
+    if not REMOVAL_REASON_MIN_LENGTH <= len(reason) <= REMOVAL_REASON_MAX_LENGTH or _CONTROL.search(reason):
+        raise ValidationError(
+            {
+                "reason": f"Give the reason in {REMOVAL_REASON_MIN_LENGTH} to {REMOVAL_REASON_MAX_LENGTH} "
+                "characters, without control characters."
+            }
+        )
+    # Locked, and read again: removed meanwhile (another tab, another DPO) is no second removal.
+    locked = SensitiveSegment.objects.select_for_update().filter(pk=segment.pk).first()
+    if locked is None:
+        raise ValidationError("The segment was removed meanwhile.")
+    recording = Recording.objects.get(pk=locked.recording_id)
+    detail = {
+        "segment": locked.pk,
+        "kind": locked.kind,
+        "source": locked.source,
+        "detector_version": locked.detector_version,
+        "start_seconds": str(locked.start_seconds),
+        "end_seconds": str(locked.end_seconds),
+        # Silenced in the stored audio itself: removing the segment does not bring that back.
+        "silenced_at_rest": locked.redacted_at_rest_id is not None,
+        "reason": reason,
+    }
+    # The history's reason is short (100 characters): the full one is the access event's.
+    history_delete(locked, actor=actor, reason="Removed as marked wrongly (reason in the access log)")
+    access_event_record(
+        action=AccessAction.SEGMENT_REMOVED,
+        object_type="recording",
+        object_id=recording.pk,
+        object_reference=recording.reference,
+        actor=actor,
+        detail=detail,
+        client_ip=client_ip,
+    )
+    sensitive_segments_changed.send(sender=SensitiveSegment, recording=recording)
+    logger.info("Sensitive segment %s removed from recording %s", detail["segment"], recording.pk)

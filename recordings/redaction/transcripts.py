@@ -19,11 +19,17 @@ is searched for card numbers, security codes and IBANs as it is stored, inline (
 most 1 MB of text), and each one found is marked as a sensitive segment (``detection``,
 ``segments.sensitive_segments_detected_record``) before the flag below is set.
 
+Redacted at rest: what is sealed is the text with the payment data of the kinds in
+``CUSTOS_REDACT_AT_REST_KINDS`` replaced by placeholders (``transcript_masking``), its form kept;
+the segments and the flag are worked out from the text as given, before it is redacted. An empty
+setting seals the text as given.
+
 The payment-data flag: a transcript without timings cannot place a card number in the audio.
 When it holds a valid card number and the recording has no payment-card sensitive
 segment, the card number was most likely said in the audio unmuted, and the transcript is flagged
 for the DPO. Marking a payment-card segment clears the flag; removing the last one sets it again
-(the receivers at the end of this module, connected when the admin loads this module).
+(the receivers at the end of this module, connected when the admin loads this module): a card
+number's placeholder in the sealed text counts as the card number it replaced.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from recordings.models import Recording, SensitiveSegment, Transcript
 from recordings.redaction.detection import find_in_transcript
 from recordings.redaction.segments import sensitive_segments_detected_record
 from recordings.redaction.text import Redaction, card_numbers_in, redact
+from recordings.redaction.transcript_masking import PLACEHOLDER_OF_KIND, transcript_text_redact
 from recordings.vault.keys import CiphertextError, KeyDestroyedError, open_sealed, recording_key, seal
 
 logger = logging.getLogger(__name__)
@@ -139,10 +146,11 @@ def transcript_store(
     if problem is not None:
         raise ValidationError({"transcript": problem})
     findings = find_in_transcript(text)  # refuses unreadable timings before anything is written
+    sealed_text = transcript_text_redact(text, kinds=settings.CUSTOS_REDACT_AT_REST_KINDS).text
     if key is None:
         key = recording_key(recording)
     transcript = Transcript.objects.filter(recording=recording).first() or Transcript(recording=recording)
-    transcript.text_encrypted = seal(key, text.encode("utf-8"), transcript_aad(recording.pk))
+    transcript.text_encrypted = seal(key, sealed_text.encode("utf-8"), transcript_aad(recording.pk))
     transcript.language, transcript.source = language, source
     sensitive_segments_detected_record(recording=recording, findings=findings)
     has_card_number = bool(card_numbers_in(text)) or any(
@@ -200,6 +208,12 @@ def transcript_unredacted_read(
     return text
 
 
+def _has_card_number(sealed_text: str) -> bool:
+    """A card number in the sealed text, in clear or replaced at rest by its placeholder."""
+    placeholder = PLACEHOLDER_OF_KIND[SensitiveSegment.Kind.PAYMENT_CARD]
+    return placeholder in sealed_text or bool(card_numbers_in(sealed_text))
+
+
 def transcript_payment_flag_refresh(recording_id: int) -> None:
     """Set or clear the flag after the recording's sensitive segments changed."""
     transcript = (
@@ -211,7 +225,7 @@ def transcript_payment_flag_refresh(recording_id: int) -> None:
         has_card_number = True  # flagged before: the text had one, and the text has not changed
     else:
         try:
-            has_card_number = bool(card_numbers_in(transcript_read(transcript)))
+            has_card_number = _has_card_number(transcript_read(transcript))
         except (KeyDestroyedError, CiphertextError) as exc:
             # Erased (or unreadable): there is nothing left to flag. The id only, never text.
             logger.info("Payment flag of transcript %s not refreshed: %s", transcript.pk, type(exc).__name__)

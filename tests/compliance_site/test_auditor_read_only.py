@@ -188,6 +188,8 @@ def _kwarg_values(name: str, obj, auditor) -> list:
         return [obj.recording_id]
     if name == "comment_id":
         return list(obj.comments.values_list("pk", flat=True))
+    if name == "segment_id":
+        return list(obj.sensitive_segments.values_list("pk", flat=True)) or [0]
     raise AssertionError(f"A custom admin URL takes {name!r}: teach this test which value to give it.")
 
 

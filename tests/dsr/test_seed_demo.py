@@ -22,11 +22,11 @@ from django.core.management.base import CommandError
 from django.test import Client
 from django.utils import timezone
 from stdnum import iban as stdnum_iban
-from stdnum import luhn
 
 from compliance_site.demo.calls import word_starts
 from dsr.models import DataPackage, DataSubjectRequest, RequestType, ResponseLetter
 from recordings.models import Consent, Purpose, Recording, SensitiveSegment, Share, Transcript
+from recordings.redaction.text import CARD_NUMBER, PLACEHOLDERS
 from recordings.redaction.transcripts import transcript_read, transcript_redacted
 from recordings.selectors import recordings_visible_to
 from recordings.sharing.services import share_ground_problem
@@ -154,17 +154,18 @@ def calls_are_minutes_long_with_timed_transcripts_and_muted_payment_data() -> No
         assert len(starts) > 100
         assert starts == sorted(starts) and starts[-1] < recording.duration.total_seconds()
 
-        cards = CARD.findall(text)
-        if not cards:
+        # the card number is stored replaced (CUSTOS_REDACT_AT_REST_KINDS), its timing kept
+        card = PLACEHOLDERS[CARD_NUMBER]
+        if card not in text:
             continue
         with_card += 1
-        # the card number is Luhn-valid and the IBAN passes mod 97
-        assert all(luhn.is_valid(card.replace(" ", "")) for card in cards)
+        assert not CARD.findall(text)
+        # the IBAN (kept at rest by default) passes mod 97
         ibans = IBAN.findall(text)
         assert ibans and all(stdnum_iban.is_valid(i) for i in ibans)
         # each is muted where the transcript says it was said, and nothing is flagged unmuted
         for value, kind in [
-            (cards[0], SensitiveSegment.Kind.PAYMENT_CARD),
+            (card, SensitiveSegment.Kind.PAYMENT_CARD),
             (ibans[0], SensitiveSegment.Kind.BANK_DETAILS),
         ]:
             said_at = next(start for start, word in word_starts(text) if word == value)
@@ -174,7 +175,7 @@ def calls_are_minutes_long_with_timed_transcripts_and_muted_payment_data() -> No
         transcript = Transcript.objects.get(recording=recording)
         assert transcript.payment_data_flagged_at is None
         redacted = transcript_redacted(transcript).text
-        assert "[card number]" in redacted and "[IBAN]" in redacted and cards[0] not in redacted
+        assert "[card number]" in redacted and "[IBAN]" in redacted and ibans[0] not in redacted
     assert with_card >= 10
 
 

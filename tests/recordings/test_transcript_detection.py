@@ -290,3 +290,67 @@ def test_the_recording_page_shows_what_was_found_and_by_which_version(client, dp
 
     assert page.status_code == 200
     assert f"Found in the transcript ({DETECTOR_VERSION})" in page.content.decode()
+
+
+# --- German spoken digits (transcript-2) ------------------------------------------------------
+
+# "vier eins eins eins" x4 (4111 1111 1111 1111), then the code "sieben drei sieben" (737).
+GERMAN_WEBVTT = """WEBVTT
+
+1
+00:00:10.000 --> 00:00:20.000
+<v Anrufer>Die Nummer ist <00:00:11.000>vier eins eins eins <00:00:12.000>eins eins eins eins \
+<00:00:13.000>eins eins eins eins <00:00:14.000>eins eins eins eins <00:00:15.000>und \
+<00:00:15.500>der <00:00:16.000>Code <00:00:16.500>ist <00:00:17.000>sieben drei sieben <00:00:18.000>danke.
+"""
+
+
+def test_detector_version_is_transcript_2():
+    # Spoken German digits are found now: segments found before were found by another detector.
+    assert DETECTOR_VERSION == "transcript-2"
+
+
+def test_a_german_webvtt_card_number_and_its_code_said_in_words_are_segments():
+    recording = RecordingFactory()
+
+    transcript_store(recording, GERMAN_WEBVTT)
+
+    assert spans(recording) == [found(CARD, "10.500", "15.500"), found(CVV, "16.500", "18.500")]
+    assert Transcript.objects.get().payment_data_flagged_at is None
+
+
+def german_digits(number: str, *, five: str = "fünf") -> list[str]:
+    names = ["null", "eins", "zwo", "drei", "vier", five, "sechs", "sieben", "acht", "neun"]
+    return [names[int(digit)] for digit in number]
+
+
+@pytest.mark.parametrize(
+    "five",
+    ["fünf", "fuenf", "Fünf", "fu\u0308nf"],  # precomposed, without umlaut, capital, combining diaeresis
+    ids=["umlaut", "ue", "capital", "combining"],
+)
+def test_a_german_transcribe_json_with_zwo_null_and_fuenf(settings, five):
+    settings.CUSTOS_DETECTED_SEGMENT_MARGIN_SECONDS = Decimal(0)
+    recording = RecordingFactory()
+    # 5555 5555 5555 4444 then 2223 0031 2200 3222: both Luhn-valid test cards.
+    said = german_digits("5555555555554444", five=five) + ["und"] * 14 + german_digits("2223003122003222")
+    text = transcribe(*((word, 20.0 + n, 20.5 + n) for n, word in enumerate(said)))
+
+    transcript_store(recording, text)
+
+    assert spans(recording) == [found(CARD, "20.000", "35.500"), found(CARD, "50.000", "65.500")]
+
+
+def test_zwei_and_english_in_one_call_still_found():
+    words = ["zwei", "two", "two", "three", *german_digits("003122003222")]
+    text = json.dumps([{"word": w, "start": n, "end": n + 0.5} for n, w in enumerate(words)])
+
+    assert [f.kind for f in find_in_transcript(text)] == [CARD]
+
+
+def test_a_german_word_that_is_no_digit_breaks_the_number():
+    # "vierzehn" (fourteen) is not "vier": no card number across it.
+    words = ["vierzehn", *german_digits("111111111111111")]
+    text = json.dumps([{"word": w, "start": n, "end": n + 0.5} for n, w in enumerate(words)])
+
+    assert find_in_transcript(text) == []
