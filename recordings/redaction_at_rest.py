@@ -51,21 +51,18 @@ from recordings.models import (
     Recording,
     RecordingKey,
     SensitiveSegment,
-    Transcript,
 )
 from recordings.redaction.at_rest_policy import policy_kinds, policy_rule, segments_to_redact
-from recordings.redaction.transcripts import transcript_aad
+from recordings.redaction.transcripts import transcript_reseal
 from recordings.renditions import muted_rendition_request
 from recordings.vault.dead_rows import dead_rows_vacuum_after_commit
 from recordings.vault.keys import (
     KEY_BYTES,
     CiphertextError,
     KeyDestroyedError,
-    open_sealed,
     recording_aad,
     recording_key_unwrap,
     recording_key_wrap,
-    seal,
     subject_key,
     wrapped_recording_key_open,
 )
@@ -218,16 +215,6 @@ def _cancel(row: AtRestRedaction, *, error: str) -> None:
     row.save(update_fields=["status", "target_wrapped_key", "error", "discarded_refs", "finished_at"])
 
 
-def _transcript_reseal(recording: Recording, *, old_key: bytes, new_key: bytes) -> None:
-    """The transcript under the new key (it was under the old one, which is about to go)."""
-    transcript = Transcript.objects.select_for_update().filter(recording=recording).first()
-    if transcript is None or not transcript.text_encrypted:
-        return
-    aad = transcript_aad(recording.pk)
-    text = open_sealed(old_key, bytes(transcript.text_encrypted), aad)
-    model_update(transcript, actor=None, reason="redacted at rest", text_encrypted=seal(new_key, text, aad))
-
-
 def _swap(claim: _Claim, rewritten: _Rewritten) -> bool:
     """Make the redacted blob the recording's audio and its key the recording's key, in one
     transaction; False (nothing changed) when the row was handed back or cancelled meanwhile, the
@@ -259,7 +246,7 @@ def _swap(claim: _Claim, rewritten: _Rewritten) -> bool:
         assert key_row is not None  # recording_key_unwrap refuses a missing row
         now = timezone.now()
         keep = datetime.timedelta(hours=settings.CUSTOS_UNREDACTED_KEEP_HOURS)
-        _transcript_reseal(recording, old_key=old_key, new_key=claim.new_key)
+        transcript_reseal(recording, old_key=old_key, new_key=claim.new_key)
         previous = bytes(key_row.wrapped_key) if keep else b""
         key_row.wrapped_key = redaction.target_wrapped_key
         key_row.save(update_fields=["wrapped_key"])

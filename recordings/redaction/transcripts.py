@@ -46,7 +46,7 @@ from django.utils import timezone
 
 from compliance_site.audit.models import AccessAction
 from compliance_site.audit.services import access_event_record
-from compliance_site.model_update import history_save
+from compliance_site.model_update import history_save, model_update
 from recordings.models import Recording, SensitiveSegment, Transcript
 from recordings.redaction.detection import find_in_transcript
 from recordings.redaction.segments import sensitive_segments_detected_record
@@ -161,6 +161,20 @@ def transcript_store(
     )
     history_save(transcript, actor=actor)
     return transcript
+
+
+def transcript_reseal(recording: Recording, *, old_key: bytes, new_key: bytes) -> None:
+    """The recording's transcript sealed under its new key (redaction at rest swaps the key), its
+    payment data replaced as ``transcript_store`` would now (a transcript stored before the policy
+    named a kind loses it here). Inside the caller's transaction, the row locked."""
+    transcript = Transcript.objects.select_for_update().filter(recording=recording).first()
+    if transcript is None or not transcript.text_encrypted:
+        return
+    aad = transcript_aad(recording.pk)
+    text = open_sealed(old_key, bytes(transcript.text_encrypted), aad).decode("utf-8")
+    text = transcript_text_redact(text, kinds=settings.CUSTOS_REDACT_AT_REST_KINDS).text
+    sealed = seal(new_key, text.encode("utf-8"), aad)
+    model_update(transcript, actor=None, reason="redacted at rest", text_encrypted=sealed)
 
 
 def transcript_read(transcript: Transcript, *, key: bytes | None = None) -> str:

@@ -471,3 +471,17 @@ def test_a_segment_that_grows_during_the_rewrite_is_left_for_the_next_one(monkey
     segment = recording.sensitive_segments.get()
     assert segment.redacted_at_rest_id is None  # its new part is not silent yet
     assert recording.at_rest_redactions.filter(status=AtRestRedaction.Status.PENDING).exists()
+
+
+def test_a_transcript_stored_before_the_policy_loses_its_card_number_with_the_rewrite(settings):
+    settings.CUSTOS_REDACT_AT_REST_KINDS = ()
+    recording = with_segment(ENCODED["pcm-wav"], "audio/wav")
+    transcript_store(recording, CARD_AND_CODE)
+    recording.refresh_from_db()
+    assert "4111" in transcript_read(recording.transcript)
+    settings.CUSTOS_REDACT_AT_REST_KINDS = ("payment_card",)
+    redacted(recording)
+    recording.refresh_from_db()
+    text = transcript_read(recording.transcript)
+    assert "4111" not in text and "737" not in text and "[card number]" in text
+    assert "<00:00:12.000>" in text  # its timings kept
