@@ -108,6 +108,29 @@ def rss_kib() -> int:
         return 0
 
 
+def peak_rss_reset() -> bool:
+    """Start this process's peak resident set (VmHWM) again from its resident set now; False
+    where Linux's ``clear_refs`` is missing. ``ru_maxrss`` cannot be reset, and a child started
+    by ``subprocess`` inherits there its parent's resident set at the spawn (Linux keeps the
+    larger of the two across ``exec``): a large parent hides the child's own peak."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_kib() -> int:
+    """This process's peak resident set (KiB) since its start or the last ``peak_rss_reset``."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 WAV_HEADER_BYTES = 44  # RIFF + fmt + data chunk headers of a plain PCM WAV
 SAMPLE_RATE = 8000  # telephony: 8 kHz, 16-bit, mono
 
