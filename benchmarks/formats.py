@@ -40,7 +40,6 @@ if __name__ == "__main__":
 import array
 import gc
 import math
-import resource
 import tracemalloc
 from decimal import Decimal
 from fractions import Fraction
@@ -133,11 +132,12 @@ def child(kind: str, rendition: str) -> dict[str, Any]:
     MutedRendition.objects.filter(pk=int(rendition)).exists()  # connect and import before measuring
     gc.collect()
     before = h.rss_kib()
+    h.peak_rss_reset()  # ru_maxrss would keep the spawning parent's size (harness.peak_rss_reset)
     tracemalloc.start()
     done = muted_rendition_render(rendition_id=int(rendition))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    maxrss = h.peak_rss_kib()
     django.db.connections.close_all()
     return {
         "status": done.status if done else None,
@@ -268,7 +268,7 @@ def run(ctx: h.Context) -> h.Outcome:
           the same format into a local file, nothing else: the floor the rendition is compared
           with, in the same round, the two side by side in rotating order. Target: within 1.5x.
         - *Peak memory*: the render alone in a fresh process (`--child memory`): the growth of the
-          resident set from before the render to its peak (`ru_maxrss`; FFmpeg's allocations are C)
+          resident set from before the render to its peak (VmHWM, reset first; FFmpeg's allocations are C)
           and tracemalloc's peak of Python's. Target: < 64 MiB whatever the call's length.
         """
     )
