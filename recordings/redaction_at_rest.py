@@ -223,7 +223,11 @@ def _swap(claim: _Claim, rewritten: _Rewritten) -> bool:
     with transaction.atomic():
         # The recording, then this row, then the key: the order an erasure and a re-attribution
         # lock them in (recording, key, redactions), so neither deadlocks with this.
-        recording = Recording.objects.select_for_update().select_related("subject").get(pk=claim.recording.pk)
+        recording = (
+            Recording.objects.select_for_update(of=("self",))
+            .select_related("subject")
+            .get(pk=claim.recording.pk)
+        )
         row = (
             AtRestRedaction.objects.select_for_update()
             .filter(pk=redaction.pk, status=Status.RUNNING, target_ref=redaction.target_ref)
