@@ -57,6 +57,7 @@ from unittest import mock
 import av
 
 from benchmarks import harness as h
+from benchmarks.formats import FORMATS as COMPRESSED_FORMATS
 from benchmarks.formats import plain_transcode, write_call
 from recordings import redaction_at_rest
 from recordings.models import AtRestRedaction, Queue, Recording, SensitiveSegment
@@ -72,11 +73,7 @@ MIB = 1024 * 1024
 FORMATS = [
     ("PCM WAV", "wav", "pcm_s16le", 8000, "wav"),
     ("G.711 µ-law WAV", "wav", "pcm_mulaw", 8000, "wav"),
-    ("MP3", "mp3", "libmp3lame", 8000, "mp3"),
-    ("OGG/Opus", "ogg", "libopus", 16000, "opus"),
-    ("WebM/Opus", "webm", "libopus", 16000, "webm"),
-    ("FLAC", "flac", "flac", 8000, "flac"),
-    ("M4A/AAC", "ipod", "aac", 16000, "m4a"),
+    *COMPRESSED_FORMATS,
 ]
 WAVS = {label for label, muxer, *_ in FORMATS if muxer == "wav"}
 # What --quick measures the memory of: one format of each path (streamed, re-encoded).
