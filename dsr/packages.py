@@ -444,6 +444,12 @@ _LABELS_DE = {
     "pending": "offen",
     "upheld": "stattgegeben",
     "overruled": "zurückgewiesen (zwingende Gründe, Art. 21(1))",
+    # Sensitive segment kinds, as the parts removed from a call's audio are named.
+    "payment_card": "Zahlungskarte",
+    "bank_details": "Bankverbindung",
+    "address": "Adresse",
+    "health": "Gesundheit",
+    "other": "Sonstiges",
 }
 
 
@@ -493,15 +499,6 @@ def _summary(dsr: DataSubjectRequest, contents: _Contents) -> str:
     )
 
 
-_KINDS_DE = {
-    "payment_card": "Zahlungskarte",
-    "bank_details": "Bankverbindung",
-    "address": "Adresse",
-    "health": "Gesundheit",
-    "other": "Sonstiges",
-}
-
-
 def _removed_parts(language: str, recordings: list[dict]) -> list[dict]:
     """The recordings with parts silenced at rest, their spans named in the subject's language."""
     rows = []
@@ -509,9 +506,7 @@ def _removed_parts(language: str, recordings: list[dict]) -> list[dict]:
         spans = [
             {
                 **span,
-                "label": _KINDS_DE.get(span["kind"], span["kind"])
-                if language == "de"
-                else str(SensitiveKind(span["kind"]).label).lower(),
+                "label": _label(language, span["kind"], str(SensitiveKind(span["kind"]).label).lower()),
             }
             for span in item["removed_from_audio"]
         ]

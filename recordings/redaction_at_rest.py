@@ -31,7 +31,6 @@ from __future__ import annotations
 import datetime
 import logging
 import os
-import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -66,7 +65,13 @@ from recordings.vault.keys import (
     subject_key,
     wrapped_recording_key_open,
 )
-from recordings.vault.storage import audio_open, ciphertext_save, recordings_storage
+from recordings.vault.storage import (
+    audio_blob_name,
+    audio_open,
+    ciphertext_save,
+    recordings_storage,
+    stored_extension,
+)
 from recordings.vault.streaming_aead import EncryptingReader
 
 logger = logging.getLogger(__name__)
@@ -114,11 +119,6 @@ def _set(redaction_id: int, *, when: str, claim: _Claim | None = None, **fields)
     return bool(AtRestRedaction.objects.filter(pk=redaction_id, status=when, **mine).update(**fields))
 
 
-def _blob_name(recording: Recording) -> str:
-    extension = recording.storage_ref.removesuffix(".tink").rsplit(".", 1)[-1] or "audio"
-    return f"audio/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.{extension}.tink"
-
-
 @dataclass(frozen=True)
 class _Claim:
     redaction: AtRestRedaction
@@ -155,7 +155,7 @@ def _claim(redaction_id: int) -> _Claim | None:
         redaction.status, redaction.started_at = Status.RUNNING, timezone.now()
         redaction.attempts += 1
         redaction.source_ref = recording.storage_ref
-        redaction.target_ref = _blob_name(recording)  # named before written: never orphaned
+        redaction.target_ref = audio_blob_name(stored_extension(recording))  # named before written
         redaction.target_wrapped_key = recording_key_wrap(new_key, recording, subject_key_bytes)
         redaction.segments = [
             {

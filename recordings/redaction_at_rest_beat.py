@@ -13,8 +13,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from recordings.models import AtRestRedaction, Recording, SensitiveSegment
-from recordings.redaction.at_rest_policy import policy_kinds
+from recordings.models import AtRestRedaction, Recording
+from recordings.redaction.at_rest_policy import policy_kinds, segments_to_redact
 from recordings.redaction_at_rest import (
     IN_FLIGHT,
     MAX_ATTEMPTS,
@@ -94,9 +94,7 @@ def redactions_at_rest_finish(*, now: datetime.datetime, batch_size: int = 200) 
     )
     requested = 0
     if policy_kinds():
-        unredacted = SensitiveSegment.objects.filter(
-            recording=OuterRef("pk"), kind__in=policy_kinds(), redacted_at_rest__isnull=True
-        )
+        unredacted = segments_to_redact(OuterRef("pk"))
         # A failed one (audio that cannot be re-encoded) is not asked for again on every round;
         # a segment marked later asks for it again (redaction_at_rest_request).
         tried = AtRestRedaction.objects.filter(recording=OuterRef("pk")).filter(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import uuid
 from decimal import Decimal
 from typing import BinaryIO, cast
 
@@ -29,11 +28,17 @@ from django.utils import timezone
 
 from recordings.audio.files import PlaintextFile, SealedScratchFile
 from recordings.audio.fingerprint import rendition_fingerprint
-from recordings.models import MutedRendition, Recording, RenditionStatus, SensitiveSegment
-from recordings.playback.audio import mutable_in_place
-from recordings.selectors import recording_segment_bounds, renditions_current
+from recordings.models import MutedRendition, Recording, RenditionStatus
+from recordings.playback.audio import WAV_CONTENT_TYPES, is_wav, mutable_in_place
+from recordings.selectors import recording_segment_bounds, renditions_current, segments_muted_when_played
 from recordings.vault.keys import KeyDestroyedError, recording_key, rendition_aad
-from recordings.vault.storage import audio_open, ciphertext_save, recordings_storage
+from recordings.vault.storage import (
+    audio_blob_name,
+    audio_open,
+    ciphertext_save,
+    recordings_storage,
+    stored_extension,
+)
 from recordings.vault.streaming_aead import EncryptingReader
 
 logger = logging.getLogger(__name__)
@@ -46,7 +51,6 @@ RENDER_TIMEOUT = datetime.timedelta(minutes=30)
 RESEND_AFTER = datetime.timedelta(minutes=2)
 # Attempts before a rendition that keeps failing on transient errors is left failed.
 MAX_ATTEMPTS = 5
-_WAV_TYPES = ("audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave")
 
 
 def _enqueue_render(rendition_id: int) -> None:
@@ -72,7 +76,7 @@ def muted_rendition_request(*, recording: Recording, key: bytes | None = None) -
         _enqueue_stale_delete()
     if not segments or recording.status == Recording.Status.ERASED:
         return None
-    if recording.content_type.split(";")[0].strip().lower() in _WAV_TYPES:
+    if is_wav(recording):
         try:
             if mutable_in_place(recording, key if key is not None else recording_key(recording)):
                 return None
@@ -92,8 +96,7 @@ def muted_rendition_request(*, recording: Recording, key: bytes | None = None) -
 
 
 def _blob_name(recording: Recording) -> str:
-    extension = recording.storage_ref.removesuffix(".tink").rsplit(".", 1)[-1] or "audio"
-    return f"audio/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.muted.{extension}.tink"
+    return audio_blob_name(f"muted.{stored_extension(recording)}")
 
 
 def _claim(rendition_id: int) -> MutedRendition | None:
@@ -244,8 +247,8 @@ def renditions_finish(*, now: datetime.datetime, batch_size: int = 200) -> dict[
             resent += 1
     missing = (
         Recording.objects.exclude(status=Recording.Status.ERASED)
-        .filter(Exists(SensitiveSegment.objects.filter(recording=OuterRef("pk"))))
-        .exclude(Q(content_type__in=_WAV_TYPES) | Q(content_type__startswith="audio/wav"))
+        .filter(Exists(segments_muted_when_played(OuterRef("pk"))))
+        .exclude(Q(content_type__in=WAV_CONTENT_TYPES) | Q(content_type__startswith="audio/wav"))
         .exclude(Exists(MutedRendition.objects.filter(recording=OuterRef("pk")).exclude(status=Status.STALE)))
         .select_related("subject")
         .order_by("pk")[:batch_size]

@@ -27,6 +27,7 @@ from recordings.models import (
     Recording,
     RecordingGroupObjectPermission,
     RecordingUserObjectPermission,
+    SensitiveSegment,
     SubjectRestriction,
 )
 from recordings.vault.blind_index import email_index, phone_index
@@ -245,11 +246,16 @@ def purposes_stopped_by_objection(recording: Recording) -> list[Purpose]:
     return list(recording.purposes.filter(pk__in=objected.values("purpose_id")).order_by("code"))
 
 
+def segments_muted_when_played(recording: Recording | OuterRef) -> QuerySet[SensitiveSegment]:
+    """A recording's (or, with an OuterRef, each recording's) sensitive segments that playback
+    and muted renditions still mute: those redacted at rest are silent in the stored audio."""
+    return SensitiveSegment.objects.filter(Q(recording=recording), redacted_at_rest__isnull=True)
+
+
 def recording_segment_bounds(recording: Recording) -> list[tuple]:
-    """The recording's sensitive segments still to be muted on the way out, as (start, end)
-    seconds, in order: those redacted at rest are silent in the stored audio already."""
+    """The recording's segments muted when played, as (start, end) seconds, in order."""
     return list(
-        recording.sensitive_segments.filter(redacted_at_rest__isnull=True)
+        segments_muted_when_played(recording)
         .order_by("start_seconds", "end_seconds")
         .values_list("start_seconds", "end_seconds")
     )

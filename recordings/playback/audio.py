@@ -39,15 +39,15 @@ RENDITION_FAILED = (
 RETRY_AFTER_SECONDS = 15
 
 # Content types ingest gives WAV (audio_format): muted in place if PCM or G.711.
-_WAV_TYPES = ("audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave")
+WAV_CONTENT_TYPES = ("audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave")
 # The header is read once from the first plaintext segment; a WAV whose data starts later than
 # this is read piecewise (rare: large metadata chunks before the samples).
 _HEAD_BYTES = 65480
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/\d+$")
 
 
-def _is_wav(recording: Recording) -> bool:
-    return recording.content_type.split(";")[0].strip().lower() in _WAV_TYPES
+def is_wav(recording: Recording) -> bool:
+    return recording.content_type.split(";")[0].strip().lower() in WAV_CONTENT_TYPES
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ def muting_plan(recording: Recording, key: bytes, *, body: _AudioBody | None = N
     segments = recording_segment_bounds(recording)
     if not segments:
         return MutingPlan()
-    if _is_wav(recording):
+    if is_wav(recording):
         owned = body is None
         reader = _original(recording, key) if body is None else body
         try:
@@ -173,7 +173,7 @@ def stored_wav_layout(reader: DecryptingReader) -> WavLayout:
 def mutable_in_place(recording: Recording, key: bytes) -> bool:
     """Whether the recording is PCM or G.711 WAV, whose segments are muted as it streams (reads
     the header of a WAV); anything else needs a muted rendition."""
-    if not _is_wav(recording):
+    if not is_wav(recording):
         return False
     body = _original(recording, key)
     try:

@@ -5,9 +5,10 @@ The rewrite itself is ``recordings.redaction_at_rest``."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet
 
 from recordings.models import Recording, SensitiveKind, SensitiveSegment
+from recordings.selectors import segments_muted_when_played
 
 
 def policy_kinds() -> tuple[str, ...]:
@@ -20,6 +21,7 @@ def policy_rule() -> str:
     return f"CUSTOS_REDACT_AT_REST_KINDS: {labels} segments are silenced in the stored audio"
 
 
-def segments_to_redact(recording: Recording) -> QuerySet[SensitiveSegment]:
-    """The recording's segments of the policy's kinds not yet silenced in its stored audio."""
-    return recording.sensitive_segments.filter(kind__in=policy_kinds(), redacted_at_rest__isnull=True)
+def segments_to_redact(recording: Recording | OuterRef) -> QuerySet[SensitiveSegment]:
+    """The recording's (with an OuterRef, each recording's) segments of the policy's kinds not yet
+    silenced in its stored audio: what the request, the claim and beat all ask."""
+    return segments_muted_when_played(recording).filter(kind__in=policy_kinds())

@@ -55,6 +55,11 @@ def audio_blob_name(extension: str) -> str:
     return f"audio/{now:%Y/%m}/{uuid.uuid4().hex}.{extension}.tink"
 
 
+def stored_extension(recording) -> str:
+    """The audio's extension in its stored blob's name (``….mp3.tink``): a new version keeps it."""
+    return recording.storage_ref.removesuffix(".tink").rsplit(".", 1)[-1] or "audio"
+
+
 def ciphertext_save(name: str, reader: EncryptingReader) -> str:
     """Write an encrypting reader's ciphertext to the recordings storage; the name it got."""
     return recordings_storage().save(name, _CiphertextFile(reader, name=name))

@@ -485,3 +485,18 @@ def test_a_transcript_stored_before_the_policy_loses_its_card_number_with_the_re
     text = transcript_read(recording.transcript)
     assert "4111" not in text and "737" not in text and "[card number]" in text
     assert "<00:00:12.000>" in text  # its timings kept
+
+
+def test_the_rendition_beat_does_not_keep_picking_recordings_whose_segments_are_all_silenced_at_rest():
+    from recordings.renditions import renditions_finish
+
+    # given an MP3 whose only segment was silenced at rest (nothing left to mute when played), and
+    # a later MP3 with a segment outside the policy and no rendition yet
+    silenced = with_segment(ENCODED["mp3"], "audio/mpeg")
+    redacted(silenced)
+    waiting = with_segment(ENCODED["mp3"], "audio/mpeg", kind="address")
+    # when beat looks for missing renditions one at a time
+    counts = renditions_finish(now=timezone.now(), batch_size=1)
+    # then it asks for the one that needs it, not the silenced one again
+    assert counts["requested"] == 1
+    assert MutedRendition.objects.filter(recording=waiting).exclude(status="stale").exists()
