@@ -97,6 +97,35 @@ def correlation(a, b) -> float:
     return dot / norm if norm else 1.0
 
 
+SILENT_RMS = 50  # of 32767: below -56 dBFS
+# Windows this far from a muted span are compared with the original (the frames around it may be
+# silenced whole: muting errs on muting more).
+MARGIN = 0.2
+
+
+def assert_silent_in_span_and_unchanged_elsewhere(
+    original_audio: bytes, audio: bytes, span: tuple, *, lossless: bool, label: str
+) -> None:
+    """``audio`` against ``original_audio``: the same rate and length (within 10 ms), silent in
+    every 100 ms window inside ``span`` (seconds), and away from it byte-identical (lossless)
+    or of the same loudness and shape (lossy)."""
+    original, rate = decode(original_audio)
+    after, after_rate = decode(audio)
+    assert after_rate == rate
+    assert abs(len(after) - len(original)) <= rate // 100  # the same length, within 10 ms
+    start, end = (float(bound) for bound in span)
+    for index, (before, now) in enumerate(zip(windows(original, rate), windows(after, rate), strict=False)):
+        first, stop = index / 10, (index + 1) / 10
+        if first >= start and stop <= end:
+            assert rms(now) < SILENT_RMS, f"{label}: {first:.1f}-{stop:.1f} s is not silent ({rms(now):.0f})"
+        elif stop <= start - MARGIN or first >= end + MARGIN:
+            if lossless:
+                assert now == before, f"{label}: {first:.1f}-{stop:.1f} s changed"
+            else:
+                assert 0.85 < rms(now) / rms(before) < 1.15, f"{label}: loudness changed at {first:.1f} s"
+                assert correlation(before, now) > 0.95, f"{label}: shape changed at {first:.1f} s"
+
+
 def g711_wav(law: str, *, seconds: float, rate: int = 8000) -> bytes:
     """A G.711 WAV (format tag 7 µ-law or 6 A-law), 8-bit mono, whose every byte is a loud code
     (never the law's silence, neighbours differ), written by hand: ``wave`` writes PCM only."""
