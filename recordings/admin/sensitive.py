@@ -95,11 +95,17 @@ def recording_page_url(model_admin, name: str, recording: Recording) -> str:
     return reverse(f"admin:{opts.app_label}_{opts.model_name}_{name}", args=[recording.pk])
 
 
+def segments_listed(recording: Recording):
+    """The recording's segments as the segments table shows them (who marked each, and the
+    redaction at rest that silenced it), in one query."""
+    return recording.sensitive_segments.select_related("marked_by", "redacted_at_rest")
+
+
 def sensitive_context(model_admin, request, recording: Recording, *, audio_url: str | None) -> dict:
     """The change page's context for the segments under its player, and the player itself: the
     audio address stays only where the segments can be muted (fail closed: no player at all,
     rather than one that plays the segments)."""
-    segments = list(recording.sensitive_segments.select_related("marked_by", "redacted_at_rest"))
+    segments = list(segments_listed(recording))
     context: dict = {
         "sensitive_segments": segments,
         "audio_url": audio_url,
@@ -177,7 +183,7 @@ def sensitive_segments_view(request, object_id, *, model_admin):
         "form": form,
         "can_remove": request.user.has_perm(REMOVE_PERMISSION),
         "removal_form": SegmentRemovalForm(),
-        "segments": recording.sensitive_segments.select_related("marked_by", "redacted_at_rest"),
+        "segments": segments_listed(recording),
         "history": SensitiveSegment.history.filter(recording_id=recording.pk)
         .select_related("history_user")
         .order_by("-history_date", "-history_id"),
@@ -255,7 +261,7 @@ def unredacted_playback_view(request, object_id, *, model_admin):
         "playback_token": token,
         "heard_url": reverse("recording-heard", args=[recording.pk]),
         "valid_minutes": int(TOKEN_MAX_AGE.total_seconds() // 60),
-        "segments": recording.sensitive_segments.all(),
+        "segments": segments_listed(recording),
     }
     # The page lists the segments; the audio it then plays is logged request by request.
     admin_access_record(
